@@ -1,0 +1,249 @@
+//! Server functions: what the pages read. Each one checks on the server who
+//! is asking and what their role allows, then calls the `trial` services — the
+//! same services the REST API calls. Changes are made by plain form posts to
+//! the server (they work without JavaScript); these functions only read.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use osteo_trial::audit::{AuditFilter, AuditPage};
+use osteo_trial::domain::Role;
+use serde::{Deserialize, Serialize};
+
+/// The error every server function returns: what the page can say to the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("not signed in")]
+    NotSignedIn,
+    #[error("not allowed")]
+    Forbidden,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("internal error")]
+    Internal,
+    #[error("request failed: {0}")]
+    Transport(String),
+}
+
+impl AppError {
+    /// The translation key of the message shown for this error.
+    pub fn message_key(&self) -> &'static str {
+        match self {
+            AppError::NotSignedIn => "error.not_signed_in",
+            AppError::Forbidden => "error.forbidden",
+            AppError::Invalid(_) => "error.invalid",
+            AppError::Internal | AppError::Transport(_) => "error.internal",
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+/// The signed-in user, as the pages need it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub site_code: String,
+    pub must_change_password: bool,
+}
+
+/// A one-off message for the next page, with an optional secret (a one-time
+/// password, an API token) shown once and then gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flash {
+    /// Translation key of the message.
+    pub message: String,
+    /// A value shown verbatim next to the message (a username, say).
+    pub detail: Option<String>,
+    pub secret: Option<String>,
+}
+
+/// An account row of the administration page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub site_code: String,
+    pub active: bool,
+    pub locked_until: Option<String>,
+    pub failed_logins: i64,
+    pub must_change_password: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteView {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsersView {
+    pub users: Vec<UserView>,
+    pub sites: Vec<SiteView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! What the server provides to the pages and server functions.
+    use super::AppError;
+    use crate::auth::{current_user, SessionPolicy};
+    use leptos::prelude::*;
+    use osteo_trial::accounts::User;
+    use osteo_trial::store::Db;
+    use tower_sessions::Session;
+
+    /// Provided by the server as context for every page and server function.
+    #[derive(Debug, Clone)]
+    pub struct UiContext {
+        pub db: Db,
+        pub policy: SessionPolicy,
+    }
+
+    pub fn context() -> Result<UiContext, AppError> {
+        use_context::<UiContext>().ok_or(AppError::Internal)
+    }
+
+    pub async fn session() -> Result<Session, AppError> {
+        leptos_axum::extract::<Session>().await.map_err(|_| AppError::Internal)
+    }
+
+    /// The signed-in user, even one who must still change a one-time password.
+    pub async fn signed_in() -> Result<(UiContext, User), AppError> {
+        let ctx = context()?;
+        let session = session().await?;
+        let user = current_user(&ctx.db, &session, ctx.policy)
+            .await
+            .map_err(|_| AppError::NotSignedIn)?;
+        Ok((ctx, user))
+    }
+
+    /// The signed-in user who has set their own password.
+    pub async fn user() -> Result<(UiContext, User), AppError> {
+        let (ctx, user) = signed_in().await?;
+        if user.must_change_password {
+            return Err(AppError::Forbidden);
+        }
+        Ok((ctx, user))
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> AppError {
+        tracing::error!(error = %e, "server function failed");
+        AppError::Internal
+    }
+}
+
+/// The signed-in user, or `None`.
+#[server(prefix = "/sfn", endpoint = "me")]
+pub async fn get_me() -> Result<Option<Me>, AppError> {
+    match ssr::signed_in().await {
+        Ok((_, u)) => Ok(Some(Me {
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            role: u.role,
+            site_code: u.site_code,
+            must_change_password: u.must_change_password,
+        })),
+        Err(AppError::NotSignedIn) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The message left for this page by the last form post, if any (read once).
+#[server(prefix = "/sfn", endpoint = "flash")]
+pub async fn take_flash() -> Result<Option<Flash>, AppError> {
+    let session = ssr::session().await?;
+    Ok(crate::auth::take_flash(&session).await)
+}
+
+/// Accounts and sites, for those allowed to see them.
+#[server(prefix = "/sfn", endpoint = "users")]
+pub async fn list_users() -> Result<UsersView, AppError> {
+    use osteo_trial::accounts::{self, AccountError};
+    use osteo_trial::domain::AuditSource;
+    let (ctx, me) = ssr::user().await?;
+    let users = accounts::list_users(&ctx.db, &me.principal(AuditSource::Ui))
+        .await
+        .map_err(|e| match e {
+            AccountError::Forbidden => AppError::Forbidden,
+            e => ssr::internal(e),
+        })?;
+    let sites = accounts::list_sites(&ctx.db).await.map_err(ssr::internal)?;
+    Ok(UsersView {
+        users: users
+            .into_iter()
+            .map(|u| UserView {
+                locked_until: u.is_locked().then(|| u.locked_until.clone()).flatten(),
+                id: u.id,
+                username: u.username,
+                display_name: u.display_name,
+                role: u.role,
+                site_code: u.site_code,
+                active: u.active,
+                failed_logins: u.failed_logins,
+                must_change_password: u.must_change_password,
+            })
+            .collect(),
+        sites: sites
+            .into_iter()
+            .map(|s| SiteView { code: s.code, name: s.name })
+            .collect(),
+    })
+}
+
+/// One page of the audit trail.
+#[server(prefix = "/sfn", endpoint = "audit")]
+pub async fn read_audit(filter: AuditFilter) -> Result<AuditPage, AppError> {
+    use osteo_trial::audit::{self, QueryError};
+    use osteo_trial::domain::Permission;
+    let (ctx, me) = ssr::user().await?;
+    if !me.role.can(Permission::ViewAudit) {
+        return Err(AppError::Forbidden);
+    }
+    audit::query(&ctx.db, &filter, 50).await.map_err(|e| match e {
+        QueryError::Filter(f) => AppError::Invalid(f.to_string()),
+        e => ssr::internal(e),
+    })
+}
+
+/// The caller's API tokens.
+#[server(prefix = "/sfn", endpoint = "tokens")]
+pub async fn list_tokens() -> Result<Vec<TokenView>, AppError> {
+    use osteo_trial::accounts;
+    use osteo_trial::domain::AuditSource;
+    let (ctx, me) = ssr::user().await?;
+    let tokens = accounts::list_tokens(&ctx.db, &me.principal(AuditSource::Ui))
+        .await
+        .map_err(ssr::internal)?;
+    Ok(tokens
+        .into_iter()
+        .map(|t| TokenView {
+            id: t.id,
+            name: t.name,
+            prefix: t.prefix,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        })
+        .collect())
+}

@@ -1,0 +1,80 @@
+//! Who is signed in: the server-side session and the rules that end it.
+//! Used by the page guard in the server crate and by every server function,
+//! so that one rule decides in one place.
+
+use osteo_trial::accounts::{self, User};
+use osteo_trial::store::{format_utc, parse_utc, Db};
+pub use crate::api::Flash;
+use tower_sessions::Session;
+
+const KEY_USER: &str = "uid";
+const KEY_EPOCH: &str = "epoch";
+const KEY_AUTH_AT: &str = "auth_at";
+const KEY_FLASH: &str = "flash";
+
+/// How long a session may live however active it is (the idle timeout is
+/// the session layer's expiry).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub absolute: std::time::Duration,
+}
+
+/// Why there is no signed-in user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoUser {
+    /// No sign-in in this session.
+    Anonymous,
+    /// There was one, and it ended (timeout, password reset, deactivation).
+    Ended,
+}
+
+/// Starts an authenticated session for `user` (a new session id, against
+/// session fixation).
+pub async fn begin(session: &Session, user: &User) -> Result<(), tower_sessions::session::Error> {
+    session.cycle_id().await?;
+    session.insert(KEY_USER, user.id).await?;
+    session.insert(KEY_EPOCH, user.session_epoch).await?;
+    session.insert(KEY_AUTH_AT, format_utc(chrono::Utc::now())).await?;
+    Ok(())
+}
+
+/// Follows a password change in this session (the change ends the others).
+pub async fn refresh(session: &Session, user: &User) -> Result<(), tower_sessions::session::Error> {
+    session.insert(KEY_EPOCH, user.session_epoch).await?;
+    Ok(())
+}
+
+/// Ends the session and removes it from the store.
+pub async fn end(session: &Session) -> Result<(), tower_sessions::session::Error> {
+    session.flush().await
+}
+
+/// The signed-in, active user of this session, or why there is none.
+pub async fn current_user(db: &Db, session: &Session, policy: SessionPolicy) -> Result<User, NoUser> {
+    let uid: Option<i64> = session.get(KEY_USER).await.ok().flatten();
+    let Some(uid) = uid else { return Err(NoUser::Anonymous) };
+    let epoch: Option<i64> = session.get(KEY_EPOCH).await.ok().flatten();
+    let auth_at: Option<String> = session.get(KEY_AUTH_AT).await.ok().flatten();
+    let fresh = auth_at
+        .as_deref()
+        .and_then(parse_utc)
+        .is_some_and(|t| {
+            chrono::Utc::now().signed_duration_since(t).to_std().unwrap_or_default() < policy.absolute
+        });
+    let user = accounts::get_user(db, uid).await.ok().flatten();
+    match user {
+        Some(user) if fresh && user.active && Some(user.session_epoch) == epoch => Ok(user),
+        _ => {
+            let _ = session.flush().await;
+            Err(NoUser::Ended)
+        }
+    }
+}
+
+pub async fn set_flash(session: &Session, flash: Flash) -> Result<(), tower_sessions::session::Error> {
+    session.insert(KEY_FLASH, flash).await
+}
+
+pub async fn take_flash(session: &Session) -> Option<Flash> {
+    session.remove::<Flash>(KEY_FLASH).await.ok().flatten()
+}

@@ -1,0 +1,194 @@
+//! The Osteo EDC user interface (Leptos): rendered on the server, hydrated in
+//! the browser. Pages work without JavaScript too: every change is a plain
+//! form post to the server, which redirects back (post/redirect/get).
+//!
+//! Features: `ssr` for the server build, `hydrate` for the browser build —
+//! never both.
+
+#![recursion_limit = "256"]
+
+rust_i18n::i18n!("locales", fallback = "en");
+
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod auth;
+pub mod i18n;
+mod pages;
+
+use crate::api::{get_me, take_flash, Flash, Me};
+use crate::i18n::{t, Lang};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::{path, SsrMode};
+use osteo_trial::domain::{Locale, Permission};
+
+/// The name under which the browser bundle and the style sheet are served:
+/// `/pkg/osteo-edc.js`, `/pkg/osteo-edc_bg.wasm`, `/pkg/osteo-edc.css`.
+pub const OUTPUT_NAME: &str = "osteo-edc";
+
+/// The signed-in user, loaded once per page and shared by the header and pages.
+pub type MeResource = Resource<Result<Option<Me>, api::AppError>>;
+
+/// The HTML document around the app (server only).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let locale = initial_locale();
+    view! {
+        <!DOCTYPE html>
+        <html lang=locale.tag()>
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The language of this page: on the server from the request, in the browser
+/// from the `<html lang>` the server rendered (so hydration matches).
+pub fn initial_locale() -> Locale {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>()
+            .map(|parts| i18n::request_locale(&parts.headers))
+            .unwrap_or_default()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        #[cfg(feature = "hydrate")]
+        {
+            web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.document_element())
+                .and_then(|e| e.get_attribute("lang"))
+                .and_then(|l| l.parse().ok())
+                .unwrap_or_default()
+        }
+        #[cfg(not(feature = "hydrate"))]
+        {
+            Locale::default()
+        }
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    provide_context(Lang(initial_locale()));
+    let me: MeResource = Resource::new(|| (), |_| get_me());
+    provide_context(me);
+    let flash = Resource::new(|| (), |_| take_flash());
+
+    // Runs only in the browser, once the page has hydrated: the marker lets
+    // the browser tests tell a live page from a dead one.
+    Effect::new(move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="leptos" href=format!("/pkg/{OUTPUT_NAME}.css")/>
+        <Title text=t("app.title")/>
+        <Router>
+            <Header/>
+            <main class="container">
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        flash.await.ok().flatten().map(|f| view! { <FlashBox flash=f/> })
+                    })}
+                </Suspense>
+                <Routes fallback=|| view! { <pages::NotFound/> }>
+                    <Route path=path!("/") view=pages::HomePage ssr=SsrMode::Async/>
+                    <Route path=path!("/login") view=pages::LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/account/password") view=pages::PasswordPage ssr=SsrMode::Async/>
+                    <Route path=path!("/account/tokens") view=pages::TokensPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/users") view=pages::UsersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/audit") view=pages::AuditPage ssr=SsrMode::Async/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// A one-off message (with a secret shown once, if any).
+#[component]
+fn FlashBox(flash: Flash) -> impl IntoView {
+    let kind = if flash.message.starts_with("error.") { "flash error" } else { "flash ok" };
+    view! {
+        <div class=kind id="flash" role="status">
+            <p>{t(&flash.message)} {flash.detail.map(|d| view! { " " <strong>{d}</strong> })}</p>
+            {flash.secret.map(|s| view! {
+                <p class="secret">
+                    <code id="flash-secret">{s}</code>
+                    <br/>
+                    <small>{t("flash.secret_once")}</small>
+                </p>
+            })}
+        </div>
+    }
+}
+
+#[component]
+fn Header() -> impl IntoView {
+    let me = expect_context::<MeResource>();
+    let locale = i18n::lang();
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">{t("app.name")}</a>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    me.await.ok().flatten().filter(|m| !m.must_change_password).map(|m| {
+                        let admin = m.role.can(Permission::ManageUsers);
+                        let audit = m.role.can(Permission::ViewAudit);
+                        view! {
+                            <nav>
+                                <A href="/">{t("nav.home")}</A>
+                                {admin.then(|| view! { <A href="/admin/users">{t("nav.users")}</A> })}
+                                {audit.then(|| view! { <A href="/admin/audit">{t("nav.audit")}</A> })}
+                                <A href="/account/tokens">{t("nav.tokens")}</A>
+                                <A href="/account/password">{t("nav.password")}</A>
+                            </nav>
+                        }
+                    })
+                })}
+            </Suspense>
+            <div class="tools">
+                <form method="post" action="/ui/lang" class="inline" id="lang-form">
+                    <label class="sr-only" for="lang-select">{t("nav.language")}</label>
+                    <select name="lang" id="lang-select">
+                        {Locale::ALL
+                            .into_iter()
+                            .map(|l| view! { <option value=l.tag() selected={l == locale}>{l.native_name()}</option> })
+                            .collect_view()}
+                    </select>
+                    <button type="submit" id="lang-submit">{t("nav.switch_language")}</button>
+                </form>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        me.await.ok().flatten().map(|m| view! {
+                            <span class="who" id="whoami">{m.display_name} " (" {t(&format!("role.{}", m.role.as_str()))} ")"</span>
+                            <form method="post" action="/auth/logout" class="inline">
+                                <button type="submit" id="logout">{t("nav.logout")}</button>
+                            </form>
+                        })
+                    })}
+                </Suspense>
+            </div>
+        </header>
+    }
+}
+
+/// The browser entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

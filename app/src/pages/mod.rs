@@ -1,0 +1,76 @@
+//! The pages. Each reads through server functions and changes things through
+//! plain form posts, so it works with and without JavaScript.
+
+mod account;
+mod admin;
+
+pub use account::{LoginPage, PasswordPage, TokensPage};
+pub use admin::{AuditPage, UsersPage};
+
+use crate::i18n::t;
+use crate::MeResource;
+use leptos::prelude::*;
+use osteo_trial::domain::{Permission, STUDY_REGISTRATION};
+
+/// A message read from the `?error=` code a form post redirected with.
+/// Only known codes are shown; anything else reads as a generic error.
+pub(crate) fn error_text(prefix: &str, code: &str) -> String {
+    let known = code.len() <= 40 && code.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+    let key = format!("{prefix}.{code}");
+    let text = if known { t(&key) } else { key.clone() };
+    if text == key {
+        t("error.invalid")
+    } else {
+        text
+    }
+}
+
+#[component]
+pub fn HomePage() -> impl IntoView {
+    let me = expect_context::<MeResource>();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                me.await.ok().flatten().map(|m| {
+                    let admin = m.role.can(Permission::ManageUsers);
+                    let audit = m.role.can(Permission::ViewAudit);
+                    view! {
+                        <section>
+                            <h1 id="welcome">{t("home.welcome")} ", " {m.display_name.clone()}</h1>
+                            <p class="muted">
+                                {t("home.study")} " " <strong>{STUDY_REGISTRATION}</strong>
+                                " · " {t("home.site")} " " <strong>{m.site_code.clone()}</strong>
+                                " · " {t("home.role")} " " <strong id="my-role">{t(&format!("role.{}", m.role.as_str()))}</strong>
+                            </p>
+                            <div class="cards">
+                                {admin.then(|| view! {
+                                    <a class="card" href="/admin/users"><h2>{t("nav.users")}</h2><p>{t("home.users_hint")}</p></a>
+                                })}
+                                {audit.then(|| view! {
+                                    <a class="card" href="/admin/audit"><h2>{t("nav.audit")}</h2><p>{t("home.audit_hint")}</p></a>
+                                })}
+                                <a class="card" href="/account/tokens"><h2>{t("nav.tokens")}</h2><p>{t("home.tokens_hint")}</p></a>
+                            </div>
+                            <p class="muted">{t("home.coming")}</p>
+                        </section>
+                    }
+                })
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <section class="card narrow">
+            <h1>{t("notfound.title")}</h1>
+            <p>{t("notfound.body")}</p>
+            <a href="/">{t("nav.home")}</a>
+        </section>
+    }
+}

@@ -1,0 +1,118 @@
+//! The REST API, `/api/v1`, described by the OpenAPI document at
+//! `/api/v1/openapi.json`. Every request carries a personal API token
+//! (`Authorization: Bearer osteo_…`) and acts with its owner's role. Handlers
+//! are thin: they parse, call the same `trial` services as the pages, and
+//! shape the answer.
+
+mod audit;
+mod users;
+
+use crate::errors::{ApiError, ErrorBody};
+use crate::startup::AppState;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::header;
+use axum::routing::{get, post};
+use axum::Router;
+use osteo_trial::accounts::{self, User};
+use osteo_trial::domain::AuditSource;
+use serde::de::DeserializeOwned;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// The routes of `/api/v1`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/me", get(users::me))
+        .route("/sites", get(users::sites))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", get(users::show).patch(users::update))
+        .route("/users/{id}/reset-password", post(users::reset_password))
+        .route("/users/{id}/unlock", post(users::unlock))
+        .route("/tokens", get(users::tokens).post(users::create_token))
+        .route("/tokens/{id}", axum::routing::delete(users::revoke_token))
+        .route("/audit", get(audit::list))
+        .route("/audit/verify", get(audit::verify))
+        .fallback(not_found)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such API route; see /api/v1/openapi.json")
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Osteo EDC API",
+        description = "Electronic data capture of the prospective bone-tumour diagnostic-accuracy trial ChiCTR2500102778. \
+                       Authenticate with a personal API token: `Authorization: Bearer osteo_…`.",
+    ),
+    paths(
+        users::me, users::sites, users::list, users::create, users::show, users::update,
+        users::reset_password, users::unlock, users::tokens, users::create_token, users::revoke_token,
+        audit::list, audit::verify,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth),
+    security(("token" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}
+
+/// The owner of the request's API token.
+pub struct ApiUser(pub User);
+
+impl ApiUser {
+    pub fn principal(&self) -> osteo_trial::audit::Principal {
+        self.0.principal(AuditSource::Api)
+    }
+}
+
+impl FromRequestParts<AppState> for ApiUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(ApiError::unauthorized)?;
+        let user = accounts::authenticate_token(&state.db, token)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(ApiError::unauthorized)?;
+        Ok(ApiUser(user))
+    }
+}
+
+/// A JSON body whose rejections speak the API's error format.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::Json::<T>::from_request(req, state)
+            .await
+            .map(|axum::Json(v)| ApiJson(v))
+            .map_err(ApiError::from)
+    }
+}

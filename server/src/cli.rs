@@ -1,0 +1,520 @@
+//! The command line: `osteo-edc serve | migrate | user … | audit …`.
+//! Exit codes: 0 success, 1 failure (including a broken audit chain),
+//! 2 bad input.
+
+use crate::config::{default_database_url, Settings};
+use crate::startup::{open_database, Application};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use osteo_trial::accounts::{self, AccountError, AccountUpdate, NewUser};
+use osteo_trial::audit::{self, AuditFilter, Change, Principal, VerifyError};
+use osteo_trial::domain::{DisplayName, Reason, Role, SiteCode, Username};
+use osteo_trial::store::Db;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "osteo-edc",
+    version,
+    about = "Electronic data capture and evaluation for the prospective bone-tumour AI trial ChiCTR2500102778",
+    long_about = "Osteo EDC: consecutive screening, case report forms, radiographs, blinded reads, locked AI \
+                  predictions and the locked accuracy analysis of trial ChiCTR2500102778.\n\n\
+                  Without --database-url the embedded SQLite database in the data directory is used."
+)]
+struct Cli {
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct DbArgs {
+    /// Data directory; the embedded SQLite database lives here.
+    #[arg(long, env = "OSTEO_DATA_DIR", default_value = "data", global = true)]
+    data_dir: PathBuf,
+    /// Database URL: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB [default: SQLite in the data directory].
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+impl DbArgs {
+    fn url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| default_database_url(&self.data_dir))
+    }
+    fn settings(&self) -> Settings {
+        let mut s = Settings::local(self.data_dir.clone());
+        s.database_url = self.url();
+        s
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the web server (applies migrations first; on a new database creates the study and, unless --no-demo, one demonstration account per role).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage accounts (acts with administrator authority, audited as cli:<your login>).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Read, verify and benchmark the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "OSTEO_BIND", default_value = "127.0.0.1:3000")]
+    bind: SocketAddr,
+    /// The built site (pkg/osteo-edc.js, .wasm, .css).
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    site_root: PathBuf,
+    /// Do not create demonstration accounts on a new database (production).
+    #[arg(long, env = "OSTEO_NO_DEMO")]
+    no_demo: bool,
+    /// Minutes without a request after which a session ends.
+    #[arg(long, env = "OSTEO_IDLE_TIMEOUT_MINUTES", default_value_t = 30)]
+    idle_timeout_minutes: u64,
+    /// Minutes after sign-in after which a session ends however active.
+    #[arg(long, env = "OSTEO_ABSOLUTE_TIMEOUT_MINUTES", default_value_t = 720)]
+    absolute_timeout_minutes: u64,
+    /// Mark cookies Secure (when served over HTTPS).
+    #[arg(long, env = "OSTEO_SECURE_COOKIES")]
+    secure_cookies: bool,
+    /// The origin browsers use, e.g. https://edc.example.org (default: the request's Host).
+    #[arg(long, env = "OSTEO_PUBLIC_ORIGIN")]
+    public_origin: Option<String>,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "OSTEO_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    body_limit_bytes: usize,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account; prints its one-time password once.
+    Create {
+        #[arg(long)]
+        username: String,
+        /// The person's name as shown in the interface.
+        #[arg(long)]
+        name: String,
+        /// admin, principal_investigator, coordinator, radiologist, statistician or monitor.
+        #[arg(long)]
+        role: String,
+        /// Site code.
+        #[arg(long, default_value = "QDUAH")]
+        site: String,
+    },
+    /// List accounts (with lock state).
+    List,
+    /// Issue a new one-time password; the user's sessions end.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Deactivate an account (accounts are never deleted).
+    Deactivate {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Reactivate a deactivated account.
+    Reactivate {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Change an account's role.
+    SetRole {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a lockout after failed sign-ins.
+    Unlock {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; exits 1 naming the first broken row.
+    Verify,
+    /// Print audit rows as JSON lines, newest first.
+    List {
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long)]
+        entity: Option<String>,
+        /// First day, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Fill a scratch SQLite database with N audit rows and time the audit page's queries and a full verify (JSON on stdout).
+    Bench {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Folder for the scratch database [default: a new temporary folder, removed afterwards].
+        #[arg(long)]
+        scratch_dir: Option<PathBuf>,
+    },
+}
+
+/// Bad input from the operator: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Usage(String);
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<Usage>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(&cli.db, args).await,
+        Command::Migrate => {
+            let db = open_database(&cli.db.settings()).await?;
+            let new = accounts::ensure_study(&db).await?;
+            println!(
+                "database is up to date{}",
+                if new { " (new: study ChiCTR2500102778 and site QDUAH created)" } else { "" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(cmd) => user(&cli.db, cmd).await,
+        Command::Audit(cmd) => audit_cmd(&cli.db, cmd).await,
+    }
+}
+
+async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut settings = db.settings();
+    settings.bind = args.bind;
+    settings.site_root = args.site_root;
+    settings.demo = !args.no_demo;
+    settings.idle_timeout = Duration::from_secs(args.idle_timeout_minutes * 60);
+    settings.absolute_timeout = Duration::from_secs(args.absolute_timeout_minutes * 60);
+    settings.secure_cookies = args.secure_cookies;
+    settings.public_origin = args.public_origin;
+    settings.body_limit = args.body_limit_bytes;
+    settings.validate().map_err(|e| Usage(e.to_string()))?;
+    if !settings.site_root.join("pkg").join(format!("{}_bg.wasm", osteo_app::OUTPUT_NAME)).exists() {
+        tracing::warn!(
+            site_root = %settings.site_root.display(),
+            "the browser bundle is missing: pages render but will not hydrate; build it with `make site`"
+        );
+    }
+    let app = Application::build(settings).await?;
+    if !app.demo_accounts.is_empty() {
+        // Printed once, to the console only (never logged): the one-time
+        // passwords of the demonstration accounts.
+        println!("New database: study ChiCTR2500102778, site QDUAH and one account per role.");
+        println!("One-time passwords (each must be changed at first sign-in):");
+        for (user, password) in &app.demo_accounts {
+            println!("  {:<14} {:<24} {}", user.username, user.role.to_string(), password.expose());
+        }
+    }
+    println!("Osteo EDC listening on http://127.0.0.1:{}", app.port());
+    app.run_until_stopped().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn operator() -> Principal {
+    let name = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    Principal::cli(&name)
+}
+
+fn usage<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    Usage(e.to_string()).into()
+}
+
+/// Maps a service error: the operator's mistakes are usage errors.
+fn account_error(e: AccountError) -> anyhow::Error {
+    match e {
+        AccountError::Store(_) | AccountError::Hash(_) => anyhow::Error::new(e),
+        e => usage(e),
+    }
+}
+
+async fn find(db: &Db, username: &str) -> anyhow::Result<osteo_trial::accounts::User> {
+    accounts::find_by_username(db, username)
+        .await?
+        .ok_or_else(|| usage(format!("there is no account `{username}` (see `osteo-edc user list`)")))
+}
+
+async fn user(args: &DbArgs, cmd: UserCommand) -> anyhow::Result<ExitCode> {
+    let db = open_database(&args.settings()).await?;
+    accounts::ensure_study(&db).await?;
+    let by = operator();
+    match cmd {
+        UserCommand::Create {
+            username,
+            name,
+            role,
+            site,
+        } => {
+            let new = NewUser {
+                username: Username::parse(&username).map_err(usage)?,
+                display_name: DisplayName::parse(&name).map_err(usage)?,
+                role: role.parse::<Role>().map_err(usage)?,
+                site: SiteCode::parse(&site).map_err(usage)?,
+            };
+            let (user, password) = accounts::create_user(&db, &by, new).await.map_err(account_error)?;
+            println!("created {} ({}, site {})", user.username, user.role, user.site_code);
+            println!("one-time password: {}", password.expose());
+        }
+        UserCommand::List => {
+            for u in accounts::list_users(&db, &by).await.map_err(account_error)? {
+                let state = if !u.active {
+                    "deactivated".to_owned()
+                } else if u.is_locked() {
+                    format!("locked until {}", u.locked_until.unwrap_or_default())
+                } else if u.must_change_password {
+                    "must change password".to_owned()
+                } else {
+                    "active".to_owned()
+                };
+                println!("{:<20} {:<24} {:<8} {}", u.username, u.role.to_string(), u.site_code, state);
+            }
+        }
+        UserCommand::ResetPassword { username, reason } => {
+            let user = find(&db, &username).await?;
+            let reason = Reason::parse(&reason).map_err(usage)?;
+            let password = accounts::reset_password(&db, &by, user.id, &reason).await.map_err(account_error)?;
+            println!("one-time password for {}: {}", user.username, password.expose());
+        }
+        UserCommand::Deactivate { username, reason } | UserCommand::Reactivate { username, reason } => {
+            let active = accounts::find_by_username(&db, &username).await?.is_some_and(|u| !u.active);
+            let user = find(&db, &username).await?;
+            let reason = Reason::parse(&reason).map_err(usage)?;
+            let update = AccountUpdate {
+                active: Some(active),
+                ..AccountUpdate::default()
+            };
+            let user = accounts::update_account(&db, &by, user.id, update, &reason).await.map_err(account_error)?;
+            println!("{} is now {}", user.username, if user.active { "active" } else { "deactivated" });
+        }
+        UserCommand::SetRole { username, role, reason } => {
+            let user = find(&db, &username).await?;
+            let update = AccountUpdate {
+                role: Some(role.parse().map_err(usage)?),
+                ..AccountUpdate::default()
+            };
+            let reason = Reason::parse(&reason).map_err(usage)?;
+            let user = accounts::update_account(&db, &by, user.id, update, &reason).await.map_err(account_error)?;
+            println!("{} is now {}", user.username, user.role);
+        }
+        UserCommand::Unlock { username, reason } => {
+            let user = find(&db, &username).await?;
+            let reason = Reason::parse(&reason).map_err(usage)?;
+            accounts::unlock(&db, &by, user.id, &reason).await.map_err(account_error)?;
+            println!("{} is unlocked", user.username);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_cmd(args: &DbArgs, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuditCommand::Verify => {
+            let db = open_database(&args.settings()).await?;
+            match audit::verify(&db).await {
+                Ok(summary) => {
+                    println!("audit trail intact: {} rows, head {}", summary.rows, summary.head_hash);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(VerifyError::Broken(b)) => {
+                    println!("AUDIT TRAIL BROKEN at row {}: {b}", b.first_bad_row());
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        AuditCommand::List {
+            actor,
+            entity,
+            from,
+            to,
+            limit,
+        } => {
+            let db = open_database(&args.settings()).await?;
+            let filter = AuditFilter {
+                actor,
+                entity,
+                from,
+                to,
+                ..AuditFilter::default()
+            };
+            let page = audit::query(&db, &filter, limit).await.map_err(|e| match e {
+                audit::QueryError::Filter(f) => usage(f),
+                e => anyhow::Error::new(e),
+            })?;
+            for row in page.rows {
+                println!("{}", serde_json::to_string(&row)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Bench { rows, scratch_dir } => bench(rows, scratch_dir).await,
+    }
+}
+
+/// Measures the audit page's queries over a trail of `rows` rows.
+async fn bench(rows: u64, scratch_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let (dir, remove) = match scratch_dir {
+        Some(d) => (d, false),
+        None => (
+            std::env::temp_dir().join(format!("osteo-audit-bench-{}", std::process::id())),
+            true,
+        ),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut settings = Settings::local(dir.clone());
+    settings.database_url = format!("sqlite://{}", dir.join("bench.db").display());
+    let db = open_database(&settings).await?;
+    let by_users: Vec<Principal> = (0..50)
+        .map(|i| Principal {
+            user_id: Some(i),
+            name: format!("user{i:02}"),
+            role: Role::Coordinator,
+            source: osteo_trial::domain::AuditSource::Ui,
+        })
+        .collect();
+    let entities = ["case", "crf", "read", "image", "user"];
+    let started = Instant::now();
+    let mut written = 0_u64;
+    while written < rows {
+        let mut tx = db.begin_write().await?;
+        for _ in 0..5_000.min(rows - written) {
+            let i = written as usize;
+            audit::append(
+                &mut tx,
+                &by_users[i % by_users.len()],
+                Change::new("crf.update", entities[i % entities.len()], i / 7).field(
+                    "age",
+                    Some((i % 90).to_string()),
+                    Some((i % 91).to_string()),
+                ),
+            )
+            .await?;
+            written += 1;
+        }
+        tx.commit().await?;
+    }
+    let fill_s = started.elapsed().as_secs_f64();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let cases: Vec<(&str, AuditFilter)> = vec![
+        ("newest_page", AuditFilter::default()),
+        (
+            "deep_page",
+            AuditFilter {
+                before_seq: Some((rows / 2) as i64),
+                ..AuditFilter::default()
+            },
+        ),
+        (
+            "by_user",
+            AuditFilter {
+                actor: Some("user07".into()),
+                ..AuditFilter::default()
+            },
+        ),
+        (
+            "by_entity_deep",
+            AuditFilter {
+                entity: Some("image".into()),
+                before_seq: Some((rows / 3) as i64),
+                ..AuditFilter::default()
+            },
+        ),
+        (
+            "by_date",
+            AuditFilter {
+                from: Some(today.clone()),
+                to: Some(today),
+                ..AuditFilter::default()
+            },
+        ),
+        (
+            "by_user_no_match",
+            AuditFilter {
+                actor: Some("nobody".into()),
+                ..AuditFilter::default()
+            },
+        ),
+    ];
+    let mut timings = serde_json::Map::new();
+    for (name, filter) in cases {
+        // Best of 5: the page query as the audit page runs it (50 rows).
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let page = audit::query(&db, &filter, 50).await?;
+            best = best.min(t.elapsed().as_secs_f64() * 1000.0);
+            std::hint::black_box(page);
+        }
+        timings.insert(format!("{name}_ms"), serde_json::json!((best * 1000.0).round() / 1000.0));
+    }
+    let t = Instant::now();
+    let summary = audit::verify(&db).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let verify_s = t.elapsed().as_secs_f64();
+    db.close().await;
+    if remove {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let report = serde_json::json!({
+        "rows": summary.rows,
+        "fill_seconds": (fill_s * 100.0).round() / 100.0,
+        "page_query_best_of_5": timings,
+        "verify_seconds": (verify_s * 100.0).round() / 100.0,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,74 @@
+//! Settings of a running server, from command-line flags and environment
+//! variables (each flag names its variable in `osteo-edc serve --help`),
+//! validated at start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `sqlite://…` (default: `osteo-edc.db` in the data directory) or `postgres://…`.
+    pub database_url: String,
+    /// Where the embedded database and (later) stored images live.
+    pub data_dir: PathBuf,
+    pub bind: SocketAddr,
+    /// The built site: `pkg/osteo-edc.{js,wasm,css}`.
+    pub site_root: PathBuf,
+    /// On a brand-new database, create one demonstration account per role.
+    pub demo: bool,
+    /// A session ends after this long without a request.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, however active.
+    pub absolute_timeout: Duration,
+    /// Mark cookies `Secure` (serve behind TLS).
+    pub secure_cookies: bool,
+    /// The origin browsers see (`https://edc.example.org`); when unset, the
+    /// request's own `Host` is trusted. State-changing browser requests must
+    /// come from it.
+    pub public_origin: Option<String>,
+    /// The largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl Settings {
+    /// Defaults for a local start in `data_dir`.
+    pub fn local(data_dir: PathBuf) -> Settings {
+        Settings {
+            database_url: default_database_url(&data_dir),
+            data_dir,
+            bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            site_root: PathBuf::from("target/site"),
+            demo: true,
+            idle_timeout: Duration::from_secs(30 * 60),
+            absolute_timeout: Duration::from_secs(12 * 60 * 60),
+            secure_cookies: false,
+            public_origin: None,
+            body_limit: 1024 * 1024,
+        }
+    }
+
+    /// Checks what cannot be checked by the flag parser.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.idle_timeout.is_zero() || self.absolute_timeout.is_zero() {
+            anyhow::bail!("session timeouts must be at least one second");
+        }
+        if self.idle_timeout > self.absolute_timeout {
+            anyhow::bail!("the idle timeout cannot be longer than the absolute timeout");
+        }
+        if self.body_limit < 1024 {
+            anyhow::bail!("the body limit must be at least 1024 bytes");
+        }
+        if let Some(origin) = &self.public_origin {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
+                anyhow::bail!("the public origin looks like https://edc.example.org (scheme and host, no path)");
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn default_database_url(data_dir: &std::path::Path) -> String {
+    format!("sqlite://{}", data_dir.join("osteo-edc.db").display())
+}

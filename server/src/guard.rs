@@ -1,0 +1,100 @@
+//! Middleware that guards every request before a handler runs:
+//! - [`same_origin`]: state-changing browser requests must come from this
+//!   site (cross-site request forgery defence, on top of `SameSite=Strict`);
+//! - [`pages`]: the pages need a signed-in user, one who has replaced their
+//!   one-time password, with a role that may see the page.
+
+use crate::errors::html_error;
+use crate::startup::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use osteo_app::auth::{current_user, NoUser};
+use osteo_app::i18n::request_locale;
+use osteo_trial::domain::Permission;
+use tower_sessions::Session;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "osteo_session";
+
+fn has_cookie(req: &Request, name: &str) -> bool {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(|kv| kv.trim().starts_with(&format!("{name}=")))
+}
+
+/// Refuses a state-changing request that carries the session cookie unless
+/// its `Origin` (or, failing that, `Referer`) is this site. Requests
+/// authenticated by an API token carry no cookie and are not at risk.
+pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if safe || !has_cookie(&req, SESSION_COOKIE) {
+        return next.run(req).await;
+    }
+    let expected = match &state.settings.public_origin {
+        Some(o) => o.clone(),
+        None => {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            let scheme = if state.settings.secure_cookies { "https" } else { "http" };
+            format!("{scheme}://{host}")
+        }
+    };
+    let origin = req.headers().get(header::ORIGIN).and_then(|h| h.to_str().ok());
+    let referer = req.headers().get(header::REFERER).and_then(|h| h.to_str().ok());
+    let same = match (origin, referer) {
+        (Some(o), _) => o == expected,
+        (None, Some(r)) => r == expected || r.starts_with(&format!("{expected}/")),
+        (None, None) => false,
+    };
+    if same {
+        next.run(req).await
+    } else {
+        tracing::warn!(?origin, ?referer, %expected, path = %req.uri().path(), "cross-site request refused");
+        html_error(StatusCode::FORBIDDEN, request_locale(req.headers()), "error.cross_site")
+    }
+}
+
+/// Pages under `/`, `/account/…` and `/admin/…` need a signed-in user.
+pub async fn pages(State(state): State<AppState>, session: Session, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let protected = path == "/" || path.starts_with("/account/") || path.starts_with("/admin/");
+    if req.method() != Method::GET || !(protected || path == "/login") {
+        return next.run(req).await;
+    }
+    let user = current_user(&state.db, &session, state.policy()).await;
+    if path == "/login" {
+        return match user {
+            Ok(_) => Redirect::to("/").into_response(),
+            Err(_) => next.run(req).await,
+        };
+    }
+    match user {
+        Err(NoUser::Anonymous) if !has_cookie(&req, SESSION_COOKIE) => Redirect::to("/login").into_response(),
+        // A session cookie without a live session: it timed out or was ended.
+        Err(_) => Redirect::to("/login?error=expired").into_response(),
+        Ok(user) if user.must_change_password && path != "/account/password" => {
+            Redirect::to("/account/password").into_response()
+        }
+        Ok(user) => {
+            let needs = if path.starts_with("/admin/users") {
+                Some(Permission::ManageUsers)
+            } else if path.starts_with("/admin/audit") {
+                Some(Permission::ViewAudit)
+            } else {
+                None
+            };
+            if needs.is_some_and(|p| !user.role.can(p)) {
+                return html_error(StatusCode::FORBIDDEN, request_locale(req.headers()), "error.forbidden");
+            }
+            next.run(req).await
+        }
+    }
+}

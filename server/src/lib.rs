@@ -1,0 +1,17 @@
+//! The Osteo EDC process: configuration, start-up, the command line, the
+//! HTTP surface (pages, form posts, REST API) — wiring `app`, `trial` and
+//! `model` together. Nothing imports this crate but its binary and the
+//! end-to-end tests.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+mod errors;
+mod forms;
+mod guard;
+mod routes;
+mod session_store;
+pub mod startup;
+
+pub use config::Settings;
+pub use startup::Application;

@@ -1,0 +1,97 @@
+//! Every route of the server, in one place.
+
+use crate::guard::{self, SESSION_COOKIE};
+use crate::session_store::DbSessionStore;
+use crate::startup::AppState;
+use crate::{api, forms};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use axum::Router;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use osteo_app::api::ssr::UiContext;
+use osteo_app::{shell, App};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+pub fn router(state: AppState, store: DbSessionStore) -> Router {
+    let ui = UiContext {
+        db: state.db.clone(),
+        policy: state.policy(),
+    };
+    let ui_for_errors = ui.clone();
+    let options = state.leptos_options.clone();
+    let idle = time::Duration::try_from(state.settings.idle_timeout).unwrap_or(time::Duration::minutes(30));
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_secure(state.settings.secure_cookies)
+        .with_expiry(Expiry::OnInactivity(idle))
+        // Every request of a signed-in user renews the idle timer.
+        .with_always_save(true);
+
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/auth/login", post(forms::login))
+        .route("/auth/logout", post(forms::logout))
+        .route("/auth/password", post(forms::change_password))
+        .route("/ui/lang", post(forms::set_language))
+        .route("/account/tokens", post(forms::create_token))
+        .route("/account/tokens/{id}/revoke", post(forms::revoke_token))
+        .route("/admin/users", post(forms::create_user))
+        .route("/admin/users/{id}", post(forms::update_user))
+        .route("/admin/users/{id}/reset", post(forms::reset_password))
+        .route("/admin/users/{id}/unlock", post(forms::unlock))
+        .route("/admin/users/{id}/active", post(forms::set_active))
+        .nest("/api/v1", api::router())
+        .leptos_routes_with_context(
+            &state,
+            generate_route_list(App),
+            move || provide_context(ui.clone()),
+            move || shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            move || provide_context(ui_for_errors.clone()),
+            shell,
+        ))
+        .layer(from_fn_with_state(state.clone(), guard::pages))
+        .layer(from_fn_with_state(state.clone(), guard::same_origin))
+        .layer(sessions)
+        .layer(DefaultBodyLimit::max(state.settings.body_limit))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The process is up.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The process can serve: the database answers.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "database not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}

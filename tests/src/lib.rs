@@ -1,0 +1,258 @@
+//! The end-to-end test harness: starts the real server on a free port with
+//! a fresh database, and drives it like a browser (cookies, form posts, the
+//! `Origin` header) or like an API client.
+//!
+//! The database engine comes from `OSTEO_TEST_DATABASE` (`sqlite`, the
+//! default, or `postgres`, which needs `OSTEO_TEST_POSTGRES_URL` pointing at
+//! a server where the user may create databases). Every test gets a database
+//! of its own.
+
+use osteo_server::{Application, Settings};
+use osteo_trial::domain::Role;
+use osteo_trial::store::Db;
+use reqwest::redirect::Policy;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The password tests give accounts after the forced change.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A running server with its own database.
+pub struct TestApp {
+    pub base: String,
+    pub port: u16,
+    pub db: Db,
+    pub database_url: String,
+    /// username, role, one-time password of the demonstration accounts.
+    pub demo: Vec<(String, Role, String)>,
+    pub dir: tempfile::TempDir,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Where the built site lives (`make site`).
+pub fn site_root() -> PathBuf {
+    std::env::var_os("OSTEO_SITE_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/site"))
+}
+
+/// Which engine this run tests.
+pub fn engine() -> &'static str {
+    match std::env::var("OSTEO_TEST_DATABASE").as_deref() {
+        Ok("postgres") => "postgres",
+        Ok("sqlite") | Err(_) => "sqlite",
+        Ok(other) => panic!("OSTEO_TEST_DATABASE must be sqlite or postgres, not {other}"),
+    }
+}
+
+/// A fresh, empty database URL for one test.
+pub async fn fresh_database_url(dir: &std::path::Path) -> String {
+    if engine() == "postgres" {
+        let admin = std::env::var("OSTEO_TEST_POSTGRES_URL")
+            .expect("OSTEO_TEST_POSTGRES_URL must name a PostgreSQL server for OSTEO_TEST_DATABASE=postgres");
+        let name = format!("osteo_test_{:016x}", rand::random::<u64>());
+        let admin_db = Db::connect(&admin).await.expect("connecting to the test PostgreSQL server");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(admin_db.pool())
+            .await
+            .expect("creating a test database");
+        admin_db.close().await;
+        let (base, _) = admin.rsplit_once('/').expect("a PostgreSQL URL ends in /DATABASE");
+        format!("{base}/{name}")
+    } else {
+        format!("sqlite://{}", dir.join("test.db").display())
+    }
+}
+
+/// Starts a server with demonstration accounts; `configure` may change the settings.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut settings = Settings::local(dir.path().to_path_buf());
+    settings.database_url = fresh_database_url(dir.path()).await;
+    settings.bind = "127.0.0.1:0".parse().expect("an address");
+    settings.site_root = site_root();
+    configure(&mut settings);
+    let database_url = settings.database_url.clone();
+    let app = Application::build(settings).await.expect("the server starts");
+    let port = app.port();
+    let db = app.db().clone();
+    let demo = app
+        .demo_accounts
+        .iter()
+        .map(|(u, p)| (u.username.clone(), u.role, p.expose().to_owned()))
+        .collect();
+    let server = tokio::spawn(async move {
+        let _ = app.run_until_stopped().await;
+    });
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        port,
+        db,
+        database_url,
+        demo,
+        dir,
+        server,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+impl TestApp {
+    /// The one-time password of a demonstration account.
+    pub fn one_time_password(&self, username: &str) -> String {
+        self.demo
+            .iter()
+            .find(|(u, _, _)| u == username)
+            .map(|(_, _, p)| p.clone())
+            .unwrap_or_else(|| panic!("no demonstration account {username}"))
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects, and
+    /// sends this site's `Origin` on posts.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            base: self.base.clone(),
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("an HTTP client"),
+        }
+    }
+
+    /// A browser signed in as a demonstration account that has replaced its
+    /// one-time password with [`PASSWORD`].
+    pub async fn signed_in(&self, username: &str) -> Browser {
+        let b = self.browser();
+        let r = b.login(username, &self.one_time_password(username)).await;
+        assert_eq!(location(&r), "/account/password", "a one-time password leads to the change form");
+        let r = b
+            .post_form(
+                "/auth/password",
+                &[
+                    ("current_password", self.one_time_password(username).as_str()),
+                    ("new_password", PASSWORD),
+                    ("confirm_password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(location(&r), "/", "the password change succeeds");
+        b
+    }
+
+    /// An API client authenticated with a new token of `username`.
+    pub async fn api_client(&self, username: &str) -> Api {
+        let user = osteo_trial::accounts::find_by_username(&self.db, username)
+            .await
+            .expect("the database answers")
+            .expect("the account exists");
+        let (_, secret) = osteo_trial::accounts::create_token(
+            &self.db,
+            &user.principal(osteo_trial::domain::AuditSource::Api),
+            "test token",
+        )
+        .await
+        .expect("a token");
+        Api {
+            base: self.base.clone(),
+            token: secret.expose().to_owned(),
+            client: reqwest::Client::new(),
+        }
+    }
+}
+
+/// The `Location` of a redirect ("" when there is none).
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+pub struct Browser {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl Browser {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self.get(path).await;
+        let status = r.status().as_u16();
+        (status, r.text().await.expect("a body"))
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header("Origin", &self.base)
+            .form(form)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_form("/auth/login", &[("username", username), ("password", password)])
+            .await
+    }
+}
+
+pub struct Api {
+    pub base: String,
+    pub token: String,
+    pub client: reqwest::Client,
+}
+
+impl Api {
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self.request(reqwest::Method::GET, path).send().await.expect("the server answers");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let r = self.request(method, path).json(body).send().await.expect("the server answers");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
+/// The number of audit rows.
+pub async fn audit_rows(db: &Db) -> i64 {
+    use sqlx::Row;
+    sqlx::query("SELECT COUNT(*) AS n FROM audit_log")
+        .fetch_one(db.pool())
+        .await
+        .expect("counting audit rows")
+        .try_get("n")
+        .expect("a count")
+}
