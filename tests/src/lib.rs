@@ -256,3 +256,23 @@ pub async fn audit_rows(db: &Db) -> i64 {
         .try_get("n")
         .expect("a count")
 }
+
+/// The `osteo-edc` binary built beside the tests (`cargo build -p osteo-server`).
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("OSTEO_EDC_BIN") {
+        return PathBuf::from(p);
+    }
+    // target/debug/deps/<test> -> target/debug/osteo-edc
+    let exe = std::env::current_exe().expect("the test's own path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("osteo-edc"))
+        .expect("a target directory");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p osteo-server` before these tests (make test does)",
+        bin.display()
+    );
+    bin
+}

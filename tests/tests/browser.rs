@@ -1,0 +1,191 @@
+//! Journeys in a real browser (headless Chromium through chromedriver):
+//! wrong password, lockout, forced password change, language switch and
+//! sign-out — once with JavaScript, proving the page hydrated, and once
+//! without, proving the pages work by server rendering and plain form posts.
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use osteo_tests::{spawn_app, TestApp};
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A chromedriver process on a free port, stopped on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let child = Command::new(&path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {path} ({e}): install Debian's chromium-driver (make test does)"));
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Driver {
+        child,
+        port,
+        _profile: tempfile::tempdir().unwrap(),
+    }
+}
+
+async fn browser(driver: &Driver, javascript: bool) -> Client {
+    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let mut prefs = json!({"intl.accept_languages": "en-US,en"});
+    if !javascript {
+        prefs["profile.managed_default_content_settings.javascript"] = json!(2);
+    }
+    let options = json!({
+        "binary": binary,
+        "args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--lang=en-US", format!("--user-data-dir={}", driver._profile.path().display()),
+        ],
+        "prefs": prefs,
+    });
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a browser session")
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} not found: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn fill(c: &Client, css: &str, value: &str) {
+    let el = c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    el.clear().await.unwrap();
+    el.send_keys(value).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+}
+
+async fn path(c: &Client) -> String {
+    let url = c.current_url().await.unwrap();
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+async fn sign_in(c: &Client, app: &TestApp, username: &str, password: &str) {
+    c.goto(&format!("{}/login", app.base)).await.unwrap();
+    fill(c, "#username", username).await;
+    fill(c, "#password", password).await;
+    click(c, "#login-submit").await;
+}
+
+async fn journey(javascript: bool) {
+    let app = spawn_app().await;
+    let driver = chromedriver();
+    let c = browser(&driver, javascript).await;
+
+    c.goto(&format!("{}/", app.base)).await.unwrap();
+    assert_eq!(path(&c).await, "/login", "pages need a sign-in");
+    if javascript {
+        // The Effect that sets this runs only in a hydrated page.
+        c.wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css("body[data-hydrated='true']"))
+            .await
+            .expect("the page hydrated (is the wasm bundle built and loadable?)");
+    }
+
+    // Wrong password.
+    sign_in(&c, &app, "admin", "not the password").await;
+    assert_eq!(text(&c, "#login-error").await, "Wrong username or password.");
+
+    // Five failures lock the account.
+    for _ in 0..5 {
+        sign_in(&c, &app, "radiologist", "still not it").await;
+    }
+    let locked = text(&c, "#login-error").await;
+    assert!(locked.contains("locked after five failed sign-ins"), "{locked}");
+    sign_in(&c, &app, "radiologist", &app.one_time_password("radiologist")).await;
+    assert!(text(&c, "#login-error").await.contains("locked"), "even the right password waits");
+
+    // A one-time password forces a change.
+    sign_in(&c, &app, "admin", &app.one_time_password("admin")).await;
+    assert_eq!(path(&c).await, "/account/password");
+    fill(&c, "#new-password", "abc").await;
+    let counter = text(&c, "#pw-length").await;
+    if javascript {
+        assert_eq!(counter, "3 of at least 12 characters", "the hydrated page counts as the user types");
+    } else {
+        assert_eq!(counter, "0 of at least 12 characters", "without JavaScript the server's text stays");
+        let hydrated = c.find(Locator::Css("body")).await.unwrap().attr("data-hydrated").await.unwrap();
+        assert_eq!(hydrated, None, "nothing ran in the browser");
+    }
+    fill(&c, "#current-password", &app.one_time_password("admin")).await;
+    fill(&c, "#new-password", "short").await;
+    fill(&c, "#confirm-password", "short").await;
+    click(&c, "#password-submit").await;
+    assert!(text(&c, "#password-error").await.contains("at least 12 characters"));
+    fill(&c, "#current-password", &app.one_time_password("admin")).await;
+    fill(&c, "#new-password", osteo_tests::PASSWORD).await;
+    fill(&c, "#confirm-password", osteo_tests::PASSWORD).await;
+    click(&c, "#password-submit").await;
+    assert_eq!(path(&c).await, "/");
+    assert!(text(&c, "#welcome").await.contains("Study Administrator"));
+    assert!(text(&c, "#flash").await.contains("Your password has been changed"));
+
+    // The users page shows the lock to the administrator.
+    c.goto(&format!("{}/admin/users", app.base)).await.unwrap();
+    assert!(text(&c, "#user-radiologist .status").await.contains("locked until"));
+
+    // Switch the language.
+    c.find(Locator::Css("#lang-select")).await.unwrap().select_by_value("zh-CN").await.unwrap();
+    click(&c, "#lang-submit").await;
+    assert_eq!(path(&c).await, "/admin/users", "back on the same page");
+    assert_eq!(text(&c, "h1").await, "用户管理");
+    c.goto(&format!("{}/", app.base)).await.unwrap();
+    assert!(text(&c, "#welcome").await.starts_with("欢迎"));
+
+    // Sign out.
+    click(&c, "#logout").await;
+    assert_eq!(path(&c).await, "/login?info=signed_out");
+    assert_eq!(text(&c, "#login-info").await, "您已退出登录。");
+    c.goto(&format!("{}/admin/users", app.base)).await.unwrap();
+    assert!(path(&c).await.starts_with("/login"), "signed out means signed out");
+
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn journey_with_javascript_hydrates() {
+    journey(true).await;
+}
+
+#[tokio::test]
+async fn journey_without_javascript_works_by_forms() {
+    journey(false).await;
+}
