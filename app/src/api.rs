@@ -124,7 +124,9 @@ pub mod ssr {
     }
 
     pub async fn session() -> Result<Session, AppError> {
-        leptos_axum::extract::<Session>().await.map_err(|_| AppError::Internal)
+        leptos_axum::extract::<Session>()
+            .await
+            .map_err(|_| AppError::Internal)
     }
 
     /// The signed-in user, even one who must still change a one-time password.
@@ -206,7 +208,10 @@ pub async fn list_users() -> Result<UsersView, AppError> {
             .collect(),
         sites: sites
             .into_iter()
-            .map(|s| SiteView { code: s.code, name: s.name })
+            .map(|s| SiteView {
+                code: s.code,
+                name: s.name,
+            })
             .collect(),
     })
 }
@@ -220,10 +225,12 @@ pub async fn read_audit(filter: AuditFilter) -> Result<AuditPage, AppError> {
     if !me.role.can(Permission::ViewAudit) {
         return Err(AppError::Forbidden);
     }
-    audit::query(&ctx.db, &filter, 50).await.map_err(|e| match e {
-        QueryError::Filter(f) => AppError::Invalid(f.to_string()),
-        e => ssr::internal(e),
-    })
+    audit::query(&ctx.db, &filter, 50)
+        .await
+        .map_err(|e| match e {
+            QueryError::Filter(f) => AppError::Invalid(f.to_string()),
+            e => ssr::internal(e),
+        })
 }
 
 /// The caller's API tokens.

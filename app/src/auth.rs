@@ -2,9 +2,9 @@
 //! Used by the page guard in the server crate and by every server function,
 //! so that one rule decides in one place.
 
+pub use crate::api::Flash;
 use osteo_trial::accounts::{self, User};
 use osteo_trial::store::{format_utc, parse_utc, Db};
-pub use crate::api::Flash;
 use tower_sessions::Session;
 
 const KEY_USER: &str = "uid";
@@ -34,7 +34,9 @@ pub async fn begin(session: &Session, user: &User) -> Result<(), tower_sessions:
     session.cycle_id().await?;
     session.insert(KEY_USER, user.id).await?;
     session.insert(KEY_EPOCH, user.session_epoch).await?;
-    session.insert(KEY_AUTH_AT, format_utc(chrono::Utc::now())).await?;
+    session
+        .insert(KEY_AUTH_AT, format_utc(chrono::Utc::now()))
+        .await?;
     Ok(())
 }
 
@@ -50,17 +52,24 @@ pub async fn end(session: &Session) -> Result<(), tower_sessions::session::Error
 }
 
 /// The signed-in, active user of this session, or why there is none.
-pub async fn current_user(db: &Db, session: &Session, policy: SessionPolicy) -> Result<User, NoUser> {
+pub async fn current_user(
+    db: &Db,
+    session: &Session,
+    policy: SessionPolicy,
+) -> Result<User, NoUser> {
     let uid: Option<i64> = session.get(KEY_USER).await.ok().flatten();
-    let Some(uid) = uid else { return Err(NoUser::Anonymous) };
+    let Some(uid) = uid else {
+        return Err(NoUser::Anonymous);
+    };
     let epoch: Option<i64> = session.get(KEY_EPOCH).await.ok().flatten();
     let auth_at: Option<String> = session.get(KEY_AUTH_AT).await.ok().flatten();
-    let fresh = auth_at
-        .as_deref()
-        .and_then(parse_utc)
-        .is_some_and(|t| {
-            chrono::Utc::now().signed_duration_since(t).to_std().unwrap_or_default() < policy.absolute
-        });
+    let fresh = auth_at.as_deref().and_then(parse_utc).is_some_and(|t| {
+        chrono::Utc::now()
+            .signed_duration_since(t)
+            .to_std()
+            .unwrap_or_default()
+            < policy.absolute
+    });
     let user = accounts::get_user(db, uid).await.ok().flatten();
     match user {
         Some(user) if fresh && user.active && Some(user.session_epoch) == epoch => Ok(user),
@@ -71,7 +80,10 @@ pub async fn current_user(db: &Db, session: &Session, policy: SessionPolicy) -> 
     }
 }
 
-pub async fn set_flash(session: &Session, flash: Flash) -> Result<(), tower_sessions::session::Error> {
+pub async fn set_flash(
+    session: &Session,
+    flash: Flash,
+) -> Result<(), tower_sessions::session::Error> {
     session.insert(KEY_FLASH, flash).await
 }
 

@@ -88,7 +88,10 @@ pub fn App() -> impl IntoView {
     // the browser tests tell a live page from a dead one.
     Effect::new(move |_| {
         #[cfg(feature = "hydrate")]
-        if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
+        if let Some(body) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.body())
+        {
             let _ = body.set_attribute("data-hydrated", "true");
         }
     });
@@ -120,7 +123,11 @@ pub fn App() -> impl IntoView {
 /// A one-off message (with a secret shown once, if any).
 #[component]
 fn FlashBox(flash: Flash) -> impl IntoView {
-    let kind = if flash.message.starts_with("error.") { "flash error" } else { "flash ok" };
+    let kind = if flash.message.starts_with("error.") {
+        "flash error"
+    } else {
+        "flash ok"
+    };
     view! {
         <div class=kind id="flash" role="status">
             <p>{t(&flash.message)} {flash.detail.map(|d| view! { " " <strong>{d}</strong> })}</p>

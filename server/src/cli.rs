@@ -196,7 +196,10 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -224,7 +227,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let new = accounts::ensure_study(&db).await?;
             println!(
                 "database is up to date{}",
-                if new { " (new: study ChiCTR2500102778 and site QDUAH created)" } else { "" }
+                if new {
+                    " (new: study ChiCTR2500102778 and site QDUAH created)"
+                } else {
+                    ""
+                }
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -244,7 +251,12 @@ async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.public_origin = args.public_origin;
     settings.body_limit = args.body_limit_bytes;
     settings.validate().map_err(|e| Usage(e.to_string()))?;
-    if !settings.site_root.join("pkg").join(format!("{}_bg.wasm", osteo_app::OUTPUT_NAME)).exists() {
+    if !settings
+        .site_root
+        .join("pkg")
+        .join(format!("{}_bg.wasm", osteo_app::OUTPUT_NAME))
+        .exists()
+    {
         tracing::warn!(
             site_root = %settings.site_root.display(),
             "the browser bundle is missing: pages render but will not hydrate; build it with `make site`"
@@ -257,7 +269,12 @@ async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("New database: study ChiCTR2500102778, site QDUAH and one account per role.");
         println!("One-time passwords (each must be changed at first sign-in):");
         for (user, password) in &app.demo_accounts {
-            println!("  {:<14} {:<24} {}", user.username, user.role.to_string(), password.expose());
+            println!(
+                "  {:<14} {:<24} {}",
+                user.username,
+                user.role.to_string(),
+                password.expose()
+            );
         }
     }
     println!("Osteo EDC listening on http://127.0.0.1:{}", app.port());
@@ -287,7 +304,11 @@ fn account_error(e: AccountError) -> anyhow::Error {
 async fn find(db: &Db, username: &str) -> anyhow::Result<osteo_trial::accounts::User> {
     accounts::find_by_username(db, username)
         .await?
-        .ok_or_else(|| usage(format!("there is no account `{username}` (see `osteo-edc user list`)")))
+        .ok_or_else(|| {
+            usage(format!(
+                "there is no account `{username}` (see `osteo-edc user list`)"
+            ))
+        })
 }
 
 async fn user(args: &DbArgs, cmd: UserCommand) -> anyhow::Result<ExitCode> {
@@ -307,12 +328,20 @@ async fn user(args: &DbArgs, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 role: role.parse::<Role>().map_err(usage)?,
                 site: SiteCode::parse(&site).map_err(usage)?,
             };
-            let (user, password) = accounts::create_user(&db, &by, new).await.map_err(account_error)?;
-            println!("created {} ({}, site {})", user.username, user.role, user.site_code);
+            let (user, password) = accounts::create_user(&db, &by, new)
+                .await
+                .map_err(account_error)?;
+            println!(
+                "created {} ({}, site {})",
+                user.username, user.role, user.site_code
+            );
             println!("one-time password: {}", password.expose());
         }
         UserCommand::List => {
-            for u in accounts::list_users(&db, &by).await.map_err(account_error)? {
+            for u in accounts::list_users(&db, &by)
+                .await
+                .map_err(account_error)?
+            {
                 let state = if !u.active {
                     "deactivated".to_owned()
                 } else if u.is_locked() {
@@ -322,40 +351,69 @@ async fn user(args: &DbArgs, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 } else {
                     "active".to_owned()
                 };
-                println!("{:<20} {:<24} {:<8} {}", u.username, u.role.to_string(), u.site_code, state);
+                println!(
+                    "{:<20} {:<24} {:<8} {}",
+                    u.username,
+                    u.role.to_string(),
+                    u.site_code,
+                    state
+                );
             }
         }
         UserCommand::ResetPassword { username, reason } => {
             let user = find(&db, &username).await?;
             let reason = Reason::parse(&reason).map_err(usage)?;
-            let password = accounts::reset_password(&db, &by, user.id, &reason).await.map_err(account_error)?;
-            println!("one-time password for {}: {}", user.username, password.expose());
+            let password = accounts::reset_password(&db, &by, user.id, &reason)
+                .await
+                .map_err(account_error)?;
+            println!(
+                "one-time password for {}: {}",
+                user.username,
+                password.expose()
+            );
         }
-        UserCommand::Deactivate { username, reason } | UserCommand::Reactivate { username, reason } => {
-            let active = accounts::find_by_username(&db, &username).await?.is_some_and(|u| !u.active);
+        UserCommand::Deactivate { username, reason }
+        | UserCommand::Reactivate { username, reason } => {
+            let active = accounts::find_by_username(&db, &username)
+                .await?
+                .is_some_and(|u| !u.active);
             let user = find(&db, &username).await?;
             let reason = Reason::parse(&reason).map_err(usage)?;
             let update = AccountUpdate {
                 active: Some(active),
                 ..AccountUpdate::default()
             };
-            let user = accounts::update_account(&db, &by, user.id, update, &reason).await.map_err(account_error)?;
-            println!("{} is now {}", user.username, if user.active { "active" } else { "deactivated" });
+            let user = accounts::update_account(&db, &by, user.id, update, &reason)
+                .await
+                .map_err(account_error)?;
+            println!(
+                "{} is now {}",
+                user.username,
+                if user.active { "active" } else { "deactivated" }
+            );
         }
-        UserCommand::SetRole { username, role, reason } => {
+        UserCommand::SetRole {
+            username,
+            role,
+            reason,
+        } => {
             let user = find(&db, &username).await?;
             let update = AccountUpdate {
                 role: Some(role.parse().map_err(usage)?),
                 ..AccountUpdate::default()
             };
             let reason = Reason::parse(&reason).map_err(usage)?;
-            let user = accounts::update_account(&db, &by, user.id, update, &reason).await.map_err(account_error)?;
+            let user = accounts::update_account(&db, &by, user.id, update, &reason)
+                .await
+                .map_err(account_error)?;
             println!("{} is now {}", user.username, user.role);
         }
         UserCommand::Unlock { username, reason } => {
             let user = find(&db, &username).await?;
             let reason = Reason::parse(&reason).map_err(usage)?;
-            accounts::unlock(&db, &by, user.id, &reason).await.map_err(account_error)?;
+            accounts::unlock(&db, &by, user.id, &reason)
+                .await
+                .map_err(account_error)?;
             println!("{} is unlocked", user.username);
         }
     }
@@ -368,7 +426,10 @@ async fn audit_cmd(args: &DbArgs, cmd: AuditCommand) -> anyhow::Result<ExitCode>
             let db = open_database(&args.settings()).await?;
             match audit::verify(&db).await {
                 Ok(summary) => {
-                    println!("audit trail intact: {} rows, head {}", summary.rows, summary.head_hash);
+                    println!(
+                        "audit trail intact: {} rows, head {}",
+                        summary.rows, summary.head_hash
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(VerifyError::Broken(b)) => {
@@ -393,10 +454,12 @@ async fn audit_cmd(args: &DbArgs, cmd: AuditCommand) -> anyhow::Result<ExitCode>
                 to,
                 ..AuditFilter::default()
             };
-            let page = audit::query(&db, &filter, limit).await.map_err(|e| match e {
-                audit::QueryError::Filter(f) => usage(f),
-                e => anyhow::Error::new(e),
-            })?;
+            let page = audit::query(&db, &filter, limit)
+                .await
+                .map_err(|e| match e {
+                    audit::QueryError::Filter(f) => usage(f),
+                    e => anyhow::Error::new(e),
+                })?;
             for row in page.rows {
                 println!("{}", serde_json::to_string(&row)?);
             }
@@ -500,10 +563,15 @@ async fn bench(rows: u64, scratch_dir: Option<PathBuf>) -> anyhow::Result<ExitCo
             best = best.min(t.elapsed().as_secs_f64() * 1000.0);
             std::hint::black_box(page);
         }
-        timings.insert(format!("{name}_ms"), serde_json::json!((best * 1000.0).round() / 1000.0));
+        timings.insert(
+            format!("{name}_ms"),
+            serde_json::json!((best * 1000.0).round() / 1000.0),
+        );
     }
     let t = Instant::now();
-    let summary = audit::verify(&db).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let summary = audit::verify(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let verify_s = t.elapsed().as_secs_f64();
     db.close().await;
     if remove {

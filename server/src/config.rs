@@ -61,7 +61,9 @@ impl Settings {
             anyhow::bail!("the body limit must be at least 1024 bytes");
         }
         if let Some(origin) = &self.public_origin {
-            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
+            if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || origin.ends_with('/')
+            {
                 anyhow::bail!("the public origin looks like https://edc.example.org (scheme and host, no path)");
             }
         }

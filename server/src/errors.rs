@@ -50,7 +50,11 @@ impl ApiError {
         )
     }
     pub fn forbidden() -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", "your role does not allow this")
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "your role does not allow this",
+        )
     }
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
@@ -103,10 +107,17 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
         use axum::extract::rejection::JsonRejection as J;
         let status = r.status();
         let message = match &r {
-            J::MissingJsonContentType(_) => "send the body as JSON with `Content-Type: application/json`".to_owned(),
+            J::MissingJsonContentType(_) => {
+                "send the body as JSON with `Content-Type: application/json`".to_owned()
+            }
             J::JsonSyntaxError(_) => format!("the body is not valid JSON: {}", r.body_text()),
-            J::JsonDataError(_) => format!("the JSON does not have the expected fields: {}", r.body_text()),
-            _ if status == StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".to_owned(),
+            J::JsonDataError(_) => format!(
+                "the JSON does not have the expected fields: {}",
+                r.body_text()
+            ),
+            _ if status == StatusCode::PAYLOAD_TOO_LARGE => {
+                "the request body is too large".to_owned()
+            }
             _ => r.body_text(),
         };
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {

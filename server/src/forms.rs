@@ -4,8 +4,8 @@
 
 use crate::errors::html_error;
 use crate::startup::AppState;
-use axum::extract::rejection::{FormRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::Form;
@@ -13,46 +13,141 @@ use osteo_app::api::Flash;
 use osteo_app::auth;
 use osteo_app::i18n::request_locale;
 use osteo_trial::accounts::{self, AccountError, AccountUpdate, LoginError, NewUser, User};
-use osteo_trial::domain::{AuditSource, DisplayName, DomainError, Locale, Reason, Role, SiteCode, Username};
+use osteo_trial::domain::{
+    AuditSource, DisplayName, DomainError, Locale, Reason, Role, SiteCode, Username,
+};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-type Result<T> = std::result::Result<T, Response>;
+/// A form post that cannot go on: the response that says why. Boxed, as
+/// responses are large and this travels through `?`.
+pub struct Halt(Box<Response>);
 
-fn back(path: &str, code: &str) -> Response {
-    Redirect::to(&format!("{path}?error={code}")).into_response()
-}
-
-fn internal(headers: &HeaderMap, e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "form post failed");
-    html_error(StatusCode::INTERNAL_SERVER_ERROR, request_locale(headers), "error.internal")
-}
-
-/// A rejected form body: too large gets 413, anything else goes back to the
-/// form with `bad_request`.
-fn rejected(headers: &HeaderMap, path: &str, r: FormRejection) -> Response {
-    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        html_error(StatusCode::PAYLOAD_TOO_LARGE, request_locale(headers), "error.too_large")
-    } else {
-        back(path, "bad_request")
+impl IntoResponse for Halt {
+    fn into_response(self) -> Response {
+        *self.0
     }
 }
 
-fn parse_form<T>(headers: &HeaderMap, path: &str, form: std::result::Result<Form<T>, FormRejection>) -> Result<T> {
-    form.map(|Form(f)| f).map_err(|r| rejected(headers, path, r))
+impl From<Response> for Halt {
+    fn from(r: Response) -> Self {
+        Halt(Box::new(r))
+    }
 }
 
-fn parse_id(headers: &HeaderMap, id: std::result::Result<Path<i64>, PathRejection>) -> Result<i64> {
-    id.map(|Path(id)| id)
-        .map_err(|_| html_error(StatusCode::NOT_FOUND, request_locale(headers), "notfound.body"))
+type Reply = std::result::Result<Response, Halt>;
+
+fn back(path: &str, code: &str) -> Halt {
+    Redirect::to(&format!("{path}?error={code}"))
+        .into_response()
+        .into()
 }
 
-/// The signed-in user who has set their own password, or the way to sign in.
-async fn user(state: &AppState, session: &Session) -> Result<User> {
-    match auth::current_user(&state.db, session, state.policy()).await {
-        Ok(u) if u.must_change_password => Err(Redirect::to("/account/password").into_response()),
-        Ok(u) => Ok(u),
-        Err(_) => Err(Redirect::to("/login?error=expired").into_response()),
+fn internal(headers: &HeaderMap, e: impl std::fmt::Display) -> Halt {
+    tracing::error!(error = %e, "form post failed");
+    html_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        request_locale(headers),
+        "error.internal",
+    )
+    .into()
+}
+
+/// The page a form posted to `path` lives on (where errors are shown).
+fn page_of(path: &str) -> &'static str {
+    if path.starts_with("/admin/users") {
+        USERS
+    } else if path.starts_with("/account/tokens") {
+        TOKENS
+    } else if path.starts_with("/auth/password") {
+        PASSWORD
+    } else if path.starts_with("/auth/login") {
+        "/login"
+    } else {
+        "/"
+    }
+}
+
+/// A form body; a body that is too large gets 413, a malformed or
+/// incomplete one goes back to its page with `bad_request`.
+pub struct FormBody<T>(T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequest<S> for FormBody<T> {
+    type Rejection = Halt;
+
+    async fn from_request(req: Request, state: &S) -> std::result::Result<Self, Self::Rejection> {
+        let page = page_of(req.uri().path());
+        let headers = req.headers().clone();
+        match Form::<T>::from_request(req, state).await {
+            Ok(Form(f)) => Ok(FormBody(f)),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(html_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                request_locale(&headers),
+                "error.too_large",
+            )
+            .into()),
+            Err(_) => Err(back(page, "bad_request")),
+        }
+    }
+}
+
+/// The numeric id in the path; anything else is a page that does not exist.
+pub struct Id(i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = Halt;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        match Path::<i64>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(Id(id)),
+            Err(_) => Err(html_error(
+                StatusCode::NOT_FOUND,
+                request_locale(&parts.headers),
+                "notfound.body",
+            )
+            .into()),
+        }
+    }
+}
+
+/// The signed-in user (even one who must still replace a one-time password).
+pub struct SignedIn(User, Session);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Halt;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(status, msg)| Halt::from((status, msg).into_response()))?;
+        match auth::current_user(&state.db, &session, state.policy()).await {
+            Ok(user) => Ok(SignedIn(user, session)),
+            Err(_) => Err(Redirect::to("/login?error=expired").into_response().into()),
+        }
+    }
+}
+
+/// The signed-in user who has set their own password.
+pub struct Member(User, Session);
+
+impl FromRequestParts<AppState> for Member {
+    type Rejection = Halt;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        let SignedIn(user, session) = SignedIn::from_request_parts(parts, state).await?;
+        if user.must_change_password {
+            return Err(Redirect::to(PASSWORD).into_response().into());
+        }
+        Ok(Member(user, session))
     }
 }
 
@@ -70,9 +165,16 @@ async fn flash(session: &Session, message: &str, detail: Option<String>, secret:
 fn lang_cookie(locale: Locale) -> (header::HeaderName, String) {
     (
         header::SET_COOKIE,
-        format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", locale.tag()),
+        format!(
+            "lang={}; Path=/; Max-Age=31536000; SameSite=Lax",
+            locale.tag()
+        ),
     )
 }
+
+const USERS: &str = "/admin/users";
+const TOKENS: &str = "/account/tokens";
+const PASSWORD: &str = "/account/password";
 
 // ------------------------------------------------------------------ sign-in
 
@@ -87,47 +189,52 @@ pub async fn login(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
-    form: std::result::Result<Form<LoginForm>, FormRejection>,
-) -> Response {
-    let f = match parse_form(&headers, "/login", form) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    FormBody(f): FormBody<LoginForm>,
+) -> Reply {
     if f.username.trim().is_empty() || f.password.is_empty() || f.password.len() > 1024 {
-        return back("/login", "bad_request");
+        return Err(back("/login", "bad_request"));
     }
     match accounts::login(&state.db, &f.username, &f.password, AuditSource::Ui).await {
         Ok(user) => {
-            if let Err(e) = auth::begin(&session, &user).await {
-                return internal(&headers, e);
-            }
-            let to = if user.must_change_password { "/account/password" } else { "/" };
-            match user.locale {
+            auth::begin(&session, &user)
+                .await
+                .map_err(|e| internal(&headers, e))?;
+            let to = if user.must_change_password {
+                PASSWORD
+            } else {
+                "/"
+            };
+            Ok(match user.locale {
                 Some(l) => (AppendHeaders([lang_cookie(l)]), Redirect::to(to)).into_response(),
                 None => Redirect::to(to).into_response(),
-            }
+            })
         }
-        Err(LoginError::Invalid) => back("/login", "invalid"),
-        Err(LoginError::Deactivated) => back("/login", "deactivated"),
+        Err(LoginError::Invalid) => Err(back("/login", "invalid")),
+        Err(LoginError::Deactivated) => Err(back("/login", "deactivated")),
         Err(LoginError::Locked { until }) => {
-            let until: String = until.chars().take(19).collect::<String>().replace('T', " ");
-            Redirect::to(&format!("/login?error=locked&until={}", until.replace(' ', "%20"))).into_response()
+            // "2026-11-26T10:15:00.123456Z" -> "2026-11-26 10:15:00"
+            let until: String = until
+                .chars()
+                .take(19)
+                .collect::<String>()
+                .replace('T', "%20");
+            Ok(Redirect::to(&format!("/login?error=locked&until={until}")).into_response())
         }
-        Err(e) => internal(&headers, e),
+        Err(e) => Err(internal(&headers, e)),
     }
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn logout(State(state): State<AppState>, session: Session, headers: HeaderMap) -> Response {
+pub async fn logout(State(state): State<AppState>, session: Session, headers: HeaderMap) -> Reply {
     if let Ok(user) = auth::current_user(&state.db, &session, state.policy()).await {
-        if let Err(e) = accounts::record_logout(&state.db, &user.principal(AuditSource::Ui)).await {
-            return internal(&headers, e);
-        }
+        accounts::record_logout(&state.db, &user.principal(AuditSource::Ui))
+            .await
+            .map_err(|e| internal(&headers, e))?;
     }
-    if let Err(e) = auth::end(&session).await {
-        return internal(&headers, e);
-    }
-    Redirect::to("/login?info=signed_out").into_response()
+    auth::end(&session)
+        .await
+        .map_err(|e| internal(&headers, e))?;
+    Ok(Redirect::to("/login?info=signed_out").into_response())
 }
 
 #[derive(Deserialize)]
@@ -140,35 +247,31 @@ pub struct PasswordForm {
 #[tracing::instrument(skip_all)]
 pub async fn change_password(
     State(state): State<AppState>,
-    session: Session,
+    SignedIn(me, session): SignedIn,
     headers: HeaderMap,
-    form: std::result::Result<Form<PasswordForm>, FormRejection>,
-) -> Response {
-    const PAGE: &str = "/account/password";
-    let me = match auth::current_user(&state.db, &session, state.policy()).await {
-        Ok(u) => u,
-        Err(_) => return Redirect::to("/login?error=expired").into_response(),
-    };
-    let f = match parse_form(&headers, PAGE, form) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    FormBody(f): FormBody<PasswordForm>,
+) -> Reply {
     if f.new_password != f.confirm_password {
-        return back(PAGE, "mismatch");
+        return Err(back(PASSWORD, "mismatch"));
     }
-    match accounts::change_password(&state.db, &me.principal(AuditSource::Ui), &f.current_password, &f.new_password).await {
+    let principal = me.principal(AuditSource::Ui);
+    match accounts::change_password(&state.db, &principal, &f.current_password, &f.new_password)
+        .await
+    {
         Ok(user) => {
-            if let Err(e) = auth::refresh(&session, &user).await {
-                return internal(&headers, e);
-            }
+            auth::refresh(&session, &user)
+                .await
+                .map_err(|e| internal(&headers, e))?;
             flash(&session, "flash.password_changed", None, None).await;
-            Redirect::to("/").into_response()
+            Ok(Redirect::to("/").into_response())
         }
-        Err(AccountError::Invalid(DomainError::PasswordTooShort)) => back(PAGE, "too_short"),
-        Err(AccountError::Invalid(DomainError::PasswordTooLong)) => back(PAGE, "too_long"),
-        Err(AccountError::WrongPassword) => back(PAGE, "wrong_password"),
-        Err(AccountError::PasswordUnchanged) => back(PAGE, "unchanged"),
-        Err(e) => internal(&headers, e),
+        Err(AccountError::Invalid(DomainError::PasswordTooShort)) => {
+            Err(back(PASSWORD, "too_short"))
+        }
+        Err(AccountError::Invalid(DomainError::PasswordTooLong)) => Err(back(PASSWORD, "too_long")),
+        Err(AccountError::WrongPassword) => Err(back(PASSWORD, "wrong_password")),
+        Err(AccountError::PasswordUnchanged) => Err(back(PASSWORD, "unchanged")),
+        Err(e) => Err(internal(&headers, e)),
     }
 }
 
@@ -184,19 +287,16 @@ pub async fn set_language(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
-    form: std::result::Result<Form<LanguageForm>, FormRejection>,
-) -> Response {
-    let f = match parse_form(&headers, "/", form) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let Ok(locale) = f.lang.parse::<Locale>() else {
-        return back("/", "bad_request");
-    };
+    FormBody(f): FormBody<LanguageForm>,
+) -> Reply {
+    let locale = f
+        .lang
+        .parse::<Locale>()
+        .map_err(|_| back("/", "bad_request"))?;
     if let Ok(user) = auth::current_user(&state.db, &session, state.policy()).await {
-        if let Err(e) = accounts::set_locale(&state.db, &user.principal(AuditSource::Ui), locale).await {
-            return internal(&headers, e);
-        }
+        accounts::set_locale(&state.db, &user.principal(AuditSource::Ui), locale)
+            .await
+            .map_err(|e| internal(&headers, e))?;
     }
     // Back to the page the form was on; only a local path, never another site.
     let to = headers
@@ -206,7 +306,7 @@ pub async fn set_language(
         .and_then(|rest| rest.find('/').map(|i| rest[i..].to_owned()))
         .filter(|p| p.starts_with('/') && !p.starts_with("//"))
         .unwrap_or_else(|| "/".to_owned());
-    (AppendHeaders([lang_cookie(locale)]), Redirect::to(&to)).into_response()
+    Ok((AppendHeaders([lang_cookie(locale)]), Redirect::to(&to)).into_response())
 }
 
 // ---------------------------------------------------------------- API tokens
@@ -219,65 +319,58 @@ pub struct TokenForm {
 #[tracing::instrument(skip_all)]
 pub async fn create_token(
     State(state): State<AppState>,
-    session: Session,
+    Member(me, session): Member,
     headers: HeaderMap,
-    form: std::result::Result<Form<TokenForm>, FormRejection>,
-) -> Response {
-    const PAGE: &str = "/account/tokens";
-    let me = match user(&state, &session).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let f = match parse_form(&headers, PAGE, form) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    FormBody(f): FormBody<TokenForm>,
+) -> Reply {
     match accounts::create_token(&state.db, &me.principal(AuditSource::Ui), &f.name).await {
         Ok((token, secret)) => {
-            flash(&session, "flash.token_created", Some(token.name), Some(secret.expose().to_owned())).await;
-            Redirect::to(PAGE).into_response()
+            flash(
+                &session,
+                "flash.token_created",
+                Some(token.name),
+                Some(secret.expose().to_owned()),
+            )
+            .await;
+            Ok(Redirect::to(TOKENS).into_response())
         }
-        Err(AccountError::Invalid(_)) => back(PAGE, "invalid_name"),
-        Err(e) => internal(&headers, e),
+        Err(AccountError::Invalid(_)) => Err(back(TOKENS, "invalid_name")),
+        Err(e) => Err(internal(&headers, e)),
     }
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn revoke_token(
     State(state): State<AppState>,
-    session: Session,
+    Member(me, session): Member,
     headers: HeaderMap,
-    id: std::result::Result<Path<i64>, PathRejection>,
-) -> Response {
-    const PAGE: &str = "/account/tokens";
-    let me = match user(&state, &session).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let id = match parse_id(&headers, id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    Id(id): Id,
+) -> Reply {
     match accounts::revoke_token(&state.db, &me.principal(AuditSource::Ui), id).await {
         Ok(()) => {
             flash(&session, "flash.token_revoked", None, None).await;
-            Redirect::to(PAGE).into_response()
+            Ok(Redirect::to(TOKENS).into_response())
         }
-        Err(AccountError::UnknownToken) => back(PAGE, "unknown"),
-        Err(e) => internal(&headers, e),
+        Err(AccountError::UnknownToken) => Err(back(TOKENS, "unknown")),
+        Err(e) => Err(internal(&headers, e)),
     }
 }
 
 // ------------------------------------------------------------ administration
 
-const USERS: &str = "/admin/users";
-
 /// Maps a service error on the users page to its response.
-fn users_error(headers: &HeaderMap, e: AccountError) -> Response {
+fn users_error(headers: &HeaderMap, e: AccountError) -> Halt {
     match e {
-        AccountError::Forbidden => html_error(StatusCode::FORBIDDEN, request_locale(headers), "error.forbidden"),
+        AccountError::Forbidden => html_error(
+            StatusCode::FORBIDDEN,
+            request_locale(headers),
+            "error.forbidden",
+        )
+        .into(),
         AccountError::UsernameTaken(_) => back(USERS, "username_taken"),
-        AccountError::UnknownSite(_) | AccountError::Invalid(DomainError::SiteCode) => back(USERS, "unknown_site"),
+        AccountError::UnknownSite(_) | AccountError::Invalid(DomainError::SiteCode) => {
+            back(USERS, "unknown_site")
+        }
         AccountError::Invalid(DomainError::UsernameCharacters | DomainError::UsernameLength) => {
             back(USERS, "invalid_username")
         }
@@ -291,6 +384,17 @@ fn users_error(headers: &HeaderMap, e: AccountError) -> Response {
     }
 }
 
+/// Flashes `message` about the account and returns to the users page.
+async fn done(
+    session: &Session,
+    message: &str,
+    username: Option<String>,
+    secret: Option<String>,
+) -> Reply {
+    flash(session, message, username, secret).await;
+    Ok(Redirect::to(USERS).into_response())
+}
+
 #[derive(Deserialize)]
 pub struct CreateUserForm {
     username: String,
@@ -299,41 +403,32 @@ pub struct CreateUserForm {
     site: String,
 }
 
-fn parse_new_user(f: CreateUserForm) -> std::result::Result<NewUser, DomainError> {
-    Ok(NewUser {
-        username: Username::parse(&f.username)?,
-        display_name: DisplayName::parse(&f.display_name)?,
-        role: f.role.parse::<Role>()?,
-        site: SiteCode::parse(&f.site)?,
-    })
-}
-
 #[tracing::instrument(skip_all)]
 pub async fn create_user(
     State(state): State<AppState>,
-    session: Session,
+    Member(me, session): Member,
     headers: HeaderMap,
-    form: std::result::Result<Form<CreateUserForm>, FormRejection>,
-) -> Response {
-    let me = match user(&state, &session).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let f = match parse_form(&headers, USERS, form) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let new = match parse_new_user(f) {
-        Ok(n) => n,
-        Err(e) => return users_error(&headers, e.into()),
-    };
-    match accounts::create_user(&state.db, &me.principal(AuditSource::Ui), new).await {
-        Ok((user, password)) => {
-            flash(&session, "flash.user_created", Some(user.username), Some(password.expose().to_owned())).await;
-            Redirect::to(USERS).into_response()
-        }
-        Err(e) => users_error(&headers, e),
-    }
+    FormBody(f): FormBody<CreateUserForm>,
+) -> Reply {
+    let parsed = (|| -> std::result::Result<NewUser, DomainError> {
+        Ok(NewUser {
+            username: Username::parse(&f.username)?,
+            display_name: DisplayName::parse(&f.display_name)?,
+            role: f.role.parse::<Role>()?,
+            site: SiteCode::parse(&f.site)?,
+        })
+    })();
+    let new = parsed.map_err(|e| users_error(&headers, e.into()))?;
+    let (user, password) = accounts::create_user(&state.db, &me.principal(AuditSource::Ui), new)
+        .await
+        .map_err(|e| users_error(&headers, e))?;
+    done(
+        &session,
+        "flash.user_created",
+        Some(user.username),
+        Some(password.expose().to_owned()),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -347,19 +442,11 @@ pub struct UpdateUserForm {
 #[tracing::instrument(skip_all)]
 pub async fn update_user(
     State(state): State<AppState>,
-    session: Session,
+    Member(me, session): Member,
     headers: HeaderMap,
-    id: std::result::Result<Path<i64>, PathRejection>,
-    form: std::result::Result<Form<UpdateUserForm>, FormRejection>,
-) -> Response {
-    let me = match user(&state, &session).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let (id, f) = match (parse_id(&headers, id), parse_form(&headers, USERS, form)) {
-        (Ok(id), Ok(f)) => (id, f),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
+    Id(id): Id,
+    FormBody(f): FormBody<UpdateUserForm>,
+) -> Reply {
     let parsed = (|| -> std::result::Result<(AccountUpdate, Reason), DomainError> {
         Ok((
             AccountUpdate {
@@ -371,17 +458,17 @@ pub async fn update_user(
             Reason::parse(&f.reason)?,
         ))
     })();
-    let (update, reason) = match parsed {
-        Ok(p) => p,
-        Err(e) => return users_error(&headers, e.into()),
-    };
-    match accounts::update_account(&state.db, &me.principal(AuditSource::Ui), id, update, &reason).await {
-        Ok(user) => {
-            flash(&session, "flash.user_updated", Some(user.username), None).await;
-            Redirect::to(USERS).into_response()
-        }
-        Err(e) => users_error(&headers, e),
-    }
+    let (update, reason) = parsed.map_err(|e| users_error(&headers, e.into()))?;
+    let user = accounts::update_account(
+        &state.db,
+        &me.principal(AuditSource::Ui),
+        id,
+        update,
+        &reason,
+    )
+    .await
+    .map_err(|e| users_error(&headers, e))?;
+    done(&session, "flash.user_updated", Some(user.username), None).await
 }
 
 #[derive(Deserialize)]
@@ -398,92 +485,65 @@ pub struct ActiveForm {
 #[tracing::instrument(skip_all)]
 pub async fn set_active(
     State(state): State<AppState>,
-    session: Session,
+    Member(me, session): Member,
     headers: HeaderMap,
-    id: std::result::Result<Path<i64>, PathRejection>,
-    form: std::result::Result<Form<ActiveForm>, FormRejection>,
-) -> Response {
-    let me = match user(&state, &session).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let (id, f) = match (parse_id(&headers, id), parse_form(&headers, USERS, form)) {
-        (Ok(id), Ok(f)) => (id, f),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    let reason = match Reason::parse(&f.reason) {
-        Ok(r) => r,
-        Err(e) => return users_error(&headers, e.into()),
-    };
+    Id(id): Id,
+    FormBody(f): FormBody<ActiveForm>,
+) -> Reply {
+    let reason = Reason::parse(&f.reason).map_err(|e| users_error(&headers, e.into()))?;
     let update = AccountUpdate {
         active: Some(f.active),
         ..AccountUpdate::default()
     };
-    match accounts::update_account(&state.db, &me.principal(AuditSource::Ui), id, update, &reason).await {
-        Ok(user) => {
-            flash(&session, "flash.user_updated", Some(user.username), None).await;
-            Redirect::to(USERS).into_response()
-        }
-        Err(e) => users_error(&headers, e),
-    }
+    let user = accounts::update_account(
+        &state.db,
+        &me.principal(AuditSource::Ui),
+        id,
+        update,
+        &reason,
+    )
+    .await
+    .map_err(|e| users_error(&headers, e))?;
+    done(&session, "flash.user_updated", Some(user.username), None).await
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn reset_password(
     State(state): State<AppState>,
-    session: Session,
+    Member(me, session): Member,
     headers: HeaderMap,
-    id: std::result::Result<Path<i64>, PathRejection>,
-    form: std::result::Result<Form<ReasonForm>, FormRejection>,
-) -> Response {
-    let me = match user(&state, &session).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let (id, f) = match (parse_id(&headers, id), parse_form(&headers, USERS, form)) {
-        (Ok(id), Ok(f)) => (id, f),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    let reason = match Reason::parse(&f.reason) {
-        Ok(r) => r,
-        Err(e) => return users_error(&headers, e.into()),
-    };
-    let principal = me.principal(AuditSource::Ui);
-    match accounts::reset_password(&state.db, &principal, id, &reason).await {
-        Ok(password) => {
-            let username = accounts::get_user(&state.db, id).await.ok().flatten().map(|u| u.username);
-            flash(&session, "flash.password_reset", username, Some(password.expose().to_owned())).await;
-            Redirect::to(USERS).into_response()
-        }
-        Err(e) => users_error(&headers, e),
-    }
+    Id(id): Id,
+    FormBody(f): FormBody<ReasonForm>,
+) -> Reply {
+    let reason = Reason::parse(&f.reason).map_err(|e| users_error(&headers, e.into()))?;
+    let password = accounts::reset_password(&state.db, &me.principal(AuditSource::Ui), id, &reason)
+        .await
+        .map_err(|e| users_error(&headers, e))?;
+    let username = accounts::get_user(&state.db, id)
+        .await
+        .ok()
+        .flatten()
+        .map(|u| u.username);
+    done(
+        &session,
+        "flash.password_reset",
+        username,
+        Some(password.expose().to_owned()),
+    )
+    .await
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn unlock(
     State(state): State<AppState>,
-    session: Session,
+    Member(me, session): Member,
     headers: HeaderMap,
-    id: std::result::Result<Path<i64>, PathRejection>,
-    form: std::result::Result<Form<ReasonForm>, FormRejection>,
-) -> Response {
-    let me = match user(&state, &session).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let (id, f) = match (parse_id(&headers, id), parse_form(&headers, USERS, form)) {
-        (Ok(id), Ok(f)) => (id, f),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    let reason = match Reason::parse(&f.reason) {
-        Ok(r) => r,
-        Err(e) => return users_error(&headers, e.into()),
-    };
-    match accounts::unlock(&state.db, &me.principal(AuditSource::Ui), id, &reason).await {
-        Ok(user) => {
-            flash(&session, "flash.user_unlocked", Some(user.username), None).await;
-            Redirect::to(USERS).into_response()
-        }
-        Err(e) => users_error(&headers, e),
-    }
+    Id(id): Id,
+    FormBody(f): FormBody<ReasonForm>,
+) -> Reply {
+    let reason = Reason::parse(&f.reason).map_err(|e| users_error(&headers, e.into()))?;
+    let user = accounts::unlock(&state.db, &me.principal(AuditSource::Ui), id, &reason)
+        .await
+        .map_err(|e| users_error(&headers, e))?;
+    done(&session, "flash.user_unlocked", Some(user.username), None).await
 }

@@ -43,12 +43,22 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or_default();
-            let scheme = if state.settings.secure_cookies { "https" } else { "http" };
+            let scheme = if state.settings.secure_cookies {
+                "https"
+            } else {
+                "http"
+            };
             format!("{scheme}://{host}")
         }
     };
-    let origin = req.headers().get(header::ORIGIN).and_then(|h| h.to_str().ok());
-    let referer = req.headers().get(header::REFERER).and_then(|h| h.to_str().ok());
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|h| h.to_str().ok());
+    let referer = req
+        .headers()
+        .get(header::REFERER)
+        .and_then(|h| h.to_str().ok());
     let same = match (origin, referer) {
         (Some(o), _) => o == expected,
         (None, Some(r)) => r == expected || r.starts_with(&format!("{expected}/")),
@@ -58,12 +68,21 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
         next.run(req).await
     } else {
         tracing::warn!(?origin, ?referer, %expected, path = %req.uri().path(), "cross-site request refused");
-        html_error(StatusCode::FORBIDDEN, request_locale(req.headers()), "error.cross_site")
+        html_error(
+            StatusCode::FORBIDDEN,
+            request_locale(req.headers()),
+            "error.cross_site",
+        )
     }
 }
 
 /// Pages under `/`, `/account/…` and `/admin/…` need a signed-in user.
-pub async fn pages(State(state): State<AppState>, session: Session, req: Request, next: Next) -> Response {
+pub async fn pages(
+    State(state): State<AppState>,
+    session: Session,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path().to_owned();
     let protected = path == "/" || path.starts_with("/account/") || path.starts_with("/admin/");
     if req.method() != Method::GET || !(protected || path == "/login") {
@@ -77,7 +96,9 @@ pub async fn pages(State(state): State<AppState>, session: Session, req: Request
         };
     }
     match user {
-        Err(NoUser::Anonymous) if !has_cookie(&req, SESSION_COOKIE) => Redirect::to("/login").into_response(),
+        Err(NoUser::Anonymous) if !has_cookie(&req, SESSION_COOKIE) => {
+            Redirect::to("/login").into_response()
+        }
         // A session cookie without a live session: it timed out or was ended.
         Err(_) => Redirect::to("/login?error=expired").into_response(),
         Ok(user) if user.must_change_password && path != "/account/password" => {
@@ -92,7 +113,11 @@ pub async fn pages(State(state): State<AppState>, session: Session, req: Request
                 None
             };
             if needs.is_some_and(|p| !user.role.can(p)) {
-                return html_error(StatusCode::FORBIDDEN, request_locale(req.headers()), "error.forbidden");
+                return html_error(
+                    StatusCode::FORBIDDEN,
+                    request_locale(req.headers()),
+                    "error.forbidden",
+                );
             }
             next.run(req).await
         }

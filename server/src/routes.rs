@@ -25,7 +25,8 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
     };
     let ui_for_errors = ui.clone();
     let options = state.leptos_options.clone();
-    let idle = time::Duration::try_from(state.settings.idle_timeout).unwrap_or(time::Duration::minutes(30));
+    let idle = time::Duration::try_from(state.settings.idle_timeout)
+        .unwrap_or(time::Duration::minutes(30));
     let sessions = SessionManagerLayer::new(store)
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
@@ -56,9 +57,11 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
             move || provide_context(ui.clone()),
             move || shell(options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
-            move || provide_context(ui_for_errors.clone()),
-            shell,
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(
+            move || provide_context(ui_for_errors.clone()), shell
         ))
         .layer(from_fn_with_state(state.clone(), guard::pages))
         .layer(from_fn_with_state(state.clone(), guard::same_origin))

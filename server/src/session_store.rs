@@ -44,7 +44,8 @@ impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         // A fresh id until it does not collide (a 128-bit random id almost never does).
         loop {
-            let data = serde_json::to_string(&record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+            let data = serde_json::to_string(&record)
+                .map_err(|e| session_store::Error::Encode(e.to_string()))?;
             let inserted = sqlx::query(
                 "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
             )
@@ -62,7 +63,8 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let data = serde_json::to_string(&record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let data = serde_json::to_string(&record)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         sqlx::query(
             "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3) \
              ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date",

@@ -47,8 +47,12 @@ pub struct Application {
 /// Opens the database and applies pending migrations.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     if settings.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "creating the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
     }
     let db = Db::connect(&settings.database_url)
         .await
@@ -61,9 +65,13 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         settings.validate()?;
         let db = open_database(&settings).await?;
-        let new_database = accounts::ensure_study(&db).await.context("creating the study record")?;
+        let new_database = accounts::ensure_study(&db)
+            .await
+            .context("creating the study record")?;
         let demo_accounts = if new_database && settings.demo {
-            accounts::create_demo_accounts(&db).await.context("creating the demonstration accounts")?
+            accounts::create_demo_accounts(&db)
+                .await
+                .context("creating the demonstration accounts")?
         } else {
             Vec::new()
         };

@@ -57,13 +57,17 @@ pub async fn fresh_database_url(dir: &std::path::Path) -> String {
         let admin = std::env::var("OSTEO_TEST_POSTGRES_URL")
             .expect("OSTEO_TEST_POSTGRES_URL must name a PostgreSQL server for OSTEO_TEST_DATABASE=postgres");
         let name = format!("osteo_test_{:016x}", rand::random::<u64>());
-        let admin_db = Db::connect(&admin).await.expect("connecting to the test PostgreSQL server");
+        let admin_db = Db::connect(&admin)
+            .await
+            .expect("connecting to the test PostgreSQL server");
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(admin_db.pool())
             .await
             .expect("creating a test database");
         admin_db.close().await;
-        let (base, _) = admin.rsplit_once('/').expect("a PostgreSQL URL ends in /DATABASE");
+        let (base, _) = admin
+            .rsplit_once('/')
+            .expect("a PostgreSQL URL ends in /DATABASE");
         format!("{base}/{name}")
     } else {
         format!("sqlite://{}", dir.join("test.db").display())
@@ -79,7 +83,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.site_root = site_root();
     configure(&mut settings);
     let database_url = settings.database_url.clone();
-    let app = Application::build(settings).await.expect("the server starts");
+    let app = Application::build(settings)
+        .await
+        .expect("the server starts");
     let port = app.port();
     let db = app.db().clone();
     let demo = app
@@ -134,12 +140,19 @@ impl TestApp {
     pub async fn signed_in(&self, username: &str) -> Browser {
         let b = self.browser();
         let r = b.login(username, &self.one_time_password(username)).await;
-        assert_eq!(location(&r), "/account/password", "a one-time password leads to the change form");
+        assert_eq!(
+            location(&r),
+            "/account/password",
+            "a one-time password leads to the change form"
+        );
         let r = b
             .post_form(
                 "/auth/password",
                 &[
-                    ("current_password", self.one_time_password(username).as_str()),
+                    (
+                        "current_password",
+                        self.one_time_password(username).as_str(),
+                    ),
                     ("new_password", PASSWORD),
                     ("confirm_password", PASSWORD),
                 ],
@@ -210,8 +223,11 @@ impl Browser {
     }
 
     pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
-        self.post_form("/auth/login", &[("username", username), ("password", password)])
-            .await
+        self.post_form(
+            "/auth/login",
+            &[("username", username), ("password", password)],
+        )
+        .await
     }
 }
 
@@ -229,7 +245,11 @@ impl Api {
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
-        let r = self.request(reqwest::Method::GET, path).send().await.expect("the server answers");
+        let r = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("the server answers");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
@@ -240,7 +260,12 @@ impl Api {
         path: &str,
         body: &serde_json::Value,
     ) -> (u16, serde_json::Value) {
-        let r = self.request(method, path).json(body).send().await.expect("the server answers");
+        let r = self
+            .request(method, path)
+            .json(body)
+            .send()
+            .await
+            .expect("the server answers");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }

@@ -2,6 +2,9 @@
 //! through the real router on a fresh database (SQLite or PostgreSQL, see
 //! the harness).
 
+// A test that cannot go on should stop right there.
+#![allow(clippy::unwrap_used)]
+
 use osteo_tests::{audit_rows, location, spawn_app, spawn_app_with, PASSWORD};
 use osteo_trial::audit;
 use std::time::Duration;
@@ -13,9 +16,17 @@ async fn a_new_database_has_the_study_and_one_account_per_role() {
     roles.sort();
     assert_eq!(
         roles,
-        ["admin", "coordinator", "monitor", "principal_investigator", "radiologist", "statistician"]
+        [
+            "admin",
+            "coordinator",
+            "monitor",
+            "principal_investigator",
+            "radiologist",
+            "statistician"
+        ]
     );
-    let passwords: std::collections::HashSet<_> = app.demo.iter().map(|(_, _, p)| p.clone()).collect();
+    let passwords: std::collections::HashSet<_> =
+        app.demo.iter().map(|(_, _, p)| p.clone()).collect();
     assert_eq!(passwords.len(), 6, "every one-time password is different");
     assert!(passwords.iter().all(|p| p.chars().count() >= 12));
     // The database knows none of them in clear.
@@ -34,16 +45,25 @@ async fn a_restart_on_the_same_database_creates_nothing_new() {
     let app = spawn_app().await;
     let url = app.database_url.clone();
     let again = spawn_app_with(|s| s.database_url = url).await;
-    assert!(again.demo.is_empty(), "demo accounts are created only on a brand-new database");
+    assert!(
+        again.demo.is_empty(),
+        "demo accounts are created only on a brand-new database"
+    );
 }
 
 #[tokio::test]
 async fn no_demo_creates_the_study_but_no_accounts() {
     let app = spawn_app_with(|s| s.demo = false).await;
     assert!(app.demo.is_empty());
-    let users: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(app.db.pool()).await.unwrap();
+    let users: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
     assert_eq!(users.0, 0);
-    let study: (String,) = sqlx::query_as("SELECT registration FROM study").fetch_one(app.db.pool()).await.unwrap();
+    let study: (String,) = sqlx::query_as("SELECT registration FROM study")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
     assert_eq!(study.0, "ChiCTR2500102778");
 }
 
@@ -51,12 +71,25 @@ async fn no_demo_creates_the_study_but_no_accounts() {
 async fn a_one_time_password_must_be_replaced_before_anything_else() {
     let app = spawn_app().await;
     let b = app.browser();
-    assert_eq!(location(&b.get("/").await), "/login", "pages need a sign-in");
+    assert_eq!(
+        location(&b.get("/").await),
+        "/login",
+        "pages need a sign-in"
+    );
 
-    let r = b.login("coordinator", &app.one_time_password("coordinator")).await;
+    let r = b
+        .login("coordinator", &app.one_time_password("coordinator"))
+        .await;
     assert_eq!(location(&r), "/account/password");
-    assert_eq!(location(&b.get("/").await), "/account/password", "nothing else until the change");
-    assert_eq!(location(&b.get("/account/tokens").await), "/account/password");
+    assert_eq!(
+        location(&b.get("/").await),
+        "/account/password",
+        "nothing else until the change"
+    );
+    assert_eq!(
+        location(&b.get("/account/tokens").await),
+        "/account/password"
+    );
 
     let otp = app.one_time_password("coordinator");
     let change = |new: &'static str, confirm: &'static str, current: String| {
@@ -65,37 +98,70 @@ async fn a_one_time_password_must_be_replaced_before_anything_else() {
             let r = b
                 .post_form(
                     "/auth/password",
-                    &[("current_password", &current), ("new_password", new), ("confirm_password", confirm)],
+                    &[
+                        ("current_password", &current),
+                        ("new_password", new),
+                        ("confirm_password", confirm),
+                    ],
                 )
                 .await;
             location(&r)
         }
     };
-    assert_eq!(change("short", "short", otp.clone()).await, "/account/password?error=too_short");
+    assert_eq!(
+        change("short", "short", otp.clone()).await,
+        "/account/password?error=too_short"
+    );
     assert_eq!(
         change("long enough password", "long enough passwort", otp.clone()).await,
         "/account/password?error=mismatch"
     );
     assert_eq!(
-        change("long enough password", "long enough password", "wrong current pw".into()).await,
+        change(
+            "long enough password",
+            "long enough password",
+            "wrong current pw".into()
+        )
+        .await,
         "/account/password?error=wrong_password"
     );
     let (status, page) = b.get_text("/account/password?error=too_short").await;
     assert_eq!(status, 200);
-    assert!(page.contains("at least 12 characters"), "the error is explained");
+    assert!(
+        page.contains("at least 12 characters"),
+        "the error is explained"
+    );
 
-    assert_eq!(change("long enough password", "long enough password", otp.clone()).await, "/");
+    assert_eq!(
+        change("long enough password", "long enough password", otp.clone()).await,
+        "/"
+    );
     let (status, home) = b.get_text("/").await;
     assert_eq!(status, 200);
-    assert!(home.contains("Study Coordinator"), "the home page greets the user");
-    assert!(home.contains("Your password has been changed"), "a one-off message confirms it");
+    assert!(
+        home.contains("Study Coordinator"),
+        "the home page greets the user"
+    );
+    assert!(
+        home.contains("Your password has been changed"),
+        "a one-off message confirms it"
+    );
     let (_, again) = b.get_text("/").await;
-    assert!(!again.contains("Your password has been changed"), "the message shows once");
+    assert!(
+        !again.contains("Your password has been changed"),
+        "the message shows once"
+    );
 
     // The one-time password no longer works.
     let other = app.browser();
-    assert_eq!(location(&other.login("coordinator", &otp).await), "/login?error=invalid");
-    assert_eq!(location(&other.login("coordinator", "long enough password").await), "/");
+    assert_eq!(
+        location(&other.login("coordinator", &otp).await),
+        "/login?error=invalid"
+    );
+    assert_eq!(
+        location(&other.login("coordinator", "long enough password").await),
+        "/"
+    );
 }
 
 #[tokio::test]
@@ -108,33 +174,70 @@ async fn wrong_passwords_lock_the_account_after_five_tries_and_admins_see_it() {
         assert_eq!(location(&r), "/login?error=invalid", "attempt {attempt}");
     }
     let (_, users) = admin_api.get_json("/users").await;
-    let rad = users.as_array().unwrap().iter().find(|u| u["username"] == "radiologist").unwrap().clone();
+    let rad = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "radiologist")
+        .unwrap()
+        .clone();
     assert_eq!(rad["failed_logins"], 4);
     assert!(rad["locked_until"].is_null());
 
     let r = b.login("radiologist", "not the password").await;
-    assert!(location(&r).starts_with("/login?error=locked&until="), "{}", location(&r));
+    assert!(
+        location(&r).starts_with("/login?error=locked&until="),
+        "{}",
+        location(&r)
+    );
     // Even the right password is refused while locked.
-    let r = b.login("radiologist", &app.one_time_password("radiologist")).await;
+    let r = b
+        .login("radiologist", &app.one_time_password("radiologist"))
+        .await;
     assert!(location(&r).starts_with("/login?error=locked"));
     let (status, page) = b.get_text(&location(&r)).await;
     assert_eq!(status, 200);
-    assert!(page.contains("locked after five failed sign-ins"), "the lock is explained");
+    assert!(
+        page.contains("locked after five failed sign-ins"),
+        "the lock is explained"
+    );
 
     let (_, users) = admin_api.get_json("/users").await;
-    let rad = users.as_array().unwrap().iter().find(|u| u["username"] == "radiologist").unwrap().clone();
-    let until = rad["locked_until"].as_str().expect("the lock is visible to admins");
+    let rad = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "radiologist")
+        .unwrap()
+        .clone();
+    let until = rad["locked_until"]
+        .as_str()
+        .expect("the lock is visible to admins");
     let until = chrono::DateTime::parse_from_rfc3339(until).unwrap();
-    let minutes = (until.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds() as f64 / 60.0;
-    assert!((14.0..=15.01).contains(&minutes), "locked for 15 minutes, got {minutes}");
+    let minutes =
+        (until.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds() as f64 / 60.0;
+    assert!(
+        (14.0..=15.01).contains(&minutes),
+        "locked for 15 minutes, got {minutes}"
+    );
 
     let admin = app.signed_in("admin").await;
     let (_, users_page) = admin.get_text("/admin/users").await;
-    assert!(users_page.contains("locked until"), "the users page shows the lock");
+    assert!(
+        users_page.contains("locked until"),
+        "the users page shows the lock"
+    );
 
-    let page = audit::query(&app.db, &audit::AuditFilter { entity: Some("user".into()), ..Default::default() }, 100)
-        .await
-        .unwrap();
+    let page = audit::query(
+        &app.db,
+        &audit::AuditFilter {
+            entity: Some("user".into()),
+            ..Default::default()
+        },
+        100,
+    )
+    .await
+    .unwrap();
     let actions: Vec<_> = page.rows.iter().map(|r| r.action.as_str()).collect();
     assert_eq!(actions.iter().filter(|a| **a == "login.failed").count(), 5);
     assert!(actions.contains(&"account.locked"));
@@ -142,10 +245,16 @@ async fn wrong_passwords_lock_the_account_after_five_tries_and_admins_see_it() {
 
     // An administrator may lift the lock, with a reason.
     let (status, _) = admin_api
-        .send_json(reqwest::Method::POST, &format!("/users/{}/unlock", rad["id"]), &serde_json::json!({"reason": "called the user"}))
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/users/{}/unlock", rad["id"]),
+            &serde_json::json!({"reason": "called the user"}),
+        )
         .await;
     assert_eq!(status, 200);
-    let r = b.login("radiologist", &app.one_time_password("radiologist")).await;
+    let r = b
+        .login("radiologist", &app.one_time_password("radiologist"))
+        .await;
     assert_eq!(location(&r), "/account/password");
 }
 
@@ -153,14 +262,27 @@ async fn wrong_passwords_lock_the_account_after_five_tries_and_admins_see_it() {
 async fn unknown_users_and_deactivated_accounts_cannot_sign_in() {
     let app = spawn_app().await;
     let b = app.browser();
-    assert_eq!(location(&b.login("nobody", "whatever password").await), "/login?error=invalid");
+    assert_eq!(
+        location(&b.login("nobody", "whatever password").await),
+        "/login?error=invalid"
+    );
     assert_eq!(location(&b.login("", "").await), "/login?error=bad_request");
 
     let admin = app.api_client("admin").await;
     let (_, users) = admin.get_json("/users").await;
-    let monitor = users.as_array().unwrap().iter().find(|u| u["username"] == "monitor").unwrap()["id"].clone();
+    let monitor = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "monitor")
+        .unwrap()["id"]
+        .clone();
     let (status, body) = admin
-        .send_json(reqwest::Method::PATCH, &format!("/users/{monitor}"), &serde_json::json!({"active": false, "reason": "left the study"}))
+        .send_json(
+            reqwest::Method::PATCH,
+            &format!("/users/{monitor}"),
+            &serde_json::json!({"active": false, "reason": "left the study"}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["active"], false);
@@ -176,9 +298,21 @@ async fn signing_out_ends_the_session() {
     let r = b.post_form("/auth/logout", &[]).await;
     assert_eq!(location(&r), "/login?info=signed_out");
     assert!(location(&b.get("/").await).starts_with("/login"));
-    let sessions: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions").fetch_one(app.db.pool()).await.unwrap();
+    let sessions: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
     assert_eq!(sessions.0, 0, "the server-side session is gone");
-    let page = audit::query(&app.db, &audit::AuditFilter { actor: Some("investigator".into()), ..Default::default() }, 10).await.unwrap();
+    let page = audit::query(
+        &app.db,
+        &audit::AuditFilter {
+            actor: Some("investigator".into()),
+            ..Default::default()
+        },
+        10,
+    )
+    .await
+    .unwrap();
     assert_eq!(page.rows[0].action, "logout");
 }
 
@@ -197,12 +331,28 @@ async fn session_cookies_are_http_only_and_same_site_strict() {
         .to_owned();
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "not Secure over plain HTTP: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "not Secure over plain HTTP: {cookie}"
+    );
 
     let secure = spawn_app_with(|s| s.secure_cookies = true).await;
-    let r = secure.browser().login("admin", &secure.one_time_password("admin")).await;
-    let cookie: Vec<_> = r.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect();
-    assert!(cookie.iter().any(|c| c.starts_with("osteo_session=") && c.contains("Secure")), "{cookie:?}");
+    let r = secure
+        .browser()
+        .login("admin", &secure.one_time_password("admin"))
+        .await;
+    let cookie: Vec<_> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(
+        cookie
+            .iter()
+            .any(|c| c.starts_with("osteo_session=") && c.contains("Secure")),
+        "{cookie:?}"
+    );
 }
 
 #[tokio::test]
@@ -211,11 +361,22 @@ async fn idle_and_absolute_timeouts_end_sessions() {
     let b = idle.signed_in("coordinator").await;
     assert_eq!(b.get("/").await.status(), 200);
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(b.get("/").await.status(), 200, "activity renews the idle timer");
+    assert_eq!(
+        b.get("/").await.status(),
+        200,
+        "activity renews the idle timer"
+    );
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(b.get("/").await.status(), 200, "activity renews the idle timer");
+    assert_eq!(
+        b.get("/").await.status(),
+        200,
+        "activity renews the idle timer"
+    );
     tokio::time::sleep(Duration::from_millis(3000)).await;
-    assert!(location(&b.get("/").await).starts_with("/login"), "idle too long");
+    assert!(
+        location(&b.get("/").await).starts_with("/login"),
+        "idle too long"
+    );
 
     let absolute = spawn_app_with(|s| {
         s.absolute_timeout = Duration::from_secs(2);
@@ -226,7 +387,11 @@ async fn idle_and_absolute_timeouts_end_sessions() {
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(b.get("/").await.status(), 200);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(location(&b.get("/").await), "/login?error=expired", "however active, the session ends");
+    assert_eq!(
+        location(&b.get("/").await),
+        "/login?error=expired",
+        "however active, the session ends"
+    );
 }
 
 #[tokio::test]
@@ -236,7 +401,12 @@ async fn admins_create_accounts_and_deactivate_them_but_never_delete() {
     let r = admin
         .post_form(
             "/admin/users",
-            &[("username", "li.wei"), ("display_name", "李伟"), ("role", "radiologist"), ("site", "QDUAH")],
+            &[
+                ("username", "li.wei"),
+                ("display_name", "李伟"),
+                ("role", "radiologist"),
+                ("site", "QDUAH"),
+            ],
         )
         .await;
     assert_eq!(location(&r), "/admin/users");
@@ -253,59 +423,159 @@ async fn admins_create_accounts_and_deactivate_them_but_never_delete() {
     assert!(!again.contains(&otp), "shown only once");
 
     let newcomer = app.browser();
-    assert_eq!(location(&newcomer.login("li.wei", &otp).await), "/account/password");
+    assert_eq!(
+        location(&newcomer.login("li.wei", &otp).await),
+        "/account/password"
+    );
 
     // Bad input is refused with a reason and changes nothing.
     let before = audit_rows(&app.db).await;
     for (form, code) in [
-        (vec![("username", "li.wei"), ("display_name", "X"), ("role", "monitor"), ("site", "QDUAH")], "username_taken"),
-        (vec![("username", "Bad Name"), ("display_name", "X"), ("role", "monitor"), ("site", "QDUAH")], "invalid_username"),
-        (vec![("username", "okname"), ("display_name", "X"), ("role", "superuser"), ("site", "QDUAH")], "unknown_role"),
-        (vec![("username", "okname"), ("display_name", "X"), ("role", "monitor"), ("site", "NOWHERE")], "unknown_site"),
+        (
+            vec![
+                ("username", "li.wei"),
+                ("display_name", "X"),
+                ("role", "monitor"),
+                ("site", "QDUAH"),
+            ],
+            "username_taken",
+        ),
+        (
+            vec![
+                ("username", "Bad Name"),
+                ("display_name", "X"),
+                ("role", "monitor"),
+                ("site", "QDUAH"),
+            ],
+            "invalid_username",
+        ),
+        (
+            vec![
+                ("username", "okname"),
+                ("display_name", "X"),
+                ("role", "superuser"),
+                ("site", "QDUAH"),
+            ],
+            "unknown_role",
+        ),
+        (
+            vec![
+                ("username", "okname"),
+                ("display_name", "X"),
+                ("role", "monitor"),
+                ("site", "NOWHERE"),
+            ],
+            "unknown_site",
+        ),
         (vec![("username", "okname")], "bad_request"),
     ] {
         let r = admin.post_form("/admin/users", &form).await;
         assert_eq!(location(&r), format!("/admin/users?error={code}"));
     }
-    assert_eq!(audit_rows(&app.db).await, before, "refused input writes nothing");
+    assert_eq!(
+        audit_rows(&app.db).await,
+        before,
+        "refused input writes nothing"
+    );
 
     // Role change and deactivation need a reason, and are audited with it.
-    let id: (i64,) = sqlx::query_as("SELECT id FROM users WHERE username = 'li.wei'").fetch_one(app.db.pool()).await.unwrap();
+    let id: (i64,) = sqlx::query_as("SELECT id FROM users WHERE username = 'li.wei'")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
     let r = admin
-        .post_form(&format!("/admin/users/{}", id.0), &[("role", "monitor"), ("site", "QDUAH"), ("display_name", "李伟"), ("reason", "")])
+        .post_form(
+            &format!("/admin/users/{}", id.0),
+            &[
+                ("role", "monitor"),
+                ("site", "QDUAH"),
+                ("display_name", "李伟"),
+                ("reason", ""),
+            ],
+        )
         .await;
     assert_eq!(location(&r), "/admin/users?error=missing_reason");
     let r = admin
-        .post_form(&format!("/admin/users/{}", id.0), &[("role", "monitor"), ("site", "QDUAH"), ("display_name", "李伟"), ("reason", "now monitors site data")])
+        .post_form(
+            &format!("/admin/users/{}", id.0),
+            &[
+                ("role", "monitor"),
+                ("site", "QDUAH"),
+                ("display_name", "李伟"),
+                ("reason", "now monitors site data"),
+            ],
+        )
         .await;
     assert_eq!(location(&r), "/admin/users");
     let r = admin
-        .post_form(&format!("/admin/users/{}/active", id.0), &[("active", "false"), ("reason", "left the hospital")])
+        .post_form(
+            &format!("/admin/users/{}/active", id.0),
+            &[("active", "false"), ("reason", "left the hospital")],
+        )
         .await;
     assert_eq!(location(&r), "/admin/users");
-    let rows = audit::query(&app.db, &audit::AuditFilter { entity_id: Some(id.0.to_string()), entity: Some("user".into()), ..Default::default() }, 50)
-        .await
-        .unwrap()
-        .rows;
-    let role = rows.iter().find(|r| r.action == "user.role").expect("the role change is audited");
-    assert_eq!((role.old_value.as_deref(), role.new_value.as_deref()), (Some("radiologist"), Some("monitor")));
+    let rows = audit::query(
+        &app.db,
+        &audit::AuditFilter {
+            entity_id: Some(id.0.to_string()),
+            entity: Some("user".into()),
+            ..Default::default()
+        },
+        50,
+    )
+    .await
+    .unwrap()
+    .rows;
+    let role = rows
+        .iter()
+        .find(|r| r.action == "user.role")
+        .expect("the role change is audited");
+    assert_eq!(
+        (role.old_value.as_deref(), role.new_value.as_deref()),
+        (Some("radiologist"), Some("monitor"))
+    );
     assert_eq!(role.reason.as_deref(), Some("now monitors site data"));
     assert_eq!(role.actor, "admin");
     assert_eq!(role.source, "ui");
-    assert!(rows.iter().any(|r| r.action == "user.deactivate" && r.reason.as_deref() == Some("left the hospital")));
+    assert!(
+        rows.iter()
+            .any(|r| r.action == "user.deactivate"
+                && r.reason.as_deref() == Some("left the hospital"))
+    );
 
     // The deactivated user's session ended; the name is never reused.
     assert!(location(&newcomer.get("/account/password").await).starts_with("/login"));
     let r = admin
-        .post_form("/admin/users", &[("username", "li.wei"), ("display_name", "Another Li"), ("role", "coordinator"), ("site", "QDUAH")])
+        .post_form(
+            "/admin/users",
+            &[
+                ("username", "li.wei"),
+                ("display_name", "Another Li"),
+                ("role", "coordinator"),
+                ("site", "QDUAH"),
+            ],
+        )
         .await;
     assert_eq!(location(&r), "/admin/users?error=username_taken");
-    let deleted = sqlx::query("DELETE FROM users WHERE username = 'li.wei'").execute(app.db.pool()).await;
-    assert!(deleted.is_err(), "the database refuses to delete an account");
+    let deleted = sqlx::query("DELETE FROM users WHERE username = 'li.wei'")
+        .execute(app.db.pool())
+        .await;
+    assert!(
+        deleted.is_err(),
+        "the database refuses to delete an account"
+    );
 
     // An administrator cannot lock themselves out.
-    let me: (i64,) = sqlx::query_as("SELECT id FROM users WHERE username = 'admin'").fetch_one(app.db.pool()).await.unwrap();
-    let r = admin.post_form(&format!("/admin/users/{}/active", me.0), &[("active", "false"), ("reason", "oops")]).await;
+    let me: (i64,) = sqlx::query_as("SELECT id FROM users WHERE username = 'admin'")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    let r = admin
+        .post_form(
+            &format!("/admin/users/{}/active", me.0),
+            &[("active", "false"), ("reason", "oops")],
+        )
+        .await;
     assert_eq!(location(&r), "/admin/users?error=self_lockout");
 }
 
@@ -314,15 +584,37 @@ async fn password_resets_issue_a_new_one_time_password_and_end_sessions() {
     let app = spawn_app().await;
     let user = app.signed_in("statistician").await;
     let admin = app.signed_in("admin").await;
-    let id: (i64,) = sqlx::query_as("SELECT id FROM users WHERE username = 'statistician'").fetch_one(app.db.pool()).await.unwrap();
-    let r = admin.post_form(&format!("/admin/users/{}/reset", id.0), &[("reason", "forgot password")]).await;
+    let id: (i64,) = sqlx::query_as("SELECT id FROM users WHERE username = 'statistician'")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    let r = admin
+        .post_form(
+            &format!("/admin/users/{}/reset", id.0),
+            &[("reason", "forgot password")],
+        )
+        .await;
     assert_eq!(location(&r), "/admin/users");
     let (_, page) = admin.get_text("/admin/users").await;
-    let otp = page.split("id=\"flash-secret\">").nth(1).and_then(|s| s.split('<').next()).unwrap().to_owned();
-    assert!(location(&user.get("/").await).starts_with("/login"), "the user's session ended");
+    let otp = page
+        .split("id=\"flash-secret\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap()
+        .to_owned();
+    assert!(
+        location(&user.get("/").await).starts_with("/login"),
+        "the user's session ended"
+    );
     let fresh = app.browser();
-    assert_eq!(location(&fresh.login("statistician", PASSWORD).await), "/login?error=invalid");
-    assert_eq!(location(&fresh.login("statistician", &otp).await), "/account/password");
+    assert_eq!(
+        location(&fresh.login("statistician", PASSWORD).await),
+        "/login?error=invalid"
+    );
+    assert_eq!(
+        location(&fresh.login("statistician", &otp).await),
+        "/account/password"
+    );
 }
 
 #[tokio::test]
@@ -333,7 +625,15 @@ async fn other_roles_cannot_manage_accounts_anywhere() {
     assert_eq!(coordinator.get("/admin/users").await.status(), 403);
     assert_eq!(coordinator.get("/admin/audit").await.status(), 403);
     let r = coordinator
-        .post_form("/admin/users", &[("username", "sneaky"), ("display_name", "S"), ("role", "admin"), ("site", "QDUAH")])
+        .post_form(
+            "/admin/users",
+            &[
+                ("username", "sneaky"),
+                ("display_name", "S"),
+                ("role", "admin"),
+                ("site", "QDUAH"),
+            ],
+        )
         .await;
     assert_eq!(r.status(), 403);
     let api = app.api_client("coordinator").await;
@@ -346,7 +646,10 @@ async fn other_roles_cannot_manage_accounts_anywhere() {
     assert_eq!(api.get_json("/audit").await.0, 403);
     // Only the coordinator's own token creation above was written.
     assert_eq!(audit_rows(&app.db).await, before + 1);
-    let sneaky: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE username = 'sneaky'").fetch_one(app.db.pool()).await.unwrap();
+    let sneaky: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE username = 'sneaky'")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
     assert_eq!(sneaky.0, 0);
     // The monitor reads the audit trail but changes no account.
     let monitor = app.signed_in("monitor").await;
@@ -363,7 +666,12 @@ async fn cross_site_posts_are_refused_and_change_nothing() {
         .client
         .post(format!("{}/admin/users", app.base))
         .header("Origin", "http://evil.example")
-        .form(&[("username", "evil"), ("display_name", "E"), ("role", "admin"), ("site", "QDUAH")])
+        .form(&[
+            ("username", "evil"),
+            ("display_name", "E"),
+            ("role", "admin"),
+            ("site", "QDUAH"),
+        ])
         .send()
         .await
         .unwrap();
@@ -372,7 +680,12 @@ async fn cross_site_posts_are_refused_and_change_nothing() {
     let r = admin
         .client
         .post(format!("{}/admin/users", app.base))
-        .form(&[("username", "evil"), ("display_name", "E"), ("role", "admin"), ("site", "QDUAH")])
+        .form(&[
+            ("username", "evil"),
+            ("display_name", "E"),
+            ("role", "admin"),
+            ("site", "QDUAH"),
+        ])
         .send()
         .await
         .unwrap();
@@ -383,7 +696,11 @@ async fn cross_site_posts_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn the_language_follows_the_browser_and_can_be_switched() {
     let app = spawn_app().await;
-    let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let zh = client
         .get(format!("{}/login", app.base))
         .header("Accept-Language", "zh-CN,zh;q=0.9,en;q=0.5")
@@ -393,9 +710,20 @@ async fn the_language_follows_the_browser_and_can_be_switched() {
         .text()
         .await
         .unwrap();
-    assert!(zh.contains("<html lang=\"zh-CN\""), "{}", &zh[..200.min(zh.len())]);
+    assert!(
+        zh.contains("<html lang=\"zh-CN\""),
+        "{}",
+        &zh[..200.min(zh.len())]
+    );
     assert!(zh.contains("用户名") && zh.contains("登录"));
-    let en = client.get(format!("{}/login", app.base)).send().await.unwrap().text().await.unwrap();
+    let en = client
+        .get(format!("{}/login", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(en.contains("Username") && en.contains("<html lang=\"en\""));
 
     // The switch sets a cookie and returns to the page; a signed-in user's choice is saved.
@@ -412,13 +740,24 @@ async fn the_language_follows_the_browser_and_can_be_switched() {
     assert_eq!(location(&r), "/account/tokens");
     let (_, page) = b.get_text("/account/tokens").await;
     assert!(page.contains("API 令牌") && page.contains("退出登录"));
-    let saved: (Option<String>,) = sqlx::query_as("SELECT locale FROM users WHERE username = 'investigator'").fetch_one(app.db.pool()).await.unwrap();
+    let saved: (Option<String>,) =
+        sqlx::query_as("SELECT locale FROM users WHERE username = 'investigator'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
     assert_eq!(saved.0.as_deref(), Some("zh-CN"));
     // A new browser gets the saved language at sign-in.
     let other = app.browser();
     let r = other.login("investigator", PASSWORD).await;
-    assert!(r.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap_or("").starts_with("lang=zh-CN")));
+    assert!(r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|c| c.to_str().unwrap_or("").starts_with("lang=zh-CN")));
     assert!(other.get_text("/").await.1.contains("欢迎"));
     // Nonsense is refused.
-    assert_eq!(location(&b.post_form("/ui/lang", &[("lang", "klingon")]).await), "/?error=bad_request");
+    assert_eq!(
+        location(&b.post_form("/ui/lang", &[("lang", "klingon")]).await),
+        "/?error=bad_request"
+    );
 }

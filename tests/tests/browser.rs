@@ -3,6 +3,9 @@
 //! sign-out — once with JavaScript, proving the page hydrated, and once
 //! without, proving the pages work by server rendering and plain form posts.
 
+// A test that cannot go on should stop right there.
+#![allow(clippy::unwrap_used)]
+
 use fantoccini::{Client, ClientBuilder, Locator};
 use osteo_tests::{spawn_app, TestApp};
 use serde_json::json;
@@ -24,17 +27,26 @@ impl Drop for Driver {
 }
 
 fn chromedriver() -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
     let child = Command::new(&path)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {path} ({e}): install Debian's chromium-driver (make test does)"));
+        .unwrap_or_else(|e| {
+            panic!("cannot start {path} ({e}): install Debian's chromium-driver (make test does)")
+        });
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     Driver {
@@ -80,13 +92,41 @@ async fn text(c: &Client, css: &str) -> String {
 }
 
 async fn fill(c: &Client, css: &str, value: &str) {
-    let el = c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    let el = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
     el.clear().await.unwrap();
     el.send_keys(value).await.unwrap();
 }
 
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Clicks something that loads a new page, and waits until it has.
+async fn submit(c: &Client, css: &str) {
+    let old = c.find(Locator::Css("html")).await.unwrap();
+    click(c, css).await;
+    let started = Instant::now();
+    // The old document's root goes stale once the next page replaced it.
+    while old.tag_name().await.is_ok() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no new page after clicking {css}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("body"))
+        .await
+        .expect("the new page");
 }
 
 async fn path(c: &Client) -> String {
@@ -101,7 +141,7 @@ async fn sign_in(c: &Client, app: &TestApp, username: &str, password: &str) {
     c.goto(&format!("{}/login", app.base)).await.unwrap();
     fill(c, "#username", username).await;
     fill(c, "#password", password).await;
-    click(c, "#login-submit").await;
+    submit(c, "#login-submit").await;
 }
 
 async fn journey(javascript: bool) {
@@ -122,16 +162,31 @@ async fn journey(javascript: bool) {
 
     // Wrong password.
     sign_in(&c, &app, "admin", "not the password").await;
-    assert_eq!(text(&c, "#login-error").await, "Wrong username or password.");
+    assert_eq!(
+        text(&c, "#login-error").await,
+        "Wrong username or password."
+    );
 
     // Five failures lock the account.
     for _ in 0..5 {
         sign_in(&c, &app, "radiologist", "still not it").await;
     }
     let locked = text(&c, "#login-error").await;
-    assert!(locked.contains("locked after five failed sign-ins"), "{locked}");
-    sign_in(&c, &app, "radiologist", &app.one_time_password("radiologist")).await;
-    assert!(text(&c, "#login-error").await.contains("locked"), "even the right password waits");
+    assert!(
+        locked.contains("locked after five failed sign-ins"),
+        "{locked}"
+    );
+    sign_in(
+        &c,
+        &app,
+        "radiologist",
+        &app.one_time_password("radiologist"),
+    )
+    .await;
+    assert!(
+        text(&c, "#login-error").await.contains("locked"),
+        "even the right password waits"
+    );
 
     // A one-time password forces a change.
     sign_in(&c, &app, "admin", &app.one_time_password("admin")).await;
@@ -139,43 +194,69 @@ async fn journey(javascript: bool) {
     fill(&c, "#new-password", "abc").await;
     let counter = text(&c, "#pw-length").await;
     if javascript {
-        assert_eq!(counter, "3 of at least 12 characters", "the hydrated page counts as the user types");
+        assert_eq!(
+            counter, "3 of at least 12 characters",
+            "the hydrated page counts as the user types"
+        );
     } else {
-        assert_eq!(counter, "0 of at least 12 characters", "without JavaScript the server's text stays");
-        let hydrated = c.find(Locator::Css("body")).await.unwrap().attr("data-hydrated").await.unwrap();
+        assert_eq!(
+            counter, "0 of at least 12 characters",
+            "without JavaScript the server's text stays"
+        );
+        let hydrated = c
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .attr("data-hydrated")
+            .await
+            .unwrap();
         assert_eq!(hydrated, None, "nothing ran in the browser");
     }
     fill(&c, "#current-password", &app.one_time_password("admin")).await;
     fill(&c, "#new-password", "short").await;
     fill(&c, "#confirm-password", "short").await;
-    click(&c, "#password-submit").await;
-    assert!(text(&c, "#password-error").await.contains("at least 12 characters"));
+    submit(&c, "#password-submit").await;
+    assert!(text(&c, "#password-error")
+        .await
+        .contains("at least 12 characters"));
     fill(&c, "#current-password", &app.one_time_password("admin")).await;
     fill(&c, "#new-password", osteo_tests::PASSWORD).await;
     fill(&c, "#confirm-password", osteo_tests::PASSWORD).await;
-    click(&c, "#password-submit").await;
+    submit(&c, "#password-submit").await;
     assert_eq!(path(&c).await, "/");
     assert!(text(&c, "#welcome").await.contains("Study Administrator"));
-    assert!(text(&c, "#flash").await.contains("Your password has been changed"));
+    assert!(text(&c, "#flash")
+        .await
+        .contains("Your password has been changed"));
 
     // The users page shows the lock to the administrator.
     c.goto(&format!("{}/admin/users", app.base)).await.unwrap();
-    assert!(text(&c, "#user-radiologist .status").await.contains("locked until"));
+    assert!(text(&c, "#user-radiologist .status")
+        .await
+        .contains("locked until"));
 
     // Switch the language.
-    c.find(Locator::Css("#lang-select")).await.unwrap().select_by_value("zh-CN").await.unwrap();
-    click(&c, "#lang-submit").await;
+    c.find(Locator::Css("#lang-select"))
+        .await
+        .unwrap()
+        .select_by_value("zh-CN")
+        .await
+        .unwrap();
+    submit(&c, "#lang-submit").await;
     assert_eq!(path(&c).await, "/admin/users", "back on the same page");
     assert_eq!(text(&c, "h1").await, "用户管理");
     c.goto(&format!("{}/", app.base)).await.unwrap();
     assert!(text(&c, "#welcome").await.starts_with("欢迎"));
 
     // Sign out.
-    click(&c, "#logout").await;
+    submit(&c, "#logout").await;
     assert_eq!(path(&c).await, "/login?info=signed_out");
     assert_eq!(text(&c, "#login-info").await, "您已退出登录。");
     c.goto(&format!("{}/admin/users", app.base)).await.unwrap();
-    assert!(path(&c).await.starts_with("/login"), "signed out means signed out");
+    assert!(
+        path(&c).await.starts_with("/login"),
+        "signed out means signed out"
+    );
 
     c.close().await.unwrap();
 }

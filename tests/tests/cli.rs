@@ -1,6 +1,9 @@
 //! The real `osteo-edc` binary: help texts, account commands, and
 //! `audit verify` catching a database edited behind the application's back.
 
+// A test that cannot go on should stop right there.
+#![allow(clippy::unwrap_used)]
+
 use osteo_tests::{binary, engine, fresh_database_url};
 use osteo_trial::store::{Db, Engine};
 use std::process::Output;
@@ -53,14 +56,26 @@ fn every_command_has_help() {
         vec!["audit", "list", "--help"],
         vec!["audit", "bench", "--help"],
     ] {
-        let out = std::process::Command::new(binary()).args(&args).output().unwrap();
+        let out = std::process::Command::new(binary())
+            .args(&args)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{args:?}");
         let text = stdout(&out);
         assert!(text.contains("Usage: osteo-edc"), "{args:?}: {text}");
     }
-    let out = std::process::Command::new(binary()).args(["serve", "--help"]).output().unwrap();
+    let out = std::process::Command::new(binary())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
     let text = stdout(&out);
-    for flag in ["--no-demo", "--bind", "--database-url", "--idle-timeout-minutes", "--secure-cookies"] {
+    for flag in [
+        "--no-demo",
+        "--bind",
+        "--database-url",
+        "--idle-timeout-minutes",
+        "--secure-cookies",
+    ] {
         assert!(text.contains(flag), "serve --help mentions {flag}");
     }
 }
@@ -70,26 +85,74 @@ async fn accounts_are_managed_from_the_command_line_and_audited_as_cli() {
     let cli = Cli::new().await;
     let out = cli.run(&["migrate"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = cli.run(&["user", "create", "--username", "li.na", "--name", "Li Na", "--role", "coordinator"]);
+    let out = cli.run(&[
+        "user",
+        "create",
+        "--username",
+        "li.na",
+        "--name",
+        "Li Na",
+        "--role",
+        "coordinator",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("one-time password: "));
 
-    let out = cli.run(&["user", "create", "--username", "wu.lei", "--name", "Wu Lei", "--role", "wizard"]);
+    let out = cli.run(&[
+        "user",
+        "create",
+        "--username",
+        "wu.lei",
+        "--name",
+        "Wu Lei",
+        "--role",
+        "wizard",
+    ]);
     assert_eq!(out.status.code(), Some(2), "bad input exits 2");
-    assert!(stderr(&out).contains("unknown role `wizard`"), "{}", stderr(&out));
-    let out = cli.run(&["user", "create", "--username", "li.na", "--name", "Again", "--role", "monitor"]);
+    assert!(
+        stderr(&out).contains("unknown role `wizard`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli.run(&[
+        "user",
+        "create",
+        "--username",
+        "li.na",
+        "--name",
+        "Again",
+        "--role",
+        "monitor",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("taken"));
-    let out = cli.run(&["user", "deactivate", "--username", "nobody", "--reason", "x"]);
+    let out = cli.run(&[
+        "user",
+        "deactivate",
+        "--username",
+        "nobody",
+        "--reason",
+        "x",
+    ]);
     assert_eq!(out.status.code(), Some(2));
 
-    let out = cli.run(&["user", "deactivate", "--username", "li.na", "--reason", "moved to another hospital"]);
+    let out = cli.run(&[
+        "user",
+        "deactivate",
+        "--username",
+        "li.na",
+        "--reason",
+        "moved to another hospital",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = cli.run(&["user", "list"]);
     assert!(stdout(&out).contains("li.na") && stdout(&out).contains("deactivated"));
 
     let out = cli.run(&["audit", "list", "--actor", "cli:tester"]);
-    let rows: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r["source"] == "cli"));
     assert_eq!(rows[0]["action"], "user.deactivate");
@@ -118,7 +181,16 @@ async fn tamper(url: &str, statements: &[&str]) {
 async fn trail_with_four_rows() -> Cli {
     let cli = Cli::new().await;
     for name in ["a.one", "b.two"] {
-        let out = cli.run(&["user", "create", "--username", name, "--name", name, "--role", "monitor"]);
+        let out = cli.run(&[
+            "user",
+            "create",
+            "--username",
+            name,
+            "--name",
+            name,
+            "--role",
+            "monitor",
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
     }
     let out = cli.run(&["audit", "verify"]);
@@ -130,11 +202,19 @@ async fn trail_with_four_rows() -> Cli {
 #[tokio::test]
 async fn audit_verify_names_a_changed_row() {
     let cli = trail_with_four_rows().await;
-    tamper(&cli.url, &["UPDATE audit_log SET new_value = 'username=mallory' WHERE seq = 3"]).await;
+    tamper(
+        &cli.url,
+        &["UPDATE audit_log SET new_value = 'username=mallory' WHERE seq = 3"],
+    )
+    .await;
     let out = cli.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(text.contains("BROKEN at row 3") && text.contains("changed"), "{text} ({})", engine());
+    assert!(
+        text.contains("BROKEN at row 3") && text.contains("changed"),
+        "{text} ({})",
+        engine()
+    );
 }
 
 #[tokio::test]
@@ -159,11 +239,7 @@ async fn audit_verify_notices_rows_removed_from_the_end() {
 async fn audit_verify_notices_a_row_inserted_out_of_order() {
     let cli = trail_with_four_rows().await;
     // Move row 4 to 6 and forge a row 5 between: both the gap and the links break.
-    tamper(
-        &cli.url,
-        &["UPDATE audit_log SET seq = 6 WHERE seq = 4"],
-    )
-    .await;
+    tamper(&cli.url, &["UPDATE audit_log SET seq = 6 WHERE seq = 4"]).await;
     let out = cli.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("BROKEN at row 4"), "{}", stdout(&out));

@@ -17,7 +17,9 @@ use crate::domain::{
     Username,
 };
 use crate::store::{format_utc, is_unique_violation, now_utc, parse_utc, Db};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -161,7 +163,9 @@ async fn hash_password(password: String) -> Result<String, String> {
 async fn verify_password(password: String, hash: String) -> Result<bool, String> {
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash).map_err(|e| e.to_string())?;
-        Ok(argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+        Ok(argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
     })
     .await
     .map_err(|e| e.to_string())?
@@ -174,7 +178,9 @@ async fn dummy_verify(password: String) {
     let hash = match DUMMY.get() {
         Some(h) => h.clone(),
         None => {
-            let h = hash_password(OneTimePassword::generate().0).await.unwrap_or_default();
+            let h = hash_password(OneTimePassword::generate().0)
+                .await
+                .unwrap_or_default();
             DUMMY.get_or_init(|| h).clone()
         }
     };
@@ -191,7 +197,9 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
         display_name: row.try_get("display_name")?,
-        role: role.parse().map_err(|e: DomainError| sqlx::Error::Decode(Box::new(e)))?,
+        role: role
+            .parse()
+            .map_err(|e: DomainError| sqlx::Error::Decode(Box::new(e)))?,
         site_id: row.try_get("site_id")?,
         site_code: row.try_get("site_code")?,
         must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
@@ -208,7 +216,9 @@ async fn fetch_user<'e, E>(executor: E, id: i64) -> Result<Option<User>, sqlx::E
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users u JOIN sites s ON s.id = u.site_id WHERE u.id = $1");
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users u JOIN sites s ON s.id = u.site_id WHERE u.id = $1"
+    );
     sqlx::query(&sql)
         .bind(id)
         .fetch_optional(executor)
@@ -222,7 +232,9 @@ pub async fn get_user(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
 }
 
 pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<User>, sqlx::Error> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users u JOIN sites s ON s.id = u.site_id WHERE u.username = $1");
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users u JOIN sites s ON s.id = u.site_id WHERE u.username = $1"
+    );
     sqlx::query(&sql)
         .bind(username)
         .fetch_optional(db.pool())
@@ -234,7 +246,9 @@ pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<User>, s
 /// All accounts, for those allowed to see them.
 pub async fn list_users(db: &Db, by: &Principal) -> Result<Vec<User>, AccountError> {
     require(by, Permission::ViewUsers)?;
-    let sql = format!("SELECT {USER_COLUMNS} FROM users u JOIN sites s ON s.id = u.site_id ORDER BY u.username");
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users u JOIN sites s ON s.id = u.site_id ORDER BY u.username"
+    );
     let rows = sqlx::query(&sql).fetch_all(db.pool()).await?;
     Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
 }
@@ -301,7 +315,9 @@ pub async fn create_user(
 ) -> Result<(User, OneTimePassword), AccountError> {
     require(by, Permission::ManageUsers)?;
     let password = OneTimePassword::generate();
-    let hash = hash_password(password.0.clone()).await.map_err(AccountError::Hash)?;
+    let hash = hash_password(password.0.clone())
+        .await
+        .map_err(AccountError::Hash)?;
     let mut tx = db.begin_write().await?;
     let site_id = site_id(&mut *tx, &new.site).await?;
     let now = now_utc();
@@ -321,7 +337,9 @@ pub async fn create_user(
     let id: i64 = match inserted {
         Ok(row) => row.try_get("id")?,
         Err(e) if is_unique_violation(&e) => {
-            return Err(AccountError::UsernameTaken(new.username.as_str().to_owned()))
+            return Err(AccountError::UsernameTaken(
+                new.username.as_str().to_owned(),
+            ))
         }
         Err(e) => return Err(e.into()),
     };
@@ -341,13 +359,20 @@ pub async fn create_user(
         ),
     )
     .await?;
-    let user = fetch_user(&mut *tx, id).await?.ok_or(AccountError::UnknownUser(id))?;
+    let user = fetch_user(&mut *tx, id)
+        .await?
+        .ok_or(AccountError::UnknownUser(id))?;
     tx.commit().await?;
     Ok((user, password))
 }
 
 /// Signs a user in, counting failures and locking after [`MAX_FAILED_LOGINS`].
-pub async fn login(db: &Db, username: &str, password: &str, source: AuditSource) -> Result<User, LoginError> {
+pub async fn login(
+    db: &Db,
+    username: &str,
+    password: &str,
+    source: AuditSource,
+) -> Result<User, LoginError> {
     let anonymous = Principal {
         user_id: None,
         name: "anonymous".into(),
@@ -372,11 +397,21 @@ pub async fn login(db: &Db, username: &str, password: &str, source: AuditSource)
     };
     let principal = user.principal(source);
     if !user.active {
-        audit::record(db, &principal, Change::new("login.refused_deactivated", "user", user.id)).await?;
+        audit::record(
+            db,
+            &principal,
+            Change::new("login.refused_deactivated", "user", user.id),
+        )
+        .await?;
         return Err(LoginError::Deactivated);
     }
     if user.is_locked() {
-        audit::record(db, &principal, Change::new("login.refused_locked", "user", user.id)).await?;
+        audit::record(
+            db,
+            &principal,
+            Change::new("login.refused_locked", "user", user.id),
+        )
+        .await?;
         return Err(LoginError::Locked {
             until: user.locked_until.unwrap_or_default(),
         });
@@ -386,18 +421,24 @@ pub async fn login(db: &Db, username: &str, password: &str, source: AuditSource)
         .fetch_one(db.pool())
         .await?
         .try_get("password_hash")?;
-    let ok = verify_password(password.to_owned(), hash).await.map_err(LoginError::Hash)?;
+    let ok = verify_password(password.to_owned(), hash)
+        .await
+        .map_err(LoginError::Hash)?;
 
     let mut tx = db.begin_write().await?;
     // Re-read under the write lock: another sign-in may have counted meanwhile.
-    let current = fetch_user(&mut *tx, user.id).await?.ok_or(LoginError::Invalid)?;
+    let current = fetch_user(&mut *tx, user.id)
+        .await?
+        .ok_or(LoginError::Invalid)?;
     if ok {
         sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
             .bind(user.id)
             .execute(&mut *tx)
             .await?;
         audit::append(&mut tx, &principal, Change::new("login", "user", user.id)).await?;
-        let user = fetch_user(&mut *tx, user.id).await?.ok_or(LoginError::Invalid)?;
+        let user = fetch_user(&mut *tx, user.id)
+            .await?
+            .ok_or(LoginError::Invalid)?;
         tx.commit().await?;
         return Ok(user);
     }
@@ -422,7 +463,11 @@ pub async fn login(db: &Db, username: &str, password: &str, source: AuditSource)
         audit::append(
             &mut tx,
             &principal,
-            Change::new("account.locked", "user", user.id).field("locked_until", current.locked_until, Some(until.clone())),
+            Change::new("account.locked", "user", user.id).field(
+                "locked_until",
+                current.locked_until,
+                Some(until.clone()),
+            ),
         )
         .await?;
         tx.commit().await?;
@@ -450,7 +495,9 @@ pub async fn login(db: &Db, username: &str, password: &str, source: AuditSource)
 /// Records a sign-out.
 pub async fn record_logout(db: &Db, by: &Principal) -> Result<(), sqlx::Error> {
     let id = by.user_id.unwrap_or_default();
-    audit::record(db, by, Change::new("logout", "user", id)).await.map(|_| ())
+    audit::record(db, by, Change::new("logout", "user", id))
+        .await
+        .map(|_| ())
 }
 
 /// A user changes their own password (also the forced change after a
@@ -472,11 +519,16 @@ pub async fn change_password(
         .await?
         .ok_or(AccountError::UnknownUser(id))?
         .try_get("password_hash")?;
-    if !verify_password(current.to_owned(), hash).await.map_err(AccountError::Hash)? {
+    if !verify_password(current.to_owned(), hash)
+        .await
+        .map_err(AccountError::Hash)?
+    {
         audit::record(db, by, Change::new("password.change_refused", "user", id)).await?;
         return Err(AccountError::WrongPassword);
     }
-    let new_hash = hash_password(new.expose().to_owned()).await.map_err(AccountError::Hash)?;
+    let new_hash = hash_password(new.expose().to_owned())
+        .await
+        .map_err(AccountError::Hash)?;
     let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE users SET password_hash = $1, must_change_password = 0, password_changed_at = $2, \
@@ -490,10 +542,16 @@ pub async fn change_password(
     audit::append(
         &mut tx,
         by,
-        Change::new("password.change", "user", id).field("password", Some("***".into()), Some("***".into())),
+        Change::new("password.change", "user", id).field(
+            "password",
+            Some("***".into()),
+            Some("***".into()),
+        ),
     )
     .await?;
-    let user = fetch_user(&mut *tx, id).await?.ok_or(AccountError::UnknownUser(id))?;
+    let user = fetch_user(&mut *tx, id)
+        .await?
+        .ok_or(AccountError::UnknownUser(id))?;
     tx.commit().await?;
     Ok(user)
 }
@@ -508,9 +566,13 @@ pub async fn reset_password(
 ) -> Result<OneTimePassword, AccountError> {
     require(by, Permission::ManageUsers)?;
     let password = OneTimePassword::generate();
-    let hash = hash_password(password.0.clone()).await.map_err(AccountError::Hash)?;
+    let hash = hash_password(password.0.clone())
+        .await
+        .map_err(AccountError::Hash)?;
     let mut tx = db.begin_write().await?;
-    let user = fetch_user(&mut *tx, user_id).await?.ok_or(AccountError::UnknownUser(user_id))?;
+    let user = fetch_user(&mut *tx, user_id)
+        .await?
+        .ok_or(AccountError::UnknownUser(user_id))?;
     if !user.active {
         return Err(AccountError::Deactivated);
     }
@@ -527,7 +589,11 @@ pub async fn reset_password(
         &mut tx,
         by,
         Change::new("password.reset", "user", user_id)
-            .field("password", Some("***".into()), Some("one-time password issued".into()))
+            .field(
+                "password",
+                Some("***".into()),
+                Some("one-time password issued".into()),
+            )
             .reason(Some(reason.as_str())),
     )
     .await?;
@@ -536,10 +602,17 @@ pub async fn reset_password(
 }
 
 /// Lifts a lockout before it expires.
-pub async fn unlock(db: &Db, by: &Principal, user_id: i64, reason: &Reason) -> Result<User, AccountError> {
+pub async fn unlock(
+    db: &Db,
+    by: &Principal,
+    user_id: i64,
+    reason: &Reason,
+) -> Result<User, AccountError> {
     require(by, Permission::ManageUsers)?;
     let mut tx = db.begin_write().await?;
-    let user = fetch_user(&mut *tx, user_id).await?.ok_or(AccountError::UnknownUser(user_id))?;
+    let user = fetch_user(&mut *tx, user_id)
+        .await?
+        .ok_or(AccountError::UnknownUser(user_id))?;
     sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
         .bind(user_id)
         .execute(&mut *tx)
@@ -552,7 +625,9 @@ pub async fn unlock(db: &Db, by: &Principal, user_id: i64, reason: &Reason) -> R
             .reason(Some(reason.as_str())),
     )
     .await?;
-    let user = fetch_user(&mut *tx, user_id).await?.ok_or(AccountError::UnknownUser(user_id))?;
+    let user = fetch_user(&mut *tx, user_id)
+        .await?
+        .ok_or(AccountError::UnknownUser(user_id))?;
     tx.commit().await?;
     Ok(user)
 }
@@ -583,7 +658,9 @@ pub async fn update_account(
         return Err(AccountError::SelfLockout);
     }
     let mut tx = db.begin_write().await?;
-    let user = fetch_user(&mut *tx, user_id).await?.ok_or(AccountError::UnknownUser(user_id))?;
+    let user = fetch_user(&mut *tx, user_id)
+        .await?
+        .ok_or(AccountError::UnknownUser(user_id))?;
     let mut end_sessions = false;
     if let Some(role) = update.role.filter(|r| *r != user.role) {
         sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
@@ -612,12 +689,19 @@ pub async fn update_account(
             &mut tx,
             by,
             Change::new("user.site", "user", user_id)
-                .field("site", Some(user.site_code.clone()), Some(site.as_str().to_owned()))
+                .field(
+                    "site",
+                    Some(user.site_code.clone()),
+                    Some(site.as_str().to_owned()),
+                )
                 .reason(Some(reason.as_str())),
         )
         .await?;
     }
-    if let Some(name) = update.display_name.filter(|n| n.as_str() != user.display_name) {
+    if let Some(name) = update
+        .display_name
+        .filter(|n| n.as_str() != user.display_name)
+    {
         sqlx::query("UPDATE users SET display_name = $1 WHERE id = $2")
             .bind(name.as_str())
             .bind(user_id)
@@ -627,7 +711,11 @@ pub async fn update_account(
             &mut tx,
             by,
             Change::new("user.display_name", "user", user_id)
-                .field("display_name", Some(user.display_name.clone()), Some(name.as_str().to_owned()))
+                .field(
+                    "display_name",
+                    Some(user.display_name.clone()),
+                    Some(name.as_str().to_owned()),
+                )
                 .reason(Some(reason.as_str())),
         )
         .await?;
@@ -639,18 +727,32 @@ pub async fn update_account(
             .execute(&mut *tx)
             .await?;
         if !active {
-            sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-                .bind(now_utc())
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now_utc())
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         }
         audit::append(
             &mut tx,
             by,
-            Change::new(if active { "user.reactivate" } else { "user.deactivate" }, "user", user_id)
-                .field("active", Some(user.active.to_string()), Some(active.to_string()))
-                .reason(Some(reason.as_str())),
+            Change::new(
+                if active {
+                    "user.reactivate"
+                } else {
+                    "user.deactivate"
+                },
+                "user",
+                user_id,
+            )
+            .field(
+                "active",
+                Some(user.active.to_string()),
+                Some(active.to_string()),
+            )
+            .reason(Some(reason.as_str())),
         )
         .await?;
         end_sessions = true;
@@ -661,7 +763,9 @@ pub async fn update_account(
             .execute(&mut *tx)
             .await?;
     }
-    let user = fetch_user(&mut *tx, user_id).await?.ok_or(AccountError::UnknownUser(user_id))?;
+    let user = fetch_user(&mut *tx, user_id)
+        .await?
+        .ok_or(AccountError::UnknownUser(user_id))?;
     tx.commit().await?;
     Ok(user)
 }
@@ -670,7 +774,9 @@ pub async fn update_account(
 pub async fn set_locale(db: &Db, by: &Principal, locale: Locale) -> Result<(), AccountError> {
     let id = by.user_id.ok_or(AccountError::Forbidden)?;
     let mut tx = db.begin_write().await?;
-    let user = fetch_user(&mut *tx, id).await?.ok_or(AccountError::UnknownUser(id))?;
+    let user = fetch_user(&mut *tx, id)
+        .await?
+        .ok_or(AccountError::UnknownUser(id))?;
     if user.locale == Some(locale) {
         return Ok(());
     }
@@ -729,7 +835,11 @@ fn token_hash(secret: &str) -> String {
 }
 
 /// Creates a personal API token; it acts with its owner's role.
-pub async fn create_token(db: &Db, by: &Principal, name: &str) -> Result<(ApiToken, TokenSecret), AccountError> {
+pub async fn create_token(
+    db: &Db,
+    by: &Principal,
+    name: &str,
+) -> Result<(ApiToken, TokenSecret), AccountError> {
     require(by, Permission::UseApiTokens)?;
     let owner = by.user_id.ok_or(AccountError::Forbidden)?;
     let name = DisplayName::parse(name)?;
@@ -753,7 +863,11 @@ pub async fn create_token(db: &Db, by: &Principal, name: &str) -> Result<(ApiTok
     audit::append(
         &mut tx,
         by,
-        Change::new("api_token.create", "api_token", id).field("token", None, Some(format!("{} ({prefix}…)", name.as_str()))),
+        Change::new("api_token.create", "api_token", id).field(
+            "token",
+            None,
+            Some(format!("{} ({prefix}…)", name.as_str())),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -832,10 +946,12 @@ pub async fn authenticate_token(db: &Db, secret: &str) -> Result<Option<User>, s
     if !secret.starts_with("osteo_") || secret.len() > 100 {
         return Ok(None);
     }
-    let row = sqlx::query("SELECT id, user_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-        .bind(token_hash(secret))
-        .fetch_optional(db.pool())
-        .await?;
+    let row = sqlx::query(
+        "SELECT id, user_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+    )
+    .bind(token_hash(secret))
+    .fetch_optional(db.pool())
+    .await?;
     let Some(row) = row else { return Ok(None) };
     let token_id: i64 = row.try_get("id")?;
     let user_id: i64 = row.try_get("user_id")?;
@@ -872,18 +988,23 @@ pub async fn ensure_study(db: &Db) -> Result<bool, sqlx::Error> {
         .bind(&now)
         .execute(&mut *tx)
         .await?;
-    let site: i64 = sqlx::query("INSERT INTO sites (code, name, created_at) VALUES ($1, $2, $3) RETURNING id")
-        .bind("QDUAH")
-        .bind("The Affiliated Hospital of Qingdao University")
-        .bind(&now)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
+    let site: i64 =
+        sqlx::query("INSERT INTO sites (code, name, created_at) VALUES ($1, $2, $3) RETURNING id")
+            .bind("QDUAH")
+            .bind("The Affiliated Hospital of Qingdao University")
+            .bind(&now)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("id")?;
     let system = Principal::system();
     audit::append(
         &mut tx,
         &system,
-        Change::new("study.create", "study", 1).field("registration", None, Some(crate::domain::STUDY_REGISTRATION.into())),
+        Change::new("study.create", "study", 1).field(
+            "registration",
+            None,
+            Some(crate::domain::STUDY_REGISTRATION.into()),
+        ),
     )
     .await?;
     audit::append(
@@ -902,7 +1023,11 @@ pub async fn create_demo_accounts(db: &Db) -> Result<Vec<(User, OneTimePassword)
     let mut created = Vec::new();
     for (username, name, role) in [
         ("admin", "Study Administrator", Role::Admin),
-        ("investigator", "Principal Investigator", Role::PrincipalInvestigator),
+        (
+            "investigator",
+            "Principal Investigator",
+            Role::PrincipalInvestigator,
+        ),
         ("coordinator", "Study Coordinator", Role::Coordinator),
         ("radiologist", "Reading Radiologist", Role::Radiologist),
         ("statistician", "Trial Statistician", Role::Statistician),
@@ -940,9 +1065,20 @@ mod tests {
 
     #[tokio::test]
     async fn argon2id_hashes_verify_and_carry_owasp_parameters() {
-        let hash = hash_password("correct horse battery".into()).await.unwrap_or_default();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
-        assert_eq!(verify_password("correct horse battery".into(), hash.clone()).await, Ok(true));
-        assert_eq!(verify_password("correct horse batterY".into(), hash).await, Ok(false));
+        let hash = hash_password("correct horse battery".into())
+            .await
+            .unwrap_or_default();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert_eq!(
+            verify_password("correct horse battery".into(), hash.clone()).await,
+            Ok(true)
+        );
+        assert_eq!(
+            verify_password("correct horse batterY".into(), hash).await,
+            Ok(false)
+        );
     }
 }

@@ -76,7 +76,12 @@ impl Change {
         }
     }
 
-    pub fn field(mut self, field: &'static str, old: Option<String>, new: Option<String>) -> Change {
+    pub fn field(
+        mut self,
+        field: &'static str,
+        old: Option<String>,
+        new: Option<String>,
+    ) -> Change {
         self.field = Some(field);
         self.old_value = old;
         self.new_value = new;
@@ -113,14 +118,20 @@ pub struct AuditRow {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum ChainBreak {
     #[error("row {found} follows row {previous}: row {expected} is missing or rows were inserted out of order")]
-    Gap { previous: i64, expected: i64, found: i64 },
+    Gap {
+        previous: i64,
+        expected: i64,
+        found: i64,
+    },
     #[error("row {seq} does not link to the row before it (prev_hash differs): a row was removed, inserted or changed before it")]
     BrokenLink { seq: i64 },
     #[error("row {seq} was changed after it was written (its content no longer matches its hash)")]
     Tampered { seq: i64 },
     #[error("the chain ends at row {last_row} but its head says {head_seq}: rows were removed from the end")]
     Truncated { last_row: i64, head_seq: i64 },
-    #[error("the chain head's hash does not match row {seq}: the head or the last row was changed")]
+    #[error(
+        "the chain head's hash does not match row {seq}: the head or the last row was changed"
+    )]
     HeadMismatch { seq: i64 },
 }
 
@@ -129,7 +140,9 @@ impl ChainBreak {
     pub fn first_bad_row(&self) -> i64 {
         match *self {
             ChainBreak::Gap { expected, .. } => expected,
-            ChainBreak::BrokenLink { seq } | ChainBreak::Tampered { seq } | ChainBreak::HeadMismatch { seq } => seq,
+            ChainBreak::BrokenLink { seq }
+            | ChainBreak::Tampered { seq }
+            | ChainBreak::HeadMismatch { seq } => seq,
             ChainBreak::Truncated { last_row, .. } => last_row + 1,
         }
     }

@@ -315,7 +315,9 @@ impl SiteCode {
     pub fn parse(s: &str) -> Result<Self, DomainError> {
         let s = s.trim();
         if !(2..=16).contains(&s.len())
-            || !s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         {
             return Err(DomainError::SiteCode);
         }
@@ -383,7 +385,9 @@ pub enum DomainError {
     UnknownLocale(String),
     #[error("a username has 3 to 64 characters")]
     UsernameLength,
-    #[error("a username starts with a lower-case letter and holds only a-z, 0-9, '.', '_' and '-'")]
+    #[error(
+        "a username starts with a lower-case letter and holds only a-z, 0-9, '.', '_' and '-'"
+    )]
     UsernameCharacters,
     #[error("a password has at least 12 characters")]
     PasswordTooShort,
@@ -424,22 +428,49 @@ mod tests {
     #[test]
     fn usernames_are_checked() {
         assert!(Username::parse("coordinator1").is_ok());
-        assert_eq!(Username::parse(" li.wei ").map(|u| u.0), Ok("li.wei".into()));
+        assert_eq!(
+            Username::parse(" li.wei ").map(|u| u.0),
+            Ok("li.wei".into())
+        );
         assert_eq!(Username::parse("ab"), Err(DomainError::UsernameLength));
-        assert_eq!(Username::parse("Admin"), Err(DomainError::UsernameCharacters));
-        assert_eq!(Username::parse("1abc"), Err(DomainError::UsernameCharacters));
-        assert_eq!(Username::parse("a b c"), Err(DomainError::UsernameCharacters));
-        assert_eq!(Username::parse(&"a".repeat(65)), Err(DomainError::UsernameLength));
+        assert_eq!(
+            Username::parse("Admin"),
+            Err(DomainError::UsernameCharacters)
+        );
+        assert_eq!(
+            Username::parse("1abc"),
+            Err(DomainError::UsernameCharacters)
+        );
+        assert_eq!(
+            Username::parse("a b c"),
+            Err(DomainError::UsernameCharacters)
+        );
+        assert_eq!(
+            Username::parse(&"a".repeat(65)),
+            Err(DomainError::UsernameLength)
+        );
     }
 
     #[test]
     fn passwords_need_twelve_characters_counted_as_characters_not_bytes() {
-        assert_eq!(NewPassword::parse("elevenchars"), Err(DomainError::PasswordTooShort));
+        assert_eq!(
+            NewPassword::parse("elevenchars"),
+            Err(DomainError::PasswordTooShort)
+        );
         assert!(NewPassword::parse("twelve chars").is_ok());
         // Six Chinese characters are 18 bytes but only 6 characters.
-        assert_eq!(NewPassword::parse("骨肿瘤研究组"), Err(DomainError::PasswordTooShort));
-        assert_eq!(NewPassword::parse(&"x".repeat(257)), Err(DomainError::PasswordTooLong));
-        assert_eq!(format!("{:?}", NewPassword::parse("secret secret").ok()), "Some(NewPassword(***))");
+        assert_eq!(
+            NewPassword::parse("骨肿瘤研究组"),
+            Err(DomainError::PasswordTooShort)
+        );
+        assert_eq!(
+            NewPassword::parse(&"x".repeat(257)),
+            Err(DomainError::PasswordTooLong)
+        );
+        assert_eq!(
+            format!("{:?}", NewPassword::parse("secret secret").ok()),
+            "Some(NewPassword(***))"
+        );
     }
 
     #[test]

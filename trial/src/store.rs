@@ -7,8 +7,8 @@
 //! keep the audit trail append-only — lives in one migration folder per engine.
 //! The whole test suite runs against both engines.
 
-use sqlx::any::{AnyPoolOptions, AnyConnectOptions};
-use sqlx::{AnyPool, Transaction, Any};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -71,10 +71,18 @@ impl Db {
                         // WAL lets readers run beside the one writer; foreign keys
                         // are off by default in SQLite; wait rather than fail
                         // when another writer holds the lock.
-                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = FULL")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -114,7 +122,10 @@ impl Db {
 
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 
     pub async fn close(&self) {
@@ -179,12 +190,16 @@ mod tests {
             redact_url("postgres://osteo:s3cret@db.example/osteo"),
             "postgres://osteo:***@db.example/osteo"
         );
-        assert_eq!(redact_url("sqlite://data/osteo.db"), "sqlite://data/osteo.db");
+        assert_eq!(
+            redact_url("sqlite://data/osteo.db"),
+            "sqlite://data/osteo.db"
+        );
     }
 
     #[test]
     fn timestamps_sort_as_text() {
-        let a = format_utc(chrono::DateTime::from_timestamp(1_700_000_000, 5_000).unwrap_or_default());
+        let a =
+            format_utc(chrono::DateTime::from_timestamp(1_700_000_000, 5_000).unwrap_or_default());
         let b = format_utc(chrono::DateTime::from_timestamp(1_700_000_001, 0).unwrap_or_default());
         assert_eq!(a.len(), b.len());
         assert!(a < b);

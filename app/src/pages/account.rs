@@ -53,7 +53,11 @@ pub fn PasswordPage() -> impl IntoView {
     let counter = move || {
         let n = length.get();
         let text = t_with("password.length", &[("n", &n.to_string()), ("min", &min)]);
-        let class = if n >= NewPassword::MIN_CHARS { "hint ok" } else { "hint" };
+        let class = if n >= NewPassword::MIN_CHARS {
+            "hint ok"
+        } else {
+            "hint"
+        };
         view! { <p id="pw-length" class=class>{text}</p> }
     };
     view! {

@@ -1,7 +1,7 @@
 //! Administration: accounts and the audit trail.
 
 use super::error_text;
-use crate::api::{read_audit, list_users, SiteView, UserView};
+use crate::api::{list_users, read_audit, SiteView, UserView};
 use crate::i18n::t;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -199,7 +199,9 @@ pub fn AuditPage() -> impl IntoView {
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

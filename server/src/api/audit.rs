@@ -122,7 +122,10 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/v1/audit/verify",
     responses((status = 200, body = VerifyOut), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-pub async fn verify(State(state): State<AppState>, user: ApiUser) -> Result<Json<VerifyOut>, ApiError> {
+pub async fn verify(
+    State(state): State<AppState>,
+    user: ApiUser,
+) -> Result<Json<VerifyOut>, ApiError> {
     require_audit(&user)?;
     match audit::verify(&state.db).await {
         Ok(s) => Ok(Json(VerifyOut {

@@ -143,8 +143,13 @@ pub async fn me(user: ApiUser) -> Json<UserOut> {
 /// The trial's sites.
 #[utoipa::path(get, path = "/api/v1/sites", responses((status = 200, body = [SiteOut])))]
 #[tracing::instrument(skip_all)]
-pub async fn sites(State(state): State<AppState>, _user: ApiUser) -> Result<Json<Vec<SiteOut>>, ApiError> {
-    let sites = accounts::list_sites(&state.db).await.map_err(ApiError::internal)?;
+pub async fn sites(
+    State(state): State<AppState>,
+    _user: ApiUser,
+) -> Result<Json<Vec<SiteOut>>, ApiError> {
+    let sites = accounts::list_sites(&state.db)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Json(
         sites
             .into_iter()
@@ -160,7 +165,10 @@ pub async fn sites(State(state): State<AppState>, _user: ApiUser) -> Result<Json
 /// All accounts, locked ones included (administrators, principal investigators, monitors).
 #[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = [UserOut]), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-pub async fn list(State(state): State<AppState>, user: ApiUser) -> Result<Json<Vec<UserOut>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    user: ApiUser,
+) -> Result<Json<Vec<UserOut>>, ApiError> {
     let users = accounts::list_users(&state.db, &user.principal()).await?;
     Ok(Json(users.into_iter().map(Into::into).collect()))
 }
@@ -197,9 +205,14 @@ pub async fn create(
         return Err(ApiError::forbidden());
     }
     let new = NewUser {
-        username: Username::parse(&body.username).map_err(|e| ApiError::bad_request(e.to_string()))?,
-        display_name: DisplayName::parse(&body.display_name).map_err(|e| ApiError::bad_request(e.to_string()))?,
-        role: body.role.parse::<Role>().map_err(|e| ApiError::bad_request(e.to_string()))?,
+        username: Username::parse(&body.username)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        display_name: DisplayName::parse(&body.display_name)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        role: body
+            .role
+            .parse::<Role>()
+            .map_err(|e| ApiError::bad_request(e.to_string()))?,
         site: SiteCode::parse(&body.site).map_err(|e| ApiError::bad_request(e.to_string()))?,
     };
     let (created, password) = accounts::create_user(&state.db, &user.principal(), new).await?;
@@ -225,13 +238,29 @@ pub async fn update(
     let id = id_of(id)?;
     let bad = |e: osteo_trial::domain::DomainError| ApiError::bad_request(e.to_string());
     let update = AccountUpdate {
-        role: body.role.as_deref().map(str::parse::<Role>).transpose().map_err(bad)?,
-        site: body.site.as_deref().map(SiteCode::parse).transpose().map_err(bad)?,
-        display_name: body.display_name.as_deref().map(DisplayName::parse).transpose().map_err(bad)?,
+        role: body
+            .role
+            .as_deref()
+            .map(str::parse::<Role>)
+            .transpose()
+            .map_err(bad)?,
+        site: body
+            .site
+            .as_deref()
+            .map(SiteCode::parse)
+            .transpose()
+            .map_err(bad)?,
+        display_name: body
+            .display_name
+            .as_deref()
+            .map(DisplayName::parse)
+            .transpose()
+            .map_err(bad)?,
         active: body.active,
     };
     let reason = Reason::parse(&body.reason).map_err(bad)?;
-    let updated = accounts::update_account(&state.db, &user.principal(), id, update, &reason).await?;
+    let updated =
+        accounts::update_account(&state.db, &user.principal(), id, update, &reason).await?;
     Ok(Json(updated.into()))
 }
 
@@ -272,7 +301,10 @@ pub async fn unlock(
 /// The caller's API tokens.
 #[utoipa::path(get, path = "/api/v1/tokens", responses((status = 200, body = [TokenOut])))]
 #[tracing::instrument(skip_all)]
-pub async fn tokens(State(state): State<AppState>, user: ApiUser) -> Result<Json<Vec<TokenOut>>, ApiError> {
+pub async fn tokens(
+    State(state): State<AppState>,
+    user: ApiUser,
+) -> Result<Json<Vec<TokenOut>>, ApiError> {
     let list = accounts::list_tokens(&state.db, &user.principal()).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }

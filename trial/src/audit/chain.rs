@@ -148,7 +148,9 @@ pub async fn verify(db: &Db) -> Result<ChainSummary, VerifyError> {
         }));
     }
     if head_hash != previous_hash {
-        return Err(VerifyError::Broken(ChainBreak::HeadMismatch { seq: previous_seq }));
+        return Err(VerifyError::Broken(ChainBreak::HeadMismatch {
+            seq: previous_seq,
+        }));
     }
     Ok(ChainSummary {
         rows: previous_seq,
@@ -157,13 +159,20 @@ pub async fn verify(db: &Db) -> Result<ChainSummary, VerifyError> {
 }
 
 fn parse_day(s: &str) -> Result<chrono::NaiveDate, FilterError> {
-    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| FilterError::BadDate(s.to_owned()))
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| FilterError::BadDate(s.to_owned()))
 }
 
 impl AuditFilter {
     /// Drops empty strings (as sent by a blank form field) and checks dates.
     pub fn normalised(mut self) -> Result<AuditFilter, FilterError> {
-        for f in [&mut self.actor, &mut self.entity, &mut self.entity_id, &mut self.from, &mut self.to] {
+        for f in [
+            &mut self.actor,
+            &mut self.entity,
+            &mut self.entity_id,
+            &mut self.from,
+            &mut self.to,
+        ] {
             if f.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 *f = None;
             }
@@ -207,19 +216,31 @@ pub async fn query(db: &Db, filter: &AuditFilter, limit: i64) -> Result<AuditPag
         push(&mut sql, " AND entity_id = ?", BindValue::Text(e.clone()));
     }
     if let Some(from) = &filter.from {
-        push(&mut sql, " AND at >= ?", BindValue::Text(format!("{from}T00:00:00")));
+        push(
+            &mut sql,
+            " AND at >= ?",
+            BindValue::Text(format!("{from}T00:00:00")),
+        );
     }
     if let Some(to) = &filter.to {
         let next = parse_day(to)?
             .succ_opt()
             .map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_else(|| "9999-12-31".into());
-        push(&mut sql, " AND at < ?", BindValue::Text(format!("{next}T00:00:00")));
+        push(
+            &mut sql,
+            " AND at < ?",
+            BindValue::Text(format!("{next}T00:00:00")),
+        );
     }
     if let Some(before) = filter.before_seq {
         push(&mut sql, " AND seq < ?", BindValue::Int(before));
     }
-    push(&mut sql, " ORDER BY seq DESC LIMIT ?", BindValue::Int(limit + 1));
+    push(
+        &mut sql,
+        " ORDER BY seq DESC LIMIT ?",
+        BindValue::Int(limit + 1),
+    );
     let mut q = sqlx::query_as::<_, AuditRow>(&sql);
     for b in binds {
         q = match b {
@@ -234,7 +255,10 @@ pub async fn query(db: &Db, filter: &AuditFilter, limit: i64) -> Result<AuditPag
     } else {
         None
     };
-    Ok(AuditPage { rows, next_before_seq })
+    Ok(AuditPage {
+        rows,
+        next_before_seq,
+    })
 }
 
 enum BindValue {
@@ -295,7 +319,10 @@ mod tests {
             from: Some("2026-13-01".into()),
             ..AuditFilter::default()
         };
-        assert_eq!(f.normalised(), Err(FilterError::BadDate("2026-13-01".into())));
+        assert_eq!(
+            f.normalised(),
+            Err(FilterError::BadDate("2026-13-01".into()))
+        );
         let f = AuditFilter {
             from: Some("2026-11-02".into()),
             to: Some("2026-11-01".into()),

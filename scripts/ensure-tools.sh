@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what building (and, with `test`, testing) needs when it is
+# missing, by package name only:
+#   build: the wasm32 target, wasm-bindgen-cli at the version Cargo.lock pins
+#   test:  also Debian's chromium + chromium-driver (browser tests) and
+#          postgresql (the suite runs on PostgreSQL too)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-build}"
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    echo "== adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+fi
+
+want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)
+if [ "$have" != "$want" ]; then
+    # Without --locked: one of its pinned dependencies is not served any more.
+    echo "== installing wasm-bindgen-cli $want (have: ${have:-none}; about 4 minutes)"
+    cargo install wasm-bindgen-cli --version "$want"
+fi
+
+if [ "$mode" = test ]; then
+    packages=()
+    command -v chromium >/dev/null || packages+=(chromium)
+    command -v chromedriver >/dev/null || packages+=(chromium-driver)
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
+    if [ ${#packages[@]} -gt 0 ]; then
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "missing: ${packages[*]}; install them with: sudo apt-get install ${packages[*]}" >&2
+            exit 1
+        fi
+        echo "== installing ${packages[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+    fi
+fi

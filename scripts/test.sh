@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and CI run it: formatting, lints,
+# the browser bundle, unit tests, then every database test on SQLite and
+# again on PostgreSQL (a throw-away server unless OSTEO_TEST_POSTGRES_URL
+# names one), and the browser journeys.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+step() { echo; echo "== $* ($(( $(date +%s) - started ))s)"; }
+
+step "tools"
+./scripts/ensure-tools.sh test
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy (server side)"
+cargo clippy -p osteo-trial -p osteo-app -p osteo-model -p osteo-server -p osteo-tests --all-targets -- -D warnings
+step "cargo clippy (browser side, wasm32 + hydrate)"
+cargo clippy -p osteo-app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
+
+step "browser bundle"
+./scripts/build-site.sh
+
+step "the osteo-edc binary (for the command-line tests)"
+cargo build -p osteo-server
+
+step "tests on SQLite"
+OSTEO_TEST_DATABASE=sqlite cargo test -p osteo-trial -p osteo-app -p osteo-model -p osteo-server -p osteo-tests
+
+step "tests on PostgreSQL"
+own_pg=""
+if [ -z "${OSTEO_TEST_POSTGRES_URL:-}" ]; then
+    OSTEO_TEST_POSTGRES_URL=$(./scripts/pg-test-server.sh start)
+    export OSTEO_TEST_POSTGRES_URL
+    own_pg=yes
+    trap './scripts/pg-test-server.sh stop' EXIT
+fi
+OSTEO_TEST_DATABASE=postgres cargo test -p osteo-tests
+
+step "all tests passed"
