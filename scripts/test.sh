@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 step() { echo; echo "== $* ($(( $(date +%s) - started ))s)"; }
 
+# One package set for every cargo call, so that features unify the same way
+# and nothing is compiled twice.
+packages=(-p osteo-trial -p osteo-app -p osteo-model -p osteo-server -p osteo-tests)
+
 step "tools"
 ./scripts/ensure-tools.sh test
 
@@ -15,7 +19,7 @@ step "cargo fmt --check"
 cargo fmt --all --check
 
 step "cargo clippy (server side)"
-cargo clippy -p osteo-trial -p osteo-app -p osteo-model -p osteo-server -p osteo-tests --all-targets -- -D warnings
+cargo clippy "${packages[@]}" --all-targets -- -D warnings
 step "cargo clippy (browser side, wasm32 + hydrate)"
 cargo clippy -p osteo-app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 
@@ -23,12 +27,12 @@ step "browser bundle"
 ./scripts/build-site.sh
 
 step "the osteo-edc binary (for the command-line tests)"
-cargo build -p osteo-server
+cargo build "${packages[@]}"
 
 step "tests on SQLite"
-OSTEO_TEST_DATABASE=sqlite cargo test -p osteo-trial -p osteo-app -p osteo-model -p osteo-server -p osteo-tests
+OSTEO_TEST_DATABASE=sqlite cargo test "${packages[@]}"
 
-step "tests on PostgreSQL"
+step "tests on PostgreSQL (the unit tests run again: they are quick, and the same package set avoids a rebuild)"
 own_pg=""
 if [ -z "${OSTEO_TEST_POSTGRES_URL:-}" ]; then
     OSTEO_TEST_POSTGRES_URL=$(./scripts/pg-test-server.sh start)
@@ -36,6 +40,12 @@ if [ -z "${OSTEO_TEST_POSTGRES_URL:-}" ]; then
     own_pg=yes
     trap './scripts/pg-test-server.sh stop' EXIT
 fi
-OSTEO_TEST_DATABASE=postgres cargo test -p osteo-tests
+if ! OSTEO_TEST_DATABASE=postgres cargo test "${packages[@]}"; then
+    if [ -n "$own_pg" ]; then
+        echo "== the PostgreSQL server's log"
+        ./scripts/pg-test-server.sh log 80
+    fi
+    exit 1
+fi
 
 step "all tests passed"

@@ -66,6 +66,9 @@ enum Command {
     /// Read, verify and benchmark the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The analysis engine on a CSV file: ROC/AUC, AUC comparison, proportions, McNemar (JSON on stdout).
+    #[command(subcommand)]
+    Stats(crate::stats_cli::StatsCommand),
 }
 
 #[derive(Args)]
@@ -237,6 +240,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::User(cmd) => user(&cli.db, cmd).await,
         Command::Audit(cmd) => audit_cmd(&cli.db, cmd).await,
+        Command::Stats(cmd) => {
+            let out = crate::stats_cli::run(cmd).map_err(usage)?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

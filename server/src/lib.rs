@@ -12,6 +12,7 @@ mod guard;
 mod routes;
 mod session_store;
 pub mod startup;
+mod stats_cli;
 
 pub use config::Settings;
 pub use startup::Application;

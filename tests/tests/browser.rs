@@ -144,6 +144,16 @@ async fn sign_in(c: &Client, app: &TestApp, username: &str, password: &str) {
     submit(c, "#login-submit").await;
 }
 
+/// Keeps a picture of the page under target/screenshots for a person to look at.
+async fn save_screenshot(c: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        if let Ok(png) = c.screenshot().await {
+            let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+        }
+    }
+}
+
 async fn journey(javascript: bool) {
     let app = spawn_app().await;
     let driver = chromedriver();
@@ -234,6 +244,7 @@ async fn journey(javascript: bool) {
     assert!(text(&c, "#user-radiologist .status")
         .await
         .contains("locked until"));
+    save_screenshot(&c, if javascript { "users-js" } else { "users-nojs" }).await;
 
     // Switch the language.
     c.find(Locator::Css("#lang-select"))

@@ -426,10 +426,26 @@ pub async fn login(
         .map_err(LoginError::Hash)?;
 
     let mut tx = db.begin_write().await?;
-    // Re-read under the write lock: another sign-in may have counted meanwhile.
+    // Re-read under the write lock: another sign-in may have counted, or
+    // locked the account, while this password was being checked.
     let current = fetch_user(&mut *tx, user.id)
         .await?
         .ok_or(LoginError::Invalid)?;
+    if !current.active {
+        return Err(LoginError::Deactivated);
+    }
+    if current.is_locked() {
+        audit::append(
+            &mut tx,
+            &principal,
+            Change::new("login.refused_locked", "user", user.id),
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(LoginError::Locked {
+            until: current.locked_until.unwrap_or_default(),
+        });
+    }
     if ok {
         sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
             .bind(user.id)
@@ -443,38 +459,12 @@ pub async fn login(
         return Ok(user);
     }
     let failures = current.failed_logins + 1;
-    if failures >= MAX_FAILED_LOGINS {
-        let until = format_utc(chrono::Utc::now() + chrono::Duration::minutes(LOCKOUT_MINUTES));
-        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = $1 WHERE id = $2")
-            .bind(&until)
-            .bind(user.id)
-            .execute(&mut *tx)
-            .await?;
-        audit::append(
-            &mut tx,
-            &principal,
-            Change::new("login.failed", "user", user.id).field(
-                "failed_logins",
-                Some(current.failed_logins.to_string()),
-                Some(failures.to_string()),
-            ),
-        )
-        .await?;
-        audit::append(
-            &mut tx,
-            &principal,
-            Change::new("account.locked", "user", user.id).field(
-                "locked_until",
-                current.locked_until,
-                Some(until.clone()),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
-        return Err(LoginError::Locked { until });
-    }
-    sqlx::query("UPDATE users SET failed_logins = $1 WHERE id = $2")
-        .bind(failures)
+    // The fifth failure in a row locks the account and starts a new count.
+    let lock = (failures >= MAX_FAILED_LOGINS)
+        .then(|| format_utc(chrono::Utc::now() + chrono::Duration::minutes(LOCKOUT_MINUTES)));
+    sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
+        .bind(if lock.is_some() { 0 } else { failures })
+        .bind(&lock)
         .bind(user.id)
         .execute(&mut *tx)
         .await?;
@@ -488,8 +478,23 @@ pub async fn login(
         ),
     )
     .await?;
+    if let Some(until) = &lock {
+        audit::append(
+            &mut tx,
+            &principal,
+            Change::new("account.locked", "user", user.id).field(
+                "locked_until",
+                current.locked_until,
+                Some(until.clone()),
+            ),
+        )
+        .await?;
+    }
     tx.commit().await?;
-    Err(LoginError::Invalid)
+    Err(match lock {
+        Some(until) => LoginError::Locked { until },
+        None => LoginError::Invalid,
+    })
 }
 
 /// Records a sign-out.

@@ -67,6 +67,16 @@ impl Db {
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
+                    if engine == Engine::Postgres {
+                        // No request waits for ever: a lock held too long is an
+                        // error with the statement named in the log, not a hang.
+                        sqlx::query("SET lock_timeout = '15s'")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("SET statement_timeout = '60s'")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
                     if engine == Engine::Sqlite {
                         // WAL lets readers run beside the one writer; foreign keys
                         // are off by default in SQLite; wait rather than fail

@@ -1,0 +1,644 @@
+//! `osteo-edc stats …`: the analysis engine from the command line, for
+//! statisticians reproducing a figure from an export and for checking the
+//! engine against other software. JSON on stdout; undefined values are
+//! `null`; bad input is a clear message and exit code 2.
+
+use clap::{Args, Subcommand, ValueEnum};
+use osteo_trial::analysis::mcnemar::mcnemar;
+use osteo_trial::analysis::proportion::{proportion, Interval};
+use osteo_trial::analysis::roc::{self, Direction, Sample};
+use osteo_trial::analysis::threshold::{at_threshold, Rate};
+use osteo_trial::analysis::StatsError;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum StatsCommand {
+    /// ROC analysis of one score: AUC with DeLong variance, Wald and logit CIs, Hanley–McNeil SE, Youden's threshold; with --threshold the 2×2 table and sensitivity, specificity, PPV, NPV, accuracy with Wilson and Clopper–Pearson CIs.
+    Roc(RocArgs),
+    /// DeLong comparison of two AUCs: paired (same cases, with covariance) or --unpaired.
+    Compare(CompareArgs),
+    /// A proportion x/n with Wilson, Wilson continuity-corrected, Clopper–Pearson and Wald CIs.
+    Proportion(ProportionArgs),
+    /// McNemar's test for paired proportions: chi-square, continuity-corrected, exact and mid-p.
+    Mcnemar(McNemarArgs),
+    /// Calibration of predicted probabilities: Brier score, calibration slope and intercept.
+    Calibration(CalibrationArgs),
+    /// Multi-reader multi-case comparison of modalities (Obuchowski–Rockette, Hillis ddf, random readers and cases). Long format: one row per reader, modality and case.
+    Mrmc(MrmcArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum CovarianceArg {
+    /// Case jackknife (as OR-DBM MRMC and RJafroc).
+    Jackknife,
+    /// DeLong's structural components.
+    Delong,
+}
+
+#[derive(Args)]
+pub struct MrmcArgs {
+    /// CSV file with a header row, one row per reader × modality × case.
+    #[arg(long)]
+    csv: PathBuf,
+    #[arg(long)]
+    reader: String,
+    #[arg(long)]
+    modality: String,
+    #[arg(long)]
+    case: String,
+    /// Column holding the reference standard.
+    #[arg(long)]
+    truth: String,
+    /// The truth value that marks a positive case.
+    #[arg(long, default_value = "1")]
+    positive: String,
+    /// Column holding the rating (higher = more likely positive).
+    #[arg(long)]
+    score: String,
+    #[arg(long, value_enum, default_value = "jackknife")]
+    covariance: CovarianceArg,
+    #[arg(long, default_value_t = 0.95)]
+    conf_level: f64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum NaPolicy {
+    /// Leave out rows with a missing truth or score (reported as n_dropped).
+    Drop,
+    /// Refuse the input when a value is missing.
+    Error,
+}
+
+#[derive(Args)]
+pub struct Data {
+    /// CSV file with a header row.
+    #[arg(long)]
+    csv: PathBuf,
+    /// Column holding the reference standard.
+    #[arg(long)]
+    truth: String,
+    /// The value of the truth column that marks a positive case; the column must hold exactly two values.
+    #[arg(long)]
+    positive: String,
+    /// Keep only rows where COL equals VALUE (repeat to combine with AND).
+    #[arg(long = "where", value_name = "COL=VALUE")]
+    filters: Vec<String>,
+    /// What to do with missing values (empty cells, NA).
+    #[arg(long, value_enum, default_value = "error")]
+    na: NaPolicy,
+    /// Confidence level of every interval, strictly between 0 and 1.
+    #[arg(long, default_value_t = 0.95)]
+    conf_level: f64,
+}
+
+#[derive(Args)]
+pub struct RocArgs {
+    #[command(flatten)]
+    data: Data,
+    /// Column holding the score.
+    #[arg(long)]
+    score: String,
+    /// Lower scores mean positive (a case is positive when score ≤ threshold).
+    #[arg(long)]
+    lower_is_positive: bool,
+    /// Also tabulate at this threshold (positive when score ≥ T, or ≤ T with --lower-is-positive).
+    #[arg(long)]
+    threshold: Option<f64>,
+    /// Also give a stratified bootstrap percentile CI of the AUC with this many replicates.
+    #[arg(long)]
+    bootstrap: Option<usize>,
+    /// Seed of the bootstrap (the same seed gives the same interval everywhere).
+    #[arg(long, default_value_t = 20250520)]
+    seed: u64,
+}
+
+#[derive(Args)]
+pub struct CalibrationArgs {
+    #[command(flatten)]
+    data: Data,
+    /// Column holding the predicted probability of the positive class, strictly between 0 and 1.
+    #[arg(long)]
+    probability: String,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    data: Data,
+    /// The two score columns: --score A --score B (the difference is A − B).
+    #[arg(long, num_args = 1, required = true)]
+    score: Vec<String>,
+    /// Treat the two scores as independent samples (no covariance).
+    #[arg(long)]
+    unpaired: bool,
+}
+
+#[derive(Args)]
+pub struct ProportionArgs {
+    #[arg(long)]
+    x: u64,
+    #[arg(long)]
+    n: u64,
+    #[arg(long, default_value_t = 0.95)]
+    conf_level: f64,
+}
+
+#[derive(Args)]
+pub struct McNemarArgs {
+    /// The 2×2 table in row order: N11,N12,N21,N22 (N12 and N21 are the discordant pairs).
+    #[arg(long, value_name = "N11,N12,N21,N22")]
+    table: String,
+}
+
+/// Bad input, said in words.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{0}")]
+    Message(String),
+    #[error(transparent)]
+    Stats(#[from] StatsError),
+}
+
+fn bad(msg: impl Into<String>) -> InputError {
+    InputError::Message(msg.into())
+}
+
+/// Runs a stats command and returns its JSON.
+pub fn run(cmd: StatsCommand) -> Result<Value, InputError> {
+    match cmd {
+        StatsCommand::Roc(a) => roc_json(a),
+        StatsCommand::Compare(a) => compare_json(a),
+        StatsCommand::Proportion(a) => {
+            let p = proportion(a.x, a.n, a.conf_level)?;
+            let mut out = Map::new();
+            out.insert("x".into(), json!(a.x));
+            out.insert("n".into(), json!(a.n));
+            out.insert("conf_level".into(), json!(a.conf_level));
+            out.insert("proportion".into(), json!(p.proportion));
+            put_interval(&mut out, "ci_wilson", Some(p.wilson));
+            put_interval(&mut out, "ci_wilson_cc", Some(p.wilson_cc));
+            put_interval(&mut out, "ci_clopper_pearson", Some(p.clopper_pearson));
+            put_interval(&mut out, "ci_wald", Some(p.wald));
+            Ok(Value::Object(out))
+        }
+        StatsCommand::Mrmc(a) => mrmc_json(a),
+        StatsCommand::Calibration(a) => {
+            let names = vec![a.probability.clone()];
+            let table = read(&a.data, &names)?;
+            let Complete {
+                truth,
+                scores: probs,
+                dropped,
+            } = complete(&table, &[0], a.data.na, &names)?;
+            let c = osteo_trial::analysis::calibration::calibration(&probs[0], &truth)
+                .map_err(|e| bad(e.to_string()))?;
+            Ok(json!({
+                "n": c.n,
+                "n_dropped": dropped,
+                "brier": c.brier,
+                "calibration_slope": c.slope,
+                "calibration_intercept": c.intercept,
+            }))
+        }
+        StatsCommand::Mcnemar(a) => {
+            let cells: Vec<u64> = a
+                .table
+                .split(',')
+                .map(|c| c.trim().parse::<u64>())
+                .collect::<Result<_, _>>()
+                .map_err(|_| {
+                    bad("--table takes four non-negative whole numbers: N11,N12,N21,N22")
+                })?;
+            let [n11, n12, n21, n22] = cells[..] else {
+                return Err(bad(format!(
+                    "--table takes four counts, got {}",
+                    cells.len()
+                )));
+            };
+            let t = mcnemar(n11, n12, n21, n22);
+            Ok(json!({
+                "b": t.b, "c": t.c,
+                "chi2": t.chi2, "p_chi2": t.p_chi2,
+                "chi2_cc": t.chi2_cc, "p_chi2_cc": t.p_chi2_cc,
+                "p_exact": t.p_exact, "p_midp": t.p_midp,
+            }))
+        }
+    }
+}
+
+fn put_interval(out: &mut Map<String, Value>, key: &str, i: Option<Interval>) {
+    out.insert(format!("{key}_lower"), json!(i.map(|i| i.lower)));
+    out.insert(format!("{key}_upper"), json!(i.map(|i| i.upper)));
+}
+
+fn put_rate(out: &mut Map<String, Value>, key: &str, r: &Rate) {
+    out.insert(key.into(), json!(r.value));
+    put_interval(out, &format!("{key}_ci_wilson"), r.wilson);
+    put_interval(out, &format!("{key}_ci_clopper_pearson"), r.clopper_pearson);
+}
+
+/// The columns of interest of a CSV, after the filters.
+struct Table {
+    truth: Vec<bool>,
+    scores: Vec<Vec<Option<f64>>>,
+    missing_truth: Vec<bool>,
+}
+
+fn is_missing(s: &str) -> bool {
+    matches!(s.trim(), "" | "NA" | "na" | "N/A" | "NaN")
+}
+
+fn read(data: &Data, score_cols: &[String]) -> Result<Table, InputError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(&data.csv)
+        .map_err(|e| bad(format!("cannot read {}: {e}", data.csv.display())))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| {
+            bad(format!(
+                "cannot read the header row of {}: {e}",
+                data.csv.display()
+            ))
+        })?
+        .clone();
+    let col = |name: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            bad(format!(
+                "no column `{name}` in {} (columns: {})",
+                data.csv.display(),
+                headers.iter().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    };
+    let truth_col = col(&data.truth)?;
+    let score_idx: Vec<usize> = score_cols
+        .iter()
+        .map(|c| col(c))
+        .collect::<Result<_, _>>()?;
+    let mut filters = Vec::new();
+    for f in &data.filters {
+        let (c, v) = f
+            .split_once('=')
+            .ok_or_else(|| bad(format!("--where takes COL=VALUE, got `{f}`")))?;
+        filters.push((col(c.trim())?, v.trim().to_owned()));
+    }
+    let mut raw_truth = Vec::new();
+    let mut scores = vec![Vec::new(); score_cols.len()];
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = record.map_err(|e| bad(format!("{} line {line}: {e}", data.csv.display())))?;
+        if filters
+            .iter()
+            .any(|(c, v)| record.get(*c) != Some(v.as_str()))
+        {
+            continue;
+        }
+        raw_truth.push(record.get(truth_col).unwrap_or("").to_owned());
+        for (k, &c) in score_idx.iter().enumerate() {
+            let cell = record.get(c).unwrap_or("");
+            let value = if is_missing(cell) {
+                None
+            } else {
+                Some(cell.parse::<f64>().map_err(|_| {
+                    bad(format!(
+                        "line {line}: `{}` holds `{cell}`, which is not a number",
+                        score_cols[k]
+                    ))
+                })?)
+            };
+            if let Some(v) = value.filter(|v| !v.is_finite()) {
+                return Err(bad(format!(
+                    "line {line}: `{}` holds {v}, which is not a finite number",
+                    score_cols[k]
+                )));
+            }
+            scores[k].push(value);
+        }
+    }
+    let values: BTreeSet<&str> = raw_truth
+        .iter()
+        .map(String::as_str)
+        .filter(|v| !is_missing(v))
+        .collect();
+    if !values.contains(data.positive.as_str()) {
+        return Err(bad(format!(
+            "the positive value `{}` does not occur in column `{}` (values: {})",
+            data.positive,
+            data.truth,
+            values.iter().copied().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    if values.len() != 2 {
+        return Err(StatsError::LabelValues(values.len()).into());
+    }
+    Ok(Table {
+        missing_truth: raw_truth.iter().map(|v| is_missing(v)).collect(),
+        truth: raw_truth.iter().map(|v| *v == data.positive).collect(),
+        scores,
+    })
+}
+
+/// The rows with a truth and every score asked for.
+struct Complete {
+    truth: Vec<bool>,
+    scores: Vec<Vec<f64>>,
+    dropped: usize,
+}
+
+/// The complete rows of the given score columns, or an error under `--na error`.
+fn complete(
+    table: &Table,
+    cols: &[usize],
+    na: NaPolicy,
+    names: &[String],
+) -> Result<Complete, InputError> {
+    let mut truth = Vec::new();
+    let mut scores = vec![Vec::new(); cols.len()];
+    let mut dropped = 0;
+    for row in 0..table.truth.len() {
+        let missing_score = cols.iter().position(|&c| table.scores[c][row].is_none());
+        if table.missing_truth[row] || missing_score.is_some() {
+            if let NaPolicy::Error = na {
+                let what = match missing_score {
+                    Some(k) if !table.missing_truth[row] => format!("`{}`", names[k]),
+                    _ => "the truth".to_owned(),
+                };
+                return Err(bad(format!(
+                    "data row {} has no value for {what}; use --na drop to leave such rows out",
+                    row + 1
+                )));
+            }
+            dropped += 1;
+            continue;
+        }
+        truth.push(table.truth[row]);
+        for (k, &c) in cols.iter().enumerate() {
+            scores[k].push(table.scores[c][row].unwrap_or(f64::NAN));
+        }
+    }
+    Ok(Complete {
+        truth,
+        scores,
+        dropped,
+    })
+}
+
+fn roc_json(a: RocArgs) -> Result<Value, InputError> {
+    let names = vec![a.score.clone()];
+    let table = read(&a.data, &names)?;
+    let Complete {
+        truth,
+        scores,
+        dropped,
+    } = complete(&table, &[0], a.data.na, &names)?;
+    let direction = if a.lower_is_positive {
+        Direction::LowerIsPositive
+    } else {
+        Direction::HigherIsPositive
+    };
+    let sample = Sample::new(&scores[0], &truth, direction)?;
+    let est = roc::auc(&sample, a.data.conf_level)?;
+    let youden = roc::youden(&sample);
+    let mut out = Map::new();
+    out.insert("n_pos".into(), json!(est.n_pos));
+    out.insert("n_neg".into(), json!(est.n_neg));
+    out.insert("n_dropped".into(), json!(dropped));
+    out.insert("conf_level".into(), json!(a.data.conf_level));
+    out.insert(
+        "direction".into(),
+        json!(if a.lower_is_positive {
+            "lower_is_positive"
+        } else {
+            "higher_is_positive"
+        }),
+    );
+    out.insert("auc".into(), json!(est.auc));
+    out.insert("auc_var_delong".into(), json!(est.var_delong));
+    out.insert("auc_se_delong".into(), json!(est.se_delong));
+    out.insert("auc_ci_delong_lower".into(), json!(est.ci_delong.0));
+    out.insert("auc_ci_delong_upper".into(), json!(est.ci_delong.1));
+    out.insert(
+        "auc_ci_logit_lower".into(),
+        json!(est.ci_logit.map(|c| c.0)),
+    );
+    out.insert(
+        "auc_ci_logit_upper".into(),
+        json!(est.ci_logit.map(|c| c.1)),
+    );
+    out.insert("auc_se_hanley_mcneil".into(), json!(est.se_hanley_mcneil));
+    out.insert("mann_whitney_u".into(), json!(est.mann_whitney_u));
+    // The all-negative start of the curve has an infinite threshold: not a cut-off to report.
+    out.insert(
+        "youden_threshold".into(),
+        json!(Some(youden.threshold).filter(|t| t.is_finite())),
+    );
+    out.insert("youden_sensitivity".into(), json!(youden.sensitivity));
+    out.insert("youden_specificity".into(), json!(youden.specificity));
+    out.insert(
+        "youden_index".into(),
+        json!(youden.sensitivity + youden.specificity - 1.0),
+    );
+    if let Some(replicates) = a.bootstrap {
+        let b = osteo_trial::analysis::bootstrap::auc_ci(
+            &sample,
+            replicates,
+            a.seed,
+            a.data.conf_level,
+        )?;
+        out.insert("bootstrap_replicates".into(), json!(b.replicates));
+        out.insert("bootstrap_seed".into(), json!(b.seed));
+        out.insert("auc_ci_bootstrap_lower".into(), json!(b.lower));
+        out.insert("auc_ci_bootstrap_upper".into(), json!(b.upper));
+        out.insert("auc_se_bootstrap".into(), json!(b.se));
+    }
+    if let Some(t) = a.threshold {
+        let r = at_threshold(&scores[0], &truth, t, direction, a.data.conf_level)?;
+        out.insert("threshold".into(), json!(t));
+        out.insert("tp".into(), json!(r.table.tp));
+        out.insert("fp".into(), json!(r.table.fp));
+        out.insert("fn".into(), json!(r.table.fn_));
+        out.insert("tn".into(), json!(r.table.tn));
+        put_rate(&mut out, "sensitivity", &r.sensitivity);
+        put_rate(&mut out, "specificity", &r.specificity);
+        put_rate(&mut out, "ppv", &r.ppv);
+        put_rate(&mut out, "npv", &r.npv);
+        put_rate(&mut out, "accuracy", &r.accuracy);
+    }
+    Ok(Value::Object(out))
+}
+
+fn compare_json(a: CompareArgs) -> Result<Value, InputError> {
+    if a.score.len() != 2 {
+        return Err(bad(format!(
+            "compare takes exactly two --score columns, got {}",
+            a.score.len()
+        )));
+    }
+    let table = read(&a.data, &a.score)?;
+    let level = a.data.conf_level;
+    let (c, dropped) = if a.unpaired {
+        let Complete {
+            truth: t1,
+            scores: s1,
+            dropped: d1,
+        } = complete(&table, &[0], a.data.na, &a.score[..1])?;
+        let Complete {
+            truth: t2,
+            scores: s2,
+            dropped: d2,
+        } = complete(&table, &[1], a.data.na, &a.score[1..])?;
+        let one = Sample::new(&s1[0], &t1, Direction::HigherIsPositive)?;
+        let two = Sample::new(&s2[0], &t2, Direction::HigherIsPositive)?;
+        (roc::compare_unpaired(&one, &two, level)?, d1.max(d2))
+    } else {
+        let Complete {
+            truth,
+            scores,
+            dropped,
+        } = complete(&table, &[0, 1], a.data.na, &a.score)?;
+        let c = roc::compare_paired(
+            &scores[0],
+            &scores[1],
+            &truth,
+            Direction::HigherIsPositive,
+            Direction::HigherIsPositive,
+            level,
+        )?;
+        (c, dropped)
+    };
+    Ok(json!({
+        "paired": !a.unpaired,
+        "n_dropped": dropped,
+        "conf_level": level,
+        "auc1": c.auc1,
+        "auc2": c.auc2,
+        "auc_diff": c.diff,
+        "delong_var1": c.var1,
+        "delong_var2": c.var2,
+        "delong_cov": c.cov,
+        "delong_var_diff": c.var_diff,
+        "delong_se_diff": c.se_diff,
+        "delong_corr": c.corr,
+        "delong_z": c.z,
+        "delong_p_two_sided": c.p_two_sided,
+        "delong_p_greater": c.p_greater,
+        "delong_p_less": c.p_less,
+        "delong_diff_ci_lower": c.diff_ci.0,
+        "delong_diff_ci_upper": c.diff_ci.1,
+    }))
+}
+
+fn mrmc_json(a: MrmcArgs) -> Result<Value, InputError> {
+    use osteo_trial::analysis::mrmc::{obuchowski_rockette, CovarianceMethod, Ratings};
+    use std::collections::BTreeMap;
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(&a.csv)
+        .map_err(|e| bad(format!("cannot read {}: {e}", a.csv.display())))?;
+    let headers = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| bad(format!("no column `{name}` in {}", a.csv.display())))
+    };
+    let (rc, mc, cc, tc, sc) = (
+        col(&a.reader)?,
+        col(&a.modality)?,
+        col(&a.case)?,
+        col(&a.truth)?,
+        col(&a.score)?,
+    );
+    // (modality, reader, case) -> score; case -> truth
+    let mut cells: BTreeMap<(String, String, String), f64> = BTreeMap::new();
+    let mut truth: BTreeMap<String, bool> = BTreeMap::new();
+    let mut truth_values = BTreeSet::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = record.map_err(|e| bad(format!("line {line}: {e}")))?;
+        let get = |c: usize| record.get(c).unwrap_or("").to_owned();
+        let score: f64 = get(sc)
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite())
+            .ok_or_else(|| {
+                bad(format!(
+                    "line {line}: the score `{}` is not a finite number",
+                    get(sc)
+                ))
+            })?;
+        let t = get(tc);
+        truth_values.insert(t.clone());
+        let positive = t == a.positive;
+        if truth
+            .insert(get(cc), positive)
+            .is_some_and(|old| old != positive)
+        {
+            return Err(bad(format!(
+                "line {line}: case `{}` has two different truths",
+                get(cc)
+            )));
+        }
+        if cells.insert((get(mc), get(rc), get(cc)), score).is_some() {
+            return Err(bad(format!(
+                "line {line}: a second rating for the same reader, modality and case"
+            )));
+        }
+    }
+    if truth_values.len() != 2 || !truth_values.contains(&a.positive) {
+        return Err(bad(format!(
+            "the truth column must hold exactly two values, one of them `{}` (found: {})",
+            a.positive,
+            truth_values.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let modalities: BTreeSet<&String> = cells.keys().map(|k| &k.0).collect();
+    let readers: BTreeSet<&String> = cells.keys().map(|k| &k.1).collect();
+    let cases: Vec<&String> = truth.keys().collect();
+    let mut scores = Vec::new();
+    for m in &modalities {
+        let mut per_reader = Vec::new();
+        for r in &readers {
+            let mut row = Vec::new();
+            for c in &cases {
+                let key = ((*m).clone(), (*r).clone(), (*c).clone());
+                row.push(*cells.get(&key).ok_or_else(|| {
+                    bad(format!("reader `{r}` has no rating of case `{c}` in modality `{m}`: every reader must rate every case"))
+                })?);
+            }
+            per_reader.push(row);
+        }
+        scores.push(per_reader);
+    }
+    let ratings = Ratings {
+        scores,
+        truth: cases.iter().map(|c| truth[*c]).collect(),
+    };
+    let method = match a.covariance {
+        CovarianceArg::Jackknife => CovarianceMethod::Jackknife,
+        CovarianceArg::Delong => CovarianceMethod::DeLong,
+    };
+    let r = obuchowski_rockette(&ratings, method, a.conf_level).map_err(|e| bad(e.to_string()))?;
+    let names: Vec<&String> = modalities.into_iter().collect();
+    let reader_names: Vec<&String> = readers.into_iter().collect();
+    Ok(json!({
+        "method": "obuchowski_rockette",
+        "covariance": match method { CovarianceMethod::Jackknife => "jackknife", CovarianceMethod::DeLong => "delong" },
+        "conf_level": a.conf_level,
+        "n_pos": r.n_pos,
+        "n_neg": r.n_neg,
+        "modalities": names,
+        "readers": reader_names,
+        "reader_auc": r.auc,
+        "modality_auc": r.modality_auc,
+        "var": r.var, "cov1": r.cov1, "cov2": r.cov2, "cov3": r.cov3,
+        "ms_t": r.ms_t, "ms_tr": r.ms_tr,
+        "f": r.f, "ndf": r.ndf, "ddf_hillis": r.ddf, "p_value": r.p_value,
+        "auc_diff": r.diff,
+        "auc_diff_ci_lower": r.diff_ci.map(|c| c.0),
+        "auc_diff_ci_upper": r.diff_ci.map(|c| c.1),
+    }))
+}
