@@ -233,6 +233,38 @@ pub async fn read_audit(filter: AuditFilter) -> Result<AuditPage, AppError> {
         })
 }
 
+/// The screening log as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScreeningView {
+    pub log: osteo_trial::screening::ScreeningLog,
+    /// Whether this user may log and correct entries.
+    pub can_enter: bool,
+    /// Today (UTC), the form's default date.
+    pub today: String,
+    /// The latest date the form accepts (today in the easternmost time zone).
+    pub latest: String,
+}
+
+/// The screening log, its report and flow counts.
+#[server(prefix = "/sfn", endpoint = "screening")]
+pub async fn screening_log() -> Result<ScreeningView, AppError> {
+    use osteo_trial::domain::{AuditSource, Permission};
+    use osteo_trial::screening::{self, ScreeningError};
+    let (ctx, me) = ssr::user().await?;
+    let log = screening::log(&ctx.db, &me.principal(AuditSource::Ui))
+        .await
+        .map_err(|e| match e {
+            ScreeningError::Forbidden => AppError::Forbidden,
+            e => ssr::internal(e),
+        })?;
+    Ok(ScreeningView {
+        log,
+        can_enter: me.role.can(Permission::EnterScreening),
+        today: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+        latest: screening::latest_screening_date(),
+    })
+}
+
 /// The caller's API tokens.
 #[server(prefix = "/sfn", endpoint = "tokens")]
 pub async fn list_tokens() -> Result<Vec<TokenView>, AppError> {

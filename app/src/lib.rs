@@ -114,6 +114,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/account/tokens") view=pages::TokensPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/users") view=pages::UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/audit") view=pages::AuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("/screening") view=pages::ScreeningPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
@@ -154,9 +155,11 @@ fn Header() -> impl IntoView {
                     me.await.ok().flatten().filter(|m| !m.must_change_password).map(|m| {
                         let admin = m.role.can(Permission::ManageUsers);
                         let audit = m.role.can(Permission::ViewAudit);
+                        let screening = m.role.can(Permission::ViewScreening);
                         view! {
                             <nav>
                                 <A href="/">{t("nav.home")}</A>
+                                {screening.then(|| view! { <A href="/screening">{t("nav.screening")}</A> })}
                                 {admin.then(|| view! { <A href="/admin/users">{t("nav.users")}</A> })}
                                 {audit.then(|| view! { <A href="/admin/audit">{t("nav.audit")}</A> })}
                                 <A href="/account/tokens">{t("nav.tokens")}</A>

@@ -16,6 +16,7 @@ use osteo_trial::accounts::{self, AccountError, AccountUpdate, LoginError, NewUs
 use osteo_trial::domain::{
     AuditSource, DisplayName, DomainError, Locale, Reason, Role, SiteCode, Username,
 };
+use osteo_trial::screening::{self, ExclusionCode, ScreeningEntry, ScreeningError, ScreeningInput};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -61,6 +62,8 @@ fn page_of(path: &str) -> &'static str {
         TOKENS
     } else if path.starts_with("/auth/password") {
         PASSWORD
+    } else if path.starts_with(SCREENING) {
+        SCREENING
     } else if path.starts_with("/auth/login") {
         "/login"
     } else {
@@ -546,4 +549,143 @@ pub async fn unlock(
         .await
         .map_err(|e| users_error(&headers, e))?;
     done(&session, "flash.user_unlocked", Some(user.username), None).await
+}
+
+// ---------------------------------------------------------------- screening
+
+const SCREENING: &str = "/screening";
+
+/// The screening form. Checkboxes are present only when ticked.
+#[derive(Deserialize)]
+pub struct ScreeningForm {
+    arm: String,
+    screening_date: String,
+    inclusion_met: Option<String>,
+    e1: Option<String>,
+    e2: Option<String>,
+    e3: Option<String>,
+    outcome: String,
+    not_enrolled_reason: Option<String>,
+    comment: Option<String>,
+    reason: Option<String>,
+}
+
+impl ScreeningForm {
+    fn input(&self) -> Result<ScreeningInput, ScreeningError> {
+        let exclusions = [
+            (&self.e1, ExclusionCode::E1),
+            (&self.e2, ExclusionCode::E2),
+            (&self.e3, ExclusionCode::E3),
+        ]
+        .into_iter()
+        .filter(|(ticked, _)| ticked.is_some())
+        .map(|(_, code)| code)
+        .collect();
+        Ok(ScreeningInput {
+            arm: self.arm.parse()?,
+            screening_date: self.screening_date.clone(),
+            inclusion_met: self.inclusion_met.is_some(),
+            exclusions,
+            outcome: self.outcome.parse()?,
+            not_enrolled_reason: self
+                .not_enrolled_reason
+                .as_deref()
+                .filter(|r| !r.is_empty())
+                .map(str::parse)
+                .transpose()?,
+            comment: self.comment.clone(),
+        })
+    }
+}
+
+/// Maps a refused screening entry to the form's error code.
+fn screening_error(headers: &HeaderMap, e: ScreeningError) -> Halt {
+    use ScreeningError as E;
+    let code = match e {
+        E::Forbidden => {
+            return html_error(
+                StatusCode::FORBIDDEN,
+                request_locale(headers),
+                "error.forbidden",
+            )
+            .into();
+        }
+        E::Store(_) => return internal(headers, e),
+        E::BadDate(_) => "bad_date",
+        E::FutureDate(_) => "future_date",
+        E::BeforeStudy(_) => "before_study",
+        E::CommentTooLong => "comment_too_long",
+        E::EnrolledWithoutInclusion => "enrolled_without_inclusion",
+        E::EnrolledWithExclusion => "enrolled_with_exclusion",
+        E::ExcludedWithoutCode => "excluded_without_code",
+        E::ReasonWithoutNotEnrolled => "reason_without_not_enrolled",
+        E::NotEnrolledWithoutReason => "not_enrolled_without_reason",
+        E::NotEnrolledWithExclusion => "not_enrolled_with_exclusion",
+        E::InclusionMismatch => "inclusion_mismatch",
+        E::EnrolmentIsFinal => "enrolment_final",
+        E::UnknownEntry(_) => "unknown",
+        E::Domain(_) => "missing_reason",
+        E::UnknownArm(_) | E::UnknownExclusion(_) | E::UnknownReason(_) | E::UnknownOutcome(_) => {
+            "bad_request"
+        }
+    };
+    back(SCREENING, code)
+}
+
+fn screened_label(e: &ScreeningEntry) -> String {
+    match &e.study_number {
+        Some(study) => format!("{} #{} → {study}", e.site_code, e.screening_no),
+        None => format!("{} #{}", e.site_code, e.screening_no),
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn screen(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    FormBody(f): FormBody<ScreeningForm>,
+) -> Reply {
+    let input = f.input().map_err(|e| screening_error(&headers, e))?;
+    let entry = screening::screen(&state.db, &me.principal(AuditSource::Ui), input)
+        .await
+        .map_err(|e| screening_error(&headers, e))?;
+    flash(
+        &session,
+        "flash.screened",
+        Some(screened_label(&entry)),
+        None,
+    )
+    .await;
+    Ok(Redirect::to(SCREENING).into_response())
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn correct_screening(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    Id(id): Id,
+    FormBody(f): FormBody<ScreeningForm>,
+) -> Reply {
+    let reason = Reason::parse(f.reason.as_deref().unwrap_or_default())
+        .map_err(|e| screening_error(&headers, e.into()))?;
+    let input = f.input().map_err(|e| screening_error(&headers, e))?;
+    let entry = screening::correct(
+        &state.db,
+        &me.principal(AuditSource::Ui),
+        id,
+        input,
+        &reason,
+    )
+    .await
+    .map_err(|e| screening_error(&headers, e))?;
+    flash(
+        &session,
+        "flash.screening_corrected",
+        Some(screened_label(&entry)),
+        None,
+    )
+    .await;
+    Ok(Redirect::to(SCREENING).into_response())
 }

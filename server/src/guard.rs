@@ -84,7 +84,10 @@ pub async fn pages(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_owned();
-    let protected = path == "/" || path.starts_with("/account/") || path.starts_with("/admin/");
+    let protected = path == "/"
+        || path.starts_with("/account/")
+        || path.starts_with("/admin/")
+        || path.starts_with("/screening");
     if req.method() != Method::GET || !(protected || path == "/login") {
         return next.run(req).await;
     }
@@ -109,6 +112,8 @@ pub async fn pages(
                 Some(Permission::ManageUsers)
             } else if path.starts_with("/admin/audit") {
                 Some(Permission::ViewAudit)
+            } else if path.starts_with("/screening") {
+                Some(Permission::ViewScreening)
             } else {
                 None
             };

@@ -50,6 +50,8 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .route("/admin/users/{id}/reset", post(forms::reset_password))
         .route("/admin/users/{id}/unlock", post(forms::unlock))
         .route("/admin/users/{id}/active", post(forms::set_active))
+        .route("/screening", post(forms::screen))
+        .route("/screening/{id}/correct", post(forms::correct_screening))
         .nest("/api/v1", api::router())
         .leptos_routes_with_context(
             &state,

@@ -55,6 +55,11 @@ impl Role {
             ViewUsers => matches!(self, Admin | PrincipalInvestigator | Monitor),
             ViewAudit => matches!(self, Admin | Monitor | PrincipalInvestigator),
             UseApiTokens => true,
+            EnterScreening => matches!(self, Coordinator),
+            ViewScreening => matches!(
+                self,
+                Admin | PrincipalInvestigator | Coordinator | Monitor | Statistician
+            ),
         }
     }
 }
@@ -87,6 +92,11 @@ pub enum Permission {
     ViewAudit,
     /// Create and revoke one's own API tokens.
     UseApiTokens,
+    /// Log screened patients, enrol them, correct the log.
+    EnterScreening,
+    /// Read the screening log and its flow counts (operational figures,
+    /// no accuracy).
+    ViewScreening,
 }
 
 /// Where a change came from; recorded with every audit row.

@@ -4,6 +4,7 @@
 //!   each can only hold a valid value.
 //! - [`audit`]: the append-only, hash-chained audit trail.
 //! - [`analysis`]: the diagnostic-accuracy statistics (pure functions).
+//! - [`screening`]: the consecutive screening log and enrolment.
 //! - behind the `ssr` feature: [`store`] (the database), [`accounts`]
 //!   (accounts, sign-in, lockout, API tokens).
 //!
@@ -13,6 +14,7 @@
 pub mod analysis;
 pub mod audit;
 pub mod domain;
+pub mod screening;
 
 #[cfg(feature = "ssr")]
 pub mod accounts;

@@ -3,9 +3,11 @@
 
 mod account;
 mod admin;
+mod screening;
 
 pub use account::{LoginPage, PasswordPage, TokensPage};
 pub use admin::{AuditPage, UsersPage};
+pub use screening::ScreeningPage;
 
 use crate::i18n::t;
 use crate::MeResource;
@@ -34,6 +36,7 @@ pub fn HomePage() -> impl IntoView {
                 me.await.ok().flatten().map(|m| {
                     let admin = m.role.can(Permission::ManageUsers);
                     let audit = m.role.can(Permission::ViewAudit);
+                    let screening = m.role.can(Permission::ViewScreening);
                     view! {
                         <section>
                             <h1 id="welcome">{t("home.welcome")} ", " {m.display_name.clone()}</h1>
@@ -45,6 +48,9 @@ pub fn HomePage() -> impl IntoView {
                             <div class="cards">
                                 {admin.then(|| view! {
                                     <a class="card" href="/admin/users"><h2>{t("nav.users")}</h2><p>{t("home.users_hint")}</p></a>
+                                })}
+                                {screening.then(|| view! {
+                                    <a class="card" href="/screening"><h2>{t("nav.screening")}</h2><p>{t("home.screening_hint")}</p></a>
                                 })}
                                 {audit.then(|| view! {
                                     <a class="card" href="/admin/audit"><h2>{t("nav.audit")}</h2><p>{t("home.audit_hint")}</p></a>

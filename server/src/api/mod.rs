@@ -5,6 +5,7 @@
 //! shape the answer.
 
 mod audit;
+mod screening;
 mod users;
 
 use crate::errors::{ApiError, ErrorBody};
@@ -34,6 +35,9 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/{id}", axum::routing::delete(users::revoke_token))
         .route("/audit", get(audit::list))
         .route("/audit/verify", get(audit::verify))
+        .route("/screenings", get(screening::list).post(screening::create))
+        .route("/screenings/{id}/corrections", post(screening::correct))
+        .route("/screenings/{id}/versions", get(screening::versions))
         .fallback(not_found)
 }
 
@@ -52,6 +56,7 @@ async fn not_found() -> ApiError {
         users::me, users::sites, users::list, users::create, users::show, users::update,
         users::reset_password, users::unlock, users::tokens, users::create_token, users::revoke_token,
         audit::list, audit::verify,
+        screening::list, screening::create, screening::correct, screening::versions,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
