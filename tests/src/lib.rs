@@ -74,8 +74,31 @@ pub async fn fresh_database_url(dir: &std::path::Path) -> String {
     }
 }
 
+/// The runtime every test server runs on: one multi-threaded runtime for the
+/// whole test process, as in production, that outlives every test. (Each
+/// `#[tokio::test]` has a runtime of its own, which ends with the test; a
+/// server's background work — sessions saved after a response, connections
+/// returned to the pool, the UI's spawned tasks — must not depend on it.)
+fn server_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime for the test servers")
+    })
+}
+
 /// Starts a server with demonstration accounts; `configure` may change the settings.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    // OSTEO_TEST_LOG=debug (any filter) shows the server's log in failing tests.
+    if let Ok(filter) = std::env::var("OSTEO_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut settings = Settings::local(dir.path().to_path_buf());
     settings.database_url = fresh_database_url(dir.path()).await;
@@ -83,8 +106,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.site_root = site_root();
     configure(&mut settings);
     let database_url = settings.database_url.clone();
-    let app = Application::build(settings)
+    let app = server_runtime()
+        .spawn(Application::build(settings))
         .await
+        .expect("the start-up task finishes")
         .expect("the server starts");
     let port = app.port();
     let db = app.db().clone();
@@ -93,7 +118,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .iter()
         .map(|(u, p)| (u.username.clone(), u.role, p.expose().to_owned()))
         .collect();
-    let server = tokio::spawn(async move {
+    let server = server_runtime().spawn(async move {
         let _ = app.run_until_stopped().await;
     });
     TestApp {

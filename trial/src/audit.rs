@@ -133,6 +133,10 @@ pub enum ChainBreak {
         "the chain head's hash does not match row {seq}: the head or the last row was changed"
     )]
     HeadMismatch { seq: i64 },
+    #[error(
+        "row {seq} is dated before the row before it: rows were reordered or their times changed"
+    )]
+    TimeOrder { seq: i64 },
 }
 
 impl ChainBreak {
@@ -142,7 +146,8 @@ impl ChainBreak {
             ChainBreak::Gap { expected, .. } => expected,
             ChainBreak::BrokenLink { seq }
             | ChainBreak::Tampered { seq }
-            | ChainBreak::HeadMismatch { seq } => seq,
+            | ChainBreak::HeadMismatch { seq }
+            | ChainBreak::TimeOrder { seq } => seq,
             ChainBreak::Truncated { last_row, .. } => last_row + 1,
         }
     }

@@ -119,14 +119,24 @@ impl Db {
         self.engine
     }
 
-    /// Begins a transaction that will write. On SQLite it takes the write lock
-    /// at once (`BEGIN IMMEDIATE`), so that two writers queue instead of one
-    /// failing when it upgrades a read lock; PostgreSQL serialises the writes
-    /// that matter with row locks (see `audit::append`).
+    /// Begins a transaction that will write, holding the one write lock of
+    /// the trial database until it ends: on SQLite `BEGIN IMMEDIATE`, on
+    /// PostgreSQL a row lock on the audit chain's head. Write transactions
+    /// therefore run one after another on both engines, so that every
+    /// read-modify-write (a failed-login count, the next study number, an
+    /// old value for the audit trail) sees the latest committed state.
+    /// Reads never wait. An EDC writes a few rows a second at most; the
+    /// simplicity is worth far more than parallel writes.
     pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
         match self.engine {
             Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Engine::Postgres => self.pool.begin().await,
+            Engine::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE")
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
         }
     }
 

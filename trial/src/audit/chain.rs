@@ -34,14 +34,21 @@ pub async fn append(
     change: Change,
 ) -> Result<i64, sqlx::Error> {
     // Locks the head row until commit: appends queue here.
-    let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-        .fetch_one(&mut **tx)
-        .await?;
+    let head =
+        sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash, at")
+            .fetch_one(&mut **tx)
+            .await?;
     let seq: i64 = head.try_get("seq")?;
     let prev_hash: String = head.try_get("hash")?;
+    let prev_at: String = head.try_get("at")?;
+    // Time never runs backwards along the chain, even if the clock is set
+    // back: the row then carries the previous row's time (fixed-width text,
+    // so text order is time order).
+    let now = now_utc();
+    let at = if now < prev_at { prev_at } else { now };
     let mut row = AuditRow {
         seq,
-        at: now_utc(),
+        at,
         actor_id: by.user_id,
         actor: by.name.clone(),
         source: by.source.as_str().to_owned(),
@@ -77,8 +84,9 @@ pub async fn append(
     .bind(&row.hash)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+    sqlx::query("UPDATE audit_head SET hash = $1, at = $2 WHERE id = 1")
         .bind(&row.hash)
+        .bind(&row.at)
         .execute(&mut **tx)
         .await?;
     Ok(seq)
@@ -106,6 +114,7 @@ pub async fn verify(db: &Db) -> Result<ChainSummary, VerifyError> {
     const PAGE: i64 = 5_000;
     let mut previous_seq = 0_i64;
     let mut previous_hash = GENESIS_HASH.to_owned();
+    let mut previous_at = String::new();
     loop {
         let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT seq, at, actor_id, actor, source, action, entity, entity_id, field, old_value, \
@@ -132,8 +141,12 @@ pub async fn verify(db: &Db) -> Result<ChainSummary, VerifyError> {
             if row.expected_hash() != row.hash {
                 return Err(VerifyError::Broken(ChainBreak::Tampered { seq: row.seq }));
             }
+            if row.at < previous_at {
+                return Err(VerifyError::Broken(ChainBreak::TimeOrder { seq: row.seq }));
+            }
             previous_seq = row.seq;
             previous_hash = row.hash;
+            previous_at = row.at;
         }
     }
     let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
@@ -215,23 +228,37 @@ pub async fn query(db: &Db, filter: &AuditFilter, limit: i64) -> Result<AuditPag
     if let Some(e) = &filter.entity_id {
         push(&mut sql, " AND entity_id = ?", BindValue::Text(e.clone()));
     }
+    // `at` never decreases along the chain (see `append`), so a range of days
+    // is exactly a range of sequence numbers, found through the index on
+    // `at`; the page then reads by primary key however many rows match.
     if let Some(from) = &filter.from {
-        push(
-            &mut sql,
-            " AND at >= ?",
-            BindValue::Text(format!("{from}T00:00:00")),
-        );
+        let first =
+            sqlx::query("SELECT seq FROM audit_log WHERE at >= $1 ORDER BY at, seq LIMIT 1")
+                .bind(format!("{from}T00:00:00"))
+                .fetch_optional(db.pool())
+                .await?;
+        let first: i64 = match first {
+            Some(r) => r.try_get("seq")?,
+            None => i64::MAX,
+        };
+        push(&mut sql, " AND seq >= ?", BindValue::Int(first));
     }
     if let Some(to) = &filter.to {
         let next = parse_day(to)?
             .succ_opt()
             .map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_else(|| "9999-12-31".into());
-        push(
-            &mut sql,
-            " AND at < ?",
-            BindValue::Text(format!("{next}T00:00:00")),
-        );
+        let last = sqlx::query(
+            "SELECT seq FROM audit_log WHERE at < $1 ORDER BY at DESC, seq DESC LIMIT 1",
+        )
+        .bind(format!("{next}T00:00:00"))
+        .fetch_optional(db.pool())
+        .await?;
+        let last: i64 = match last {
+            Some(r) => r.try_get("seq")?,
+            None => 0,
+        };
+        push(&mut sql, " AND seq <= ?", BindValue::Int(last));
     }
     if let Some(before) = filter.before_seq {
         push(&mut sql, " AND seq < ?", BindValue::Int(before));
