@@ -132,11 +132,17 @@ pub mod ssr {
     /// The signed-in user, even one who must still change a one-time password.
     pub async fn signed_in() -> Result<(UiContext, User), AppError> {
         let ctx = context()?;
-        let session = session().await?;
-        let user = current_user(&ctx.db, &session, ctx.policy)
-            .await
-            .map_err(|_| AppError::NotSignedIn)?;
-        Ok((ctx, user))
+        let user = match request_auth() {
+            Some(auth) => auth.user,
+            None => current_user(&ctx.db, &session().await?, ctx.policy).await,
+        };
+        Ok((ctx, user.map_err(|_| AppError::NotSignedIn)?))
+    }
+
+    /// What the server's middleware resolved for this request, if it ran.
+    pub fn request_auth() -> Option<crate::auth::RequestAuth> {
+        use_context::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<crate::auth::RequestAuth>().cloned())
     }
 
     /// The signed-in user who has set their own password.
@@ -174,8 +180,10 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
 /// The message left for this page by the last form post, if any (read once).
 #[server(prefix = "/sfn", endpoint = "flash")]
 pub async fn take_flash() -> Result<Option<Flash>, AppError> {
-    let session = ssr::session().await?;
-    Ok(crate::auth::take_flash(&session).await)
+    match ssr::request_auth() {
+        Some(auth) => Ok(auth.flash),
+        None => Ok(crate::auth::take_flash(&ssr::session().await?).await),
+    }
 }
 
 /// Accounts and sites, for those allowed to see them.

@@ -19,6 +19,17 @@ pub struct SessionPolicy {
     pub absolute: std::time::Duration,
 }
 
+/// Who is signed in, resolved once per request by the server's middleware
+/// and handed to the pages and server functions in the request's
+/// extensions: rendering a page then reads it without touching the session
+/// (whose record several server functions would otherwise lock at once).
+#[derive(Debug, Clone)]
+pub struct RequestAuth {
+    pub user: Result<User, NoUser>,
+    /// The one-off message of a page being rendered, taken from the session.
+    pub flash: Option<Flash>,
+}
+
 /// Why there is no signed-in user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoUser {

@@ -10,7 +10,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use osteo_app::auth::{current_user, NoUser};
+use osteo_app::auth::{current_user, take_flash, NoUser, RequestAuth};
 use osteo_app::i18n::request_locale;
 use osteo_trial::domain::Permission;
 use tower_sessions::Session;
@@ -76,13 +76,32 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
     }
 }
 
-/// Pages under `/`, `/account/…` and `/admin/…` need a signed-in user.
-pub async fn pages(
+/// Resolves the signed-in user once per request (not for static files or
+/// the token-authenticated API) and leaves it in the request's extensions
+/// for the page guard, the pages and the server functions.
+pub async fn resolve_user(
     State(state): State<AppState>,
     session: Session,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
+    let path = req.uri().path();
+    let skip = path.starts_with("/pkg/")
+        || path.starts_with("/api/")
+        || path == "/healthz"
+        || path == "/readyz";
+    if !skip {
+        let user = current_user(&state.db, &session, state.policy()).await;
+        req.extensions_mut()
+            .insert(RequestAuth { user, flash: None });
+    }
+    next.run(req).await
+}
+
+/// Pages under `/`, `/account/…`, `/admin/…` and `/screening` need a
+/// signed-in user, one who has replaced a one-time password, with a role
+/// that may see the page. A page that renders gets its one-off message.
+pub async fn pages(session: Session, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let protected = path == "/"
         || path.starts_with("/account/")
@@ -91,7 +110,10 @@ pub async fn pages(
     if req.method() != Method::GET || !(protected || path == "/login") {
         return next.run(req).await;
     }
-    let user = current_user(&state.db, &session, state.policy()).await;
+    let user = match req.extensions().get::<RequestAuth>() {
+        Some(auth) => auth.user.clone(),
+        None => Err(NoUser::Anonymous),
+    };
     if path == "/login" {
         return match user {
             Ok(_) => Redirect::to("/").into_response(),
@@ -124,6 +146,11 @@ pub async fn pages(
                     "error.forbidden",
                 );
             }
+            let flash = take_flash(&session).await;
+            req.extensions_mut().insert(RequestAuth {
+                user: Ok(user),
+                flash,
+            });
             next.run(req).await
         }
     }

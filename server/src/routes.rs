@@ -13,6 +13,7 @@ use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use osteo_app::api::ssr::UiContext;
 use osteo_app::{shell, App};
+use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
@@ -65,7 +66,8 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         >(
             move || provide_context(ui_for_errors.clone()), shell
         ))
-        .layer(from_fn_with_state(state.clone(), guard::pages))
+        .layer(axum::middleware::from_fn(guard::pages))
+        .layer(from_fn_with_state(state.clone(), guard::resolve_user))
         .layer(from_fn_with_state(state.clone(), guard::same_origin))
         .layer(sessions)
         .layer(DefaultBodyLimit::max(state.settings.body_limit))
@@ -81,6 +83,8 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
+        // The wasm bundle shrinks about four times with gzip.
+        .layer(CompressionLayer::new().gzip(true))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

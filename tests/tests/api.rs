@@ -420,3 +420,22 @@ async fn the_audit_page_filters_and_pages() {
         .await;
     assert!(page.contains("study.create"));
 }
+
+#[tokio::test]
+async fn the_browser_bundle_is_served_compressed() {
+    let app = spawn_app().await;
+    let c = reqwest::Client::new();
+    let wasm = format!("{}/pkg/osteo-edc_bg.wasm", app.base);
+    let plain = c.get(&wasm).send().await.unwrap();
+    assert_eq!(plain.status(), 200, "is the site built (make site)?");
+    let plain_len = plain.bytes().await.unwrap().len();
+    let gz = c
+        .get(&wasm)
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let gz_len = gz.bytes().await.unwrap().len();
+    assert!(gz_len * 2 < plain_len, "{gz_len} compressed vs {plain_len}");
+}

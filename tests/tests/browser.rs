@@ -23,6 +23,12 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failed test never closes its browser: end every Chromium process
+        // that uses this test's profile, so none outlives the test.
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(self._profile.path().as_os_str())
+            .status();
     }
 }
 
@@ -201,6 +207,14 @@ async fn journey(javascript: bool) {
     // A one-time password forces a change.
     sign_in(&c, &app, "admin", &app.one_time_password("admin")).await;
     assert_eq!(path(&c).await, "/account/password");
+    if javascript {
+        // Each page load hydrates anew; type once this one has.
+        c.wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css("body[data-hydrated='true']"))
+            .await
+            .expect("the password page hydrated");
+    }
     fill(&c, "#new-password", "abc").await;
     let counter = text(&c, "#pw-length").await;
     if javascript {

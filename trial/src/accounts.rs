@@ -637,6 +637,28 @@ pub async fn unlock(
     Ok(user)
 }
 
+/// Writes one column of an account and the audit row that records it.
+/// `column` is one of this module's constants, never user input.
+async fn set_column<T>(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    by: &Principal,
+    user_id: i64,
+    column: &'static str,
+    value: T,
+    change: Change,
+) -> Result<(), sqlx::Error>
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + 'static,
+{
+    sqlx::query(&format!("UPDATE users SET {column} = $1 WHERE id = $2"))
+        .bind(value)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    audit::append(tx, by, change).await?;
+    Ok(())
+}
+
 /// What an administrator may change on an account.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AccountUpdate {
@@ -666,72 +688,58 @@ pub async fn update_account(
     let user = fetch_user(&mut *tx, user_id)
         .await?
         .ok_or(AccountError::UnknownUser(user_id))?;
+    let why = Some(reason.as_str());
     let mut end_sessions = false;
     if let Some(role) = update.role.filter(|r| *r != user.role) {
-        sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
-            .bind(role.as_str())
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        audit::append(
+        let change = Change::new("user.role", "user", user_id)
+            .field("role", Some(user.role.to_string()), Some(role.to_string()))
+            .reason(why);
+        set_column(
             &mut tx,
             by,
-            Change::new("user.role", "user", user_id)
-                .field("role", Some(user.role.to_string()), Some(role.to_string()))
-                .reason(Some(reason.as_str())),
+            user_id,
+            "role",
+            role.as_str().to_owned(),
+            change,
         )
         .await?;
         end_sessions = true;
     }
     if let Some(site) = update.site.filter(|s| s.as_str() != user.site_code) {
         let new_site = site_id(&mut *tx, &site).await?;
-        sqlx::query("UPDATE users SET site_id = $1 WHERE id = $2")
-            .bind(new_site)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        audit::append(
-            &mut tx,
-            by,
-            Change::new("user.site", "user", user_id)
-                .field(
-                    "site",
-                    Some(user.site_code.clone()),
-                    Some(site.as_str().to_owned()),
-                )
-                .reason(Some(reason.as_str())),
-        )
-        .await?;
+        let change = Change::new("user.site", "user", user_id)
+            .field(
+                "site",
+                Some(user.site_code.clone()),
+                Some(site.as_str().to_owned()),
+            )
+            .reason(why);
+        set_column(&mut tx, by, user_id, "site_id", new_site, change).await?;
     }
     if let Some(name) = update
         .display_name
         .filter(|n| n.as_str() != user.display_name)
     {
-        sqlx::query("UPDATE users SET display_name = $1 WHERE id = $2")
-            .bind(name.as_str())
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        audit::append(
+        let change = Change::new("user.display_name", "user", user_id)
+            .field(
+                "display_name",
+                Some(user.display_name.clone()),
+                Some(name.as_str().to_owned()),
+            )
+            .reason(why);
+        set_column(
             &mut tx,
             by,
-            Change::new("user.display_name", "user", user_id)
-                .field(
-                    "display_name",
-                    Some(user.display_name.clone()),
-                    Some(name.as_str().to_owned()),
-                )
-                .reason(Some(reason.as_str())),
+            user_id,
+            "display_name",
+            name.as_str().to_owned(),
+            change,
         )
         .await?;
     }
     if let Some(active) = update.active.filter(|a| *a != user.active) {
-        sqlx::query("UPDATE users SET active = $1 WHERE id = $2")
-            .bind(i64::from(active))
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
         if !active {
+            // A deactivated account's tokens stop working with it.
             sqlx::query(
                 "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
             )
@@ -740,26 +748,19 @@ pub async fn update_account(
             .execute(&mut *tx)
             .await?;
         }
-        audit::append(
-            &mut tx,
-            by,
-            Change::new(
-                if active {
-                    "user.reactivate"
-                } else {
-                    "user.deactivate"
-                },
-                "user",
-                user_id,
-            )
+        let action = if active {
+            "user.reactivate"
+        } else {
+            "user.deactivate"
+        };
+        let change = Change::new(action, "user", user_id)
             .field(
                 "active",
                 Some(user.active.to_string()),
                 Some(active.to_string()),
             )
-            .reason(Some(reason.as_str())),
-        )
-        .await?;
+            .reason(why);
+        set_column(&mut tx, by, user_id, "active", i64::from(active), change).await?;
         end_sessions = true;
     }
     if end_sessions {
