@@ -129,7 +129,12 @@ impl FromRequestParts<AppState> for SignedIn {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(status, msg)| Halt::from((status, msg).into_response()))?;
-        match auth::current_user(&state.db, &session, state.policy()).await {
+        // `guard::resolve_user` has resolved the user for this request already.
+        let user = match parts.extensions.get::<auth::RequestAuth>() {
+            Some(resolved) => resolved.user.clone(),
+            None => auth::current_user(&state.db, &session, state.policy()).await,
+        };
+        match user {
             Ok(user) => Ok(SignedIn(user, session)),
             Err(_) => Err(Redirect::to("/login?error=expired").into_response().into()),
         }
@@ -462,16 +467,24 @@ pub async fn update_user(
         ))
     })();
     let (update, reason) = parsed.map_err(|e| users_error(&headers, e.into()))?;
-    let user = accounts::update_account(
-        &state.db,
-        &me.principal(AuditSource::Ui),
-        id,
-        update,
-        &reason,
-    )
-    .await
-    .map_err(|e| users_error(&headers, e))?;
-    done(&session, "flash.user_updated", Some(user.username), None).await
+    apply_update(&state, &me, &session, &headers, id, update, &reason).await
+}
+
+/// Applies an account update and returns to the users page with a message.
+async fn apply_update(
+    state: &AppState,
+    me: &User,
+    session: &Session,
+    headers: &HeaderMap,
+    id: i64,
+    update: AccountUpdate,
+    reason: &Reason,
+) -> Reply {
+    let principal = me.principal(AuditSource::Ui);
+    let user = accounts::update_account(&state.db, &principal, id, update, reason)
+        .await
+        .map_err(|e| users_error(headers, e))?;
+    done(session, "flash.user_updated", Some(user.username), None).await
 }
 
 #[derive(Deserialize)]
@@ -498,16 +511,7 @@ pub async fn set_active(
         active: Some(f.active),
         ..AccountUpdate::default()
     };
-    let user = accounts::update_account(
-        &state.db,
-        &me.principal(AuditSource::Ui),
-        id,
-        update,
-        &reason,
-    )
-    .await
-    .map_err(|e| users_error(&headers, e))?;
-    done(&session, "flash.user_updated", Some(user.username), None).await
+    apply_update(&state, &me, &session, &headers, id, update, &reason).await
 }
 
 #[tracing::instrument(skip_all)]

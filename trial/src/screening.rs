@@ -224,17 +224,14 @@ pub struct ScreeningEntry {
     pub id: i64,
     pub site_code: String,
     pub screening_no: i64,
-    pub arm: Arm,
     pub study_no: Option<i64>,
     /// `P-0007` once enrolled.
     pub study_number: Option<String>,
     pub version: i64,
-    pub screening_date: String,
-    pub inclusion_met: bool,
-    pub exclusions: Vec<ExclusionCode>,
-    pub outcome: Outcome,
-    pub not_enrolled_reason: Option<NotEnrolledReason>,
-    pub comment: Option<String>,
+    /// What the current version records (its fields appear at the top level
+    /// of the JSON).
+    #[serde(flatten)]
+    pub recorded: ScreeningInput,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -274,6 +271,7 @@ impl ScreeningLog {
         let mut flow = FlowCounts::default();
         let mut previous: Option<(&str, i64, &str)> = None;
         for e in &entries {
+            let r = &e.recorded;
             let expected = match previous {
                 Some((site, no, _)) if site == e.site_code => no + 1,
                 _ => 1,
@@ -282,28 +280,28 @@ impl ScreeningLog {
                 gaps.push((e.site_code.clone(), missing));
             }
             if let Some((site, _, latest)) = previous {
-                if site == e.site_code && e.screening_date.as_str() < latest {
+                if site == e.site_code && r.screening_date.as_str() < latest {
                     out_of_order.push((e.site_code.clone(), e.screening_no));
                 }
             }
             let latest = match previous {
                 Some((site, _, latest))
-                    if site == e.site_code && latest > e.screening_date.as_str() =>
+                    if site == e.site_code && latest > r.screening_date.as_str() =>
                 {
                     latest
                 }
-                _ => e.screening_date.as_str(),
+                _ => r.screening_date.as_str(),
             };
             previous = Some((e.site_code.as_str(), e.screening_no, latest));
             flow.screened += 1;
-            match e.outcome {
-                Outcome::Enrolled => match e.arm {
+            match r.outcome {
+                Outcome::Enrolled => match r.arm {
                     Arm::Prospective => flow.enrolled_prospective += 1,
                     Arm::Retrospective => flow.enrolled_retrospective += 1,
                 },
                 Outcome::Excluded => {
                     flow.excluded += 1;
-                    for code in &e.exclusions {
+                    for code in &r.exclusions {
                         match code {
                             ExclusionCode::E1 => flow.excluded_e1 += 1,
                             ExclusionCode::E2 => flow.excluded_e2 += 1,
@@ -311,7 +309,7 @@ impl ScreeningLog {
                         }
                     }
                 }
-                Outcome::NotEnrolled => match e.not_enrolled_reason {
+                Outcome::NotEnrolled => match r.not_enrolled_reason {
                     Some(NotEnrolledReason::Declined) => flow.declined += 1,
                     Some(NotEnrolledReason::Missed) => flow.missed += 1,
                     Some(NotEnrolledReason::InclusionNotMet) | None => flow.inclusion_not_met += 1,
@@ -455,25 +453,22 @@ mod tests {
     }
 
     fn entry(site: &str, no: i64, date: &str, outcome: Outcome) -> ScreeningEntry {
+        let mut recorded = input(outcome);
+        recorded.screening_date = date.into();
+        if outcome == Outcome::Excluded {
+            recorded.exclusions = vec![ExclusionCode::E1, ExclusionCode::E3];
+        }
+        if outcome == Outcome::NotEnrolled {
+            recorded.not_enrolled_reason = Some(NotEnrolledReason::Declined);
+        }
         ScreeningEntry {
             id: no,
             site_code: site.into(),
             screening_no: no,
-            arm: Arm::Prospective,
             study_no: None,
             study_number: None,
             version: 1,
-            screening_date: date.into(),
-            inclusion_met: true,
-            exclusions: if outcome == Outcome::Excluded {
-                vec![ExclusionCode::E1, ExclusionCode::E3]
-            } else {
-                vec![]
-            },
-            outcome,
-            not_enrolled_reason: (outcome == Outcome::NotEnrolled)
-                .then_some(NotEnrolledReason::Declined),
-            comment: None,
+            recorded,
             created_at: String::new(),
             updated_at: String::new(),
         }

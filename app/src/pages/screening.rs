@@ -7,26 +7,21 @@ use crate::api::screening_log;
 use crate::i18n::t;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
-use osteo_trial::screening::{Arm, ExclusionCode, NotEnrolledReason, Outcome, ScreeningEntry};
+use osteo_trial::screening::{Arm, ExclusionCode, NotEnrolledReason, Outcome, ScreeningInput};
 
-/// The fields of the screening form, filled from `entry` when correcting.
+/// The fields of the screening form, filled with what is `recorded`.
 #[component]
-fn ScreeningFields(entry: Option<ScreeningEntry>, today: String, latest: String) -> impl IntoView {
-    let arm = entry.as_ref().map_or(Arm::Prospective, |e| e.arm);
-    let date = entry
-        .as_ref()
-        .map_or(today.clone(), |e| e.screening_date.clone());
-    let inclusion = entry.as_ref().is_none_or(|e| e.inclusion_met);
-    let outcome = entry.as_ref().map(|e| e.outcome);
-    let reason = entry.as_ref().and_then(|e| e.not_enrolled_reason);
-    let codes = entry
-        .as_ref()
-        .map(|e| e.exclusions.clone())
-        .unwrap_or_default();
-    let comment = entry
-        .as_ref()
-        .and_then(|e| e.comment.clone())
-        .unwrap_or_default();
+fn ScreeningFields(recorded: ScreeningInput, latest: String) -> impl IntoView {
+    let ScreeningInput {
+        arm,
+        screening_date: date,
+        inclusion_met: inclusion,
+        exclusions: codes,
+        outcome,
+        not_enrolled_reason: reason,
+        comment,
+    } = recorded;
+    let comment = comment.unwrap_or_default();
     view! {
         <label>{t("screening.arm")}
             <select name="arm">
@@ -49,7 +44,7 @@ fn ScreeningFields(entry: Option<ScreeningEntry>, today: String, latest: String)
         <label>{t("screening.outcome")}
             <select name="outcome">
                 {Outcome::ALL.into_iter().map(|o| view! {
-                    <option value=o.as_str() selected={Some(o) == outcome}>{t(&format!("screening.outcome.{}", o.as_str()))}</option>
+                    <option value=o.as_str() selected={o == outcome}>{t(&format!("screening.outcome.{}", o.as_str()))}</option>
                 }).collect_view()}
             </select>
         </label>
@@ -90,7 +85,15 @@ pub fn ScreeningPage() -> impl IntoView {
                                     <details class="card" open>
                                         <summary>{t("screening.new")}</summary>
                                         <form method="post" action="/screening" class="grid" id="screening-form">
-                                            <ScreeningFields entry=None today=today.clone() latest=latest.clone()/>
+                                            <ScreeningFields recorded=ScreeningInput {
+                                                arm: Arm::Prospective,
+                                                screening_date: today.clone(),
+                                                inclusion_met: true,
+                                                exclusions: Vec::new(),
+                                                outcome: Outcome::Enrolled,
+                                                not_enrolled_reason: None,
+                                                comment: None,
+                                            } latest=latest.clone()/>
                                             <button type="submit" id="screening-submit">{t("screening.save")}</button>
                                         </form>
                                     </details>
@@ -130,38 +133,38 @@ pub fn ScreeningPage() -> impl IntoView {
                                     </tr></thead>
                                     <tbody>
                                         {v.log.entries.into_iter().map(|e| {
-                                            let outcome = match e.outcome {
+                                            let r = &e.recorded;
+                                            let outcome = match r.outcome {
                                                 Outcome::Excluded => format!(
                                                     "{} ({})",
                                                     t("screening.outcome.excluded"),
-                                                    e.exclusions.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                                                    r.exclusions.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
                                                 ),
                                                 Outcome::NotEnrolled => format!(
                                                     "{} ({})",
                                                     t("screening.outcome.not_enrolled"),
-                                                    e.not_enrolled_reason.map(|r| t(&format!("screening.reason.{}", r.as_str()))).unwrap_or_default()
+                                                    r.not_enrolled_reason.map(|n| t(&format!("screening.reason.{}", n.as_str()))).unwrap_or_default()
                                                 ),
                                                 Outcome::Enrolled => t("screening.outcome.enrolled"),
                                             };
                                             let action = format!("/screening/{}/correct", e.id);
                                             let row_id = format!("screening-{}", e.screening_no);
-                                            let today = today.clone();
                                             let latest = latest.clone();
                                             view! {
                                                 <tr id=row_id>
                                                     <td>{e.site_code.clone()}</td>
                                                     <td>{e.screening_no}</td>
-                                                    <td>{e.screening_date.clone()}</td>
-                                                    <td>{t(&format!("screening.arm.{}", e.arm.as_str()))}</td>
+                                                    <td>{r.screening_date.clone()}</td>
+                                                    <td>{t(&format!("screening.arm.{}", r.arm.as_str()))}</td>
                                                     <td class="outcome">{outcome}</td>
                                                     <td class="study-number"><strong>{e.study_number.clone()}</strong></td>
                                                     <td>{e.version}</td>
-                                                    <td>{e.comment.clone()}</td>
+                                                    <td>{r.comment.clone()}</td>
                                                     <td>{can_enter.then(|| view! {
                                                         <details>
                                                             <summary>{t("screening.correct")}</summary>
                                                             <form method="post" action=action class="grid">
-                                                                <ScreeningFields entry=Some(e.clone()) today=today latest=latest/>
+                                                                <ScreeningFields recorded=e.recorded.clone() latest=latest/>
                                                                 <label>{t("users.reason")}<input name="reason" maxlength="500" required/></label>
                                                                 <button type="submit">{t("screening.save")}</button>
                                                             </form>

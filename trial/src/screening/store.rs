@@ -48,20 +48,22 @@ fn entry_from_row(r: &AnyRow) -> Result<ScreeningEntry, ScreeningError> {
         id: r.try_get("id")?,
         site_code: r.try_get("site_code")?,
         screening_no: r.try_get("screening_no")?,
-        arm,
         study_no,
         study_number: study_no.map(|n| arm.label(n)),
         version: r.try_get("version")?,
-        screening_date: r.try_get("screening_date")?,
-        inclusion_met: r.try_get::<i64, _>("inclusion_met")? != 0,
-        exclusions: exclusions
-            .split(',')
-            .filter(|c| !c.is_empty())
-            .map(str::parse)
-            .collect::<Result<_, _>>()?,
-        outcome: r.try_get::<String, _>("outcome")?.parse()?,
-        not_enrolled_reason: reason.map(|r| r.parse()).transpose()?,
-        comment: r.try_get("comment")?,
+        recorded: ScreeningInput {
+            arm,
+            screening_date: r.try_get("screening_date")?,
+            inclusion_met: r.try_get::<i64, _>("inclusion_met")? != 0,
+            exclusions: exclusions
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(str::parse)
+                .collect::<Result<_, _>>()?,
+            outcome: r.try_get::<String, _>("outcome")?.parse()?,
+            not_enrolled_reason: reason.map(|r| r.parse()).transpose()?,
+            comment: r.try_get("comment")?,
+        },
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -223,11 +225,12 @@ pub async fn correct(
     require(by, Permission::EnterScreening)?;
     let input = input.check(&latest_screening_date())?;
     let mut tx = db.begin_write().await?;
-    let old = fetch_entry(&mut tx, id).await?;
-    if old.study_no.is_some() && input.outcome != Outcome::Enrolled {
+    let entry = fetch_entry(&mut tx, id).await?;
+    let old = &entry.recorded;
+    if entry.study_no.is_some() && input.outcome != Outcome::Enrolled {
         return Err(ScreeningError::EnrolmentIsFinal);
     }
-    if old.study_no.is_some() && input.arm != old.arm {
+    if entry.study_no.is_some() && input.arm != old.arm {
         return Err(ScreeningError::EnrolmentIsFinal);
     }
     let changes: Vec<(&'static str, String, String)> = [
@@ -272,7 +275,7 @@ pub async fn correct(
     .filter(|(_, a, b)| a != b)
     .collect();
     if changes.is_empty() {
-        return Ok(old);
+        return Ok(entry);
     }
     if input.arm != old.arm {
         sqlx::query("UPDATE screenings SET arm = $1 WHERE id = $2")
@@ -285,7 +288,7 @@ pub async fn correct(
         &mut tx,
         by,
         id,
-        old.version + 1,
+        entry.version + 1,
         &input,
         Some(reason.as_str()),
     )
@@ -300,7 +303,7 @@ pub async fn correct(
         )
         .await?;
     }
-    if input.outcome == Outcome::Enrolled && old.study_no.is_none() {
+    if input.outcome == Outcome::Enrolled && entry.study_no.is_none() {
         enrol(&mut tx, by, id, input.arm).await?;
     }
     let entry = fetch_entry(&mut tx, id).await?;
