@@ -16,6 +16,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Field-by-field problems of a form (the CRF's edit checks).
+    pub fields: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -29,6 +31,10 @@ pub struct ErrorDetail {
     pub code: String,
     /// What went wrong and how to fix it.
     pub message: String,
+    /// For a form: `[{"field", "code", "message"}]`, one per failed check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub fields: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -37,6 +43,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            fields: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -79,6 +86,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message: self.message,
+                fields: self.fields,
             },
         };
         (self.status, axum::Json(body)).into_response()

@@ -627,6 +627,7 @@ fn screening_error(headers: &HeaderMap, e: ScreeningError) -> Halt {
         E::NotEnrolledWithExclusion => "not_enrolled_with_exclusion",
         E::InclusionMismatch => "inclusion_mismatch",
         E::EnrolmentIsFinal => "enrolment_final",
+        E::DatabaseLocked => "database_locked",
         E::UnknownEntry(_) => "unknown",
         E::Domain(_) => "missing_reason",
         E::UnknownArm(_) | E::UnknownExclusion(_) | E::UnknownReason(_) | E::UnknownOutcome(_) => {

@@ -7,6 +7,8 @@
 //! a server where the user may create databases). Every test gets a database
 //! of its own.
 
+pub mod workflow;
+
 use osteo_server::{Application, Settings};
 use osteo_trial::domain::Role;
 use osteo_trial::store::Db;

@@ -366,12 +366,57 @@ pub async fn create_user(
     Ok((user, password))
 }
 
+/// Why a password is checked: to sign in, or to apply an electronic
+/// signature (21 CFR 11.200(a)(1): each signing re-enters the password).
+/// Failures count towards the same lockout either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthPurpose {
+    Login,
+    Signature,
+}
+
+impl AuthPurpose {
+    fn ok_action(self) -> &'static str {
+        match self {
+            AuthPurpose::Login => "login",
+            AuthPurpose::Signature => "signature.reauthenticated",
+        }
+    }
+    fn failed_action(self) -> &'static str {
+        match self {
+            AuthPurpose::Login => "login.failed",
+            AuthPurpose::Signature => "signature.password_failed",
+        }
+    }
+}
+
 /// Signs a user in, counting failures and locking after [`MAX_FAILED_LOGINS`].
 pub async fn login(
     db: &Db,
     username: &str,
     password: &str,
     source: AuditSource,
+) -> Result<User, LoginError> {
+    authenticate(db, username, password, source, AuthPurpose::Login).await
+}
+
+/// Checks the signed-in user's password again before a signature.
+pub async fn reauthenticate(
+    db: &Db,
+    by: &Principal,
+    password: &str,
+) -> Result<User, LoginError> {
+    let user_id = by.user_id.ok_or(LoginError::Invalid)?;
+    let user = get_user(db, user_id).await?.ok_or(LoginError::Invalid)?;
+    authenticate(db, &user.username, password, by.source, AuthPurpose::Signature).await
+}
+
+async fn authenticate(
+    db: &Db,
+    username: &str,
+    password: &str,
+    source: AuditSource,
+    purpose: AuthPurpose,
 ) -> Result<User, LoginError> {
     let anonymous = Principal {
         user_id: None,
@@ -451,7 +496,12 @@ pub async fn login(
             .bind(user.id)
             .execute(&mut *tx)
             .await?;
-        audit::append(&mut tx, &principal, Change::new("login", "user", user.id)).await?;
+        audit::append(
+            &mut tx,
+            &principal,
+            Change::new(purpose.ok_action(), "user", user.id),
+        )
+        .await?;
         let user = fetch_user(&mut *tx, user.id)
             .await?
             .ok_or(LoginError::Invalid)?;
@@ -471,7 +521,7 @@ pub async fn login(
     audit::append(
         &mut tx,
         &principal,
-        Change::new("login.failed", "user", user.id).field(
+        Change::new(purpose.failed_action(), "user", user.id).field(
             "failed_logins",
             Some(current.failed_logins.to_string()),
             Some(failures.to_string()),

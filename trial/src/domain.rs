@@ -56,10 +56,21 @@ impl Role {
             ViewAudit => matches!(self, Admin | Monitor | PrincipalInvestigator),
             UseApiTokens => true,
             EnterScreening => matches!(self, Coordinator),
-            ViewScreening => matches!(
+            ViewScreening | ViewDashboard => matches!(
                 self,
                 Admin | PrincipalInvestigator | Coordinator | Monitor | Statistician
             ),
+            EnterCaseData => matches!(self, Coordinator),
+            AssignReaders => matches!(self, Coordinator | PrincipalInvestigator),
+            ReadCases => matches!(self, Radiologist),
+            ViewCases | ViewUnblinded => {
+                matches!(self, Admin | PrincipalInvestigator | Coordinator | Monitor)
+            }
+            SignCrf => matches!(self, Coordinator | PrincipalInvestigator),
+            RaiseQuery => matches!(self, Monitor | Coordinator | PrincipalInvestigator),
+            AnswerQuery => matches!(self, Coordinator),
+            ManageStudy => matches!(self, Admin | PrincipalInvestigator),
+            LockDatabase => matches!(self, PrincipalInvestigator),
         }
     }
 }
@@ -97,6 +108,30 @@ pub enum Permission {
     /// Read the screening log and its flow counts (operational figures,
     /// no accuracy).
     ViewScreening,
+    /// The operational dashboard: enrolment, flow, completeness, queries.
+    ViewDashboard,
+    /// Mark images complete, fill the clinical CRF, enter pathology,
+    /// withdraw or exclude a case.
+    EnterCaseData,
+    /// Assign radiologists to read a case.
+    AssignReaders,
+    /// Record and sign one's own blinded reads.
+    ReadCases,
+    /// See every case (radiologists see the cases they read).
+    ViewCases,
+    /// See pathology, AI output and every reader's result before database
+    /// lock. Radiologists and statisticians are blinded.
+    ViewUnblinded,
+    /// Sign the clinical CRF.
+    SignCrf,
+    /// Raise a data query and close or reopen it.
+    RaiseQuery,
+    /// Answer a data query.
+    AnswerQuery,
+    /// Study settings: the Bone-RADS rule table, readers per case.
+    ManageStudy,
+    /// Lock and unlock the database.
+    LockDatabase,
 }
 
 /// Where a change came from; recorded with every audit row.

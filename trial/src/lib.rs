@@ -5,6 +5,11 @@
 //! - [`audit`]: the append-only, hash-chained audit trail.
 //! - [`analysis`]: the diagnostic-accuracy statistics (pure functions).
 //! - [`screening`]: the consecutive screening log and enrolment.
+//! - [`case`]: an enrolled patient's way through the trial — the state
+//!   machine, clinical CRF, blinded reads scored by a versioned Bone-RADS
+//!   table, the locked AI prediction, pathology behind its gate, signatures
+//!   and data queries.
+//! - [`study`]: study settings, the operational dashboard, the database lock.
 //! - behind the `ssr` feature: [`store`] (the database), [`accounts`]
 //!   (accounts, sign-in, lockout, API tokens).
 //!
@@ -13,8 +18,11 @@
 
 pub mod analysis;
 pub mod audit;
+pub mod case;
+pub mod codes;
 pub mod domain;
 pub mod screening;
+pub mod study;
 
 #[cfg(feature = "ssr")]
 pub mod accounts;

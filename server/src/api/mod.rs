@@ -5,6 +5,7 @@
 //! shape the answer.
 
 mod audit;
+pub mod cases;
 mod screening;
 mod users;
 
@@ -38,6 +39,27 @@ pub fn router() -> Router<AppState> {
         .route("/screenings", get(screening::list).post(screening::create))
         .route("/screenings/{id}/corrections", post(screening::correct))
         .route("/screenings/{id}/versions", get(screening::versions))
+        .route("/cases", get(cases::list))
+        .route("/worklist", get(cases::worklist))
+        .route("/cases/{id}", get(cases::show))
+        .route("/cases/{id}/images/complete", post(cases::images_complete))
+        .route("/cases/{id}/crf", axum::routing::put(cases::save_crf))
+        .route("/cases/{id}/crf/sign", post(cases::sign_crf))
+        .route("/cases/{id}/readers", post(cases::assign_reader))
+        .route("/cases/{id}/read", axum::routing::put(cases::save_read))
+        .route("/cases/{id}/read/sign", post(cases::sign_read))
+        .route("/cases/{id}/reads", get(cases::reads))
+        .route("/cases/{id}/prediction", get(cases::prediction))
+        .route("/cases/{id}/pathology", get(cases::pathology).post(cases::enter_pathology))
+        .route("/cases/{id}/pathology/sign", post(cases::sign_pathology))
+        .route("/cases/{id}/end", post(cases::end))
+        .route("/cases/{id}/queries", post(cases::raise_query))
+        .route("/queries", get(cases::queries))
+        .route("/queries/{id}", post(cases::act_on_query))
+        .route("/study/settings", get(cases::settings).patch(cases::update_settings))
+        .route("/study/lock", get(cases::lock_status).post(cases::lock))
+        .route("/study/unlock", post(cases::unlock))
+        .route("/dashboard", get(cases::dashboard))
         .fallback(not_found)
 }
 
@@ -57,6 +79,11 @@ async fn not_found() -> ApiError {
         users::reset_password, users::unlock, users::tokens, users::create_token, users::revoke_token,
         audit::list, audit::verify,
         screening::list, screening::create, screening::correct, screening::versions,
+        cases::list, cases::worklist, cases::show, cases::images_complete, cases::save_crf, cases::sign_crf,
+        cases::assign_reader, cases::save_read, cases::sign_read, cases::reads, cases::prediction,
+        cases::pathology, cases::enter_pathology, cases::sign_pathology, cases::end, cases::queries,
+        cases::raise_query, cases::act_on_query, cases::settings, cases::update_settings, cases::dashboard,
+        cases::lock_status, cases::lock, cases::unlock,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),

@@ -79,6 +79,9 @@ impl From<ScreeningError> for ApiError {
             ScreeningError::Forbidden => ApiError::forbidden(),
             ScreeningError::UnknownEntry(_) => ApiError::not_found(e.to_string()),
             ScreeningError::EnrolmentIsFinal => ApiError::conflict(e.to_string()),
+            ScreeningError::DatabaseLocked => {
+                ApiError::new(StatusCode::CONFLICT, "database_locked", e.to_string())
+            }
             ScreeningError::Store(_) => ApiError::internal(e),
             e => ApiError::bad_request(e.to_string()),
         }

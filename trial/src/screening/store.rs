@@ -16,6 +16,17 @@ impl From<sqlx::Error> for ScreeningError {
     }
 }
 
+/// Begins a screening write; refused (and the refusal audited) while the
+/// database is locked.
+async fn begin(db: &Db, by: &Principal) -> Result<crate::case::store::Tx, ScreeningError> {
+    crate::case::store::begin(db, by, "screening.write", "screening", 0)
+        .await
+        .map_err(|e| match e {
+            crate::case::CaseError::DatabaseLocked => ScreeningError::DatabaseLocked,
+            e => ScreeningError::Store(e.to_string()),
+        })
+}
+
 fn require(by: &Principal, p: Permission) -> Result<(), ScreeningError> {
     if by.role.can(p) {
         Ok(())
@@ -143,6 +154,7 @@ async fn enrol(
         ),
     )
     .await?;
+    crate::case::store::create_case(tx, by, id, arm, no).await?;
     Ok(no)
 }
 
@@ -156,7 +168,7 @@ pub async fn screen(
     require(by, Permission::EnterScreening)?;
     let user_id = by.user_id.ok_or(ScreeningError::Forbidden)?;
     let input = input.check(&latest_screening_date())?;
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin(db, by).await?;
     let site_id: i64 = sqlx::query("SELECT site_id FROM users WHERE id = $1")
         .bind(user_id)
         .fetch_one(&mut *tx)
@@ -224,7 +236,7 @@ pub async fn correct(
 ) -> Result<ScreeningEntry, ScreeningError> {
     require(by, Permission::EnterScreening)?;
     let input = input.check(&latest_screening_date())?;
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin(db, by).await?;
     let entry = fetch_entry(&mut tx, id).await?;
     let old = &entry.recorded;
     if entry.study_no.is_some() && input.outcome != Outcome::Enrolled {

@@ -1,0 +1,501 @@
+//! Cases over REST: the case record as the caller may see it, each workflow
+//! step, data queries, study settings, the dashboard and the database lock.
+//! Blinded parts answer 403 to blinded roles (radiologists always,
+//! statisticians until database lock).
+
+use super::{ApiJson, ApiUser};
+use crate::errors::{ApiError, ErrorBody};
+use crate::startup::AppState;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use osteo_trial::case::crf::ClinicalCrf;
+use osteo_trial::case::pathology::PathologyInput;
+use osteo_trial::case::{
+    self, CaseDetail, CaseEnd, CaseError, CaseState, CaseSummary, CrfRecord, DataQuery, PathologyRecord,
+    Prediction, QueryAction, Read, ReadInput, SignatureMeaning,
+};
+use osteo_trial::domain::Reason;
+use osteo_trial::study::{self, Dashboard, LockStatus, StudySettings};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+impl From<CaseError> for ApiError {
+    fn from(e: CaseError) -> Self {
+        use CaseError as E;
+        match e {
+            E::Forbidden | E::Blinded | E::NotAssigned => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
+            }
+            E::UnknownCase(_) | E::UnknownQuery(_) => ApiError::not_found(e.to_string()),
+            E::Crf(ref issues) => {
+                let mut err = ApiError::bad_request(format!(
+                    "{e}: {}",
+                    issues.iter().map(|i| format!("{}: {}", i.field, i.message)).collect::<Vec<_>>().join("; ")
+                ));
+                err.fields = serde_json::to_value(issues).ok();
+                err
+            }
+            E::DatabaseLocked => ApiError::new(StatusCode::CONFLICT, "database_locked", e.to_string()),
+            E::PathologyGate => ApiError::new(StatusCode::CONFLICT, "pathology_gate", e.to_string()),
+            E::BadPassword => ApiError::new(StatusCode::BAD_REQUEST, "bad_password", e.to_string()),
+            E::Transition(_)
+            | E::ReadLocked
+            | E::PredictionExists
+            | E::RuleTableInUse
+            | E::AssignmentClosed
+            | E::AlreadyAssigned(_)
+            | E::LockBlocked(_)
+            | E::NotLocked
+            | E::QueryTransition { .. }
+            | E::NothingToSign
+            | E::NoReadToSign
+            | E::ViewsMissing(_)
+            | E::NoRuleTable => ApiError::conflict(e.to_string()),
+            E::Store(_) => ApiError::internal(e),
+            E::ReasonRequired
+            | E::Likelihood
+            | E::NotARadiologist(_)
+            | E::UnknownRuleTable(_)
+            | E::Pathology(_)
+            | E::Prediction(_)
+            | E::QueryText
+            | E::UnknownField(_)
+            | E::Code(_)
+            | E::Domain(_) => ApiError::bad_request(e.to_string()),
+        }
+    }
+}
+
+fn reason(r: Option<&str>) -> Result<Option<Reason>, ApiError> {
+    r.map(Reason::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// Every case (coordinators, PIs, monitors, administrators).
+#[utoipa::path(get, path = "/api/v1/cases", responses((status = 200, description = "case summaries"), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn list(State(state): State<AppState>, user: ApiUser) -> Result<Json<Vec<CaseSummary>>, ApiError> {
+    Ok(Json(case::list_cases(&state.db, &user.principal()).await?))
+}
+
+/// What is due for the caller: steps for coordinators, reads for radiologists, queries for monitors.
+#[utoipa::path(get, path = "/api/v1/worklist", responses((status = 200, description = "case summaries")))]
+#[tracing::instrument(skip_all)]
+pub async fn worklist(State(state): State<AppState>, user: ApiUser) -> Result<Json<Vec<CaseSummary>>, ApiError> {
+    Ok(Json(case::worklist(&state.db, &user.principal()).await?))
+}
+
+/// One case as the caller may see it; blinded parts are withheld (listed in `withheld`).
+#[utoipa::path(get, path = "/api/v1/cases/{id}", params(("id" = i64, Path)),
+    responses((status = 200, description = "the case"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn show(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<CaseDetail>, ApiError> {
+    let Path(id) = id?;
+    Ok(Json(case::case_detail(&state.db, &user.principal(), id).await?))
+}
+
+/// Confirms the radiographs are complete (a frontal and a lateral view present).
+#[utoipa::path(post, path = "/api/v1/cases/{id}/images/complete", params(("id" = i64, Path)),
+    responses((status = 200, description = "the new state"), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn images_complete(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<CaseState>, ApiError> {
+    let Path(id) = id?;
+    Ok(Json(case::complete_images(&state.db, &user.principal(), id).await?))
+}
+
+/// The clinical CRF as saved: the form, whether to mark it complete, and the reason for change once it is complete.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CrfIn {
+    #[schema(value_type = Object)]
+    data: ClinicalCrf,
+    #[serde(default)]
+    complete: bool,
+    reason: Option<String>,
+}
+
+/// Saves the clinical CRF (draft or complete). Edit checks answer 400 with `fields`.
+#[utoipa::path(put, path = "/api/v1/cases/{id}/crf", params(("id" = i64, Path)), request_body = CrfIn,
+    responses((status = 200, description = "the CRF version saved"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn save_crf(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+    ApiJson(body): ApiJson<CrfIn>,
+) -> Result<Json<CrfRecord>, ApiError> {
+    let Path(id) = id?;
+    let reason = reason(body.reason.as_deref())?;
+    Ok(Json(
+        case::save_crf(&state.db, &user.principal(), id, body.data, body.complete, reason.as_ref()).await?,
+    ))
+}
+
+/// An electronic signature: the password again and the meaning.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    /// author, review or approval.
+    meaning: Option<String>,
+    password: String,
+}
+
+impl SignIn {
+    fn meaning(&self, default: SignatureMeaning) -> Result<SignatureMeaning, ApiError> {
+        self.meaning
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e: osteo_trial::codes::UnknownCode| ApiError::bad_request(e.to_string()))
+            .map(|m| m.unwrap_or(default))
+    }
+}
+
+/// Signs the complete CRF (coordinator as author, PI as reviewer or approver).
+#[utoipa::path(post, path = "/api/v1/cases/{id}/crf/sign", params(("id" = i64, Path)), request_body = SignIn,
+    responses((status = 200, description = "the signed CRF"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn sign_crf(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+    ApiJson(body): ApiJson<SignIn>,
+) -> Result<Json<CrfRecord>, ApiError> {
+    let Path(id) = id?;
+    let meaning = body.meaning(SignatureMeaning::Author)?;
+    Ok(Json(case::sign_crf(&state.db, &user.principal(), id, meaning, &body.password).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderIn {
+    /// The radiologist's username.
+    username: String,
+}
+
+/// Assigns a radiologist to read the case; answers the readers assigned.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/readers", params(("id" = i64, Path)), request_body = ReaderIn,
+    responses((status = 200, body = [String]), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn assign_reader(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+    ApiJson(body): ApiJson<ReaderIn>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    let Path(id) = id?;
+    Ok(Json(case::assign_reader(&state.db, &user.principal(), id, &body.username).await?))
+}
+
+/// Saves the caller's own blinded read (a draft until signed); the Bone-RADS score is computed by the study's rule table.
+#[utoipa::path(put, path = "/api/v1/cases/{id}/read", params(("id" = i64, Path)), request_body(content = Object, description = "features {margin, periosteal, endosteal_erosion, pathological_fracture, soft_tissue_mass, known_primary_malignancy}, likelihood 0-100, call benign|malignant, comment"),
+    responses((status = 200, description = "the read with its score"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn save_read(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+    ApiJson(body): ApiJson<ReadInput>,
+) -> Result<Json<Read>, ApiError> {
+    let Path(id) = id?;
+    Ok(Json(case::save_read(&state.db, &user.principal(), id, body).await?))
+}
+
+/// Signs the caller's read, which locks it.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/read/sign", params(("id" = i64, Path)), request_body = SignIn,
+    responses((status = 200, description = "the locked read"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn sign_read(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+    ApiJson(body): ApiJson<SignIn>,
+) -> Result<Json<Read>, ApiError> {
+    let Path(id) = id?;
+    body.meaning(SignatureMeaning::Author)?;
+    Ok(Json(case::sign_read(&state.db, &user.principal(), id, &body.password).await?))
+}
+
+/// Every read of the case (403 for blinded roles).
+#[utoipa::path(get, path = "/api/v1/cases/{id}/reads", params(("id" = i64, Path)),
+    responses((status = 200, description = "reads"), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn reads(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<Vec<Read>>, ApiError> {
+    let Path(id) = id?;
+    Ok(Json(case::reads(&state.db, &user.principal(), id).await?))
+}
+
+/// The locked AI prediction (403 for blinded roles; `null` while awaiting AI).
+#[utoipa::path(get, path = "/api/v1/cases/{id}/prediction", params(("id" = i64, Path)),
+    responses((status = 200, description = "prediction or null"), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn prediction(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<Option<Prediction>>, ApiError> {
+    let Path(id) = id?;
+    Ok(Json(case::prediction(&state.db, &user.principal(), id).await?))
+}
+
+/// The current pathology (403 for blinded roles).
+#[utoipa::path(get, path = "/api/v1/cases/{id}/pathology", params(("id" = i64, Path)),
+    responses((status = 200, description = "pathology or null"), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn pathology(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<Option<PathologyRecord>>, ApiError> {
+    let Path(id) = id?;
+    Ok(Json(case::pathology_of(&state.db, &user.principal(), id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PathologyIn {
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pathology: PathologyInput,
+    /// Required for a correction.
+    reason: Option<String>,
+}
+
+/// Enters pathology — refused (409 `pathology_gate`) until the AI prediction and every read are locked — or corrects it with a reason.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/pathology", params(("id" = i64, Path)), request_body(content = Object, description = "entity (WHO 2020 code), behaviour, procedure biopsy|resection, specimen_date, pathologist, comment, reason"),
+    responses((status = 201, description = "the pathology version"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn enter_pathology(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+    ApiJson(body): ApiJson<PathologyIn>,
+) -> Result<(StatusCode, Json<PathologyRecord>), ApiError> {
+    let Path(id) = id?;
+    let reason = reason(body.reason.as_deref())?;
+    let record = case::enter_pathology(&state.db, &user.principal(), id, body.pathology, reason.as_ref()).await?;
+    Ok((StatusCode::CREATED, Json(record)))
+}
+
+/// Signs the current pathology; the first signature completes the case.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/pathology/sign", params(("id" = i64, Path)), request_body = SignIn,
+    responses((status = 200, description = "the signed pathology"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn sign_pathology(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+    ApiJson(body): ApiJson<SignIn>,
+) -> Result<Json<PathologyRecord>, ApiError> {
+    let Path(id) = id?;
+    let meaning = body.meaning(SignatureMeaning::Author)?;
+    Ok(Json(case::sign_pathology(&state.db, &user.principal(), id, meaning, &body.password).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndIn {
+    /// withdrawn or excluded.
+    kind: String,
+    /// For withdrawn: consent_withdrawn, lost_to_follow_up, pathology_not_obtained, other; for excluded: E1, E2, E3.
+    code: String,
+    reason: String,
+}
+
+/// Withdraws or excludes an enrolled patient with a coded reason.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/end", params(("id" = i64, Path)), request_body = EndIn,
+    responses((status = 200, description = "the new state"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn end(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+    ApiJson(body): ApiJson<EndIn>,
+) -> Result<Json<CaseState>, ApiError> {
+    let Path(id) = id?;
+    let end = parse_end(&body.kind, &body.code).map_err(ApiError::bad_request)?;
+    let reason = Reason::parse(&body.reason).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(Json(case::end_case(&state.db, &user.principal(), id, end, &reason).await?))
+}
+
+/// Parses how a case ends: `withdrawn` with a withdrawal reason, or `excluded` with E1–E3.
+pub fn parse_end(kind: &str, code: &str) -> Result<CaseEnd, String> {
+    match kind.trim() {
+        "withdrawn" => code.parse().map(CaseEnd::Withdrawn).map_err(|e: osteo_trial::codes::UnknownCode| e.to_string()),
+        "excluded" => code
+            .parse()
+            .map(CaseEnd::Excluded)
+            .map_err(|e: osteo_trial::screening::ScreeningError| e.to_string()),
+        other => Err(format!("unknown kind `{other}`; use withdrawn or excluded")),
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct QueryFilter {
+    /// Only open and answered queries.
+    #[serde(default)]
+    open: bool,
+    /// One case only.
+    case: Option<i64>,
+}
+
+/// Data queries, per site and case.
+#[utoipa::path(get, path = "/api/v1/queries", params(QueryFilter),
+    responses((status = 200, description = "queries"), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn queries(
+    State(state): State<AppState>,
+    user: ApiUser,
+    filter: Result<Query<QueryFilter>, QueryRejection>,
+) -> Result<Json<Vec<DataQuery>>, ApiError> {
+    let Query(f) = filter?;
+    Ok(Json(case::list_queries(&state.db, &user.principal(), f.case, f.open).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryIn {
+    /// A CRF field name, or case, images, read, pathology.
+    field: String,
+    text: String,
+}
+
+/// Raises a data query on a field of the case.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/queries", params(("id" = i64, Path)), request_body = QueryIn,
+    responses((status = 201, description = "the query"), (status = 400, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn raise_query(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+    ApiJson(body): ApiJson<QueryIn>,
+) -> Result<(StatusCode, Json<DataQuery>), ApiError> {
+    let Path(id) = id?;
+    let q = case::raise_query(&state.db, &user.principal(), id, &body.field, &body.text).await?;
+    Ok((StatusCode::CREATED, Json(q)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryActionIn {
+    /// answer, close, reopen or cancel.
+    action: String,
+    text: String,
+}
+
+/// Answers, closes, reopens or cancels a query.
+#[utoipa::path(post, path = "/api/v1/queries/{id}", params(("id" = i64, Path)), request_body = QueryActionIn,
+    responses((status = 200, description = "the query"), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn act_on_query(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+    ApiJson(body): ApiJson<QueryActionIn>,
+) -> Result<Json<DataQuery>, ApiError> {
+    let Path(id) = id?;
+    let action: QueryAction = body.action.parse().map_err(|e: osteo_trial::codes::UnknownCode| ApiError::bad_request(e.to_string()))?;
+    Ok(Json(case::act_on_query(&state.db, &user.principal(), id, action, &body.text).await?))
+}
+
+/// The study settings.
+#[utoipa::path(get, path = "/api/v1/study/settings", responses((status = 200, description = "settings")))]
+#[tracing::instrument(skip_all)]
+pub async fn settings(State(state): State<AppState>, _user: ApiUser) -> Result<Json<StudySettings>, ApiError> {
+    Ok(Json(study::settings(&state.db).await?))
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsIn {
+    /// The Bone-RADS rule-table version to confirm.
+    rule_version: Option<String>,
+    /// 1 to 3.
+    readers_per_case: Option<i64>,
+    /// primary_reader or consensus.
+    bone_rads_source: Option<String>,
+}
+
+/// Changes the study settings (administrators and the PI), before the first read only.
+#[utoipa::path(patch, path = "/api/v1/study/settings", request_body = SettingsIn,
+    responses((status = 200, description = "settings"), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn update_settings(
+    State(state): State<AppState>,
+    user: ApiUser,
+    ApiJson(body): ApiJson<SettingsIn>,
+) -> Result<Json<StudySettings>, ApiError> {
+    let by = user.principal();
+    let mut s = study::settings(&state.db).await?;
+    if let Some(v) = &body.rule_version {
+        s = study::confirm_rule_table(&state.db, &by, v).await?;
+    }
+    if body.readers_per_case.is_some() || body.bone_rads_source.is_some() {
+        let n = body.readers_per_case.unwrap_or(s.readers_per_case);
+        let src = body.bone_rads_source.clone().unwrap_or(s.bone_rads_source.clone());
+        s = study::set_reading(&state.db, &by, n, &src).await?;
+    }
+    Ok(Json(s))
+}
+
+/// Operational figures: enrolment against the target, screening flow, completeness, open queries. Never accuracy.
+#[utoipa::path(get, path = "/api/v1/dashboard", responses((status = 200, description = "dashboard"), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn dashboard(State(state): State<AppState>, user: ApiUser) -> Result<Json<Dashboard>, ApiError> {
+    Ok(Json(study::dashboard(&state.db, &user.principal()).await?))
+}
+
+/// Whether the database is locked, the lock history and what blocks a lock.
+#[utoipa::path(get, path = "/api/v1/study/lock", responses((status = 200, description = "lock status")))]
+#[tracing::instrument(skip_all)]
+pub async fn lock_status(State(state): State<AppState>, _user: ApiUser) -> Result<Json<LockStatus>, ApiError> {
+    Ok(Json(study::lock_status(&state.db).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LockIn {
+    password: String,
+    /// Required to unlock.
+    reason: Option<String>,
+}
+
+/// Locks the database with the PI's signature.
+#[utoipa::path(post, path = "/api/v1/study/lock", request_body = LockIn,
+    responses((status = 200, description = "lock status"), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn lock(
+    State(state): State<AppState>,
+    user: ApiUser,
+    ApiJson(body): ApiJson<LockIn>,
+) -> Result<Json<LockStatus>, ApiError> {
+    Ok(Json(study::lock_database(&state.db, &user.principal(), &body.password).await?))
+}
+
+/// Unlocks the database with the PI's signature and a reason.
+#[utoipa::path(post, path = "/api/v1/study/unlock", request_body = LockIn,
+    responses((status = 200, description = "lock status"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn unlock(
+    State(state): State<AppState>,
+    user: ApiUser,
+    ApiJson(body): ApiJson<LockIn>,
+) -> Result<Json<LockStatus>, ApiError> {
+    let reason = reason(body.reason.as_deref())?.ok_or_else(|| ApiError::bad_request("an unlock needs a reason"))?;
+    Ok(Json(study::unlock_database(&state.db, &user.principal(), &body.password, &reason).await?))
+}

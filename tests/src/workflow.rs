@@ -1,0 +1,167 @@
+//! Steps of the trial workflow for tests: each goes through the REST API
+//! like a client would, except the two that belong to later parts of the
+//! system — the image ingest stores radiographs (here: their hashes are
+//! attached directly) and the model writes the prediction (here: a test
+//! double with fixed numbers, never available in the product).
+
+use crate::{Api, TestApp};
+use osteo_trial::audit::Principal;
+use osteo_trial::case::{self, PredictionInput, View};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// A complete, valid clinical CRF.
+pub fn crf() -> Value {
+    json!({
+        "age_years": 34, "sex": "female", "symptoms": ["pain", "night_pain"],
+        "symptom_onset_date": "2025-09-01", "pathological_fracture": false,
+        "known_primary_malignancy": false, "lesion_count": "solitary", "physis": "closed",
+        "bone": "femur", "side": "left", "longitudinal": "metaphysis", "transverse": "eccentric",
+        "radiograph_date": "2025-10-02", "density": "lytic", "size_mm": 48, "expansion": true,
+        "matrix": "none", "cortex": "thinned", "soft_tissue_mass": false
+    })
+}
+
+/// A read scoring 5 + 4 + 0 = 9 points (Bone-RADS 4) on the protocol table.
+pub fn read() -> Value {
+    json!({
+        "features": {"margin": "II", "periosteal": "aggressive", "endosteal_erosion": "under_one_third",
+                     "pathological_fracture": false, "soft_tissue_mass": false, "known_primary_malignancy": false},
+        "likelihood": 80, "call": "malignant", "comment": "permeative"
+    })
+}
+
+pub fn pathology() -> Value {
+    json!({"entity": "osteosarcoma", "procedure": "biopsy", "specimen_date": "2025-10-20", "pathologist": "Dr Wang"})
+}
+
+/// Screens and enrols one patient; returns the case id.
+pub async fn enrol(coordinator: &Api) -> i64 {
+    let (status, e) = coordinator
+        .send_json(
+            Method::POST,
+            "/screenings",
+            &json!({"arm": "prospective", "screening_date": "2025-06-02", "inclusion_met": true,
+                    "exclusions": [], "outcome": "enrolled"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{e}");
+    let study = e["study_number"].as_str().unwrap_or_default().to_owned();
+    let (_, cases) = coordinator.get_json("/cases").await;
+    cases
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["study_number"] == study.as_str()))
+        .and_then(|c| c["id"].as_i64())
+        .unwrap_or_else(|| panic!("a case for {study}"))
+}
+
+/// Stands in for the image ingest: attaches a frontal and a lateral view.
+pub async fn attach_views(app: &TestApp, case_id: i64) {
+    for (view, byte) in [(View::Frontal, 'a'), (View::Lateral, 'b')] {
+        let sha = format!("{case_id:08x}{}", byte.to_string().repeat(56));
+        case::attach_image(&app.db, &Principal::system(), case_id, view, &sha)
+            .await
+            .unwrap_or_else(|e| panic!("attach {view}: {e}"));
+    }
+}
+
+/// Stands in for the model: records a prediction for the case.
+pub async fn predict(app: &TestApp, case_id: i64, probability: f64) -> Result<case::Prediction, case::CaseError> {
+    case::record_prediction(
+        &app.db,
+        &Principal::system(),
+        case_id,
+        PredictionInput {
+            probability,
+            threshold: 0.5,
+            model_id: "test-double".into(),
+            weights_sha256: "c".repeat(64),
+            image_sha256: vec!["a".repeat(64), "b".repeat(64)],
+            heatmaps: vec![],
+            bone_rads_source: "primary_reader".into(),
+        },
+    )
+    .await
+}
+
+/// The clients of one workflow: the coordinator, the PI and one radiologist.
+pub struct Team {
+    pub coordinator: Api,
+    pub pi: Api,
+    pub radiologist: Api,
+}
+
+impl Team {
+    /// Creates the clients and confirms the protocol's rule table.
+    pub async fn new(app: &TestApp) -> Team {
+        let team = Team {
+            coordinator: app.api_client("coordinator").await,
+            pi: app.api_client("investigator").await,
+            radiologist: app.api_client("radiologist").await,
+        };
+        let (status, s) = team
+            .pi
+            .send_json(Method::PATCH, "/study/settings", &json!({"rule_version": "acr-2023-stm4"}))
+            .await;
+        assert_eq!(status, 200, "{s}");
+        team
+    }
+
+    /// Enrols a patient and takes the case to `crf_complete` with the
+    /// radiologist assigned.
+    pub async fn case_ready_to_read(&self, app: &TestApp) -> i64 {
+        let id = enrol(&self.coordinator).await;
+        attach_views(app, id).await;
+        let (status, v) = self
+            .coordinator
+            .send_json(Method::POST, &format!("/cases/{id}/images/complete"), &json!({}))
+            .await;
+        assert_eq!(status, 200, "{v}");
+        let (status, v) = self
+            .coordinator
+            .send_json(Method::PUT, &format!("/cases/{id}/crf"), &json!({"data": crf(), "complete": true}))
+            .await;
+        assert_eq!(status, 200, "{v}");
+        let (status, v) = self
+            .coordinator
+            .send_json(Method::POST, &format!("/cases/{id}/readers"), &json!({"username": "radiologist"}))
+            .await;
+        assert_eq!(status, 200, "{v}");
+        id
+    }
+
+    /// ... and on to `reads_locked`.
+    pub async fn case_awaiting_ai(&self, app: &TestApp) -> i64 {
+        let id = self.case_ready_to_read(app).await;
+        let (status, v) = self.radiologist.send_json(Method::PUT, &format!("/cases/{id}/read"), &read()).await;
+        assert_eq!(status, 200, "{v}");
+        let (status, v) = self
+            .radiologist
+            .send_json(
+                Method::POST,
+                &format!("/cases/{id}/read/sign"),
+                &json!({"password": app.one_time_password("radiologist")}),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        id
+    }
+
+    /// ... and to `complete`.
+    pub async fn complete_case(&self, app: &TestApp) -> i64 {
+        let id = self.case_awaiting_ai(app).await;
+        predict(app, id, 0.9).await.unwrap_or_else(|e| panic!("prediction: {e}"));
+        let (status, v) = self.coordinator.send_json(Method::POST, &format!("/cases/{id}/pathology"), &pathology()).await;
+        assert_eq!(status, 201, "{v}");
+        let (status, v) = self
+            .coordinator
+            .send_json(
+                Method::POST,
+                &format!("/cases/{id}/pathology/sign"),
+                &json!({"password": app.one_time_password("coordinator")}),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        id
+    }
+}

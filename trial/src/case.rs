@@ -1,0 +1,587 @@
+//! One enrolled patient's way through the trial (PROTOCOL.md, "The prospective
+//! workflow"): the state machine, the records each step writes, electronic
+//! signatures and data queries.
+//!
+//! ```text
+//! enrolled → images_complete → crf_complete → reads_locked → ai_locked
+//!          → pathology_entered → complete
+//! any state but complete → withdrawn (coded reason) | excluded (E1, E2, E3)
+//! ```
+//!
+//! A case moves only through [`CaseState::apply`]; every other move is an
+//! [`IllegalTransition`] that says where the case is and what it waits for.
+//! The database enforces the invariants that matter most on its own as well
+//! (pathology only after the locks, predictions and signed reads immutable,
+//! nothing written after database lock), so no entry point can go around them.
+
+pub mod bonerads;
+pub mod crf;
+pub mod pathology;
+
+#[cfg(feature = "ssr")]
+pub(crate) mod store;
+#[cfg(feature = "ssr")]
+pub use store::{
+    act_on_query, assign_reader, attach_image, case_detail, complete_images, end_case, enter_pathology,
+    find_case, is_locked, list_cases, list_queries, pathology_of, prediction, raise_query, reads,
+    record_prediction, save_crf, save_read, sign_crf, sign_pathology, sign_read, worklist,
+};
+
+use crate::codes::{code_enum, UnknownCode};
+use crate::domain::DomainError;
+use crate::screening::ExclusionCode;
+use bonerads::{Features, Score};
+use crf::{ClinicalCrf, FieldIssue};
+use pathology::{Pathology, PathologyError};
+use serde::{Deserialize, Serialize};
+
+code_enum! {
+    /// Where a case stands.
+    pub enum CaseState: "case state" {
+        Enrolled = "enrolled",
+        ImagesComplete = "images_complete",
+        CrfComplete = "crf_complete",
+        ReadsLocked = "reads_locked",
+        AiLocked = "ai_locked",
+        PathologyEntered = "pathology_entered",
+        Complete = "complete",
+        Withdrawn = "withdrawn",
+        Excluded = "excluded",
+    }
+}
+
+code_enum! {
+    /// What moves a case.
+    pub enum CaseEvent: "case event" {
+        ImagesCompleted = "images_completed",
+        CrfCompleted = "crf_completed",
+        ReadsLocked = "reads_locked",
+        PredictionLocked = "prediction_locked",
+        PathologyEntered = "pathology_entered",
+        PathologySigned = "pathology_signed",
+        /// A correction of signed pathology voids its signature.
+        PathologyCorrected = "pathology_corrected",
+        Withdrawn = "withdrawn",
+        Excluded = "excluded",
+    }
+}
+
+code_enum! {
+    /// Why an enrolled patient leaves the study.
+    pub enum WithdrawalReason: "withdrawal reason" {
+        ConsentWithdrawn = "consent_withdrawn",
+        LostToFollowUp = "lost_to_follow_up",
+        PathologyNotObtained = "pathology_not_obtained",
+        Other = "other",
+    }
+}
+
+/// A move the state machine does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("a case at `{from}` cannot take `{event}`: {hint}")]
+pub struct IllegalTransition {
+    pub from: CaseState,
+    pub event: CaseEvent,
+    pub hint: String,
+}
+
+impl CaseState {
+    /// The state after `event`, or why the event is refused.
+    pub fn apply(self, event: CaseEvent) -> Result<CaseState, IllegalTransition> {
+        use CaseEvent as E;
+        use CaseState as S;
+        let next = match (self, event) {
+            (S::Enrolled, E::ImagesCompleted) => S::ImagesComplete,
+            (S::ImagesComplete, E::CrfCompleted) => S::CrfComplete,
+            (S::CrfComplete, E::ReadsLocked) => S::ReadsLocked,
+            (S::ReadsLocked, E::PredictionLocked) => S::AiLocked,
+            (S::AiLocked, E::PathologyEntered) => S::PathologyEntered,
+            (S::PathologyEntered, E::PathologySigned) => S::Complete,
+            (S::Complete, E::PathologyCorrected) => S::PathologyEntered,
+            (S::PathologyEntered, E::PathologyCorrected) => S::PathologyEntered,
+            (s, E::Withdrawn) if !s.is_final() => S::Withdrawn,
+            (s, E::Excluded) if !s.is_final() => S::Excluded,
+            (from, event) => {
+                let hint = if from.is_final() {
+                    format!("the case is {from}; nothing more happens to it")
+                } else {
+                    format!("it waits for: {}", from.waits_for())
+                };
+                return Err(IllegalTransition { from, event, hint });
+            }
+        };
+        Ok(next)
+    }
+
+    /// Complete, withdrawn and excluded cases take no more steps.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            CaseState::Complete | CaseState::Withdrawn | CaseState::Excluded
+        )
+    }
+
+    /// What the case waits for, in words (English; the interface translates
+    /// by state code).
+    pub fn waits_for(self) -> &'static str {
+        match self {
+            CaseState::Enrolled => "the radiographs (a frontal and a lateral view), then `images complete`",
+            CaseState::ImagesComplete => "the clinical CRF marked complete",
+            CaseState::CrfComplete => "every assigned radiologist's signed blinded read",
+            CaseState::ReadsLocked => "the AI prediction (awaiting AI)",
+            CaseState::AiLocked => "pathology",
+            CaseState::PathologyEntered => "the signature on the pathology",
+            CaseState::Complete | CaseState::Withdrawn | CaseState::Excluded => "nothing",
+        }
+    }
+
+    /// Whether the case has reached `other` on the main path.
+    pub fn reached(self, other: CaseState) -> bool {
+        let rank = |s: CaseState| match s {
+            CaseState::Enrolled => 0,
+            CaseState::ImagesComplete => 1,
+            CaseState::CrfComplete => 2,
+            CaseState::ReadsLocked => 3,
+            CaseState::AiLocked => 4,
+            CaseState::PathologyEntered => 5,
+            CaseState::Complete => 6,
+            CaseState::Withdrawn | CaseState::Excluded => -1,
+        };
+        rank(self) >= rank(other) && rank(other) >= 0 && rank(self) >= 0
+    }
+}
+
+code_enum! {
+    /// The meaning of an electronic signature (21 CFR 11.50(a)(3)).
+    pub enum SignatureMeaning: "signature meaning" {
+        Author = "author", Review = "review", Approval = "approval",
+    }
+}
+
+/// A signature as shown with the signed record (21 CFR 11.50: printed name,
+/// date and time, meaning).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    pub id: i64,
+    pub printed_name: String,
+    pub username: String,
+    pub meaning: SignatureMeaning,
+    pub signed_at: String,
+    /// Set when an edit of the signed data voided the signature.
+    pub voided_at: Option<String>,
+}
+
+code_enum! {
+    pub enum Call: "benign/malignant call" { Benign = "benign", Malignant = "malignant" }
+}
+
+/// A blinded read as the radiologist enters it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadInput {
+    pub features: Features,
+    /// The reader's malignancy likelihood, 0–100.
+    pub likelihood: u8,
+    pub call: Call,
+    pub comment: Option<String>,
+}
+
+/// A read as stored, with its score and the rule table it was scored with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Read {
+    pub id: i64,
+    pub case_id: i64,
+    pub reader: String,
+    pub reader_name: String,
+    pub input: Option<ReadInput>,
+    pub score: Option<Score>,
+    pub rule_version: Option<String>,
+    pub signature: Option<Signature>,
+    pub updated_at: Option<String>,
+}
+
+impl Read {
+    pub fn is_locked(&self) -> bool {
+        self.signature.is_some()
+    }
+}
+
+/// The model's output for a case, written once by the system.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictionInput {
+    /// Malignancy probability in [0, 1].
+    pub probability: f64,
+    /// The study's operating threshold; the call is malignant at or above it.
+    pub threshold: f64,
+    pub model_id: String,
+    /// SHA-256 of the weights, 64 hex digits.
+    pub weights_sha256: String,
+    /// SHA-256 of each input image, 64 hex digits each.
+    pub image_sha256: Vec<String>,
+    /// Where each view's heat map is stored.
+    pub heatmaps: Vec<String>,
+    /// Which Bone-RADS score the model took (`primary_reader` or `consensus`).
+    pub bone_rads_source: String,
+}
+
+/// A locked prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub case_id: i64,
+    #[serde(flatten)]
+    pub input: PredictionInput,
+    pub call: Call,
+    pub created_at: String,
+    /// SHA-256 over the canonical record: what "locked" is checked against.
+    pub record_sha256: String,
+}
+
+/// Why a prediction record is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum PredictionError {
+    #[error("a probability and a threshold lie in [0, 1]")]
+    Probability,
+    #[error("a SHA-256 is 64 lowercase hex digits")]
+    Hash,
+    #[error("a prediction needs at least one input image")]
+    NoImages,
+    #[error("a model id is 1 to 200 characters")]
+    ModelId,
+}
+
+impl PredictionInput {
+    pub fn check(&self) -> Result<Call, PredictionError> {
+        let unit = |p: f64| p.is_finite() && (0.0..=1.0).contains(&p);
+        if !unit(self.probability) || !unit(self.threshold) {
+            return Err(PredictionError::Probability);
+        }
+        let hex = |h: &String| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !hex(&self.weights_sha256) || !self.image_sha256.iter().all(hex) {
+            return Err(PredictionError::Hash);
+        }
+        if self.image_sha256.is_empty() {
+            return Err(PredictionError::NoImages);
+        }
+        if self.model_id.trim().is_empty() || self.model_id.len() > 200 {
+            return Err(PredictionError::ModelId);
+        }
+        Ok(if self.probability >= self.threshold {
+            Call::Malignant
+        } else {
+            Call::Benign
+        })
+    }
+}
+
+code_enum! {
+    /// The radiograph views (PROTOCOL.md: frontal AP/PA, lateral, sometimes oblique).
+    pub enum View: "view" { Frontal = "frontal", Lateral = "lateral", Oblique = "oblique" }
+}
+
+/// A stored radiograph of a case (written by the image ingest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseImage {
+    pub id: i64,
+    pub view: View,
+    /// SHA-256 of the stored (de-identified) object.
+    pub sha256: String,
+    pub added_at: String,
+}
+
+/// One version of the clinical CRF.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrfRecord {
+    pub version: i64,
+    pub data: ClinicalCrf,
+    pub complete: bool,
+    pub saved_at: String,
+    pub saved_by: String,
+    pub reason_for_change: Option<String>,
+    /// The signatures in force (voided ones are in the audit trail).
+    pub signatures: Vec<Signature>,
+}
+
+/// One version of the pathology.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathologyRecord {
+    pub version: i64,
+    pub pathology: Pathology,
+    pub saved_at: String,
+    pub saved_by: String,
+    pub reason_for_change: Option<String>,
+    /// The signatures in force (voided ones are in the audit trail).
+    pub signatures: Vec<Signature>,
+}
+
+/// A line of a worklist or the case list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseSummary {
+    pub id: i64,
+    pub study_number: String,
+    pub site_code: String,
+    pub state: CaseState,
+    pub waits_for: String,
+    pub open_queries: i64,
+    pub updated_at: String,
+}
+
+/// The whole case, as far as the asking user may see it. Blinded parts are
+/// `None` and listed in `withheld`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseDetail {
+    pub summary: CaseSummary,
+    pub end_reason: Option<String>,
+    pub images: Vec<CaseImage>,
+    pub crf: Option<CrfRecord>,
+    /// The readers assigned, by username.
+    pub readers: Vec<String>,
+    /// All reads (unblinded roles), or the asking radiologist's own.
+    pub reads: Vec<Read>,
+    pub prediction: Option<Prediction>,
+    pub pathology: Option<PathologyRecord>,
+    /// What this user may not see here: `reads`, `prediction`, `pathology`.
+    pub withheld: Vec<String>,
+}
+
+code_enum! {
+    pub enum QueryStatus: "query status" {
+        Open = "open", Answered = "answered", Closed = "closed", Cancelled = "cancelled",
+    }
+}
+
+code_enum! {
+    /// A step on a query.
+    pub enum QueryAction: "query action" {
+        Answer = "answer", Close = "close", Reopen = "reopen", Cancel = "cancel",
+    }
+}
+
+impl QueryStatus {
+    /// open → answered → closed, answered → open (reopened), open → cancelled.
+    pub fn apply(self, action: QueryAction) -> Option<QueryStatus> {
+        use QueryAction as A;
+        use QueryStatus as S;
+        match (self, action) {
+            (S::Open, A::Answer) => Some(S::Answered),
+            (S::Answered, A::Close) => Some(S::Closed),
+            (S::Answered, A::Reopen) => Some(S::Open),
+            (S::Open, A::Cancel) => Some(S::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// A data query on one field of a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataQuery {
+    pub id: i64,
+    pub case_id: i64,
+    pub study_number: String,
+    pub site_code: String,
+    /// The CRF field, or `case` for the case as a whole.
+    pub field: String,
+    pub status: QueryStatus,
+    pub raised_by: String,
+    pub raised_at: String,
+    pub messages: Vec<QueryMessage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryMessage {
+    /// `raise` or a [`QueryAction`] code.
+    pub action: String,
+    pub text: String,
+    pub by: String,
+    pub at: String,
+}
+
+/// Why a case operation was refused. The messages tell the user what to do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+pub enum CaseError {
+    #[error("your role does not allow this")]
+    Forbidden,
+    #[error("this is blinded for your role")]
+    Blinded,
+    #[error("there is no case {0}")]
+    UnknownCase(i64),
+    #[error(transparent)]
+    Transition(#[from] IllegalTransition),
+    #[error("the CRF does not pass its edit checks")]
+    Crf(Vec<FieldIssue>),
+    #[error("a completed CRF is changed only with a reason for change")]
+    ReasonRequired,
+    #[error("there is no CRF to sign yet")]
+    NothingToSign,
+    #[error("images are complete with at least one frontal and one lateral view (have: {0})")]
+    ViewsMissing(String),
+    #[error("the study has not confirmed a Bone-RADS rule table; the principal investigator confirms one before the first read")]
+    NoRuleTable,
+    #[error("the Bone-RADS rule table is fixed once the first read is saved")]
+    RuleTableInUse,
+    #[error("unknown Bone-RADS rule table `{0}`")]
+    UnknownRuleTable(String),
+    #[error("{0} is not a radiologist with an active account")]
+    NotARadiologist(String),
+    #[error("{0} is already assigned to this case")]
+    AlreadyAssigned(String),
+    #[error("you are not assigned to read this case")]
+    NotAssigned,
+    #[error("the read is signed and locked; it cannot change")]
+    ReadLocked,
+    #[error("save the read before signing it")]
+    NoReadToSign,
+    #[error("a likelihood is 0 to 100")]
+    Likelihood,
+    #[error("readers are assigned until the reads are locked")]
+    AssignmentClosed,
+    #[error("pathology can be entered only after the AI prediction and every blinded read of the case are locked")]
+    PathologyGate,
+    #[error(transparent)]
+    Pathology(#[from] PathologyError),
+    #[error("the prediction of this case is already locked; it never changes")]
+    PredictionExists,
+    #[error(transparent)]
+    Prediction(#[from] PredictionError),
+    #[error("the password is not correct; the signature was not applied")]
+    BadPassword,
+    #[error("the database is locked: no change is accepted until the principal investigator unlocks it")]
+    DatabaseLocked,
+    #[error("the query is {from} and cannot take `{action}`")]
+    QueryTransition {
+        from: QueryStatus,
+        action: QueryAction,
+    },
+    #[error("the database cannot be locked yet: {}", .0.join("; "))]
+    LockBlocked(Vec<String>),
+    #[error("the database is not locked")]
+    NotLocked,
+    #[error("there is no query {0}")]
+    UnknownQuery(i64),
+    #[error("query text is 1 to 2000 characters")]
+    QueryText,
+    #[error("unknown field `{0}`")]
+    UnknownField(String),
+    #[error(transparent)]
+    Code(#[from] UnknownCode),
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("database error: {0}")]
+    Store(String),
+}
+
+/// How a case leaves the study early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "code")]
+pub enum CaseEnd {
+    Withdrawn(WithdrawalReason),
+    Excluded(ExclusionCode),
+}
+
+impl CaseEnd {
+    pub fn event(self) -> CaseEvent {
+        match self {
+            CaseEnd::Withdrawn(_) => CaseEvent::Withdrawn,
+            CaseEnd::Excluded(_) => CaseEvent::Excluded,
+        }
+    }
+    pub fn code(self) -> String {
+        match self {
+            CaseEnd::Withdrawn(r) => r.as_str().to_owned(),
+            CaseEnd::Excluded(c) => c.as_str().to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_main_path_runs_in_order() {
+        let path = [
+            CaseEvent::ImagesCompleted,
+            CaseEvent::CrfCompleted,
+            CaseEvent::ReadsLocked,
+            CaseEvent::PredictionLocked,
+            CaseEvent::PathologyEntered,
+            CaseEvent::PathologySigned,
+        ];
+        let mut s = CaseState::Enrolled;
+        for e in path {
+            s = s.apply(e).unwrap();
+        }
+        assert_eq!(s, CaseState::Complete);
+        assert_eq!(
+            s.apply(CaseEvent::PathologyCorrected),
+            Ok(CaseState::PathologyEntered)
+        );
+    }
+
+    #[test]
+    fn every_move_off_the_table_is_refused_with_what_the_case_waits_for() {
+        let mut allowed = 0;
+        for from in CaseState::ALL {
+            for event in CaseEvent::ALL {
+                match from.apply(*event) {
+                    Ok(_) => allowed += 1,
+                    Err(e) => {
+                        assert_eq!((e.from, e.event), (*from, *event));
+                        assert!(!e.hint.is_empty());
+                    }
+                }
+            }
+        }
+        // 8 steps of the main path (with two corrections) + withdraw/exclude
+        // from the 6 open states.
+        assert_eq!(allowed, 8 + 12);
+        let e = CaseState::ImagesComplete
+            .apply(CaseEvent::PredictionLocked)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a case at `images_complete` cannot take `prediction_locked`: it waits for: the clinical CRF marked complete"
+        );
+        assert!(CaseState::Withdrawn.apply(CaseEvent::Excluded).is_err());
+        assert!(CaseState::Complete.apply(CaseEvent::Withdrawn).is_err());
+    }
+
+    #[test]
+    fn reached_follows_the_main_path() {
+        assert!(CaseState::AiLocked.reached(CaseState::ReadsLocked));
+        assert!(!CaseState::ReadsLocked.reached(CaseState::AiLocked));
+        assert!(!CaseState::Withdrawn.reached(CaseState::Enrolled));
+    }
+
+    #[test]
+    fn queries_follow_their_states() {
+        use QueryAction as A;
+        use QueryStatus as S;
+        assert_eq!(S::Open.apply(A::Answer), Some(S::Answered));
+        assert_eq!(S::Answered.apply(A::Close), Some(S::Closed));
+        assert_eq!(S::Answered.apply(A::Reopen), Some(S::Open));
+        assert_eq!(S::Open.apply(A::Cancel), Some(S::Cancelled));
+        assert_eq!(S::Open.apply(A::Close), None);
+        assert_eq!(S::Closed.apply(A::Reopen), None);
+    }
+
+    #[test]
+    fn a_prediction_is_checked_and_its_call_follows_the_threshold() {
+        let mut p = PredictionInput {
+            probability: 0.5,
+            threshold: 0.5,
+            model_id: "test".into(),
+            weights_sha256: "a".repeat(64),
+            image_sha256: vec!["b".repeat(64)],
+            heatmaps: vec![],
+            bone_rads_source: "primary_reader".into(),
+        };
+        assert_eq!(p.check(), Ok(Call::Malignant));
+        p.probability = 0.49;
+        assert_eq!(p.check(), Ok(Call::Benign));
+        p.probability = f64::NAN;
+        assert_eq!(p.check(), Err(PredictionError::Probability));
+        p.probability = 0.3;
+        p.weights_sha256 = "A".repeat(64);
+        assert_eq!(p.check(), Err(PredictionError::Hash));
+    }
+}
