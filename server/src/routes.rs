@@ -56,7 +56,7 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .nest("/api/v1", api::router())
         .leptos_routes_with_context(
             &state,
-            generate_route_list(App),
+            route_list(),
             move || provide_context(ui.clone()),
             move || shell(options.clone()),
         )
@@ -87,6 +87,20 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .layer(CompressionLayer::new().gzip(true))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The app's page routes, generated once per process.
+///
+/// Generating them renders the app with a process-wide "do not load
+/// resources" switch on (leptos_server's `SuppressResourceLoad`); a page
+/// that another server in the same process renders at that moment never
+/// finishes (leptos issue 4773). One server per process never meets this,
+/// but the test suite runs many at once, so the list is made once and every
+/// router waits for it before it serves.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 /// The process is up.
