@@ -3,6 +3,8 @@
 //! same services the REST API calls. Changes are made by plain form posts to
 //! the server (they work without JavaScript); these functions only read.
 
+pub mod cases;
+
 use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};

@@ -11,6 +11,7 @@ const KEY_USER: &str = "uid";
 const KEY_EPOCH: &str = "epoch";
 const KEY_AUTH_AT: &str = "auth_at";
 const KEY_FLASH: &str = "flash";
+const KEY_ECHO: &str = "echo";
 
 /// How long a session may live however active it is (the idle timeout is
 /// the session layer's expiry).
@@ -28,6 +29,8 @@ pub struct RequestAuth {
     pub user: Result<User, NoUser>,
     /// The one-off message of a page being rendered, taken from the session.
     pub flash: Option<Flash>,
+    /// A failed form's values and problems, for the page to show again.
+    pub echo: Option<osteo_trial::case::FormEcho>,
 }
 
 /// Why there is no signed-in user.
@@ -100,4 +103,20 @@ pub async fn set_flash(
 
 pub async fn take_flash(session: &Session) -> Option<Flash> {
     session.remove::<Flash>(KEY_FLASH).await.ok().flatten()
+}
+
+/// Keeps a failed form's values and problems for the page it returns to.
+pub async fn set_echo(
+    session: &Session,
+    echo: osteo_trial::case::FormEcho,
+) -> Result<(), tower_sessions::session::Error> {
+    session.insert(KEY_ECHO, echo).await
+}
+
+pub async fn take_echo(session: &Session) -> Option<osteo_trial::case::FormEcho> {
+    session
+        .remove::<osteo_trial::case::FormEcho>(KEY_ECHO)
+        .await
+        .ok()
+        .flatten()
 }

@@ -115,6 +115,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/users") view=pages::UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/audit") view=pages::AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/screening") view=pages::ScreeningPage ssr=SsrMode::Async/>
+                    <Route path=path!("/cases") view=pages::CasesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/cases/:id") view=pages::CasePage ssr=SsrMode::Async/>
+                    <Route path=path!("/dashboard") view=pages::DashboardPage ssr=SsrMode::Async/>
+                    <Route path=path!("/study") view=pages::StudyPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
@@ -156,10 +160,16 @@ fn Header() -> impl IntoView {
                         let admin = m.role.can(Permission::ManageUsers);
                         let audit = m.role.can(Permission::ViewAudit);
                         let screening = m.role.can(Permission::ViewScreening);
+                        let cases = m.role.can(Permission::ViewCases) || m.role.can(Permission::ReadCases);
+                        let dashboard = m.role.can(Permission::ViewDashboard);
+                        let study = m.role.can(Permission::ManageStudy);
                         view! {
                             <nav>
                                 <A href="/">{t("nav.home")}</A>
                                 {screening.then(|| view! { <A href="/screening">{t("nav.screening")}</A> })}
+                                {cases.then(|| view! { <A href="/cases">{t("nav.cases")}</A> })}
+                                {dashboard.then(|| view! { <A href="/dashboard">{t("nav.dashboard")}</A> })}
+                                {study.then(|| view! { <A href="/study">{t("nav.study")}</A> })}
                                 {admin.then(|| view! { <A href="/admin/users">{t("nav.users")}</A> })}
                                 {audit.then(|| view! { <A href="/admin/audit">{t("nav.audit")}</A> })}
                                 <A href="/account/tokens">{t("nav.tokens")}</A>

@@ -54,8 +54,25 @@ fn internal(headers: &HeaderMap, e: impl std::fmt::Display) -> Halt {
     .into()
 }
 
+mod cases;
+pub use cases::*;
+
 /// The page a form posted to `path` lives on (where errors are shown).
-fn page_of(path: &str) -> &'static str {
+fn page_of(path: &str) -> String {
+    if let Some(rest) = path.strip_prefix("/cases/") {
+        let id: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        return format!("/cases/{id}");
+    }
+    if path.starts_with("/queries") {
+        return "/cases".to_owned();
+    }
+    if path.starts_with("/study") {
+        return "/study".to_owned();
+    }
+    page_of_static(path).to_owned()
+}
+
+fn page_of_static(path: &str) -> &'static str {
     if path.starts_with("/admin/users") {
         USERS
     } else if path.starts_with("/account/tokens") {
@@ -89,7 +106,7 @@ impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequest<S> for F
                 "error.too_large",
             )
             .into()),
-            Err(_) => Err(back(page, "bad_request")),
+            Err(_) => Err(back(&page, "bad_request")),
         }
     }
 }

@@ -92,8 +92,11 @@ pub async fn resolve_user(
         || path == "/readyz";
     if !skip {
         let user = current_user(&state.db, &session, state.policy()).await;
-        req.extensions_mut()
-            .insert(RequestAuth { user, flash: None });
+        req.extensions_mut().insert(RequestAuth {
+            user,
+            flash: None,
+            echo: None,
+        });
     }
     next.run(req).await
 }
@@ -106,7 +109,10 @@ pub async fn pages(session: Session, mut req: Request, next: Next) -> Response {
     let protected = path == "/"
         || path.starts_with("/account/")
         || path.starts_with("/admin/")
-        || path.starts_with("/screening");
+        || path.starts_with("/screening")
+        || path.starts_with("/cases")
+        || path.starts_with("/dashboard")
+        || path.starts_with("/study");
     if req.method() != Method::GET || !(protected || path == "/login") {
         return next.run(req).await;
     }
@@ -136,6 +142,10 @@ pub async fn pages(session: Session, mut req: Request, next: Next) -> Response {
                 Some(Permission::ViewAudit)
             } else if path.starts_with("/screening") {
                 Some(Permission::ViewScreening)
+            } else if path.starts_with("/dashboard") {
+                Some(Permission::ViewDashboard)
+            } else if path.starts_with("/study") {
+                Some(Permission::ManageStudy)
             } else {
                 None
             };
@@ -147,9 +157,11 @@ pub async fn pages(session: Session, mut req: Request, next: Next) -> Response {
                 );
             }
             let flash = take_flash(&session).await;
+            let echo = osteo_app::auth::take_echo(&session).await;
             req.extensions_mut().insert(RequestAuth {
                 user: Ok(user),
                 flash,
+                echo,
             });
             next.run(req).await
         }

@@ -53,6 +53,26 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .route("/admin/users/{id}/active", post(forms::set_active))
         .route("/screening", post(forms::screen))
         .route("/screening/{id}/correct", post(forms::correct_screening))
+        .route(
+            "/cases/{id}/images/complete",
+            post(forms::case_images_complete),
+        )
+        .route("/cases/{id}/crf", post(forms::case_crf))
+        .route("/cases/{id}/crf/sign", post(forms::case_crf_sign))
+        .route("/cases/{id}/readers", post(forms::case_assign))
+        .route("/cases/{id}/read", post(forms::case_read))
+        .route("/cases/{id}/read/sign", post(forms::case_read_sign))
+        .route("/cases/{id}/pathology", post(forms::case_pathology))
+        .route(
+            "/cases/{id}/pathology/sign",
+            post(forms::case_pathology_sign),
+        )
+        .route("/cases/{id}/end", post(forms::case_end))
+        .route("/cases/{id}/queries", post(forms::case_raise_query))
+        .route("/queries/{id}", post(forms::query_action))
+        .route("/study/settings", post(forms::study_settings))
+        .route("/study/lock", post(forms::study_lock))
+        .route("/study/unlock", post(forms::study_unlock))
         .nest("/api/v1", api::router())
         .leptos_routes_with_context(
             &state,

@@ -66,7 +66,11 @@ pub async fn attach_views(app: &TestApp, case_id: i64) {
 }
 
 /// Stands in for the model: records a prediction for the case.
-pub async fn predict(app: &TestApp, case_id: i64, probability: f64) -> Result<case::Prediction, case::CaseError> {
+pub async fn predict(
+    app: &TestApp,
+    case_id: i64,
+    probability: f64,
+) -> Result<case::Prediction, case::CaseError> {
     case::record_prediction(
         &app.db,
         &Principal::system(),
@@ -101,7 +105,11 @@ impl Team {
         };
         let (status, s) = team
             .pi
-            .send_json(Method::PATCH, "/study/settings", &json!({"rule_version": "acr-2023-stm4"}))
+            .send_json(
+                Method::PATCH,
+                "/study/settings",
+                &json!({"rule_version": "acr-2023-stm4"}),
+            )
             .await;
         assert_eq!(status, 200, "{s}");
         team
@@ -114,17 +122,29 @@ impl Team {
         attach_views(app, id).await;
         let (status, v) = self
             .coordinator
-            .send_json(Method::POST, &format!("/cases/{id}/images/complete"), &json!({}))
+            .send_json(
+                Method::POST,
+                &format!("/cases/{id}/images/complete"),
+                &json!({}),
+            )
             .await;
         assert_eq!(status, 200, "{v}");
         let (status, v) = self
             .coordinator
-            .send_json(Method::PUT, &format!("/cases/{id}/crf"), &json!({"data": crf(), "complete": true}))
+            .send_json(
+                Method::PUT,
+                &format!("/cases/{id}/crf"),
+                &json!({"data": crf(), "complete": true}),
+            )
             .await;
         assert_eq!(status, 200, "{v}");
         let (status, v) = self
             .coordinator
-            .send_json(Method::POST, &format!("/cases/{id}/readers"), &json!({"username": "radiologist"}))
+            .send_json(
+                Method::POST,
+                &format!("/cases/{id}/readers"),
+                &json!({"username": "radiologist"}),
+            )
             .await;
         assert_eq!(status, 200, "{v}");
         id
@@ -133,7 +153,10 @@ impl Team {
     /// ... and on to `reads_locked`.
     pub async fn case_awaiting_ai(&self, app: &TestApp) -> i64 {
         let id = self.case_ready_to_read(app).await;
-        let (status, v) = self.radiologist.send_json(Method::PUT, &format!("/cases/{id}/read"), &read()).await;
+        let (status, v) = self
+            .radiologist
+            .send_json(Method::PUT, &format!("/cases/{id}/read"), &read())
+            .await;
         assert_eq!(status, 200, "{v}");
         let (status, v) = self
             .radiologist
@@ -150,8 +173,17 @@ impl Team {
     /// ... and to `complete`.
     pub async fn complete_case(&self, app: &TestApp) -> i64 {
         let id = self.case_awaiting_ai(app).await;
-        predict(app, id, 0.9).await.unwrap_or_else(|e| panic!("prediction: {e}"));
-        let (status, v) = self.coordinator.send_json(Method::POST, &format!("/cases/{id}/pathology"), &pathology()).await;
+        predict(app, id, 0.9)
+            .await
+            .unwrap_or_else(|e| panic!("prediction: {e}"));
+        let (status, v) = self
+            .coordinator
+            .send_json(
+                Method::POST,
+                &format!("/cases/{id}/pathology"),
+                &pathology(),
+            )
+            .await;
         assert_eq!(status, 201, "{v}");
         let (status, v) = self
             .coordinator

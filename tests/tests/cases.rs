@@ -25,43 +25,82 @@ async fn a_case_walks_from_enrolment_to_complete_and_every_step_is_audited() {
     let id = workflow::enrol(c).await;
     assert_eq!(state(c, id).await, "enrolled");
     let (_, detail) = c.get_json(&format!("/cases/{id}")).await;
-    assert!(detail["summary"]["waits_for"].as_str().unwrap().contains("frontal and a lateral"));
+    assert!(detail["summary"]["waits_for"]
+        .as_str()
+        .unwrap()
+        .contains("frontal and a lateral"));
 
     workflow::attach_views(&app, id).await;
-    let (status, s) = c.send_json(Method::POST, &format!("/cases/{id}/images/complete"), &json!({})).await;
+    let (status, s) = c
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/images/complete"),
+            &json!({}),
+        )
+        .await;
     assert_eq!((status, s), (200, json!("images_complete")));
 
     let mut draft = workflow::crf();
     draft["sex"] = Value::Null;
-    let (status, v) = c.send_json(Method::PUT, &format!("/cases/{id}/crf"), &json!({"data": draft})).await;
+    let (status, v) = c
+        .send_json(
+            Method::PUT,
+            &format!("/cases/{id}/crf"),
+            &json!({"data": draft}),
+        )
+        .await;
     assert_eq!(status, 200, "a draft saves with fields missing: {v}");
     assert_eq!(v["complete"], false);
     assert_eq!(state(c, id).await, "images_complete");
     let (status, v) = c
-        .send_json(Method::PUT, &format!("/cases/{id}/crf"), &json!({"data": workflow::crf(), "complete": true}))
+        .send_json(
+            Method::PUT,
+            &format!("/cases/{id}/crf"),
+            &json!({"data": workflow::crf(), "complete": true}),
+        )
         .await;
     assert_eq!((status, v["version"].as_i64()), (200, Some(2)), "{v}");
     assert_eq!(state(c, id).await, "crf_complete");
 
-    let (status, v) = c.send_json(Method::POST, &format!("/cases/{id}/readers"), &json!({"username": "radiologist"})).await;
+    let (status, v) = c
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/readers"),
+            &json!({"username": "radiologist"}),
+        )
+        .await;
     assert_eq!((status, v), (200, json!(["radiologist"])));
     let (_, work) = team.radiologist.get_json("/worklist").await;
-    assert_eq!(work.as_array().unwrap().len(), 1, "the read is on the radiologist's worklist");
+    assert_eq!(
+        work.as_array().unwrap().len(),
+        1,
+        "the read is on the radiologist's worklist"
+    );
 
-    let (status, r) = team.radiologist.send_json(Method::PUT, &format!("/cases/{id}/read"), &workflow::read()).await;
+    let (status, r) = team
+        .radiologist
+        .send_json(Method::PUT, &format!("/cases/{id}/read"), &workflow::read())
+        .await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["score"], json!({"points": 9, "category": 4}));
     assert_eq!(r["rule_version"], "acr-2023-stm4");
     let (status, r) = team
         .radiologist
-        .send_json(Method::POST, &format!("/cases/{id}/read/sign"), &json!({"password": app.one_time_password("radiologist")}))
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/read/sign"),
+            &json!({"password": app.one_time_password("radiologist")}),
+        )
         .await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["signature"]["meaning"], "author");
     assert_eq!(r["signature"]["printed_name"], "Reading Radiologist");
     assert_eq!(state(c, id).await, "reads_locked");
     let (_, detail) = c.get_json(&format!("/cases/{id}")).await;
-    assert!(detail["summary"]["waits_for"].as_str().unwrap().contains("awaiting AI"));
+    assert!(detail["summary"]["waits_for"]
+        .as_str()
+        .unwrap()
+        .contains("awaiting AI"));
     let (_, work) = team.radiologist.get_json("/worklist").await;
     assert_eq!(work, json!([]), "a signed read leaves the worklist");
 
@@ -70,12 +109,28 @@ async fn a_case_walks_from_enrolment_to_complete_and_every_step_is_audited() {
     assert_eq!(p.record_sha256.len(), 64);
     assert_eq!(state(c, id).await, "ai_locked");
 
-    let (status, v) = c.send_json(Method::POST, &format!("/cases/{id}/pathology"), &workflow::pathology()).await;
+    let (status, v) = c
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/pathology"),
+            &workflow::pathology(),
+        )
+        .await;
     assert_eq!(status, 201, "{v}");
-    assert_eq!((v["pathology"]["tier"].as_str(), v["pathology"]["behaviour"].as_str()), (Some("malignant"), Some("3")));
+    assert_eq!(
+        (
+            v["pathology"]["tier"].as_str(),
+            v["pathology"]["behaviour"].as_str()
+        ),
+        (Some("malignant"), Some("3"))
+    );
     assert_eq!(state(c, id).await, "pathology_entered");
     let (status, v) = c
-        .send_json(Method::POST, &format!("/cases/{id}/pathology/sign"), &json!({"password": app.one_time_password("coordinator")}))
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/pathology/sign"),
+            &json!({"password": app.one_time_password("coordinator")}),
+        )
         .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(state(c, id).await, "complete");
@@ -84,11 +139,19 @@ async fn a_case_walks_from_enrolment_to_complete_and_every_step_is_audited() {
     // voids the signature and reopens the case until it is signed again.
     let mut fix = workflow::pathology();
     fix["entity"] = json!("telangiectatic_osteosarcoma");
-    let (status, v) = c.send_json(Method::POST, &format!("/cases/{id}/pathology"), &fix).await;
+    let (status, v) = c
+        .send_json(Method::POST, &format!("/cases/{id}/pathology"), &fix)
+        .await;
     assert_eq!(status, 400, "a correction needs a reason: {v}");
     fix["reason"] = json!("report amended by pathology");
-    let (status, v) = c.send_json(Method::POST, &format!("/cases/{id}/pathology"), &fix).await;
-    assert_eq!((status, v["version"].as_i64(), v["signatures"].clone()), (201, Some(2), json!([])), "{v}");
+    let (status, v) = c
+        .send_json(Method::POST, &format!("/cases/{id}/pathology"), &fix)
+        .await;
+    assert_eq!(
+        (status, v["version"].as_i64(), v["signatures"].clone()),
+        (201, Some(2), json!([])),
+        "{v}"
+    );
     assert_eq!(state(c, id).await, "pathology_entered");
 
     let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log ORDER BY seq")
@@ -96,13 +159,28 @@ async fn a_case_walks_from_enrolment_to_complete_and_every_step_is_audited() {
         .await
         .unwrap();
     for expected in [
-        "case.create", "image.attach", "case.state", "crf.save", "read.assign", "read.save",
-        "signature.reauthenticated", "signature.apply", "read.lock", "prediction.lock",
-        "pathology.enter", "signature.void",
+        "case.create",
+        "image.attach",
+        "case.state",
+        "crf.save",
+        "read.assign",
+        "read.save",
+        "signature.reauthenticated",
+        "signature.apply",
+        "read.lock",
+        "prediction.lock",
+        "pathology.enter",
+        "signature.void",
     ] {
-        assert!(actions.iter().any(|a| a == expected), "{expected} is audited");
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} is audited"
+        );
     }
-    assert!(osteo_trial::audit::verify(&app.db).await.is_ok(), "the chain verifies");
+    assert!(
+        osteo_trial::audit::verify(&app.db).await.is_ok(),
+        "the chain verifies"
+    );
 }
 
 #[tokio::test]
@@ -112,58 +190,129 @@ async fn illegal_steps_are_refused_with_what_the_case_waits_for() {
     let c = &team.coordinator;
     let id = workflow::enrol(c).await;
 
-    let (status, v) = c.send_json(Method::POST, &format!("/cases/{id}/images/complete"), &json!({})).await;
+    let (status, v) = c
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/images/complete"),
+            &json!({}),
+        )
+        .await;
     assert_eq!(status, 409);
-    assert!(v["error"]["message"].as_str().unwrap().contains("have: none"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("have: none"),
+        "{v}"
+    );
 
     let (status, v) = c
-        .send_json(Method::PUT, &format!("/cases/{id}/crf"), &json!({"data": workflow::crf(), "complete": true}))
+        .send_json(
+            Method::PUT,
+            &format!("/cases/{id}/crf"),
+            &json!({"data": workflow::crf(), "complete": true}),
+        )
         .await;
     assert_eq!(status, 409);
     assert_eq!(
         v["error"]["message"],
         "a case at `enrolled` cannot take `crf_completed`: it waits for: the radiographs (a frontal and a lateral view), then `images complete`"
     );
-    let (status, _) = c.send_json(Method::POST, &format!("/cases/{id}/readers"), &json!({"username": "radiologist"})).await;
+    let (status, _) = c
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/readers"),
+            &json!({"username": "radiologist"}),
+        )
+        .await;
     assert_eq!(status, 200, "readers may be assigned early");
-    let (status, v) = team.radiologist.send_json(Method::PUT, &format!("/cases/{id}/read"), &workflow::read()).await;
+    let (status, v) = team
+        .radiologist
+        .send_json(Method::PUT, &format!("/cases/{id}/read"), &workflow::read())
+        .await;
     assert_eq!(status, 409, "no read before the images and CRF: {v}");
-    let (status, v) = c.send_json(Method::POST, &format!("/cases/{id}/readers"), &json!({"username": "coordinator"})).await;
+    let (status, v) = c
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/readers"),
+            &json!({"username": "coordinator"}),
+        )
+        .await;
     assert_eq!(status, 400, "only radiologists read: {v}");
-    assert!(predict(&app, id, 0.4).await.is_err(), "no prediction before the reads");
+    assert!(
+        predict(&app, id, 0.4).await.is_err(),
+        "no prediction before the reads"
+    );
 
     let ready = team.case_ready_to_read(&app).await;
     let (status, _) = team
         .radiologist
-        .send_json(Method::POST, &format!("/cases/{ready}/read/sign"), &json!({"password": app.one_time_password("radiologist")}))
+        .send_json(
+            Method::POST,
+            &format!("/cases/{ready}/read/sign"),
+            &json!({"password": app.one_time_password("radiologist")}),
+        )
         .await;
     assert_eq!(status, 409, "nothing to sign before a read is saved");
-    let (status, _) = team.radiologist.send_json(Method::PUT, &format!("/cases/{ready}/read"), &workflow::read()).await;
+    let (status, _) = team
+        .radiologist
+        .send_json(
+            Method::PUT,
+            &format!("/cases/{ready}/read"),
+            &workflow::read(),
+        )
+        .await;
     assert_eq!(status, 200);
     let (status, _) = team
         .radiologist
-        .send_json(Method::POST, &format!("/cases/{ready}/read/sign"), &json!({"password": app.one_time_password("radiologist")}))
+        .send_json(
+            Method::POST,
+            &format!("/cases/{ready}/read/sign"),
+            &json!({"password": app.one_time_password("radiologist")}),
+        )
         .await;
     assert_eq!(status, 200);
-    let (status, v) = team.radiologist.send_json(Method::PUT, &format!("/cases/{ready}/read"), &workflow::read()).await;
+    let (status, v) = team
+        .radiologist
+        .send_json(
+            Method::PUT,
+            &format!("/cases/{ready}/read"),
+            &workflow::read(),
+        )
+        .await;
     assert_eq!(status, 409, "a signed read is locked: {v}");
     assert!(predict(&app, ready, 0.4).await.is_ok());
     assert!(
-        matches!(predict(&app, ready, 0.6).await, Err(osteo_trial::case::CaseError::PredictionExists)),
+        matches!(
+            predict(&app, ready, 0.6).await,
+            Err(osteo_trial::case::CaseError::PredictionExists)
+        ),
         "a prediction is written once"
     );
 
     // Withdrawal with a coded reason ends the case; nothing moves it after.
     let (status, v) = c
-        .send_json(Method::POST, &format!("/cases/{id}/end"), &json!({"kind": "excluded", "code": "E2", "reason": "pathology never obtained"}))
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/end"),
+            &json!({"kind": "excluded", "code": "E2", "reason": "pathology never obtained"}),
+        )
         .await;
     assert_eq!((status, v), (200, json!("excluded")));
     let (status, v) = c
-        .send_json(Method::POST, &format!("/cases/{id}/end"), &json!({"kind": "withdrawn", "code": "other", "reason": "again"}))
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/end"),
+            &json!({"kind": "withdrawn", "code": "other", "reason": "again"}),
+        )
         .await;
     assert_eq!(status, 409, "{v}");
     let (status, v) = c
-        .send_json(Method::POST, &format!("/cases/{ready}/end"), &json!({"kind": "withdrawn", "code": "E9", "reason": "x"}))
+        .send_json(
+            Method::POST,
+            &format!("/cases/{ready}/end"),
+            &json!({"kind": "withdrawn", "code": "E9", "reason": "x"}),
+        )
         .await;
     assert_eq!(status, 400, "{v}");
 }
@@ -175,13 +324,24 @@ async fn the_crf_checks_its_fields_and_edits_after_completion_need_a_reason_and_
     let c = &team.coordinator;
     let id = workflow::enrol(c).await;
     workflow::attach_views(&app, id).await;
-    c.send_json(Method::POST, &format!("/cases/{id}/images/complete"), &json!({})).await;
+    c.send_json(
+        Method::POST,
+        &format!("/cases/{id}/images/complete"),
+        &json!({}),
+    )
+    .await;
     let before = audit_rows(&app.db).await;
 
     let mut bad = workflow::crf();
     bad["age_years"] = json!(121);
     bad["radiograph_date"] = json!("2999-01-01");
-    let (status, v) = c.send_json(Method::PUT, &format!("/cases/{id}/crf"), &json!({"data": bad})).await;
+    let (status, v) = c
+        .send_json(
+            Method::PUT,
+            &format!("/cases/{id}/crf"),
+            &json!({"data": bad}),
+        )
+        .await;
     assert_eq!(status, 400);
     let fields: Vec<(&str, &str)> = v["error"]["fields"]
         .as_array()
@@ -189,28 +349,61 @@ async fn the_crf_checks_its_fields_and_edits_after_completion_need_a_reason_and_
         .iter()
         .map(|f| (f["field"].as_str().unwrap(), f["code"].as_str().unwrap()))
         .collect();
-    assert_eq!(fields, vec![("age_years", "range"), ("radiograph_date", "future")]);
+    assert_eq!(
+        fields,
+        vec![("age_years", "range"), ("radiograph_date", "future")]
+    );
     let (status, v) = c
-        .send_json(Method::PUT, &format!("/cases/{id}/crf"), &json!({"data": {"sex": "female"}, "complete": true}))
+        .send_json(
+            Method::PUT,
+            &format!("/cases/{id}/crf"),
+            &json!({"data": {"sex": "female"}, "complete": true}),
+        )
         .await;
     assert_eq!(status, 400);
-    assert!(v["error"]["fields"].as_array().unwrap().len() > 10, "every missing field is listed");
+    assert!(
+        v["error"]["fields"].as_array().unwrap().len() > 10,
+        "every missing field is listed"
+    );
     let (status, _) = c
-        .send_json(Method::PUT, &format!("/cases/{id}/crf"), &json!({"data": {"sex": "unknown"}}))
+        .send_json(
+            Method::PUT,
+            &format!("/cases/{id}/crf"),
+            &json!({"data": {"sex": "unknown"}}),
+        )
         .await;
     assert_eq!(status, 400, "closed sets take their codes only");
-    assert_eq!(audit_rows(&app.db).await, before, "refused forms change nothing");
+    assert_eq!(
+        audit_rows(&app.db).await,
+        before,
+        "refused forms change nothing"
+    );
 
     let (status, _) = c
-        .send_json(Method::PUT, &format!("/cases/{id}/crf"), &json!({"data": workflow::crf(), "complete": true}))
+        .send_json(
+            Method::PUT,
+            &format!("/cases/{id}/crf"),
+            &json!({"data": workflow::crf(), "complete": true}),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, v) = c
-        .send_json(Method::POST, &format!("/cases/{id}/crf/sign"), &json!({"meaning": "author", "password": "wrong password!"}))
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/crf/sign"),
+            &json!({"meaning": "author", "password": "wrong password!"}),
+        )
         .await;
-    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("bad_password")));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("bad_password"))
+    );
     let (status, v) = c
-        .send_json(Method::POST, &format!("/cases/{id}/crf/sign"), &json!({"meaning": "author", "password": app.one_time_password("coordinator")}))
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/crf/sign"),
+            &json!({"meaning": "author", "password": app.one_time_password("coordinator")}),
+        )
         .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["signatures"][0]["printed_name"], "Study Coordinator");
@@ -218,24 +411,49 @@ async fn the_crf_checks_its_fields_and_edits_after_completion_need_a_reason_and_
 
     let mut edit = workflow::crf();
     edit["size_mm"] = json!(52);
-    let (status, v) = c.send_json(Method::PUT, &format!("/cases/{id}/crf"), &json!({"data": edit})).await;
-    assert_eq!(status, 400, "a completed form changes only with a reason: {v}");
     let (status, v) = c
-        .send_json(Method::PUT, &format!("/cases/{id}/crf"), &json!({"data": edit, "reason": "re-measured on PACS"}))
+        .send_json(
+            Method::PUT,
+            &format!("/cases/{id}/crf"),
+            &json!({"data": edit}),
+        )
+        .await;
+    assert_eq!(
+        status, 400,
+        "a completed form changes only with a reason: {v}"
+    );
+    let (status, v) = c
+        .send_json(
+            Method::PUT,
+            &format!("/cases/{id}/crf"),
+            &json!({"data": edit, "reason": "re-measured on PACS"}),
+        )
         .await;
     assert_eq!(status, 200, "{v}");
-    assert_eq!((v["complete"].as_bool(), v["signatures"].clone()), (Some(true), json!([])), "the edit voided the signature");
+    assert_eq!(
+        (v["complete"].as_bool(), v["signatures"].clone()),
+        (Some(true), json!([])),
+        "the edit voided the signature"
+    );
     let row: (Option<String>, Option<String>, Option<String>) = sqlx::query_as(
         "SELECT old_value, new_value, reason FROM audit_log WHERE action = 'crf.save' AND field = 'size_mm' ORDER BY seq DESC LIMIT 1",
     )
     .fetch_one(app.db.pool())
     .await
     .unwrap();
-    assert_eq!(row, (Some("48".into()), Some("52".into()), Some("re-measured on PACS".into())));
-    let voided: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'signature.void'")
-        .fetch_one(app.db.pool())
-        .await
-        .unwrap();
+    assert_eq!(
+        row,
+        (
+            Some("48".into()),
+            Some("52".into()),
+            Some("re-measured on PACS".into())
+        )
+    );
+    let voided: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'signature.void'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
     assert_eq!(voided, 1);
 }
 
@@ -248,24 +466,47 @@ async fn pathology_waits_for_the_locks_in_the_service_the_api_and_the_database_f
     let path = format!("/cases/{id}/pathology");
 
     // Before the read is signed and before the AI: refused for everyone.
-    let (status, v) = team.coordinator.send_json(Method::POST, &path, &workflow::pathology()).await;
-    assert_eq!((status, v["error"]["code"].as_str()), (409, Some("pathology_gate")), "{v}");
-    for (who, api) in [("admin", &admin), ("investigator", &team.pi), ("radiologist", &team.radiologist)] {
-        let (status, _) = api.send_json(Method::POST, &path, &workflow::pathology()).await;
+    let (status, v) = team
+        .coordinator
+        .send_json(Method::POST, &path, &workflow::pathology())
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("pathology_gate")),
+        "{v}"
+    );
+    for (who, api) in [
+        ("admin", &admin),
+        ("investigator", &team.pi),
+        ("radiologist", &team.radiologist),
+    ] {
+        let (status, _) = api
+            .send_json(Method::POST, &path, &workflow::pathology())
+            .await;
         assert_eq!(status, 403, "{who} may never enter pathology");
     }
-    let refusals: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'pathology.refused'")
-        .fetch_one(app.db.pool())
-        .await
-        .unwrap();
+    let refusals: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'pathology.refused'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
     assert_eq!(refusals, 1, "the refused attempt is audited");
 
     // Reads locked, AI not yet: still refused.
-    team.radiologist.send_json(Method::PUT, &format!("/cases/{id}/read"), &workflow::read()).await;
     team.radiologist
-        .send_json(Method::POST, &format!("/cases/{id}/read/sign"), &json!({"password": app.one_time_password("radiologist")}))
+        .send_json(Method::PUT, &format!("/cases/{id}/read"), &workflow::read())
         .await;
-    let (status, _) = team.coordinator.send_json(Method::POST, &path, &workflow::pathology()).await;
+    team.radiologist
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/read/sign"),
+            &json!({"password": app.one_time_password("radiologist")}),
+        )
+        .await;
+    let (status, _) = team
+        .coordinator
+        .send_json(Method::POST, &path, &workflow::pathology())
+        .await;
     assert_eq!(status, 409);
 
     // The database refuses it too, whoever writes: a direct insert fails.
@@ -280,7 +521,10 @@ async fn pathology_waits_for_the_locks_in_the_service_the_api_and_the_database_f
     assert!(e.contains("pathology can be entered only after"), "{e}");
 
     predict(&app, id, 0.2).await.unwrap();
-    let (status, v) = team.coordinator.send_json(Method::POST, &path, &workflow::pathology()).await;
+    let (status, v) = team
+        .coordinator
+        .send_json(Method::POST, &path, &workflow::pathology())
+        .await;
     assert_eq!(status, 201, "after both locks: {v}");
 
     // Locked means immutable, in the database itself.
@@ -320,14 +564,28 @@ async fn blinded_roles_receive_no_pathology_ai_output_or_other_reads() {
     assert_eq!(status, 201);
     let reader2 = app.api_client("reader2").await;
     let id = team.case_ready_to_read(&app).await;
-    team.coordinator.send_json(Method::POST, &format!("/cases/{id}/readers"), &json!({"username": "reader2"})).await;
-    team.radiologist.send_json(Method::PUT, &format!("/cases/{id}/read"), &workflow::read()).await;
+    team.coordinator
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/readers"),
+            &json!({"username": "reader2"}),
+        )
+        .await;
     team.radiologist
-        .send_json(Method::POST, &format!("/cases/{id}/read/sign"), &json!({"password": app.one_time_password("radiologist")}))
+        .send_json(Method::PUT, &format!("/cases/{id}/read"), &workflow::read())
+        .await;
+    team.radiologist
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/read/sign"),
+            &json!({"password": app.one_time_password("radiologist")}),
+        )
         .await;
     let mut other = workflow::read();
     other["call"] = json!("benign");
-    let (status, _) = reader2.send_json(Method::PUT, &format!("/cases/{id}/read"), &other).await;
+    let (status, _) = reader2
+        .send_json(Method::PUT, &format!("/cases/{id}/read"), &other)
+        .await;
     assert_eq!(status, 200);
 
     // The second reader sees their own draft only, never the first reader's result.
@@ -339,7 +597,10 @@ async fn blinded_roles_receive_no_pathology_ai_output_or_other_reads() {
     assert_eq!(c["prediction"], Value::Null);
     assert_eq!(c["pathology"], Value::Null);
     assert_eq!(c["withheld"], json!(["reads", "prediction", "pathology"]));
-    assert!(!c.to_string().contains("\"malignant\""), "no trace of the other read: {c}");
+    assert!(
+        !c.to_string().contains("\"malignant\""),
+        "no trace of the other read: {c}"
+    );
 
     let blinded = [
         format!("/cases/{id}/reads"),
@@ -364,8 +625,19 @@ async fn blinded_roles_receive_no_pathology_ai_output_or_other_reads() {
     assert_eq!(status, 200);
     assert_eq!(d["prospective_target"], 200);
     assert_eq!(d["enrolled_prospective"], 1);
-    for leak in ["auc", "sensitivity", "specificity", "malignant", "benign", "probability", "tier"] {
-        assert!(!d.to_string().contains(leak), "the dashboard shows no {leak}: {d}");
+    for leak in [
+        "auc",
+        "sensitivity",
+        "specificity",
+        "malignant",
+        "benign",
+        "probability",
+        "tier",
+    ] {
+        assert!(
+            !d.to_string().contains(leak),
+            "the dashboard shows no {leak}: {d}"
+        );
     }
     // The unblinded roles see everything.
     let (status, c) = team.coordinator.get_json(&format!("/cases/{id}")).await;
@@ -383,29 +655,68 @@ async fn queries_go_open_answered_closed_and_are_listed_per_case() {
     let monitor = app.api_client("monitor").await;
     let id = workflow::enrol(&team.coordinator).await;
     let (status, q) = monitor
-        .send_json(Method::POST, &format!("/cases/{id}/queries"), &json!({"field": "age_years", "text": "Age does not match the source document."}))
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/queries"),
+            &json!({"field": "age_years", "text": "Age does not match the source document."}),
+        )
         .await;
     assert_eq!(status, 201, "{q}");
     assert_eq!(q["status"], "open");
     let qid = q["id"].as_i64().unwrap();
     let (status, _) = monitor
-        .send_json(Method::POST, &format!("/cases/{id}/queries"), &json!({"field": "shoe_size", "text": "?"}))
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/queries"),
+            &json!({"field": "shoe_size", "text": "?"}),
+        )
         .await;
     assert_eq!(status, 400, "queries are raised on known fields");
-    let (status, v) = monitor.send_json(Method::POST, &format!("/queries/{qid}"), &json!({"action": "close", "text": "x"})).await;
-    assert_eq!(status, 409, "an open query is answered before it closes: {v}");
-    let (status, _) = monitor.send_json(Method::POST, &format!("/queries/{qid}"), &json!({"action": "answer", "text": "x"})).await;
+    let (status, v) = monitor
+        .send_json(
+            Method::POST,
+            &format!("/queries/{qid}"),
+            &json!({"action": "close", "text": "x"}),
+        )
+        .await;
+    assert_eq!(
+        status, 409,
+        "an open query is answered before it closes: {v}"
+    );
+    let (status, _) = monitor
+        .send_json(
+            Method::POST,
+            &format!("/queries/{qid}"),
+            &json!({"action": "answer", "text": "x"}),
+        )
+        .await;
     assert_eq!(status, 403, "monitors do not answer");
     let (status, q) = team
         .coordinator
-        .send_json(Method::POST, &format!("/queries/{qid}"), &json!({"action": "answer", "text": "Corrected to 35."}))
+        .send_json(
+            Method::POST,
+            &format!("/queries/{qid}"),
+            &json!({"action": "answer", "text": "Corrected to 35."}),
+        )
         .await;
     assert_eq!((status, q["status"].as_str()), (200, Some("answered")));
-    let (_, open) = monitor.get_json(&format!("/queries?open=true&case={id}")).await;
-    assert_eq!(open.as_array().unwrap().len(), 1, "answered is still open until closed");
+    let (_, open) = monitor
+        .get_json(&format!("/queries?open=true&case={id}"))
+        .await;
+    assert_eq!(
+        open.as_array().unwrap().len(),
+        1,
+        "answered is still open until closed"
+    );
     let (_, work) = monitor.get_json("/worklist").await;
     assert_eq!(work[0]["open_queries"], 1);
-    let (status, q) = monitor.send_json(Method::POST, &format!("/queries/{qid}"), &json!({"action": "close", "text": "Verified."})).await;
+    let (status, q) = monitor
+        .send_json(
+            Method::POST,
+            &format!("/queries/{qid}"),
+            &json!({"action": "close", "text": "Verified."}),
+        )
+        .await;
     assert_eq!((status, q["status"].as_str()), (200, Some("closed")));
     assert_eq!(q["messages"].as_array().unwrap().len(), 3);
     let (_, open) = monitor.get_json("/queries?open=true").await;
@@ -426,17 +737,55 @@ async fn the_database_lock_needs_finished_cases_refuses_every_write_and_unlocks_
     let done = team.complete_case(&app).await;
     let open = workflow::enrol(&team.coordinator).await;
 
-    let (status, v) = team.pi.send_json(Method::POST, "/study/lock", &json!({"password": pi_password})).await;
+    let (status, v) = team
+        .pi
+        .send_json(
+            Method::POST,
+            "/study/lock",
+            &json!({"password": pi_password}),
+        )
+        .await;
     assert_eq!(status, 409);
-    assert!(v["error"]["message"].as_str().unwrap().contains("1 enrolled cases"), "{v}");
-    let (status, _) = team.coordinator.send_json(Method::POST, "/study/lock", &json!({"password": app.one_time_password("coordinator")})).await;
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 enrolled cases"),
+        "{v}"
+    );
+    let (status, _) = team
+        .coordinator
+        .send_json(
+            Method::POST,
+            "/study/lock",
+            &json!({"password": app.one_time_password("coordinator")}),
+        )
+        .await;
     assert_eq!(status, 403, "only the PI locks");
     team.coordinator
-        .send_json(Method::POST, &format!("/cases/{open}/end"), &json!({"kind": "withdrawn", "code": "consent_withdrawn", "reason": "patient request"}))
+        .send_json(
+            Method::POST,
+            &format!("/cases/{open}/end"),
+            &json!({"kind": "withdrawn", "code": "consent_withdrawn", "reason": "patient request"}),
+        )
         .await;
-    let (status, v) = team.pi.send_json(Method::POST, "/study/lock", &json!({"password": "not the password"})).await;
+    let (status, v) = team
+        .pi
+        .send_json(
+            Method::POST,
+            "/study/lock",
+            &json!({"password": "not the password"}),
+        )
+        .await;
     assert_eq!(status, 400, "a lock is signed with the password: {v}");
-    let (status, lock) = team.pi.send_json(Method::POST, "/study/lock", &json!({"password": pi_password})).await;
+    let (status, lock) = team
+        .pi
+        .send_json(
+            Method::POST,
+            "/study/lock",
+            &json!({"password": pi_password}),
+        )
+        .await;
     assert_eq!(status, 200, "{lock}");
     assert_eq!(lock["locked"], true);
     let sha = lock["export_sha256"].as_str().unwrap().to_owned();
@@ -444,47 +793,108 @@ async fn the_database_lock_needs_finished_cases_refuses_every_write_and_unlocks_
     assert_eq!(lock["events"][0]["printed_name"], "Principal Investigator");
 
     // Every write is refused, and the refusal audited.
-    let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'write.refused_locked'")
-        .fetch_one(app.db.pool())
-        .await
-        .unwrap();
+    let before: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'write.refused_locked'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
     let attempts = [
-        (Method::POST, "/screenings".to_owned(), json!({"arm": "prospective", "screening_date": "2025-06-02", "inclusion_met": true, "exclusions": [], "outcome": "enrolled"})),
-        (Method::PUT, format!("/cases/{done}/crf"), json!({"data": workflow::crf(), "reason": "late fix"})),
-        (Method::POST, format!("/cases/{done}/pathology"), json!({"entity": "osteoma", "procedure": "biopsy", "specimen_date": "2025-10-20", "pathologist": "x", "reason": "late"})),
-        (Method::POST, format!("/cases/{done}/queries"), json!({"field": "case", "text": "late"})),
+        (
+            Method::POST,
+            "/screenings".to_owned(),
+            json!({"arm": "prospective", "screening_date": "2025-06-02", "inclusion_met": true, "exclusions": [], "outcome": "enrolled"}),
+        ),
+        (
+            Method::PUT,
+            format!("/cases/{done}/crf"),
+            json!({"data": workflow::crf(), "reason": "late fix"}),
+        ),
+        (
+            Method::POST,
+            format!("/cases/{done}/pathology"),
+            json!({"entity": "osteoma", "procedure": "biopsy", "specimen_date": "2025-10-20", "pathologist": "x", "reason": "late"}),
+        ),
+        (
+            Method::POST,
+            format!("/cases/{done}/queries"),
+            json!({"field": "case", "text": "late"}),
+        ),
     ];
     for (method, path, body) in attempts {
         let (status, v) = team.coordinator.send_json(method, &path, &body).await;
-        assert_eq!((status, v["error"]["code"].as_str()), (409, Some("database_locked")), "{path}: {v}");
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (409, Some("database_locked")),
+            "{path}: {v}"
+        );
     }
-    let (status, _) = team.pi.send_json(Method::PATCH, "/study/settings", &json!({"readers_per_case": 2})).await;
+    let (status, _) = team
+        .pi
+        .send_json(
+            Method::PATCH,
+            "/study/settings",
+            &json!({"readers_per_case": 2}),
+        )
+        .await;
     assert_eq!(status, 409);
-    let after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'write.refused_locked'")
-        .fetch_one(app.db.pool())
-        .await
-        .unwrap();
+    let after: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'write.refused_locked'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
     assert_eq!(after - before, 5, "each refused write is audited");
-    let r = sqlx::query("UPDATE cases SET state = 'enrolled' WHERE id = $1").bind(done).execute(app.db.pool()).await;
-    assert!(r.is_err(), "the database itself refuses writes while locked");
+    let r = sqlx::query("UPDATE cases SET state = 'enrolled' WHERE id = $1")
+        .bind(done)
+        .execute(app.db.pool())
+        .await;
+    assert!(
+        r.is_err(),
+        "the database itself refuses writes while locked"
+    );
 
     // After lock the statistician is unblinded.
     let (status, p) = stats.get_json(&format!("/cases/{done}/pathology")).await;
     assert_eq!(status, 200, "{p}");
 
-    let (status, _) = team.pi.send_json(Method::POST, "/study/unlock", &json!({"password": pi_password})).await;
+    let (status, _) = team
+        .pi
+        .send_json(
+            Method::POST,
+            "/study/unlock",
+            &json!({"password": pi_password}),
+        )
+        .await;
     assert_eq!(status, 400, "an unlock needs a reason");
     let (status, lock) = team
         .pi
-        .send_json(Method::POST, "/study/unlock", &json!({"password": pi_password, "reason": "late query from monitor"}))
+        .send_json(
+            Method::POST,
+            "/study/unlock",
+            &json!({"password": pi_password, "reason": "late query from monitor"}),
+        )
         .await;
-    assert_eq!((status, lock["locked"].as_bool()), (200, Some(false)), "{lock}");
+    assert_eq!(
+        (status, lock["locked"].as_bool()),
+        (200, Some(false)),
+        "{lock}"
+    );
     let (status, _) = stats.get_json(&format!("/cases/{done}/pathology")).await;
     assert_eq!(status, 403, "blinded again while unlocked");
     // The same data locks to the same hash.
-    let (status, lock) = team.pi.send_json(Method::POST, "/study/lock", &json!({"password": pi_password})).await;
+    let (status, lock) = team
+        .pi
+        .send_json(
+            Method::POST,
+            "/study/lock",
+            &json!({"password": pi_password}),
+        )
+        .await;
     assert_eq!(status, 200);
-    assert_eq!(lock["export_sha256"].as_str(), Some(sha.as_str()), "the canonical export is reproducible");
+    assert_eq!(
+        lock["export_sha256"].as_str(),
+        Some(sha.as_str()),
+        "the canonical export is reproducible"
+    );
     assert_eq!(lock["events"].as_array().unwrap().len(), 3);
     assert!(osteo_trial::audit::verify(&app.db).await.is_ok());
 }
@@ -495,19 +905,42 @@ async fn the_rule_table_is_confirmed_before_the_first_read_and_fixed_after() {
     let pi = app.api_client("investigator").await;
     let (_, s) = pi.get_json("/study/settings").await;
     assert_eq!(s["rule_version"], Value::Null);
-    assert_eq!(s["rule_versions"], json!(["acr-2023-stm2", "acr-2023-stm4"]));
-    let (status, _) = pi.send_json(Method::PATCH, "/study/settings", &json!({"rule_version": "acr-1999"})).await;
+    assert_eq!(
+        s["rule_versions"],
+        json!(["acr-2023-stm2", "acr-2023-stm4"])
+    );
+    let (status, _) = pi
+        .send_json(
+            Method::PATCH,
+            "/study/settings",
+            &json!({"rule_version": "acr-1999"}),
+        )
+        .await;
     assert_eq!(status, 400);
     let team = Team::new(&app).await;
     let id = team.case_ready_to_read(&app).await;
-    let (status, _) = team.radiologist.send_json(Method::PUT, &format!("/cases/{id}/read"), &workflow::read()).await;
+    let (status, _) = team
+        .radiologist
+        .send_json(Method::PUT, &format!("/cases/{id}/read"), &workflow::read())
+        .await;
     assert_eq!(status, 200);
-    let (status, v) = pi.send_json(Method::PATCH, "/study/settings", &json!({"rule_version": "acr-2023-stm2"})).await;
+    let (status, v) = pi
+        .send_json(
+            Method::PATCH,
+            "/study/settings",
+            &json!({"rule_version": "acr-2023-stm2"}),
+        )
+        .await;
     assert_eq!(status, 409, "fixed once a read exists: {v}");
-    let stored: String = sqlx::query_scalar("SELECT rules FROM bone_rads_rules WHERE version = 'acr-2023-stm2'")
-        .fetch_one(app.db.pool())
-        .await
-        .unwrap();
+    let stored: String =
+        sqlx::query_scalar("SELECT rules FROM bone_rads_rules WHERE version = 'acr-2023-stm2'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
     let table: osteo_trial::case::bonerads::RuleTable = serde_json::from_str(&stored).unwrap();
-    assert_eq!(table, osteo_trial::case::bonerads::RuleTable::acr_2023(2), "the migration's table is the protocol's");
+    assert_eq!(
+        table,
+        osteo_trial::case::bonerads::RuleTable::acr_2023(2),
+        "the migration's table is the protocol's"
+    );
 }

@@ -253,6 +253,21 @@ pub async fn list_users(db: &Db, by: &Principal) -> Result<Vec<User>, AccountErr
     Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
 }
 
+/// The active radiologists, `(username, display name)`: whom a case can be
+/// assigned to read.
+pub async fn radiologists(db: &Db, by: &Principal) -> Result<Vec<(String, String)>, AccountError> {
+    require(by, Permission::AssignReaders)?;
+    let rows = sqlx::query(
+        "SELECT username, display_name FROM users WHERE role = 'radiologist' AND active = 1 ORDER BY username",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok((r.try_get("username")?, r.try_get("display_name")?)))
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
 fn require(by: &Principal, permission: Permission) -> Result<(), AccountError> {
     if by.role.can(permission) {
         Ok(())
@@ -401,14 +416,17 @@ pub async fn login(
 }
 
 /// Checks the signed-in user's password again before a signature.
-pub async fn reauthenticate(
-    db: &Db,
-    by: &Principal,
-    password: &str,
-) -> Result<User, LoginError> {
+pub async fn reauthenticate(db: &Db, by: &Principal, password: &str) -> Result<User, LoginError> {
     let user_id = by.user_id.ok_or(LoginError::Invalid)?;
     let user = get_user(db, user_id).await?.ok_or(LoginError::Invalid)?;
-    authenticate(db, &user.username, password, by.source, AuthPurpose::Signature).await
+    authenticate(
+        db,
+        &user.username,
+        password,
+        by.source,
+        AuthPurpose::Signature,
+    )
+    .await
 }
 
 async fn authenticate(

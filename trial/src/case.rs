@@ -22,9 +22,10 @@ pub mod pathology;
 pub(crate) mod store;
 #[cfg(feature = "ssr")]
 pub use store::{
-    act_on_query, assign_reader, attach_image, case_detail, complete_images, end_case, enter_pathology,
-    find_case, is_locked, list_cases, list_queries, pathology_of, prediction, raise_query, reads,
-    record_prediction, save_crf, save_read, sign_crf, sign_pathology, sign_read, worklist,
+    act_on_query, assign_reader, attach_image, case_detail, complete_images, end_case,
+    enter_pathology, find_case, is_locked, list_cases, list_queries, pathology_of, prediction,
+    raise_query, reads, record_prediction, save_crf, save_read, sign_crf, sign_pathology,
+    sign_read, worklist,
 };
 
 use crate::codes::{code_enum, UnknownCode};
@@ -125,7 +126,9 @@ impl CaseState {
     /// by state code).
     pub fn waits_for(self) -> &'static str {
         match self {
-            CaseState::Enrolled => "the radiographs (a frontal and a lateral view), then `images complete`",
+            CaseState::Enrolled => {
+                "the radiographs (a frontal and a lateral view), then `images complete`"
+            }
             CaseState::ImagesComplete => "the clinical CRF marked complete",
             CaseState::CrfComplete => "every assigned radiologist's signed blinded read",
             CaseState::ReadsLocked => "the AI prediction (awaiting AI)",
@@ -255,7 +258,11 @@ impl PredictionInput {
         if !unit(self.probability) || !unit(self.threshold) {
             return Err(PredictionError::Probability);
         }
-        let hex = |h: &String| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let hex = |h: &String| {
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
         if !hex(&self.weights_sha256) || !self.image_sha256.iter().all(hex) {
             return Err(PredictionError::Hash);
         }
@@ -444,7 +451,9 @@ pub enum CaseError {
     Prediction(#[from] PredictionError),
     #[error("the password is not correct; the signature was not applied")]
     BadPassword,
-    #[error("the database is locked: no change is accepted until the principal investigator unlocks it")]
+    #[error(
+        "the database is locked: no change is accepted until the principal investigator unlocks it"
+    )]
     DatabaseLocked,
     #[error("the query is {from} and cannot take `{action}`")]
     QueryTransition {
@@ -467,6 +476,59 @@ pub enum CaseError {
     Domain(#[from] DomainError),
     #[error("database error: {0}")]
     Store(String),
+}
+
+impl CaseError {
+    /// A stable code for the interface's translations (`case.error.<code>`).
+    pub fn code(&self) -> &'static str {
+        use CaseError as E;
+        match self {
+            E::Forbidden => "forbidden",
+            E::Blinded => "blinded",
+            E::UnknownCase(_) => "unknown_case",
+            E::Transition(_) => "transition",
+            E::Crf(_) => "crf",
+            E::ReasonRequired => "reason_required",
+            E::NothingToSign => "nothing_to_sign",
+            E::ViewsMissing(_) => "views_missing",
+            E::NoRuleTable => "no_rule_table",
+            E::RuleTableInUse => "rule_table_in_use",
+            E::UnknownRuleTable(_) => "unknown_rule_table",
+            E::NotARadiologist(_) => "not_a_radiologist",
+            E::AlreadyAssigned(_) => "already_assigned",
+            E::NotAssigned => "not_assigned",
+            E::ReadLocked => "read_locked",
+            E::NoReadToSign => "no_read_to_sign",
+            E::Likelihood => "likelihood",
+            E::AssignmentClosed => "assignment_closed",
+            E::PathologyGate => "pathology_gate",
+            E::Pathology(_) => "pathology",
+            E::PredictionExists => "prediction_exists",
+            E::Prediction(_) => "prediction",
+            E::BadPassword => "bad_password",
+            E::DatabaseLocked => "database_locked",
+            E::LockBlocked(_) => "lock_blocked",
+            E::NotLocked => "not_locked",
+            E::QueryTransition { .. } => "query_transition",
+            E::UnknownQuery(_) => "unknown_query",
+            E::QueryText => "query_text",
+            E::UnknownField(_) => "unknown_field",
+            E::Code(_) | E::Domain(_) => "invalid",
+            E::Store(_) => "internal",
+        }
+    }
+}
+
+/// What a failed form post leaves for its page: the values as submitted
+/// (so nothing typed is lost) and the problems by field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormEcho {
+    /// Which form: `crf:<case id>`, `read:<case id>`, `pathology:<case id>`.
+    pub form: String,
+    pub values: Vec<(String, String)>,
+    pub issues: Vec<FieldIssue>,
+    /// The whole error in English, for what is not about one field.
+    pub message: String,
 }
 
 /// How a case leaves the study early.

@@ -359,7 +359,9 @@ pub enum ScreeningError {
     InclusionMismatch,
     #[error("an enrolled patient keeps the outcome enrolled; a later exclusion or withdrawal is recorded on the case")]
     EnrolmentIsFinal,
-    #[error("the database is locked: no change is accepted until the principal investigator unlocks it")]
+    #[error(
+        "the database is locked: no change is accepted until the principal investigator unlocks it"
+    )]
     DatabaseLocked,
     #[error("there is no screening entry {0}")]
     UnknownEntry(i64),

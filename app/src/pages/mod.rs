@@ -3,10 +3,12 @@
 
 mod account;
 mod admin;
+mod cases;
 mod screening;
 
 pub use account::{LoginPage, PasswordPage, TokensPage};
 pub use admin::{AuditPage, UsersPage};
+pub use cases::{CasePage, CasesPage, DashboardPage, StudyPage};
 pub use screening::ScreeningPage;
 
 use crate::i18n::t;
@@ -37,6 +39,9 @@ pub fn HomePage() -> impl IntoView {
                     let admin = m.role.can(Permission::ManageUsers);
                     let audit = m.role.can(Permission::ViewAudit);
                     let screening = m.role.can(Permission::ViewScreening);
+                    let cases = m.role.can(Permission::ViewCases) || m.role.can(Permission::ReadCases);
+                    let dashboard = m.role.can(Permission::ViewDashboard);
+                    let study = m.role.can(Permission::ManageStudy);
                     view! {
                         <section>
                             <h1 id="welcome">{t("home.welcome")} ", " {m.display_name.clone()}</h1>
@@ -52,12 +57,20 @@ pub fn HomePage() -> impl IntoView {
                                 {screening.then(|| view! {
                                     <a class="card" href="/screening"><h2>{t("nav.screening")}</h2><p>{t("home.screening_hint")}</p></a>
                                 })}
+                                {cases.then(|| view! {
+                                    <a class="card" href="/cases"><h2>{t("nav.cases")}</h2><p>{t("home.cases_hint")}</p></a>
+                                })}
+                                {dashboard.then(|| view! {
+                                    <a class="card" href="/dashboard"><h2>{t("nav.dashboard")}</h2><p>{t("home.dashboard_hint")}</p></a>
+                                })}
+                                {study.then(|| view! {
+                                    <a class="card" href="/study"><h2>{t("nav.study")}</h2><p>{t("home.study_hint")}</p></a>
+                                })}
                                 {audit.then(|| view! {
                                     <a class="card" href="/admin/audit"><h2>{t("nav.audit")}</h2><p>{t("home.audit_hint")}</p></a>
                                 })}
                                 <a class="card" href="/account/tokens"><h2>{t("nav.tokens")}</h2><p>{t("home.tokens_hint")}</p></a>
                             </div>
-                            <p class="muted">{t("home.coming")}</p>
                         </section>
                     }
                 })

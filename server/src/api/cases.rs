@@ -13,8 +13,8 @@ use axum::Json;
 use osteo_trial::case::crf::ClinicalCrf;
 use osteo_trial::case::pathology::PathologyInput;
 use osteo_trial::case::{
-    self, CaseDetail, CaseEnd, CaseError, CaseState, CaseSummary, CrfRecord, DataQuery, PathologyRecord,
-    Prediction, QueryAction, Read, ReadInput, SignatureMeaning,
+    self, CaseDetail, CaseEnd, CaseError, CaseState, CaseSummary, CrfRecord, DataQuery,
+    PathologyRecord, Prediction, QueryAction, Read, ReadInput, SignatureMeaning,
 };
 use osteo_trial::domain::Reason;
 use osteo_trial::study::{self, Dashboard, LockStatus, StudySettings};
@@ -32,13 +32,21 @@ impl From<CaseError> for ApiError {
             E::Crf(ref issues) => {
                 let mut err = ApiError::bad_request(format!(
                     "{e}: {}",
-                    issues.iter().map(|i| format!("{}: {}", i.field, i.message)).collect::<Vec<_>>().join("; ")
+                    issues
+                        .iter()
+                        .map(|i| format!("{}: {}", i.field, i.message))
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 ));
                 err.fields = serde_json::to_value(issues).ok();
                 err
             }
-            E::DatabaseLocked => ApiError::new(StatusCode::CONFLICT, "database_locked", e.to_string()),
-            E::PathologyGate => ApiError::new(StatusCode::CONFLICT, "pathology_gate", e.to_string()),
+            E::DatabaseLocked => {
+                ApiError::new(StatusCode::CONFLICT, "database_locked", e.to_string())
+            }
+            E::PathologyGate => {
+                ApiError::new(StatusCode::CONFLICT, "pathology_gate", e.to_string())
+            }
             E::BadPassword => ApiError::new(StatusCode::BAD_REQUEST, "bad_password", e.to_string()),
             E::Transition(_)
             | E::ReadLocked
@@ -77,14 +85,20 @@ fn reason(r: Option<&str>) -> Result<Option<Reason>, ApiError> {
 /// Every case (coordinators, PIs, monitors, administrators).
 #[utoipa::path(get, path = "/api/v1/cases", responses((status = 200, description = "case summaries"), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-pub async fn list(State(state): State<AppState>, user: ApiUser) -> Result<Json<Vec<CaseSummary>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    user: ApiUser,
+) -> Result<Json<Vec<CaseSummary>>, ApiError> {
     Ok(Json(case::list_cases(&state.db, &user.principal()).await?))
 }
 
 /// What is due for the caller: steps for coordinators, reads for radiologists, queries for monitors.
 #[utoipa::path(get, path = "/api/v1/worklist", responses((status = 200, description = "case summaries")))]
 #[tracing::instrument(skip_all)]
-pub async fn worklist(State(state): State<AppState>, user: ApiUser) -> Result<Json<Vec<CaseSummary>>, ApiError> {
+pub async fn worklist(
+    State(state): State<AppState>,
+    user: ApiUser,
+) -> Result<Json<Vec<CaseSummary>>, ApiError> {
     Ok(Json(case::worklist(&state.db, &user.principal()).await?))
 }
 
@@ -98,7 +112,9 @@ pub async fn show(
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<CaseDetail>, ApiError> {
     let Path(id) = id?;
-    Ok(Json(case::case_detail(&state.db, &user.principal(), id).await?))
+    Ok(Json(
+        case::case_detail(&state.db, &user.principal(), id).await?,
+    ))
 }
 
 /// Confirms the radiographs are complete (a frontal and a lateral view present).
@@ -111,7 +127,9 @@ pub async fn images_complete(
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<CaseState>, ApiError> {
     let Path(id) = id?;
-    Ok(Json(case::complete_images(&state.db, &user.principal(), id).await?))
+    Ok(Json(
+        case::complete_images(&state.db, &user.principal(), id).await?,
+    ))
 }
 
 /// The clinical CRF as saved: the form, whether to mark it complete, and the reason for change once it is complete.
@@ -138,7 +156,15 @@ pub async fn save_crf(
     let Path(id) = id?;
     let reason = reason(body.reason.as_deref())?;
     Ok(Json(
-        case::save_crf(&state.db, &user.principal(), id, body.data, body.complete, reason.as_ref()).await?,
+        case::save_crf(
+            &state.db,
+            &user.principal(),
+            id,
+            body.data,
+            body.complete,
+            reason.as_ref(),
+        )
+        .await?,
     ))
 }
 
@@ -174,7 +200,9 @@ pub async fn sign_crf(
 ) -> Result<Json<CrfRecord>, ApiError> {
     let Path(id) = id?;
     let meaning = body.meaning(SignatureMeaning::Author)?;
-    Ok(Json(case::sign_crf(&state.db, &user.principal(), id, meaning, &body.password).await?))
+    Ok(Json(
+        case::sign_crf(&state.db, &user.principal(), id, meaning, &body.password).await?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -195,7 +223,9 @@ pub async fn assign_reader(
     ApiJson(body): ApiJson<ReaderIn>,
 ) -> Result<Json<Vec<String>>, ApiError> {
     let Path(id) = id?;
-    Ok(Json(case::assign_reader(&state.db, &user.principal(), id, &body.username).await?))
+    Ok(Json(
+        case::assign_reader(&state.db, &user.principal(), id, &body.username).await?,
+    ))
 }
 
 /// Saves the caller's own blinded read (a draft until signed); the Bone-RADS score is computed by the study's rule table.
@@ -209,7 +239,9 @@ pub async fn save_read(
     ApiJson(body): ApiJson<ReadInput>,
 ) -> Result<Json<Read>, ApiError> {
     let Path(id) = id?;
-    Ok(Json(case::save_read(&state.db, &user.principal(), id, body).await?))
+    Ok(Json(
+        case::save_read(&state.db, &user.principal(), id, body).await?,
+    ))
 }
 
 /// Signs the caller's read, which locks it.
@@ -224,7 +256,9 @@ pub async fn sign_read(
 ) -> Result<Json<Read>, ApiError> {
     let Path(id) = id?;
     body.meaning(SignatureMeaning::Author)?;
-    Ok(Json(case::sign_read(&state.db, &user.principal(), id, &body.password).await?))
+    Ok(Json(
+        case::sign_read(&state.db, &user.principal(), id, &body.password).await?,
+    ))
 }
 
 /// Every read of the case (403 for blinded roles).
@@ -250,7 +284,9 @@ pub async fn prediction(
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Option<Prediction>>, ApiError> {
     let Path(id) = id?;
-    Ok(Json(case::prediction(&state.db, &user.principal(), id).await?))
+    Ok(Json(
+        case::prediction(&state.db, &user.principal(), id).await?,
+    ))
 }
 
 /// The current pathology (403 for blinded roles).
@@ -263,7 +299,9 @@ pub async fn pathology(
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Option<PathologyRecord>>, ApiError> {
     let Path(id) = id?;
-    Ok(Json(case::pathology_of(&state.db, &user.principal(), id).await?))
+    Ok(Json(
+        case::pathology_of(&state.db, &user.principal(), id).await?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -288,7 +326,14 @@ pub async fn enter_pathology(
 ) -> Result<(StatusCode, Json<PathologyRecord>), ApiError> {
     let Path(id) = id?;
     let reason = reason(body.reason.as_deref())?;
-    let record = case::enter_pathology(&state.db, &user.principal(), id, body.pathology, reason.as_ref()).await?;
+    let record = case::enter_pathology(
+        &state.db,
+        &user.principal(),
+        id,
+        body.pathology,
+        reason.as_ref(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
@@ -304,7 +349,9 @@ pub async fn sign_pathology(
 ) -> Result<Json<PathologyRecord>, ApiError> {
     let Path(id) = id?;
     let meaning = body.meaning(SignatureMeaning::Author)?;
-    Ok(Json(case::sign_pathology(&state.db, &user.principal(), id, meaning, &body.password).await?))
+    Ok(Json(
+        case::sign_pathology(&state.db, &user.principal(), id, meaning, &body.password).await?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -330,13 +377,18 @@ pub async fn end(
     let Path(id) = id?;
     let end = parse_end(&body.kind, &body.code).map_err(ApiError::bad_request)?;
     let reason = Reason::parse(&body.reason).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(Json(case::end_case(&state.db, &user.principal(), id, end, &reason).await?))
+    Ok(Json(
+        case::end_case(&state.db, &user.principal(), id, end, &reason).await?,
+    ))
 }
 
 /// Parses how a case ends: `withdrawn` with a withdrawal reason, or `excluded` with E1–E3.
 pub fn parse_end(kind: &str, code: &str) -> Result<CaseEnd, String> {
     match kind.trim() {
-        "withdrawn" => code.parse().map(CaseEnd::Withdrawn).map_err(|e: osteo_trial::codes::UnknownCode| e.to_string()),
+        "withdrawn" => code
+            .parse()
+            .map(CaseEnd::Withdrawn)
+            .map_err(|e: osteo_trial::codes::UnknownCode| e.to_string()),
         "excluded" => code
             .parse()
             .map(CaseEnd::Excluded)
@@ -364,7 +416,9 @@ pub async fn queries(
     filter: Result<Query<QueryFilter>, QueryRejection>,
 ) -> Result<Json<Vec<DataQuery>>, ApiError> {
     let Query(f) = filter?;
-    Ok(Json(case::list_queries(&state.db, &user.principal(), f.case, f.open).await?))
+    Ok(Json(
+        case::list_queries(&state.db, &user.principal(), f.case, f.open).await?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -409,14 +463,22 @@ pub async fn act_on_query(
     ApiJson(body): ApiJson<QueryActionIn>,
 ) -> Result<Json<DataQuery>, ApiError> {
     let Path(id) = id?;
-    let action: QueryAction = body.action.parse().map_err(|e: osteo_trial::codes::UnknownCode| ApiError::bad_request(e.to_string()))?;
-    Ok(Json(case::act_on_query(&state.db, &user.principal(), id, action, &body.text).await?))
+    let action: QueryAction = body
+        .action
+        .parse()
+        .map_err(|e: osteo_trial::codes::UnknownCode| ApiError::bad_request(e.to_string()))?;
+    Ok(Json(
+        case::act_on_query(&state.db, &user.principal(), id, action, &body.text).await?,
+    ))
 }
 
 /// The study settings.
 #[utoipa::path(get, path = "/api/v1/study/settings", responses((status = 200, description = "settings")))]
 #[tracing::instrument(skip_all)]
-pub async fn settings(State(state): State<AppState>, _user: ApiUser) -> Result<Json<StudySettings>, ApiError> {
+pub async fn settings(
+    State(state): State<AppState>,
+    _user: ApiUser,
+) -> Result<Json<StudySettings>, ApiError> {
     Ok(Json(study::settings(&state.db).await?))
 }
 
@@ -447,7 +509,10 @@ pub async fn update_settings(
     }
     if body.readers_per_case.is_some() || body.bone_rads_source.is_some() {
         let n = body.readers_per_case.unwrap_or(s.readers_per_case);
-        let src = body.bone_rads_source.clone().unwrap_or(s.bone_rads_source.clone());
+        let src = body
+            .bone_rads_source
+            .clone()
+            .unwrap_or(s.bone_rads_source.clone());
         s = study::set_reading(&state.db, &by, n, &src).await?;
     }
     Ok(Json(s))
@@ -456,14 +521,20 @@ pub async fn update_settings(
 /// Operational figures: enrolment against the target, screening flow, completeness, open queries. Never accuracy.
 #[utoipa::path(get, path = "/api/v1/dashboard", responses((status = 200, description = "dashboard"), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-pub async fn dashboard(State(state): State<AppState>, user: ApiUser) -> Result<Json<Dashboard>, ApiError> {
+pub async fn dashboard(
+    State(state): State<AppState>,
+    user: ApiUser,
+) -> Result<Json<Dashboard>, ApiError> {
     Ok(Json(study::dashboard(&state.db, &user.principal()).await?))
 }
 
 /// Whether the database is locked, the lock history and what blocks a lock.
 #[utoipa::path(get, path = "/api/v1/study/lock", responses((status = 200, description = "lock status")))]
 #[tracing::instrument(skip_all)]
-pub async fn lock_status(State(state): State<AppState>, _user: ApiUser) -> Result<Json<LockStatus>, ApiError> {
+pub async fn lock_status(
+    State(state): State<AppState>,
+    _user: ApiUser,
+) -> Result<Json<LockStatus>, ApiError> {
     Ok(Json(study::lock_status(&state.db).await?))
 }
 
@@ -484,7 +555,9 @@ pub async fn lock(
     user: ApiUser,
     ApiJson(body): ApiJson<LockIn>,
 ) -> Result<Json<LockStatus>, ApiError> {
-    Ok(Json(study::lock_database(&state.db, &user.principal(), &body.password).await?))
+    Ok(Json(
+        study::lock_database(&state.db, &user.principal(), &body.password).await?,
+    ))
 }
 
 /// Unlocks the database with the PI's signature and a reason.
@@ -496,6 +569,9 @@ pub async fn unlock(
     user: ApiUser,
     ApiJson(body): ApiJson<LockIn>,
 ) -> Result<Json<LockStatus>, ApiError> {
-    let reason = reason(body.reason.as_deref())?.ok_or_else(|| ApiError::bad_request("an unlock needs a reason"))?;
-    Ok(Json(study::unlock_database(&state.db, &user.principal(), &body.password, &reason).await?))
+    let reason = reason(body.reason.as_deref())?
+        .ok_or_else(|| ApiError::bad_request("an unlock needs a reason"))?;
+    Ok(Json(
+        study::unlock_database(&state.db, &user.principal(), &body.password, &reason).await?,
+    ))
 }

@@ -50,13 +50,19 @@ pub fn router() -> Router<AppState> {
         .route("/cases/{id}/read/sign", post(cases::sign_read))
         .route("/cases/{id}/reads", get(cases::reads))
         .route("/cases/{id}/prediction", get(cases::prediction))
-        .route("/cases/{id}/pathology", get(cases::pathology).post(cases::enter_pathology))
+        .route(
+            "/cases/{id}/pathology",
+            get(cases::pathology).post(cases::enter_pathology),
+        )
         .route("/cases/{id}/pathology/sign", post(cases::sign_pathology))
         .route("/cases/{id}/end", post(cases::end))
         .route("/cases/{id}/queries", post(cases::raise_query))
         .route("/queries", get(cases::queries))
         .route("/queries/{id}", post(cases::act_on_query))
-        .route("/study/settings", get(cases::settings).patch(cases::update_settings))
+        .route(
+            "/study/settings",
+            get(cases::settings).patch(cases::update_settings),
+        )
         .route("/study/lock", get(cases::lock_status).post(cases::lock))
         .route("/study/unlock", post(cases::unlock))
         .route("/dashboard", get(cases::dashboard))

@@ -292,9 +292,149 @@ impl ClinicalCrf {
     }
 }
 
+impl ClinicalCrf {
+    /// Builds the form from submitted name/value pairs (an HTML form: empty
+    /// means not filled; symptoms repeat; yes/no fields are `true`/`false`).
+    /// Values that do not parse are reported per field; nothing is dropped
+    /// silently.
+    pub fn from_pairs(pairs: &[(String, String)]) -> Result<ClinicalCrf, Vec<FieldIssue>> {
+        fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.trim())
+                .filter(|v| !v.is_empty())
+        }
+        let mut issues = Vec::new();
+        macro_rules! parse {
+            ($name:literal) => {
+                match get(pairs, $name).map(str::parse) {
+                    None => None,
+                    Some(Ok(v)) => Some(v),
+                    Some(Err(e)) => {
+                        issues.push(FieldIssue::new($name, "invalid", format!("{e}")));
+                        None
+                    }
+                }
+            };
+        }
+        macro_rules! number {
+            ($name:literal) => {
+                match get(pairs, $name).map(str::parse::<u16>) {
+                    None => None,
+                    Some(Ok(v)) => Some(v),
+                    Some(Err(_)) => {
+                        issues.push(FieldIssue::new(
+                            $name,
+                            "number",
+                            format!("{} is a whole number", $name),
+                        ));
+                        None
+                    }
+                }
+            };
+        }
+        let mut symptoms = Vec::new();
+        for (_, v) in pairs.iter().filter(|(k, _)| k == "symptoms") {
+            match v.parse() {
+                Ok(s) => symptoms.push(s),
+                Err(e) => issues.push(FieldIssue::new("symptoms", "invalid", format!("{e}"))),
+            }
+        }
+        let flag = |name: &str| -> Result<Option<bool>, FieldIssue> {
+            match get(pairs, name) {
+                None => Ok(None),
+                Some("true") => Ok(Some(true)),
+                Some("false") => Ok(Some(false)),
+                Some(other) => Err(FieldIssue::new(
+                    name,
+                    "invalid",
+                    format!("`{other}` is not yes or no"),
+                )),
+            }
+        };
+        let mut flags = [None; 4];
+        for (i, name) in [
+            "pathological_fracture",
+            "known_primary_malignancy",
+            "expansion",
+            "soft_tissue_mass",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            match flag(name) {
+                Ok(v) => flags[i] = v,
+                Err(issue) => issues.push(issue),
+            }
+        }
+        let crf = ClinicalCrf {
+            age_years: number!("age_years"),
+            sex: parse!("sex"),
+            symptoms,
+            symptom_onset_date: get(pairs, "symptom_onset_date").map(str::to_owned),
+            pathological_fracture: flags[0],
+            known_primary_malignancy: flags[1],
+            lesion_count: parse!("lesion_count"),
+            physis: parse!("physis"),
+            bone: parse!("bone"),
+            side: parse!("side"),
+            longitudinal: parse!("longitudinal"),
+            transverse: parse!("transverse"),
+            radiograph_date: get(pairs, "radiograph_date").map(str::to_owned),
+            density: parse!("density"),
+            size_mm: number!("size_mm"),
+            expansion: flags[2],
+            matrix: parse!("matrix"),
+            cortex: parse!("cortex"),
+            erosion_depth: parse!("erosion_depth"),
+            soft_tissue_mass: flags[3],
+        };
+        if issues.is_empty() {
+            Ok(crf)
+        } else {
+            Err(issues)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_submitted_form_parses_and_bad_values_are_reported_by_field() {
+        let pairs: Vec<(String, String)> = [
+            ("age_years", "34"),
+            ("sex", "female"),
+            ("symptoms", "pain"),
+            ("symptoms", "swelling"),
+            ("pathological_fracture", "false"),
+            ("bone", ""),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect();
+        let crf = ClinicalCrf::from_pairs(&pairs).unwrap();
+        assert_eq!(crf.age_years, Some(34));
+        assert_eq!(crf.symptoms, vec![Symptom::Pain, Symptom::Swelling]);
+        assert_eq!(crf.pathological_fracture, Some(false));
+        assert_eq!(crf.bone, None);
+        let bad: Vec<(String, String)> = [
+            ("age_years", "thirty"),
+            ("bone", "skull"),
+            ("expansion", "maybe"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect();
+        let fields: Vec<String> = ClinicalCrf::from_pairs(&bad)
+            .unwrap_err()
+            .into_iter()
+            .map(|i| i.field)
+            .collect();
+        assert_eq!(fields, vec!["expansion", "age_years", "bone"]);
+    }
 
     pub(crate) fn complete() -> ClinicalCrf {
         ClinicalCrf {

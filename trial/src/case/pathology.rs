@@ -60,7 +60,12 @@ pub const WHO_2020: &[Entity] = &[
     // Chondrogenic
     e("osteochondroma", "Osteochondroma", Some("9210"), B),
     e("enchondroma", "Enchondroma", Some("9220"), B),
-    e("periosteal_chondroma", "Periosteal chondroma", Some("9221"), B),
+    e(
+        "periosteal_chondroma",
+        "Periosteal chondroma",
+        Some("9221"),
+        B,
+    ),
     e(
         "chondromyxoid_fibroma",
         "Chondromyxoid fibroma",
@@ -133,7 +138,12 @@ pub const WHO_2020: &[Entity] = &[
         M,
     ),
     // Fibrogenic
-    e("desmoplastic_fibroma", "Desmoplastic fibroma", Some("8823"), I),
+    e(
+        "desmoplastic_fibroma",
+        "Desmoplastic fibroma",
+        Some("8823"),
+        I,
+    ),
     e("fibrosarcoma", "Fibrosarcoma of bone", Some("8810"), M),
     // Vascular
     e("haemangioma", "Haemangioma of bone", Some("9120"), B),
@@ -145,8 +155,18 @@ pub const WHO_2020: &[Entity] = &[
     ),
     e("angiosarcoma", "Angiosarcoma of bone", Some("9120"), M),
     // Osteoclastic giant cell-rich
-    e("aneurysmal_bone_cyst", "Aneurysmal bone cyst", Some("9260"), B),
-    e("non_ossifying_fibroma", "Non-ossifying fibroma", Some("8830"), B),
+    e(
+        "aneurysmal_bone_cyst",
+        "Aneurysmal bone cyst",
+        Some("9260"),
+        B,
+    ),
+    e(
+        "non_ossifying_fibroma",
+        "Non-ossifying fibroma",
+        Some("8830"),
+        B,
+    ),
     e(
         "giant_cell_tumour",
         "Giant cell tumour of bone",
@@ -169,7 +189,12 @@ pub const WHO_2020: &[Entity] = &[
         B,
     ),
     e("lipoma", "Lipoma of bone", Some("8850"), B),
-    e("adamantinoma", "Adamantinoma of long bones", Some("9261"), M),
+    e(
+        "adamantinoma",
+        "Adamantinoma of long bones",
+        Some("9261"),
+        M,
+    ),
     e(
         "undifferentiated_pleomorphic_sarcoma",
         "Undifferentiated pleomorphic sarcoma",
@@ -258,8 +283,8 @@ pub enum PathologyError {
 impl PathologyInput {
     /// The edit checks; `today` is the last date accepted.
     pub fn check(self, today: &str) -> Result<Pathology, PathologyError> {
-        let entity =
-            entity(&self.entity).ok_or_else(|| PathologyError::UnknownEntity(self.entity.clone()))?;
+        let entity = entity(&self.entity)
+            .ok_or_else(|| PathologyError::UnknownEntity(self.entity.clone()))?;
         if let Some(given) = self.behaviour {
             if given != entity.behaviour {
                 return Err(PathologyError::BehaviourMismatch {
@@ -326,7 +351,10 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), WHO_2020.len());
         let p = input("giant_cell_tumour").check("2025-11-01").unwrap();
-        assert_eq!((p.behaviour, p.tier), (Behaviour::Intermediate1, Tier::Intermediate));
+        assert_eq!(
+            (p.behaviour, p.tier),
+            (Behaviour::Intermediate1, Tier::Intermediate)
+        );
         assert_eq!(p.morphology.as_deref(), Some("9250"));
         let p = input("osteosarcoma").check("2025-11-01").unwrap();
         assert_eq!(p.tier, Tier::Malignant);

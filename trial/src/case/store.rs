@@ -148,7 +148,10 @@ fn summary_from_row(r: &AnyRow) -> Result<(CaseSummary, Option<String>), CaseErr
     ))
 }
 
-async fn fetch_summary<'e, E>(executor: E, id: i64) -> Result<(CaseSummary, Option<String>), CaseError>
+async fn fetch_summary<'e, E>(
+    executor: E,
+    id: i64,
+) -> Result<(CaseSummary, Option<String>), CaseError>
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
@@ -252,7 +255,10 @@ pub async fn attach_image(
     if by.source != AuditSource::System {
         require(by, Permission::EnterCaseData)?;
     }
-    let hex = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    let hex = sha256.len() == 64
+        && sha256
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
     if !hex {
         return Err(CaseError::Prediction(PredictionError::Hash));
     }
@@ -262,7 +268,8 @@ pub async fn attach_image(
         return Err(IllegalTransition {
             from: state,
             event: CaseEvent::ImagesCompleted,
-            hint: "images are added while the case is enrolled and its images are not yet complete".into(),
+            hint: "images are added while the case is enrolled and its images are not yet complete"
+                .into(),
         }
         .into());
     }
@@ -299,10 +306,12 @@ pub async fn attach_image(
 }
 
 async fn images(tx: &mut Tx, case_id: i64) -> Result<Vec<CaseImage>, CaseError> {
-    let rows = sqlx::query("SELECT id, view, sha256, added_at FROM case_images WHERE case_id = $1 ORDER BY id")
-        .bind(case_id)
-        .fetch_all(&mut **tx)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT id, view, sha256, added_at FROM case_images WHERE case_id = $1 ORDER BY id",
+    )
+    .bind(case_id)
+    .fetch_all(&mut **tx)
+    .await?;
     rows.iter()
         .map(|r| {
             Ok(CaseImage {
@@ -317,14 +326,26 @@ async fn images(tx: &mut Tx, case_id: i64) -> Result<Vec<CaseImage>, CaseError> 
 
 /// The coordinator confirms the radiographs are complete: at least one
 /// frontal and one lateral view.
-pub async fn complete_images(db: &Db, by: &Principal, case_id: i64) -> Result<CaseState, CaseError> {
+pub async fn complete_images(
+    db: &Db,
+    by: &Principal,
+    case_id: i64,
+) -> Result<CaseState, CaseError> {
     require(by, Permission::EnterCaseData)?;
     let mut tx = begin(db, by, "images.complete", "case", case_id).await?;
     let imgs = images(&mut tx, case_id).await?;
     let has = |v: View| imgs.iter().any(|i| i.view == v);
     if !(has(View::Frontal) && has(View::Lateral)) {
-        let have = imgs.iter().map(|i| i.view.as_str()).collect::<Vec<_>>().join(", ");
-        return Err(CaseError::ViewsMissing(if have.is_empty() { "none".into() } else { have }));
+        let have = imgs
+            .iter()
+            .map(|i| i.view.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(CaseError::ViewsMissing(if have.is_empty() {
+            "none".into()
+        } else {
+            have
+        }));
     }
     let next = advance(&mut tx, by, case_id, CaseEvent::ImagesCompleted, None).await?;
     tx.commit().await?;
@@ -336,7 +357,9 @@ pub async fn complete_images(db: &Db, by: &Principal, case_id: i64) -> Result<Ca
 /// Re-authenticates `by` (21 CFR 11.200) and returns the printed name.
 /// Done before the write lock is taken: the password check is slow.
 async fn reauthenticate(db: &Db, by: &Principal, password: &str) -> Result<String, CaseError> {
-    Ok(accounts::reauthenticate(db, by, password).await?.display_name)
+    Ok(accounts::reauthenticate(db, by, password)
+        .await?
+        .display_name)
 }
 
 /// Applies a signature to `entity` `id` version `version`.
@@ -545,13 +568,22 @@ pub async fn save_crf(
         }
     }
     if old.as_ref().is_some_and(|o| !o.signatures.is_empty()) {
-        void_signatures(&mut tx, by, "crf", case_id, reason.unwrap_or("the form was edited")).await?;
+        void_signatures(
+            &mut tx,
+            by,
+            "crf",
+            case_id,
+            reason.unwrap_or("the form was edited"),
+        )
+        .await?;
     }
     if complete && !was_complete {
         advance(&mut tx, by, case_id, CaseEvent::CrfCompleted, None).await?;
     }
     touch(&mut tx, case_id).await?;
-    let record = latest_crf(&mut tx, case_id).await?.ok_or(CaseError::NothingToSign)?;
+    let record = latest_crf(&mut tx, case_id)
+        .await?
+        .ok_or(CaseError::NothingToSign)?;
     tx.commit().await?;
     Ok(record)
 }
@@ -572,7 +604,9 @@ pub async fn sign_crf(
         .filter(|c| c.complete)
         .ok_or(CaseError::NothingToSign)?;
     insert_signature(&mut tx, by, &name, "crf", case_id, crf.version, meaning).await?;
-    let record = latest_crf(&mut tx, case_id).await?.ok_or(CaseError::NothingToSign)?;
+    let record = latest_crf(&mut tx, case_id)
+        .await?
+        .ok_or(CaseError::NothingToSign)?;
     tx.commit().await?;
     Ok(record)
 }
@@ -603,11 +637,12 @@ pub async fn assign_reader(
     if state.is_final() || state.reached(CaseState::ReadsLocked) {
         return Err(CaseError::AssignmentClosed);
     }
-    let exists = sqlx::query("SELECT 1 FROM read_assignments WHERE case_id = $1 AND reader_id = $2")
-        .bind(case_id)
-        .bind(reader.id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let exists =
+        sqlx::query("SELECT 1 FROM read_assignments WHERE case_id = $1 AND reader_id = $2")
+            .bind(case_id)
+            .bind(reader.id)
+            .fetch_optional(&mut *tx)
+            .await?;
     if exists.is_some() {
         return Err(CaseError::AlreadyAssigned(reader.username));
     }
@@ -621,7 +656,11 @@ pub async fn assign_reader(
     audit::append(
         &mut tx,
         by,
-        Change::new("read.assign", "case", case_id).field("reader", None, Some(reader.username.clone())),
+        Change::new("read.assign", "case", case_id).field(
+            "reader",
+            None,
+            Some(reader.username.clone()),
+        ),
     )
     .await?;
     touch(&mut tx, case_id).await?;
@@ -650,7 +689,10 @@ async fn read_from_row(tx: &mut Tx, r: &AnyRow) -> Result<Read, CaseError> {
     let id: i64 = r.try_get("id")?;
     let signed: Option<String> = r.try_get("signed_at")?;
     let signature = if signed.is_some() {
-        signatures(&mut **tx, "read", id, None).await?.into_iter().next()
+        signatures(&mut **tx, "read", id, None)
+            .await?
+            .into_iter()
+            .next()
     } else {
         None
     };
@@ -703,18 +745,30 @@ async fn rule_table(tx: &mut Tx) -> Result<(String, RuleTable), CaseError> {
 
 /// Saves the radiologist's own read (a draft until signed), scored with the
 /// study's rule table.
-pub async fn save_read(db: &Db, by: &Principal, case_id: i64, input: ReadInput) -> Result<Read, CaseError> {
+pub async fn save_read(
+    db: &Db,
+    by: &Principal,
+    case_id: i64,
+    input: ReadInput,
+) -> Result<Read, CaseError> {
     require(by, Permission::ReadCases)?;
     let me = user_id(by)?;
     if input.likelihood > 100 {
         return Err(CaseError::Likelihood);
     }
     let input = ReadInput {
-        comment: input.comment.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()),
+        comment: input
+            .comment
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty()),
         ..input
     };
     let mut tx = begin(db, by, "read.save", "case", case_id).await?;
-    if !assigned(&mut tx, case_id).await?.iter().any(|(id, _)| *id == me) {
+    if !assigned(&mut tx, case_id)
+        .await?
+        .iter()
+        .any(|(id, _)| *id == me)
+    {
         return Err(CaseError::NotAssigned);
     }
     let state = state_of(&mut tx, case_id).await?;
@@ -732,7 +786,10 @@ pub async fn save_read(db: &Db, by: &Principal, case_id: i64, input: ReadInput) 
     }
     let (version, table) = rule_table(&mut tx).await?;
     let score = table.score(&input.features);
-    let existing = reads_of(&mut tx, case_id, Some(me)).await?.into_iter().next();
+    let existing = reads_of(&mut tx, case_id, Some(me))
+        .await?
+        .into_iter()
+        .next();
     if existing.as_ref().is_some_and(Read::is_locked) {
         return Err(CaseError::ReadLocked);
     }
@@ -786,11 +843,17 @@ pub async fn save_read(db: &Db, by: &Principal, case_id: i64, input: ReadInput) 
         Change::new("read.save", "case", case_id).field(
             "read",
             old,
-            Some(format!("{data} points={points:?} category={category} rules={version}")),
+            Some(format!(
+                "{data} points={points:?} category={category} rules={version}"
+            )),
         ),
     )
     .await?;
-    let read = reads_of(&mut tx, case_id, Some(me)).await?.into_iter().next().ok_or(CaseError::NoReadToSign)?;
+    let read = reads_of(&mut tx, case_id, Some(me))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(CaseError::NoReadToSign)?;
     tx.commit().await?;
     Ok(read)
 }
@@ -798,25 +861,52 @@ pub async fn save_read(db: &Db, by: &Principal, case_id: i64, input: ReadInput) 
 /// Signs the radiologist's own read, which locks it. When every assigned
 /// read is signed (and the study's number of readers is reached) the case
 /// moves to `reads_locked` and waits for the AI.
-pub async fn sign_read(db: &Db, by: &Principal, case_id: i64, password: &str) -> Result<Read, CaseError> {
+pub async fn sign_read(
+    db: &Db,
+    by: &Principal,
+    case_id: i64,
+    password: &str,
+) -> Result<Read, CaseError> {
     require(by, Permission::ReadCases)?;
     let me = user_id(by)?;
     let name = reauthenticate(db, by, password).await?;
     let mut tx = begin(db, by, "read.sign", "case", case_id).await?;
-    let read = reads_of(&mut tx, case_id, Some(me)).await?.into_iter().next().ok_or(CaseError::NoReadToSign)?;
+    let read = reads_of(&mut tx, case_id, Some(me))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(CaseError::NoReadToSign)?;
     if read.is_locked() {
         return Err(CaseError::ReadLocked);
     }
-    let sig = insert_signature(&mut tx, by, &name, "read", read.id, 1, SignatureMeaning::Author).await?;
+    let sig = insert_signature(
+        &mut tx,
+        by,
+        &name,
+        "read",
+        read.id,
+        1,
+        SignatureMeaning::Author,
+    )
+    .await?;
     sqlx::query("UPDATE reads SET signed_at = $1, signature_id = $2 WHERE id = $3")
         .bind(now_utc())
         .bind(sig)
         .bind(read.id)
         .execute(&mut *tx)
         .await?;
-    audit::append(&mut tx, by, Change::new("read.lock", "case", case_id).field("read", None, Some(read.id.to_string()))).await?;
+    audit::append(
+        &mut tx,
+        by,
+        Change::new("read.lock", "case", case_id).field("read", None, Some(read.id.to_string())),
+    )
+    .await?;
     maybe_lock_reads(&mut tx, by, case_id).await?;
-    let read = reads_of(&mut tx, case_id, Some(me)).await?.into_iter().next().ok_or(CaseError::NoReadToSign)?;
+    let read = reads_of(&mut tx, case_id, Some(me))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(CaseError::NoReadToSign)?;
     tx.commit().await?;
     Ok(read)
 }
@@ -835,7 +925,10 @@ async fn maybe_lock_reads(tx: &mut Tx, by: &Principal, case_id: i64) -> Result<(
     .await?;
     let assigned: i64 = row.try_get("assigned")?;
     let signed: i64 = row.try_get("signed")?;
-    if assigned >= needed && signed == assigned && state_of(tx, case_id).await? == CaseState::CrfComplete {
+    if assigned >= needed
+        && signed == assigned
+        && state_of(tx, case_id).await? == CaseState::CrfComplete
+    {
         advance(tx, by, case_id, CaseEvent::ReadsLocked, None).await?;
     }
     Ok(())
@@ -895,11 +988,17 @@ pub async fn record_prediction(
     audit::append(
         &mut tx,
         by,
-        Change::new("prediction.lock", "case", case_id).field("prediction", None, Some(canonical.to_string())),
+        Change::new("prediction.lock", "case", case_id).field(
+            "prediction",
+            None,
+            Some(canonical.to_string()),
+        ),
     )
     .await?;
     advance(&mut tx, by, case_id, CaseEvent::PredictionLocked, None).await?;
-    let p = fetch_prediction(&mut tx, case_id).await?.ok_or(CaseError::UnknownCase(case_id))?;
+    let p = fetch_prediction(&mut tx, case_id)
+        .await?
+        .ok_or(CaseError::UnknownCase(case_id))?;
     tx.commit().await?;
     Ok(p)
 }
@@ -945,7 +1044,9 @@ async fn latest_pathology(tx: &mut Tx, case_id: i64) -> Result<Option<PathologyR
     Ok(Some(PathologyRecord {
         version,
         pathology: Pathology {
-            entity_name: pathology::entity(&entity).map(|e| e.name.to_owned()).unwrap_or_default(),
+            entity_name: pathology::entity(&entity)
+                .map(|e| e.name.to_owned())
+                .unwrap_or_default(),
             entity,
             morphology: r.try_get("morphology")?,
             behaviour: r.try_get::<String, _>("behaviour")?.parse()?,
@@ -981,7 +1082,14 @@ pub async fn enter_pathology(
         (None, CaseState::AiLocked) => CaseEvent::PathologyEntered,
         (None, s) if !s.is_final() => {
             drop(tx);
-            return Err(refuse(db, by, "pathology.refused", case_id, CaseError::PathologyGate).await);
+            return Err(refuse(
+                db,
+                by,
+                "pathology.refused",
+                case_id,
+                CaseError::PathologyGate,
+            )
+            .await);
         }
         (Some(_), CaseState::PathologyEntered | CaseState::Complete) => {
             if reason.is_none() {
@@ -1030,17 +1138,30 @@ pub async fn enter_pathology(
         &mut tx,
         by,
         Change::new("pathology.enter", "case", case_id)
-            .field("pathology", old.as_ref().map(|o| describe(&o.pathology)), Some(describe(&p)))
+            .field(
+                "pathology",
+                old.as_ref().map(|o| describe(&o.pathology)),
+                Some(describe(&p)),
+            )
             .reason(reason),
     )
     .await?;
     if old.as_ref().is_some_and(|o| !o.signatures.is_empty()) {
-        void_signatures(&mut tx, by, "pathology", case_id, reason.unwrap_or("corrected")).await?;
+        void_signatures(
+            &mut tx,
+            by,
+            "pathology",
+            case_id,
+            reason.unwrap_or("corrected"),
+        )
+        .await?;
     }
     if state != CaseState::PathologyEntered || event != CaseEvent::PathologyCorrected {
         advance(&mut tx, by, case_id, event, reason).await?;
     }
-    let record = latest_pathology(&mut tx, case_id).await?.ok_or(CaseError::NothingToSign)?;
+    let record = latest_pathology(&mut tx, case_id)
+        .await?
+        .ok_or(CaseError::NothingToSign)?;
     tx.commit().await?;
     Ok(record)
 }
@@ -1056,12 +1177,25 @@ pub async fn sign_pathology(
     require(by, Permission::SignCrf)?;
     let name = reauthenticate(db, by, password).await?;
     let mut tx = begin(db, by, "pathology.sign", "case", case_id).await?;
-    let record = latest_pathology(&mut tx, case_id).await?.ok_or(CaseError::NothingToSign)?;
-    insert_signature(&mut tx, by, &name, "pathology", case_id, record.version, meaning).await?;
+    let record = latest_pathology(&mut tx, case_id)
+        .await?
+        .ok_or(CaseError::NothingToSign)?;
+    insert_signature(
+        &mut tx,
+        by,
+        &name,
+        "pathology",
+        case_id,
+        record.version,
+        meaning,
+    )
+    .await?;
     if state_of(&mut tx, case_id).await? == CaseState::PathologyEntered {
         advance(&mut tx, by, case_id, CaseEvent::PathologySigned, None).await?;
     }
-    let record = latest_pathology(&mut tx, case_id).await?.ok_or(CaseError::NothingToSign)?;
+    let record = latest_pathology(&mut tx, case_id)
+        .await?
+        .ok_or(CaseError::NothingToSign)?;
     tx.commit().await?;
     Ok(record)
 }
@@ -1110,7 +1244,11 @@ pub async fn case_detail(db: &Db, by: &Principal, case_id: i64) -> Result<CaseDe
     let all = unblinded(db, by).await?;
     let reader = by.role.can(Permission::ReadCases);
     if !all && !reader {
-        return Err(if by.role == Role::Statistician { CaseError::Blinded } else { CaseError::Forbidden });
+        return Err(if by.role == Role::Statistician {
+            CaseError::Blinded
+        } else {
+            CaseError::Forbidden
+        });
     }
     let mut tx = db.pool().begin().await?;
     let (summary, end_reason) = fetch_summary(&mut *tx, case_id).await?;
@@ -1139,7 +1277,11 @@ pub async fn case_detail(db: &Db, by: &Principal, case_id: i64) -> Result<CaseDe
             end_reason,
             images,
             crf,
-            readers: readers.into_iter().filter(|(id, _)| *id == me).map(|(_, n)| n).collect(),
+            readers: readers
+                .into_iter()
+                .filter(|(id, _)| *id == me)
+                .map(|(_, n)| n)
+                .collect(),
             reads: reads_of(&mut tx, case_id, Some(me)).await?,
             prediction: None,
             pathology: None,
@@ -1151,7 +1293,11 @@ pub async fn case_detail(db: &Db, by: &Principal, case_id: i64) -> Result<CaseDe
 }
 
 /// The prediction alone (403 for blinded users).
-pub async fn prediction(db: &Db, by: &Principal, case_id: i64) -> Result<Option<Prediction>, CaseError> {
+pub async fn prediction(
+    db: &Db,
+    by: &Principal,
+    case_id: i64,
+) -> Result<Option<Prediction>, CaseError> {
     if !unblinded(db, by).await? {
         return Err(CaseError::Blinded);
     }
@@ -1163,7 +1309,11 @@ pub async fn prediction(db: &Db, by: &Principal, case_id: i64) -> Result<Option<
 }
 
 /// The pathology alone (403 for blinded users).
-pub async fn pathology_of(db: &Db, by: &Principal, case_id: i64) -> Result<Option<PathologyRecord>, CaseError> {
+pub async fn pathology_of(
+    db: &Db,
+    by: &Principal,
+    case_id: i64,
+) -> Result<Option<PathologyRecord>, CaseError> {
     if !unblinded(db, by).await? {
         return Err(CaseError::Blinded);
     }
@@ -1193,7 +1343,9 @@ pub async fn list_cases(db: &Db, by: &Principal) -> Result<Vec<CaseSummary>, Cas
     let rows = sqlx::query(&format!("{SUMMARY_SQL} ORDER BY c.arm, c.study_no"))
         .fetch_all(db.pool())
         .await?;
-    rows.iter().map(|r| summary_from_row(r).map(|(s, _)| s)).collect()
+    rows.iter()
+        .map(|r| summary_from_row(r).map(|(s, _)| s))
+        .collect()
 }
 
 /// What is due for `by`: a coordinator's open steps, a radiologist's reads,
@@ -1240,14 +1392,18 @@ pub async fn find_case(db: &Db, study_number: &str) -> Result<Option<i64>, CaseE
         Some("R-") => Arm::Retrospective,
         _ => return Ok(None),
     };
-    let Ok(no) = s[2..].parse::<i64>() else { return Ok(None) };
-    Ok(sqlx::query("SELECT id FROM cases WHERE arm = $1 AND study_no = $2")
-        .bind(arm.as_str())
-        .bind(no)
-        .fetch_optional(db.pool())
-        .await?
-        .map(|r| r.try_get("id"))
-        .transpose()?)
+    let Ok(no) = s[2..].parse::<i64>() else {
+        return Ok(None);
+    };
+    Ok(
+        sqlx::query("SELECT id FROM cases WHERE arm = $1 AND study_no = $2")
+            .bind(arm.as_str())
+            .bind(no)
+            .fetch_optional(db.pool())
+            .await?
+            .map(|r| r.try_get("id"))
+            .transpose()?,
+    )
 }
 
 // ---------------------------------------------------------------- queries
@@ -1317,12 +1473,20 @@ fn check_text(text: &str) -> Result<String, CaseError> {
     Ok(t.to_owned())
 }
 
-async fn add_message(tx: &mut Tx, by: &Principal, query_id: i64, action: &str, text: &str) -> Result<(), CaseError> {
-    let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM query_messages WHERE query_id = $1")
-        .bind(query_id)
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get("next")?;
+async fn add_message(
+    tx: &mut Tx,
+    by: &Principal,
+    query_id: i64,
+    action: &str,
+    text: &str,
+) -> Result<(), CaseError> {
+    let seq: i64 = sqlx::query(
+        "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM query_messages WHERE query_id = $1",
+    )
+    .bind(query_id)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("next")?;
     sqlx::query("INSERT INTO query_messages (query_id, seq, action, text, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(query_id)
         .bind(seq)
@@ -1336,7 +1500,13 @@ async fn add_message(tx: &mut Tx, by: &Principal, query_id: i64, action: &str, t
 }
 
 /// Raises a data query on one field of a case.
-pub async fn raise_query(db: &Db, by: &Principal, case_id: i64, field: &str, text: &str) -> Result<DataQuery, CaseError> {
+pub async fn raise_query(
+    db: &Db,
+    by: &Principal,
+    case_id: i64,
+    field: &str,
+    text: &str,
+) -> Result<DataQuery, CaseError> {
     require(by, Permission::RaiseQuery)?;
     let field = field.trim();
     if !ClinicalCrf::FIELDS.contains(&field) && !QUERY_FIELDS_EXTRA.contains(&field) {
@@ -1360,11 +1530,19 @@ pub async fn raise_query(db: &Db, by: &Principal, case_id: i64, field: &str, tex
     audit::append(
         &mut tx,
         by,
-        Change::new("query.raise", "query", id).field("status", None, Some(format!("open case={case_id} field={field}: {text}"))),
+        Change::new("query.raise", "query", id).field(
+            "status",
+            None,
+            Some(format!("open case={case_id} field={field}: {text}")),
+        ),
     )
     .await?;
     tx.commit().await?;
-    fetch_queries(db, None, Some(id), false).await?.into_iter().next().ok_or(CaseError::UnknownQuery(id))
+    fetch_queries(db, None, Some(id), false)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(CaseError::UnknownQuery(id))
 }
 
 /// Answers, closes, reopens or cancels a query.
@@ -1377,7 +1555,9 @@ pub async fn act_on_query(
 ) -> Result<DataQuery, CaseError> {
     match action {
         QueryAction::Answer => require(by, Permission::AnswerQuery)?,
-        QueryAction::Close | QueryAction::Reopen | QueryAction::Cancel => require(by, Permission::RaiseQuery)?,
+        QueryAction::Close | QueryAction::Reopen | QueryAction::Cancel => {
+            require(by, Permission::RaiseQuery)?
+        }
     }
     let text = check_text(text)?;
     let mut tx = begin(db, by, "query.act", "query", query_id).await?;
@@ -1391,7 +1571,10 @@ pub async fn act_on_query(
     if action == QueryAction::Cancel && by.user_id != Some(raised_by) {
         return Err(CaseError::Forbidden);
     }
-    let next = status.apply(action).ok_or(CaseError::QueryTransition { from: status, action })?;
+    let next = status.apply(action).ok_or(CaseError::QueryTransition {
+        from: status,
+        action,
+    })?;
     sqlx::query("UPDATE queries SET status = $1, updated_at = $2 WHERE id = $3")
         .bind(next.as_str())
         .bind(now_utc())
@@ -1416,7 +1599,12 @@ pub async fn act_on_query(
 }
 
 /// Queries, of one case or of every case; only open and answered ones when `open_only`.
-pub async fn list_queries(db: &Db, by: &Principal, case_id: Option<i64>, open_only: bool) -> Result<Vec<DataQuery>, CaseError> {
+pub async fn list_queries(
+    db: &Db,
+    by: &Principal,
+    case_id: Option<i64>,
+    open_only: bool,
+) -> Result<Vec<DataQuery>, CaseError> {
     require(by, Permission::ViewCases)?;
     fetch_queries(db, case_id, None, open_only).await
 }

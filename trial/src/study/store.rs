@@ -13,9 +13,11 @@ use sqlx::Row;
 
 /// The current settings.
 pub async fn settings(db: &Db) -> Result<StudySettings, CaseError> {
-    let row = sqlx::query("SELECT rule_version, readers_per_case, bone_rads_source FROM study_settings WHERE id = 1")
-        .fetch_one(db.pool())
-        .await?;
+    let row = sqlx::query(
+        "SELECT rule_version, readers_per_case, bone_rads_source FROM study_settings WHERE id = 1",
+    )
+    .fetch_one(db.pool())
+    .await?;
     let versions = sqlx::query("SELECT version FROM bone_rads_rules ORDER BY version")
         .fetch_all(db.pool())
         .await?
@@ -41,12 +43,19 @@ pub async fn rule_table(db: &Db, version: &str) -> Result<RuleTable, CaseError> 
 }
 
 async fn reads_exist(tx: &mut Tx) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("SELECT 1 FROM reads LIMIT 1").fetch_optional(&mut **tx).await?.is_some())
+    Ok(sqlx::query("SELECT 1 FROM reads LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some())
 }
 
 /// Confirms the Bone-RADS rule table every read will be scored with; fixed
 /// once the first read is saved.
-pub async fn confirm_rule_table(db: &Db, by: &Principal, version: &str) -> Result<StudySettings, CaseError> {
+pub async fn confirm_rule_table(
+    db: &Db,
+    by: &Principal,
+    version: &str,
+) -> Result<StudySettings, CaseError> {
     require(by, Permission::ManageStudy)?;
     rule_table(db, version).await?;
     let mut tx = begin(db, by, "settings.rule_table", "study", 1).await?;
@@ -66,7 +75,11 @@ pub async fn confirm_rule_table(db: &Db, by: &Principal, version: &str) -> Resul
     audit::append(
         &mut tx,
         by,
-        Change::new("settings.change", "study", 1).field("rule_version", old, Some(version.to_owned())),
+        Change::new("settings.change", "study", 1).field(
+            "rule_version",
+            old,
+            Some(version.to_owned()),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -75,13 +88,22 @@ pub async fn confirm_rule_table(db: &Db, by: &Principal, version: &str) -> Resul
 
 /// Sets how many radiologists read each case (1 to 3) and which score the
 /// model takes; fixed once the first read is saved.
-pub async fn set_reading(db: &Db, by: &Principal, readers_per_case: i64, source: &str) -> Result<StudySettings, CaseError> {
+pub async fn set_reading(
+    db: &Db,
+    by: &Principal,
+    readers_per_case: i64,
+    source: &str,
+) -> Result<StudySettings, CaseError> {
     require(by, Permission::ManageStudy)?;
     if !(1..=3).contains(&readers_per_case) {
-        return Err(CaseError::UnknownField(format!("readers_per_case = {readers_per_case} (use 1 to 3)")));
+        return Err(CaseError::UnknownField(format!(
+            "readers_per_case = {readers_per_case} (use 1 to 3)"
+        )));
     }
     if !["primary_reader", "consensus"].contains(&source) {
-        return Err(CaseError::UnknownField(format!("bone_rads_source = {source} (use primary_reader or consensus)")));
+        return Err(CaseError::UnknownField(format!(
+            "bone_rads_source = {source} (use primary_reader or consensus)"
+        )));
     }
     let current = settings(db).await?;
     let mut tx = begin(db, by, "settings.reading", "study", 1).await?;
@@ -96,11 +118,24 @@ pub async fn set_reading(db: &Db, by: &Principal, readers_per_case: i64, source:
         .execute(&mut *tx)
         .await?;
     for (field, old, new) in [
-        ("readers_per_case", current.readers_per_case.to_string(), readers_per_case.to_string()),
-        ("bone_rads_source", current.bone_rads_source.clone(), source.to_owned()),
+        (
+            "readers_per_case",
+            current.readers_per_case.to_string(),
+            readers_per_case.to_string(),
+        ),
+        (
+            "bone_rads_source",
+            current.bone_rads_source.clone(),
+            source.to_owned(),
+        ),
     ] {
         if old != new {
-            audit::append(&mut tx, by, Change::new("settings.change", "study", 1).field(field, Some(old), Some(new))).await?;
+            audit::append(
+                &mut tx,
+                by,
+                Change::new("settings.change", "study", 1).field(field, Some(old), Some(new)),
+            )
+            .await?;
         }
     }
     tx.commit().await?;
@@ -117,11 +152,21 @@ pub async fn dashboard(db: &Db, by: &Principal) -> Result<Dashboard, CaseError> 
         .fetch_all(db.pool())
         .await?
         .iter()
-        .map(|r| Ok((r.try_get::<String, _>("state")?.parse::<CaseState>()?, r.try_get::<i64, _>("n")?)))
+        .map(|r| {
+            Ok((
+                r.try_get::<String, _>("state")?.parse::<CaseState>()?,
+                r.try_get::<i64, _>("n")?,
+            ))
+        })
         .collect::<Result<Vec<_>, CaseError>>()?;
     let cases_by_state: Vec<(CaseState, i64)> = CaseState::ALL
         .iter()
-        .map(|s| (*s, counts.iter().find(|(c, _)| c == s).map_or(0, |(_, n)| *n)))
+        .map(|s| {
+            (
+                *s,
+                counts.iter().find(|(c, _)| c == s).map_or(0, |(_, n)| *n),
+            )
+        })
         .collect();
     let crf_complete: i64 = sqlx::query(
         "SELECT COUNT(*) AS n FROM cases c WHERE EXISTS (SELECT 1 FROM crf_versions v WHERE v.case_id = c.id AND v.complete = 1)",
@@ -153,19 +198,26 @@ pub async fn dashboard(db: &Db, by: &Principal) -> Result<Dashboard, CaseError> 
 /// Why the database cannot be locked now.
 async fn blockers(conn: &mut sqlx::AnyConnection) -> Result<Vec<String>, CaseError> {
     let mut out = Vec::new();
-    let open: i64 = sqlx::query("SELECT COUNT(*) AS n FROM queries WHERE status IN ('open', 'answered')")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")?;
+    let open: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM queries WHERE status IN ('open', 'answered')")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("n")?;
     if open > 0 {
-        out.push(format!("{open} queries are open or answered but not closed"));
+        out.push(format!(
+            "{open} queries are open or answered but not closed"
+        ));
     }
-    let unfinished: i64 = sqlx::query("SELECT COUNT(*) AS n FROM cases WHERE state NOT IN ('complete', 'withdrawn', 'excluded')")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")?;
+    let unfinished: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM cases WHERE state NOT IN ('complete', 'withdrawn', 'excluded')",
+    )
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
     if unfinished > 0 {
-        out.push(format!("{unfinished} enrolled cases are neither complete nor withdrawn or excluded"));
+        out.push(format!(
+            "{unfinished} enrolled cases are neither complete nor withdrawn or excluded"
+        ));
     }
     Ok(out)
 }
@@ -236,7 +288,8 @@ pub async fn canonical_export(tx: &mut Tx) -> Result<Vec<u8>, CaseError> {
                 } else if let Ok(v) = r.try_get::<Option<f64>, _>(i) {
                     v.map(serde_json::Value::from)
                 } else {
-                    r.try_get::<Option<String>, _>(i)?.map(serde_json::Value::from)
+                    r.try_get::<Option<String>, _>(i)?
+                        .map(serde_json::Value::from)
                 };
                 obj.insert(name, v.unwrap_or(serde_json::Value::Null));
             }
@@ -250,9 +303,15 @@ pub async fn canonical_export(tx: &mut Tx) -> Result<Vec<u8>, CaseError> {
 /// Locks the database with the PI's signature: only when no query is open
 /// and every case is complete, withdrawn or excluded. Records the time and
 /// the SHA-256 of the canonical export.
-pub async fn lock_database(db: &Db, by: &Principal, password: &str) -> Result<LockStatus, CaseError> {
+pub async fn lock_database(
+    db: &Db,
+    by: &Principal,
+    password: &str,
+) -> Result<LockStatus, CaseError> {
     require(by, Permission::LockDatabase)?;
-    let name = crate::accounts::reauthenticate(db, by, password).await?.display_name;
+    let name = crate::accounts::reauthenticate(db, by, password)
+        .await?
+        .display_name;
     let mut tx = begin(db, by, "database.lock", "study", 1).await?;
     let blocking = blockers(&mut tx).await?;
     if !blocking.is_empty() {
@@ -265,9 +324,16 @@ pub async fn lock_database(db: &Db, by: &Principal, password: &str) -> Result<Lo
 }
 
 /// Unlocks the database with the PI's signature and a reason.
-pub async fn unlock_database(db: &Db, by: &Principal, password: &str, reason: &Reason) -> Result<LockStatus, CaseError> {
+pub async fn unlock_database(
+    db: &Db,
+    by: &Principal,
+    password: &str,
+    reason: &Reason,
+) -> Result<LockStatus, CaseError> {
     require(by, Permission::LockDatabase)?;
-    let name = crate::accounts::reauthenticate(db, by, password).await?.display_name;
+    let name = crate::accounts::reauthenticate(db, by, password)
+        .await?
+        .display_name;
     let mut tx = db.begin_write().await?;
     if !is_locked(&mut *tx).await? {
         return Err(CaseError::NotLocked);
@@ -291,7 +357,16 @@ async fn change_lock(
         .await?
         .try_get("n")?;
     let meaning = SignatureMeaning::Approval;
-    let sig = insert_signature(tx, by, printed_name, "database", event_no, event_no, meaning).await?;
+    let sig = insert_signature(
+        tx,
+        by,
+        printed_name,
+        "database",
+        event_no,
+        event_no,
+        meaning,
+    )
+    .await?;
     sqlx::query(
         "INSERT INTO lock_events (id, action, at, by_user, signature_id, reason, export_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -304,22 +379,41 @@ async fn change_lock(
     .bind(sha)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("UPDATE study_lock SET locked = $1, changed_at = $2, export_sha256 = $3 WHERE id = 1")
-        .bind(i64::from(lock))
-        .bind(&now)
-        .bind(sha)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE study_lock SET locked = $1, changed_at = $2, export_sha256 = $3 WHERE id = 1",
+    )
+    .bind(i64::from(lock))
+    .bind(&now)
+    .bind(sha)
+    .execute(&mut **tx)
+    .await?;
     audit::append(
         tx,
         by,
-        Change::new(if lock { "database.lock" } else { "database.unlock" }, "study", 1)
-            .field("locked", Some((!lock).to_string()), Some(lock.to_string()))
-            .reason(reason),
+        Change::new(
+            if lock {
+                "database.lock"
+            } else {
+                "database.unlock"
+            },
+            "study",
+            1,
+        )
+        .field("locked", Some((!lock).to_string()), Some(lock.to_string()))
+        .reason(reason),
     )
     .await?;
     if let Some(sha) = sha {
-        audit::append(tx, by, Change::new("database.lock", "study", 1).field("export_sha256", None, Some(sha.to_owned()))).await?;
+        audit::append(
+            tx,
+            by,
+            Change::new("database.lock", "study", 1).field(
+                "export_sha256",
+                None,
+                Some(sha.to_owned()),
+            ),
+        )
+        .await?;
     }
     Ok(())
 }

@@ -1,0 +1,151 @@
+//! Server functions of the case pages, the dashboard and the study page.
+//! Blinding is the `trial` services' job: these pass the signed-in user on
+//! and shape what comes back.
+
+use super::AppError;
+use leptos::prelude::*;
+use osteo_trial::case::{CaseDetail, CaseSummary, DataQuery, FormEcho};
+use osteo_trial::domain::Role;
+use osteo_trial::study::{Dashboard, LockStatus, StudySettings};
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+fn case_error(e: osteo_trial::case::CaseError) -> AppError {
+    use osteo_trial::case::CaseError as E;
+    match e {
+        E::Forbidden | E::Blinded | E::NotAssigned => AppError::Forbidden,
+        E::UnknownCase(_) => AppError::Invalid(e.to_string()),
+        e => super::ssr::internal(e),
+    }
+}
+
+/// The cases page: what is due for this user, and every case for the roles that see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CasesData {
+    pub role: Role,
+    pub worklist: Vec<CaseSummary>,
+    pub all: Option<Vec<CaseSummary>>,
+}
+
+#[server(prefix = "/sfn", endpoint = "cases")]
+pub async fn cases_view() -> Result<CasesData, AppError> {
+    use osteo_trial::case;
+    use osteo_trial::domain::{AuditSource, Permission};
+    let (ctx, me) = super::ssr::user().await?;
+    let by = me.principal(AuditSource::Ui);
+    let worklist = case::worklist(&ctx.db, &by).await.map_err(case_error)?;
+    let all = if me.role.can(Permission::ViewCases) {
+        Some(case::list_cases(&ctx.db, &by).await.map_err(case_error)?)
+    } else {
+        None
+    };
+    Ok(CasesData {
+        role: me.role,
+        worklist,
+        all,
+    })
+}
+
+/// Everything the case page shows and offers to this user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseData {
+    pub detail: CaseDetail,
+    pub username: String,
+    pub can_enter: bool,
+    pub can_assign: bool,
+    pub can_read: bool,
+    pub can_sign: bool,
+    pub can_query: bool,
+    pub can_answer: bool,
+    /// Active radiologists, `(username, display name)`, for assignment.
+    pub radiologists: Vec<(String, String)>,
+    pub rule_version: Option<String>,
+    /// The last date the forms accept.
+    pub latest: String,
+    pub queries: Vec<DataQuery>,
+    /// A failed form post's values and problems.
+    pub echo: Option<FormEcho>,
+    pub locked: bool,
+}
+
+#[server(prefix = "/sfn", endpoint = "case")]
+pub async fn case_view(id: i64) -> Result<CaseData, AppError> {
+    use osteo_trial::accounts;
+    use osteo_trial::case;
+    use osteo_trial::domain::{AuditSource, Permission};
+    use osteo_trial::study;
+    let (ctx, me) = super::ssr::user().await?;
+    let by = me.principal(AuditSource::Ui);
+    let detail = case::case_detail(&ctx.db, &by, id)
+        .await
+        .map_err(case_error)?;
+    let radiologists = if me.role.can(Permission::AssignReaders) {
+        accounts::radiologists(&ctx.db, &by)
+            .await
+            .map_err(super::ssr::internal)?
+    } else {
+        Vec::new()
+    };
+    let queries = if me.role.can(Permission::ViewCases) {
+        case::list_queries(&ctx.db, &by, Some(id), false)
+            .await
+            .map_err(case_error)?
+    } else {
+        Vec::new()
+    };
+    let settings = study::settings(&ctx.db).await.map_err(case_error)?;
+    let echo = super::ssr::request_auth()
+        .and_then(|a| a.echo)
+        .filter(|e| e.form.ends_with(&format!(":{id}")));
+    Ok(CaseData {
+        detail,
+        username: me.username.clone(),
+        can_enter: me.role.can(Permission::EnterCaseData),
+        can_assign: me.role.can(Permission::AssignReaders),
+        can_read: me.role.can(Permission::ReadCases),
+        can_sign: me.role.can(Permission::SignCrf),
+        can_query: me.role.can(Permission::RaiseQuery),
+        can_answer: me.role.can(Permission::AnswerQuery),
+        radiologists,
+        rule_version: settings.rule_version,
+        latest: osteo_trial::screening::latest_screening_date(),
+        queries,
+        echo,
+        locked: case::is_locked(ctx.db.pool())
+            .await
+            .map_err(super::ssr::internal)?,
+    })
+}
+
+/// Operational figures only.
+#[server(prefix = "/sfn", endpoint = "dashboard")]
+pub async fn dashboard_view() -> Result<Dashboard, AppError> {
+    use osteo_trial::domain::AuditSource;
+    let (ctx, me) = super::ssr::user().await?;
+    osteo_trial::study::dashboard(&ctx.db, &me.principal(AuditSource::Ui))
+        .await
+        .map_err(case_error)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StudyData {
+    pub settings: StudySettings,
+    pub lock: LockStatus,
+    pub can_lock: bool,
+}
+
+/// Study settings and the database lock.
+#[server(prefix = "/sfn", endpoint = "study")]
+pub async fn study_view() -> Result<StudyData, AppError> {
+    use osteo_trial::domain::Permission;
+    use osteo_trial::study;
+    let (ctx, me) = super::ssr::user().await?;
+    if !me.role.can(Permission::ManageStudy) {
+        return Err(AppError::Forbidden);
+    }
+    Ok(StudyData {
+        settings: study::settings(&ctx.db).await.map_err(case_error)?,
+        lock: study::lock_status(&ctx.db).await.map_err(case_error)?,
+        can_lock: me.role.can(Permission::LockDatabase),
+    })
+}

@@ -1,0 +1,518 @@
+//! Form posts of the case pages and the study page. A refused CRF comes back
+//! with what was typed and the problems by field (kept in the session for
+//! the next page); other refusals redirect with an `?error=` code.
+
+use super::{back, flash, internal, FormBody, Halt, Id, Member, Reply};
+use crate::errors::html_error;
+use crate::startup::AppState;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect};
+use osteo_app::auth;
+use osteo_app::i18n::request_locale;
+use osteo_trial::case::bonerads::Features;
+use osteo_trial::case::crf::{ClinicalCrf, FieldIssue};
+use osteo_trial::case::pathology::PathologyInput;
+use osteo_trial::case::{self, CaseError, FormEcho, ReadInput, SignatureMeaning};
+use osteo_trial::domain::{AuditSource, Reason};
+use osteo_trial::study;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+type Pairs = Vec<(String, String)>;
+
+fn case_path(id: i64) -> String {
+    format!("/cases/{id}")
+}
+
+/// Maps a refused case step to its page: 403 for what the role may not
+/// do, 500 for a fault of ours, the case page with an error code otherwise.
+fn case_error(headers: &HeaderMap, page: &str, e: CaseError) -> Halt {
+    match e {
+        CaseError::Forbidden | CaseError::Blinded | CaseError::NotAssigned => html_error(
+            StatusCode::FORBIDDEN,
+            request_locale(headers),
+            "error.forbidden",
+        )
+        .into(),
+        CaseError::Store(_) => internal(headers, e),
+        e => back(page, e.code()),
+    }
+}
+
+async fn saved(session: &Session, id: i64, message: &str, anchor: &str) -> Reply {
+    flash(session, message, None, None).await;
+    Ok(Redirect::to(&format!("/cases/{id}#{anchor}")).into_response())
+}
+
+fn get<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// Goes back to the form with its values and problems.
+async fn echo(
+    session: &Session,
+    id: i64,
+    form: &str,
+    values: Pairs,
+    issues: Vec<FieldIssue>,
+    message: String,
+) -> Reply {
+    let echo = FormEcho {
+        form: format!("{form}:{id}"),
+        values: values
+            .into_iter()
+            .filter(|(k, _)| k != "password")
+            .collect(),
+        issues,
+        message,
+    };
+    if let Err(e) = auth::set_echo(session, echo).await {
+        tracing::warn!(error = %e, "could not keep the form for the next page");
+    }
+    Err(Redirect::to(&format!("/cases/{id}?error={form}#{form}"))
+        .into_response()
+        .into())
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn case_images_complete(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    Id(id): Id,
+) -> Reply {
+    case::complete_images(&state.db, &me.principal(AuditSource::Ui), id)
+        .await
+        .map_err(|e| case_error(&headers, &case_path(id), e))?;
+    saved(&session, id, "flash.case_saved", "crf").await
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn case_crf(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    Id(id): Id,
+    FormBody(pairs): FormBody<Pairs>,
+) -> Reply {
+    let complete = get(&pairs, "action") == Some("complete");
+    let reason = match get(&pairs, "reason").map(Reason::parse).transpose() {
+        Ok(r) => r,
+        Err(e) => {
+            let issue = FieldIssue {
+                field: "reason".into(),
+                code: "invalid".into(),
+                message: e.to_string(),
+            };
+            return echo(&session, id, "crf", pairs, vec![issue], e.to_string()).await;
+        }
+    };
+    let crf = match ClinicalCrf::from_pairs(&pairs) {
+        Ok(c) => c,
+        Err(issues) => {
+            return echo(
+                &session,
+                id,
+                "crf",
+                pairs,
+                issues,
+                CaseError::Crf(vec![]).to_string(),
+            )
+            .await
+        }
+    };
+    match case::save_crf(
+        &state.db,
+        &me.principal(AuditSource::Ui),
+        id,
+        crf,
+        complete,
+        reason.as_ref(),
+    )
+    .await
+    {
+        Ok(_) => saved(&session, id, "flash.crf_saved", "crf").await,
+        Err(CaseError::Crf(issues)) => {
+            echo(
+                &session,
+                id,
+                "crf",
+                pairs,
+                issues,
+                CaseError::Crf(vec![]).to_string(),
+            )
+            .await
+        }
+        Err(
+            e @ (CaseError::ReasonRequired | CaseError::Transition(_) | CaseError::DatabaseLocked),
+        ) => {
+            let issues = if matches!(e, CaseError::ReasonRequired) {
+                vec![FieldIssue {
+                    field: "reason".into(),
+                    code: "required".into(),
+                    message: e.to_string(),
+                }]
+            } else {
+                vec![]
+            };
+            echo(&session, id, "crf", pairs, issues, e.to_string()).await
+        }
+        Err(e) => Err(case_error(&headers, &case_path(id), e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SignForm {
+    meaning: Option<String>,
+    password: String,
+}
+
+impl SignForm {
+    fn meaning(&self) -> Result<SignatureMeaning, CaseError> {
+        Ok(self
+            .meaning
+            .as_deref()
+            .map(str::parse)
+            .transpose()?
+            .unwrap_or(SignatureMeaning::Author))
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn case_crf_sign(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    Id(id): Id,
+    FormBody(f): FormBody<SignForm>,
+) -> Reply {
+    let err = |e| case_error(&headers, &case_path(id), e);
+    let meaning = f.meaning().map_err(err)?;
+    case::sign_crf(
+        &state.db,
+        &me.principal(AuditSource::Ui),
+        id,
+        meaning,
+        &f.password,
+    )
+    .await
+    .map_err(err)?;
+    saved(&session, id, "flash.signed", "crf").await
+}
+
+#[derive(Deserialize)]
+pub struct ReaderForm {
+    username: String,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn case_assign(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    Id(id): Id,
+    FormBody(f): FormBody<ReaderForm>,
+) -> Reply {
+    case::assign_reader(&state.db, &me.principal(AuditSource::Ui), id, &f.username)
+        .await
+        .map_err(|e| case_error(&headers, &case_path(id), e))?;
+    saved(&session, id, "flash.case_saved", "readers").await
+}
+
+fn read_input(pairs: &Pairs) -> Result<ReadInput, CaseError> {
+    let req = |name: &str| {
+        get(pairs, name).ok_or_else(|| CaseError::UnknownField(format!("{name} is required")))
+    };
+    let margin = match req("margin")? {
+        "none" => None,
+        m => Some(m.parse()?),
+    };
+    let flag = |name: &str| get(pairs, name) == Some("true");
+    Ok(ReadInput {
+        features: Features {
+            margin,
+            periosteal: req("periosteal")?.parse()?,
+            endosteal_erosion: req("endosteal_erosion")?.parse()?,
+            pathological_fracture: flag("pathological_fracture"),
+            soft_tissue_mass: flag("soft_tissue_mass"),
+            known_primary_malignancy: flag("known_primary_malignancy"),
+        },
+        likelihood: req("likelihood")?
+            .parse()
+            .map_err(|_| CaseError::Likelihood)?,
+        call: req("call")?.parse()?,
+        comment: get(pairs, "comment").map(str::to_owned),
+    })
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn case_read(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    Id(id): Id,
+    FormBody(pairs): FormBody<Pairs>,
+) -> Reply {
+    let err = |e| case_error(&headers, &case_path(id), e);
+    let input = read_input(&pairs).map_err(err)?;
+    case::save_read(&state.db, &me.principal(AuditSource::Ui), id, input)
+        .await
+        .map_err(err)?;
+    saved(&session, id, "flash.read_saved", "read").await
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn case_read_sign(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    Id(id): Id,
+    FormBody(f): FormBody<SignForm>,
+) -> Reply {
+    case::sign_read(&state.db, &me.principal(AuditSource::Ui), id, &f.password)
+        .await
+        .map_err(|e| case_error(&headers, &case_path(id), e))?;
+    saved(&session, id, "flash.signed", "read").await
+}
+
+#[derive(Deserialize)]
+pub struct PathologyForm {
+    entity: String,
+    procedure: String,
+    specimen_date: String,
+    pathologist: String,
+    comment: Option<String>,
+    reason: Option<String>,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn case_pathology(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    Id(id): Id,
+    FormBody(f): FormBody<PathologyForm>,
+) -> Reply {
+    let err = |e| case_error(&headers, &case_path(id), e);
+    let reason = f
+        .reason
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+        .map(Reason::parse)
+        .transpose()
+        .map_err(|e| err(e.into()))?;
+    let input = PathologyInput {
+        entity: f.entity,
+        behaviour: None,
+        procedure: f
+            .procedure
+            .parse()
+            .map_err(|e: osteo_trial::codes::UnknownCode| err(e.into()))?,
+        specimen_date: f.specimen_date,
+        pathologist: f.pathologist,
+        comment: f.comment,
+    };
+    case::enter_pathology(
+        &state.db,
+        &me.principal(AuditSource::Ui),
+        id,
+        input,
+        reason.as_ref(),
+    )
+    .await
+    .map_err(err)?;
+    saved(&session, id, "flash.pathology_saved", "pathology").await
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn case_pathology_sign(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    Id(id): Id,
+    FormBody(f): FormBody<SignForm>,
+) -> Reply {
+    let err = |e| case_error(&headers, &case_path(id), e);
+    let meaning = f.meaning().map_err(err)?;
+    case::sign_pathology(
+        &state.db,
+        &me.principal(AuditSource::Ui),
+        id,
+        meaning,
+        &f.password,
+    )
+    .await
+    .map_err(err)?;
+    saved(&session, id, "flash.signed", "pathology").await
+}
+
+#[derive(Deserialize)]
+pub struct EndForm {
+    /// `withdrawn:<reason>` or `excluded:<E1|E2|E3>`.
+    code: String,
+    reason: String,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn case_end(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    Id(id): Id,
+    FormBody(f): FormBody<EndForm>,
+) -> Reply {
+    let page = case_path(id);
+    let (kind, code) = f.code.split_once(':').unwrap_or(("", ""));
+    let end = crate::api::cases::parse_end(kind, code).map_err(|_| back(&page, "invalid"))?;
+    let reason = Reason::parse(&f.reason).map_err(|_| back(&page, "reason_required"))?;
+    case::end_case(&state.db, &me.principal(AuditSource::Ui), id, end, &reason)
+        .await
+        .map_err(|e| case_error(&headers, &page, e))?;
+    saved(&session, id, "flash.case_saved", "end-case").await
+}
+
+#[derive(Deserialize)]
+pub struct QueryForm {
+    field: String,
+    text: String,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn case_raise_query(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    Id(id): Id,
+    FormBody(f): FormBody<QueryForm>,
+) -> Reply {
+    case::raise_query(
+        &state.db,
+        &me.principal(AuditSource::Ui),
+        id,
+        &f.field,
+        &f.text,
+    )
+    .await
+    .map_err(|e| case_error(&headers, &case_path(id), e))?;
+    saved(&session, id, "flash.query_saved", "queries").await
+}
+
+#[derive(Deserialize)]
+pub struct QueryActionForm {
+    action: String,
+    text: String,
+}
+
+#[derive(Deserialize)]
+pub struct BackToCase {
+    case: Option<i64>,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn query_action(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    Id(qid): Id,
+    Query(to): Query<BackToCase>,
+    FormBody(f): FormBody<QueryActionForm>,
+) -> Reply {
+    let page = to.case.map_or_else(|| "/cases".to_owned(), case_path);
+    let action = f.action.parse().map_err(|_| back(&page, "invalid"))?;
+    let q = case::act_on_query(
+        &state.db,
+        &me.principal(AuditSource::Ui),
+        qid,
+        action,
+        &f.text,
+    )
+    .await
+    .map_err(|e| case_error(&headers, &page, e))?;
+    saved(&session, q.case_id, "flash.query_saved", "queries").await
+}
+
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    rule_version: Option<String>,
+    readers_per_case: i64,
+    bone_rads_source: String,
+}
+
+const STUDY: &str = "/study";
+
+async fn study_done(session: &Session, message: &str) -> Reply {
+    flash(session, message, None, None).await;
+    Ok(Redirect::to(STUDY).into_response())
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn study_settings(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    FormBody(f): FormBody<SettingsForm>,
+) -> Reply {
+    let by = me.principal(AuditSource::Ui);
+    let current = study::settings(&state.db)
+        .await
+        .map_err(|e| case_error(&headers, STUDY, e))?;
+    if let Some(v) = f.rule_version.as_deref().filter(|v| !v.is_empty()) {
+        if current.rule_version.as_deref() != Some(v) {
+            study::confirm_rule_table(&state.db, &by, v)
+                .await
+                .map_err(|e| case_error(&headers, STUDY, e))?;
+        }
+    }
+    if current.readers_per_case != f.readers_per_case
+        || current.bone_rads_source != f.bone_rads_source
+    {
+        study::set_reading(&state.db, &by, f.readers_per_case, &f.bone_rads_source)
+            .await
+            .map_err(|e| case_error(&headers, STUDY, e))?;
+    }
+    study_done(&session, "flash.settings_saved").await
+}
+
+#[derive(Deserialize)]
+pub struct LockForm {
+    password: String,
+    reason: Option<String>,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn study_lock(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    FormBody(f): FormBody<LockForm>,
+) -> Reply {
+    study::lock_database(&state.db, &me.principal(AuditSource::Ui), &f.password)
+        .await
+        .map_err(|e| case_error(&headers, STUDY, e))?;
+    study_done(&session, "flash.locked").await
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn study_unlock(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    FormBody(f): FormBody<LockForm>,
+) -> Reply {
+    let reason = Reason::parse(f.reason.as_deref().unwrap_or_default())
+        .map_err(|_| back(STUDY, "reason_required"))?;
+    study::unlock_database(
+        &state.db,
+        &me.principal(AuditSource::Ui),
+        &f.password,
+        &reason,
+    )
+    .await
+    .map_err(|e| case_error(&headers, STUDY, e))?;
+    study_done(&session, "flash.unlocked").await
+}
