@@ -295,3 +295,138 @@ async fn journey_with_javascript_hydrates() {
 async fn journey_without_javascript_works_by_forms() {
     journey(false).await;
 }
+
+async fn select(c: &Client, css: &str, value: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
+}
+
+async fn exists(c: &Client, css: &str) -> bool {
+    !c.find_all(Locator::Css(css)).await.unwrap().is_empty()
+}
+
+/// Screens one patient through the screening page's form.
+async fn screen(c: &Client, outcome: &str, exclusion: Option<&str>) {
+    select(c, "#screening-form select[name=outcome]", outcome).await;
+    if let Some(code) = exclusion {
+        click(c, &format!("#screening-form input[name={code}]")).await;
+    }
+    submit(c, "#screening-submit").await;
+    assert!(text(c, "#flash").await.contains('#'), "the entry was saved");
+}
+
+/// The workflow in the browser, role by role (issue: trial workflow, item 11).
+#[tokio::test]
+async fn the_workflow_in_the_browser_coordinator_radiologist_statistician() {
+    let app = spawn_app().await;
+    // Replace the one-time passwords first (that journey is tested above).
+    for who in ["coordinator", "radiologist", "statistician"] {
+        app.signed_in(who).await;
+    }
+    let pi = app.api_client("investigator").await;
+    let (status, _) = pi
+        .send_json(reqwest::Method::PATCH, "/study/settings", &json!({"rule_version": "acr-2023-stm4"}))
+        .await;
+    assert_eq!(status, 200);
+    let driver = chromedriver();
+    let c = browser(&driver, true).await;
+
+    // The coordinator screens three patients: one excluded (E3), two enrolled.
+    sign_in(&c, &app, "coordinator", osteo_tests::PASSWORD).await;
+    c.goto(&format!("{}/screening", app.base)).await.unwrap();
+    screen(&c, "excluded", Some("e3")).await;
+    screen(&c, "enrolled", None).await;
+    screen(&c, "enrolled", None).await;
+    c.goto(&format!("{}/cases", app.base)).await.unwrap();
+    assert_eq!(
+        c.find_all(Locator::Css("#all-cases tbody tr")).await.unwrap().len(),
+        2,
+        "two enrolled patients, two cases"
+    );
+    let id: i64 = osteo_trial::case::find_case(&app.db, "P-0001").await.unwrap().unwrap();
+    // The image ingest's part: a frontal and a lateral view are stored.
+    osteo_tests::workflow::attach_views(&app, id).await;
+    c.goto(&format!("{}/cases/{id}", app.base)).await.unwrap();
+    submit(&c, "#images-complete").await;
+    assert_eq!(text(&c, "#case-state").await, "Images complete");
+
+    // The CRF: a mistake comes back beside its field with nothing lost.
+    fill(&c, "#f-age_years", "150").await;
+    select(&c, "#f-sex", "female").await;
+    select(&c, "#f-bone", "femur").await;
+    submit(&c, "#crf-draft").await;
+    assert!(text(&c, "#crf-error").await.contains("not saved"));
+    assert_eq!(text(&c, "label.invalid .field-error").await, "Out of range.");
+    let kept = c.find(Locator::Css("#f-bone")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("femur"), "what was typed is kept");
+    fill(&c, "#f-age_years", "34").await;
+    for (field, value) in [
+        ("sex", "female"), ("pathological_fracture", "false"), ("known_primary_malignancy", "false"),
+        ("lesion_count", "solitary"), ("physis", "closed"), ("bone", "femur"), ("side", "left"),
+        ("longitudinal", "metaphysis"), ("transverse", "eccentric"), ("density", "lytic"), ("expansion", "true"),
+        ("matrix", "none"), ("cortex", "thinned"), ("soft_tissue_mass", "false"),
+    ] {
+        select(&c, &format!("#f-{field}"), value).await;
+    }
+    c.execute(
+        "document.getElementById('f-radiograph_date').value = '2025-10-02';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    fill(&c, "#f-size_mm", "48").await;
+    submit(&c, "#crf-complete").await;
+    assert_eq!(text(&c, "#case-state").await, "CRF complete");
+    select(&c, "#f-reader", "radiologist").await;
+    submit(&c, "#assign-reader").await;
+    assert!(text(&c, "#readers").await.contains("radiologist"));
+    save_screenshot(&c, "case-coordinator").await;
+    submit(&c, "#logout").await;
+
+    // The radiologist reads blinded and signs.
+    sign_in(&c, &app, "radiologist", osteo_tests::PASSWORD).await;
+    c.goto(&format!("{}/cases", app.base)).await.unwrap();
+    assert!(text(&c, "#worklist").await.contains("P-0001"));
+    c.goto(&format!("{}/cases/{id}", app.base)).await.unwrap();
+    assert!(!exists(&c, "#pathology").await, "no pathology section for a reader");
+    assert!(!exists(&c, "#prediction").await, "no AI section for a reader");
+    select(&c, "#f-margin", "II").await;
+    select(&c, "#f-periosteal", "aggressive").await;
+    fill(&c, "#f-likelihood", "80").await;
+    select(&c, "#f-call", "malignant").await;
+    submit(&c, "#read-save").await;
+    assert_eq!(text(&c, "#bone-rads-radiologist").await, "Bone-RADS 4");
+    fill(&c, "#read-sign input[name=password]", osteo_tests::PASSWORD).await;
+    submit(&c, "#read-sign button").await;
+    assert_eq!(text(&c, "#flash").await, "Signed.");
+    assert!(!exists(&c, "#read-form").await, "a signed read is locked");
+    save_screenshot(&c, "case-radiologist").await;
+    submit(&c, "#logout").await;
+
+    // The coordinator cannot enter pathology before the AI lock.
+    sign_in(&c, &app, "coordinator", osteo_tests::PASSWORD).await;
+    c.goto(&format!("{}/cases/{id}", app.base)).await.unwrap();
+    assert_eq!(text(&c, "#case-state").await, "Reads locked");
+    assert!(text(&c, "#awaiting-ai").await.contains("Awaiting AI"));
+    assert!(text(&c, "#pathology-gate").await.contains("once the AI prediction"));
+    assert!(!exists(&c, "#pathology-form").await, "no pathology form before the AI lock");
+    submit(&c, "#logout").await;
+
+    // The statistician sees operational figures, never accuracy.
+    sign_in(&c, &app, "statistician", osteo_tests::PASSWORD).await;
+    c.goto(&format!("{}/dashboard", app.base)).await.unwrap();
+    assert_eq!(text(&c, "#enrolled-prospective").await, "2");
+    assert_eq!(text(&c, "#flow-e3").await, "1");
+    let page = text(&c, "main").await.to_lowercase();
+    for leak in ["auc", "sensitivity", "specificity", "malignant"] {
+        assert!(!page.contains(leak), "the dashboard shows no {leak}");
+    }
+    save_screenshot(&c, "dashboard-statistician").await;
+    c.goto(&format!("{}/cases/{id}", app.base)).await.unwrap();
+    assert!(text(&c, "#case-refused").await.len() > 3, "a case is blinded for the statistician");
+    c.close().await.unwrap();
+}

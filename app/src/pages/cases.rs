@@ -268,6 +268,7 @@ fn CrfForm(v: CaseData) -> impl IntoView {
             })}
         </details>
     }
+    .into_any()
 }
 
 #[component]
@@ -394,6 +395,7 @@ fn ReadSection(v: CaseData) -> impl IntoView {
             })}
         </details>
     }
+    .into_any()
 }
 
 #[component]
@@ -445,6 +447,7 @@ fn PathologySection(v: CaseData) -> impl IntoView {
             })}
         </details>
     }
+    .into_any()
 }
 
 #[component]
@@ -492,7 +495,7 @@ pub fn CasePage() -> impl IntoView {
                                         </form>
                                     })}
                                 </details>
-                                <CrfForm v=v.clone()/>
+                                {view! { <CrfForm v=v.clone()/> }.into_any()}
                                 <details class="card" id="readers" open=true>
                                     <summary>{t("readers.title")}</summary>
                                     <p>{if v.detail.readers.is_empty() { t("readers.none") } else { v.detail.readers.join(", ") }}</p>
@@ -507,7 +510,7 @@ pub fn CasePage() -> impl IntoView {
                                         </form>
                                     })}
                                 </details>
-                                <ReadSection v=v.clone()/>
+                                {view! { <ReadSection v=v.clone()/> }.into_any()}
                                 {unblinded.then(|| view! {
                                     <details class="card" id="prediction" open=true>
                                         <summary>{t("ai.title")}</summary>
@@ -523,7 +526,7 @@ pub fn CasePage() -> impl IntoView {
                                     </details>
                                     <PathologySection v=v.clone()/>
                                 })}
-                                <QueriesSection v=v.clone()/>
+                                {view! { <QueriesSection v=v.clone()/> }.into_any()}
                                 {(v.can_enter && !s.state.is_final() && !v.locked).then(|| view! {
                                     <details class="card" id="end-case">
                                         <summary>{t("end.title")}</summary>
@@ -588,7 +591,7 @@ fn QueriesSection(v: CaseData) -> impl IntoView {
                 </form>
             })}
         </details>
-    })
+    }.into_any())
 }
 
 #[component]
