@@ -329,7 +329,11 @@ async fn the_workflow_in_the_browser_coordinator_radiologist_statistician() {
     }
     let pi = app.api_client("investigator").await;
     let (status, _) = pi
-        .send_json(reqwest::Method::PATCH, "/study/settings", &json!({"rule_version": "acr-2023-stm4"}))
+        .send_json(
+            reqwest::Method::PATCH,
+            "/study/settings",
+            &json!({"rule_version": "acr-2023-stm4"}),
+        )
         .await;
     assert_eq!(status, 200);
     let driver = chromedriver();
@@ -343,11 +347,17 @@ async fn the_workflow_in_the_browser_coordinator_radiologist_statistician() {
     screen(&c, "enrolled", None).await;
     c.goto(&format!("{}/cases", app.base)).await.unwrap();
     assert_eq!(
-        c.find_all(Locator::Css("#all-cases tbody tr")).await.unwrap().len(),
+        c.find_all(Locator::Css("#all-cases tbody tr"))
+            .await
+            .unwrap()
+            .len(),
         2,
         "two enrolled patients, two cases"
     );
-    let id: i64 = osteo_trial::case::find_case(&app.db, "P-0001").await.unwrap().unwrap();
+    let id: i64 = osteo_trial::case::find_case(&app.db, "P-0001")
+        .await
+        .unwrap()
+        .unwrap();
     // The image ingest's part: a frontal and a lateral view are stored.
     osteo_tests::workflow::attach_views(&app, id).await;
     c.goto(&format!("{}/cases/{id}", app.base)).await.unwrap();
@@ -360,15 +370,34 @@ async fn the_workflow_in_the_browser_coordinator_radiologist_statistician() {
     select(&c, "#f-bone", "femur").await;
     submit(&c, "#crf-draft").await;
     assert!(text(&c, "#crf-error").await.contains("not saved"));
-    assert_eq!(text(&c, "label.invalid .field-error").await, "Out of range.");
-    let kept = c.find(Locator::Css("#f-bone")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(
+        text(&c, "label.invalid .field-error").await,
+        "Out of range."
+    );
+    let kept = c
+        .find(Locator::Css("#f-bone"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
     assert_eq!(kept.as_deref(), Some("femur"), "what was typed is kept");
     fill(&c, "#f-age_years", "34").await;
     for (field, value) in [
-        ("sex", "female"), ("pathological_fracture", "false"), ("known_primary_malignancy", "false"),
-        ("lesion_count", "solitary"), ("physis", "closed"), ("bone", "femur"), ("side", "left"),
-        ("longitudinal", "metaphysis"), ("transverse", "eccentric"), ("density", "lytic"), ("expansion", "true"),
-        ("matrix", "none"), ("cortex", "thinned"), ("soft_tissue_mass", "false"),
+        ("sex", "female"),
+        ("pathological_fracture", "false"),
+        ("known_primary_malignancy", "false"),
+        ("lesion_count", "solitary"),
+        ("physis", "closed"),
+        ("bone", "femur"),
+        ("side", "left"),
+        ("longitudinal", "metaphysis"),
+        ("transverse", "eccentric"),
+        ("density", "lytic"),
+        ("expansion", "true"),
+        ("matrix", "none"),
+        ("cortex", "thinned"),
+        ("soft_tissue_mass", "false"),
     ] {
         select(&c, &format!("#f-{field}"), value).await;
     }
@@ -392,8 +421,14 @@ async fn the_workflow_in_the_browser_coordinator_radiologist_statistician() {
     c.goto(&format!("{}/cases", app.base)).await.unwrap();
     assert!(text(&c, "#worklist").await.contains("P-0001"));
     c.goto(&format!("{}/cases/{id}", app.base)).await.unwrap();
-    assert!(!exists(&c, "#pathology").await, "no pathology section for a reader");
-    assert!(!exists(&c, "#prediction").await, "no AI section for a reader");
+    assert!(
+        !exists(&c, "#pathology").await,
+        "no pathology section for a reader"
+    );
+    assert!(
+        !exists(&c, "#prediction").await,
+        "no AI section for a reader"
+    );
     select(&c, "#f-margin", "II").await;
     select(&c, "#f-periosteal", "aggressive").await;
     fill(&c, "#f-likelihood", "80").await;
@@ -412,8 +447,13 @@ async fn the_workflow_in_the_browser_coordinator_radiologist_statistician() {
     c.goto(&format!("{}/cases/{id}", app.base)).await.unwrap();
     assert_eq!(text(&c, "#case-state").await, "Reads locked");
     assert!(text(&c, "#awaiting-ai").await.contains("Awaiting AI"));
-    assert!(text(&c, "#pathology-gate").await.contains("once the AI prediction"));
-    assert!(!exists(&c, "#pathology-form").await, "no pathology form before the AI lock");
+    assert!(text(&c, "#pathology-gate")
+        .await
+        .contains("once the AI prediction"));
+    assert!(
+        !exists(&c, "#pathology-form").await,
+        "no pathology form before the AI lock"
+    );
     submit(&c, "#logout").await;
 
     // The statistician sees operational figures, never accuracy.
@@ -427,6 +467,9 @@ async fn the_workflow_in_the_browser_coordinator_radiologist_statistician() {
     }
     save_screenshot(&c, "dashboard-statistician").await;
     c.goto(&format!("{}/cases/{id}", app.base)).await.unwrap();
-    assert!(text(&c, "#case-refused").await.len() > 3, "a case is blinded for the statistician");
+    assert!(
+        text(&c, "#case-refused").await.len() > 3,
+        "a case is blinded for the statistician"
+    );
     c.close().await.unwrap();
 }

@@ -15,35 +15,66 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A server process, killed (SIGKILL) and reaped when dropped.
+struct Server(Child);
+
+impl Server {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// Starts `osteo-edc serve` and waits until it answers `/readyz`.
-async fn serve(url: &str, dir: &std::path::Path, port: u16) -> Child {
-    let child = Command::new(binary())
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(dir)
-        .env("DATABASE_URL", url)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
+async fn serve(url: &str, dir: &std::path::Path, port: u16) -> Server {
+    let server = Server(
+        Command::new(binary())
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(dir)
+            .env("DATABASE_URL", url)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary starts"),
+    );
     let started = Instant::now();
     loop {
         let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await;
         if ready.is_ok_and(|r| r.status().is_success()) {
-            return child;
+            return server;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "the server did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the server did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// Enrols patients from `workers` concurrent clients until `stop` says so;
 /// returns the study numbers the server acknowledged.
-async fn burst(port: u16, token: &str, workers: usize, stop: Arc<AtomicUsize>, limit: usize) -> Vec<String> {
+async fn burst(
+    port: u16,
+    token: &str,
+    workers: usize,
+    stop: Arc<AtomicUsize>,
+    limit: usize,
+) -> Vec<String> {
     let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for _ in 0..workers {
@@ -84,7 +115,10 @@ async fn a_server_killed_mid_burst_loses_and_duplicates_no_number() {
     let port = free_port();
     let mut server = serve(&url, dir.path(), port).await;
     let db = Db::connect(&url).await.unwrap();
-    let coordinator = osteo_trial::accounts::find_by_username(&db, "coordinator").await.unwrap().unwrap();
+    let coordinator = osteo_trial::accounts::find_by_username(&db, "coordinator")
+        .await
+        .unwrap()
+        .unwrap();
     let (_, token) = osteo_trial::accounts::create_token(
         &db,
         &coordinator.principal(osteo_trial::domain::AuditSource::Api),
@@ -102,8 +136,7 @@ async fn a_server_killed_mid_burst_loses_and_duplicates_no_number() {
             while count.load(Ordering::SeqCst) < 12 {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            server.kill().unwrap();
-            server.wait().unwrap();
+            server.kill();
         })
     };
     let mut acknowledged = burst(port, &token, 4, count.clone(), usize::MAX).await;
@@ -113,8 +146,7 @@ async fn a_server_killed_mid_burst_loses_and_duplicates_no_number() {
     // Start again on the same database and enrol more.
     let mut server = serve(&url, dir.path(), port).await;
     acknowledged.extend(burst(port, &token, 4, Arc::new(AtomicUsize::new(0)), 12).await);
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 
     let numbers: Vec<(i64, Option<i64>)> =
         sqlx::query_as("SELECT screening_no, study_no FROM screenings ORDER BY screening_no")
@@ -129,14 +161,31 @@ async fn a_server_killed_mid_burst_loses_and_duplicates_no_number() {
     );
     let mut study: Vec<i64> = numbers.iter().filter_map(|(_, s)| *s).collect();
     study.sort_unstable();
-    assert_eq!(study, (1..=n).collect::<Vec<_>>(), "every entry enrolled, study numbers without gap");
+    assert_eq!(
+        study,
+        (1..=n).collect::<Vec<_>>(),
+        "every entry enrolled, study numbers without gap"
+    );
     for label in &acknowledged {
         let no: i64 = label[2..].parse().unwrap();
-        assert!(study.contains(&no), "acknowledged {label} is in the database");
+        assert!(
+            study.contains(&no),
+            "acknowledged {label} is in the database"
+        );
     }
-    let cases: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases").fetch_one(db.pool()).await.unwrap();
-    assert_eq!(cases, n, "every enrolment opened its case in the same transaction");
-    let verify = Command::new(binary()).args(["audit", "verify"]).env("DATABASE_URL", &url).output().unwrap();
+    let cases: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        cases, n,
+        "every enrolment opened its case in the same transaction"
+    );
+    let verify = Command::new(binary())
+        .args(["audit", "verify"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
     assert!(
         verify.status.success(),
         "the audit chain verifies after the kill: {}",
