@@ -97,6 +97,9 @@ struct ServeArgs {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "OSTEO_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
     body_limit_bytes: usize,
+    /// Largest radiograph upload (one request, all its files) in MiB.
+    #[arg(long, env = "OSTEO_IMAGE_LIMIT_MIB", default_value_t = 256)]
+    image_limit_mib: usize,
 }
 
 #[derive(Subcommand)]
@@ -258,6 +261,7 @@ async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.secure_cookies = args.secure_cookies;
     settings.public_origin = args.public_origin;
     settings.body_limit = args.body_limit_bytes;
+    settings.image_limit = args.image_limit_mib * 1024 * 1024;
     settings.validate().map_err(|e| Usage(e.to_string()))?;
     if !settings
         .site_root

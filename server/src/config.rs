@@ -30,6 +30,8 @@ pub struct Settings {
     pub public_origin: Option<String>,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// The largest radiograph upload accepted (one request, all its files), in bytes.
+    pub image_limit: usize,
 }
 
 impl Settings {
@@ -46,6 +48,7 @@ impl Settings {
             secure_cookies: false,
             public_origin: None,
             body_limit: 1024 * 1024,
+            image_limit: 256 * 1024 * 1024,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod config;
 mod errors;
 mod forms;
 mod guard;
+pub mod imaging;
 mod routes;
 mod session_store;
 pub mod startup;

@@ -57,6 +57,10 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
             "/cases/{id}/images/complete",
             post(forms::case_images_complete),
         )
+        .route(
+            "/cases/{id}/images",
+            post(forms::case_images).layer(DefaultBodyLimit::max(state.settings.image_limit)),
+        )
         .route("/cases/{id}/crf", post(forms::case_crf))
         .route("/cases/{id}/crf/sign", post(forms::case_crf_sign))
         .route("/cases/{id}/readers", post(forms::case_assign))
@@ -73,7 +77,7 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .route("/study/settings", post(forms::study_settings))
         .route("/study/lock", post(forms::study_lock))
         .route("/study/unlock", post(forms::study_unlock))
-        .nest("/api/v1", api::router())
+        .nest("/api/v1", api::router(state.settings.image_limit))
         .leptos_routes_with_context(
             &state,
             route_list(),

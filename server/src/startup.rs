@@ -17,6 +17,8 @@ pub struct AppState {
     pub db: Db,
     pub settings: Arc<Settings>,
     pub leptos_options: leptos::config::LeptosOptions,
+    /// Stored radiographs, by content hash.
+    pub images: Arc<dyn crate::imaging::storage::ObjectStore>,
 }
 
 impl AppState {
@@ -85,10 +87,14 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
+        let images = Arc::new(crate::imaging::storage::FileStore::new(
+            settings.data_dir.join("objects"),
+        ));
         let state = AppState {
             db: db.clone(),
             settings: Arc::new(settings),
             leptos_options,
+            images,
         };
         let router = routes::router(state, DbSessionStore::new(db.clone()));
         Ok(Application {

@@ -7,6 +7,7 @@
 //! a server where the user may create databases). Every test gets a database
 //! of its own.
 
+pub mod dicom;
 pub mod workflow;
 
 use osteo_server::{Application, Settings};

@@ -1,12 +1,11 @@
 //! Steps of the trial workflow for tests: each goes through the REST API
-//! like a client would, except the two that belong to later parts of the
-//! system — the image ingest stores radiographs (here: their hashes are
-//! attached directly) and the model writes the prediction (here: a test
-//! double with fixed numbers, never available in the product).
+//! like a client would (radiographs are DICOM files the tests write), except
+//! the model's prediction, which belongs to a later part of the system —
+//! here a test double with fixed numbers, never available in the product.
 
 use crate::{Api, TestApp};
 use osteo_trial::audit::Principal;
-use osteo_trial::case::{self, PredictionInput, View};
+use osteo_trial::case::{self, PredictionInput};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -55,14 +54,50 @@ pub async fn enrol(coordinator: &Api) -> i64 {
         .unwrap_or_else(|| panic!("a case for {study}"))
 }
 
-/// Stands in for the image ingest: attaches a frontal and a lateral view.
+/// Uploads a frontal and a lateral radiograph of the case's patient through
+/// the REST API (files the test writes itself).
 pub async fn attach_views(app: &TestApp, case_id: i64) {
-    for (view, byte) in [(View::Frontal, 'a'), (View::Lateral, 'b')] {
-        let sha = format!("{case_id:08x}{}", byte.to_string().repeat(56));
-        case::attach_image(&app.db, &Principal::system(), case_id, view, &sha)
-            .await
-            .unwrap_or_else(|e| panic!("attach {view}: {e}"));
+    let api = app.api_client("coordinator").await;
+    let who = format!("patient{case_id}");
+    let files = [
+        crate::dicom::Radiograph::cr(&who, "AP", (case_id * 2) as u16).bytes(),
+        crate::dicom::Radiograph::cr(&who, "LL", (case_id * 2 + 1) as u16).bytes(),
+    ];
+    let (status, v) = upload(&api, case_id, &files, None).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        v["files"]
+            .as_array()
+            .is_some_and(|f| f.iter().all(|f| f["stored"] == true)),
+        "{v}"
+    );
+}
+
+/// Uploads DICOM files to a case (multipart), with an optional view.
+pub async fn upload(
+    api: &Api,
+    case_id: i64,
+    files: &[Vec<u8>],
+    view: Option<&str>,
+) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new();
+    if let Some(v) = view {
+        form = form.text("view", v.to_owned());
     }
+    for (i, f) in files.iter().enumerate() {
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(f.clone()).file_name(format!("image{i}.dcm")),
+        );
+    }
+    let r = api
+        .request(Method::POST, &format!("/cases/{case_id}/images"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("the server answers");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 /// Stands in for the model: records a prediction for the case.

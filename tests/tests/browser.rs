@@ -358,9 +358,39 @@ async fn the_workflow_in_the_browser_coordinator_radiologist_statistician() {
         .await
         .unwrap()
         .unwrap();
-    // The image ingest's part: a frontal and a lateral view are stored.
-    osteo_tests::workflow::attach_views(&app, id).await;
+    // Two radiographs (files this test writes), uploaded through the page.
     c.goto(&format!("{}/cases/{id}", app.base)).await.unwrap();
+    let files: Vec<String> = [("AP", 1), ("LL", 2)]
+        .into_iter()
+        .map(|(view, seed)| {
+            let path = app.dir.path().join(format!("{view}.dcm"));
+            std::fs::write(
+                &path,
+                osteo_tests::dicom::Radiograph::cr("Wang", view, seed).bytes(),
+            )
+            .unwrap();
+            path.display().to_string()
+        })
+        .collect();
+    c.find(Locator::Css("#f-files"))
+        .await
+        .unwrap()
+        .send_keys(&files.join("\n"))
+        .await
+        .unwrap();
+    submit(&c, "#upload").await;
+    let flash = text(&c, "#flash").await;
+    assert!(
+        flash.contains("✓ AP.dcm (frontal)") && flash.contains("✓ LL.dcm (lateral)"),
+        "{flash}"
+    );
+    assert_eq!(
+        c.find_all(Locator::Css("#image-list li"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     submit(&c, "#images-complete").await;
     assert_eq!(text(&c, "#case-state").await, "Images complete");
 

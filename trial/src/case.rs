@@ -23,9 +23,9 @@ pub(crate) mod store;
 #[cfg(feature = "ssr")]
 pub use store::{
     act_on_query, assign_reader, attach_image, case_detail, complete_images, end_case,
-    enter_pathology, find_case, is_locked, list_cases, list_queries, pathology_of, prediction,
-    raise_query, reads, record_prediction, save_crf, save_read, sign_crf, sign_pathology,
-    sign_read, worklist,
+    enter_pathology, find_case, image_by_original, is_locked, list_cases, list_queries, map_uids,
+    pathology_of, prediction, raise_query, reads, record_prediction, save_crf, save_read, sign_crf,
+    sign_pathology, sign_read, study_number, worklist,
 };
 
 use crate::codes::{code_enum, UnknownCode};
@@ -293,6 +293,31 @@ pub struct CaseImage {
     /// SHA-256 of the stored (de-identified) object.
     pub sha256: String,
     pub added_at: String,
+    pub modality: Option<String>,
+    pub rows: Option<i64>,
+    pub columns: Option<i64>,
+    pub body_part: Option<String>,
+    pub laterality: Option<String>,
+    /// Quality warnings found on ingest.
+    pub warnings: Vec<String>,
+}
+
+/// What the image ingest records of a stored radiograph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewImage {
+    pub view: View,
+    /// SHA-256 of the stored, de-identified object.
+    pub sha256: String,
+    /// SHA-256 of the file as uploaded (provenance; never stored itself).
+    pub original_sha256: String,
+    pub modality: String,
+    pub transfer_syntax: String,
+    pub rows: i64,
+    pub columns: i64,
+    pub photometric: String,
+    pub body_part: Option<String>,
+    pub laterality: Option<String>,
+    pub warnings: Vec<String>,
 }
 
 /// One version of the clinical CRF.

@@ -485,11 +485,31 @@ pub fn CasePage() -> impl IntoView {
                                 </p>
                                 <details class="card" id="images" open=true>
                                     <summary>{t("images.title")} " (" {v.detail.images.len()} ")"</summary>
-                                    <ul>{v.detail.images.iter().map(|i| view! {
-                                        <li>{opt(i.view.as_str())} " · " <code>{i.sha256.get(..16).unwrap_or_default().to_owned()} "…"</code></li>
+                                    <ul id="image-list">{v.detail.images.iter().map(|i| view! {
+                                        <li>
+                                            <strong>{opt(i.view.as_str())}</strong>
+                                            " · " {i.modality.clone().unwrap_or_default()}
+                                            {i.columns.zip(i.rows).map(|(c, r)| format!(" · {c} × {r}"))}
+                                            {i.body_part.clone().map(|b| format!(" · {b}"))}
+                                            {i.laterality.clone().map(|l| format!(" · {l}"))}
+                                            " · " <code>{i.sha256.get(..16).unwrap_or_default().to_owned()} "…"</code>
+                                            {i.warnings.iter().map(|w| view! { <br/><small class="field-error">"⚠ " {w.clone()}</small> }).collect_view()}
+                                        </li>
                                     }).collect_view()}</ul>
                                     {(v.detail.images.is_empty()).then(|| view! { <p class="muted">{t("images.none")}</p> })}
                                     {(v.can_enter && s.state == CaseState::Enrolled && !v.locked).then(|| view! {
+                                        <form method="post" action=format!("/cases/{id}/images") enctype="multipart/form-data" class="grid" id="upload-form">
+                                            <label>{t("images.files")}<input type="file" name="file" id="f-files" multiple accept=".dcm,application/dicom" required/></label>
+                                            <label>{t("images.view")}
+                                                <select name="view" id="f-view">
+                                                    <option value="auto">{t("images.view_auto")}</option>
+                                                    <option value="frontal">{opt("frontal")}</option>
+                                                    <option value="lateral">{opt("lateral")}</option>
+                                                    <option value="oblique">{opt("oblique")}</option>
+                                                </select>
+                                            </label>
+                                            <button type="submit" id="upload">{t("images.upload")}</button>
+                                        </form>
                                         <form method="post" action=format!("/cases/{id}/images/complete")>
                                             <button type="submit" id="images-complete">{t("images.complete")}</button>
                                         </form>

@@ -117,6 +117,41 @@ pub async fn show(
     ))
 }
 
+/// The outcome of each uploaded file.
+#[derive(Serialize, ToSchema)]
+pub struct UploadOut {
+    files: Vec<crate::imaging::upload::FileOutcome>,
+}
+
+/// Uploads one or many DICOM radiographs (multipart: optional `view` = auto|frontal|lateral|oblique, then `file` parts). Each file is checked, de-identified and stored, or refused with its reason; 200 when at least one was stored, 400 when none was.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/images", params(("id" = i64, Path)), request_body(content_type = "multipart/form-data", description = "view (optional), file (one or more)"),
+    responses((status = 200, body = UploadOut), (status = 400, body = UploadOut), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn upload_images(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+    form: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<(StatusCode, Json<UploadOut>), ApiError> {
+    let Path(id) = id?;
+    let by = user.principal();
+    if !by.role.can(osteo_trial::domain::Permission::EnterCaseData) {
+        return Err(ApiError::forbidden());
+    }
+    let form = form.map_err(|e| {
+        ApiError::bad_request(format!("send multipart/form-data: {}", e.body_text()))
+    })?;
+    let files = crate::imaging::upload::receive(&state, &by, id, form)
+        .await
+        .map_err(ApiError::bad_request)?;
+    let status = if files.iter().any(|f| f.stored) {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    Ok((status, Json(UploadOut { files })))
+}
+
 /// Confirms the radiographs are complete (a frontal and a lateral view present).
 #[utoipa::path(post, path = "/api/v1/cases/{id}/images/complete", params(("id" = i64, Path)),
     responses((status = 200, description = "the new state"), (status = 409, body = ErrorBody)))]

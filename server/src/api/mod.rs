@@ -22,8 +22,8 @@ use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-/// The routes of `/api/v1`.
-pub fn router() -> Router<AppState> {
+/// The routes of `/api/v1`; radiograph uploads may be up to `image_limit` bytes.
+pub fn router(image_limit: usize) -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(openapi_json))
         .route("/me", get(users::me))
@@ -43,6 +43,10 @@ pub fn router() -> Router<AppState> {
         .route("/worklist", get(cases::worklist))
         .route("/cases/{id}", get(cases::show))
         .route("/cases/{id}/images/complete", post(cases::images_complete))
+        .route(
+            "/cases/{id}/images",
+            post(cases::upload_images).layer(axum::extract::DefaultBodyLimit::max(image_limit)),
+        )
         .route("/cases/{id}/crf", axum::routing::put(cases::save_crf))
         .route("/cases/{id}/crf/sign", post(cases::sign_crf))
         .route("/cases/{id}/readers", post(cases::assign_reader))
@@ -85,7 +89,7 @@ async fn not_found() -> ApiError {
         users::reset_password, users::unlock, users::tokens, users::create_token, users::revoke_token,
         audit::list, audit::verify,
         screening::list, screening::create, screening::correct, screening::versions,
-        cases::list, cases::worklist, cases::show, cases::images_complete, cases::save_crf, cases::sign_crf,
+        cases::list, cases::worklist, cases::show, cases::upload_images, cases::images_complete, cases::save_crf, cases::sign_crf,
         cases::assign_reader, cases::save_read, cases::sign_read, cases::reads, cases::prediction,
         cases::pathology, cases::enter_pathology, cases::sign_pathology, cases::end, cases::queries,
         cases::raise_query, cases::act_on_query, cases::settings, cases::update_settings, cases::dashboard,

@@ -79,6 +79,48 @@ async fn echo(
         .into())
 }
 
+/// Radiographs uploaded from the case page; the outcome of each file goes
+/// back to the page.
+#[tracing::instrument(skip_all)]
+pub async fn case_images(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    Id(id): Id,
+    form: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Reply {
+    let page = case_path(id);
+    let by = me.principal(AuditSource::Ui);
+    if !by.role.can(osteo_trial::domain::Permission::EnterCaseData) {
+        return Err(case_error(&headers, &page, CaseError::Forbidden));
+    }
+    let form = form.map_err(|_| back(&page, "upload"))?;
+    let files = crate::imaging::upload::receive(&state, &by, id, form)
+        .await
+        .map_err(|_| back(&page, "upload"))?;
+    let detail = files
+        .iter()
+        .map(|f| match (&f.error, &f.view) {
+            (Some(e), _) => format!("✗ {}: {e}", f.name),
+            (None, view) => {
+                let warn = if f.warnings.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {}", f.warnings.join("; "))
+                };
+                format!(
+                    "✓ {} ({}){warn}",
+                    f.name,
+                    view.as_deref().unwrap_or_default()
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" · ");
+    flash(&session, "flash.images_uploaded", Some(detail), None).await;
+    Ok(Redirect::to(&format!("/cases/{id}#images")).into_response())
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn case_images_complete(
     State(state): State<AppState>,

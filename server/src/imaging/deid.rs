@@ -5,7 +5,8 @@
 //! Temporal Information with Full Dates Option — the study's setting, since
 //! the radiograph date is a CRF field anyway). Patient name and ID become the
 //! study number; instance UIDs are replaced consistently within the study
-//! (the mapping is kept in the database and never exported); every private
+//! (the mapping is kept in the database and never exported, see
+//! `osteo_trial::case::map_uids`); every private
 //! attribute is removed.
 
 use dicom_core::Tag;
@@ -34,47 +35,123 @@ pub const PROFILE: &[(Tag, &str, Action)] = &[
     (Tag(0x0010, 0x0040), "PatientSex", Action::Remove),
     (Tag(0x0010, 0x1000), "OtherPatientIDs", Action::Remove),
     (Tag(0x0010, 0x1001), "OtherPatientNames", Action::Remove),
-    (Tag(0x0010, 0x1002), "OtherPatientIDsSequence", Action::Remove),
+    (
+        Tag(0x0010, 0x1002),
+        "OtherPatientIDsSequence",
+        Action::Remove,
+    ),
     (Tag(0x0010, 0x1005), "PatientBirthName", Action::Remove),
     (Tag(0x0010, 0x1010), "PatientAge", Action::Remove),
     (Tag(0x0010, 0x1020), "PatientSize", Action::Remove),
     (Tag(0x0010, 0x1030), "PatientWeight", Action::Remove),
     (Tag(0x0010, 0x1040), "PatientAddress", Action::Remove),
-    (Tag(0x0010, 0x1060), "PatientMotherBirthName", Action::Remove),
-    (Tag(0x0010, 0x2154), "PatientTelephoneNumbers", Action::Remove),
+    (
+        Tag(0x0010, 0x1060),
+        "PatientMotherBirthName",
+        Action::Remove,
+    ),
+    (
+        Tag(0x0010, 0x2154),
+        "PatientTelephoneNumbers",
+        Action::Remove,
+    ),
     (Tag(0x0010, 0x2160), "EthnicGroup", Action::Remove),
     (Tag(0x0010, 0x2180), "Occupation", Action::Remove),
-    (Tag(0x0010, 0x21B0), "AdditionalPatientHistory", Action::Remove),
+    (
+        Tag(0x0010, 0x21B0),
+        "AdditionalPatientHistory",
+        Action::Remove,
+    ),
     (Tag(0x0010, 0x4000), "PatientComments", Action::Remove),
     (Tag(0x0008, 0x0050), "AccessionNumber", Action::Remove),
     (Tag(0x0008, 0x0080), "InstitutionName", Action::Remove),
     (Tag(0x0008, 0x0081), "InstitutionAddress", Action::Remove),
-    (Tag(0x0008, 0x0090), "ReferringPhysicianName", Action::Remove),
-    (Tag(0x0008, 0x0092), "ReferringPhysicianAddress", Action::Remove),
-    (Tag(0x0008, 0x0094), "ReferringPhysicianTelephoneNumbers", Action::Remove),
+    (
+        Tag(0x0008, 0x0090),
+        "ReferringPhysicianName",
+        Action::Remove,
+    ),
+    (
+        Tag(0x0008, 0x0092),
+        "ReferringPhysicianAddress",
+        Action::Remove,
+    ),
+    (
+        Tag(0x0008, 0x0094),
+        "ReferringPhysicianTelephoneNumbers",
+        Action::Remove,
+    ),
     (Tag(0x0008, 0x1010), "StationName", Action::Remove),
     (Tag(0x0008, 0x1030), "StudyDescription", Action::Remove),
     (Tag(0x0008, 0x103E), "SeriesDescription", Action::Remove),
-    (Tag(0x0008, 0x1040), "InstitutionalDepartmentName", Action::Remove),
+    (
+        Tag(0x0008, 0x1040),
+        "InstitutionalDepartmentName",
+        Action::Remove,
+    ),
     (Tag(0x0008, 0x1048), "PhysiciansOfRecord", Action::Remove),
-    (Tag(0x0008, 0x1050), "PerformingPhysicianName", Action::Remove),
-    (Tag(0x0008, 0x1060), "NameOfPhysiciansReadingStudy", Action::Remove),
+    (
+        Tag(0x0008, 0x1050),
+        "PerformingPhysicianName",
+        Action::Remove,
+    ),
+    (
+        Tag(0x0008, 0x1060),
+        "NameOfPhysiciansReadingStudy",
+        Action::Remove,
+    ),
     (Tag(0x0008, 0x1070), "OperatorsName", Action::Remove),
-    (Tag(0x0008, 0x1080), "AdmittingDiagnosesDescription", Action::Remove),
-    (Tag(0x0008, 0x1110), "ReferencedStudySequence", Action::Remove),
-    (Tag(0x0008, 0x1111), "ReferencedPerformedProcedureStepSequence", Action::Remove),
-    (Tag(0x0008, 0x1120), "ReferencedPatientSequence", Action::Remove),
+    (
+        Tag(0x0008, 0x1080),
+        "AdmittingDiagnosesDescription",
+        Action::Remove,
+    ),
+    (
+        Tag(0x0008, 0x1110),
+        "ReferencedStudySequence",
+        Action::Remove,
+    ),
+    (
+        Tag(0x0008, 0x1111),
+        "ReferencedPerformedProcedureStepSequence",
+        Action::Remove,
+    ),
+    (
+        Tag(0x0008, 0x1120),
+        "ReferencedPatientSequence",
+        Action::Remove,
+    ),
     (Tag(0x0008, 0x2111), "DerivationDescription", Action::Remove),
     (Tag(0x0018, 0x1000), "DeviceSerialNumber", Action::Remove),
     (Tag(0x0018, 0x1030), "ProtocolName", Action::Remove),
     (Tag(0x0020, 0x0010), "StudyID", Action::Remove),
     (Tag(0x0020, 0x4000), "ImageComments", Action::Remove),
     (Tag(0x0032, 0x1032), "RequestingPhysician", Action::Remove),
-    (Tag(0x0032, 0x1060), "RequestedProcedureDescription", Action::Remove),
-    (Tag(0x0040, 0x0244), "PerformedProcedureStepStartDate", Action::Remove),
-    (Tag(0x0040, 0x0253), "PerformedProcedureStepID", Action::Remove),
-    (Tag(0x0040, 0x0254), "PerformedProcedureStepDescription", Action::Remove),
-    (Tag(0x0040, 0x0275), "RequestAttributesSequence", Action::Remove),
+    (
+        Tag(0x0032, 0x1060),
+        "RequestedProcedureDescription",
+        Action::Remove,
+    ),
+    (
+        Tag(0x0040, 0x0244),
+        "PerformedProcedureStepStartDate",
+        Action::Remove,
+    ),
+    (
+        Tag(0x0040, 0x0253),
+        "PerformedProcedureStepID",
+        Action::Remove,
+    ),
+    (
+        Tag(0x0040, 0x0254),
+        "PerformedProcedureStepDescription",
+        Action::Remove,
+    ),
+    (
+        Tag(0x0040, 0x0275),
+        "RequestAttributesSequence",
+        Action::Remove,
+    ),
     (Tag(0x0040, 0xA124), "UID", Action::Remove),
     (Tag(0x0040, 0xA730), "ContentSequence", Action::Remove),
     (Tag(0x0020, 0x000D), "StudyInstanceUID", Action::NewUid),
@@ -82,7 +159,11 @@ pub const PROFILE: &[(Tag, &str, Action)] = &[
     (Tag(0x0008, 0x0018), "SOPInstanceUID", Action::NewUid),
     (Tag(0x0020, 0x0052), "FrameOfReferenceUID", Action::NewUid),
     (Tag(0x0008, 0x0014), "InstanceCreatorUID", Action::NewUid),
-    (Tag(0x0020, 0x0200), "SynchronizationFrameOfReferenceUID", Action::NewUid),
+    (
+        Tag(0x0020, 0x0200),
+        "SynchronizationFrameOfReferenceUID",
+        Action::NewUid,
+    ),
 ];
 
 /// Patient Identity Removed (0012,0062) and De-identification Method (0012,0063).
@@ -90,10 +171,3 @@ pub const IDENTITY_REMOVED: Tag = Tag(0x0012, 0x0062);
 pub const METHOD: Tag = Tag(0x0012, 0x0063);
 pub const METHOD_TEXT: &str =
     "DICOM PS3.15 E.1 Basic Application Level Confidentiality Profile; Retain Longitudinal Temporal Information with Full Dates Option; Osteo EDC";
-
-/// A new UID under the UUID-derived root 2.25 (PS3.5 B.2): unique without
-/// a registered organisation root.
-pub fn new_uid() -> String {
-    let n = u128::from_be_bytes(rand::random::<[u8; 16]>());
-    format!("2.25.{n}")
-}

@@ -244,22 +244,20 @@ async fn touch(tx: &mut Tx, case_id: i64) -> Result<(), sqlx::Error> {
 // ----------------------------------------------------------------- images
 
 /// Records a stored radiograph of a case. The image ingest calls this once
-/// the file is validated, de-identified and stored under `sha256`.
+/// the file is validated, de-identified and stored under `image.sha256`.
 pub async fn attach_image(
     db: &Db,
     by: &Principal,
     case_id: i64,
-    view: View,
-    sha256: &str,
+    image: NewImage,
 ) -> Result<CaseImage, CaseError> {
-    if by.source != AuditSource::System {
-        require(by, Permission::EnterCaseData)?;
-    }
-    let hex = sha256.len() == 64
-        && sha256
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-    if !hex {
+    require(by, Permission::EnterCaseData)?;
+    let hex = |h: &str| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if !hex(&image.sha256) || !hex(&image.original_sha256) {
         return Err(CaseError::Prediction(PredictionError::Hash));
     }
     let mut tx = begin(db, by, "image.attach", "case", case_id).await?;
@@ -273,15 +271,25 @@ pub async fn attach_image(
         }
         .into());
     }
-    let now = now_utc();
     let id: i64 = sqlx::query(
-        "INSERT INTO case_images (case_id, view, sha256, added_at, added_by) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO case_images (case_id, view, sha256, added_at, added_by, original_sha256, modality, transfer_syntax, \
+         rows_px, columns_px, photometric, body_part, laterality, warnings) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
     )
     .bind(case_id)
-    .bind(view.as_str())
-    .bind(sha256)
-    .bind(&now)
+    .bind(image.view.as_str())
+    .bind(&image.sha256)
+    .bind(now_utc())
     .bind(by.user_id)
+    .bind(&image.original_sha256)
+    .bind(&image.modality)
+    .bind(&image.transfer_syntax)
+    .bind(image.rows)
+    .bind(image.columns)
+    .bind(&image.photometric)
+    .bind(&image.body_part)
+    .bind(&image.laterality)
+    .bind(serde_json::to_string(&image.warnings)?)
     .fetch_one(&mut *tx)
     .await?
     .try_get("id")?;
@@ -291,34 +299,113 @@ pub async fn attach_image(
         Change::new("image.attach", "case", case_id).field(
             "image",
             None,
-            Some(format!("{view} {sha256}")),
+            Some(format!(
+                "{} {} {} {}x{} stored={} original={}",
+                image.view,
+                image.modality,
+                image.transfer_syntax,
+                image.columns,
+                image.rows,
+                image.sha256,
+                image.original_sha256
+            )),
         ),
     )
     .await?;
     touch(&mut tx, case_id).await?;
+    let stored = images(&mut tx, case_id)
+        .await?
+        .into_iter()
+        .find(|i| i.id == id)
+        .ok_or(CaseError::UnknownCase(case_id))?;
     tx.commit().await?;
-    Ok(CaseImage {
-        id,
-        view,
-        sha256: sha256.to_owned(),
-        added_at: now,
-    })
+    Ok(stored)
+}
+
+/// The study number of a case (`P-0007`): what replaces the patient's
+/// identifiers in its de-identified images.
+pub async fn study_number(db: &Db, case_id: i64) -> Result<String, CaseError> {
+    Ok(fetch_summary(db.pool(), case_id).await?.0.study_number)
+}
+
+/// The case already holding an image uploaded with this original hash.
+pub async fn image_by_original(db: &Db, original_sha256: &str) -> Result<Option<i64>, CaseError> {
+    Ok(
+        sqlx::query("SELECT case_id FROM case_images WHERE original_sha256 = $1")
+            .bind(original_sha256)
+            .fetch_optional(db.pool())
+            .await?
+            .map(|r| r.try_get("case_id"))
+            .transpose()?,
+    )
+}
+
+/// The replacement of each original UID, made on first sight and kept, so a
+/// study's images keep referring to each other after de-identification.
+/// New UIDs are under the UUID-derived root 2.25 (PS3.5 B.2).
+pub async fn map_uids(
+    db: &Db,
+    by: &Principal,
+    originals: &[String],
+) -> Result<std::collections::HashMap<String, String>, CaseError> {
+    require(by, Permission::EnterCaseData)?;
+    let mut tx = begin(db, by, "image.uids", "case", 0).await?;
+    let mut out = std::collections::HashMap::new();
+    for original in originals {
+        let existing: Option<String> =
+            sqlx::query("SELECT replacement FROM uid_map WHERE original = $1")
+                .bind(original)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("replacement"))
+                .transpose()?;
+        let replacement = match existing {
+            Some(r) => r,
+            None => {
+                let n = u128::from_be_bytes(rand::random::<[u8; 16]>());
+                let r = format!("2.25.{n}");
+                sqlx::query(
+                    "INSERT INTO uid_map (original, replacement, created_at) VALUES ($1, $2, $3)",
+                )
+                .bind(original)
+                .bind(&r)
+                .bind(now_utc())
+                .execute(&mut *tx)
+                .await?;
+                r
+            }
+        };
+        out.insert(original.clone(), replacement);
+    }
+    tx.commit().await?;
+    Ok(out)
 }
 
 async fn images(tx: &mut Tx, case_id: i64) -> Result<Vec<CaseImage>, CaseError> {
     let rows = sqlx::query(
-        "SELECT id, view, sha256, added_at FROM case_images WHERE case_id = $1 ORDER BY id",
+        "SELECT id, view, sha256, added_at, modality, rows_px, columns_px, body_part, laterality, warnings \
+         FROM case_images WHERE case_id = $1 ORDER BY id",
     )
     .bind(case_id)
     .fetch_all(&mut **tx)
     .await?;
     rows.iter()
         .map(|r| {
+            let warnings: Option<String> = r.try_get("warnings")?;
             Ok(CaseImage {
                 id: r.try_get("id")?,
                 view: r.try_get::<String, _>("view")?.parse()?,
                 sha256: r.try_get("sha256")?,
                 added_at: r.try_get("added_at")?,
+                modality: r.try_get("modality")?,
+                rows: r.try_get("rows_px")?,
+                columns: r.try_get("columns_px")?,
+                body_part: r.try_get("body_part")?,
+                laterality: r.try_get("laterality")?,
+                warnings: warnings
+                    .map(|w| serde_json::from_str(&w))
+                    .transpose()?
+                    .unwrap_or_default(),
             })
         })
         .collect()

@@ -1,0 +1,374 @@
+//! Radiograph ingest: each uploaded file is parsed (off the async threads,
+//! with a size and time bound), checked (a CR or DX "for presentation"
+//! radiograph, 8–16-bit MONOCHROME1/2 with pixel data), de-identified
+//! ([`deid`]), stored by the SHA-256 of the stored object ([`storage`]), and
+//! recorded on its case with the SHA-256 of the original file for provenance.
+//!
+//! Decoding the pixels (compressed transfer syntaxes, rendering, the viewer)
+//! is the next step of the image work; the transfer syntax is recorded now.
+
+pub mod deid;
+pub mod storage;
+pub mod upload;
+
+use deid::{Action, IDENTITY_REMOVED, METHOD, METHOD_TEXT, PROFILE};
+use dicom_core::value::PrimitiveValue;
+use dicom_core::{DataElement, Tag, VR};
+use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use osteo_trial::audit::Principal;
+use osteo_trial::case::{self, CaseError, CaseImage, NewImage, View};
+use osteo_trial::store::Db;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Why a file was refused. Each message says what to send instead.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("the file is larger than {0} MiB")]
+    TooLarge(usize),
+    #[error("not a DICOM file (Part 10, with the DICM prefix): {0}")]
+    NotDicom(String),
+    #[error("reading the file took longer than {0} s; it was refused")]
+    Timeout(u64),
+    #[error("modality `{0}` is not a radiograph; upload CR or DX images")]
+    Modality(String),
+    #[error("this DX image is \"for processing\" (raw detector data); send the \"for presentation\" image")]
+    ForProcessing,
+    #[error("photometric interpretation `{0}` is not supported; radiographs are MONOCHROME1 or MONOCHROME2")]
+    Photometric(String),
+    #[error("{0} bits allocated are not supported; radiographs have 8 or 16")]
+    Bits(u16),
+    #[error("the file has no pixel data")]
+    NoPixels,
+    #[error("the view cannot be told from the file (View Position `{0}`); choose frontal, lateral or oblique in the upload form")]
+    ViewUnknown(String),
+    #[error("this radiograph is already stored")]
+    Duplicate,
+    #[error(transparent)]
+    Case(#[from] CaseError),
+    #[error("the image could not be stored: {0}")]
+    Storage(String),
+}
+
+/// Limits on one upload.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_bytes: usize,
+    pub parse_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 64 * 1024 * 1024,
+            parse_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// What the checks found in a file.
+#[derive(Debug, Clone)]
+pub struct Inspected {
+    pub modality: String,
+    pub view: Option<View>,
+    pub view_position: String,
+    pub laterality: Option<String>,
+    pub body_part: Option<String>,
+    pub rows: u16,
+    pub columns: u16,
+    pub photometric: String,
+    pub bits_allocated: u16,
+    pub transfer_syntax: String,
+    pub warnings: Vec<String>,
+}
+
+fn text(obj: &DefaultDicomObject, tag: Tag) -> Option<String> {
+    obj.element_opt(tag)
+        .ok()
+        .flatten()
+        .and_then(|e| e.to_str().ok())
+        .map(|s| {
+            s.trim_matches(|c: char| c.is_whitespace() || c == '\0')
+                .to_owned()
+        })
+        .filter(|s| !s.is_empty())
+}
+
+fn number(obj: &DefaultDicomObject, tag: Tag) -> Option<u16> {
+    obj.element_opt(tag)
+        .ok()
+        .flatten()
+        .and_then(|e| e.to_int::<u16>().ok())
+}
+
+const MODALITY: Tag = Tag(0x0008, 0x0060);
+const SOP_CLASS: Tag = Tag(0x0008, 0x0016);
+const PRESENTATION_INTENT: Tag = Tag(0x0008, 0x0068);
+const VIEW_POSITION: Tag = Tag(0x0018, 0x5101);
+const LATERALITY: Tag = Tag(0x0020, 0x0062);
+const BODY_PART: Tag = Tag(0x0018, 0x0015);
+const ROWS: Tag = Tag(0x0028, 0x0010);
+const COLUMNS: Tag = Tag(0x0028, 0x0011);
+const PHOTOMETRIC: Tag = Tag(0x0028, 0x0004);
+const BITS_ALLOCATED: Tag = Tag(0x0028, 0x0100);
+const BURNED_IN: Tag = Tag(0x0028, 0x0301);
+const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
+const DX_FOR_PROCESSING: &str = "1.2.840.10008.5.1.4.1.1.1.1.1";
+
+/// The view a View Position names (PS3.3 C.8.11.5: AP, PA, LL, RL, …).
+pub fn view_of(position: &str) -> Option<View> {
+    match position.trim().to_ascii_uppercase().as_str() {
+        "AP" | "PA" | "FRONTAL" => Some(View::Frontal),
+        "LL" | "RL" | "LAT" | "LATERAL" | "ML" | "LM" | "LATERAL_MEDIAL" | "MEDIAL_LATERAL" => {
+            Some(View::Lateral)
+        }
+        "OBL" | "LO" | "RO" | "OBLIQUE" | "LAO" | "RAO" | "LPO" | "RPO" => Some(View::Oblique),
+        _ => None,
+    }
+}
+
+/// Body parts that are not limb bones: a hint toward exclusion E3.
+const NOT_LIMB: &[&str] = &[
+    "SPINE", "CSPINE", "TSPINE", "LSPINE", "SSPINE", "PELVIS", "CHEST", "SKULL", "HEAD", "ABDOMEN",
+    "SACRUM", "COCCYX", "HIP",
+];
+
+/// Parses and checks one file (blocking: run it off the async threads).
+pub fn inspect(bytes: &[u8]) -> Result<(DefaultDicomObject, Inspected), IngestError> {
+    if bytes.is_empty() {
+        return Err(IngestError::Empty);
+    }
+    let obj = OpenFileOptions::new()
+        .from_reader(std::io::Cursor::new(bytes))
+        .map_err(|e| IngestError::NotDicom(e.to_string()))?;
+    let sop = obj
+        .meta()
+        .media_storage_sop_class_uid()
+        .trim_end_matches('\0')
+        .to_owned();
+    let modality = text(&obj, MODALITY).unwrap_or_default();
+    if !matches!(modality.as_str(), "CR" | "DX") {
+        return Err(IngestError::Modality(if modality.is_empty() {
+            "none".into()
+        } else {
+            modality
+        }));
+    }
+    let intent = text(&obj, PRESENTATION_INTENT).unwrap_or_default();
+    let sop_dataset = text(&obj, SOP_CLASS).unwrap_or_default();
+    if sop == DX_FOR_PROCESSING || sop_dataset == DX_FOR_PROCESSING || intent == "FOR PROCESSING" {
+        return Err(IngestError::ForProcessing);
+    }
+    let photometric = text(&obj, PHOTOMETRIC).unwrap_or_default();
+    if !matches!(photometric.as_str(), "MONOCHROME1" | "MONOCHROME2") {
+        return Err(IngestError::Photometric(photometric));
+    }
+    let bits_allocated = number(&obj, BITS_ALLOCATED).unwrap_or(0);
+    if !matches!(bits_allocated, 8 | 16) {
+        return Err(IngestError::Bits(bits_allocated));
+    }
+    if obj.element_opt(PIXEL_DATA).ok().flatten().is_none() {
+        return Err(IngestError::NoPixels);
+    }
+    let rows = number(&obj, ROWS).unwrap_or(0);
+    let columns = number(&obj, COLUMNS).unwrap_or(0);
+    let view_position = text(&obj, VIEW_POSITION).unwrap_or_default();
+    let body_part = text(&obj, BODY_PART);
+    let mut warnings = Vec::new();
+    if let Some(part) = &body_part {
+        if NOT_LIMB.contains(&part.to_ascii_uppercase().as_str()) {
+            warnings.push(format!(
+                "body part {part} is not a limb bone: consider exclusion E3"
+            ));
+        }
+    }
+    if rows.min(columns) < 512 {
+        warnings.push(format!(
+            "a small image ({columns} × {rows} pixels): check it can be read"
+        ));
+    }
+    if text(&obj, BURNED_IN).as_deref() == Some("YES") {
+        warnings.push("burned-in annotation: the pixels may show identifying text".into());
+    }
+    let transfer_syntax = obj
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_owned();
+    let inspected = Inspected {
+        modality,
+        view: view_of(&view_position),
+        view_position,
+        laterality: text(&obj, LATERALITY),
+        body_part,
+        rows,
+        columns,
+        photometric,
+        bits_allocated,
+        transfer_syntax,
+        warnings,
+    };
+    Ok((obj, inspected))
+}
+
+/// The instance UIDs of the object that de-identification replaces.
+pub fn uids(obj: &DefaultDicomObject) -> Vec<String> {
+    PROFILE
+        .iter()
+        .filter(|(_, _, a)| *a == Action::NewUid)
+        .filter_map(|(tag, _, _)| text(obj, *tag))
+        .collect()
+}
+
+/// Applies the profile: identifiers removed, patient name and ID replaced
+/// by the study number, UIDs replaced through `map`, private attributes
+/// removed, and the de-identification recorded in the object.
+pub fn deidentify(obj: &mut DefaultDicomObject, study_number: &str, map: &HashMap<String, String>) {
+    for (tag, _, action) in PROFILE {
+        match action {
+            Action::Remove => {
+                obj.remove_element(*tag);
+            }
+            Action::StudyNumber => {
+                let vr = if tag.element() == 0x0010 {
+                    VR::PN
+                } else {
+                    VR::LO
+                };
+                obj.put(DataElement::new(
+                    *tag,
+                    vr,
+                    PrimitiveValue::from(study_number),
+                ));
+            }
+            Action::NewUid => {
+                if let Some(old) = text(obj, *tag) {
+                    if let Some(new) = map.get(&old) {
+                        obj.put(DataElement::new(
+                            *tag,
+                            VR::UI,
+                            PrimitiveValue::from(new.as_str()),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let private: Vec<Tag> = obj
+        .iter()
+        .map(|e| e.header().tag)
+        .filter(|t| t.group() % 2 == 1)
+        .collect();
+    for t in private {
+        obj.remove_element(t);
+    }
+    obj.put(DataElement::new(
+        IDENTITY_REMOVED,
+        VR::CS,
+        PrimitiveValue::from("YES"),
+    ));
+    obj.put(DataElement::new(
+        METHOD,
+        VR::LO,
+        PrimitiveValue::from(METHOD_TEXT),
+    ));
+    if let Some(sop) = text(obj, Tag(0x0008, 0x0018)) {
+        obj.update_meta(|m| m.media_storage_sop_instance_uid = sop);
+    }
+}
+
+/// Encodes the object as a Part 10 file.
+pub fn encode(obj: &DefaultDicomObject) -> Result<Vec<u8>, IngestError> {
+    let mut out = Vec::new();
+    obj.write_all(&mut out)
+        .map_err(|e| IngestError::Storage(e.to_string()))?;
+    Ok(out)
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// One file's outcome.
+#[derive(Debug)]
+pub struct Stored {
+    pub image: CaseImage,
+    pub warnings: Vec<String>,
+}
+
+/// Ingests one file for a case: check, de-identify, store, record.
+#[tracing::instrument(skip_all, fields(case_id, bytes = bytes.len()))]
+pub async fn ingest(
+    db: &Db,
+    store: &dyn storage::ObjectStore,
+    by: &Principal,
+    case_id: i64,
+    bytes: Vec<u8>,
+    view_override: Option<View>,
+    limits: Limits,
+) -> Result<Stored, IngestError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(IngestError::TooLarge(limits.max_bytes / (1024 * 1024)));
+    }
+    let study_number = case::study_number(db, case_id).await?;
+    let original_sha256 = sha256_hex(&bytes);
+    if case::image_by_original(db, &original_sha256)
+        .await?
+        .is_some()
+    {
+        return Err(IngestError::Duplicate);
+    }
+    let parse = tokio::task::spawn_blocking(move || inspect(&bytes));
+    let (mut obj, inspected) = tokio::time::timeout(limits.parse_timeout, parse)
+        .await
+        .map_err(|_| IngestError::Timeout(limits.parse_timeout.as_secs()))?
+        .map_err(|e| IngestError::Storage(e.to_string()))??;
+    let view = match (view_override, inspected.view) {
+        (Some(v), _) | (None, Some(v)) => v,
+        (None, None) => return Err(IngestError::ViewUnknown(inspected.view_position.clone())),
+    };
+    let map = case::map_uids(db, by, &uids(&obj)).await?;
+    let encoded = tokio::task::spawn_blocking(move || {
+        deidentify(&mut obj, &study_number, &map);
+        encode(&obj)
+    })
+    .await
+    .map_err(|e| IngestError::Storage(e.to_string()))??;
+    let sha256 = sha256_hex(&encoded);
+    store
+        .put(&sha256, &encoded)
+        .await
+        .map_err(|e| IngestError::Storage(e.to_string()))?;
+    let image = case::attach_image(
+        db,
+        by,
+        case_id,
+        NewImage {
+            view,
+            sha256,
+            original_sha256,
+            modality: inspected.modality.clone(),
+            transfer_syntax: inspected.transfer_syntax.clone(),
+            rows: i64::from(inspected.rows),
+            columns: i64::from(inspected.columns),
+            photometric: inspected.photometric.clone(),
+            body_part: inspected.body_part.clone(),
+            laterality: inspected.laterality.clone(),
+            warnings: inspected.warnings.clone(),
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        CaseError::Store(s) if s.contains("UNIQUE") || s.contains("duplicate key") => {
+            IngestError::Duplicate
+        }
+        e => IngestError::Case(e),
+    })?;
+    Ok(Stored {
+        image,
+        warnings: inspected.warnings,
+    })
+}

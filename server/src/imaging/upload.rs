@@ -1,0 +1,119 @@
+//! Reading an upload of one or many DICOM files (multipart) into per-file
+//! outcomes: every file is stored or refused with its reason, never silently.
+
+use super::{ingest, IngestError, Limits};
+use crate::startup::AppState;
+use axum::extract::Multipart;
+use osteo_trial::audit::Principal;
+use osteo_trial::case::View;
+use serde::Serialize;
+
+/// One file's outcome.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FileOutcome {
+    pub name: String,
+    pub stored: bool,
+    /// SHA-256 of the stored, de-identified object.
+    pub sha256: Option<String>,
+    pub view: Option<String>,
+    pub warnings: Vec<String>,
+    /// Why the file was refused.
+    pub error: Option<String>,
+}
+
+/// Reads the form's `view` (optional, before the files: `auto`, `frontal`,
+/// `lateral`, `oblique`) and every `file` part, ingesting each in turn.
+pub async fn receive(
+    state: &AppState,
+    by: &Principal,
+    case_id: i64,
+    mut form: Multipart,
+) -> Result<Vec<FileOutcome>, String> {
+    let mut view: Option<View> = None;
+    let mut out = Vec::new();
+    let limits = Limits {
+        max_bytes: state.settings.image_limit,
+        ..Limits::default()
+    };
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(format!("the upload could not be read: {}", e.body_text())),
+        };
+        match field.name().unwrap_or_default() {
+            "view" => {
+                let v = field.text().await.map_err(|e| e.body_text())?;
+                view = match v.trim() {
+                    "" | "auto" => None,
+                    other => Some(
+                        other
+                            .parse()
+                            .map_err(|e: osteo_trial::codes::UnknownCode| e.to_string())?,
+                    ),
+                };
+            }
+            "file" | "files" => {
+                let name = field
+                    .file_name()
+                    .unwrap_or("unnamed")
+                    .chars()
+                    .take(200)
+                    .collect::<String>();
+                let bytes = match field.bytes().await {
+                    Ok(b) => b.to_vec(),
+                    Err(e) => {
+                        return Err(format!(
+                            "{name}: the upload could not be read: {}",
+                            e.body_text()
+                        ))
+                    }
+                };
+                let outcome = match ingest(
+                    &state.db,
+                    state.images.as_ref(),
+                    by,
+                    case_id,
+                    bytes,
+                    view,
+                    limits,
+                )
+                .await
+                {
+                    Ok(s) => FileOutcome {
+                        name,
+                        stored: true,
+                        sha256: Some(s.image.sha256.clone()),
+                        view: Some(s.image.view.to_string()),
+                        warnings: s.warnings,
+                        error: None,
+                    },
+                    Err(IngestError::Case(e))
+                        if !matches!(e, osteo_trial::case::CaseError::Store(_)) =>
+                    {
+                        return Err(e.to_string());
+                    }
+                    Err(e) => {
+                        if let IngestError::Storage(_) | IngestError::Case(_) = e {
+                            tracing::error!(error = %e, "storing an image failed");
+                        }
+                        FileOutcome {
+                            name,
+                            stored: false,
+                            sha256: None,
+                            view: None,
+                            warnings: vec![],
+                            error: Some(e.to_string()),
+                        }
+                    }
+                };
+                out.push(outcome);
+            }
+            _ => {}
+        }
+    }
+    if out.is_empty() {
+        return Err("no file was sent: add one or more DICOM files in the field `file`".into());
+    }
+    Ok(out)
+}

@@ -1,0 +1,124 @@
+//! DICOM files written by the tests themselves (no patient data ships): a
+//! small radiograph with a full set of identifying attributes, so that
+//! de-identification has something to remove.
+
+use dicom_core::value::PrimitiveValue;
+use dicom_core::{DataElement, Tag, VR};
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::InMemDicomObject;
+
+pub const CR_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.1";
+pub const DX_FOR_PROCESSING: &str = "1.2.840.10008.5.1.4.1.1.1.1.1";
+pub const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+
+/// What the generated file looks like.
+#[derive(Debug, Clone)]
+pub struct Radiograph {
+    pub sop_class: &'static str,
+    pub modality: &'static str,
+    pub view_position: Option<&'static str>,
+    pub body_part: &'static str,
+    pub photometric: &'static str,
+    pub patient_name: String,
+    pub patient_id: String,
+    pub study_uid: String,
+    /// Makes each file distinct.
+    pub seed: u16,
+    pub size: u16,
+}
+
+impl Radiograph {
+    /// A frontal CR of the femur of the patient `who`.
+    pub fn cr(who: &str, view: &'static str, seed: u16) -> Radiograph {
+        Radiograph {
+            sop_class: CR_IMAGE_STORAGE,
+            modality: "CR",
+            view_position: Some(view),
+            body_part: "FEMUR",
+            photometric: "MONOCHROME2",
+            patient_name: format!("{who}^Test"),
+            patient_id: format!("MRN-{who}"),
+            study_uid: format!("1.2.826.0.1.3680043.2.1125.1.{seed}"),
+            seed,
+            size: 64,
+        }
+    }
+
+    /// The Part 10 file.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut obj = InMemDicomObject::new_empty();
+        let sop_uid = format!("1.2.826.0.1.3680043.2.1125.3.{}", self.seed);
+        let text = |obj: &mut InMemDicomObject, g: u16, e: u16, vr: VR, v: &str| {
+            obj.put(DataElement::new(Tag(g, e), vr, PrimitiveValue::from(v)));
+        };
+        text(&mut obj, 0x0008, 0x0016, VR::UI, self.sop_class);
+        text(&mut obj, 0x0008, 0x0018, VR::UI, &sop_uid);
+        text(&mut obj, 0x0008, 0x0020, VR::DA, "20251002");
+        text(&mut obj, 0x0008, 0x0050, VR::SH, "ACC123456");
+        text(&mut obj, 0x0008, 0x0060, VR::CS, self.modality);
+        text(&mut obj, 0x0008, 0x0080, VR::LO, "Affiliated Hospital");
+        text(&mut obj, 0x0008, 0x0090, VR::PN, "Referring^Doctor");
+        text(&mut obj, 0x0008, 0x1030, VR::LO, "Left femur pain");
+        text(&mut obj, 0x0008, 0x1070, VR::PN, "Operator^Name");
+        text(&mut obj, 0x0010, 0x0010, VR::PN, &self.patient_name);
+        text(&mut obj, 0x0010, 0x0020, VR::LO, &self.patient_id);
+        text(&mut obj, 0x0010, 0x0030, VR::DA, "19910304");
+        text(&mut obj, 0x0010, 0x0040, VR::CS, "F");
+        text(&mut obj, 0x0010, 0x1010, VR::AS, "034Y");
+        text(&mut obj, 0x0010, 0x1040, VR::LO, "1 Hospital Road");
+        text(&mut obj, 0x0018, 0x0015, VR::CS, self.body_part);
+        text(&mut obj, 0x0018, 0x1000, VR::LO, "SN-99");
+        if let Some(v) = self.view_position {
+            text(&mut obj, 0x0018, 0x5101, VR::CS, v);
+        }
+        text(&mut obj, 0x0020, 0x000D, VR::UI, &self.study_uid);
+        text(
+            &mut obj,
+            0x0020,
+            0x000E,
+            VR::UI,
+            &format!("{}.2", self.study_uid),
+        );
+        text(&mut obj, 0x0020, 0x0010, VR::SH, "STUDY7");
+        text(&mut obj, 0x0020, 0x0062, VR::CS, "L");
+        text(&mut obj, 0x0028, 0x0004, VR::CS, self.photometric);
+        // A private attribute, as vendors write them.
+        text(&mut obj, 0x0009, 0x0010, VR::LO, "VENDOR");
+        text(&mut obj, 0x0009, 0x1001, VR::LO, "patient phone 555-0100");
+        let n = self.size;
+        for (e, v) in [
+            (0x0002u16, 1u16),
+            (0x0010, n),
+            (0x0011, n),
+            (0x0100, 16),
+            (0x0101, 12),
+            (0x0102, 11),
+            (0x0103, 0),
+        ] {
+            obj.put(DataElement::new(
+                Tag(0x0028, e),
+                VR::US,
+                PrimitiveValue::from(v),
+            ));
+        }
+        let pixels: dicom_core::value::C<u16> = (0..u32::from(n) * u32::from(n))
+            .map(|i| ((i * 7 + u32::from(self.seed) * 13) % 4096) as u16)
+            .collect();
+        obj.put(DataElement::new(
+            Tag(0x7FE0, 0x0010),
+            VR::OW,
+            PrimitiveValue::U16(pixels),
+        ));
+        let file = obj
+            .with_meta(
+                FileMetaTableBuilder::new()
+                    .transfer_syntax(EXPLICIT_VR_LE)
+                    .media_storage_sop_class_uid(self.sop_class)
+                    .media_storage_sop_instance_uid(sop_uid),
+            )
+            .expect("a file meta group");
+        let mut out = Vec::new();
+        file.write_all(&mut out).expect("the file encodes");
+        out
+    }
+}

@@ -1,0 +1,239 @@
+//! Radiograph ingest through the REST API: each file checked, de-identified
+//! (DICOM PS3.15 Annex E) and stored by content hash, or refused with its
+//! reason; the stored object read back independently (dicom-rs, and DCMTK's
+//! `dcmdump` when installed).
+
+// A test that cannot go on should stop right there.
+#![allow(clippy::unwrap_used)]
+
+use dicom_core::Tag;
+use osteo_tests::dicom::{Radiograph, DX_FOR_PROCESSING};
+use osteo_tests::workflow::{enrol, upload};
+use osteo_tests::{audit_rows, spawn_app};
+use serde_json::Value;
+
+fn stored_path(app: &osteo_tests::TestApp, sha: &str) -> std::path::PathBuf {
+    app.dir
+        .path()
+        .join("objects")
+        .join(&sha[..2])
+        .join(format!("{sha}.dcm"))
+}
+
+fn text(obj: &dicom_object::DefaultDicomObject, tag: Tag) -> Option<String> {
+    obj.element_opt(tag)
+        .unwrap()
+        .map(|e| e.to_str().unwrap().trim_end_matches(['\0', ' ']).to_owned())
+}
+
+#[tokio::test]
+async fn an_uploaded_radiograph_is_de_identified_before_it_is_stored() {
+    let app = spawn_app().await;
+    let api = app.api_client("coordinator").await;
+    let id = enrol(&api).await;
+    let original = Radiograph::cr("Zhang", "AP", 1);
+    let (status, v) = upload(&api, id, &[original.bytes()], None).await;
+    assert_eq!(status, 200, "{v}");
+    let file = &v["files"][0];
+    assert_eq!(
+        (file["stored"].as_bool(), file["view"].as_str()),
+        (Some(true), Some("frontal")),
+        "{v}"
+    );
+    let sha = file["sha256"].as_str().unwrap();
+    let bytes = std::fs::read(stored_path(&app, sha)).unwrap();
+    assert_eq!(
+        osteo_server::imaging::sha256_hex(&bytes),
+        sha,
+        "stored under its own hash"
+    );
+
+    let obj = dicom_object::OpenFileOptions::new()
+        .from_reader(&bytes[..])
+        .unwrap();
+    // Every identifying attribute of the profile is gone or replaced.
+    for (tag, name, action) in osteo_server::imaging::deid::PROFILE {
+        let value = text(&obj, *tag);
+        match action {
+            osteo_server::imaging::deid::Action::Remove => {
+                assert_eq!(value, None, "{name} is removed")
+            }
+            osteo_server::imaging::deid::Action::StudyNumber => {
+                assert_eq!(
+                    value.as_deref(),
+                    Some("P-0001"),
+                    "{name} is the study number"
+                )
+            }
+            osteo_server::imaging::deid::Action::NewUid => {
+                if let Some(uid) = value {
+                    assert!(uid.starts_with("2.25."), "{name} is a new UID: {uid}");
+                }
+            }
+        }
+    }
+    assert!(text(&obj, Tag(0x0020, 0x000D)).is_some_and(|u| u != original.study_uid));
+    assert!(
+        obj.iter().all(|e| e.header().tag.group() % 2 == 0),
+        "no private attribute survives"
+    );
+    for secret in [
+        "Zhang",
+        "MRN-Zhang",
+        "19910304",
+        "ACC123456",
+        "Affiliated Hospital",
+        "555-0100",
+        "Referring",
+        "SN-99",
+    ] {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "`{secret}` appears nowhere in the stored file"
+        );
+    }
+    // What the analysis needs is kept.
+    assert_eq!(text(&obj, Tag(0x0018, 0x5101)).as_deref(), Some("AP"));
+    assert_eq!(text(&obj, Tag(0x0018, 0x0015)).as_deref(), Some("FEMUR"));
+    assert_eq!(text(&obj, Tag(0x0020, 0x0062)).as_deref(), Some("L"));
+    assert_eq!(
+        text(&obj, Tag(0x0028, 0x0004)).as_deref(),
+        Some("MONOCHROME2")
+    );
+    assert_eq!(text(&obj, Tag(0x0012, 0x0062)).as_deref(), Some("YES"));
+    let src = dicom_object::OpenFileOptions::new()
+        .from_reader(&original.bytes()[..])
+        .unwrap();
+    assert_eq!(
+        obj.element(Tag(0x7FE0, 0x0010))
+            .unwrap()
+            .to_bytes()
+            .unwrap(),
+        src.element(Tag(0x7FE0, 0x0010))
+            .unwrap()
+            .to_bytes()
+            .unwrap(),
+        "pixels unchanged"
+    );
+    // An independent reader: DCMTK's dcmdump, where installed (make test installs it).
+    if let Ok(out) = std::process::Command::new("dcmdump")
+        .arg(stored_path(&app, sha))
+        .output()
+    {
+        assert!(out.status.success(), "dcmdump reads the stored file");
+        let dump = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            dump.contains("P-0001") && !dump.contains("Zhang") && !dump.contains("MRN-"),
+            "{dump}"
+        );
+    }
+
+    // Same study, second view: the study keeps one consistent new UID.
+    let (_, v2) = upload(&api, id, &[Radiograph::cr("Zhang", "LL", 2).bytes()], None).await;
+    let sha2 = v2["files"][0]["sha256"].as_str().unwrap();
+    let obj2 = dicom_object::OpenFileOptions::new()
+        .from_reader(&std::fs::read(stored_path(&app, sha2)).unwrap()[..])
+        .unwrap();
+    let study_uid = |o: &dicom_object::DefaultDicomObject| text(o, Tag(0x0020, 0x000D));
+    let mut other = Radiograph::cr("Zhang", "LL", 3);
+    other.study_uid = original.study_uid.clone();
+    let (_, v3) = upload(&api, id, &[other.bytes()], None).await;
+    let obj3 = dicom_object::OpenFileOptions::new()
+        .from_reader(
+            &std::fs::read(stored_path(
+                &app,
+                v3["files"][0]["sha256"].as_str().unwrap(),
+            ))
+            .unwrap()[..],
+        )
+        .unwrap();
+    assert_eq!(
+        study_uid(&obj3),
+        study_uid(&obj),
+        "one original UID, one replacement"
+    );
+    assert_ne!(study_uid(&obj2), study_uid(&obj));
+}
+
+#[tokio::test]
+async fn every_file_of_a_batch_is_stored_or_refused_with_its_reason() {
+    let app = spawn_app().await;
+    let api = app.api_client("coordinator").await;
+    let id = enrol(&api).await;
+    let good = Radiograph::cr("Li", "PA", 10);
+    let mut mr = Radiograph::cr("Li", "PA", 11);
+    mr.modality = "MR";
+    let mut raw = Radiograph::cr("Li", "PA", 12);
+    raw.sop_class = DX_FOR_PROCESSING;
+    raw.modality = "DX";
+    let mut rgb = Radiograph::cr("Li", "PA", 13);
+    rgb.photometric = "RGB";
+    let mut no_view = Radiograph::cr("Li", "PA", 14);
+    no_view.view_position = None;
+    let mut pelvis = Radiograph::cr("Li", "AP", 15);
+    pelvis.body_part = "PELVIS";
+    let before = audit_rows(&app.db).await;
+    let (status, v) = upload(
+        &api,
+        id,
+        &[
+            good.bytes(),
+            b"this is not a DICOM file".to_vec(),
+            mr.bytes(),
+            raw.bytes(),
+            rgb.bytes(),
+            no_view.bytes(),
+            good.bytes(),
+            pelvis.bytes(),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let outcome = |i: usize| -> (bool, String) {
+        let f: &Value = &v["files"][i];
+        (
+            f["stored"].as_bool().unwrap(),
+            f["error"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    assert!(outcome(0).0);
+    assert!(outcome(1).1.contains("not a DICOM file"), "{v}");
+    assert!(outcome(2).1.contains("modality `MR`"), "{v}");
+    assert!(outcome(3).1.contains("for processing"), "{v}");
+    assert!(outcome(4).1.contains("MONOCHROME1 or MONOCHROME2"), "{v}");
+    assert!(
+        outcome(5).1.contains("choose frontal, lateral or oblique"),
+        "{v}"
+    );
+    assert!(outcome(6).1.contains("already stored"), "{v}");
+    assert!(outcome(7).0);
+    let warnings = v["files"][7]["warnings"].to_string();
+    assert!(
+        warnings.contains("exclusion E3") && warnings.contains("small image"),
+        "{warnings}"
+    );
+    let attached: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'image.attach'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(attached, 2, "only the stored files are recorded");
+    assert!(audit_rows(&app.db).await > before);
+
+    // The coordinator names the view a file does not carry.
+    let (status, v) = upload(&api, id, &[no_view.bytes()], Some("lateral")).await;
+    assert_eq!(
+        (status, v["files"][0]["view"].as_str()),
+        (200, Some("lateral")),
+        "{v}"
+    );
+    // A batch with nothing stored is a 400 that still lists every file.
+    let (status, v) = upload(&api, id, &[mr.bytes()], None).await;
+    assert_eq!(status, 400);
+    assert_eq!(v["files"].as_array().unwrap().len(), 1);
+    // Radiologists do not upload.
+    let reader = app.api_client("radiologist").await;
+    let (status, _) = upload(&reader, id, &[Radiograph::cr("Li", "AP", 16).bytes()], None).await;
+    assert_eq!(status, 403);
+}
