@@ -944,3 +944,49 @@ async fn the_rule_table_is_confirmed_before_the_first_read_and_fixed_after() {
         "the migration's table is the protocol's"
     );
 }
+
+#[tokio::test]
+async fn a_refused_form_comes_back_with_what_was_typed() {
+    let app = spawn_app().await;
+    let team = Team::new(&app).await;
+    let id = team.case_awaiting_ai(&app).await;
+    predict(&app, id, 0.7).await.unwrap();
+    let page = app.signed_in("coordinator").await;
+    let r = page
+        .post_form(
+            &format!("/cases/{id}/pathology"),
+            &[
+                ("entity", "chondrosarcoma_grade_1"),
+                ("procedure", "resection"),
+                ("specimen_date", "2999-01-01"),
+                ("pathologist", "Dr Typed Carefully"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        osteo_tests::location(&r),
+        format!("/cases/{id}?error=pathology#pathology")
+    );
+    let (status, html) = page.get_text(&format!("/cases/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("id=\"pathology-error\""),
+        "the problem is shown"
+    );
+    assert!(html.contains("in the future"), "and says what is wrong");
+    assert!(
+        html.contains("value=\"Dr Typed Carefully\""),
+        "what was typed is kept"
+    );
+    assert!(
+        html.contains("value=\"chondrosarcoma_grade_1\" selected"),
+        "the choice is kept"
+    );
+    let (_, html) = page.get_text(&format!("/cases/{id}")).await;
+    assert!(!html.contains("id=\"pathology-error\""), "shown once");
+    let (_, p) = team
+        .coordinator
+        .get_json(&format!("/cases/{id}/pathology"))
+        .await;
+    assert_eq!(p, Value::Null, "nothing was saved");
+}

@@ -316,30 +316,47 @@ fn ReadSection(v: CaseData) -> impl IntoView {
         && mine.as_ref().is_none_or(|r| !r.is_locked())
         && !v.locked;
     let input = mine.as_ref().and_then(|r| r.input.clone());
-    let get = |f: &dyn Fn(&osteo_trial::case::ReadInput) -> String| {
-        input.as_ref().map(f).unwrap_or_default()
+    let echo = v.echo.clone().filter(|e| e.form == format!("read:{id}"));
+    // A failed post's values win over the stored draft.
+    let echoed = |name: &str| {
+        echo.as_ref().map(|e| {
+            e.values
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        })
     };
-    let margin = get(&|i| {
+    let get = |name: &str, f: &dyn Fn(&osteo_trial::case::ReadInput) -> String| {
+        echoed(name).unwrap_or_else(|| input.as_ref().map(f).unwrap_or_default())
+    };
+    let margin = get("margin", &|i| {
         i.features
             .margin
             .map(|m| m.as_str().to_owned())
             .unwrap_or_else(|| "none".into())
     });
-    let periosteal = get(&|i| i.features.periosteal.as_str().to_owned());
-    let erosion = get(&|i| i.features.endosteal_erosion.as_str().to_owned());
-    let likelihood = get(&|i| i.likelihood.to_string());
-    let call = get(&|i| i.call.as_str().to_owned());
-    let flags = input
-        .as_ref()
-        .map(|i| {
-            (
-                i.features.pathological_fracture,
-                i.features.soft_tissue_mass,
-                i.features.known_primary_malignancy,
-            )
-        })
-        .unwrap_or_default();
-    let comment = get(&|i| i.comment.clone().unwrap_or_default());
+    let periosteal = get("periosteal", &|i| i.features.periosteal.as_str().to_owned());
+    let erosion = get("endosteal_erosion", &|i| {
+        i.features.endosteal_erosion.as_str().to_owned()
+    });
+    let likelihood = get("likelihood", &|i| i.likelihood.to_string());
+    let call = get("call", &|i| i.call.as_str().to_owned());
+    let flag = |name: &str, f: &dyn Fn(&osteo_trial::case::ReadInput) -> bool| match echoed(name) {
+        Some(v) => v == "true",
+        None => input.as_ref().is_some_and(f),
+    };
+    let flags = (
+        flag("pathological_fracture", &|i| {
+            i.features.pathological_fracture
+        }),
+        flag("soft_tissue_mass", &|i| i.features.soft_tissue_mass),
+        flag("known_primary_malignancy", &|i| {
+            i.features.known_primary_malignancy
+        }),
+    );
+    let comment = get("comment", &|i| i.comment.clone().unwrap_or_default());
+    let read_error = echo.as_ref().map(|e| e.message.clone());
     view! {
         <details class="card" id="read" open=true>
             <summary>{t("read.title")} {v.rule_version.clone().map(|r| format!(" · {r}"))}</summary>
@@ -360,6 +377,7 @@ fn ReadSection(v: CaseData) -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table>
+            {read_error.map(|m| view! { <p class="error" role="alert" id="read-error">{t("read.not_saved")} " " {m}</p> })}
             {can_edit.then(|| view! {
                 <form method="post" action=format!("/cases/{id}/read") class="grid" id="read-form">
                     <label>{t("field.margin")}
@@ -410,10 +428,34 @@ fn PathologySection(v: CaseData) -> impl IntoView {
             CaseState::AiLocked | CaseState::PathologyEntered | CaseState::Complete
         );
     let gate = v.can_enter && !state.reached(CaseState::AiLocked) && !state.is_final();
+    let echo = v
+        .echo
+        .clone()
+        .filter(|e| e.form == format!("pathology:{id}"));
+    let value = |name: &str| {
+        echo.as_ref()
+            .and_then(|e| {
+                e.values
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            })
+            .unwrap_or_default()
+    };
+    let (entity, procedure, date, pathologist, comment, reason) = (
+        value("entity"),
+        value("procedure"),
+        value("specimen_date"),
+        value("pathologist"),
+        value("comment"),
+        value("reason"),
+    );
+    let error = echo.as_ref().map(|e| e.message.clone());
     view! {
         <details class="card" id="pathology" open=true>
             <summary>{t("pathology.title")}</summary>
             {gate.then(|| view! { <p class="muted" id="pathology-gate">{t("pathology.gate")}</p> })}
+            {error.map(|m| view! { <p class="error" role="alert" id="pathology-error">{t("pathology.not_saved")} " " {m}</p> })}
             {current.clone().map(|p| view! {
                 <p id="pathology-current"><strong>{p.pathology.entity_name.clone()}</strong>
                     " · /" {p.pathology.behaviour.as_str()} " · " {opt(p.pathology.tier.as_str())} " · "
@@ -426,19 +468,19 @@ fn PathologySection(v: CaseData) -> impl IntoView {
                     <label>{t("pathology.entity")}
                         <select name="entity" id="f-entity" required>
                             {WHO_2020.iter().map(|e| view! {
-                                <option value=e.code>{e.name} " /" {e.behaviour.as_str()}</option>
+                                <option value=e.code selected={e.code == entity}>{e.name} " /" {e.behaviour.as_str()}</option>
                             }).collect_view()}
                         </select>
                     </label>
                     <label>{t("pathology.procedure")}
                         <select name="procedure">
-                            {Procedure::ALL.iter().map(|p| view! { <option value=p.as_str()>{opt(p.as_str())}</option> }).collect_view()}
+                            {Procedure::ALL.iter().map(|p| view! { <option value=p.as_str() selected={p.as_str() == procedure}>{opt(p.as_str())}</option> }).collect_view()}
                         </select>
                     </label>
-                    <label>{t("pathology.specimen_date")}<input type="date" name="specimen_date" max=v.latest.clone() required/></label>
-                    <label>{t("pathology.pathologist")}<input name="pathologist" maxlength="200" required/></label>
-                    <label>{t("pathology.comment")}<input name="comment" maxlength="1000"/></label>
-                    {current.is_some().then(|| view! { <label>{t("crf.reason")}<input name="reason" maxlength="500" required/></label> })}
+                    <label>{t("pathology.specimen_date")}<input type="date" name="specimen_date" id="f-specimen-date" max=v.latest.clone() value=date required/></label>
+                    <label>{t("pathology.pathologist")}<input name="pathologist" id="f-pathologist" maxlength="200" value=pathologist required/></label>
+                    <label>{t("pathology.comment")}<input name="comment" maxlength="1000" value=comment/></label>
+                    {current.is_some().then(|| view! { <label>{t("crf.reason")}<input name="reason" maxlength="500" value=reason required/></label> })}
                     <button type="submit" id="pathology-save">{t("pathology.save")}</button>
                 </form>
                 {(current.as_ref().is_some_and(|p| p.signatures.is_empty()) && v.can_sign).then(|| view! {

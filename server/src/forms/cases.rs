@@ -300,12 +300,17 @@ pub async fn case_read(
     Id(id): Id,
     FormBody(pairs): FormBody<Pairs>,
 ) -> Reply {
-    let err = |e| case_error(&headers, &case_path(id), e);
-    let input = read_input(&pairs).map_err(err)?;
-    case::save_read(&state.db, &me.principal(AuditSource::Ui), id, input)
-        .await
-        .map_err(err)?;
-    saved(&session, id, "flash.read_saved", "read").await
+    let result = match read_input(&pairs) {
+        Ok(input) => case::save_read(&state.db, &me.principal(AuditSource::Ui), id, input).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => saved(&session, id, "flash.read_saved", "read").await,
+        Err(e @ (CaseError::Forbidden | CaseError::NotAssigned | CaseError::Store(_))) => {
+            Err(case_error(&headers, &case_path(id), e))
+        }
+        Err(e) => echo(&session, id, "read", pairs, vec![], e.to_string()).await,
+    }
 }
 
 #[tracing::instrument(skip_all)]
@@ -322,14 +327,21 @@ pub async fn case_read_sign(
     saved(&session, id, "flash.signed", "read").await
 }
 
-#[derive(Deserialize)]
-pub struct PathologyForm {
-    entity: String,
-    procedure: String,
-    specimen_date: String,
-    pathologist: String,
-    comment: Option<String>,
-    reason: Option<String>,
+/// The pathology form, as submitted.
+fn pathology_input(pairs: &Pairs) -> Result<(PathologyInput, Option<Reason>), CaseError> {
+    let field = |name: &str| get(pairs, name).unwrap_or_default().to_owned();
+    let reason = get(pairs, "reason").map(Reason::parse).transpose()?;
+    Ok((
+        PathologyInput {
+            entity: field("entity"),
+            behaviour: None,
+            procedure: field("procedure").parse()?,
+            specimen_date: field("specimen_date"),
+            pathologist: field("pathologist"),
+            comment: get(pairs, "comment").map(str::to_owned),
+        },
+        reason,
+    ))
 }
 
 #[tracing::instrument(skip_all)]
@@ -338,37 +350,31 @@ pub async fn case_pathology(
     Member(me, session): Member,
     headers: HeaderMap,
     Id(id): Id,
-    FormBody(f): FormBody<PathologyForm>,
+    FormBody(pairs): FormBody<Pairs>,
 ) -> Reply {
-    let err = |e| case_error(&headers, &case_path(id), e);
-    let reason = f
-        .reason
-        .as_deref()
-        .filter(|r| !r.trim().is_empty())
-        .map(Reason::parse)
-        .transpose()
-        .map_err(|e| err(e.into()))?;
-    let input = PathologyInput {
-        entity: f.entity,
-        behaviour: None,
-        procedure: f
-            .procedure
-            .parse()
-            .map_err(|e: osteo_trial::codes::UnknownCode| err(e.into()))?,
-        specimen_date: f.specimen_date,
-        pathologist: f.pathologist,
-        comment: f.comment,
+    let result = match pathology_input(&pairs) {
+        Ok((input, reason)) => {
+            case::enter_pathology(
+                &state.db,
+                &me.principal(AuditSource::Ui),
+                id,
+                input,
+                reason.as_ref(),
+            )
+            .await
+        }
+        Err(e) => Err(e),
     };
-    case::enter_pathology(
-        &state.db,
-        &me.principal(AuditSource::Ui),
-        id,
-        input,
-        reason.as_ref(),
-    )
-    .await
-    .map_err(err)?;
-    saved(&session, id, "flash.pathology_saved", "pathology").await
+    match result {
+        Ok(_) => saved(&session, id, "flash.pathology_saved", "pathology").await,
+        Err(
+            e @ (CaseError::Forbidden
+            | CaseError::Store(_)
+            | CaseError::PathologyGate
+            | CaseError::DatabaseLocked),
+        ) => Err(case_error(&headers, &case_path(id), e)),
+        Err(e) => echo(&session, id, "pathology", pairs, vec![], e.to_string()).await,
+    }
 }
 
 #[tracing::instrument(skip_all)]
