@@ -74,6 +74,7 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .route("/cases/{id}/end", post(forms::case_end))
         .route("/cases/{id}/queries", post(forms::case_raise_query))
         .route("/queries/{id}", post(forms::query_action))
+        .route("/images/{sha}/preview.png", get(forms::image_preview))
         .route("/study/settings", post(forms::study_settings))
         .route("/study/lock", post(forms::study_lock))
         .route("/study/unlock", post(forms::study_unlock))

@@ -459,6 +459,21 @@ async fn the_workflow_in_the_browser_coordinator_radiologist_statistician() {
         !exists(&c, "#prediction").await,
         "no AI section for a reader"
     );
+    let thumbs = c.find_all(Locator::Css("img.thumb")).await.unwrap().len();
+    assert_eq!(thumbs, 2, "the reader sees both views");
+    let fetched = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(document.querySelector('img.thumb').src).then(r => done(r.status + ' ' + r.headers.get('content-type')));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fetched,
+        json!("200 image/png"),
+        "the rendered radiograph loads for the assigned reader"
+    );
     select(&c, "#f-margin", "II").await;
     select(&c, "#f-periosteal", "aggressive").await;
     fill(&c, "#f-likelihood", "80").await;

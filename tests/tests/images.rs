@@ -237,3 +237,101 @@ async fn every_file_of_a_batch_is_stored_or_refused_with_its_reason() {
     let (status, _) = upload(&reader, id, &[Radiograph::cr("Li", "AP", 16).bytes()], None).await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn a_stored_radiograph_renders_for_those_who_may_see_it() {
+    let app = spawn_app().await;
+    let api = app.api_client("coordinator").await;
+    let id = enrol(&api).await;
+    let mut mono2 = Radiograph::cr("Chen", "AP", 20);
+    mono2.size = 128;
+    // The same pixels, declared MONOCHROME1.
+    let mut mono1 = Radiograph::cr("Chen", "AP", 20);
+    mono1.size = 128;
+    mono1.photometric = "MONOCHROME1";
+    let (_, v) = upload(&api, id, &[mono2.bytes(), mono1.bytes()], None).await;
+    let sha = v["files"][0]["sha256"].as_str().unwrap().to_owned();
+    let sha1 = v["files"][1]["sha256"].as_str().unwrap().to_owned();
+    let page = app.signed_in("coordinator").await;
+    let png_of = |bytes: &[u8]| image::load_from_memory(bytes).unwrap().to_luma8();
+    let r = page
+        .get(&format!("/images/{sha}/preview.png?size=64"))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    let img = png_of(&r.bytes().await.unwrap());
+    assert_eq!(img.dimensions(), (64, 64), "fitted into the size asked for");
+    // The same pixels as MONOCHROME1 render inverted (bone stays bright).
+    let a = png_of(
+        &page
+            .get(&format!("/images/{sha}/preview.png"))
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+    );
+    let b = png_of(
+        &page
+            .get(&format!("/images/{sha1}/preview.png"))
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(a.dimensions(), (128, 128), "never enlarged");
+    let pixels_a: Vec<u8> = a.pixels().map(|p| p.0[0]).collect();
+    let pixels_b: Vec<u8> = b.pixels().map(|p| p.0[0]).collect();
+    let inverted = pixels_a
+        .iter()
+        .zip(&pixels_b)
+        .filter(|(x, y)| (i16::from(**x) + i16::from(**y) - 255).abs() <= 1)
+        .count();
+    assert!(
+        pixels_a.iter().any(|p| *p != pixels_a[0]),
+        "not a flat image"
+    );
+    assert_eq!(
+        inverted,
+        pixels_a.len(),
+        "MONOCHROME1 is inverted, pixel for pixel"
+    );
+    // A radiologist not assigned to the case, and a statistician, may not see it.
+    let reader = app.signed_in("radiologist").await;
+    assert_eq!(
+        reader
+            .get(&format!("/images/{sha}/preview.png"))
+            .await
+            .status(),
+        403
+    );
+    let stats = app.signed_in("statistician").await;
+    assert_eq!(
+        stats
+            .get(&format!("/images/{sha}/preview.png"))
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        page.get(&format!("/images/{}/preview.png", "0".repeat(64)))
+            .await
+            .status(),
+        404
+    );
+    let (status, _) = api
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/cases/{id}/readers"),
+            &serde_json::json!({"username": "radiologist"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        reader
+            .get(&format!("/images/{sha}/preview.png"))
+            .await
+            .status(),
+        200,
+        "an assigned reader sees it"
+    );
+}

@@ -23,9 +23,9 @@ pub(crate) mod store;
 #[cfg(feature = "ssr")]
 pub use store::{
     act_on_query, assign_reader, attach_image, case_detail, complete_images, end_case,
-    enter_pathology, find_case, image_by_original, is_locked, list_cases, list_queries, map_uids,
-    pathology_of, prediction, raise_query, reads, record_prediction, save_crf, save_read, sign_crf,
-    sign_pathology, sign_read, study_number, worklist,
+    enter_pathology, find_case, image_by_original, image_for_viewer, is_locked, list_cases,
+    list_queries, map_uids, pathology_of, prediction, raise_query, reads, record_prediction,
+    save_crf, save_read, sign_crf, sign_pathology, sign_read, study_number, worklist,
 };
 
 use crate::codes::{code_enum, UnknownCode};

@@ -528,7 +528,12 @@ pub fn CasePage() -> impl IntoView {
                                 <details class="card" id="images" open=true>
                                     <summary>{t("images.title")} " (" {v.detail.images.len()} ")"</summary>
                                     <ul id="image-list">{v.detail.images.iter().map(|i| view! {
-                                        <li>
+                                        <li class="image">
+                                            <a href=format!("/images/{}/preview.png?size=2048", i.sha256) target="_blank">
+                                                <img class="thumb" src=format!("/images/{}/preview.png?size=320", i.sha256)
+                                                    alt=format!("{} {}", opt(i.view.as_str()), s.study_number) loading="lazy"/>
+                                            </a>
+                                            <br/>
                                             <strong>{opt(i.view.as_str())}</strong>
                                             " · " {i.modality.clone().unwrap_or_default()}
                                             {i.columns.zip(i.rows).map(|(c, r)| format!(" · {c} × {r}"))}

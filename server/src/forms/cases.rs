@@ -564,3 +564,54 @@ pub async fn study_unlock(
     .map_err(|e| case_error(&headers, STUDY, e))?;
     study_done(&session, "flash.unlocked").await
 }
+
+#[derive(Deserialize)]
+pub struct SizeQuery {
+    size: Option<u32>,
+}
+
+/// A rendered radiograph for the case page (PNG, cached), for the roles that
+/// see the case and the radiologists assigned to it.
+#[tracing::instrument(skip_all)]
+pub async fn image_preview(
+    State(state): State<AppState>,
+    Member(me, _session): Member,
+    headers: HeaderMap,
+    axum::extract::Path(sha): axum::extract::Path<String>,
+    Query(q): Query<SizeQuery>,
+) -> Reply {
+    let by = me.principal(AuditSource::Ui);
+    let not_found = || {
+        html_error(
+            StatusCode::NOT_FOUND,
+            request_locale(&headers),
+            "notfound.body",
+        )
+    };
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(not_found().into());
+    }
+    match case::image_for_viewer(&state.db, &by, &sha).await {
+        Ok(_) => {}
+        Err(CaseError::UnknownCase(_)) => return Err(not_found().into()),
+        Err(e) => return Err(case_error(&headers, "/cases", e)),
+    }
+    let size = q.size.unwrap_or(512).clamp(64, 4096);
+    let png = crate::imaging::preview(
+        state.images.as_ref(),
+        &state.settings.data_dir.join("cache"),
+        &sha,
+        size,
+    )
+    .await
+    .map_err(|e| internal(&headers, e))?
+    .ok_or_else(|| Halt::from(not_found()))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/png"),
+            (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        png,
+    )
+        .into_response())
+}

@@ -4,10 +4,11 @@
 //! ([`deid`]), stored by the SHA-256 of the stored object ([`storage`]), and
 //! recorded on its case with the SHA-256 of the original file for provenance.
 //!
-//! Decoding the pixels (compressed transfer syntaxes, rendering, the viewer)
-//! is the next step of the image work; the transfer syntax is recorded now.
+//! A file whose pixels cannot be decoded is refused with its transfer syntax
+//! named ([`render`]), so nothing unreadable is ever stored.
 
 pub mod deid;
+pub mod render;
 pub mod storage;
 pub mod upload;
 
@@ -45,6 +46,8 @@ pub enum IngestError {
     NoPixels,
     #[error("the view cannot be told from the file (View Position `{0}`); choose frontal, lateral or oblique in the upload form")]
     ViewUnknown(String),
+    #[error(transparent)]
+    Undecodable(#[from] render::RenderError),
     #[error("this radiograph is already stored")]
     Duplicate,
     #[error(transparent)]
@@ -371,4 +374,45 @@ pub async fn ingest(
         image,
         warnings: inspected.warnings,
     })
+}
+
+/// A rendered PNG of a stored object, cached under `cache_dir` by hash and
+/// size. Rendering runs off the async threads.
+pub async fn preview(
+    store: &dyn storage::ObjectStore,
+    cache_dir: &std::path::Path,
+    sha256: &str,
+    size: u32,
+) -> Result<Option<Vec<u8>>, IngestError> {
+    let cached = cache_dir
+        .join(&sha256[..2])
+        .join(format!("{sha256}-{size}.png"));
+    if let Ok(png) = tokio::fs::read(&cached).await {
+        return Ok(Some(png));
+    }
+    let Some(bytes) = store
+        .get(sha256)
+        .await
+        .map_err(|e| IngestError::Storage(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    let png = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, IngestError> {
+        let obj = OpenFileOptions::new()
+            .from_reader(std::io::Cursor::new(bytes))
+            .map_err(|e| IngestError::NotDicom(e.to_string()))?;
+        Ok(render::png(&obj, size)?)
+    })
+    .await
+    .map_err(|e| IngestError::Storage(e.to_string()))??;
+    if let Some(dir) = cached.parent() {
+        // The cache is an optimisation: failing to write it is not an error.
+        if tokio::fs::create_dir_all(dir).await.is_ok() {
+            let tmp = dir.join(format!(".{sha256}-{size}.{}.tmp", std::process::id()));
+            if tokio::fs::write(&tmp, &png).await.is_ok() {
+                let _ = tokio::fs::rename(&tmp, &cached).await;
+            }
+        }
+    }
+    Ok(Some(png))
 }

@@ -328,6 +328,34 @@ pub async fn study_number(db: &Db, case_id: i64) -> Result<String, CaseError> {
     Ok(fetch_summary(db.pool(), case_id).await?.0.study_number)
 }
 
+/// The case a stored image belongs to, if `by` may see that case's images:
+/// the roles that see every case, and the radiologists assigned to it.
+/// A statistician never needs the images, and gets `Forbidden`.
+pub async fn image_for_viewer(db: &Db, by: &Principal, sha256: &str) -> Result<i64, CaseError> {
+    let case_id: i64 = sqlx::query("SELECT case_id FROM case_images WHERE sha256 = $1")
+        .bind(sha256)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or(CaseError::UnknownCase(0))?
+        .try_get("case_id")?;
+    if by.role.can(Permission::ViewCases) {
+        return Ok(case_id);
+    }
+    if by.role.can(Permission::ReadCases) {
+        let assigned =
+            sqlx::query("SELECT 1 FROM read_assignments WHERE case_id = $1 AND reader_id = $2")
+                .bind(case_id)
+                .bind(by.user_id.unwrap_or(-1))
+                .fetch_optional(db.pool())
+                .await?;
+        if assigned.is_some() {
+            return Ok(case_id);
+        }
+        return Err(CaseError::NotAssigned);
+    }
+    Err(CaseError::Forbidden)
+}
+
 /// The case already holding an image uploaded with this original hash.
 pub async fn image_by_original(db: &Db, original_sha256: &str) -> Result<Option<i64>, CaseError> {
     Ok(
