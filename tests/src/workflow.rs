@@ -205,19 +205,22 @@ impl Team {
         id
     }
 
-    /// ... and to `complete`.
+    /// ... and to `complete` (an osteosarcoma the AI scored 0.9).
     pub async fn complete_case(&self, app: &TestApp) -> i64 {
+        self.complete_case_with(app, 0.9, "osteosarcoma").await
+    }
+
+    /// ... and to `complete`, with the AI probability and the WHO entity given.
+    pub async fn complete_case_with(&self, app: &TestApp, probability: f64, entity: &str) -> i64 {
         let id = self.case_awaiting_ai(app).await;
-        predict(app, id, 0.9)
+        predict(app, id, probability)
             .await
             .unwrap_or_else(|e| panic!("prediction: {e}"));
+        let mut body = pathology();
+        body["entity"] = json!(entity);
         let (status, v) = self
             .coordinator
-            .send_json(
-                Method::POST,
-                &format!("/cases/{id}/pathology"),
-                &pathology(),
-            )
+            .send_json(Method::POST, &format!("/cases/{id}/pathology"), &body)
             .await;
         assert_eq!(status, 201, "{v}");
         let (status, v) = self
@@ -230,5 +233,29 @@ impl Team {
             .await;
         assert_eq!(status, 200, "{v}");
         id
+    }
+}
+
+/// The statistician drafts a SAP and both the statistician and the PI sign it.
+pub async fn signed_sap(app: &TestApp) {
+    let stats = app.api_client("statistician").await;
+    let pi = app.api_client("investigator").await;
+    let (status, v) = stats
+        .send_json(
+            Method::POST,
+            "/sap",
+            &json!({"threshold": 0.5, "intermediate": "excluded", "readers": "each_reader", "conf_level": 0.95}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    for (api, who) in [(&stats, "statistician"), (&pi, "investigator")] {
+        let (status, v) = api
+            .send_json(
+                Method::POST,
+                "/sap/sign",
+                &json!({"password": app.one_time_password(who)}),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
     }
 }

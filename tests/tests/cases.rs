@@ -736,6 +736,7 @@ async fn the_database_lock_needs_finished_cases_refuses_every_write_and_unlocks_
     let pi_password = app.one_time_password("investigator");
     let done = team.complete_case(&app).await;
     let open = workflow::enrol(&team.coordinator).await;
+    workflow::signed_sap(&app).await;
 
     let (status, v) = team
         .pi
@@ -989,4 +990,123 @@ async fn a_refused_form_comes_back_with_what_was_typed() {
         .get_json(&format!("/cases/{id}/pathology"))
         .await;
     assert_eq!(p, Value::Null, "nothing was saved");
+}
+
+#[tokio::test]
+async fn the_analysis_is_blinded_until_lock_then_computed_from_the_locked_snapshot_with_the_signed_sap(
+) {
+    let app = spawn_app().await;
+    let team = Team::new(&app).await;
+    let stats = app.api_client("statistician").await;
+    let pi_password = app.one_time_password("investigator");
+    // Four complete cases: two malignant, two benign (one the AI scores high).
+    for (p, entity) in [
+        (0.92, "osteosarcoma"),
+        (0.64, "ewing_sarcoma"),
+        (0.30, "enchondroma"),
+        (0.71, "non_ossifying_fibroma"),
+    ] {
+        team.complete_case_with(&app, p, entity).await;
+    }
+    // Before lock: the statistician is blinded, everyone else is told the analysis waits for the lock.
+    let (status, _) = stats.get_json("/analysis").await;
+    assert_eq!(status, 403);
+    let (status, v) = team.pi.get_json("/analysis").await;
+    assert_eq!(status, 409, "{v}");
+    let (status, _) = team.radiologist.get_json("/analysis").await;
+    assert_eq!(status, 403);
+
+    // The lock needs the signed SAP.
+    let (status, v) = team
+        .pi
+        .send_json(
+            Method::POST,
+            "/study/lock",
+            &json!({"password": pi_password}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("analysis plan"),
+        "{v}"
+    );
+    let (status, v) = stats
+        .send_json(Method::POST, "/sap", &json!({"threshold": 1.5, "intermediate": "excluded", "readers": "each_reader", "conf_level": 0.95}))
+        .await;
+    assert_eq!(status, 400, "{v}");
+    workflow::signed_sap(&app).await;
+    let (status, v) = stats
+        .send_json(Method::POST, "/sap", &json!({"threshold": 0.4, "intermediate": "as_benign", "readers": "each_reader", "conf_level": 0.95}))
+        .await;
+    assert_eq!(status, 409, "a plan signed by both never changes: {v}");
+    let (_, saps) = stats.get_json("/sap").await;
+    assert_eq!(saps[0]["locked"], true);
+    assert_eq!(saps[0]["signatures"].as_array().unwrap().len(), 2);
+
+    let (status, lock) = team
+        .pi
+        .send_json(
+            Method::POST,
+            "/study/lock",
+            &json!({"password": pi_password}),
+        )
+        .await;
+    assert_eq!(status, 200, "{lock}");
+    let (status, a) = stats.get_json("/analysis").await;
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(
+        a["dataset_sha256"], lock["export_sha256"],
+        "computed from the data the lock hashed"
+    );
+    assert_eq!(a["sap_version"], 1);
+    let an = &a["analysis"];
+    assert_eq!(
+        (an["n_malignant"].as_i64(), an["n_benign"].as_i64()),
+        (Some(2), Some(2))
+    );
+    // Malignant 0.92, 0.64; benign 0.30, 0.71: 3 of 4 pairs ordered.
+    assert!(
+        (an["ai_auc"]["auc"].as_f64().unwrap() - 0.75).abs() < 1e-12,
+        "{an}"
+    );
+    let t = &an["ai_at_threshold"]["table"];
+    assert_eq!(
+        (
+            t["tp"].as_i64(),
+            t["fp"].as_i64(),
+            t["fn_"].as_i64(),
+            t["tn"].as_i64()
+        ),
+        (Some(2), Some(1), Some(0), Some(1))
+    );
+    let direct = osteo_trial::analysis::roc::auc(
+        &osteo_trial::analysis::roc::Sample::new(
+            &[0.92, 0.64, 0.30, 0.71],
+            &[true, true, false, false],
+            Default::default(),
+        )
+        .unwrap(),
+        0.95,
+    )
+    .unwrap();
+    assert_eq!(
+        an["ai_auc"]["ci_delong"][0].as_f64().unwrap(),
+        direct.ci_delong.0,
+        "the engine's numbers, to the last digit"
+    );
+    assert_eq!(
+        an["readers"].as_array().unwrap().len(),
+        1,
+        "one reader read every case"
+    );
+    // A later edit cannot reach the locked numbers: the database refuses it.
+    let reads: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'analysis.read'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(reads, 1, "reading the analysis is audited");
 }

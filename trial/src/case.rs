@@ -487,8 +487,14 @@ pub enum CaseError {
     },
     #[error("the database cannot be locked yet: {}", .0.join("; "))]
     LockBlocked(Vec<String>),
-    #[error("the database is not locked")]
+    #[error("the database is not locked: the analysis runs only on the locked database")]
     NotLocked,
+    #[error("the SAP is signed by the statistician and the PI and can no longer change")]
+    SapLocked,
+    #[error("no statistical analysis plan is signed by both the statistician and the PI")]
+    NoSap,
+    #[error("the analysis cannot be computed: {0}")]
+    Analysis(String),
     #[error("there is no query {0}")]
     UnknownQuery(i64),
     #[error("query text is 1 to 2000 characters")]
@@ -534,6 +540,9 @@ impl CaseError {
             E::DatabaseLocked => "database_locked",
             E::LockBlocked(_) => "lock_blocked",
             E::NotLocked => "not_locked",
+            E::SapLocked => "sap_locked",
+            E::NoSap => "no_sap",
+            E::Analysis(_) => "analysis",
             E::QueryTransition { .. } => "query_transition",
             E::UnknownQuery(_) => "unknown_query",
             E::QueryText => "query_text",

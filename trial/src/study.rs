@@ -1,12 +1,22 @@
 //! Study-wide records: the settings fixed before the first read, the
-//! operational dashboard (no accuracy before lock), and the database lock.
+//! operational dashboard (no accuracy before lock), the statistical analysis
+//! plan, the database lock, and the locked analysis computed from the
+//! snapshot taken at lock.
 
 use crate::case::CaseState;
 use crate::screening::FlowCounts;
 use serde::{Deserialize, Serialize};
 
+pub mod sap;
+
+#[cfg(feature = "ssr")]
+pub mod analysis;
+#[cfg(feature = "ssr")]
+mod sap_store;
 #[cfg(feature = "ssr")]
 mod store;
+#[cfg(feature = "ssr")]
+pub use sap_store::*;
 #[cfg(feature = "ssr")]
 pub use store::*;
 

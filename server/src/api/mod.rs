@@ -70,6 +70,9 @@ pub fn router(image_limit: usize) -> Router<AppState> {
         .route("/study/lock", get(cases::lock_status).post(cases::lock))
         .route("/study/unlock", post(cases::unlock))
         .route("/dashboard", get(cases::dashboard))
+        .route("/sap", get(cases::sap_list).post(cases::sap_draft))
+        .route("/sap/sign", post(cases::sap_sign))
+        .route("/analysis", get(cases::analysis))
         .fallback(not_found)
 }
 
@@ -93,7 +96,8 @@ async fn not_found() -> ApiError {
         cases::assign_reader, cases::save_read, cases::sign_read, cases::reads, cases::prediction,
         cases::pathology, cases::enter_pathology, cases::sign_pathology, cases::end, cases::queries,
         cases::raise_query, cases::act_on_query, cases::settings, cases::update_settings, cases::dashboard,
-        cases::lock_status, cases::lock, cases::unlock,
+        cases::lock_status, cases::lock, cases::unlock, cases::sap_list, cases::sap_draft, cases::sap_sign,
+        cases::analysis,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),

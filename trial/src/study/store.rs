@@ -219,6 +219,18 @@ async fn blockers(conn: &mut sqlx::AnyConnection) -> Result<Vec<String>, CaseErr
             "{unfinished} enrolled cases are neither complete nor withdrawn or excluded"
         ));
     }
+    let sap: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM sap_signatures s WHERE s.role = 'statistician' \
+         AND EXISTS (SELECT 1 FROM sap_signatures p WHERE p.version = s.version AND p.role = 'principal_investigator')",
+    )
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
+    if sap == 0 {
+        out.push(
+            "the statistical analysis plan is not yet signed by the statistician and the PI".into(),
+        );
+    }
     Ok(out)
 }
 
@@ -317,8 +329,10 @@ pub async fn lock_database(
     if !blocking.is_empty() {
         return Err(CaseError::LockBlocked(blocking));
     }
-    let sha = hex::encode(Sha256::digest(canonical_export(&mut tx).await?));
-    change_lock(&mut tx, by, &name, true, None, Some(&sha)).await?;
+    let export = canonical_export(&mut tx).await?;
+    let sha = hex::encode(Sha256::digest(&export));
+    let event = change_lock(&mut tx, by, &name, true, None, Some(&sha)).await?;
+    super::sap_store::keep_snapshot(&mut tx, event, &export).await?;
     tx.commit().await?;
     lock_status(db).await
 }
@@ -350,7 +364,7 @@ async fn change_lock(
     lock: bool,
     reason: Option<&str>,
     sha: Option<&str>,
-) -> Result<(), CaseError> {
+) -> Result<i64, CaseError> {
     let now = now_utc();
     let event_no: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 AS n FROM lock_events")
         .fetch_one(&mut **tx)
@@ -415,5 +429,5 @@ async fn change_lock(
         )
         .await?;
     }
-    Ok(())
+    Ok(event_no)
 }

@@ -1,0 +1,196 @@
+//! The SAP, the lock snapshot and the locked analysis in the database.
+
+use super::analysis::{analyse, cases_from_snapshot, Analysis};
+use super::sap::{Sap, SapVersion, PRIMARY_ENDPOINT};
+use crate::audit::{self, Change, Principal};
+use crate::case::store::{begin, is_locked};
+use crate::case::CaseError;
+use crate::domain::Role;
+use crate::store::{now_utc, Db};
+use sqlx::Row;
+
+impl From<super::sap::SapError> for CaseError {
+    fn from(e: super::sap::SapError) -> Self {
+        CaseError::UnknownField(e.to_string())
+    }
+}
+
+/// Every SAP version, newest last.
+pub async fn sap_versions(db: &Db) -> Result<Vec<SapVersion>, CaseError> {
+    let rows = sqlx::query(
+        "SELECT v.version, v.settings, v.created_at, u.username FROM sap_versions v JOIN users u ON u.id = v.created_by ORDER BY v.version",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let version: i64 = r.try_get("version")?;
+        let signatures = sqlx::query(
+            "SELECT role, printed_name, signed_at FROM sap_signatures WHERE version = $1 ORDER BY signed_at",
+        )
+        .bind(version)
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(|s| Ok((s.try_get("role")?, s.try_get("printed_name")?, s.try_get("signed_at")?)))
+        .collect::<Result<Vec<(String, String, String)>, CaseError>>()?;
+        let roles: Vec<&str> = signatures.iter().map(|s| s.0.as_str()).collect();
+        out.push(SapVersion {
+            version,
+            sap: serde_json::from_str(&r.try_get::<String, _>("settings")?)?,
+            primary_endpoint: PRIMARY_ENDPOINT.to_owned(),
+            created_at: r.try_get("created_at")?,
+            created_by: r.try_get("username")?,
+            locked: roles.contains(&"statistician") && roles.contains(&"principal_investigator"),
+            signatures,
+        });
+    }
+    Ok(out)
+}
+
+/// The plan in force: the newest version signed by both.
+pub async fn locked_sap(db: &Db) -> Result<Option<SapVersion>, CaseError> {
+    Ok(sap_versions(db).await?.into_iter().rev().find(|v| v.locked))
+}
+
+/// Drafts a new SAP version (statistician or PI); refused once a version is
+/// locked — a locked plan is never changed.
+pub async fn draft_sap(db: &Db, by: &Principal, sap: Sap) -> Result<SapVersion, CaseError> {
+    if !matches!(by.role, Role::Statistician | Role::PrincipalInvestigator) {
+        return Err(CaseError::Forbidden);
+    }
+    sap.check()?;
+    if locked_sap(db).await?.is_some() {
+        return Err(CaseError::SapLocked);
+    }
+    let mut tx = begin(db, by, "sap.draft", "sap", 0).await?;
+    let version: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 AS n FROM sap_versions")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+    let settings = serde_json::to_string(&sap)?;
+    sqlx::query("INSERT INTO sap_versions (version, settings, created_at, created_by) VALUES ($1, $2, $3, $4)")
+        .bind(version)
+        .bind(&settings)
+        .bind(now_utc())
+        .bind(by.user_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        by,
+        Change::new("sap.draft", "sap", version).field("settings", None, Some(settings)),
+    )
+    .await?;
+    tx.commit().await?;
+    sap_versions(db)
+        .await?
+        .into_iter()
+        .find(|v| v.version == version)
+        .ok_or(CaseError::NothingToSign)
+}
+
+/// Signs the newest SAP version, with the password, as statistician or PI.
+pub async fn sign_sap(db: &Db, by: &Principal, password: &str) -> Result<SapVersion, CaseError> {
+    let role = match by.role {
+        Role::Statistician => "statistician",
+        Role::PrincipalInvestigator => "principal_investigator",
+        _ => return Err(CaseError::Forbidden),
+    };
+    let name = crate::accounts::reauthenticate(db, by, password)
+        .await?
+        .display_name;
+    let latest = sap_versions(db)
+        .await?
+        .pop()
+        .ok_or(CaseError::NothingToSign)?;
+    if latest.signatures.iter().any(|s| s.0 == role) {
+        return Err(CaseError::SapLocked);
+    }
+    let mut tx = begin(db, by, "sap.sign", "sap", latest.version).await?;
+    sqlx::query("INSERT INTO sap_signatures (version, role, user_id, printed_name, signed_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(latest.version)
+        .bind(role)
+        .bind(by.user_id)
+        .bind(&name)
+        .bind(now_utc())
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        by,
+        Change::new("signature.apply", "sap", latest.version).field(
+            "signature",
+            None,
+            Some(format!("{name} ({}) approval as {role}", by.name)),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    sap_versions(db)
+        .await?
+        .into_iter()
+        .find(|v| v.version == latest.version)
+        .ok_or(CaseError::NothingToSign)
+}
+
+/// The locked analysis, computed from the snapshot taken at the latest lock
+/// with the locked SAP. Refused before lock for everyone (blinded for the
+/// statistician), and to roles that never see accuracy.
+pub async fn locked_analysis(db: &Db, by: &Principal) -> Result<LockedAnalysis, CaseError> {
+    let allowed = matches!(
+        by.role,
+        Role::Statistician | Role::PrincipalInvestigator | Role::Admin | Role::Monitor
+    );
+    if !allowed {
+        return Err(CaseError::Forbidden);
+    }
+    if !is_locked(db.pool()).await? {
+        return Err(if by.role == Role::Statistician {
+            CaseError::Blinded
+        } else {
+            CaseError::NotLocked
+        });
+    }
+    let row = sqlx::query(
+        "SELECT e.at, e.export_sha256, s.export FROM lock_events e JOIN lock_snapshots s ON s.lock_event_id = e.id \
+         WHERE e.action = 'lock' ORDER BY e.id DESC LIMIT 1",
+    )
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or(CaseError::NotLocked)?;
+    let sap = locked_sap(db).await?.ok_or(CaseError::NoSap)?;
+    let snapshot: serde_json::Value = serde_json::from_str(&row.try_get::<String, _>("export")?)?;
+    let cases = cases_from_snapshot(&snapshot);
+    let analysis = analyse(&cases, &sap.sap).map_err(|e| CaseError::Analysis(e.to_string()))?;
+    audit::record(db, by, Change::new("analysis.read", "study", 1)).await?;
+    Ok(LockedAnalysis {
+        locked_at: row.try_get("at")?,
+        dataset_sha256: row.try_get("export_sha256")?,
+        sap_version: sap.version,
+        analysis,
+    })
+}
+
+/// The analysis with what identifies the data and plan it was computed from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LockedAnalysis {
+    pub locked_at: String,
+    pub dataset_sha256: String,
+    pub sap_version: i64,
+    pub analysis: Analysis,
+}
+
+/// Keeps the canonical export taken at a lock (the data the analysis reads).
+pub(crate) async fn keep_snapshot(
+    tx: &mut crate::case::store::Tx,
+    lock_event: i64,
+    export: &[u8],
+) -> Result<(), CaseError> {
+    sqlx::query("INSERT INTO lock_snapshots (lock_event_id, export) VALUES ($1, $2)")
+        .bind(lock_event)
+        .bind(String::from_utf8_lossy(export).into_owned())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
