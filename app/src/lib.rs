@@ -119,6 +119,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/cases/:id") view=pages::CasePage ssr=SsrMode::Async/>
                     <Route path=path!("/dashboard") view=pages::DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("/study") view=pages::StudyPage ssr=SsrMode::Async/>
+                    <Route path=path!("/analysis") view=pages::AnalysisPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
@@ -169,6 +170,7 @@ fn Header() -> impl IntoView {
                                 {screening.then(|| view! { <A href="/screening">{t("nav.screening")}</A> })}
                                 {cases.then(|| view! { <A href="/cases">{t("nav.cases")}</A> })}
                                 {dashboard.then(|| view! { <A href="/dashboard">{t("nav.dashboard")}</A> })}
+                                {dashboard.then(|| view! { <A href="/analysis">{t("nav.analysis")}</A> })}
                                 {study.then(|| view! { <A href="/study">{t("nav.study")}</A> })}
                                 {admin.then(|| view! { <A href="/admin/users">{t("nav.users")}</A> })}
                                 {audit.then(|| view! { <A href="/admin/audit">{t("nav.audit")}</A> })}

@@ -69,6 +69,9 @@ fn page_of(path: &str) -> String {
     if path.starts_with("/study") {
         return "/study".to_owned();
     }
+    if path.starts_with("/sap") {
+        return "/analysis".to_owned();
+    }
     page_of_static(path).to_owned()
 }
 

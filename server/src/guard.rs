@@ -112,7 +112,8 @@ pub async fn pages(session: Session, mut req: Request, next: Next) -> Response {
         || path.starts_with("/screening")
         || path.starts_with("/cases")
         || path.starts_with("/dashboard")
-        || path.starts_with("/study");
+        || path.starts_with("/study")
+        || path.starts_with("/analysis");
     if req.method() != Method::GET || !(protected || path == "/login") {
         return next.run(req).await;
     }
@@ -142,7 +143,7 @@ pub async fn pages(session: Session, mut req: Request, next: Next) -> Response {
                 Some(Permission::ViewAudit)
             } else if path.starts_with("/screening") {
                 Some(Permission::ViewScreening)
-            } else if path.starts_with("/dashboard") {
+            } else if path.starts_with("/dashboard") || path.starts_with("/analysis") {
                 Some(Permission::ViewDashboard)
             } else if path.starts_with("/study") {
                 Some(Permission::ManageStudy)

@@ -75,6 +75,8 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .route("/cases/{id}/queries", post(forms::case_raise_query))
         .route("/queries/{id}", post(forms::query_action))
         .route("/images/{sha}/preview.png", get(forms::image_preview))
+        .route("/sap", post(forms::sap_draft))
+        .route("/sap/sign", post(forms::sap_sign))
         .route("/study/settings", post(forms::study_settings))
         .route("/study/lock", post(forms::study_lock))
         .route("/study/unlock", post(forms::study_unlock))

@@ -1015,6 +1015,13 @@ async fn the_analysis_is_blinded_until_lock_then_computed_from_the_locked_snapsh
     assert_eq!(status, 409, "{v}");
     let (status, _) = team.radiologist.get_json("/analysis").await;
     assert_eq!(status, 403);
+    let monitor = app.signed_in("monitor").await;
+    let (status, html) = monitor.get_text("/analysis").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("id=\"analysis-withheld\"") && !html.contains("id=\"ai-auc\""),
+        "no figure before lock"
+    );
 
     // The lock needs the signed SAP.
     let (status, v) = team
@@ -1109,4 +1116,17 @@ async fn the_analysis_is_blinded_until_lock_then_computed_from_the_locked_snapsh
             .await
             .unwrap();
     assert_eq!(reads, 1, "reading the analysis is audited");
+    // The page shows the same figures to the statistician.
+    let page = app.signed_in("statistician").await;
+    let (status, html) = page.get_text("/analysis").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"ai-auc\""), "{html}");
+    assert!(
+        html.contains(&format!("{:.3}", direct.auc)),
+        "the AUC is on the page"
+    );
+    assert!(
+        html.contains(lock["export_sha256"].as_str().unwrap()),
+        "with the dataset hash"
+    );
 }

@@ -7,7 +7,10 @@ use crate::case::CaseState;
 use crate::screening::FlowCounts;
 use serde::{Deserialize, Serialize};
 
+pub mod report;
 pub mod sap;
+
+pub use report::LockedAnalysis;
 
 #[cfg(feature = "ssr")]
 pub mod analysis;

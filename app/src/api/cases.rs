@@ -149,3 +149,44 @@ pub async fn study_view() -> Result<StudyData, AppError> {
         can_lock: me.role.can(Permission::LockDatabase),
     })
 }
+
+/// The analysis page: the plan, and the locked figures once there are some.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisData {
+    pub saps: Vec<osteo_trial::study::sap::SapVersion>,
+    pub can_draft: bool,
+    pub locked: bool,
+    /// The figures, after database lock, for the roles that see them.
+    pub analysis: Option<osteo_trial::study::LockedAnalysis>,
+    /// Why there are no figures (a `case.error.*` code).
+    pub withheld: Option<String>,
+}
+
+#[server(prefix = "/sfn", endpoint = "analysis")]
+pub async fn analysis_view() -> Result<AnalysisData, AppError> {
+    use osteo_trial::domain::{AuditSource, Permission};
+    use osteo_trial::study;
+    let (ctx, me) = super::ssr::user().await?;
+    if !me.role.can(Permission::ViewDashboard) {
+        return Err(AppError::Forbidden);
+    }
+    let saps = study::sap_versions(&ctx.db).await.map_err(case_error)?;
+    let locked = osteo_trial::case::is_locked(ctx.db.pool())
+        .await
+        .map_err(super::ssr::internal)?;
+    let (analysis, withheld) =
+        match study::locked_analysis(&ctx.db, &me.principal(AuditSource::Ui)).await {
+            Ok(a) => (Some(a), None),
+            Err(e @ osteo_trial::case::CaseError::Store(_)) => return Err(super::ssr::internal(e)),
+            Err(e) => (None, Some(e.code().to_owned())),
+        };
+    Ok(AnalysisData {
+        can_draft: matches!(me.role, Role::Statistician | Role::PrincipalInvestigator)
+            && !saps.iter().any(|s| s.locked)
+            && !locked,
+        saps,
+        locked,
+        analysis,
+        withheld,
+    })
+}

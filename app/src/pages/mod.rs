@@ -3,11 +3,13 @@
 
 mod account;
 mod admin;
+mod analysis;
 mod cases;
 mod screening;
 
 pub use account::{LoginPage, PasswordPage, TokensPage};
 pub use admin::{AuditPage, UsersPage};
+pub use analysis::AnalysisPage;
 pub use cases::{CasePage, CasesPage, DashboardPage, StudyPage};
 pub use screening::ScreeningPage;
 
@@ -62,6 +64,9 @@ pub fn HomePage() -> impl IntoView {
                                 })}
                                 {dashboard.then(|| view! {
                                     <a class="card" href="/dashboard"><h2>{t("nav.dashboard")}</h2><p>{t("home.dashboard_hint")}</p></a>
+                                })}
+                                {dashboard.then(|| view! {
+                                    <a class="card" href="/analysis"><h2>{t("nav.analysis")}</h2><p>{t("home.analysis_hint")}</p></a>
                                 })}
                                 {study.then(|| view! {
                                     <a class="card" href="/study"><h2>{t("nav.study")}</h2><p>{t("home.study_hint")}</p></a>

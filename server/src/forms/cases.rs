@@ -615,3 +615,56 @@ pub async fn image_preview(
     )
         .into_response())
 }
+
+#[derive(Deserialize)]
+pub struct SapForm {
+    threshold: f64,
+    intermediate: String,
+    readers: String,
+    conf_level: f64,
+}
+
+const ANALYSIS: &str = "/analysis";
+
+/// Saves a new version of the analysis plan.
+#[tracing::instrument(skip_all)]
+pub async fn sap_draft(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    FormBody(f): FormBody<SapForm>,
+) -> Reply {
+    let err = |e| case_error(&headers, ANALYSIS, e);
+    let sap = osteo_trial::study::sap::Sap {
+        threshold: f.threshold,
+        intermediate: f
+            .intermediate
+            .parse()
+            .map_err(|e: osteo_trial::codes::UnknownCode| err(e.into()))?,
+        readers: f
+            .readers
+            .parse()
+            .map_err(|e: osteo_trial::codes::UnknownCode| err(e.into()))?,
+        conf_level: f.conf_level,
+    };
+    study::draft_sap(&state.db, &me.principal(AuditSource::Ui), sap)
+        .await
+        .map_err(err)?;
+    flash(&session, "flash.sap_saved", None, None).await;
+    Ok(Redirect::to(ANALYSIS).into_response())
+}
+
+/// Signs the newest version of the analysis plan.
+#[tracing::instrument(skip_all)]
+pub async fn sap_sign(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    FormBody(f): FormBody<SignForm>,
+) -> Reply {
+    study::sign_sap(&state.db, &me.principal(AuditSource::Ui), &f.password)
+        .await
+        .map_err(|e| case_error(&headers, ANALYSIS, e))?;
+    flash(&session, "flash.sap_signed", None, None).await;
+    Ok(Redirect::to(ANALYSIS).into_response())
+}

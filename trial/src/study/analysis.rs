@@ -8,10 +8,11 @@
 //! the AI probability; the comparators are each reader's malignancy
 //! likelihood and Bone-RADS category.
 
+pub use super::report::{Analysis, ReaderResult};
 use super::sap::{IntermediateMapping, ReaderAggregation, Sap};
-use crate::analysis::mcnemar::{mcnemar, McNemar};
-use crate::analysis::roc::{auc, compare_paired, AucComparison, AucEstimate, Direction, Sample};
-use crate::analysis::threshold::{at_threshold, AtThreshold};
+use crate::analysis::mcnemar::mcnemar;
+use crate::analysis::roc::{auc, compare_paired, Direction, Sample};
+use crate::analysis::threshold::at_threshold;
 use crate::analysis::StatsError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -26,42 +27,6 @@ pub struct AnalysedCase {
     pub probability: f64,
     /// reader id → (likelihood 0–100, Bone-RADS category, malignant call).
     pub reads: BTreeMap<i64, (f64, f64, bool)>,
-}
-
-/// A reader against the AI.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReaderResult {
-    /// `reader 1`, `reader 2`, … (by account, in order), or `mean of readers`.
-    pub reader: String,
-    pub n: usize,
-    pub auc_likelihood: AucEstimate,
-    pub auc_bone_rads: Option<AucEstimate>,
-    /// The reader's benign/malignant call as the test.
-    pub call: AtThreshold,
-    /// AI minus the reader's likelihood, on the cases both scored.
-    pub ai_vs_reader: AucComparison,
-    /// The AI call at the SAP threshold against the reader's call, on the
-    /// cases both called: b = AI right and reader wrong, c = the reverse.
-    pub mcnemar: McNemar,
-}
-
-/// The figures of the report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Analysis {
-    pub sap: Sap,
-    pub primary_endpoint: String,
-    /// Complete prospective cases in the snapshot.
-    pub n_complete: usize,
-    /// Left out by the intermediate mapping.
-    pub n_excluded_intermediate: usize,
-    pub n_malignant: usize,
-    pub n_benign: usize,
-    pub ai_auc: AucEstimate,
-    pub ai_at_threshold: AtThreshold,
-    pub readers: Vec<ReaderResult>,
-    /// The primary AUC under the other intermediate mappings (`None` where
-    /// a class is empty).
-    pub sensitivity: Vec<(IntermediateMapping, Option<AucEstimate>)>,
 }
 
 fn rows<'a>(snapshot: &'a Value, table: &str) -> impl Iterator<Item = &'a Value> {

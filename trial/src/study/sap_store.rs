@@ -1,6 +1,7 @@
 //! The SAP, the lock snapshot and the locked analysis in the database.
 
-use super::analysis::{analyse, cases_from_snapshot, Analysis};
+use super::analysis::{analyse, cases_from_snapshot};
+use super::report::LockedAnalysis;
 use super::sap::{Sap, SapVersion, PRIMARY_ENDPOINT};
 use crate::audit::{self, Change, Principal};
 use crate::case::store::{begin, is_locked};
@@ -170,15 +171,6 @@ pub async fn locked_analysis(db: &Db, by: &Principal) -> Result<LockedAnalysis, 
         sap_version: sap.version,
         analysis,
     })
-}
-
-/// The analysis with what identifies the data and plan it was computed from.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LockedAnalysis {
-    pub locked_at: String,
-    pub dataset_sha256: String,
-    pub sap_version: i64,
-    pub analysis: Analysis,
 }
 
 /// Keeps the canonical export taken at a lock (the data the analysis reads).
