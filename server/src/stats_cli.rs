@@ -27,6 +27,45 @@ pub enum StatsCommand {
     Calibration(CalibrationArgs),
     /// Multi-reader multi-case comparison of modalities (Obuchowski–Rockette, Hillis ddf, random readers and cases). Long format: one row per reader, modality and case.
     Mrmc(MrmcArgs),
+    /// Sample size, power or significance level (Obuchowski's formulas, as pROC's power.roc.test): for one AUC against 0.5 (--auc), or for two paired AUCs from pilot data (--csv … --score A --score B, DeLong variances). Leave out the one to solve for: --n-pos (sample size), --power, or --alpha (needs --n-pos and --power).
+    Power(PowerArgs),
+}
+
+#[derive(Args)]
+pub struct PowerArgs {
+    /// Expected AUC of the test (one-AUC design, against H0: AUC = 0.5).
+    #[arg(long)]
+    auc: Option<f64>,
+    /// Pilot data for two paired AUCs (CSV with a header row).
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Pilot data: the truth column.
+    #[arg(long)]
+    truth: Option<String>,
+    /// Pilot data: the truth value of a positive case.
+    #[arg(long)]
+    positive: Option<String>,
+    /// Pilot data: the two score columns, --score A --score B (the difference is A − B).
+    #[arg(long)]
+    score: Vec<String>,
+    /// Positive cases (leave out to solve for the sample size).
+    #[arg(long)]
+    n_pos: Option<f64>,
+    /// Negative cases (default: κ × n_pos).
+    #[arg(long)]
+    n_neg: Option<f64>,
+    /// Negatives per positive, for the sample size (pilot data: taken from the data).
+    #[arg(long)]
+    kappa: Option<f64>,
+    /// Power, 1 − β (leave out to solve for it).
+    #[arg(long)]
+    power: Option<f64>,
+    /// Significance level (default 0.05; leave out with --n-pos and --power given to solve for it).
+    #[arg(long)]
+    alpha: Option<f64>,
+    /// One-sided test (default: two-sided).
+    #[arg(long)]
+    one_sided: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -184,6 +223,7 @@ pub fn run(cmd: StatsCommand) -> Result<Value, InputError> {
             Ok(Value::Object(out))
         }
         StatsCommand::Mrmc(a) => mrmc_json(a),
+        StatsCommand::Power(a) => power_json(a),
         StatsCommand::Calibration(a) => {
             let names = vec![a.probability.clone()];
             let table = read(&a.data, &names)?;
@@ -641,4 +681,147 @@ fn mrmc_json(a: MrmcArgs) -> Result<Value, InputError> {
         "auc_diff_ci_lower": r.diff_ci.map(|c| c.0),
         "auc_diff_ci_upper": r.diff_ci.map(|c| c.1),
     }))
+}
+
+/// What a power command solves for.
+enum Solve {
+    SampleSize { power: f64, alpha: f64 },
+    Power { n_pos: f64, alpha: f64 },
+    Alpha { n_pos: f64, power: f64 },
+}
+
+fn power_json(a: PowerArgs) -> Result<Value, InputError> {
+    use osteo_trial::analysis::power::{self as pw, PairedPilot, Sided};
+    let sided = if a.one_sided { Sided::One } else { Sided::Two };
+    let solve = match (a.n_pos, a.power, a.alpha) {
+        (None, Some(power), alpha) => Solve::SampleSize {
+            power,
+            alpha: alpha.unwrap_or(0.05),
+        },
+        (Some(n_pos), None, alpha) => Solve::Power {
+            n_pos,
+            alpha: alpha.unwrap_or(0.05),
+        },
+        (Some(n_pos), Some(power), None) => Solve::Alpha { n_pos, power },
+        (None, None, _) => {
+            return Err(bad(
+                "give --power to solve for the sample size, or --n-pos to solve for the power",
+            ))
+        }
+        (Some(_), Some(_), Some(_)) => {
+            return Err(bad(
+                "leave out one of --n-pos, --power and --alpha: the one to solve for",
+            ))
+        }
+    };
+    let mut out = Map::new();
+    out.insert(
+        "sided".into(),
+        json!(if a.one_sided { "one" } else { "two" }),
+    );
+    let (n_pos, n_neg, power, alpha) =
+        match (a.auc, &a.csv) {
+            (Some(auc), None) => {
+                out.insert("design".into(), json!("one_auc"));
+                out.insert("auc".into(), json!(auc));
+                let kappa = a.kappa.unwrap_or(1.0);
+                match solve {
+                    Solve::SampleSize { power, alpha } => {
+                        let n = pw::one_auc_n_pos(auc, kappa, alpha, power, sided)?;
+                        (n, n * kappa, power, alpha)
+                    }
+                    Solve::Power { n_pos, alpha } => {
+                        let n_neg = a.n_neg.unwrap_or(n_pos * kappa);
+                        (
+                            n_pos,
+                            n_neg,
+                            pw::one_auc_power(auc, n_pos, n_neg, alpha, sided)?,
+                            alpha,
+                        )
+                    }
+                    Solve::Alpha { n_pos, power } => {
+                        let n_neg = a.n_neg.unwrap_or(n_pos * kappa);
+                        (
+                            n_pos,
+                            n_neg,
+                            power,
+                            pw::one_auc_alpha(auc, n_pos, n_neg, power, sided)?,
+                        )
+                    }
+                }
+            }
+            (None, Some(csv)) => {
+                let [s1, s2] = &a.score[..] else {
+                    return Err(bad("pilot data needs exactly two --score columns"));
+                };
+                let data = Data {
+                    csv: csv.clone(),
+                    truth: a
+                        .truth
+                        .clone()
+                        .ok_or_else(|| bad("pilot data needs --truth"))?,
+                    positive: a
+                        .positive
+                        .clone()
+                        .ok_or_else(|| bad("pilot data needs --positive"))?,
+                    filters: Vec::new(),
+                    na: NaPolicy::Error,
+                    conf_level: 0.95,
+                };
+                let names = vec![s1.clone(), s2.clone()];
+                let table = read(&data, &names)?;
+                let Complete { truth, scores, .. } = complete(&table, &[0, 1], data.na, &names)?;
+                let c = roc::compare_paired(
+                    &scores[0],
+                    &scores[1],
+                    &truth,
+                    Direction::HigherIsPositive,
+                    Direction::HigherIsPositive,
+                    0.95,
+                )?;
+                let pilot_pos = truth.iter().filter(|t| **t).count() as f64;
+                let kappa = a
+                    .kappa
+                    .unwrap_or((truth.len() as f64 - pilot_pos) / pilot_pos);
+                let pilot = PairedPilot {
+                    delta: c.diff,
+                    var1: c.var1,
+                    var2: c.var2,
+                    cov: c.cov,
+                    n_pos: pilot_pos,
+                };
+                out.insert("design".into(), json!("paired_aucs"));
+                out.insert("auc1".into(), json!(c.auc1));
+                out.insert("auc2".into(), json!(c.auc2));
+                out.insert("delta".into(), json!(c.diff));
+                match solve {
+                    Solve::SampleSize { power, alpha } => {
+                        let n = pw::paired_n_pos(&pilot, alpha, power, sided)?;
+                        (n, n * kappa, power, alpha)
+                    }
+                    Solve::Power { n_pos, alpha } => (
+                        n_pos,
+                        a.n_neg.unwrap_or(n_pos * kappa),
+                        pw::paired_power(&pilot, n_pos, alpha, sided)?,
+                        alpha,
+                    ),
+                    Solve::Alpha { n_pos, power } => (
+                        n_pos,
+                        a.n_neg.unwrap_or(n_pos * kappa),
+                        power,
+                        pw::paired_alpha(&pilot, n_pos, power, sided)?,
+                    ),
+                }
+            }
+            _ => return Err(bad(
+                "give either --auc (one AUC) or --csv with two --score columns (two paired AUCs)",
+            )),
+        };
+    out.insert("n_pos".into(), json!(n_pos));
+    out.insert("n_neg".into(), json!(n_neg));
+    out.insert("n_pos_rounded_up".into(), json!(n_pos.ceil()));
+    out.insert("n_neg_rounded_up".into(), json!(n_neg.ceil()));
+    out.insert("power".into(), json!(power));
+    out.insert("alpha".into(), json!(alpha));
+    Ok(Value::Object(out))
 }

@@ -55,6 +55,14 @@ fn every_command_has_help() {
         vec!["audit", "verify", "--help"],
         vec!["audit", "list", "--help"],
         vec!["audit", "bench", "--help"],
+        vec!["stats", "--help"],
+        vec!["stats", "roc", "--help"],
+        vec!["stats", "compare", "--help"],
+        vec!["stats", "proportion", "--help"],
+        vec!["stats", "mcnemar", "--help"],
+        vec!["stats", "calibration", "--help"],
+        vec!["stats", "mrmc", "--help"],
+        vec!["stats", "power", "--help"],
     ] {
         let out = std::process::Command::new(binary())
             .args(&args)

@@ -558,3 +558,60 @@ fn calibration_of_probabilities() {
     assert_eq!(code, 2);
     assert!(err.contains("strictly between 0 and 1"), "{err}");
 }
+
+/// pROC 1.18 tests (test-power.roc.test.R): power.roc.test(ncases = 41,
+/// ncontrols = 72, auc = 0.73) → power 0.9897453; with power = 0.95 and
+/// sig.level = NULL → 0.009238584; for ndka vs wfns on aSAH (DeLong) power
+/// 0.7131594, and ncases 64.77777 / ncontrols 113.7561 for power 0.9.
+#[test]
+fn power_matches_proc_for_one_auc_and_two_paired_aucs() {
+    let (code, j, err) = stats(&["power", "--auc", "0.73", "--n-pos", "41", "--n-neg", "72"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(j["design"], "one_auc");
+    assert_eq!(r(&j["power"], 7), 0.9897453);
+    let (code, j, err) = stats(&[
+        "power", "--auc", "0.73", "--n-pos", "41", "--n-neg", "72", "--power", "0.95",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(r(&j["alpha"], 9), 0.009238584);
+    let (code, j, _) = stats(&["power", "--auc", "0.8", "--power", "0.9", "--kappa", "2"]);
+    assert_eq!(code, 0);
+    assert!(j["n_neg"].as_f64().unwrap() > j["n_pos"].as_f64().unwrap());
+    assert_eq!(
+        j["n_pos_rounded_up"].as_f64().unwrap(),
+        j["n_pos"].as_f64().unwrap().ceil()
+    );
+
+    let csv = asah();
+    let pilot = [
+        "power",
+        "--csv",
+        &csv,
+        "--truth",
+        "outcome",
+        "--positive",
+        "Poor",
+        "--score",
+        "ndka",
+        "--score",
+        "wfns",
+    ];
+    let (code, j, err) = stats(&[&pilot[..], &["--n-pos", "41"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(j["design"], "paired_aucs");
+    assert_eq!(r(&j["power"], 7), 0.7131594);
+    let (code, j, err) = stats(&[&pilot[..], &["--power", "0.9"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(r(&j["n_pos"], 5), 64.77777);
+    assert_eq!(r(&j["n_neg"], 4), 113.7561);
+
+    // What cannot be solved is refused with exit code 2.
+    let (code, _, err) = stats(&["power", "--auc", "0.5", "--power", "0.9"]);
+    assert_eq!(code, 2, "AUC 0.5 cannot be powered against itself");
+    assert!(err.contains("(0.5, 1)"), "{err}");
+    let (code, _, err) = stats(&[
+        "power", "--auc", "0.8", "--n-pos", "10", "--power", "0.9", "--alpha", "0.05",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("leave out one"), "{err}");
+}

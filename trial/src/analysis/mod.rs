@@ -13,6 +13,8 @@
 //!   Hillis's degrees of freedom, jackknife or DeLong covariances).
 //! - [`bootstrap`]: seeded, stratified bootstrap CI of the AUC.
 //! - [`calibration`]: Brier score, calibration slope and intercept.
+//! - [`power`]: sample size and power for one AUC and for two paired AUCs
+//!   (Obuchowski's formulas, as pROC's `power.roc.test`).
 //! - [`mcnemar`]: McNemar's test — chi-square, with continuity correction,
 //!   exact conditional and mid-p (Fagerland, Lydersen & Laake 2013).
 //!
@@ -23,6 +25,7 @@ pub mod bootstrap;
 pub mod calibration;
 pub mod mcnemar;
 pub mod mrmc;
+pub mod power;
 pub mod proportion;
 pub mod roc;
 pub mod threshold;
@@ -50,6 +53,8 @@ pub enum StatsError {
     LabelValues(usize),
     #[error("the two score columns must score the same cases")]
     NotPaired,
+    #[error("the AUC (or difference) to power a study for must lie in (0.5, 1) (or be non-zero); got {0}")]
+    PowerAuc(f64),
 }
 
 /// The standard normal quantile `z` with `P(|Z| ≤ z) = level`.

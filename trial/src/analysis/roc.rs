@@ -388,11 +388,11 @@ fn delong_quadratic(sample: &Sample) -> (f64, f64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::analysis::round_to;
 
-    fn asah() -> Vec<(bool, f64, f64, f64)> {
+    pub(crate) fn asah() -> Vec<(bool, f64, f64, f64)> {
         // outcome = Poor, wfns, s100b, ndka from the pROC data set aSAH.
         let text = include_str!("../../tests/data/asah.csv");
         text.lines()
