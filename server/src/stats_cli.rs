@@ -29,6 +29,21 @@ pub enum StatsCommand {
     Mrmc(MrmcArgs),
     /// Sample size, power or significance level (Obuchowski's formulas, as pROC's power.roc.test): for one AUC against 0.5 (--auc), or for two paired AUCs from pilot data (--csv … --score A --score B, DeLong variances). Leave out the one to solve for: --n-pos (sample size), --power, or --alpha (needs --n-pos and --power).
     Power(PowerArgs),
+    /// Times the engine on generated data: DeLong AUC with CI, and the whole locked analysis (AI, two readers, paired DeLong, McNemar, sensitivity analyses, 2,000 bootstrap replicates). JSON with the median and fastest times in milliseconds.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Cases (the trial has 2,200: 2,000 retrospective and 200 prospective).
+    #[arg(long, default_value_t = 2200)]
+    cases: usize,
+    /// Timed runs of the DeLong AUC (the analysis runs a fifth as often, at least 3 times).
+    #[arg(long, default_value_t = 50)]
+    runs: usize,
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
 }
 
 #[derive(Args)]
@@ -224,6 +239,7 @@ pub fn run(cmd: StatsCommand) -> Result<Value, InputError> {
         }
         StatsCommand::Mrmc(a) => mrmc_json(a),
         StatsCommand::Power(a) => power_json(a),
+        StatsCommand::Bench(a) => bench_json(a),
         StatsCommand::Calibration(a) => {
             let names = vec![a.probability.clone()];
             let table = read(&a.data, &names)?;
@@ -824,4 +840,101 @@ fn power_json(a: PowerArgs) -> Result<Value, InputError> {
     out.insert("power".into(), json!(power));
     out.insert("alpha".into(), json!(alpha));
     Ok(Value::Object(out))
+}
+
+/// Median and fastest of timed runs, in milliseconds.
+fn timed(
+    runs: usize,
+    mut f: impl FnMut() -> Result<(), InputError>,
+) -> Result<(f64, f64), InputError> {
+    let mut ms = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let t = std::time::Instant::now();
+        f()?;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok((ms[ms.len() / 2], ms[0]))
+}
+
+fn bench_json(a: BenchArgs) -> Result<Value, InputError> {
+    use osteo_trial::study::analysis::{analyse, AnalysedCase};
+    use osteo_trial::study::sap::{IntermediateMapping, ReaderAggregation, Sap};
+    use rand::{Rng, SeedableRng};
+    if a.cases < 10 {
+        return Err(bad("--cases must be at least 10"));
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed);
+    // A standard normal draw (Box–Muller).
+    let mut normal = move || {
+        let (u1, u2): (f64, f64) = (rng.gen_range(f64::EPSILON..1.0), rng.gen());
+        (
+            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos(),
+            u2,
+        )
+    };
+    let cases: Vec<AnalysedCase> = (0..a.cases)
+        .map(|i| {
+            let (z, u) = normal();
+            let tier = if u < 0.4 {
+                "malignant"
+            } else if u < 0.5 {
+                "intermediate"
+            } else {
+                "benign"
+            };
+            let shift = if tier == "malignant" { 1.6 } else { 0.0 };
+            let p = 1.0 / (1.0 + (-(z + shift - 0.8)).exp());
+            let reads = (0..2)
+                .map(|r| {
+                    let (e, _) = normal();
+                    let l = (50.0 + 20.0 * (e + shift - 0.8)).clamp(0.0, 100.0).round();
+                    (r as i64 + 1, (l, (l / 25.0).floor().min(4.0), l >= 50.0))
+                })
+                .collect();
+            AnalysedCase {
+                case_id: i as i64 + 1,
+                tier: tier.to_owned(),
+                probability: p,
+                reads,
+            }
+        })
+        .collect();
+    let truth: Vec<bool> = cases
+        .iter()
+        .filter(|c| c.tier != "intermediate")
+        .map(|c| c.tier == "malignant")
+        .collect();
+    let scores: Vec<f64> = cases
+        .iter()
+        .filter(|c| c.tier != "intermediate")
+        .map(|c| c.probability)
+        .collect();
+    let sample = Sample::new(&scores, &truth, Direction::HigherIsPositive)?;
+    let (delong_median, delong_min) = timed(a.runs, || {
+        roc::auc(&sample, 0.95)?;
+        Ok(())
+    })?;
+    let sap = Sap {
+        threshold: 0.5,
+        intermediate: IntermediateMapping::Excluded,
+        readers: ReaderAggregation::EachReader,
+        conf_level: 0.95,
+    };
+    let mut auc = 0.0;
+    let (analysis_median, analysis_min) = timed((a.runs / 5).max(3), || {
+        auc = analyse(&cases, &sap)?.ai_auc.auc;
+        Ok(())
+    })?;
+    Ok(json!({
+        "cases": a.cases,
+        "analysed": scores.len(),
+        "auc": auc,
+        "bootstrap_replicates": osteo_trial::study::report::BOOTSTRAP_REPLICATES,
+        "delong_auc_ci_ms_median": delong_median,
+        "delong_auc_ci_ms_fastest": delong_min,
+        "full_analysis_ms_median": analysis_median,
+        "full_analysis_ms_fastest": analysis_min,
+        "runs": a.runs,
+    }))
 }

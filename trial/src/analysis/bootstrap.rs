@@ -69,7 +69,7 @@ pub fn auc_ci(
         }
         // The classes are already oriented (higher = positive).
         let replicate = Sample::new(&scores, &truth, Direction::HigherIsPositive)?;
-        aucs.push(auc(&replicate, level)?.auc);
+        aucs.push(super::roc::auc_value(&replicate));
     }
     aucs.sort_by(f64::total_cmp);
     let mean = aucs.iter().sum::<f64>() / replicates as f64;

@@ -114,8 +114,12 @@ pub fn analyse(cases: &[AnalysedCase], sap: &Sap) -> Result<Analysis, StatsError
     let used = labelled(cases, sap.intermediate);
     let truth_v: Vec<bool> = used.iter().map(|(_, t)| *t).collect();
     let prob: Vec<f64> = used.iter().map(|(c, _)| c.probability).collect();
-    let ai_auc = auc(
-        &Sample::new(&prob, &truth_v, Direction::HigherIsPositive)?,
+    let ai_sample = Sample::new(&prob, &truth_v, Direction::HigherIsPositive)?;
+    let ai_auc = auc(&ai_sample, level)?;
+    let ai_auc_bootstrap = crate::analysis::bootstrap::auc_ci(
+        &ai_sample,
+        super::report::BOOTSTRAP_REPLICATES,
+        super::report::BOOTSTRAP_SEED,
         level,
     )?;
     let ai_at_threshold = at_threshold(
@@ -227,6 +231,7 @@ pub fn analyse(cases: &[AnalysedCase], sap: &Sap) -> Result<Analysis, StatsError
         n_malignant: truth_v.iter().filter(|t| **t).count(),
         n_benign: truth_v.iter().filter(|t| !**t).count(),
         ai_auc,
+        ai_auc_bootstrap,
         ai_at_threshold,
         readers,
         sensitivity,

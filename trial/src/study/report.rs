@@ -2,6 +2,7 @@
 //! server; the types are shared with the browser).
 
 use super::sap::{IntermediateMapping, Sap};
+use crate::analysis::bootstrap::BootstrapCi;
 use crate::analysis::mcnemar::McNemar;
 use crate::analysis::roc::{AucComparison, AucEstimate};
 use crate::analysis::threshold::AtThreshold;
@@ -36,12 +37,20 @@ pub struct Analysis {
     pub n_malignant: usize,
     pub n_benign: usize,
     pub ai_auc: AucEstimate,
+    /// Stratified percentile bootstrap CI of the AI AUC
+    /// ([`BOOTSTRAP_REPLICATES`] replicates, seed [`BOOTSTRAP_SEED`]).
+    pub ai_auc_bootstrap: BootstrapCi,
     pub ai_at_threshold: AtThreshold,
     pub readers: Vec<ReaderResult>,
     /// The primary AUC under the other intermediate mappings (`None` where
     /// a class is empty).
     pub sensitivity: Vec<(IntermediateMapping, Option<AucEstimate>)>,
 }
+
+/// Replicates of the bootstrap interval of the primary AUC.
+pub const BOOTSTRAP_REPLICATES: usize = 2000;
+/// Its seed (the registration date), so that every rerun gives the same interval.
+pub const BOOTSTRAP_SEED: u64 = 20250520;
 
 /// The analysis with what identifies the data and plan it was computed from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
