@@ -63,6 +63,7 @@ fn every_command_has_help() {
         vec!["stats", "calibration", "--help"],
         vec!["stats", "mrmc", "--help"],
         vec!["stats", "power", "--help"],
+        vec!["stats", "bench", "--help"],
     ] {
         let out = std::process::Command::new(binary())
             .args(&args)

@@ -615,3 +615,22 @@ fn power_matches_proc_for_one_auc_and_two_paired_aucs() {
     assert_eq!(code, 2);
     assert!(err.contains("leave out one"), "{err}");
 }
+
+/// The benchmark runs and reports its timings (the targets are checked by
+/// running it on a release build; see docs/build.md, not here).
+#[test]
+fn the_benchmark_reports_its_timings() {
+    let (code, j, err) = stats(&["bench", "--cases", "200", "--runs", "3"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(j["cases"], 200);
+    assert_eq!(j["bootstrap_replicates"], 2000);
+    for key in ["delong_auc_ci_ms_median", "full_analysis_ms_median"] {
+        assert!(j[key].as_f64().is_some_and(|t| t > 0.0), "{key}: {j}");
+    }
+    assert!(
+        j["auc"].as_f64().is_some_and(|a| a > 0.6),
+        "the generated data separate the classes: {j}"
+    );
+    let (code, _, _) = stats(&["bench", "--cases", "3"]);
+    assert_eq!(code, 2);
+}
