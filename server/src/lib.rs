@@ -7,6 +7,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 mod errors;
+pub mod exports;
 mod forms;
 mod guard;
 pub mod imaging;

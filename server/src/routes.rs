@@ -76,6 +76,7 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .route("/queries/{id}", post(forms::query_action))
         .route("/images/{sha}/preview.png", get(forms::image_preview))
         .route("/sap", post(forms::sap_draft))
+        .route("/exports/{name}", get(forms::export_download))
         .route("/sap/sign", post(forms::sap_sign))
         .route("/study/settings", post(forms::study_settings))
         .route("/study/lock", post(forms::study_lock))

@@ -1015,6 +1015,8 @@ async fn the_analysis_is_blinded_until_lock_then_computed_from_the_locked_snapsh
     assert_eq!(status, 409, "{v}");
     let (status, _) = team.radiologist.get_json("/analysis").await;
     assert_eq!(status, 403);
+    let (status, _) = stats.get_json("/exports/crf.csv").await;
+    assert_eq!(status, 403, "no export before lock");
     let monitor = app.signed_in("monitor").await;
     let (status, html) = monitor.get_text("/analysis").await;
     assert_eq!(status, 200);
@@ -1116,6 +1118,56 @@ async fn the_analysis_is_blinded_until_lock_then_computed_from_the_locked_snapsh
             .await
             .unwrap();
     assert_eq!(reads, 1, "reading the analysis is audited");
+    // The locked data as CSV, each download audited with its hash.
+    let (_, names) = stats.get_json("/exports").await;
+    assert_eq!(names[0], "dictionary.csv");
+    let csv_of = |name: &'static str| {
+        let stats = &stats;
+        async move {
+            let r = stats
+                .request(Method::GET, &format!("/exports/{name}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{name}");
+            r.text().await.unwrap()
+        }
+    };
+    let crf = csv_of("crf.csv").await;
+    let mut lines = crf.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("case_id,version,complete,age_years,sex,symptoms"),
+        "{header}"
+    );
+    assert_eq!(lines.count(), 4, "one row per case");
+    assert!(
+        crf.contains("pain;night_pain"),
+        "symptoms are listed: {crf}"
+    );
+    let pathology = csv_of("pathology.csv").await;
+    assert_eq!(
+        pathology
+            .lines()
+            .filter(|l| l.contains(",malignant,"))
+            .count(),
+        2
+    );
+    assert!(csv_of("dictionary.csv").await.contains("crf,age_years"));
+    let r = stats
+        .request(Method::GET, "/exports/secrets.csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let downloads: Vec<String> = sqlx::query_scalar(
+        "SELECT new_value FROM audit_log WHERE action = 'export.download' ORDER BY seq",
+    )
+    .fetch_all(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(downloads.len(), 3);
+    assert!(downloads[0].starts_with("crf.csv sha256="), "{downloads:?}");
     // The page shows the same figures to the statistician.
     let page = app.signed_in("statistician").await;
     let (status, html) = page.get_text("/analysis").await;

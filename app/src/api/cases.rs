@@ -160,6 +160,8 @@ pub struct AnalysisData {
     pub analysis: Option<osteo_trial::study::LockedAnalysis>,
     /// Why there are no figures (a `case.error.*` code).
     pub withheld: Option<String>,
+    /// The CSV files of the locked data.
+    pub exports: Vec<String>,
 }
 
 #[server(prefix = "/sfn", endpoint = "analysis")]
@@ -186,6 +188,22 @@ pub async fn analysis_view() -> Result<AnalysisData, AppError> {
             && !locked,
         saps,
         locked,
+        exports: if analysis.is_some() {
+            [
+                "dictionary",
+                "screening",
+                "cases",
+                "crf",
+                "reads",
+                "predictions",
+                "pathology",
+            ]
+            .iter()
+            .map(|t| format!("{t}.csv"))
+            .collect()
+        } else {
+            Vec::new()
+        },
         analysis,
         withheld,
     })

@@ -109,6 +109,10 @@ pub fn AnalysisPage() -> impl IntoView {
                                                         <td>{r.mcnemar.p_exact.map(|p| format!("{p:.4}"))}</td></tr>
                                                 }).collect_view()}</tbody>
                                             </table>
+                                            <h3>{t("analysis.exports")}</h3>
+                                            <ul id="exports">{d.exports.iter().map(|f| view! {
+                                                <li><a href=format!("/exports/{f}") download>{f.clone()}</a></li>
+                                            }).collect_view()}</ul>
                                             <h3>{t("analysis.sensitivity_analyses")}</h3>
                                             <ul>{an.sensitivity.iter().map(|(m, e)| view! {
                                                 <li>{t(&format!("analysis.map.{}", m.as_str()))} ": " {e.as_ref().map(auc_text).unwrap_or_else(|| "—".into())}</li>

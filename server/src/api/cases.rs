@@ -668,3 +668,42 @@ pub async fn analysis(
         study::locked_analysis(&state.db, &user.principal()).await?,
     ))
 }
+
+/// The files of the locked-data export (after database lock).
+#[utoipa::path(get, path = "/api/v1/exports", responses((status = 200, body = [String])))]
+#[tracing::instrument(skip_all)]
+pub async fn exports(_user: ApiUser) -> Json<Vec<String>> {
+    Json(crate::exports::names())
+}
+
+/// One CSV file of the locked data (`dictionary.csv`, `cases.csv`, `crf.csv`, …), audited with its SHA-256. 403 for the statistician and 409 for others before lock.
+#[utoipa::path(get, path = "/api/v1/exports/{name}", params(("name" = String, Path)),
+    responses((status = 200, description = "text/csv"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn export_file(
+    State(state): State<AppState>,
+    user: ApiUser,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let Path(name) = name?;
+    let bytes = crate::exports::download(&state.db, &user.principal(), &name)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no export file {name}; see /api/v1/exports"))
+        })?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_owned(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}

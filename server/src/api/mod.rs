@@ -73,6 +73,8 @@ pub fn router(image_limit: usize) -> Router<AppState> {
         .route("/sap", get(cases::sap_list).post(cases::sap_draft))
         .route("/sap/sign", post(cases::sap_sign))
         .route("/analysis", get(cases::analysis))
+        .route("/exports", get(cases::exports))
+        .route("/exports/{name}", get(cases::export_file))
         .fallback(not_found)
 }
 
@@ -97,7 +99,7 @@ async fn not_found() -> ApiError {
         cases::pathology, cases::enter_pathology, cases::sign_pathology, cases::end, cases::queries,
         cases::raise_query, cases::act_on_query, cases::settings, cases::update_settings, cases::dashboard,
         cases::lock_status, cases::lock, cases::unlock, cases::sap_list, cases::sap_draft, cases::sap_sign,
-        cases::analysis,
+        cases::analysis, cases::exports, cases::export_file,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),

@@ -668,3 +668,37 @@ pub async fn sap_sign(
     flash(&session, "flash.sap_signed", None, None).await;
     Ok(Redirect::to(ANALYSIS).into_response())
 }
+
+/// One CSV file of the locked data, for the analysis page (audited).
+#[tracing::instrument(skip_all)]
+pub async fn export_download(
+    State(state): State<AppState>,
+    Member(me, _session): Member,
+    headers: HeaderMap,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Reply {
+    let bytes = crate::exports::download(&state.db, &me.principal(AuditSource::Ui), &name)
+        .await
+        .map_err(|e| case_error(&headers, ANALYSIS, e))?
+        .ok_or_else(|| {
+            Halt::from(html_error(
+                StatusCode::NOT_FOUND,
+                request_locale(&headers),
+                "notfound.body",
+            ))
+        })?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_owned(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}

@@ -135,10 +135,11 @@ pub async fn sign_sap(db: &Db, by: &Principal, password: &str) -> Result<SapVers
         .ok_or(CaseError::NothingToSign)
 }
 
-/// The locked analysis, computed from the snapshot taken at the latest lock
-/// with the locked SAP. Refused before lock for everyone (blinded for the
-/// statistician), and to roles that never see accuracy.
-pub async fn locked_analysis(db: &Db, by: &Principal) -> Result<LockedAnalysis, CaseError> {
+/// The data as locked: the snapshot taken at the latest lock, with its time
+/// and SHA-256. Refused before lock for everyone (blinded for the
+/// statistician), and to roles that never see accuracy; what is done with it
+/// is audited by the caller.
+pub async fn locked_snapshot(db: &Db, by: &Principal) -> Result<LockedSnapshot, CaseError> {
     let allowed = matches!(
         by.role,
         Role::Statistician | Role::PrincipalInvestigator | Role::Admin | Role::Monitor
@@ -160,14 +161,33 @@ pub async fn locked_analysis(db: &Db, by: &Principal) -> Result<LockedAnalysis, 
     .fetch_optional(db.pool())
     .await?
     .ok_or(CaseError::NotLocked)?;
+    Ok(LockedSnapshot {
+        locked_at: row.try_get("at")?,
+        dataset_sha256: row.try_get("export_sha256")?,
+        data: serde_json::from_str(&row.try_get::<String, _>("export")?)?,
+    })
+}
+
+/// The snapshot taken at a lock.
+#[derive(Debug, Clone)]
+pub struct LockedSnapshot {
+    pub locked_at: String,
+    pub dataset_sha256: String,
+    /// The canonical export: `{table: [{column: value}]}`.
+    pub data: serde_json::Value,
+}
+
+/// The locked analysis, computed from the snapshot taken at the latest lock
+/// with the locked SAP.
+pub async fn locked_analysis(db: &Db, by: &Principal) -> Result<LockedAnalysis, CaseError> {
+    let snapshot = locked_snapshot(db, by).await?;
     let sap = locked_sap(db).await?.ok_or(CaseError::NoSap)?;
-    let snapshot: serde_json::Value = serde_json::from_str(&row.try_get::<String, _>("export")?)?;
-    let cases = cases_from_snapshot(&snapshot);
+    let cases = cases_from_snapshot(&snapshot.data);
     let analysis = analyse(&cases, &sap.sap).map_err(|e| CaseError::Analysis(e.to_string()))?;
     audit::record(db, by, Change::new("analysis.read", "study", 1)).await?;
     Ok(LockedAnalysis {
-        locked_at: row.try_get("at")?,
-        dataset_sha256: row.try_get("export_sha256")?,
+        locked_at: snapshot.locked_at,
+        dataset_sha256: snapshot.dataset_sha256,
         sap_version: sap.version,
         analysis,
     })
