@@ -55,7 +55,9 @@ fn internal(headers: &HeaderMap, e: impl std::fmt::Display) -> Halt {
 }
 
 mod cases;
+mod study;
 pub use cases::*;
+pub use study::*;
 
 /// The page a form posted to `path` lives on (where errors are shown).
 fn page_of(path: &str) -> String {

@@ -23,7 +23,6 @@ use argon2::password_hash::{
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 /// Failed sign-ins in a row that lock an account.
@@ -905,7 +904,7 @@ impl std::fmt::Debug for TokenSecret {
 
 fn token_hash(secret: &str) -> String {
     // The secret has 160 random bits, so a fast hash suffices (unlike passwords).
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    crate::store::sha256_hex(secret.as_bytes())
 }
 
 /// Creates a personal API token; it acts with its owner's role.

@@ -258,11 +258,7 @@ impl PredictionInput {
         if !unit(self.probability) || !unit(self.threshold) {
             return Err(PredictionError::Probability);
         }
-        let hex = |h: &String| {
-            h.len() == 64
-                && h.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        };
+        let hex = |h: &String| crate::codes::is_sha256(h);
         if !hex(&self.weights_sha256) || !self.image_sha256.iter().all(hex) {
             return Err(PredictionError::Hash);
         }
@@ -495,6 +491,8 @@ pub enum CaseError {
     NoSap,
     #[error("the analysis cannot be computed: {0}")]
     Analysis(String),
+    #[error(transparent)]
+    Sap(#[from] crate::study::sap::SapError),
     #[error("there is no query {0}")]
     UnknownQuery(i64),
     #[error("query text is 1 to 2000 characters")]
@@ -543,6 +541,7 @@ impl CaseError {
             E::SapLocked => "sap_locked",
             E::NoSap => "no_sap",
             E::Analysis(_) => "analysis",
+            E::Sap(_) => "sap",
             E::QueryTransition { .. } => "query_transition",
             E::UnknownQuery(_) => "unknown_query",
             E::QueryText => "query_text",
@@ -563,6 +562,17 @@ pub struct FormEcho {
     pub issues: Vec<FieldIssue>,
     /// The whole error in English, for what is not about one field.
     pub message: String,
+}
+
+impl FormEcho {
+    /// The value submitted for `name` ("" when the field was not sent).
+    pub fn value(&self, name: &str) -> String {
+        self.values
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// How a case leaves the study early.

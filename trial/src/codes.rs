@@ -52,6 +52,14 @@ macro_rules! code_enum {
 }
 pub(crate) use code_enum;
 
+/// Whether `s` is a SHA-256 written as 64 lowercase hex digits (the form
+/// every hash of the system is stored and compared in).
+pub fn is_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Whether `s` is a calendar date written `YYYY-MM-DD` (proleptic Gregorian).
 pub fn is_date(s: &str) -> bool {
     let b = s.as_bytes();

@@ -188,6 +188,13 @@ pub fn parse_utc(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|t| t.with_timezone(&chrono::Utc))
 }
 
+/// The SHA-256 of `bytes` as 64 lowercase hex digits: how every hash of the
+/// system (audit rows, tokens, images, predictions, locked data) is written.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// Whether a database error is a unique-constraint violation.
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {

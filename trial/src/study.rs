@@ -15,11 +15,11 @@ pub use report::LockedAnalysis;
 #[cfg(feature = "ssr")]
 pub mod analysis;
 #[cfg(feature = "ssr")]
-mod sap_store;
+mod locked;
 #[cfg(feature = "ssr")]
 mod store;
 #[cfg(feature = "ssr")]
-pub use sap_store::*;
+pub use locked::*;
 #[cfg(feature = "ssr")]
 pub use store::*;
 

@@ -318,15 +318,7 @@ fn ReadSection(v: CaseData) -> impl IntoView {
     let input = mine.as_ref().and_then(|r| r.input.clone());
     let echo = v.echo.clone().filter(|e| e.form == format!("read:{id}"));
     // A failed post's values win over the stored draft.
-    let echoed = |name: &str| {
-        echo.as_ref().map(|e| {
-            e.values
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        })
-    };
+    let echoed = |name: &str| echo.as_ref().map(|e| e.value(name));
     let get = |name: &str, f: &dyn Fn(&osteo_trial::case::ReadInput) -> String| {
         echoed(name).unwrap_or_else(|| input.as_ref().map(f).unwrap_or_default())
     };
@@ -432,16 +424,7 @@ fn PathologySection(v: CaseData) -> impl IntoView {
         .echo
         .clone()
         .filter(|e| e.form == format!("pathology:{id}"));
-    let value = |name: &str| {
-        echo.as_ref()
-            .and_then(|e| {
-                e.values
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
-            })
-            .unwrap_or_default()
-    };
+    let value = |name: &str| echo.as_ref().map(|e| e.value(name)).unwrap_or_default();
     let (entity, procedure, date, pathologist, comment, reason) = (
         value("entity"),
         value("procedure"),

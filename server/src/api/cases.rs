@@ -74,6 +74,7 @@ impl From<CaseError> for ApiError {
             | E::QueryText
             | E::UnknownField(_)
             | E::Code(_)
+            | E::Sap(_)
             | E::Domain(_) => ApiError::bad_request(e.to_string()),
         }
     }
@@ -540,20 +541,16 @@ pub async fn update_settings(
     user: ApiUser,
     ApiJson(body): ApiJson<SettingsIn>,
 ) -> Result<Json<StudySettings>, ApiError> {
-    let by = user.principal();
-    let mut s = study::settings(&state.db).await?;
-    if let Some(v) = &body.rule_version {
-        s = study::confirm_rule_table(&state.db, &by, v).await?;
-    }
-    if body.readers_per_case.is_some() || body.bone_rads_source.is_some() {
-        let n = body.readers_per_case.unwrap_or(s.readers_per_case);
-        let src = body
-            .bone_rads_source
-            .clone()
-            .unwrap_or(s.bone_rads_source.clone());
-        s = study::set_reading(&state.db, &by, n, &src).await?;
-    }
-    Ok(Json(s))
+    Ok(Json(
+        study::update_settings(
+            &state.db,
+            &user.principal(),
+            body.rule_version.as_deref(),
+            body.readers_per_case,
+            body.bone_rads_source.as_deref(),
+        )
+        .await?,
+    ))
 }
 
 /// Operational figures: enrolment against the target, screening flow, completeness, open queries. Never accuracy.

@@ -1,6 +1,6 @@
-//! Form posts of the case pages and the study page. A refused CRF comes back
-//! with what was typed and the problems by field (kept in the session for
-//! the next page); other refusals redirect with an `?error=` code.
+//! Form posts of the case pages, and the rendered radiographs they show. A
+//! refused CRF, read or pathology comes back with what was typed (kept in the
+//! session for the next page); other refusals redirect with an `?error=` code.
 
 use super::{back, flash, internal, FormBody, Halt, Id, Member, Reply};
 use crate::errors::html_error;
@@ -15,7 +15,6 @@ use osteo_trial::case::crf::{ClinicalCrf, FieldIssue};
 use osteo_trial::case::pathology::PathologyInput;
 use osteo_trial::case::{self, CaseError, FormEcho, ReadInput, SignatureMeaning};
 use osteo_trial::domain::{AuditSource, Reason};
-use osteo_trial::study;
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -27,7 +26,7 @@ fn case_path(id: i64) -> String {
 
 /// Maps a refused case step to its page: 403 for what the role may not
 /// do, 500 for a fault of ours, the case page with an error code otherwise.
-fn case_error(headers: &HeaderMap, page: &str, e: CaseError) -> Halt {
+pub(super) fn case_error(headers: &HeaderMap, page: &str, e: CaseError) -> Halt {
     match e {
         CaseError::Forbidden | CaseError::Blinded | CaseError::NotAssigned => html_error(
             StatusCode::FORBIDDEN,
@@ -211,7 +210,7 @@ pub async fn case_crf(
 #[derive(Deserialize)]
 pub struct SignForm {
     meaning: Option<String>,
-    password: String,
+    pub(super) password: String,
 }
 
 impl SignForm {
@@ -485,87 +484,6 @@ pub async fn query_action(
 }
 
 #[derive(Deserialize)]
-pub struct SettingsForm {
-    rule_version: Option<String>,
-    readers_per_case: i64,
-    bone_rads_source: String,
-}
-
-const STUDY: &str = "/study";
-
-async fn study_done(session: &Session, message: &str) -> Reply {
-    flash(session, message, None, None).await;
-    Ok(Redirect::to(STUDY).into_response())
-}
-
-#[tracing::instrument(skip_all)]
-pub async fn study_settings(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    FormBody(f): FormBody<SettingsForm>,
-) -> Reply {
-    let by = me.principal(AuditSource::Ui);
-    let current = study::settings(&state.db)
-        .await
-        .map_err(|e| case_error(&headers, STUDY, e))?;
-    if let Some(v) = f.rule_version.as_deref().filter(|v| !v.is_empty()) {
-        if current.rule_version.as_deref() != Some(v) {
-            study::confirm_rule_table(&state.db, &by, v)
-                .await
-                .map_err(|e| case_error(&headers, STUDY, e))?;
-        }
-    }
-    if current.readers_per_case != f.readers_per_case
-        || current.bone_rads_source != f.bone_rads_source
-    {
-        study::set_reading(&state.db, &by, f.readers_per_case, &f.bone_rads_source)
-            .await
-            .map_err(|e| case_error(&headers, STUDY, e))?;
-    }
-    study_done(&session, "flash.settings_saved").await
-}
-
-#[derive(Deserialize)]
-pub struct LockForm {
-    password: String,
-    reason: Option<String>,
-}
-
-#[tracing::instrument(skip_all)]
-pub async fn study_lock(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    FormBody(f): FormBody<LockForm>,
-) -> Reply {
-    study::lock_database(&state.db, &me.principal(AuditSource::Ui), &f.password)
-        .await
-        .map_err(|e| case_error(&headers, STUDY, e))?;
-    study_done(&session, "flash.locked").await
-}
-
-#[tracing::instrument(skip_all)]
-pub async fn study_unlock(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    FormBody(f): FormBody<LockForm>,
-) -> Reply {
-    let reason = Reason::parse(f.reason.as_deref().unwrap_or_default())
-        .map_err(|_| back(STUDY, "reason_required"))?;
-    study::unlock_database(
-        &state.db,
-        &me.principal(AuditSource::Ui),
-        &f.password,
-        &reason,
-    )
-    .await
-    .map_err(|e| case_error(&headers, STUDY, e))?;
-    study_done(&session, "flash.unlocked").await
-}
-
-#[derive(Deserialize)]
 pub struct SizeQuery {
     size: Option<u32>,
 }
@@ -588,7 +506,7 @@ pub async fn image_preview(
             "notfound.body",
         )
     };
-    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !osteo_trial::codes::is_sha256(&sha) {
         return Err(not_found().into());
     }
     match case::image_for_viewer(&state.db, &by, &sha).await {
@@ -612,93 +530,6 @@ pub async fn image_preview(
             (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
         ],
         png,
-    )
-        .into_response())
-}
-
-#[derive(Deserialize)]
-pub struct SapForm {
-    threshold: f64,
-    intermediate: String,
-    readers: String,
-    conf_level: f64,
-}
-
-const ANALYSIS: &str = "/analysis";
-
-/// Saves a new version of the analysis plan.
-#[tracing::instrument(skip_all)]
-pub async fn sap_draft(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    FormBody(f): FormBody<SapForm>,
-) -> Reply {
-    let err = |e| case_error(&headers, ANALYSIS, e);
-    let sap = osteo_trial::study::sap::Sap {
-        threshold: f.threshold,
-        intermediate: f
-            .intermediate
-            .parse()
-            .map_err(|e: osteo_trial::codes::UnknownCode| err(e.into()))?,
-        readers: f
-            .readers
-            .parse()
-            .map_err(|e: osteo_trial::codes::UnknownCode| err(e.into()))?,
-        conf_level: f.conf_level,
-    };
-    study::draft_sap(&state.db, &me.principal(AuditSource::Ui), sap)
-        .await
-        .map_err(err)?;
-    flash(&session, "flash.sap_saved", None, None).await;
-    Ok(Redirect::to(ANALYSIS).into_response())
-}
-
-/// Signs the newest version of the analysis plan.
-#[tracing::instrument(skip_all)]
-pub async fn sap_sign(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    FormBody(f): FormBody<SignForm>,
-) -> Reply {
-    study::sign_sap(&state.db, &me.principal(AuditSource::Ui), &f.password)
-        .await
-        .map_err(|e| case_error(&headers, ANALYSIS, e))?;
-    flash(&session, "flash.sap_signed", None, None).await;
-    Ok(Redirect::to(ANALYSIS).into_response())
-}
-
-/// One CSV file of the locked data, for the analysis page (audited).
-#[tracing::instrument(skip_all)]
-pub async fn export_download(
-    State(state): State<AppState>,
-    Member(me, _session): Member,
-    headers: HeaderMap,
-    axum::extract::Path(name): axum::extract::Path<String>,
-) -> Reply {
-    let bytes = crate::exports::download(&state.db, &me.principal(AuditSource::Ui), &name)
-        .await
-        .map_err(|e| case_error(&headers, ANALYSIS, e))?
-        .ok_or_else(|| {
-            Halt::from(html_error(
-                StatusCode::NOT_FOUND,
-                request_locale(&headers),
-                "notfound.body",
-            ))
-        })?;
-    Ok((
-        [
-            (
-                axum::http::header::CONTENT_TYPE,
-                "text/csv; charset=utf-8".to_owned(),
-            ),
-            (
-                axum::http::header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        bytes,
     )
         .into_response())
 }

@@ -19,7 +19,7 @@ use dicom_object::{DefaultDicomObject, OpenFileOptions};
 use osteo_trial::audit::Principal;
 use osteo_trial::case::{self, CaseError, CaseImage, NewImage, View};
 use osteo_trial::store::Db;
-use sha2::{Digest, Sha256};
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -291,9 +291,7 @@ pub fn encode(obj: &DefaultDicomObject) -> Result<Vec<u8>, IngestError> {
     Ok(out)
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub use osteo_trial::store::sha256_hex;
 
 /// One file's outcome.
 #[derive(Debug)]

@@ -59,7 +59,7 @@ impl ObjectStore for FileStore {
     }
 
     async fn get(&self, sha256: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !osteo_trial::codes::is_sha256(sha256) {
             return Ok(None);
         }
         match tokio::fs::read(self.path(sha256)).await {

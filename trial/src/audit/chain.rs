@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::store::{now_utc, Db};
-use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
 
 impl AuditRow {
@@ -23,7 +22,7 @@ impl AuditRow {
             self.reason,
             self.prev_hash,
         ]);
-        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+        crate::store::sha256_hex(canonical.to_string().as_bytes())
     }
 }
 

@@ -11,7 +11,6 @@ use crate::audit::{self, Change, Principal};
 use crate::domain::{AuditSource, Permission, Reason, Role};
 use crate::screening::{latest_screening_date, Arm};
 use crate::store::{now_utc, Db};
-use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -128,11 +127,15 @@ const SUMMARY_SQL: &str = "SELECT c.id, c.arm, c.study_no, si.code AS site_code,
      (SELECT COUNT(*) FROM queries q WHERE q.case_id = c.id AND q.status IN ('open', 'answered')) AS open_queries \
      FROM cases c JOIN sites si ON si.id = c.site_id";
 
-fn summary_from_row(r: &AnyRow) -> Result<(CaseSummary, Option<String>), CaseError> {
-    let arm: Arm = r
-        .try_get::<String, _>("arm")?
+/// The arm of a row with an `arm` column.
+fn arm_of(r: &AnyRow) -> Result<Arm, CaseError> {
+    r.try_get::<String, _>("arm")?
         .parse()
-        .map_err(|e: crate::screening::ScreeningError| CaseError::Store(e.to_string()))?;
+        .map_err(|e: crate::screening::ScreeningError| CaseError::Store(e.to_string()))
+}
+
+fn summary_from_row(r: &AnyRow) -> Result<(CaseSummary, Option<String>), CaseError> {
+    let arm = arm_of(r)?;
     let state: CaseState = r.try_get::<String, _>("state")?.parse()?;
     Ok((
         CaseSummary {
@@ -252,12 +255,7 @@ pub async fn attach_image(
     image: NewImage,
 ) -> Result<CaseImage, CaseError> {
     require(by, Permission::EnterCaseData)?;
-    let hex = |h: &str| {
-        h.len() == 64
-            && h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    if !hex(&image.sha256) || !hex(&image.original_sha256) {
+    if !crate::codes::is_sha256(&image.sha256) || !crate::codes::is_sha256(&image.original_sha256) {
         return Err(CaseError::Prediction(PredictionError::Hash));
     }
     let mut tx = begin(db, by, "image.attach", "case", case_id).await?;
@@ -1082,7 +1080,7 @@ pub async fn record_prediction(
         "bone_rads_source": input.bone_rads_source,
         "created_at": created_at,
     });
-    let record_sha256 = hex::encode(Sha256::digest(serde_json::to_vec(&canonical)?));
+    let record_sha256 = crate::store::sha256_hex(&serde_json::to_vec(&canonical)?);
     sqlx::query(
         "INSERT INTO predictions (case_id, probability, threshold, call, model_id, weights_sha256, image_sha256, heatmaps, \
          bone_rads_source, record_sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -1541,43 +1539,46 @@ async fn fetch_queries(
     .bind(query_id)
     .fetch_all(db.pool())
     .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let id: i64 = r.try_get("id")?;
-        let arm: Arm = r
-            .try_get::<String, _>("arm")?
-            .parse()
-            .map_err(|e: crate::screening::ScreeningError| CaseError::Store(e.to_string()))?;
-        let messages = sqlx::query(
-            "SELECT m.action, m.text, u.username, m.created_at FROM query_messages m JOIN users u ON u.id = m.created_by \
-             WHERE m.query_id = $1 ORDER BY m.seq",
-        )
-        .bind(id)
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(|m| {
-            Ok(QueryMessage {
+    // Every message of the selected queries in one read, grouped by query.
+    let mut messages: std::collections::HashMap<i64, Vec<QueryMessage>> =
+        std::collections::HashMap::new();
+    let message_rows = sqlx::query(&format!(
+        "SELECT m.query_id, m.action, m.text, u.username, m.created_at FROM query_messages m \
+         JOIN users u ON u.id = m.created_by JOIN queries q ON q.id = m.query_id \
+         WHERE ($1 IS NULL OR q.case_id = $1) AND ($2 IS NULL OR q.id = $2) {} ORDER BY m.query_id, m.seq",
+        if open_only { "AND q.status IN ('open', 'answered')" } else { "" }
+    ))
+    .bind(case_id)
+    .bind(query_id)
+    .fetch_all(db.pool())
+    .await?;
+    for m in &message_rows {
+        messages
+            .entry(m.try_get("query_id")?)
+            .or_default()
+            .push(QueryMessage {
                 action: m.try_get("action")?,
                 text: m.try_get("text")?,
                 by: m.try_get("username")?,
                 at: m.try_get("created_at")?,
+            });
+    }
+    rows.iter()
+        .map(|r| {
+            let id: i64 = r.try_get("id")?;
+            Ok(DataQuery {
+                id,
+                case_id: r.try_get("case_id")?,
+                study_number: arm_of(r)?.label(r.try_get("study_no")?),
+                site_code: r.try_get("site_code")?,
+                field: r.try_get("field")?,
+                status: r.try_get::<String, _>("status")?.parse()?,
+                raised_by: r.try_get("username")?,
+                raised_at: r.try_get("raised_at")?,
+                messages: messages.remove(&id).unwrap_or_default(),
             })
         })
-        .collect::<Result<Vec<_>, CaseError>>()?;
-        out.push(DataQuery {
-            id,
-            case_id: r.try_get("case_id")?,
-            study_number: arm.label(r.try_get("study_no")?),
-            site_code: r.try_get("site_code")?,
-            field: r.try_get("field")?,
-            status: r.try_get::<String, _>("status")?.parse()?,
-            raised_by: r.try_get("username")?,
-            raised_at: r.try_get("raised_at")?,
-            messages,
-        });
-    }
-    Ok(out)
+        .collect()
 }
 
 fn check_text(text: &str) -> Result<String, CaseError> {

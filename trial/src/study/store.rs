@@ -8,7 +8,6 @@ use crate::case::{CaseError, SignatureMeaning};
 use crate::domain::{Permission, Reason};
 use crate::screening;
 use crate::store::{now_utc, Db};
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 /// The current settings.
@@ -140,6 +139,29 @@ pub async fn set_reading(
     }
     tx.commit().await?;
     settings(db).await
+}
+
+/// Applies the settings that differ from the current ones (a value equal to
+/// the current one is no change, so re-sending a form is harmless).
+pub async fn update_settings(
+    db: &Db,
+    by: &Principal,
+    rule_version: Option<&str>,
+    readers_per_case: Option<i64>,
+    bone_rads_source: Option<&str>,
+) -> Result<StudySettings, CaseError> {
+    let mut current = settings(db).await?;
+    if let Some(v) = rule_version.filter(|v| current.rule_version.as_deref() != Some(*v)) {
+        current = confirm_rule_table(db, by, v).await?;
+    }
+    let n = readers_per_case.unwrap_or(current.readers_per_case);
+    let source = bone_rads_source
+        .unwrap_or(&current.bone_rads_source)
+        .to_owned();
+    if n != current.readers_per_case || source != current.bone_rads_source {
+        current = set_reading(db, by, n, &source).await?;
+    }
+    Ok(current)
 }
 
 /// Operational figures only: no accuracy, no pathology, no AI output.
@@ -330,9 +352,9 @@ pub async fn lock_database(
         return Err(CaseError::LockBlocked(blocking));
     }
     let export = canonical_export(&mut tx).await?;
-    let sha = hex::encode(Sha256::digest(&export));
+    let sha = crate::store::sha256_hex(&export);
     let event = change_lock(&mut tx, by, &name, true, None, Some(&sha)).await?;
-    super::sap_store::keep_snapshot(&mut tx, event, &export).await?;
+    super::locked::keep_snapshot(&mut tx, event, &export).await?;
     tx.commit().await?;
     lock_status(db).await
 }

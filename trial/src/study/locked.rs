@@ -1,4 +1,7 @@
-//! The SAP, the lock snapshot and the locked analysis in the database.
+//! What is fixed before and taken at the database lock: the statistical
+//! analysis plan (drafted, then signed by the statistician and the PI), the
+//! snapshot of the data kept at each lock, and the locked analysis and
+//! exports computed from it.
 
 use super::analysis::{analyse, cases_from_snapshot};
 use super::report::LockedAnalysis;
@@ -9,12 +12,6 @@ use crate::case::CaseError;
 use crate::domain::Role;
 use crate::store::{now_utc, Db};
 use sqlx::Row;
-
-impl From<super::sap::SapError> for CaseError {
-    fn from(e: super::sap::SapError) -> Self {
-        CaseError::UnknownField(e.to_string())
-    }
-}
 
 /// Every SAP version, newest last.
 pub async fn sap_versions(db: &Db) -> Result<Vec<SapVersion>, CaseError> {
