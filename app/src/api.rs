@@ -119,6 +119,8 @@ pub mod ssr {
     pub struct UiContext {
         pub db: Db,
         pub policy: SessionPolicy,
+        /// The model the server runs, if any.
+        pub model: Option<super::cases::ModelInfo>,
     }
 
     pub fn context() -> Result<UiContext, AppError> {

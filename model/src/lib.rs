@@ -4,6 +4,23 @@
 //!
 //! This crate holds no web, database or command-line code, and `trial` never
 //! depends on it: by the time a prediction reaches `trial` it is data
-//! (probability, model id, weight and image hashes). The network itself
-//! arrives with the model issue; until then the server has no model and
-//! cases wait for one — the product never invents a prediction.
+//! (probability, model id, weight and image hashes).
+
+pub mod clinical;
+pub mod manifest;
+pub mod net;
+pub mod phantom;
+pub mod pixels;
+
+pub use clinical::Clinical;
+pub use manifest::{Label, ManifestRow};
+pub use net::{Net, NetConfig};
+
+pub mod card;
+pub mod data;
+pub mod demo;
+pub mod infer;
+pub mod train;
+
+pub use burn;
+pub use card::{ModelCard, ModelDir, DEMO_LABEL};

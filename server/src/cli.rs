@@ -69,6 +69,9 @@ enum Command {
     /// The analysis engine on a CSV file: ROC/AUC, AUC comparison, proportions, McNemar (JSON on stdout).
     #[command(subcommand)]
     Stats(crate::stats_cli::StatsCommand),
+    /// The AI model: synthetic phantoms, training, evaluation, the model card, the demo model and a speed benchmark.
+    #[command(subcommand)]
+    Model(crate::model_cli::ModelCommand),
 }
 
 #[derive(Args)]
@@ -100,6 +103,12 @@ struct ServeArgs {
     /// Largest radiograph upload (one request, all its files) in MiB.
     #[arg(long, env = "OSTEO_IMAGE_LIMIT_MIB", default_value_t = 256)]
     image_limit_mib: usize,
+    /// The model run on cases whose reads are locked: a model directory, `demo` (the embedded demo model, installed under the data directory), or `none` (cases wait at "awaiting AI").
+    #[arg(long, env = "OSTEO_MODEL", default_value = "demo")]
+    model: crate::ai::ModelChoice,
+    /// Model runs at a time (each on a blocking thread).
+    #[arg(long, env = "OSTEO_AI_WORKERS", default_value_t = 1)]
+    ai_workers: usize,
 }
 
 #[derive(Subcommand)]
@@ -243,6 +252,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::User(cmd) => user(&cli.db, cmd).await,
         Command::Audit(cmd) => audit_cmd(&cli.db, cmd).await,
+        Command::Model(cmd) => {
+            let in_use = std::env::var("OSTEO_MODEL")
+                .ok()
+                .map(|m| m.parse::<crate::ai::ModelChoice>())
+                .transpose()?
+                .unwrap_or(crate::ai::ModelChoice::Demo);
+            let data_dir = cli.db.data_dir.clone();
+            let out = tokio::task::spawn_blocking(move || {
+                crate::model_cli::run(cmd, || crate::ai::model_dir(&in_use, &data_dir))
+            })
+            .await??;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Stats(cmd) => {
             let out = crate::stats_cli::run(cmd).map_err(usage)?;
             println!("{}", serde_json::to_string_pretty(&out)?);
@@ -262,6 +285,8 @@ async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.public_origin = args.public_origin;
     settings.body_limit = args.body_limit_bytes;
     settings.image_limit = args.image_limit_mib * 1024 * 1024;
+    settings.model = args.model;
+    settings.ai_workers = args.ai_workers;
     settings.validate().map_err(|e| Usage(e.to_string()))?;
     if !settings
         .site_root
@@ -299,6 +324,11 @@ fn operator() -> Principal {
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into());
     Principal::cli(&name)
+}
+
+/// A usage error (exit code 2) for the other command modules.
+pub(crate) fn usage_error(msg: String) -> anyhow::Error {
+    Usage(msg).into()
 }
 
 fn usage<E: std::fmt::Display>(e: E) -> anyhow::Error {

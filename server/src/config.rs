@@ -32,6 +32,10 @@ pub struct Settings {
     pub body_limit: usize,
     /// The largest radiograph upload accepted (one request, all its files), in bytes.
     pub image_limit: usize,
+    /// The model the server runs on cases whose reads are locked.
+    pub model: crate::ai::ModelChoice,
+    /// Model runs at a time (each on its own blocking thread).
+    pub ai_workers: usize,
 }
 
 impl Settings {
@@ -49,6 +53,8 @@ impl Settings {
             public_origin: None,
             body_limit: 1024 * 1024,
             image_limit: 256 * 1024 * 1024,
+            model: crate::ai::ModelChoice::Demo,
+            ai_workers: 1,
         }
     }
 

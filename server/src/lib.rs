@@ -3,6 +3,7 @@
 //! `model` together. Nothing imports this crate but its binary and the
 //! end-to-end tests.
 
+pub mod ai;
 pub mod api;
 pub mod cli;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod exports;
 mod forms;
 mod guard;
 pub mod imaging;
+mod model_cli;
 mod routes;
 mod session_store;
 pub mod startup;

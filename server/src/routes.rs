@@ -23,6 +23,17 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
     let ui = UiContext {
         db: state.db.clone(),
         policy: state.policy(),
+        model: state.ai.as_ref().map(|ai| {
+            let card = ai.card();
+            osteo_app::api::cases::ModelInfo {
+                model_id: card.model_id.clone(),
+                label: card.demo.then(|| osteo_model::DEMO_LABEL.to_owned()),
+                training_data: card.training_data.clone(),
+                validation_auc: card.validation_auc,
+                threshold: card.threshold,
+                temperature: card.temperature,
+            }
+        }),
     };
     let ui_for_errors = ui.clone();
     let options = state.leptos_options.clone();
@@ -75,6 +86,7 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .route("/cases/{id}/queries", post(forms::case_raise_query))
         .route("/queries/{id}", post(forms::query_action))
         .route("/images/{sha}/preview.png", get(forms::image_preview))
+        .route("/cases/{id}/heatmaps/{n}", get(forms::heatmap))
         .route("/sap", post(forms::sap_draft))
         .route("/exports/{name}", get(forms::export_download))
         .route("/sap/sign", post(forms::sap_sign))

@@ -17,11 +17,20 @@ pub struct AppState {
     pub db: Db,
     pub settings: Arc<Settings>,
     pub leptos_options: leptos::config::LeptosOptions,
-    /// Stored radiographs, by content hash.
+    /// Stored radiographs (and heat-map overlays), by content hash.
     pub images: Arc<dyn crate::imaging::storage::ObjectStore>,
+    /// The model, when one runs here.
+    pub ai: Option<Arc<crate::ai::Ai>>,
 }
 
 impl AppState {
+    /// Tells the model's worker that a case may be ready (a read was signed).
+    pub fn wake_ai(&self) {
+        if let Some(ai) = &self.ai {
+            ai.wake();
+        }
+    }
+
     pub fn policy(&self) -> SessionPolicy {
         SessionPolicy {
             absolute: self.settings.absolute_timeout,
@@ -87,14 +96,29 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
-        let images = Arc::new(crate::imaging::storage::FileStore::new(
-            settings.data_dir.join("objects"),
-        ));
+        let images: Arc<dyn crate::imaging::storage::ObjectStore> = Arc::new(
+            crate::imaging::storage::FileStore::new(settings.data_dir.join("objects")),
+        );
+        // The model is checked against its card before anything is served:
+        // a model whose files do not match refuses the start.
+        let ai = match crate::ai::model_dir(&settings.model, &settings.data_dir)? {
+            Some(dir) => {
+                let ai = Arc::new(crate::ai::Ai::load(&dir, settings.ai_workers)?);
+                tracing::info!(model_id = %ai.card().model_id, dir = %dir.display(), demo = ai.card().demo, "model loaded");
+                tokio::spawn(ai.clone().run(db.clone(), images.clone()));
+                Some(ai)
+            }
+            None => {
+                tracing::warn!("no model configured: cases wait at \"awaiting AI\"");
+                None
+            }
+        };
         let state = AppState {
             db: db.clone(),
             settings: Arc::new(settings),
             leptos_options,
             images,
+            ai,
         };
         let router = routes::router(state, DbSessionStore::new(db.clone()));
         Ok(Application {

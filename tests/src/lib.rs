@@ -107,6 +107,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.database_url = fresh_database_url(dir.path()).await;
     settings.bind = "127.0.0.1:0".parse().expect("an address");
     settings.site_root = site_root();
+    // The tests drive predictions through a test double; the ones about the
+    // model itself switch the embedded demo model back on.
+    settings.model = osteo_server::ai::ModelChoice::Off;
     configure(&mut settings);
     let database_url = settings.database_url.clone();
     let app = server_runtime()

@@ -64,6 +64,13 @@ fn every_command_has_help() {
         vec!["stats", "mrmc", "--help"],
         vec!["stats", "power", "--help"],
         vec!["stats", "bench", "--help"],
+        vec!["model", "--help"],
+        vec!["model", "phantoms", "--help"],
+        vec!["model", "train", "--help"],
+        vec!["model", "evaluate", "--help"],
+        vec!["model", "card", "--help"],
+        vec!["model", "demo", "--help"],
+        vec!["model", "bench", "--help"],
     ] {
         let out = std::process::Command::new(binary())
             .args(&args)

@@ -22,10 +22,11 @@ pub mod pathology;
 pub(crate) mod store;
 #[cfg(feature = "ssr")]
 pub use store::{
-    act_on_query, assign_reader, attach_image, case_detail, complete_images, end_case,
-    enter_pathology, find_case, image_by_original, image_for_viewer, is_locked, list_cases,
-    list_queries, map_uids, pathology_of, prediction, raise_query, reads, record_prediction,
-    save_crf, save_read, sign_crf, sign_pathology, sign_read, study_number, worklist,
+    act_on_query, ai_input, assign_reader, attach_image, awaiting_ai, case_detail, complete_images,
+    end_case, enter_pathology, find_case, image_by_original, image_for_viewer, is_locked,
+    list_cases, list_queries, map_uids, pathology_of, prediction, raise_query, reads,
+    record_ai_failure, record_prediction, save_crf, save_read, sign_crf, sign_pathology, sign_read,
+    study_number, worklist,
 };
 
 use crate::codes::{code_enum, UnknownCode};
@@ -369,6 +370,30 @@ pub struct CaseDetail {
     pub pathology: Option<PathologyRecord>,
     /// What this user may not see here: `reads`, `prediction`, `pathology`.
     pub withheld: Vec<String>,
+    /// Failed attempts of the server's model run (retried); no AI output in them.
+    pub ai_failures: Vec<AiFailure>,
+}
+
+/// A failed attempt of the server's model run on a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AiFailure {
+    pub attempt: i64,
+    pub model_id: String,
+    pub error: String,
+    pub at: String,
+}
+
+/// What the model takes for a case whose reads are locked: the stored
+/// views, the clinical CRF and the primary reader's signed Bone-RADS score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AiInput {
+    pub case_id: i64,
+    pub images: Vec<CaseImage>,
+    pub crf: ClinicalCrf,
+    /// The first signed read (the primary reader's).
+    pub primary_read: Read,
+    /// Failed attempts so far.
+    pub failures: i64,
 }
 
 code_enum! {

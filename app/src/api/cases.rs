@@ -46,6 +46,19 @@ pub async fn cases_view() -> Result<CasesData, AppError> {
     })
 }
 
+/// The model the server runs, as its card describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub model_id: String,
+    /// "demo model, trained on synthetic images, not for clinical use" for a demo model.
+    pub label: Option<String>,
+    pub training_data: String,
+    pub validation_auc: f64,
+    pub threshold: f64,
+    /// Temperature of the calibration (probability = σ(logit / T)).
+    pub temperature: f64,
+}
+
 /// Everything the case page shows and offers to this user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseData {
@@ -66,6 +79,8 @@ pub struct CaseData {
     /// A failed form post's values and problems.
     pub echo: Option<FormEcho>,
     pub locked: bool,
+    /// The model in use, if the server runs one.
+    pub model: Option<ModelInfo>,
 }
 
 #[server(prefix = "/sfn", endpoint = "case")]
@@ -114,6 +129,7 @@ pub async fn case_view(id: i64) -> Result<CaseData, AppError> {
         locked: case::is_locked(ctx.db.pool())
             .await
             .map_err(super::ssr::internal)?,
+        model: ctx.model.clone(),
     })
 }
 

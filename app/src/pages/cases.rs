@@ -564,13 +564,39 @@ pub fn CasePage() -> impl IntoView {
                                 {unblinded.then(|| view! {
                                     <details class="card" id="prediction" open=true>
                                         <summary>{t("ai.title")}</summary>
+                                        {v.model.as_ref().and_then(|m| m.label.clone()).map(|label| view! {
+                                            <p class="warning" id="demo-model">{t("ai.demo")} " — " {label}</p>
+                                        })}
                                         {match v.detail.prediction.clone() {
-                                            None => view! { <p class="muted" id="awaiting-ai">{t("ai.awaiting")}</p> }.into_any(),
+                                            None => view! {
+                                                <p class="muted" id="awaiting-ai">{t("ai.awaiting")}</p>
+                                                {(!v.detail.ai_failures.is_empty()).then(|| view! {
+                                                    <ul id="ai-failures" class="errors">
+                                                        {v.detail.ai_failures.iter().map(|f| view! {
+                                                            <li>{t("ai.failed")} " " {f.attempt} " · " {f.at.get(..19).unwrap_or_default().replace('T', " ")} " · " {f.error.clone()}</li>
+                                                        }).collect_view()}
+                                                    </ul>
+                                                })}
+                                            }.into_any(),
                                             Some(p) => view! {
                                                 <p id="ai-result"><strong>{format!("{:.3}", p.input.probability)}</strong> " → " {opt(p.call.as_str())}
                                                     " (" {t("ai.threshold")} " " {format!("{:.3}", p.input.threshold)} ") · " {p.input.model_id.clone()}</p>
+                                                {v.model.as_ref().filter(|m| m.model_id == p.input.model_id).map(|m| view! {
+                                                    <p class="muted" id="model-card">{t("ai.card")} " " {format!("{:.3}", m.validation_auc)}
+                                                        " · " {t("ai.calibration")} " T = " {format!("{:.2}", m.temperature)} " · " {m.training_data.clone()}</p>
+                                                })}
                                                 <p class="muted">{t("ai.locked")} " " {p.created_at.get(..19).unwrap_or_default().replace('T', " ")}
                                                     " · SHA-256 " <code>{p.record_sha256.get(..16).unwrap_or_default().to_owned()} "…"</code></p>
+                                                <div class="views" id="heatmaps">
+                                                    {(0..p.input.heatmaps.len()).map(|n| view! {
+                                                        <figure>
+                                                            <a href=format!("/cases/{id}/heatmaps/{n}") target="_blank">
+                                                                <img src=format!("/cases/{id}/heatmaps/{n}") alt=t("ai.heatmap") loading="lazy" width="320"/>
+                                                            </a>
+                                                            <figcaption>{t("ai.heatmap")} " " {n + 1}</figcaption>
+                                                        </figure>
+                                                    }).collect_view()}
+                                                </div>
                                             }.into_any(),
                                         }}
                                     </details>

@@ -295,9 +295,9 @@ pub async fn sign_read(
 ) -> Result<Json<Read>, ApiError> {
     let Path(id) = id?;
     body.meaning(SignatureMeaning::Author)?;
-    Ok(Json(
-        case::sign_read(&state.db, &user.principal(), id, &body.password).await?,
-    ))
+    let read = case::sign_read(&state.db, &user.principal(), id, &body.password).await?;
+    state.wake_ai();
+    Ok(Json(read))
 }
 
 /// Every read of the case (403 for blinded roles).
@@ -326,6 +326,30 @@ pub async fn prediction(
     Ok(Json(
         case::prediction(&state.db, &user.principal(), id).await?,
     ))
+}
+
+/// A view's heat-map overlay of the locked prediction (PNG; 403 for
+/// blinded roles, 404 while awaiting AI or past the last view).
+#[utoipa::path(get, path = "/api/v1/cases/{id}/heatmaps/{n}", params(("id" = i64, Path), ("n" = usize, Path)),
+    responses((status = 200, description = "PNG", content_type = "image/png"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn heatmap(
+    State(state): State<AppState>,
+    user: ApiUser,
+    path: Result<Path<(i64, usize)>, PathRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let Path((id, n)) = path?;
+    match crate::ai::heatmap_png(&state, &user.principal(), id, n).await? {
+        Some(png) => Ok(axum::response::IntoResponse::into_response((
+            [(axum::http::header::CONTENT_TYPE, "image/png")],
+            png,
+        ))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such heat map",
+        )),
+    }
 }
 
 /// The current pathology (403 for blinded roles).

@@ -323,6 +323,7 @@ pub async fn case_read_sign(
     case::sign_read(&state.db, &me.principal(AuditSource::Ui), id, &f.password)
         .await
         .map_err(|e| case_error(&headers, &case_path(id), e))?;
+    state.wake_ai();
     saved(&session, id, "flash.signed", "read").await
 }
 
@@ -524,6 +525,36 @@ pub async fn image_preview(
     .await
     .map_err(|e| internal(&headers, e))?
     .ok_or_else(|| Halt::from(not_found()))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/png"),
+            (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        png,
+    )
+        .into_response())
+}
+
+/// A view's heat-map overlay of the case's locked prediction (PNG), for the
+/// roles allowed to see AI output.
+#[tracing::instrument(skip_all)]
+pub async fn heatmap(
+    State(state): State<AppState>,
+    Member(me, _session): Member,
+    headers: HeaderMap,
+    axum::extract::Path((id, n)): axum::extract::Path<(i64, usize)>,
+) -> Reply {
+    let by = me.principal(AuditSource::Ui);
+    let png = crate::ai::heatmap_png(&state, &by, id, n)
+        .await
+        .map_err(|e| case_error(&headers, &case_path(id), e))?
+        .ok_or_else(|| {
+            Halt::from(html_error(
+                StatusCode::NOT_FOUND,
+                request_locale(&headers),
+                "notfound.body",
+            ))
+        })?;
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "image/png"),

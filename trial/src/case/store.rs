@@ -1116,6 +1116,113 @@ pub async fn record_prediction(
     Ok(p)
 }
 
+/// The cases whose reads are locked and that have no prediction yet, oldest
+/// first: the model's queue (system principal only).
+pub async fn awaiting_ai(db: &Db, by: &Principal) -> Result<Vec<i64>, CaseError> {
+    if by.source != AuditSource::System {
+        return Err(CaseError::Forbidden);
+    }
+    let rows = sqlx::query(
+        "SELECT c.id FROM cases c WHERE c.state = 'reads_locked' \
+         AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.case_id = c.id) ORDER BY c.updated_at, c.id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get::<i64, _>("id").map_err(CaseError::from))
+        .collect()
+}
+
+/// What the model takes for one case (system principal only); refused
+/// unless the case is at `reads_locked` with a complete CRF.
+pub async fn ai_input(db: &Db, by: &Principal, case_id: i64) -> Result<AiInput, CaseError> {
+    if by.source != AuditSource::System {
+        return Err(CaseError::Forbidden);
+    }
+    let mut tx = db.pool().begin().await?;
+    let state = state_of(&mut tx, case_id).await?;
+    state.apply(CaseEvent::PredictionLocked)?;
+    let images = images(&mut tx, case_id).await?;
+    let crf = latest_crf(&mut tx, case_id)
+        .await?
+        .filter(|c| c.complete)
+        .ok_or(CaseError::UnknownCase(case_id))?
+        .data;
+    let primary_read = reads_of(&mut tx, case_id, None)
+        .await?
+        .into_iter()
+        .find(Read::is_locked)
+        .ok_or(CaseError::UnknownCase(case_id))?;
+    let failures = ai_failures(&mut tx, case_id).await?.len() as i64;
+    tx.commit().await?;
+    Ok(AiInput {
+        case_id,
+        images,
+        crf,
+        primary_read,
+        failures,
+    })
+}
+
+/// Records a failed model run on a case (system principal only), audited.
+pub async fn record_ai_failure(
+    db: &Db,
+    by: &Principal,
+    case_id: i64,
+    model_id: &str,
+    error: &str,
+) -> Result<AiFailure, CaseError> {
+    if by.source != AuditSource::System {
+        return Err(CaseError::Forbidden);
+    }
+    let mut tx = begin(db, by, "prediction.failure", "case", case_id).await?;
+    let attempt = ai_failures(&mut tx, case_id).await?.len() as i64 + 1;
+    let at = now_utc();
+    let error: String = error.chars().take(2000).collect();
+    sqlx::query("INSERT INTO ai_failures (case_id, attempt, model_id, error, at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(case_id)
+        .bind(attempt)
+        .bind(model_id)
+        .bind(&error)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        by,
+        Change::new("prediction.failed", "case", case_id)
+            .field("attempt", None, Some(attempt.to_string()))
+            .field("error", None, Some(error.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(AiFailure {
+        attempt,
+        model_id: model_id.to_owned(),
+        error,
+        at,
+    })
+}
+
+async fn ai_failures(tx: &mut Tx, case_id: i64) -> Result<Vec<AiFailure>, CaseError> {
+    let rows = sqlx::query(
+        "SELECT attempt, model_id, error, at FROM ai_failures WHERE case_id = $1 ORDER BY attempt",
+    )
+    .bind(case_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AiFailure {
+                attempt: r.try_get("attempt")?,
+                model_id: r.try_get("model_id")?,
+                error: r.try_get("error")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect()
+}
+
 async fn fetch_prediction(tx: &mut Tx, case_id: i64) -> Result<Option<Prediction>, CaseError> {
     let Some(r) = sqlx::query("SELECT * FROM predictions WHERE case_id = $1")
         .bind(case_id)
@@ -1383,6 +1490,7 @@ pub async fn case_detail(db: &Db, by: &Principal, case_id: i64) -> Result<CaseDe
             prediction: fetch_prediction(&mut tx, case_id).await?,
             pathology: latest_pathology(&mut tx, case_id).await?,
             withheld: vec![],
+            ai_failures: ai_failures(&mut tx, case_id).await?,
         }
     } else {
         CaseDetail {
@@ -1399,6 +1507,7 @@ pub async fn case_detail(db: &Db, by: &Principal, case_id: i64) -> Result<CaseDe
             prediction: None,
             pathology: None,
             withheld: vec!["reads".into(), "prediction".into(), "pathology".into()],
+            ai_failures: Vec::new(),
         }
     };
     tx.commit().await?;

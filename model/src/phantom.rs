@@ -1,0 +1,684 @@
+//! Synthetic radiograph phantoms: no patient data may ship, so the tests,
+//! the demo model and the demo study learn from generated cases.
+//!
+//! Each case is a long bone (femur, tibia, humerus or fibula) seen in a
+//! frontal and a lateral view — soft tissue, cortex and medulla, the
+//! metaphysis flaring toward one end — with one lesion whose look follows
+//! the radiology of bone tumours:
+//! - **benign-like**: geographic, sharp margin, often a sclerotic rim, no
+//!   periosteal reaction, cortex intact;
+//! - **malignant-like**: ill-defined or permeative (moth-eaten) margin,
+//!   cortical breach, aggressive (spiculated) periosteal reaction, a
+//!   soft-tissue mass.
+//!
+//! Every feature is drawn with a class-dependent probability, so the classes
+//! overlap as they do in practice, and a small share of labels is flipped
+//! (label noise). The clinical fields and the Bone-RADS score follow the
+//! drawn features (the score as a reader would give it, with some grading
+//! error). The lesion mask (lesion, breach, periosteal reaction and
+//! soft-tissue mass) is kept for testing heat maps.
+//!
+//! Images are written as real DICOM files: CR, 12 bits stored, MONOCHROME1
+//! or MONOCHROME2 at random, with a window.
+
+use std::path::Path;
+
+use dicom_core::value::PrimitiveValue;
+use dicom_core::{DataElement, Tag, VR};
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::InMemDicomObject;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::clinical::Clinical;
+use crate::manifest::{Label, ManifestRow};
+use crate::pixels::{Grey, Window};
+
+const CR_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.1";
+const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+
+/// How the phantoms are drawn.
+#[derive(Debug, Clone)]
+pub struct PhantomConfig {
+    pub width: usize,
+    pub height: usize,
+    /// Share of labels flipped after drawing.
+    pub label_noise: f64,
+    pub seed: u64,
+}
+
+impl Default for PhantomConfig {
+    fn default() -> Self {
+        PhantomConfig {
+            width: 192,
+            height: 256,
+            label_noise: 0.03,
+            seed: 1,
+        }
+    }
+}
+
+/// One generated view.
+#[derive(Debug, Clone)]
+pub struct PhantomView {
+    /// `frontal` or `lateral`.
+    pub view: &'static str,
+    /// 12-bit stored values, row-major, as written to the file.
+    pub stored: Vec<u16>,
+    pub monochrome1: bool,
+    pub window: Option<Window>,
+    /// The lesion mask, row-major, same size as the image.
+    pub mask: Vec<bool>,
+}
+
+/// The radiological features drawn for a case.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Features {
+    /// 0 sharp with rim, 1 sharp, 2 ill-defined, 3 permeative.
+    pub margin: u8,
+    pub cortical_breach: bool,
+    pub periosteal_aggressive: bool,
+    pub soft_tissue_mass: bool,
+}
+
+/// One generated case.
+#[derive(Debug, Clone)]
+pub struct PhantomCase {
+    pub case_id: String,
+    pub patient_id: String,
+    /// The recorded label (after label noise).
+    pub label: Label,
+    /// The class the image was drawn from.
+    pub drawn_malignant: bool,
+    pub features: Features,
+    pub clinical: Clinical,
+    pub width: usize,
+    pub height: usize,
+    pub views: Vec<PhantomView>,
+}
+
+fn chance(rng: &mut ChaCha8Rng, p: f64) -> bool {
+    rng.gen_bool(p.clamp(0.0, 1.0))
+}
+
+fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
+    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+/// The lesion's geometry, shared by both views (the lateral view sees it at
+/// another position across the bone).
+struct Lesion {
+    y: f32,
+    half_len: f32,
+    /// Position across the bone in the frontal and lateral view, −1..1.
+    across: [f32; 2],
+    half_width_frac: f32,
+    /// Which side the breach, reaction and mass are on, per view (−1 or 1).
+    side: [f32; 2],
+    depth: f32,
+}
+
+struct Anatomy {
+    centre: f32,
+    radius: f32,
+    cortex: f32,
+    flare_top: bool,
+    soft_half: f32,
+}
+
+impl Anatomy {
+    fn radius_at(&self, y: f32, height: f32) -> f32 {
+        let t = if self.flare_top {
+            y / height
+        } else {
+            1.0 - y / height
+        };
+        // The metaphysis widens over the last fifth of the bone.
+        self.radius * (1.0 + 0.7 * (1.0 - smoothstep(0.0, 0.22, t)))
+    }
+}
+
+/// Draws `n` cases, deterministic for a seed.
+pub fn generate(n: usize, config: &PhantomConfig) -> Vec<PhantomCase> {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    (0..n).map(|i| generate_one(i, config, &mut rng)).collect()
+}
+
+fn generate_one(index: usize, config: &PhantomConfig, rng: &mut ChaCha8Rng) -> PhantomCase {
+    let malignant = chance(rng, 0.4);
+    let (w, h) = (config.width as f32, config.height as f32);
+    let margin = if malignant {
+        match rng.gen_range(0..100) {
+            0..=9 => 1,
+            10..=54 => 2,
+            _ => 3,
+        }
+    } else {
+        match rng.gen_range(0..100) {
+            0..=59 => 0,
+            60..=87 => 1,
+            _ => 2,
+        }
+    };
+    let features = Features {
+        margin,
+        cortical_breach: chance(rng, if malignant { 0.7 } else { 0.08 }),
+        periosteal_aggressive: chance(rng, if malignant { 0.65 } else { 0.05 }),
+        soft_tissue_mass: chance(rng, if malignant { 0.55 } else { 0.04 }),
+    };
+    let lesion = Lesion {
+        y: h * rng.gen_range(0.3..0.7),
+        half_len: h * if malignant {
+            rng.gen_range(0.07..0.13)
+        } else {
+            rng.gen_range(0.05..0.1)
+        },
+        across: [rng.gen_range(-0.35..0.35), rng.gen_range(-0.35..0.35)],
+        half_width_frac: rng.gen_range(0.45..0.7),
+        side: [
+            if chance(rng, 0.5) { 1.0 } else { -1.0 },
+            if chance(rng, 0.5) { 1.0 } else { -1.0 },
+        ],
+        depth: rng.gen_range(0.45..0.7),
+    };
+    let flare_top = chance(rng, 0.5);
+    let views = ["frontal", "lateral"]
+        .iter()
+        .enumerate()
+        .map(|(v, &name)| {
+            let anatomy = Anatomy {
+                centre: w * (0.5 + rng.gen_range(-0.06..0.06)),
+                radius: w * rng.gen_range(0.08..0.11) * if v == 1 { 0.92 } else { 1.0 },
+                cortex: rng.gen_range(0.25..0.38),
+                flare_top,
+                soft_half: w * rng.gen_range(0.28..0.36),
+            };
+            draw_view(name, v, config, &anatomy, &lesion, &features, rng)
+        })
+        .collect();
+    let recorded_malignant = if chance(rng, config.label_noise) {
+        !malignant
+    } else {
+        malignant
+    };
+    let clinical = draw_clinical(malignant, &features, rng);
+    PhantomCase {
+        case_id: format!("PH-{:05}", index + 1),
+        patient_id: format!("PP-{:05}", index + 1),
+        label: if recorded_malignant {
+            Label::Malignant
+        } else {
+            Label::Benign
+        },
+        drawn_malignant: malignant,
+        features,
+        clinical,
+        width: config.width,
+        height: config.height,
+        views,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draw_view(
+    name: &'static str,
+    v: usize,
+    config: &PhantomConfig,
+    a: &Anatomy,
+    l: &Lesion,
+    f: &Features,
+    rng: &mut ChaCha8Rng,
+) -> PhantomView {
+    let (wi, hi) = (config.width, config.height);
+    let (w, h) = (wi as f32, hi as f32);
+    let side = l.side[v];
+    let mut img = vec![0.0f32; wi * hi];
+    let mut mask = vec![false; wi * hi];
+    // Permeative holes: small dark spots scattered around the lesion.
+    let holes: Vec<(f32, f32, f32)> = if f.margin == 3 {
+        (0..60)
+            .map(|_| {
+                (
+                    l.y + l.half_len * rng.gen_range(-1.5..1.5),
+                    rng.gen_range(-1.0..1.0),
+                    rng.gen_range(0.8..2.0) * (w / 192.0).max(0.5),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // Spicules of an aggressive periosteal reaction: rays out of the cortex.
+    let spicules: Vec<f32> = if f.periosteal_aggressive {
+        (0..((l.half_len * 2.0 / 4.0).max(4.0) as usize))
+            .map(|_| l.y + l.half_len * rng.gen_range(-1.0..1.0))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let spicule_len = a.radius * rng.gen_range(0.5..0.9);
+    let mass_r = [
+        a.radius * rng.gen_range(0.9..1.4),
+        l.half_len * rng.gen_range(1.0..1.5),
+    ];
+    let gain = rng.gen_range(0.85..1.15f32);
+    let tilt = rng.gen_range(-0.08..0.08f32);
+    for yi in 0..hi {
+        let y = yi as f32;
+        let r = a.radius_at(y, h);
+        let centre = a.centre + tilt * (y - h / 2.0) * 0.2;
+        let lesion_row = ((y - l.y) / l.half_len).abs();
+        for xi in 0..wi {
+            let x = xi as f32;
+            let dx = x - centre;
+            let d = dx.abs();
+            // Soft tissue with a smooth skin edge.
+            let mut b = 0.05 + 0.27 * (1.0 - smoothstep(a.soft_half - 4.0, a.soft_half + 4.0, d));
+            let across = dx / r; // −1..1 inside the bone
+            let in_bone = d < r;
+            let on_side = dx * side > 0.0;
+            // Lesion: an ellipse inside the bone, its centre `across` the bone.
+            let lx = centre + l.across[v] * r * 0.5;
+            let ex = (x - lx) / (r * l.half_width_frac);
+            let ey = (y - l.y) / l.half_len;
+            let rho = (ex * ex + ey * ey).sqrt();
+            let breach_here = f.cortical_breach && on_side && lesion_row < 0.8;
+            if in_bone {
+                let cortex = d > r * (1.0 - a.cortex);
+                b = if cortex && !breach_here {
+                    0.92
+                } else {
+                    0.6 - 0.05 * across.abs()
+                };
+                // Lucency of the lesion, by margin type.
+                let lucency = match f.margin {
+                    0 | 1 => f32::from(u8::from(rho < 1.0)),
+                    2 => 1.0 - smoothstep(0.6, 1.6, rho),
+                    _ => 0.35 * (1.0 - smoothstep(0.5, 1.3, rho)),
+                };
+                b -= l.depth * lucency * b;
+                if f.margin == 0 && (0.92..1.12).contains(&rho) {
+                    b = b.max(0.95); // sclerotic rim
+                }
+                for &(hy, hx, hr) in &holes {
+                    let hxp = centre + hx * r;
+                    if (x - hxp).powi(2) + (y - hy).powi(2) < hr * hr {
+                        b *= 0.45;
+                    }
+                }
+            } else if on_side && lesion_row < 1.2 {
+                // Aggressive periosteal reaction: thin bright rays.
+                let out = d - r;
+                if out < spicule_len {
+                    for &sy in &spicules {
+                        if (y - sy).abs() < 0.9 {
+                            b = b.max(0.55 - 0.3 * out / spicule_len);
+                        }
+                    }
+                }
+            }
+            // Soft-tissue mass beside the lesion.
+            if f.soft_tissue_mass && !in_bone && on_side {
+                let mx = (d - r) / mass_r[0];
+                let my = (y - l.y) / mass_r[1];
+                if mx * mx + my * my < 1.0 {
+                    b += 0.12;
+                }
+            }
+            let lesion_zone = rho < if f.margin >= 2 { 1.4 } else { 1.15 };
+            let reaction_zone =
+                (f.periosteal_aggressive || f.soft_tissue_mass || f.cortical_breach)
+                    && on_side
+                    && lesion_row < 1.3
+                    && d < r + spicule_len.max(mass_r[0]) * 1.1;
+            mask[yi * wi + xi] = lesion_zone || reaction_zone;
+            img[yi * wi + xi] = b * gain;
+        }
+    }
+    // Quantum noise and an exposure gradient.
+    let grad = rng.gen_range(-0.05..0.05f32);
+    let monochrome1 = chance(rng, 0.5);
+    let stored: Vec<u16> = img
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            let y = (i / wi) as f32 / h;
+            let noise: f32 = (0..3).map(|_| rng.gen_range(-0.02..0.02f32)).sum();
+            let v = ((b + grad * y + noise).clamp(0.0, 1.0) * 3400.0 + 300.0).round() as u16;
+            if monochrome1 {
+                4095 - v
+            } else {
+                v
+            }
+        })
+        .collect();
+    // Every phantom carries its window, as CR files do: without one the
+    // percentile fallback would make the whole image's brightness depend on
+    // the lesion, a global cue no network should learn from.
+    let window = Some(Window {
+        centre: 2048.0,
+        width: 4096.0,
+    });
+    PhantomView {
+        view: name,
+        stored,
+        monochrome1,
+        window,
+        mask,
+    }
+}
+
+fn draw_clinical(malignant: bool, f: &Features, rng: &mut ChaCha8Rng) -> Clinical {
+    let age: f32 = if malignant {
+        if chance(rng, 0.4) {
+            rng.gen_range(10.0..26.0)
+        } else {
+            rng.gen_range(40.0..82.0)
+        }
+    } else {
+        rng.gen_range(8.0..50.0)
+    };
+    let mut symptoms = Vec::new();
+    if chance(rng, if malignant { 0.85 } else { 0.5 }) {
+        symptoms.push("pain".to_owned());
+    }
+    if chance(rng, if malignant { 0.45 } else { 0.12 }) {
+        symptoms.push("night_pain".to_owned());
+    }
+    if f.soft_tissue_mass && chance(rng, 0.7) {
+        symptoms.push("palpable_mass".to_owned());
+    }
+    if chance(rng, if malignant { 0.4 } else { 0.1 }) {
+        symptoms.push("swelling".to_owned());
+    }
+    let fracture = chance(rng, if malignant { 0.15 } else { 0.05 });
+    let primary = chance(rng, if malignant && age > 40.0 { 0.45 } else { 0.03 });
+    // Bone-RADS as a reader would score it (acr-2023-stm4), with the margin
+    // graded one step off a fifth of the time.
+    let mut margin = f.margin;
+    if chance(rng, 0.2) {
+        margin = if chance(rng, 0.5) {
+            margin.saturating_sub(1)
+        } else {
+            (margin + 1).min(3)
+        };
+    }
+    let mut points = [1u8, 3, 5, 7][usize::from(margin)];
+    if f.periosteal_aggressive {
+        points += 4;
+    }
+    if f.cortical_breach {
+        points += 2;
+    }
+    if fracture {
+        points += 2;
+    }
+    if f.soft_tissue_mass {
+        points += 4;
+    }
+    if primary {
+        points += 2;
+    }
+    let category = match points {
+        0..=2 => 1,
+        3..=4 => 2,
+        5..=6 => 3,
+        _ => 4,
+    };
+    let bone = ["femur", "femur", "tibia", "tibia", "humerus", "fibula"][rng.gen_range(0..6)];
+    let longitudinal = [
+        "metaphysis",
+        "metaphysis",
+        "metadiaphysis",
+        "diaphysis",
+        "epiphysis",
+    ][rng.gen_range(0..5)];
+    Clinical {
+        age_years: Some(age.round()),
+        sex: Some(if chance(rng, 0.5) { "female" } else { "male" }.to_owned()),
+        bone: Some(bone.to_owned()),
+        longitudinal: Some(longitudinal.to_owned()),
+        symptoms,
+        pathological_fracture: Some(fracture),
+        known_primary_malignancy: Some(primary),
+        bone_rads_points: Some(f32::from(points)),
+        bone_rads_category: Some(category),
+    }
+}
+
+impl PhantomView {
+    /// The view as display intensities (steps 1–3 of the pixel pipeline).
+    pub fn grey(&self, width: usize, height: usize) -> Grey {
+        let stored: Vec<f64> = self.stored.iter().map(|&s| f64::from(s)).collect();
+        Grey::from_stored(
+            width,
+            height,
+            &stored,
+            (1.0, 0.0),
+            self.window,
+            self.monochrome1,
+        )
+        .expect("a phantom has pixels")
+    }
+}
+
+impl PhantomCase {
+    /// The Part 10 file of view `v`.
+    pub fn dicom(&self, v: usize) -> Result<Vec<u8>, String> {
+        let view = &self.views[v];
+        let mut obj = InMemDicomObject::new_empty();
+        let uid = |kind: u32| {
+            format!(
+                "2.25.{}{:05}{}{}",
+                7_310_000 + kind,
+                case_number(&self.case_id),
+                v,
+                kind
+            )
+        };
+        let sop_uid = uid(3);
+        let text = |obj: &mut InMemDicomObject, g: u16, e: u16, vr: VR, s: &str| {
+            obj.put(DataElement::new(Tag(g, e), vr, PrimitiveValue::from(s)));
+        };
+        text(&mut obj, 0x0008, 0x0016, VR::UI, CR_IMAGE_STORAGE);
+        text(&mut obj, 0x0008, 0x0018, VR::UI, &sop_uid);
+        text(&mut obj, 0x0008, 0x0060, VR::CS, "CR");
+        text(
+            &mut obj,
+            0x0008,
+            0x0070,
+            VR::LO,
+            "Osteo EDC phantom generator",
+        );
+        text(
+            &mut obj,
+            0x0008,
+            0x1030,
+            VR::LO,
+            "Synthetic radiograph phantom",
+        );
+        text(
+            &mut obj,
+            0x0010,
+            0x0010,
+            VR::PN,
+            &format!("PHANTOM^{}", self.patient_id),
+        );
+        text(&mut obj, 0x0010, 0x0020, VR::LO, &self.patient_id);
+        let bone = self
+            .clinical
+            .bone
+            .as_deref()
+            .unwrap_or("femur")
+            .to_uppercase();
+        text(&mut obj, 0x0018, 0x0015, VR::CS, &bone);
+        text(
+            &mut obj,
+            0x0018,
+            0x5101,
+            VR::CS,
+            if view.view == "frontal" { "AP" } else { "LL" },
+        );
+        text(&mut obj, 0x0020, 0x000D, VR::UI, &uid(1));
+        text(&mut obj, 0x0020, 0x000E, VR::UI, &uid(2));
+        text(&mut obj, 0x0020, 0x0062, VR::CS, "L");
+        text(
+            &mut obj,
+            0x0028,
+            0x0004,
+            VR::CS,
+            if view.monochrome1 {
+                "MONOCHROME1"
+            } else {
+                "MONOCHROME2"
+            },
+        );
+        text(&mut obj, 0x0028, 0x0030, VR::DS, "0.2\\0.2");
+        text(&mut obj, 0x0028, 0x1052, VR::DS, "0");
+        text(&mut obj, 0x0028, 0x1053, VR::DS, "1");
+        if let Some(w) = view.window {
+            text(&mut obj, 0x0028, 0x1050, VR::DS, &format!("{}", w.centre));
+            text(&mut obj, 0x0028, 0x1051, VR::DS, &format!("{}", w.width));
+        }
+        let rows = u16::try_from(self.height).map_err(|_| "image too tall")?;
+        let cols = u16::try_from(self.width).map_err(|_| "image too wide")?;
+        for (e, value) in [
+            (0x0002u16, 1u16),
+            (0x0010, rows),
+            (0x0011, cols),
+            (0x0100, 16),
+            (0x0101, 12),
+            (0x0102, 11),
+            (0x0103, 0),
+        ] {
+            obj.put(DataElement::new(
+                Tag(0x0028, e),
+                VR::US,
+                PrimitiveValue::from(value),
+            ));
+        }
+        obj.put(DataElement::new(
+            Tag(0x7FE0, 0x0010),
+            VR::OW,
+            PrimitiveValue::U16(view.stored.iter().copied().collect()),
+        ));
+        let file = obj
+            .with_meta(
+                FileMetaTableBuilder::new()
+                    .transfer_syntax(EXPLICIT_VR_LE)
+                    .media_storage_sop_class_uid(CR_IMAGE_STORAGE)
+                    .media_storage_sop_instance_uid(sop_uid),
+            )
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        file.write_all(&mut out).map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+
+    /// The manifest row, with image and mask paths relative to the images folder.
+    pub fn manifest_row(&self) -> ManifestRow {
+        let path = |v: &str, ext: &str| format!("{}/{}.{}", self.case_id, v, ext);
+        ManifestRow {
+            case_id: self.case_id.clone(),
+            patient_id: self.patient_id.clone(),
+            label: self.label,
+            frontal: Some(path("frontal", "dcm")),
+            lateral: Some(path("lateral", "dcm")),
+            oblique: None,
+            mask_frontal: Some(path("frontal-mask", "png")),
+            mask_lateral: Some(path("lateral-mask", "png")),
+            clinical: self.clinical.clone(),
+        }
+    }
+
+    /// Writes the views (DICOM) and the masks (PNG) under `dir/<case id>/`.
+    pub fn write(&self, dir: &Path) -> Result<(), String> {
+        let case_dir = dir.join(&self.case_id);
+        std::fs::create_dir_all(&case_dir).map_err(|e| format!("{}: {e}", case_dir.display()))?;
+        for (v, view) in self.views.iter().enumerate() {
+            let file = case_dir.join(format!("{}.dcm", view.view));
+            std::fs::write(&file, self.dicom(v)?)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let mask = image::GrayImage::from_fn(self.width as u32, self.height as u32, |x, y| {
+                image::Luma([if view.mask[y as usize * self.width + x as usize] {
+                    255
+                } else {
+                    0
+                }])
+            });
+            let file = case_dir.join(format!("{}-mask.png", view.view));
+            mask.save(&file)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+        }
+        Ok(())
+    }
+}
+
+fn case_number(id: &str) -> u32 {
+    id.trim_start_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap_or(0)
+}
+
+/// Writes `n` phantoms and their `manifest.csv` into `out`.
+pub fn write_set(n: usize, config: &PhantomConfig, out: &Path) -> Result<Vec<PhantomCase>, String> {
+    let cases = generate(n, config);
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    for case in &cases {
+        case.write(out)?;
+    }
+    let rows: Vec<ManifestRow> = cases.iter().map(PhantomCase::manifest_row).collect();
+    crate::manifest::write(&out.join("manifest.csv"), &rows)?;
+    Ok(cases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phantoms_are_deterministic_and_both_classes_appear() {
+        let cfg = PhantomConfig {
+            width: 48,
+            height: 64,
+            seed: 7,
+            ..PhantomConfig::default()
+        };
+        let a = generate(30, &cfg);
+        let b = generate(30, &cfg);
+        assert_eq!(a[3].views[0].stored, b[3].views[0].stored);
+        let malignant = a.iter().filter(|c| c.drawn_malignant).count();
+        assert!(malignant > 3 && malignant < 27, "{malignant}");
+        for c in &a {
+            assert_eq!(c.views.len(), 2);
+            assert!(
+                c.views.iter().all(|v| v.mask.iter().any(|&m| m)),
+                "{} has a lesion",
+                c.case_id
+            );
+            assert!(c.views.iter().all(|v| v.stored.iter().all(|&s| s < 4096)));
+        }
+    }
+
+    #[test]
+    fn phantom_file_reads_back_through_the_pipeline() {
+        let cfg = PhantomConfig {
+            width: 40,
+            height: 56,
+            seed: 3,
+            ..PhantomConfig::default()
+        };
+        let case = &generate(1, &cfg)[0];
+        let bytes = case.dicom(0).expect("encodes");
+        let obj = dicom_object::OpenFileOptions::new()
+            .from_reader(std::io::Cursor::new(&bytes))
+            .expect("parses");
+        let grey = Grey::from_dicom(&obj).expect("decodes");
+        assert_eq!((grey.width, grey.height), (40, 56));
+        assert_eq!(grey, case.views[0].grey(40, 56));
+        // Bone (the centre column) is brighter than air (the edge) whatever the photometric interpretation.
+        let row = 28 * 40;
+        assert!(grey.values[row + 20] > grey.values[row] + 0.2);
+    }
+}

@@ -1,0 +1,343 @@
+//! From a DICOM radiograph to the network's input, one code path for
+//! training and inference.
+//!
+//! The grayscale pipeline of DICOM PS3.4 Annex N / PS3.3 C.11:
+//! 1. **modality LUT**: `value = stored × RescaleSlope + RescaleIntercept`
+//!    (identity when the file has no rescale);
+//! 2. **VOI**: the file's first window (centre `c`, width `w`) through the
+//!    linear function of PS3.3 C.11.2.1.2.1 — `0` below
+//!    `c − 0.5 − (w − 1)/2`, `1` above `c − 0.5 + (w − 1)/2`, otherwise
+//!    `((x − (c − 0.5)) / (w − 1)) + 0.5` — or, when the file has none, the
+//!    0.5th–99.5th percentile range of the image as the window (robust to a
+//!    few saturated pixels, unlike min–max);
+//! 3. **MONOCHROME1** (low values bright) inverted, so bone is bright for
+//!    every input;
+//! 4. aspect-preserving bilinear resize to fit a `size × size` square, centred
+//!    and padded with 0 (black, like collimated film);
+//! 5. intensity scaling to `[0, 2]`: `x / 0.5`, black staying 0 — the
+//!    value the convolutions pad with, so the square's border, the
+//!    letterbox and air all look alike and the network learns no edge that
+//!    is not in the image (batch normalisation centres the features).
+//!
+//! Steps 1–3 give a [`Grey`] image with display intensities in `[0, 1]`;
+//! [`Grey::fit_square`] and [`normalise`] do 4 and 5.
+
+use dicom_object::DefaultDicomObject;
+use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder};
+
+/// Why a radiograph cannot be turned into pixels.
+#[derive(Debug, thiserror::Error)]
+pub enum PixelError {
+    #[error("the pixel data cannot be decoded (transfer syntax {ts}): {reason}")]
+    Decode { ts: String, reason: String },
+    #[error("the image is not grayscale (photometric interpretation {0})")]
+    NotGrayscale(String),
+    #[error("the image is empty")]
+    Empty,
+}
+
+/// A grayscale image with display intensities in `[0, 1]`, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grey {
+    pub width: usize,
+    pub height: usize,
+    pub values: Vec<f32>,
+}
+
+/// A window (VOI) in modality units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    pub centre: f64,
+    pub width: f64,
+}
+
+/// Step 1: the modality LUT (rescale).
+pub fn modality_lut(stored: f64, slope: f64, intercept: f64) -> f64 {
+    stored * slope + intercept
+}
+
+/// Step 2: the linear VOI function of PS3.3 C.11.2.1.2.1, to `[0, 1]`.
+/// A width below 1 is treated as 1, as the standard requires `w ≥ 1`.
+pub fn window_linear(x: f64, window: Window) -> f64 {
+    let c = window.centre;
+    let w = window.width.max(1.0);
+    if w <= 1.0 {
+        return if x <= c - 0.5 { 0.0 } else { 1.0 };
+    }
+    let low = c - 0.5 - (w - 1.0) / 2.0;
+    let high = c - 0.5 + (w - 1.0) / 2.0;
+    if x <= low {
+        0.0
+    } else if x > high {
+        1.0
+    } else {
+        ((x - (c - 0.5)) / (w - 1.0)) + 0.5
+    }
+}
+
+/// The fallback window: the 0.5th to 99.5th percentile of the values
+/// (nearest rank), as centre and width.
+pub fn percentile_window(values: &[f64]) -> Window {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return Window {
+            centre: 0.5,
+            width: 1.0,
+        };
+    }
+    let rank =
+        |p: f64| sorted[((p * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)];
+    let (low, high) = (rank(0.005), rank(0.995));
+    // The linear function maps [c − 0.5 − (w−1)/2, c − 0.5 + (w−1)/2] to [0, 1].
+    let width = (high - low + 1.0).max(1.0);
+    Window {
+        centre: low + 0.5 + (width - 1.0) / 2.0,
+        width,
+    }
+}
+
+impl Grey {
+    /// Steps 1–3 over stored pixel values.
+    pub fn from_stored(
+        width: usize,
+        height: usize,
+        stored: &[f64],
+        rescale: (f64, f64),
+        window: Option<Window>,
+        monochrome1: bool,
+    ) -> Result<Grey, PixelError> {
+        if width == 0 || height == 0 || stored.len() < width * height {
+            return Err(PixelError::Empty);
+        }
+        let modality: Vec<f64> = stored[..width * height]
+            .iter()
+            .map(|&s| modality_lut(s, rescale.0, rescale.1))
+            .collect();
+        let window = window.unwrap_or_else(|| percentile_window(&modality));
+        let values = modality
+            .iter()
+            .map(|&x| {
+                let v = window_linear(x, window) as f32;
+                if monochrome1 {
+                    1.0 - v
+                } else {
+                    v
+                }
+            })
+            .collect();
+        Ok(Grey {
+            width,
+            height,
+            values,
+        })
+    }
+
+    /// Steps 1–3 for the first frame of a DICOM object.
+    pub fn from_dicom(obj: &DefaultDicomObject) -> Result<Grey, PixelError> {
+        let ts = obj
+            .meta()
+            .transfer_syntax()
+            .trim_end_matches('\0')
+            .to_owned();
+        let fail = |e: &dyn std::fmt::Display| PixelError::Decode {
+            ts: ts.clone(),
+            reason: e.to_string(),
+        };
+        let decoded = obj.decode_pixel_data().map_err(|e| fail(&e))?;
+        let photometric = decoded.photometric_interpretation().as_str().to_owned();
+        let monochrome1 = match photometric.as_str() {
+            "MONOCHROME1" => true,
+            "MONOCHROME2" => false,
+            other => return Err(PixelError::NotGrayscale(other.to_owned())),
+        };
+        let stored: Vec<f64> = decoded
+            .to_vec_frame_with_options(
+                0,
+                &ConvertOptions::new().with_modality_lut(ModalityLutOption::None),
+            )
+            .map_err(|e| fail(&e))?;
+        let rescale = decoded
+            .rescale()
+            .ok()
+            .and_then(|r| r.first().map(|r| (r.slope, r.intercept)))
+            .unwrap_or((1.0, 0.0));
+        let window = decoded.window().ok().flatten().and_then(|w| {
+            w.first().map(|w| Window {
+                centre: w.center,
+                width: w.width,
+            })
+        });
+        Grey::from_stored(
+            decoded.columns() as usize,
+            decoded.rows() as usize,
+            &stored,
+            rescale,
+            window,
+            monochrome1,
+        )
+    }
+
+    /// The value at `(x, y)` by bilinear interpolation, clamped at the edges.
+    pub fn sample(&self, x: f32, y: f32) -> f32 {
+        let x = x.clamp(0.0, (self.width - 1) as f32);
+        let y = y.clamp(0.0, (self.height - 1) as f32);
+        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(self.width - 1), (y0 + 1).min(self.height - 1));
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let at = |x: usize, y: usize| self.values[y * self.width + x];
+        let top = at(x0, y0) * (1.0 - fx) + at(x1, y0) * fx;
+        let bottom = at(x0, y1) * (1.0 - fx) + at(x1, y1) * fx;
+        top * (1.0 - fy) + bottom * fy
+    }
+
+    /// Step 4: resized (aspect kept, bilinear, pixel centres aligned) to fit
+    /// `size × size`, centred, the rest 0. Also returns where the image lies
+    /// in the square, to map heat maps back.
+    pub fn fit_square(&self, size: usize) -> (Grey, Placement) {
+        let scale = size as f32 / self.width.max(self.height) as f32;
+        let w = ((self.width as f32 * scale).round() as usize).clamp(1, size);
+        let h = ((self.height as f32 * scale).round() as usize).clamp(1, size);
+        let (left, top) = ((size - w) / 2, (size - h) / 2);
+        let mut values = vec![0.0; size * size];
+        let sx = self.width as f32 / w as f32;
+        let sy = self.height as f32 / h as f32;
+        for y in 0..h {
+            let src_y = (y as f32 + 0.5) * sy - 0.5;
+            for x in 0..w {
+                let src_x = (x as f32 + 0.5) * sx - 0.5;
+                values[(top + y) * size + left + x] = self.sample(src_x, src_y);
+            }
+        }
+        (
+            Grey {
+                width: size,
+                height: size,
+                values,
+            },
+            Placement {
+                left,
+                top,
+                width: w,
+                height: h,
+            },
+        )
+    }
+
+    /// An 8-bit grayscale image of this one.
+    pub fn to_luma8(&self) -> image::GrayImage {
+        image::GrayImage::from_fn(self.width as u32, self.height as u32, |x, y| {
+            let v = self.values[y as usize * self.width + x as usize];
+            image::Luma([(v.clamp(0.0, 1.0) * 255.0).round() as u8])
+        })
+    }
+}
+
+/// Where a resized image lies inside the padded square.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Placement {
+    pub left: usize,
+    pub top: usize,
+    pub width: usize,
+    pub height: usize,
+}
+
+/// Step 5: display intensities in `[0, 1]` to `[0, 2]` (black stays 0).
+pub fn normalise(values: &[f32]) -> Vec<f32> {
+    values.iter().map(|v| v / 0.5).collect()
+}
+
+/// Steps 1–5 for a DICOM object: the network's input for one view.
+pub fn prepare(
+    obj: &DefaultDicomObject,
+    size: usize,
+) -> Result<(Vec<f32>, Grey, Placement), PixelError> {
+    let grey = Grey::from_dicom(obj)?;
+    let (square, placement) = grey.fit_square(size);
+    Ok((normalise(&square.values), grey, placement))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_follows_the_standard_formula() {
+        // c = 2048, w = 4096: low edge 2048 − 0.5 − 2047.5 = 0, high 4095.
+        let w = Window {
+            centre: 2048.0,
+            width: 4096.0,
+        };
+        assert_eq!(window_linear(0.0, w), 0.0);
+        assert_eq!(window_linear(4096.0, w), 1.0);
+        // x = 1024: (1024 − 2047.5)/4095 + 0.5 = 0.250061...
+        assert!((window_linear(1024.0, w) - 0.250_061_050_061).abs() < 1e-9);
+        // A width below 1 is a step at c − 0.5.
+        let step = Window {
+            centre: 10.0,
+            width: 0.0,
+        };
+        assert_eq!(window_linear(9.5, step), 0.0);
+        assert_eq!(window_linear(9.6, step), 1.0);
+    }
+
+    #[test]
+    fn rescale_window_and_inversion_by_hand() {
+        // stored 0, 100, 200, 300 with slope 2, intercept −100 → −100, 100, 300, 500;
+        // window c = 200.5, w = 401 → low 0, high 400.
+        let stored = [0.0, 100.0, 200.0, 300.0];
+        let win = Some(Window {
+            centre: 200.5,
+            width: 401.0,
+        });
+        let g = Grey::from_stored(2, 2, &stored, (2.0, -100.0), win, false).expect("pixels");
+        assert_eq!(g.values, vec![0.0, 0.25, 0.75, 1.0]);
+        let g1 = Grey::from_stored(2, 2, &stored, (2.0, -100.0), win, true).expect("pixels");
+        assert_eq!(g1.values, vec![1.0, 0.75, 0.25, 0.0]);
+    }
+
+    #[test]
+    fn percentile_window_spans_the_values() {
+        let values: Vec<f64> = (0..=1000).map(f64::from).collect();
+        let w = percentile_window(&values);
+        // ranks 5 and 995 → low 5, high 995.
+        assert!((window_linear(5.0, w) - 0.0).abs() < 1e-9);
+        assert!((window_linear(995.0, w) - 1.0).abs() < 1e-9);
+        assert!((window_linear(500.0, w) - 0.5).abs() < 1e-3);
+    }
+
+    #[test]
+    fn fit_square_keeps_aspect_and_pads() {
+        // A 4 × 2 image of constant 1 into 8 × 8: 8 × 4 placed at rows 2..6.
+        let g = Grey {
+            width: 4,
+            height: 2,
+            values: vec![1.0; 8],
+        };
+        let (sq, p) = g.fit_square(8);
+        assert_eq!(
+            p,
+            Placement {
+                left: 0,
+                top: 2,
+                width: 8,
+                height: 4
+            }
+        );
+        for y in 0..8 {
+            for x in 0..8 {
+                let expect = if (2..6).contains(&y) { 1.0 } else { 0.0 };
+                assert_eq!(sq.values[y * 8 + x], expect, "at {x},{y}");
+            }
+        }
+        // Bilinear: a 2 × 1 ramp 0, 1 resized to 4 × 2 samples at −0.25, 0.25, 0.75, 1.25.
+        let ramp = Grey {
+            width: 2,
+            height: 1,
+            values: vec![0.0, 1.0],
+        };
+        let (sq, _) = ramp.fit_square(4);
+        assert_eq!(&sq.values[4..8], &[0.0, 0.25, 0.75, 1.0]);
+        assert_eq!(normalise(&[0.0, 0.5, 1.0]), vec![0.0, 1.0, 2.0]);
+    }
+}

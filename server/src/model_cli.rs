@@ -1,0 +1,465 @@
+//! `osteo-edc model …`: phantoms, training, evaluation, the model card and
+//! the model's speed benchmark.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use osteo_model::burn::tensor::Device;
+use osteo_model::card::{self, ModelDir};
+use osteo_model::data;
+use osteo_model::infer::{self, Predictor};
+use osteo_model::net::NetConfig;
+use osteo_model::phantom::{self, PhantomConfig};
+use osteo_model::train::{self, TrainConfig, TrainingSet};
+use serde_json::{json, Value};
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Write N synthetic radiograph phantoms (CR DICOM, frontal + lateral, 12-bit, MONOCHROME1/2) and their manifest.csv.
+    Phantoms(PhantomArgs),
+    /// Train on a manifest of the retrospective arm; writes weights, config.json, metrics.json and the model card.
+    Train(TrainArgs),
+    /// Evaluate a model on a manifest at its card's threshold (JSON: n, auc, sensitivity, specificity, threshold).
+    Evaluate(EvaluateArgs),
+    /// Check a model directory against its card and print the card (JSON).
+    Card {
+        /// The model directory [default: the model in use: --model, else the embedded demo model].
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+    /// Rebuild the embedded demo model: phantoms, then training, deterministically (seeded).
+    Demo {
+        /// Where to write the model directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Time inference (one case, batch 1, single process) and training throughput; JSON on stdout.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+pub struct PhantomArgs {
+    /// How many cases.
+    #[arg(long)]
+    pub n: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output folder (cases as <case>/frontal.dcm, lateral.dcm, masks as PNG, and manifest.csv).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Image width in pixels.
+    #[arg(long, default_value_t = 192)]
+    pub width: usize,
+    /// Image height in pixels.
+    #[arg(long, default_value_t = 256)]
+    pub height: usize,
+    /// Share of labels flipped (label noise).
+    #[arg(long, default_value_t = 0.03)]
+    pub label_noise: f64,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// The manifest CSV (columns in the model crate's manifest documentation).
+    #[arg(long)]
+    pub manifest: PathBuf,
+    /// The folder the manifest's image paths are relative to.
+    #[arg(long)]
+    pub images: PathBuf,
+    /// The model directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Side of the square each view is resized and padded to.
+    #[arg(long, default_value_t = 384)]
+    pub image_size: usize,
+    /// Channels of the stem and each residual stage, comma-separated.
+    #[arg(long, default_value = "16,32,64,128", value_delimiter = ',')]
+    pub channels: Vec<usize>,
+    /// Leave the clinical and Bone-RADS inputs out (an image-only model).
+    #[arg(long)]
+    pub image_only: bool,
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Peak learning rate (AdamW, cosine schedule).
+    #[arg(long, default_value_t = 2e-3)]
+    pub learning_rate: f64,
+    /// Epochs without a better validation AUC before stopping.
+    #[arg(long, default_value_t = 8)]
+    pub patience: usize,
+    /// Share of patients held out for validation.
+    #[arg(long, default_value_t = 0.2)]
+    pub validation_share: f64,
+    /// Sensitivity the operating threshold is chosen for on validation.
+    #[arg(long, default_value_t = 0.95)]
+    pub target_sensitivity: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// No augmentation.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Continue from the checkpoint in OUT/checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Mark the model as a demo (trained on synthetic images).
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Args)]
+pub struct EvaluateArgs {
+    /// The model directory [default: the model in use].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    #[arg(long)]
+    pub manifest: PathBuf,
+    #[arg(long)]
+    pub images: PathBuf,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Side of each view.
+    #[arg(long, default_value_t = 384)]
+    pub image_size: usize,
+    /// Views per case.
+    #[arg(long, default_value_t = 2)]
+    pub views: usize,
+    /// Timed inference runs (after one warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub iterations: usize,
+    /// Cases per training step.
+    #[arg(long, default_value_t = 8)]
+    pub train_batch: usize,
+    /// Timed training steps (after one warm-up).
+    #[arg(long, default_value_t = 3)]
+    pub train_steps: usize,
+    /// Channels of the network, comma-separated.
+    #[arg(long, default_value = "16,32,64,128", value_delimiter = ',')]
+    pub channels: Vec<usize>,
+    /// Backend: flex (CPU, default), wgpu or cuda (with the server's GPU features).
+    #[arg(long, default_value = "flex")]
+    pub backend: String,
+}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    crate::cli::usage_error(msg.into())
+}
+
+/// Runs a model command; `model_in_use` gives the configured model directory
+/// (installing the embedded demo model when that is the one configured).
+pub fn run(
+    cmd: ModelCommand,
+    model_in_use: impl FnOnce() -> anyhow::Result<Option<PathBuf>>,
+) -> anyhow::Result<Value> {
+    match cmd {
+        ModelCommand::Phantoms(a) => {
+            if a.n == 0 || a.width < 32 || a.height < 32 || a.width > 4096 || a.height > 4096 {
+                return Err(usage(
+                    "--n must be at least 1 and the size between 32 and 4096 pixels",
+                ));
+            }
+            if !(0.0..=0.5).contains(&a.label_noise) {
+                return Err(usage("--label-noise must be between 0 and 0.5"));
+            }
+            let cfg = PhantomConfig {
+                width: a.width,
+                height: a.height,
+                label_noise: a.label_noise,
+                seed: a.seed,
+            };
+            let cases = phantom::write_set(a.n, &cfg, &a.out).map_err(anyhow::Error::msg)?;
+            let malignant = cases.iter().filter(|c| c.label.is_malignant()).count();
+            Ok(json!({
+                "cases": cases.len(),
+                "malignant": malignant,
+                "benign": cases.len() - malignant,
+                "manifest": a.out.join("manifest.csv"),
+            }))
+        }
+        ModelCommand::Train(a) => {
+            let card = train_cmd(&a)?;
+            Ok(serde_json::to_value(card)?)
+        }
+        ModelCommand::Evaluate(a) => {
+            let dir = match a.model {
+                Some(m) => Some(m),
+                None => model_in_use()?,
+            }
+            .ok_or_else(|| usage("no model: give --model DIR"))?;
+            let predictor = Predictor::open(&dir, &Device::flex()).map_err(usage)?;
+            let rows = osteo_model::manifest::read(&a.manifest).map_err(usage)?;
+            let eval = infer::evaluate(&predictor, &rows, &a.images).map_err(usage)?;
+            let mut out = serde_json::to_value(eval)?;
+            if let Some(label) = predictor.dir.label() {
+                out["label"] = json!(label);
+            }
+            Ok(out)
+        }
+        ModelCommand::Card { model } => {
+            let dir = match model {
+                Some(m) => Some(m),
+                None => model_in_use()?,
+            }
+            .ok_or_else(|| usage("no model: give --model DIR"))?;
+            let dir = ModelDir::open(&dir).map_err(usage)?;
+            Ok(
+                json!({ "path": dir.path, "card": dir.card, "config": serde_json::to_value(&dir.config)? , "label": dir.label() }),
+            )
+        }
+        ModelCommand::Demo { out } => {
+            let card = build_demo(&out)?;
+            Ok(serde_json::to_value(card)?)
+        }
+        ModelCommand::Bench(a) => bench(&a),
+    }
+}
+
+fn train_cmd(a: &TrainArgs) -> anyhow::Result<osteo_model::ModelCard> {
+    let net = NetConfig::new()
+        .with_image_size(a.image_size)
+        .with_channels(a.channels.clone())
+        .with_clinical_hidden(if a.image_only { 0 } else { 32 });
+    let cfg = TrainConfig::new()
+        .with_epochs(a.epochs)
+        .with_batch_size(a.batch_size)
+        .with_learning_rate(a.learning_rate)
+        .with_patience(a.patience)
+        .with_validation_share(a.validation_share)
+        .with_target_sensitivity(a.target_sensitivity)
+        .with_seed(a.seed)
+        .with_augment(!a.no_augment);
+    if a.epochs == 0
+        || a.batch_size == 0
+        || !(0.0..1.0).contains(&a.validation_share)
+        || a.validation_share == 0.0
+    {
+        return Err(usage(
+            "--epochs and --batch-size must be at least 1 and --validation-share in (0, 1)",
+        ));
+    }
+    if !(0.5..1.0).contains(&a.target_sensitivity) {
+        return Err(usage("--target-sensitivity must be in [0.5, 1)"));
+    }
+    let rows = osteo_model::manifest::read(&a.manifest).map_err(usage)?;
+    eprintln!(
+        "loading {} cases at {}×{} …",
+        rows.len(),
+        a.image_size,
+        a.image_size
+    );
+    let samples = data::load(&rows, &a.images, a.image_size).map_err(usage)?;
+    let set = TrainingSet {
+        samples: &samples,
+        manifest_sha256: card::file_sha256(&a.manifest).map_err(usage)?,
+        description: format!(
+            "{} cases from {}",
+            rows.len(),
+            a.manifest
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ),
+        demo: a.demo,
+    };
+    train_with_progress(&set, &net, &cfg, &a.out, a.resume)
+}
+
+fn train_with_progress(
+    set: &TrainingSet<'_>,
+    net: &NetConfig,
+    cfg: &TrainConfig,
+    out: &Path,
+    resume: bool,
+) -> anyhow::Result<osteo_model::ModelCard> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut report = progress_reporter();
+    train::train(set, net, cfg, out, resume, &mut report).map_err(anyhow::Error::msg)
+}
+
+/// A progress bar on stderr: steps of the epoch with the loss, and one line
+/// per epoch with the validation AUC.
+fn progress_reporter() -> impl FnMut(train::Event) {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "epoch {prefix:>3} [{bar:30}] {pos}/{len} steps  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let mut last_auc = String::from("val AUC –");
+    // Lines stay in the log when stderr is not a terminal (the bar is then hidden).
+    let say = |bar: &indicatif::ProgressBar, line: String| {
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
+    };
+    move |event| match event {
+        train::Event::Started {
+            n_train,
+            n_validation,
+            steps_per_epoch,
+            resumed_at,
+        } => {
+            bar.set_length(steps_per_epoch as u64);
+            say(&bar, format!(
+                "training on {n_train} cases, validating on {n_validation} (grouped by patient){}",
+                if resumed_at > 0 { format!(", resuming after epoch {resumed_at}") } else { String::new() }
+            ));
+        }
+        train::Event::Step { epoch, step, loss } => {
+            bar.set_prefix((epoch + 1).to_string());
+            bar.set_position(step as u64 + 1);
+            bar.set_message(format!("loss {loss:.4}  {last_auc}"));
+        }
+        train::Event::Epoch(m) => {
+            last_auc = format!("val AUC {:.4}", m.validation_auc);
+            say(
+                &bar,
+                format!(
+                    "epoch {:>3}  lr {:.2e}  loss {:.4}  val AUC {:.4}{}",
+                    m.epoch,
+                    m.learning_rate,
+                    m.train_loss,
+                    m.validation_auc,
+                    if m.best { "  (best)" } else { "" }
+                ),
+            );
+            bar.reset();
+        }
+    }
+}
+
+/// Rebuilds the demo model into `out`.
+fn build_demo(out: &Path) -> anyhow::Result<osteo_model::ModelCard> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut report = progress_reporter();
+    osteo_model::demo::build(out, &mut report).map_err(anyhow::Error::msg)
+}
+
+fn device(name: &str) -> anyhow::Result<Device> {
+    match name {
+        "flex" => Ok(Device::flex()),
+        #[cfg(feature = "gpu-wgpu")]
+        "wgpu" => Ok(Device::wgpu(Default::default())),
+        #[cfg(feature = "gpu-cuda")]
+        "cuda" => Ok(Device::cuda(0)),
+        other => Err(usage(format!(
+            "backend {other} is not built in (flex always is; wgpu and cuda need the server's gpu-wgpu / gpu-cuda features)"
+        ))),
+    }
+}
+
+/// Peak resident memory of this process so far, in MiB (Linux).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn stats(ms: &mut [f64]) -> Value {
+    ms.sort_by(f64::total_cmp);
+    let mean = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
+    json!({ "mean": mean, "median": ms.get(ms.len() / 2), "min": ms.first(), "max": ms.last() })
+}
+
+fn bench(a: &BenchArgs) -> anyhow::Result<Value> {
+    use osteo_model::burn::module::Module;
+    use osteo_model::burn::optim::{AdamWConfig, GradientsParams};
+    use osteo_model::burn::tensor::{Tensor, TensorData};
+    if a.image_size < 16 || a.views == 0 || a.views > 3 || a.iterations == 0 || a.train_batch == 0 {
+        return Err(usage(
+            "--image-size ≥ 16, --views 1–3, --iterations and --train-batch ≥ 1",
+        ));
+    }
+    let device = device(&a.backend)?;
+    let net_cfg = NetConfig::new()
+        .with_image_size(a.image_size)
+        .with_channels(a.channels.clone());
+    let s = a.image_size;
+    let rss_start = peak_rss_mib();
+    let net = net_cfg.init(&device).map_err(usage)?.valid();
+    let params = net.num_params();
+    let m = net_cfg.map_size();
+    let input = |b: usize, dev: &Device| {
+        let v = a.views;
+        let images: Vec<f32> = (0..b * v * s * s)
+            .map(|i| (i % 977) as f32 / 977.0 * 2.0)
+            .collect();
+        (
+            Tensor::<4>::from_data(TensorData::new(images, [b * v, 1, s, s]), dev),
+            Tensor::<3>::ones([b * v, 1, m * m], dev),
+            Tensor::<2>::ones([b, v], dev),
+            Tensor::<2>::zeros([b, osteo_model::clinical::FEATURES], dev),
+        )
+    };
+    // Inference, batch 1.
+    let mut infer_ms = Vec::new();
+    for i in 0..=a.iterations {
+        let (x, p, mask, c) = input(1, &device);
+        let t = Instant::now();
+        let y = net.forward(x, p, mask, c).logits.into_data();
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        std::hint::black_box(y);
+        if i > 0 {
+            infer_ms.push(ms);
+        }
+    }
+    let rss_infer = peak_rss_mib();
+    // Training steps.
+    let ad = device.clone().autodiff();
+    let mut train_net = net_cfg.init(&ad).map_err(usage)?;
+    let mut optim = AdamWConfig::new().init();
+    let mut step_ms = Vec::new();
+    for i in 0..=a.train_steps {
+        let (x, p, mask, c) = input(a.train_batch, &ad);
+        let labels = Tensor::<1>::from_data(
+            TensorData::new(
+                (0..a.train_batch)
+                    .map(|j| (j % 2) as f32)
+                    .collect::<Vec<_>>(),
+                [a.train_batch],
+            ),
+            &ad,
+        );
+        let t = Instant::now();
+        let z = train_net.forward(x, p, mask, c).logits;
+        let loss = (osteo_model::burn::tensor::activation::log_sigmoid(z.clone()) * labels.clone()
+            + osteo_model::burn::tensor::activation::log_sigmoid(z.neg()) * (labels.neg() + 1.0))
+            .neg()
+            .mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &train_net);
+        train_net = optim.step(1e-3, train_net, grads);
+        // Wait for the step to finish before stopping the clock.
+        std::hint::black_box(train_net.clone().valid().num_params());
+        let _ = ad.sync();
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        if i > 0 {
+            step_ms.push(ms);
+        }
+    }
+    let images_per_step = (a.train_batch * a.views) as f64;
+    let mean_step = step_ms.iter().sum::<f64>() / step_ms.len().max(1) as f64;
+    Ok(json!({
+        "backend": a.backend,
+        "image_size": s,
+        "views": a.views,
+        "channels": a.channels,
+        "parameters": params,
+        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "inference_ms_per_case": stats(&mut infer_ms),
+        "train_batch_cases": a.train_batch,
+        "train_step_ms": stats(&mut step_ms),
+        "train_images_per_second": images_per_step / (mean_step / 1e3),
+        "peak_rss_mib_at_start": rss_start,
+        "peak_rss_mib_after_inference": rss_infer,
+        "peak_rss_mib_after_training": peak_rss_mib(),
+    }))
+}

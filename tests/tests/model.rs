@@ -1,0 +1,356 @@
+//! The model on the server: when a case's reads are locked the embedded demo
+//! model runs on its stored views, CRF and Bone-RADS, and the prediction is
+//! written and locked with the model's hashes and heat maps; a failed run is
+//! recorded on the case and no prediction is invented; a model whose files
+//! do not match its card stops the server; the `model` commands of the real
+//! binary.
+
+// A test that cannot go on should stop right there.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use osteo_model::phantom::{self, PhantomConfig};
+use osteo_server::ai::ModelChoice;
+use osteo_tests::workflow::{crf, enrol, read, upload, Team};
+use osteo_tests::{binary, spawn_app_with, TestApp};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// Takes a case to `reads_locked` with two phantom views (a malignant-looking
+/// phantom when `malignant`) and returns its id.
+async fn case_with_phantom_views(app: &TestApp, team: &Team, seed: u64) -> (i64, Vec<Vec<u8>>) {
+    let id = enrol(&team.coordinator).await;
+    let case = &phantom::generate(
+        1,
+        &PhantomConfig {
+            seed,
+            ..PhantomConfig::default()
+        },
+    )[0];
+    let files = vec![case.dicom(0).unwrap(), case.dicom(1).unwrap()];
+    let (status, v) = upload(&team.coordinator, id, &files, None).await;
+    assert_eq!(status, 200, "{v}");
+    for (method, path, body) in [
+        (
+            Method::POST,
+            format!("/cases/{id}/images/complete"),
+            json!({}),
+        ),
+        (
+            Method::PUT,
+            format!("/cases/{id}/crf"),
+            json!({"data": crf(), "complete": true}),
+        ),
+        (
+            Method::POST,
+            format!("/cases/{id}/readers"),
+            json!({"username": "radiologist"}),
+        ),
+    ] {
+        let (status, v) = team.coordinator.send_json(method, &path, &body).await;
+        assert_eq!(status, 200, "{path}: {v}");
+    }
+    let (status, v) = team
+        .radiologist
+        .send_json(Method::PUT, &format!("/cases/{id}/read"), &read())
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let _ = app;
+    (id, files)
+}
+
+async fn sign_read(app: &TestApp, team: &Team, id: i64) {
+    let (status, v) = team
+        .radiologist
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/read/sign"),
+            &json!({"password": app.one_time_password("radiologist")}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+}
+
+async fn audited(app: &TestApp, action: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = $1")
+        .bind(action)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap()
+}
+
+/// Polls the case until `done` holds (the model runs in the background).
+async fn wait_for(team: &Team, id: i64, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..600 {
+        let (_, v) = team.pi.get_json(&format!("/cases/{id}")).await;
+        if done(&v) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("case {id} did not get there");
+}
+
+#[tokio::test]
+async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction() {
+    let app = spawn_app_with(|s| s.model = ModelChoice::Demo).await;
+    let team = Team::new(&app).await;
+    let card: Value = serde_json::from_slice(
+        osteo_model::demo::FILES
+            .iter()
+            .find(|(n, _)| *n == "card.json")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    let (id, _) = case_with_phantom_views(&app, &team, 7).await;
+
+    // Before the read is signed the model does not run.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, p) = team.pi.get_json(&format!("/cases/{id}/prediction")).await;
+    assert_eq!(p, Value::Null);
+
+    sign_read(&app, &team, id).await;
+    let detail = wait_for(&team, id, |v| v["summary"]["state"] == "ai_locked").await;
+    let p = &detail["prediction"];
+    let probability = p["probability"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&probability), "{p}");
+    assert_eq!(p["model_id"], card["model_id"]);
+    assert_eq!(p["weights_sha256"], card["weights_sha256"]);
+    assert_eq!(p["threshold"], card["threshold"]);
+    assert_eq!(
+        p["call"],
+        if probability >= card["threshold"].as_f64().unwrap() {
+            "malignant"
+        } else {
+            "benign"
+        }
+    );
+    // The inputs are the case's stored (de-identified) views.
+    let stored: Vec<&Value> = detail["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["sha256"])
+        .collect();
+    let used: Vec<&Value> = p["image_sha256"].as_array().unwrap().iter().collect();
+    assert_eq!(used.len(), 2);
+    assert!(
+        used.iter().all(|u| stored.contains(u)),
+        "{used:?} vs {stored:?}"
+    );
+    assert_eq!(p["bone_rads_source"], "primary_reader");
+
+    // One heat-map overlay per view, a PNG of the view's size, for the PI;
+    // the radiologist (blinded) is refused.
+    assert_eq!(p["heatmaps"].as_array().unwrap().len(), 2);
+    for n in 0..2 {
+        let r = team
+            .pi
+            .request(Method::GET, &format!("/cases/{id}/heatmaps/{n}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let png = r.bytes().await.unwrap();
+        let img = image::load_from_memory(&png).unwrap();
+        assert_eq!((img.width(), img.height()), (192, 256));
+    }
+    let r = team
+        .pi
+        .request(Method::GET, &format!("/cases/{id}/heatmaps/2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = team
+        .radiologist
+        .request(Method::GET, &format!("/cases/{id}/heatmaps/0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // Locked: the prediction is written once; the same record stays.
+    let (_, again) = team.pi.get_json(&format!("/cases/{id}/prediction")).await;
+    assert_eq!(again["record_sha256"], p["record_sha256"]);
+    assert_eq!(audited(&app, "prediction.lock").await, 1);
+}
+
+#[tokio::test]
+async fn a_failed_run_is_recorded_on_the_case_and_nothing_is_invented() {
+    let app = spawn_app_with(|s| s.model = ModelChoice::Demo).await;
+    let team = Team::new(&app).await;
+    let (id, _) = case_with_phantom_views(&app, &team, 8).await;
+    // The stored views disappear (a broken disk): the model cannot run.
+    let (_, detail) = team.pi.get_json(&format!("/cases/{id}")).await;
+    for image in detail["images"].as_array().unwrap() {
+        let sha = image["sha256"].as_str().unwrap();
+        std::fs::remove_file(
+            app.dir
+                .path()
+                .join("objects")
+                .join(&sha[..2])
+                .join(format!("{sha}.dcm")),
+        )
+        .unwrap();
+    }
+    sign_read(&app, &team, id).await;
+    let detail = wait_for(&team, id, |v| {
+        !v["ai_failures"].as_array().unwrap().is_empty()
+    })
+    .await;
+    let failure = &detail["ai_failures"][0];
+    assert_eq!(failure["attempt"], 1);
+    assert!(
+        failure["error"].as_str().unwrap().contains("missing"),
+        "{failure}"
+    );
+    assert_eq!(detail["summary"]["state"], "reads_locked");
+    assert_eq!(detail["prediction"], Value::Null);
+    assert!(audited(&app, "prediction.failed").await >= 1);
+    // The case page shows the failure to the coordinator.
+    let (status, page) = app
+        .signed_in("coordinator")
+        .await
+        .get_text(&format!("/cases/{id}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("id=\"ai-failures\""),
+        "the case page lists the failed run"
+    );
+}
+
+#[tokio::test]
+async fn the_server_refuses_a_model_that_does_not_match_its_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = osteo_model::demo::install(dir.path()).unwrap();
+    // Change one byte of the weights.
+    let weights = model.join("model.bpk");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&weights, bytes).unwrap();
+    let mut settings = osteo_server::config::Settings::local(dir.path().join("data"));
+    settings.bind = "127.0.0.1:0".parse().unwrap();
+    settings.model = ModelChoice::Dir(model.clone());
+    let err = osteo_server::startup::Application::build(settings)
+        .await
+        .err()
+        .expect("refused");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("SHA-256") && text.contains("refusing"),
+        "{text}"
+    );
+
+    // The real binary exits non-zero with the same reason.
+    let out = std::process::Command::new(binary())
+        .args(["--data-dir"])
+        .arg(dir.path().join("data2"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--model"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refusing"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn model_commands_make_phantoms_evaluate_and_show_the_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(binary())
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let phantoms = dir.path().join("phantoms");
+    let out = run(&[
+        "model",
+        "phantoms",
+        "--n",
+        "24",
+        "--seed",
+        "5",
+        "--out",
+        phantoms.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["cases"], 24);
+    // Real DICOM: DCMTK reads it when installed.
+    let file = phantoms.join("PH-00001").join("frontal.dcm");
+    if let Ok(d) = std::process::Command::new("dcmdump").arg(&file).output() {
+        let text = String::from_utf8_lossy(&d.stdout);
+        assert!(
+            text.contains("(0008,0060) CS [CR]") && text.contains("(0028,0101) US 12"),
+            "{text}"
+        );
+    }
+
+    // Evaluate with the model in use (the embedded demo model by default).
+    let manifest = phantoms.join("manifest.csv");
+    let out = run(&[
+        "model",
+        "evaluate",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--images",
+        phantoms.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["n", "auc", "sensitivity", "specificity", "threshold"] {
+        assert!(v.get(key).is_some(), "{key} in {v}");
+    }
+    assert_eq!(v["n"], 24);
+    assert_eq!(v["label"], osteo_model::DEMO_LABEL);
+
+    let out = run(&["model", "card"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["card"]["demo"], true);
+    assert_eq!(v["label"], osteo_model::DEMO_LABEL);
+
+    // Bad input: exit code 2 and a message naming the problem.
+    let out = run(&[
+        "model",
+        "evaluate",
+        "--manifest",
+        "/nonexistent.csv",
+        "--images",
+        ".",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nonexistent.csv"));
+    let out = run(&[
+        "model",
+        "phantoms",
+        "--n",
+        "0",
+        "--out",
+        phantoms.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
