@@ -23,6 +23,9 @@ cargo clippy "${packages[@]}" --all-targets -- -D warnings
 step "cargo clippy (browser side, wasm32 + hydrate)"
 cargo clippy -p osteo-app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 
+step "the model's GPU backend (wgpu) compiles"
+cargo check -p osteo-model --features gpu-wgpu --example gpu_check
+
 step "browser bundle"
 ./scripts/build-site.sh
 

@@ -16,6 +16,7 @@ pub use clinical::Clinical;
 pub use manifest::{Label, ManifestRow};
 pub use net::{Net, NetConfig};
 
+pub mod bench;
 pub mod card;
 pub mod data;
 pub mod demo;

@@ -2,7 +2,6 @@
 //! the model's speed benchmark.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -356,110 +355,31 @@ fn device(name: &str) -> anyhow::Result<Device> {
     }
 }
 
-/// Peak resident memory of this process so far, in MiB (Linux).
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-fn stats(ms: &mut [f64]) -> Value {
-    ms.sort_by(f64::total_cmp);
-    let mean = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
-    json!({ "mean": mean, "median": ms.get(ms.len() / 2), "min": ms.first(), "max": ms.last() })
-}
-
 fn bench(a: &BenchArgs) -> anyhow::Result<Value> {
-    use osteo_model::burn::module::Module;
-    use osteo_model::burn::optim::{AdamWConfig, GradientsParams};
-    use osteo_model::burn::tensor::{Tensor, TensorData};
+    use osteo_model::bench;
     if a.image_size < 16 || a.views == 0 || a.views > 3 || a.iterations == 0 || a.train_batch == 0 {
-        return Err(usage(
-            "--image-size ≥ 16, --views 1–3, --iterations and --train-batch ≥ 1",
-        ));
+        return Err(usage("--image-size ≥ 16, --views 1–3, --iterations and --train-batch ≥ 1"));
     }
     let device = device(&a.backend)?;
-    let net_cfg = NetConfig::new()
-        .with_image_size(a.image_size)
-        .with_channels(a.channels.clone());
-    let s = a.image_size;
-    let rss_start = peak_rss_mib();
-    let net = net_cfg.init(&device).map_err(usage)?.valid();
-    let params = net.num_params();
-    let m = net_cfg.map_size();
-    let input = |b: usize, dev: &Device| {
-        let v = a.views;
-        let images: Vec<f32> = (0..b * v * s * s)
-            .map(|i| (i % 977) as f32 / 977.0 * 2.0)
-            .collect();
-        (
-            Tensor::<4>::from_data(TensorData::new(images, [b * v, 1, s, s]), dev),
-            Tensor::<3>::ones([b * v, 1, m * m], dev),
-            Tensor::<2>::ones([b, v], dev),
-            Tensor::<2>::zeros([b, osteo_model::clinical::FEATURES], dev),
-        )
-    };
-    // Inference, batch 1.
-    let mut infer_ms = Vec::new();
-    for i in 0..=a.iterations {
-        let (x, p, mask, c) = input(1, &device);
-        let t = Instant::now();
-        let y = net.forward(x, p, mask, c).logits.into_data();
-        let ms = t.elapsed().as_secs_f64() * 1e3;
-        std::hint::black_box(y);
-        if i > 0 {
-            infer_ms.push(ms);
-        }
-    }
-    let rss_infer = peak_rss_mib();
-    // Training steps.
-    let ad = device.clone().autodiff();
-    let mut train_net = net_cfg.init(&ad).map_err(usage)?;
-    let mut optim = AdamWConfig::new().init();
-    let mut step_ms = Vec::new();
-    for i in 0..=a.train_steps {
-        let (x, p, mask, c) = input(a.train_batch, &ad);
-        let labels = Tensor::<1>::from_data(
-            TensorData::new(
-                (0..a.train_batch)
-                    .map(|j| (j % 2) as f32)
-                    .collect::<Vec<_>>(),
-                [a.train_batch],
-            ),
-            &ad,
-        );
-        let t = Instant::now();
-        let z = train_net.forward(x, p, mask, c).logits;
-        let loss = (osteo_model::burn::tensor::activation::log_sigmoid(z.clone()) * labels.clone()
-            + osteo_model::burn::tensor::activation::log_sigmoid(z.neg()) * (labels.neg() + 1.0))
-            .neg()
-            .mean();
-        let grads = GradientsParams::from_grads(loss.backward(), &train_net);
-        train_net = optim.step(1e-3, train_net, grads);
-        // Wait for the step to finish before stopping the clock.
-        std::hint::black_box(train_net.clone().valid().num_params());
-        let _ = ad.sync();
-        let ms = t.elapsed().as_secs_f64() * 1e3;
-        if i > 0 {
-            step_ms.push(ms);
-        }
-    }
-    let images_per_step = (a.train_batch * a.views) as f64;
-    let mean_step = step_ms.iter().sum::<f64>() / step_ms.len().max(1) as f64;
+    let config = NetConfig::new().with_image_size(a.image_size).with_channels(a.channels.clone());
+    let rss_start = bench::peak_rss_mib();
+    let net = bench::fresh(&config, &device).map_err(usage)?;
+    let inference = bench::inference(&net, &config, a.views, a.iterations, &device).map_err(anyhow::Error::msg)?;
+    let rss_inference = bench::peak_rss_mib();
+    let training = bench::training_step(&config, a.train_batch, a.views, a.train_steps, &device).map_err(anyhow::Error::msg)?;
     Ok(json!({
         "backend": a.backend,
-        "image_size": s,
+        "image_size": a.image_size,
         "views": a.views,
         "channels": a.channels,
-        "parameters": params,
+        "parameters": osteo_model::burn::module::Module::num_params(&net),
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        "inference_ms_per_case": stats(&mut infer_ms),
+        "inference_ms_per_case": inference,
         "train_batch_cases": a.train_batch,
-        "train_step_ms": stats(&mut step_ms),
-        "train_images_per_second": images_per_step / (mean_step / 1e3),
+        "train_step_ms": training,
+        "train_images_per_second": (a.train_batch * a.views) as f64 / (training.mean / 1e3),
         "peak_rss_mib_at_start": rss_start,
-        "peak_rss_mib_after_inference": rss_infer,
-        "peak_rss_mib_after_training": peak_rss_mib(),
+        "peak_rss_mib_after_inference": rss_inference,
+        "peak_rss_mib_after_training": bench::peak_rss_mib(),
     }))
 }
