@@ -20,7 +20,13 @@ fn main() {
     use osteo_model::{bench, card, demo, net::NetConfig};
     use serde_json::json;
 
-    let backend = std::env::args().nth(1).unwrap_or_else(|| if cfg!(feature = "gpu-cuda") { "cuda".into() } else { "wgpu".into() });
+    let backend = std::env::args().nth(1).unwrap_or_else(|| {
+        if cfg!(feature = "gpu-cuda") {
+            "cuda".into()
+        } else {
+            "wgpu".into()
+        }
+    });
     let gpu = match backend.as_str() {
         #[cfg(feature = "gpu-cuda")]
         "cuda" => Device::cuda(0),
@@ -33,7 +39,10 @@ fn main() {
     };
     let cpu = Device::flex();
     let fail = |what: &str, e: String| -> ! {
-        println!("{}", json!({ "backend": backend, "error": format!("{what}: {e}") }));
+        println!(
+            "{}",
+            json!({ "backend": backend, "error": format!("{what}: {e}") })
+        );
         std::process::exit(1);
     };
     // Parity: the demo model's weights on both devices.
@@ -43,20 +52,26 @@ fn main() {
     let load = |device: &Device| {
         config
             .init(device)
-            .and_then(|n| n.try_load_file(dir.join(card::WEIGHTS)).map_err(|e| format!("{e:?}")))
+            .and_then(|n| {
+                n.try_load_file(dir.join(card::WEIGHTS))
+                    .map_err(|e| format!("{e:?}"))
+            })
             .map(|n| n.valid())
     };
     let on_cpu = load(&cpu).unwrap_or_else(|e| fail("loading on the CPU", e));
     let on_gpu = load(&gpu).unwrap_or_else(|e| fail("loading on the GPU", e));
-    let max_diff = bench::parity(&on_cpu, &cpu, &on_gpu, &gpu, &config, 8).unwrap_or_else(|e| fail("parity", e));
+    let max_diff = bench::parity(&on_cpu, &cpu, &on_gpu, &gpu, &config, 8)
+        .unwrap_or_else(|e| fail("parity", e));
 
     // Speed of the default network (384², two views) on both.
     let default = NetConfig::new();
     let mut speed = serde_json::Map::new();
     for (name, device) in [("gpu", &gpu), ("cpu_flex", &cpu)] {
         let net = bench::fresh(&default, device).unwrap_or_else(|e| fail("network", e));
-        let inference = bench::inference(&net, &default, 2, 20, device).unwrap_or_else(|e| fail("inference", e));
-        let training = bench::training_step(&default, 8, 2, 5, device).unwrap_or_else(|e| fail("training", e));
+        let inference = bench::inference(&net, &default, 2, 20, device)
+            .unwrap_or_else(|e| fail("inference", e));
+        let training =
+            bench::training_step(&default, 8, 2, 5, device).unwrap_or_else(|e| fail("training", e));
         speed.insert(
             name.into(),
             json!({

@@ -47,7 +47,9 @@ pub struct Input {
 pub fn input(config: &NetConfig, b: usize, v: usize, device: &Device) -> Input {
     let s = config.image_size;
     let m = config.map_size();
-    let images: Vec<f32> = (0..b * v * s * s).map(|i| (i % 977) as f32 / 977.0 * 2.0).collect();
+    let images: Vec<f32> = (0..b * v * s * s)
+        .map(|i| (i % 977) as f32 / 977.0 * 2.0)
+        .collect();
     let clinical: Vec<f32> = (0..b * FEATURES).map(|i| (i % 3) as f32 / 2.0).collect();
     Input {
         images: Tensor::from_data(TensorData::new(images, [b * v, 1, s, s]), device),
@@ -60,12 +62,21 @@ pub fn input(config: &NetConfig, b: usize, v: usize, device: &Device) -> Input {
 /// Inference time of one case (batch 1) with `views` views, after one
 /// warm-up run; the result is read back each time, so the clock includes
 /// the device's work.
-pub fn inference(net: &Net, config: &NetConfig, views: usize, runs: usize, device: &Device) -> Result<Timing, String> {
+pub fn inference(
+    net: &Net,
+    config: &NetConfig,
+    views: usize,
+    runs: usize,
+    device: &Device,
+) -> Result<Timing, String> {
     let mut ms = Vec::with_capacity(runs);
     for i in 0..=runs {
         let x = input(config, 1, views, device);
         let t = Instant::now();
-        let y = net.forward(x.images, x.positions, x.mask, x.clinical).logits.into_data();
+        let y = net
+            .forward(x.images, x.positions, x.mask, x.clinical)
+            .logits
+            .into_data();
         let elapsed = t.elapsed().as_secs_f64() * 1e3;
         y.try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
         if i > 0 {
@@ -77,7 +88,13 @@ pub fn inference(net: &Net, config: &NetConfig, views: usize, runs: usize, devic
 
 /// Time of one training step (forward, loss, backward, AdamW) on a batch of
 /// `cases` cases of `views` views, after one warm-up step.
-pub fn training_step(config: &NetConfig, cases: usize, views: usize, steps: usize, device: &Device) -> Result<Timing, String> {
+pub fn training_step(
+    config: &NetConfig,
+    cases: usize,
+    views: usize,
+    steps: usize,
+    device: &Device,
+) -> Result<Timing, String> {
     let ad = device.clone().autodiff();
     let mut net = config.init(&ad)?;
     let mut optim = AdamWConfig::new().init();
@@ -87,8 +104,12 @@ pub fn training_step(config: &NetConfig, cases: usize, views: usize, steps: usiz
         let x = input(config, cases, views, &ad);
         let y = Tensor::<1>::from_data(TensorData::new(labels.clone(), [cases]), &ad);
         let t = Instant::now();
-        let z = net.forward(x.images, x.positions, x.mask, x.clinical).logits;
-        let loss = (log_sigmoid(z.clone()) * y.clone() + log_sigmoid(z.neg()) * (y.neg() + 1.0)).neg().mean();
+        let z = net
+            .forward(x.images, x.positions, x.mask, x.clinical)
+            .logits;
+        let loss = (log_sigmoid(z.clone()) * y.clone() + log_sigmoid(z.neg()) * (y.neg() + 1.0))
+            .neg()
+            .mean();
         let value = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         net = optim.step(1e-3, net, grads);
@@ -106,7 +127,14 @@ pub fn training_step(config: &NetConfig, cases: usize, views: usize, steps: usiz
 
 /// The largest absolute difference between the logits of the same weights
 /// on two devices, over `cases` deterministic cases.
-pub fn parity(net_a: &Net, dev_a: &Device, net_b: &Net, dev_b: &Device, config: &NetConfig, cases: usize) -> Result<f64, String> {
+pub fn parity(
+    net_a: &Net,
+    dev_a: &Device,
+    net_b: &Net,
+    dev_b: &Device,
+    config: &NetConfig,
+    cases: usize,
+) -> Result<f64, String> {
     let run = |net: &Net, dev: &Device| -> Result<Vec<f32>, String> {
         let x = input(config, cases, 2, dev);
         net.forward(x.images, x.positions, x.mask, x.clinical)
@@ -116,7 +144,10 @@ pub fn parity(net_a: &Net, dev_a: &Device, net_b: &Net, dev_b: &Device, config: 
             .map_err(|e| format!("{e:?}"))
     };
     let (a, b) = (run(net_a, dev_a)?, run(net_b, dev_b)?);
-    Ok(a.iter().zip(&b).map(|(x, y)| f64::from((x - y).abs())).fold(0.0, f64::max))
+    Ok(a.iter()
+        .zip(&b)
+        .map(|(x, y)| f64::from((x - y).abs()))
+        .fold(0.0, f64::max))
 }
 
 /// Peak resident memory of this process so far, in MiB (Linux; `None` elsewhere).

@@ -279,15 +279,28 @@ mod tests {
         // A 96 × 72 image letterboxed into 96 (left 12, width 72), a 12 × 12
         // map of 8-pixel cells: columns whose centre lies within 8 px of the
         // image's edge (x < 20 or x > 76) and the first and last rows are out.
-        let p = Placement { left: 12, top: 0, width: 72, height: 96 };
+        let p = Placement {
+            left: 12,
+            top: 0,
+            width: 72,
+            height: 96,
+        };
         let keep = positions(p, 96, 12);
         let row: Vec<f32> = keep[..12].to_vec();
         assert_eq!(row, vec![0.0; 12], "the top row touches the edge");
         let middle: Vec<f32> = keep[6 * 12..7 * 12].to_vec();
         // centres 4, 12, 20, …, 92: kept from 20 to 76.
-        assert_eq!(middle, vec![0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+        assert_eq!(
+            middle,
+            vec![0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+        );
         // A tiny image keeps everything rather than nothing.
-        let tiny = Placement { left: 40, top: 40, width: 8, height: 8 };
+        let tiny = Placement {
+            left: 40,
+            top: 40,
+            width: 8,
+            height: 8,
+        };
         assert!(positions(tiny, 96, 12).iter().all(|&k| k == 1.0));
     }
 

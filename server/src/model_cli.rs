@@ -358,15 +358,21 @@ fn device(name: &str) -> anyhow::Result<Device> {
 fn bench(a: &BenchArgs) -> anyhow::Result<Value> {
     use osteo_model::bench;
     if a.image_size < 16 || a.views == 0 || a.views > 3 || a.iterations == 0 || a.train_batch == 0 {
-        return Err(usage("--image-size ≥ 16, --views 1–3, --iterations and --train-batch ≥ 1"));
+        return Err(usage(
+            "--image-size ≥ 16, --views 1–3, --iterations and --train-batch ≥ 1",
+        ));
     }
     let device = device(&a.backend)?;
-    let config = NetConfig::new().with_image_size(a.image_size).with_channels(a.channels.clone());
+    let config = NetConfig::new()
+        .with_image_size(a.image_size)
+        .with_channels(a.channels.clone());
     let rss_start = bench::peak_rss_mib();
     let net = bench::fresh(&config, &device).map_err(usage)?;
-    let inference = bench::inference(&net, &config, a.views, a.iterations, &device).map_err(anyhow::Error::msg)?;
+    let inference = bench::inference(&net, &config, a.views, a.iterations, &device)
+        .map_err(anyhow::Error::msg)?;
     let rss_inference = bench::peak_rss_mib();
-    let training = bench::training_step(&config, a.train_batch, a.views, a.train_steps, &device).map_err(anyhow::Error::msg)?;
+    let training = bench::training_step(&config, a.train_batch, a.views, a.train_steps, &device)
+        .map_err(anyhow::Error::msg)?;
     Ok(json!({
         "backend": a.backend,
         "image_size": a.image_size,

@@ -172,6 +172,32 @@ async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction(
         .unwrap();
     assert_eq!(r.status(), 403);
 
+    // The diagnostic report on the case page, for the PI: the reader's
+    // Bone-RADS with its management suggestion, the AI output with the demo
+    // label, the views with their heat maps.
+    let (status, page) = app
+        .signed_in("investigator")
+        .await
+        .get_text(&format!("/cases/{id}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("id=\"diagnostic-report\""),
+        "the PI sees the report"
+    );
+    assert!(
+        page.contains("id=\"report-management\""),
+        "with the management suggestion"
+    );
+    assert!(
+        page.contains(osteo_model::DEMO_LABEL),
+        "labelled as a demo model"
+    );
+    assert!(
+        page.contains(&format!("/cases/{id}/heatmaps/1")),
+        "with the heat maps"
+    );
+
     // Locked: the prediction is written once; the same record stays.
     let (_, again) = team.pi.get_json(&format!("/cases/{id}/prediction")).await;
     assert_eq!(again["record_sha256"], p["record_sha256"]);

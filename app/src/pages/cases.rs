@@ -600,6 +600,7 @@ pub fn CasePage() -> impl IntoView {
                                             }.into_any(),
                                         }}
                                     </details>
+                                    {v.detail.prediction.is_some().then(|| view! { <DiagnosticReport v=v.clone()/> })}
                                     <PathologySection v=v.clone()/>
                                 })}
                                 {view! { <QueriesSection v=v.clone()/> }.into_any()}
@@ -795,5 +796,63 @@ pub fn StudyPage() -> impl IntoView {
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// The per-case diagnostic report (once the prediction is locked, for the
+/// roles that see AI output): the primary reader's Bone-RADS features,
+/// points, category and management suggestion, the AI probability and call
+/// with the model card, and the views with their heat maps.
+#[component]
+fn DiagnosticReport(v: CaseData) -> impl IntoView {
+    let id = v.detail.summary.id;
+    let read = v.detail.reads.iter().find(|r| r.is_locked()).cloned();
+    let prediction = v.detail.prediction.clone();
+    let yes_no = |b: bool| opt(if b { "true" } else { "false" });
+    view! {
+        <details class="card" id="diagnostic-report" open=true>
+            <summary>{t("report.title")}</summary>
+            {v.model.as_ref().and_then(|m| m.label.clone()).map(|label| view! { <p class="warning">{label}</p> })}
+            <h3>{t("report.bonerads")}</h3>
+            {match read.as_ref().and_then(|r| r.input.clone().zip(r.score.clone()).map(|(i, s)| (r.reader_name.clone(), i, s))) {
+                None => view! { <p class="muted">"—"</p> }.into_any(),
+                Some((reader, input, score)) => {
+                    let f = input.features;
+                    view! {
+                        <table id="report-features">
+                            <tr><th>{t("read.reader")}</th><td>{reader}</td></tr>
+                            <tr><th>{t("field.margin")}</th><td>{f.margin.map(|m| m.as_str().to_owned()).unwrap_or_else(|| t("read.not_assessable"))}</td></tr>
+                            <tr><th>{t("field.periosteal")}</th><td>{opt(f.periosteal.as_str())}</td></tr>
+                            <tr><th>{t("field.erosion_depth")}</th><td>{opt(f.endosteal_erosion.as_str())}</td></tr>
+                            <tr><th>{t("field.pathological_fracture")}</th><td>{yes_no(f.pathological_fracture)}</td></tr>
+                            <tr><th>{t("field.soft_tissue_mass")}</th><td>{yes_no(f.soft_tissue_mass)}</td></tr>
+                            <tr><th>{t("field.known_primary_malignancy")}</th><td>{yes_no(f.known_primary_malignancy)}</td></tr>
+                            <tr><th>{t("read.points")}</th><td>{score.points.map(|p| p.to_string()).unwrap_or_else(|| "—".into())}</td></tr>
+                            <tr><th>{t("read.category")}</th><td id="report-category">{format!("Bone-RADS {}", score.category)}</td></tr>
+                            <tr><th>{t("report.management")}</th><td id="report-management">{t(&format!("report.management.{}", score.category))}</td></tr>
+                        </table>
+                    }.into_any()
+                }
+            }}
+            <h3>{t("report.ai")}</h3>
+            {prediction.map(|p| view! {
+                <p id="report-ai"><strong>{format!("{:.1}%", p.input.probability * 100.0)}</strong> " · " {opt(p.call.as_str())}
+                    " (" {t("ai.threshold")} " " {format!("{:.1}%", p.input.threshold * 100.0)} ")"</p>
+                <p class="muted">{t("report.calibration")}</p>
+                {v.model.as_ref().map(|m| view! {
+                    <p class="muted">{t("report.model")} " " <code>{m.model_id.clone()}</code> " · " {m.training_data.clone()}
+                        " · " {t("ai.card")} " " {format!("{:.3}", m.validation_auc)}</p>
+                })}
+                <div class="views">
+                    {v.detail.images.iter().take(p.input.heatmaps.len()).enumerate().map(|(n, image)| view! {
+                        <figure>
+                            <img src=format!("/images/{}/preview.png?size=320", image.sha256) alt=t("report.view") width="240" loading="lazy"/>
+                            <img src=format!("/cases/{id}/heatmaps/{n}") alt=t("ai.heatmap") width="240" loading="lazy"/>
+                            <figcaption>{opt(image.view.as_str())}</figcaption>
+                        </figure>
+                    }).collect_view()}
+                </div>
+            })}
+        </details>
     }
 }
