@@ -814,7 +814,7 @@ fn DiagnosticReport(v: CaseData) -> impl IntoView {
             <summary>{t("report.title")}</summary>
             {v.model.as_ref().and_then(|m| m.label.clone()).map(|label| view! { <p class="warning">{label}</p> })}
             <h3>{t("report.bonerads")}</h3>
-            {match read.as_ref().and_then(|r| r.input.clone().zip(r.score.clone()).map(|(i, s)| (r.reader_name.clone(), i, s))) {
+            {match read.as_ref().and_then(|r| r.input.clone().zip(r.score).map(|(i, s)| (r.reader_name.clone(), i, s))) {
                 None => view! { <p class="muted">"—"</p> }.into_any(),
                 Some((reader, input, score)) => {
                     let f = input.features;
