@@ -479,6 +479,81 @@ mod tests {
         assert!((t - 2.0).abs() < 0.1, "{t}");
     }
 
+    /// Tiny phantoms as samples, without files.
+    fn samples(n: usize, size: usize) -> Vec<Sample> {
+        let cfg = crate::phantom::PhantomConfig {
+            width: 32,
+            height: 40,
+            seed: 3,
+            ..Default::default()
+        };
+        crate::phantom::generate(n, &cfg)
+            .iter()
+            .map(|c| {
+                let (views, placements) = c
+                    .views
+                    .iter()
+                    .map(|v| {
+                        let (sq, p) = v.grey(c.width, c.height).fit_square(size);
+                        (crate::pixels::normalise(&sq.values), p)
+                    })
+                    .unzip();
+                Sample {
+                    case_id: c.case_id.clone(),
+                    patient_id: c.patient_id.clone(),
+                    views,
+                    placements,
+                    clinical: c.clinical.encode(),
+                    label: f32::from(u8::from(c.label.is_malignant())),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn training_resumes_from_its_checkpoint() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let net = NetConfig::new()
+            .with_image_size(32)
+            .with_channels(vec![4, 8])
+            .with_fusion_hidden(8);
+        let data = samples(40, 32);
+        let set = TrainingSet {
+            samples: &data,
+            manifest_sha256: "0".repeat(64),
+            description: "t".into(),
+            demo: true,
+        };
+        let two = TrainConfig::new()
+            .with_epochs(2)
+            .with_batch_size(8)
+            .with_warmup_epochs(1);
+        train(&set, &net, &two, dir.path(), false, &mut |_| {}).expect("two epochs");
+        let mut started_at = None;
+        let three = TrainConfig::new()
+            .with_epochs(3)
+            .with_batch_size(8)
+            .with_warmup_epochs(1);
+        let card = train(&set, &net, &three, dir.path(), true, &mut |e| {
+            if let Event::Started { resumed_at, .. } = e {
+                started_at = Some(resumed_at);
+            }
+        })
+        .expect("resumed");
+        assert_eq!(started_at, Some(2), "the second run starts after epoch 2");
+        assert_eq!(card.epochs_run, 3);
+        let metrics: Vec<EpochMetrics> = serde_json::from_slice(
+            &std::fs::read(dir.path().join(card::METRICS)).expect("metrics"),
+        )
+        .expect("json");
+        assert_eq!(
+            metrics.iter().map(|m| m.epoch).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        // The directory matches its card.
+        crate::card::ModelDir::open(dir.path()).expect("a checked model directory");
+    }
+
     #[test]
     fn cosine_schedule_runs_from_max_to_min() {
         let cfg = TrainConfig::new().with_epochs(10);

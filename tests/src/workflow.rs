@@ -155,34 +155,41 @@ impl Team {
     pub async fn case_ready_to_read(&self, app: &TestApp) -> i64 {
         let id = enrol(&self.coordinator).await;
         attach_views(app, id).await;
-        let (status, v) = self
-            .coordinator
-            .send_json(
-                Method::POST,
-                &format!("/cases/{id}/images/complete"),
-                &json!({}),
-            )
-            .await;
-        assert_eq!(status, 200, "{v}");
-        let (status, v) = self
-            .coordinator
-            .send_json(
-                Method::PUT,
-                &format!("/cases/{id}/crf"),
-                &json!({"data": crf(), "complete": true}),
-            )
-            .await;
-        assert_eq!(status, 200, "{v}");
-        let (status, v) = self
-            .coordinator
-            .send_json(
-                Method::POST,
-                &format!("/cases/{id}/readers"),
-                &json!({"username": "radiologist"}),
-            )
-            .await;
-        assert_eq!(status, 200, "{v}");
+        self.complete_and_assign(id).await;
         id
+    }
+
+    /// The same with the given DICOM files as the case's views.
+    pub async fn case_ready_to_read_with(&self, files: &[Vec<u8>]) -> i64 {
+        let id = enrol(&self.coordinator).await;
+        let (status, v) = upload(&self.coordinator, id, files, None).await;
+        assert_eq!(status, 200, "{v}");
+        self.complete_and_assign(id).await;
+        id
+    }
+
+    /// Images complete, the CRF complete, the radiologist assigned.
+    async fn complete_and_assign(&self, id: i64) {
+        for (method, path, body) in [
+            (
+                Method::POST,
+                format!("/cases/{id}/images/complete"),
+                json!({}),
+            ),
+            (
+                Method::PUT,
+                format!("/cases/{id}/crf"),
+                json!({"data": crf(), "complete": true}),
+            ),
+            (
+                Method::POST,
+                format!("/cases/{id}/readers"),
+                json!({"username": "radiologist"}),
+            ),
+        ] {
+            let (status, v) = self.coordinator.send_json(method, &path, &body).await;
+            assert_eq!(status, 200, "{path}: {v}");
+        }
     }
 
     /// ... and on to `reads_locked`.

@@ -12,15 +12,14 @@ use std::time::Duration;
 
 use osteo_model::phantom::{self, PhantomConfig};
 use osteo_server::ai::ModelChoice;
-use osteo_tests::workflow::{crf, enrol, read, upload, Team};
+use osteo_tests::workflow::{read, Team};
 use osteo_tests::{binary, spawn_app_with, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// Takes a case to `reads_locked` with two phantom views (a malignant-looking
-/// phantom when `malignant`) and returns its id.
-async fn case_with_phantom_views(app: &TestApp, team: &Team, seed: u64) -> (i64, Vec<Vec<u8>>) {
-    let id = enrol(&team.coordinator).await;
+/// Takes a case to the radiologist's saved (unsigned) read with the two
+/// views of phantom `seed`, and returns its id.
+async fn case_with_phantom_views(team: &Team, seed: u64) -> i64 {
     let case = &phantom::generate(
         1,
         &PhantomConfig {
@@ -28,36 +27,15 @@ async fn case_with_phantom_views(app: &TestApp, team: &Team, seed: u64) -> (i64,
             ..PhantomConfig::default()
         },
     )[0];
-    let files = vec![case.dicom(0).unwrap(), case.dicom(1).unwrap()];
-    let (status, v) = upload(&team.coordinator, id, &files, None).await;
-    assert_eq!(status, 200, "{v}");
-    for (method, path, body) in [
-        (
-            Method::POST,
-            format!("/cases/{id}/images/complete"),
-            json!({}),
-        ),
-        (
-            Method::PUT,
-            format!("/cases/{id}/crf"),
-            json!({"data": crf(), "complete": true}),
-        ),
-        (
-            Method::POST,
-            format!("/cases/{id}/readers"),
-            json!({"username": "radiologist"}),
-        ),
-    ] {
-        let (status, v) = team.coordinator.send_json(method, &path, &body).await;
-        assert_eq!(status, 200, "{path}: {v}");
-    }
+    let id = team
+        .case_ready_to_read_with(&[case.dicom(0).unwrap(), case.dicom(1).unwrap()])
+        .await;
     let (status, v) = team
         .radiologist
         .send_json(Method::PUT, &format!("/cases/{id}/read"), &read())
         .await;
     assert_eq!(status, 200, "{v}");
-    let _ = app;
-    (id, files)
+    id
 }
 
 async fn sign_read(app: &TestApp, team: &Team, id: i64) {
@@ -104,7 +82,7 @@ async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction(
             .1,
     )
     .unwrap();
-    let (id, _) = case_with_phantom_views(&app, &team, 7).await;
+    let id = case_with_phantom_views(&team, 7).await;
 
     // Before the read is signed the model does not run.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -208,7 +186,7 @@ async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction(
 async fn a_failed_run_is_recorded_on_the_case_and_nothing_is_invented() {
     let app = spawn_app_with(|s| s.model = ModelChoice::Demo).await;
     let team = Team::new(&app).await;
-    let (id, _) = case_with_phantom_views(&app, &team, 8).await;
+    let id = case_with_phantom_views(&team, 8).await;
     // The stored views disappear (a broken disk): the model cannot run.
     let (_, detail) = team.pi.get_json(&format!("/cases/{id}")).await;
     for image in detail["images"].as_array().unwrap() {
