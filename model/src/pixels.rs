@@ -34,6 +34,8 @@ pub enum PixelError {
     NotGrayscale(String),
     #[error("the image is empty")]
     Empty,
+    #[error("the pixel data holds {found} values where the declared size needs {expected}")]
+    Short { expected: usize, found: usize },
 }
 
 /// A grayscale image with display intensities in `[0, 1]`, row-major.
@@ -107,8 +109,14 @@ impl Grey {
         window: Option<Window>,
         monochrome1: bool,
     ) -> Result<Grey, PixelError> {
-        if width == 0 || height == 0 || stored.len() < width * height {
+        if width == 0 || height == 0 {
             return Err(PixelError::Empty);
+        }
+        if stored.len() < width * height {
+            return Err(PixelError::Short {
+                expected: width * height,
+                found: stored.len(),
+            });
         }
         let modality: Vec<f64> = stored[..width * height]
             .iter()

@@ -25,6 +25,9 @@ pub struct Radiograph {
     /// Makes each file distinct.
     pub seed: u16,
     pub size: u16,
+    /// Rows and columns as declared, when they should disagree with the
+    /// pixel data actually written (`size` × `size`).
+    pub declared: Option<u16>,
 }
 
 impl Radiograph {
@@ -41,6 +44,7 @@ impl Radiograph {
             study_uid: format!("1.2.826.0.1.3680043.2.1125.1.{seed}"),
             seed,
             size: 64,
+            declared: None,
         }
     }
 
@@ -86,10 +90,11 @@ impl Radiograph {
         text(&mut obj, 0x0009, 0x0010, VR::LO, "VENDOR");
         text(&mut obj, 0x0009, 0x1001, VR::LO, "patient phone 555-0100");
         let n = self.size;
+        let declared = self.declared.unwrap_or(n);
         for (e, v) in [
             (0x0002u16, 1u16),
-            (0x0010, n),
-            (0x0011, n),
+            (0x0010, declared),
+            (0x0011, declared),
             (0x0100, 16),
             (0x0101, 12),
             (0x0102, 11),

@@ -172,6 +172,8 @@ async fn every_file_of_a_batch_is_stored_or_refused_with_its_reason() {
     no_view.view_position = None;
     let mut pelvis = Radiograph::cr("Li", "AP", 15);
     pelvis.body_part = "PELVIS";
+    let mut short = Radiograph::cr("Li", "AP", 17);
+    short.declared = Some(128);
     let before = audit_rows(&app.db).await;
     let (status, v) = upload(
         &api,
@@ -185,6 +187,7 @@ async fn every_file_of_a_batch_is_stored_or_refused_with_its_reason() {
             no_view.bytes(),
             good.bytes(),
             pelvis.bytes(),
+            short.bytes(),
         ],
         None,
     )
@@ -208,6 +211,11 @@ async fn every_file_of_a_batch_is_stored_or_refused_with_its_reason() {
     );
     assert!(outcome(6).1.contains("already stored"), "{v}");
     assert!(outcome(7).0);
+    // Rows × columns larger than the pixel data: refused, nothing stored.
+    assert!(
+        outcome(8).1.contains("cannot be decoded") || outcome(8).1.contains("declared size"),
+        "{v}"
+    );
     let warnings = v["files"][7]["warnings"].to_string();
     assert!(
         warnings.contains("exclusion E3") && warnings.contains("small image"),

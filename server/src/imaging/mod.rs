@@ -201,6 +201,9 @@ pub fn inspect(bytes: &[u8]) -> Result<(DefaultDicomObject, Inspected), IngestEr
         .transfer_syntax()
         .trim_end_matches('\0')
         .to_owned();
+    // Nothing unreadable is stored: the pixels must decode (this also
+    // refuses declared sizes that the pixel data does not fill).
+    render::to_image(&obj)?;
     let inspected = Inspected {
         modality,
         view: view_of(&view_position),

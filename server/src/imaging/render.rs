@@ -1,37 +1,27 @@
-//! Rendering a stored radiograph for the screen, by the standard pipeline
-//! (PS3.4 Annex N, grayscale): modality LUT (rescale slope and intercept),
-//! then the file's VOI LUT or window centre/width (min–max when it has
-//! none), MONOCHROME1 inverted so that bone is always bright, to 8 bits;
-//! scaled to fit the requested size and encoded as PNG. Decoding is done by
-//! dicom-pixeldata (uncompressed, deflated, RLE, JPEG baseline/extended/
-//! lossless, JPEG 2000).
+//! Rendering a stored radiograph for the screen by the same pipeline the
+//! model's input takes (`osteo_model::pixels`, PS3.4 Annex N, grayscale):
+//! modality LUT (rescale slope and intercept), the file's window (the 0.5th
+//! to 99.5th percentile range when it has none), MONOCHROME1 inverted so
+//! that bone is always bright, to 8 bits; scaled to fit the requested size
+//! and encoded as PNG. Decoding is done by dicom-pixeldata (uncompressed,
+//! deflated, RLE, JPEG baseline/extended/lossless, JPEG 2000).
 
 use dicom_object::DefaultDicomObject;
-use dicom_pixeldata::{ConvertOptions, PixelDecoder};
+use osteo_model::pixels::{Grey, PixelError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("the pixel data cannot be decoded (transfer syntax {ts}): {reason}")]
-    Decode { ts: String, reason: String },
+    #[error(transparent)]
+    Pixels(#[from] PixelError),
     #[error("the image could not be encoded: {0}")]
     Encode(String),
 }
 
 /// The first frame as an 8-bit grayscale image.
 pub fn to_image(obj: &DefaultDicomObject) -> Result<image::DynamicImage, RenderError> {
-    let ts = obj
-        .meta()
-        .transfer_syntax()
-        .trim_end_matches('\0')
-        .to_owned();
-    let fail = |e: &dyn std::fmt::Display| RenderError::Decode {
-        ts: ts.clone(),
-        reason: e.to_string(),
-    };
-    let decoded = obj.decode_pixel_data().map_err(|e| fail(&e))?;
-    decoded
-        .to_dynamic_image_with_options(0, &ConvertOptions::new().force_8bit())
-        .map_err(|e| fail(&e))
+    Ok(image::DynamicImage::ImageLuma8(
+        Grey::from_dicom(obj)?.to_luma8(),
+    ))
 }
 
 /// A PNG of the image fitted into `max_side` × `max_side` pixels (never enlarged).
