@@ -80,6 +80,7 @@ pub fn build(out: &Path, progress: &mut dyn FnMut(Event)) -> Result<ModelCard, S
         height: PHANTOM_HEIGHT,
         label_noise: 0.03,
         seed: SEED,
+        lesion: true,
     };
     phantom::write_set(PHANTOMS, &cfg, &images)?;
     let manifest = images.join("manifest.csv");

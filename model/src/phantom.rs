@@ -45,6 +45,9 @@ pub struct PhantomConfig {
     /// Share of labels flipped after drawing.
     pub label_noise: f64,
     pub seed: u64,
+    /// Draw the lesion. Off gives the same cases (anatomy, clinical data,
+    /// noise) without it: the counterfactual for testing what a model uses.
+    pub lesion: bool,
 }
 
 impl Default for PhantomConfig {
@@ -54,6 +57,7 @@ impl Default for PhantomConfig {
             height: 256,
             label_noise: 0.03,
             seed: 1,
+            lesion: true,
         }
     }
 }
@@ -163,9 +167,9 @@ fn generate_one(index: usize, config: &PhantomConfig, rng: &mut ChaCha8Rng) -> P
     };
     let features = Features {
         margin,
-        cortical_breach: chance(rng, if malignant { 0.7 } else { 0.08 }),
-        periosteal_aggressive: chance(rng, if malignant { 0.65 } else { 0.05 }),
-        soft_tissue_mass: chance(rng, if malignant { 0.55 } else { 0.04 }),
+        cortical_breach: chance(rng, if malignant { 0.8 } else { 0.08 }),
+        periosteal_aggressive: chance(rng, if malignant { 0.7 } else { 0.05 }),
+        soft_tissue_mass: chance(rng, if malignant { 0.6 } else { 0.04 }),
     };
     let lesion = Lesion {
         y: h * rng.gen_range(0.3..0.7),
@@ -237,7 +241,7 @@ fn draw_view(
     let mut mask = vec![false; wi * hi];
     // Permeative holes: small dark spots scattered around the lesion.
     let holes: Vec<(f32, f32, f32)> = if f.margin == 3 {
-        (0..60)
+        (0..120)
             .map(|_| {
                 (
                     l.y + l.half_len * rng.gen_range(-1.5..1.5),
@@ -283,7 +287,8 @@ fn draw_view(
             let ex = (x - lx) / (r * l.half_width_frac);
             let ey = (y - l.y) / l.half_len;
             let rho = (ex * ex + ey * ey).sqrt();
-            let breach_here = f.cortical_breach && on_side && lesion_row < 0.8;
+            let lesion = config.lesion;
+            let breach_here = lesion && f.cortical_breach && on_side && lesion_row < 0.8;
             if in_bone {
                 let cortex = d > r * (1.0 - a.cortex);
                 b = if cortex && !breach_here {
@@ -292,38 +297,42 @@ fn draw_view(
                     0.6 - 0.05 * across.abs()
                 };
                 // Lucency of the lesion, by margin type.
-                let lucency = match f.margin {
-                    0 | 1 => f32::from(u8::from(rho < 1.0)),
-                    2 => 1.0 - smoothstep(0.6, 1.6, rho),
-                    _ => 0.35 * (1.0 - smoothstep(0.5, 1.3, rho)),
+                let lucency = if !lesion {
+                    0.0
+                } else {
+                    match f.margin {
+                        0 | 1 => f32::from(u8::from(rho < 1.0)),
+                        2 => 1.0 - smoothstep(0.6, 1.6, rho),
+                        _ => 0.6 * (1.0 - smoothstep(0.5, 1.3, rho)),
+                    }
                 };
                 b -= l.depth * lucency * b;
-                if f.margin == 0 && (0.92..1.12).contains(&rho) {
+                if lesion && f.margin == 0 && (0.92..1.12).contains(&rho) {
                     b = b.max(0.95); // sclerotic rim
                 }
-                for &(hy, hx, hr) in &holes {
+                for &(hy, hx, hr) in holes.iter().filter(|_| lesion) {
                     let hxp = centre + hx * r;
                     if (x - hxp).powi(2) + (y - hy).powi(2) < hr * hr {
                         b *= 0.45;
                     }
                 }
-            } else if on_side && lesion_row < 1.2 {
+            } else if lesion && on_side && lesion_row < 1.2 {
                 // Aggressive periosteal reaction: thin bright rays.
                 let out = d - r;
                 if out < spicule_len {
                     for &sy in &spicules {
-                        if (y - sy).abs() < 0.9 {
-                            b = b.max(0.55 - 0.3 * out / spicule_len);
+                        if (y - sy).abs() < 1.2 {
+                            b = b.max(0.8 - 0.4 * out / spicule_len);
                         }
                     }
                 }
             }
             // Soft-tissue mass beside the lesion.
-            if f.soft_tissue_mass && !in_bone && on_side {
+            if lesion && f.soft_tissue_mass && !in_bone && on_side {
                 let mx = (d - r) / mass_r[0];
                 let my = (y - l.y) / mass_r[1];
                 if mx * mx + my * my < 1.0 {
-                    b += 0.12;
+                    b += 0.25;
                 }
             }
             let lesion_zone = rho < if f.margin >= 2 { 1.4 } else { 1.15 };

@@ -169,6 +169,7 @@ pub fn run(
                 height: a.height,
                 label_noise: a.label_noise,
                 seed: a.seed,
+                lesion: true,
             };
             let cases = phantom::write_set(a.n, &cfg, &a.out).map_err(anyhow::Error::msg)?;
             let malignant = cases.iter().filter(|c| c.label.is_malignant()).count();
