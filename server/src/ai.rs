@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use osteo_model::infer::{self, Predictor};
@@ -74,6 +74,8 @@ pub struct Ai {
     predictor: Arc<Predictor>,
     wake: Notify,
     workers: Arc<Semaphore>,
+    /// Cases to leave alone until the given time (back-off after a failure).
+    not_before: std::sync::Mutex<std::collections::HashMap<i64, Instant>>,
 }
 
 impl Ai {
@@ -86,6 +88,7 @@ impl Ai {
             predictor: Arc::new(predictor),
             wake: Notify::new(),
             workers: Arc::new(Semaphore::new(workers.max(1))),
+            not_before: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -106,6 +109,9 @@ impl Ai {
             match case::awaiting_ai(&db, &system).await {
                 Ok(ids) => {
                     for id in ids {
+                        if self.backing_off(id) {
+                            continue;
+                        }
                         if !in_flight.lock().map(|mut s| s.insert(id)).unwrap_or(false) {
                             continue;
                         }
@@ -132,6 +138,20 @@ impl Ai {
         }
     }
 
+    fn backing_off(&self, case_id: i64) -> bool {
+        let now = Instant::now();
+        self.not_before
+            .lock()
+            .map(|m| m.get(&case_id).is_some_and(|t| *t > now))
+            .unwrap_or(false)
+    }
+
+    fn back_off(&self, case_id: i64, wait: Duration) {
+        if let Ok(mut m) = self.not_before.lock() {
+            m.insert(case_id, Instant::now() + wait);
+        }
+    }
+
     async fn attempt(&self, db: &Db, images: &Arc<dyn ObjectStore>, case_id: i64) {
         let system = Principal::system();
         let input = match case::ai_input(db, &system, case_id).await {
@@ -142,6 +162,8 @@ impl Ai {
             }
         };
         if input.failures >= MAX_ATTEMPTS {
+            // Given up: shown on the case; looked at again hourly.
+            self.back_off(case_id, Duration::from_secs(3600));
             return;
         }
         let model_id = self.card().model_id.clone();
@@ -162,8 +184,12 @@ impl Ai {
             if let Err(e) = case::record_ai_failure(db, &system, case_id, &model_id, &error).await {
                 tracing::warn!(case_id, error = %e, "recording the failed run failed");
             }
-            // Back off before the next sweep retries: 2, 4, 8, … seconds.
-            tokio::time::sleep(Duration::from_secs(2u64 << input.failures.clamp(0, 6))).await;
+            // The next sweeps leave the case alone for 2, 4, 8, … seconds;
+            // the worker slot is free for other cases meanwhile.
+            self.back_off(
+                case_id,
+                Duration::from_secs(2u64 << input.failures.clamp(0, 6)),
+            );
         }
     }
 

@@ -214,6 +214,13 @@ async fn a_failed_run_is_recorded_on_the_case_and_nothing_is_invented() {
     assert_eq!(detail["summary"]["state"], "reads_locked");
     assert_eq!(detail["prediction"], Value::Null);
     assert!(audited(&app, "prediction.failed").await >= 1);
+    // Retried after a back-off: a second attempt is recorded.
+    let detail = wait_for(&team, id, |v| {
+        v["ai_failures"].as_array().unwrap().len() >= 2
+    })
+    .await;
+    assert_eq!(detail["ai_failures"][1]["attempt"], 2);
+    assert_eq!(detail["prediction"], Value::Null);
     // The case page shows the failure to the coordinator.
     let (status, page) = app
         .signed_in("coordinator")
