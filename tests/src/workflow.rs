@@ -195,11 +195,22 @@ impl Team {
     /// ... and on to `reads_locked`.
     pub async fn case_awaiting_ai(&self, app: &TestApp) -> i64 {
         let id = self.case_ready_to_read(app).await;
+        self.save_read(id).await;
+        self.sign_read(app, id).await;
+        id
+    }
+
+    /// The radiologist saves the standard read of the case (unsigned).
+    pub async fn save_read(&self, id: i64) {
         let (status, v) = self
             .radiologist
             .send_json(Method::PUT, &format!("/cases/{id}/read"), &read())
             .await;
         assert_eq!(status, 200, "{v}");
+    }
+
+    /// The radiologist signs the read (which locks it).
+    pub async fn sign_read(&self, app: &TestApp, id: i64) {
         let (status, v) = self
             .radiologist
             .send_json(
@@ -209,7 +220,6 @@ impl Team {
             )
             .await;
         assert_eq!(status, 200, "{v}");
-        id
     }
 
     /// ... and to `complete` (an osteosarcoma the AI scored 0.9).

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use osteo_model::phantom::{self, PhantomConfig};
 use osteo_server::ai::ModelChoice;
-use osteo_tests::workflow::{read, Team};
+use osteo_tests::workflow::Team;
 use osteo_tests::{binary, spawn_app_with, TestApp};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Takes a case to the radiologist's saved (unsigned) read with the two
 /// views of phantom `seed`, and returns its id.
@@ -30,24 +30,8 @@ async fn case_with_phantom_views(team: &Team, seed: u64) -> i64 {
     let id = team
         .case_ready_to_read_with(&[case.dicom(0).unwrap(), case.dicom(1).unwrap()])
         .await;
-    let (status, v) = team
-        .radiologist
-        .send_json(Method::PUT, &format!("/cases/{id}/read"), &read())
-        .await;
-    assert_eq!(status, 200, "{v}");
+    team.save_read(id).await;
     id
-}
-
-async fn sign_read(app: &TestApp, team: &Team, id: i64) {
-    let (status, v) = team
-        .radiologist
-        .send_json(
-            Method::POST,
-            &format!("/cases/{id}/read/sign"),
-            &json!({"password": app.one_time_password("radiologist")}),
-        )
-        .await;
-    assert_eq!(status, 200, "{v}");
 }
 
 async fn audited(app: &TestApp, action: &str) -> i64 {
@@ -89,7 +73,7 @@ async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction(
     let (_, p) = team.pi.get_json(&format!("/cases/{id}/prediction")).await;
     assert_eq!(p, Value::Null);
 
-    sign_read(&app, &team, id).await;
+    team.sign_read(&app, id).await;
     let detail = wait_for(&team, id, |v| v["summary"]["state"] == "ai_locked").await;
     let p = &detail["prediction"];
     let probability = p["probability"].as_f64().unwrap();
@@ -200,7 +184,7 @@ async fn a_failed_run_is_recorded_on_the_case_and_nothing_is_invented() {
         )
         .unwrap();
     }
-    sign_read(&app, &team, id).await;
+    team.sign_read(&app, id).await;
     let detail = wait_for(&team, id, |v| {
         !v["ai_failures"].as_array().unwrap().is_empty()
     })
