@@ -27,16 +27,10 @@ fn main() {
             "wgpu".into()
         }
     });
-    let gpu = match backend.as_str() {
-        #[cfg(feature = "gpu-cuda")]
-        "cuda" => Device::cuda(0),
-        #[cfg(feature = "gpu-wgpu")]
-        "wgpu" => Device::wgpu(Default::default()),
-        other => {
-            eprintln!("backend {other} is not built in");
-            std::process::exit(2);
-        }
-    };
+    let gpu = bench::device(&backend).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2);
+    });
     let cpu = Device::flex();
     let fail = |what: &str, e: String| -> ! {
         println!(

@@ -10,7 +10,23 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
 use crate::clinical::FEATURES;
+use crate::host;
 use crate::net::{Net, NetConfig};
+
+/// The device of a backend by name: `flex` (always built), `wgpu` and
+/// `cuda` (with the crate's `gpu-wgpu` / `gpu-cuda` features).
+pub fn device(name: &str) -> Result<Device, String> {
+    match name {
+        "flex" => Ok(Device::flex()),
+        #[cfg(feature = "gpu-wgpu")]
+        "wgpu" => Ok(Device::wgpu(Default::default())),
+        #[cfg(feature = "gpu-cuda")]
+        "cuda" => Ok(Device::cuda(0)),
+        other => Err(format!(
+            "backend {other} is not built in (flex always is; wgpu and cuda need the gpu-wgpu / gpu-cuda features)"
+        )),
+    }
+}
 
 /// Milliseconds over the timed runs.
 #[derive(Debug, Clone, Serialize)]
@@ -137,11 +153,10 @@ pub fn parity(
 ) -> Result<f64, String> {
     let run = |net: &Net, dev: &Device| -> Result<Vec<f32>, String> {
         let x = input(config, cases, 2, dev);
-        net.forward(x.images, x.positions, x.mask, x.clinical)
-            .logits
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| format!("{e:?}"))
+        host(
+            net.forward(x.images, x.positions, x.mask, x.clinical)
+                .logits,
+        )
     };
     let (a, b) = (run(net_a, dev_a)?, run(net_b, dev_b)?);
     Ok(a.iter()

@@ -91,7 +91,10 @@ impl ModelDir {
                 card.weights_sha256
             ));
         }
-        let config_sha = file_sha256(&path.join(CONFIG))?;
+        let config_path = path.join(CONFIG);
+        let config_bytes =
+            std::fs::read(&config_path).map_err(|e| format!("{}: {e}", config_path.display()))?;
+        let config_sha = hex::encode(Sha256::digest(&config_bytes));
         if config_sha != card.config_sha256 {
             return Err(format!(
                 "{}: config.json's SHA-256 is {config_sha}, the card says {}",
@@ -99,8 +102,8 @@ impl ModelDir {
                 card.config_sha256
             ));
         }
-        let config: NetConfig = serde_json::from_str(&read(CONFIG)?)
-            .map_err(|e| format!("{}: {e}", path.join(CONFIG).display()))?;
+        let config: NetConfig = serde_json::from_slice(&config_bytes)
+            .map_err(|e| format!("{}: {e}", config_path.display()))?;
         Ok(ModelDir {
             path: path.to_owned(),
             config,

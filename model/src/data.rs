@@ -26,28 +26,50 @@ pub struct Sample {
     pub label: f32,
 }
 
+impl Sample {
+    /// A case from its views (display intensities) and clinical data, each
+    /// view resized into the `size` square and normalised (pipeline steps
+    /// 4 and 5); no identifiers, label 0.
+    pub fn from_views(views: &[Grey], clinical: &crate::Clinical, size: usize) -> Sample {
+        let (views, placements) = views
+            .iter()
+            .map(|v| {
+                let (square, placement) = v.fit_square(size);
+                (pixels::normalise(&square.values), placement)
+            })
+            .unzip();
+        Sample {
+            case_id: String::new(),
+            patient_id: String::new(),
+            views,
+            placements,
+            clinical: clinical.encode(),
+            label: 0.0,
+        }
+    }
+}
+
 /// Loads the images of `rows` (paths relative to `images`) at `size`.
 pub fn load(rows: &[ManifestRow], images: &Path, size: usize) -> Result<Vec<Sample>, String> {
     rows.iter()
         .map(|row| {
-            let mut views = Vec::new();
-            let mut placements = Vec::new();
-            for rel in row.views() {
-                let path = images.join(rel);
-                let obj = dicom_object::open_file(&path)
-                    .map_err(|e| format!("case {}: {}: {e}", row.case_id, path.display()))?;
-                let (input, _, placement) = pixels::prepare(&obj, size)
-                    .map_err(|e| format!("case {}: {}: {e}", row.case_id, path.display()))?;
-                views.push(input);
-                placements.push(placement);
-            }
+            let views = row
+                .views()
+                .into_iter()
+                .map(|rel| {
+                    let path = images.join(rel);
+                    let fail = |e: &dyn std::fmt::Display| {
+                        format!("case {}: {}: {e}", row.case_id, path.display())
+                    };
+                    let obj = dicom_object::open_file(&path).map_err(|e| fail(&e))?;
+                    Grey::from_dicom(&obj).map_err(|e| fail(&e))
+                })
+                .collect::<Result<Vec<_>, String>>()?;
             Ok(Sample {
                 case_id: row.case_id.clone(),
                 patient_id: row.patient_id.clone(),
-                views,
-                placements,
-                clinical: row.clinical.encode(),
                 label: f32::from(u8::from(row.label.is_malignant())),
+                ..Sample::from_views(&views, &row.clinical, size)
             })
         })
         .collect()

@@ -13,15 +13,16 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use serde::Serialize;
 
 use crate::card::{self, ModelDir};
 use crate::clinical::Clinical;
 use crate::data::{self, Sample};
+use crate::host;
 use crate::manifest::ManifestRow;
 use crate::net::Net;
-use crate::pixels::{normalise, Grey, Placement};
+use crate::pixels::{Grey, Placement};
 use crate::train::{self, sigmoid};
 
 /// A loaded, checked model ready to predict.
@@ -58,12 +59,6 @@ pub struct Prediction {
     pub attention: Vec<f32>,
     /// One per view, when asked for.
     pub heatmaps: Vec<HeatMap>,
-}
-
-fn host(t: Tensor<4>) -> Result<Vec<f32>, String> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| format!("{e:?}"))
 }
 
 impl Predictor {
@@ -108,101 +103,52 @@ impl Predictor {
             ));
         }
         let size = self.image_size();
-        let mut placements = Vec::new();
-        let mut inputs = Vec::new();
-        for v in views {
-            let (square, placement) = v.fit_square(size);
-            inputs.push(normalise(&square.values));
-            placements.push(placement);
-        }
-        let sample = Sample {
-            case_id: String::new(),
-            patient_id: String::new(),
-            views: inputs,
-            placements: placements.clone(),
-            clinical: clinical.encode(),
-            label: 0.0,
-        };
-        let card = &self.dir.card;
-        let finish = |logit: f64, attention: Vec<f32>, heatmaps: Vec<HeatMap>| {
-            let probability = sigmoid(logit / card.temperature);
-            Prediction {
-                logit,
-                probability,
-                threshold: card.threshold,
-                malignant: probability >= card.threshold,
-                attention,
-                heatmaps,
-            }
-        };
-        if !heatmaps {
-            let b = data::batch(
-                &[&sample],
-                size,
-                self.dir.config.map_size(),
-                &self.device,
-                None,
-            );
+        let map = self.dir.config.map_size();
+        let sample = Sample::from_views(views, clinical, size);
+        let (logit, attention, heatmaps) = if heatmaps {
+            let ad = self.device.clone().autodiff();
+            let b = data::batch(&[&sample], size, map, &ad, None);
+            let maps = self.frozen.encode(b.images).detach();
+            let leaf = maps.clone().require_grad();
+            let out = self
+                .frozen
+                .head(leaf.clone(), b.positions, b.mask, b.clinical);
+            let logit = host(out.logits.clone())?[0];
+            let grads = out.logits.sum().backward();
+            let g = leaf
+                .grad(&grads)
+                .ok_or("no gradient reached the feature maps")?;
+            let [_, _, h, w] = g.dims();
+            // Element-wise weighting (HiResCAM): each position's activations
+            // by their own gradient, summed over channels.
+            let cam = host(relu((maps.inner() * g.inner()).sum_dim(1)))?;
+            let heatmaps = views
+                .iter()
+                .zip(&sample.placements)
+                .zip(cam.chunks(h * w))
+                .map(|((view, placement), cam)| {
+                    upsample(cam, w, h, size, *placement, view.width, view.height)
+                })
+                .collect();
+            (logit, host(out.attention)?, heatmaps)
+        } else {
+            let b = data::batch(&[&sample], size, map, &self.device, None);
             let out = self
                 .plain
                 .forward(b.images, b.positions, b.mask, b.clinical);
-            let logit = out
-                .logits
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| format!("{e:?}"))?[0];
-            let attention = out
-                .attention
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| format!("{e:?}"))?;
-            return Ok(finish(f64::from(logit), attention, Vec::new()));
-        }
-        let ad = self.device.clone().autodiff();
-        let b = data::batch(&[&sample], size, self.dir.config.map_size(), &ad, None);
-        let maps = self.frozen.encode(b.images).detach();
-        let leaf = maps.clone().require_grad();
-        let out = self
-            .frozen
-            .head(leaf.clone(), b.positions, b.mask, b.clinical);
-        let logit = out
-            .logits
-            .clone()
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| format!("{e:?}"))?[0];
-        let attention = out
-            .attention
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| format!("{e:?}"))?;
-        let grads = out.logits.sum().backward();
-        let g = leaf
-            .grad(&grads)
-            .ok_or("no gradient reached the feature maps")?;
-        let [v, _, h, w] = g.dims();
-        // Element-wise weighting (HiResCAM): each position's activations by
-        // their own gradient, summed over channels.
-        let cam = relu((maps.inner() * g.inner()).sum_dim(1));
-        let cam = host(cam)?;
-        let heatmaps = views
-            .iter()
-            .zip(&placements)
-            .enumerate()
-            .map(|(i, (view, placement))| {
-                upsample(
-                    &cam[i * h * w..(i + 1) * h * w],
-                    w,
-                    h,
-                    size,
-                    *placement,
-                    view.width,
-                    view.height,
-                )
-            })
-            .collect();
-        debug_assert_eq!(v, views.len());
-        Ok(finish(f64::from(logit), attention, heatmaps))
+            (host(out.logits)?[0], host(out.attention)?, Vec::new())
+        };
+        let card = &self.dir.card;
+        let logit = f64::from(logit);
+        let probability = sigmoid(logit / card.temperature);
+        Ok(Prediction {
+            logit,
+            probability,
+            threshold: card.threshold,
+            malignant: probability >= card.threshold,
+            attention,
+            heatmaps,
+        })
     }
 }
 
@@ -341,11 +287,4 @@ pub fn evaluate(
         specificity: rate(tn, neg),
         model_id: card.model_id.clone(),
     })
-}
-
-/// Image-level inputs for tests and benchmarks: the views of a sample as
-/// tensors on a device.
-pub fn views_tensor(views: &[Vec<f32>], size: usize, device: &Device) -> Tensor<4> {
-    let flat: Vec<f32> = views.iter().flatten().copied().collect();
-    Tensor::from_data(TensorData::new(flat, [views.len(), 1, size, size]), device)
 }

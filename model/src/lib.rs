@@ -24,4 +24,11 @@ pub mod infer;
 pub mod train;
 
 pub use burn;
+
+/// A tensor's values copied to the host (waits for the device).
+pub(crate) fn host<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>, String> {
+    t.into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))
+}
 pub use card::{ModelCard, ModelDir, DEMO_LABEL};

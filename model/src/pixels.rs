@@ -255,16 +255,6 @@ pub fn normalise(values: &[f32]) -> Vec<f32> {
     values.iter().map(|v| v / 0.5).collect()
 }
 
-/// Steps 1–5 for a DICOM object: the network's input for one view.
-pub fn prepare(
-    obj: &DefaultDicomObject,
-    size: usize,
-) -> Result<(Vec<f32>, Grey, Placement), PixelError> {
-    let grey = Grey::from_dicom(obj)?;
-    let (square, placement) = grey.fit_square(size);
-    Ok((normalise(&square.values), grey, placement))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

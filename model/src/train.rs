@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::card::{self, ModelCard};
 use crate::data::{self, Sample};
+use crate::host;
 use crate::net::{Net, NetConfig};
 
 /// How to train. Saved as `training.json` beside the weights.
@@ -133,14 +134,10 @@ pub fn logits(
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(batch_size.max(1)) {
         let b = data::batch(chunk, config.image_size, config.map_size(), device, None);
-        let y = net
-            .forward(b.images, b.positions, b.mask, b.clinical)
-            .logits;
-        out.extend(
-            y.into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| format!("{e:?}"))?,
-        );
+        out.extend(host(
+            net.forward(b.images, b.positions, b.mask, b.clinical)
+                .logits,
+        )?);
     }
     Ok(out)
 }
@@ -490,21 +487,12 @@ mod tests {
         crate::phantom::generate(n, &cfg)
             .iter()
             .map(|c| {
-                let (views, placements) = c
-                    .views
-                    .iter()
-                    .map(|v| {
-                        let (sq, p) = v.grey(c.width, c.height).fit_square(size);
-                        (crate::pixels::normalise(&sq.values), p)
-                    })
-                    .unzip();
+                let greys: Vec<_> = c.views.iter().map(|v| v.grey(c.width, c.height)).collect();
                 Sample {
                     case_id: c.case_id.clone(),
                     patient_id: c.patient_id.clone(),
-                    views,
-                    placements,
-                    clinical: c.clinical.encode(),
                     label: f32::from(u8::from(c.label.is_malignant())),
+                    ..Sample::from_views(&greys, &c.clinical, size)
                 }
             })
             .collect()

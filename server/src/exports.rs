@@ -263,3 +263,22 @@ pub async fn download(db: &Db, by: &Principal, name: &str) -> Result<Option<Vec<
     .await?;
     Ok(Some(bytes))
 }
+
+/// The HTTP response for an export file: CSV, as an attachment named `name`.
+pub fn attachment(name: &str, bytes: Vec<u8>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_owned(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}

@@ -343,19 +343,6 @@ fn build_demo(out: &Path) -> anyhow::Result<osteo_model::ModelCard> {
     osteo_model::demo::build(out, &mut report).map_err(anyhow::Error::msg)
 }
 
-fn device(name: &str) -> anyhow::Result<Device> {
-    match name {
-        "flex" => Ok(Device::flex()),
-        #[cfg(feature = "gpu-wgpu")]
-        "wgpu" => Ok(Device::wgpu(Default::default())),
-        #[cfg(feature = "gpu-cuda")]
-        "cuda" => Ok(Device::cuda(0)),
-        other => Err(usage(format!(
-            "backend {other} is not built in (flex always is; wgpu and cuda need the server's gpu-wgpu / gpu-cuda features)"
-        ))),
-    }
-}
-
 fn bench(a: &BenchArgs) -> anyhow::Result<Value> {
     use osteo_model::bench;
     if a.image_size < 16 || a.views == 0 || a.views > 3 || a.iterations == 0 || a.train_batch == 0 {
@@ -363,7 +350,7 @@ fn bench(a: &BenchArgs) -> anyhow::Result<Value> {
             "--image-size ≥ 16, --views 1–3, --iterations and --train-batch ≥ 1",
         ));
     }
-    let device = device(&a.backend)?;
+    let device = bench::device(&a.backend).map_err(usage)?;
     let config = NetConfig::new()
         .with_image_size(a.image_size)
         .with_channels(a.channels.clone());

@@ -34,6 +34,12 @@ async fn case_with_phantom_views(team: &Team, seed: u64) -> i64 {
     id
 }
 
+/// The status and body of a GET.
+async fn fetch(api: &osteo_tests::Api, path: &str) -> (u16, Vec<u8>) {
+    let r = api.request(Method::GET, path).send().await.unwrap();
+    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+}
+
 async fn audited(app: &TestApp, action: &str) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = $1")
         .bind(action)
@@ -108,31 +114,15 @@ async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction(
     // the radiologist (blinded) is refused.
     assert_eq!(p["heatmaps"].as_array().unwrap().len(), 2);
     for n in 0..2 {
-        let r = team
-            .pi
-            .request(Method::GET, &format!("/cases/{id}/heatmaps/{n}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let png = r.bytes().await.unwrap();
+        let (status, png) = fetch(&team.pi, &format!("/cases/{id}/heatmaps/{n}")).await;
+        assert_eq!(status, 200);
         let img = image::load_from_memory(&png).unwrap();
         assert_eq!((img.width(), img.height()), (192, 256));
     }
-    let r = team
-        .pi
-        .request(Method::GET, &format!("/cases/{id}/heatmaps/2"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
-    let r = team
-        .radiologist
-        .request(Method::GET, &format!("/cases/{id}/heatmaps/0"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
+    let (status, _) = fetch(&team.pi, &format!("/cases/{id}/heatmaps/2")).await;
+    assert_eq!(status, 404);
+    let (status, _) = fetch(&team.radiologist, &format!("/cases/{id}/heatmaps/0")).await;
+    assert_eq!(status, 403);
 
     // The diagnostic report on the case page, for the PI: the reader's
     // Bone-RADS with its management suggestion, the AI output with the demo

@@ -706,25 +706,11 @@ pub async fn export_file(
     user: ApiUser,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
     let Path(name) = name?;
     let bytes = crate::exports::download(&state.db, &user.principal(), &name)
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format!("no export file {name}; see /api/v1/exports"))
         })?;
-    Ok((
-        [
-            (
-                axum::http::header::CONTENT_TYPE,
-                "text/csv; charset=utf-8".to_owned(),
-            ),
-            (
-                axum::http::header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(crate::exports::attachment(&name, bytes))
 }

@@ -525,14 +525,7 @@ pub async fn image_preview(
     .await
     .map_err(|e| internal(&headers, e))?
     .ok_or_else(|| Halt::from(not_found()))?;
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, "image/png"),
-            (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
-        ],
-        png,
-    )
-        .into_response())
+    Ok(private_png(png))
 }
 
 /// A view's heat-map overlay of the case's locked prediction (PNG), for the
@@ -555,12 +548,17 @@ pub async fn heatmap(
                 "notfound.body",
             ))
         })?;
-    Ok((
+    Ok(private_png(png))
+}
+
+/// A PNG only the signed-in user's browser may keep (for an hour).
+fn private_png(png: Vec<u8>) -> axum::response::Response {
+    (
         [
             (axum::http::header::CONTENT_TYPE, "image/png"),
             (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
         ],
         png,
     )
-        .into_response())
+        .into_response()
 }
