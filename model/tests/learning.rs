@@ -154,6 +154,8 @@ fn heat_maps_point_at_the_lesion() {
 /// it, and than with only the lesion mask's pixels taken from the
 /// lesion-free drawing. (A model that had learnt "no benign-looking lesion
 /// means malignant" failed this.) Not run by default: it trains a model.
+#[test]
+#[ignore = "trains a model; run with --ignored"]
 fn what_the_model_uses() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (samples, _, test_cases) = setup(tmp.path());
