@@ -10,6 +10,11 @@ step() { echo; echo "== $* ($(( $(date +%s) - started ))s)"; }
 
 # One package set for every cargo call, so that features unify the same way
 # and nothing is compiled twice.
+# CI builds once from nothing: incremental caches would only take disk.
+if [ "${CI:-}" = true ]; then
+    export CARGO_INCREMENTAL=0
+fi
+
 packages=(-p osteo-trial -p osteo-app -p osteo-model -p osteo-server -p osteo-tests)
 
 step "tools"

@@ -1,7 +1,10 @@
-//! CSV exports of the locked data for the statistician, one file per table
-//! and a data dictionary, made from the snapshot taken at database lock (the
-//! data whose SHA-256 the lock recorded). Every download is audited with the
-//! SHA-256 of the file.
+//! The statistician's downloads after database lock, all made from the
+//! snapshot taken at the lock (the data whose SHA-256 the lock recorded):
+//! CSV exports, one file per table and a data dictionary, and the locked
+//! analysis report as PDF in English and Chinese (`report-en.pdf`,
+//! `report-zh-CN.pdf`), and the data with its audit records as CDISC ODM
+//! 1.3.2 XML (`odm.xml`). Every download is audited with the SHA-256 of the
+//! file.
 
 use osteo_trial::audit::{self, Change, Principal};
 use osteo_trial::case::crf::ClinicalCrf;
@@ -98,9 +101,20 @@ const SPECS: &[Spec] = &[
 
 /// The files of the export.
 pub fn names() -> Vec<String> {
-    std::iter::once("dictionary.csv".to_owned())
+    osteo_trial::domain::Locale::ALL
+        .iter()
+        .map(|l| format!("report-{}.pdf", l.tag()))
+        .chain(["odm.xml".to_owned(), "dictionary.csv".to_owned()])
         .chain(SPECS.iter().map(|s| format!("{}.csv", s.name)))
         .collect()
+}
+
+/// The language of a report file name (`report-zh-CN.pdf`).
+fn report_locale(name: &str) -> Option<osteo_trial::domain::Locale> {
+    let tag = name.strip_prefix("report-")?.strip_suffix(".pdf")?;
+    osteo_trial::domain::Locale::ALL
+        .into_iter()
+        .find(|l| l.tag() == tag)
 }
 
 fn rows<'a>(data: &'a Value, table: &str) -> impl Iterator<Item = &'a Value> {
@@ -244,8 +258,19 @@ pub fn file(data: &Value, name: &str) -> Option<Vec<u8>> {
 /// One export file of the locked data, audited with its SHA-256.
 pub async fn download(db: &Db, by: &Principal, name: &str) -> Result<Option<Vec<u8>>, CaseError> {
     let snapshot = osteo_trial::study::locked_snapshot(db, by).await?;
-    let Some(bytes) = file(&snapshot.data, name) else {
-        return Ok(None);
+    let bytes = if let Some(locale) = report_locale(name) {
+        let locked = osteo_trial::study::analysis_of(db, &snapshot).await?;
+        tokio::task::spawn_blocking(move || crate::report::render(&locked, locale))
+            .await
+            .map_err(|e| CaseError::Analysis(format!("the report could not be made: {e}")))?
+            .map_err(|e| CaseError::Analysis(e.to_string()))?
+    } else if name == "odm.xml" {
+        crate::odm::odm(db, &snapshot).await?
+    } else {
+        let Some(bytes) = file(&snapshot.data, name) else {
+            return Ok(None);
+        };
+        bytes
     };
     let sha = crate::imaging::sha256_hex(&bytes);
     audit::record(
@@ -264,15 +289,20 @@ pub async fn download(db: &Db, by: &Principal, name: &str) -> Result<Option<Vec<
     Ok(Some(bytes))
 }
 
-/// The HTTP response for an export file: CSV, as an attachment named `name`.
+/// The HTTP response for an export file (CSV or PDF, by its name), as an
+/// attachment named `name`.
 pub fn attachment(name: &str, bytes: Vec<u8>) -> axum::response::Response {
     use axum::response::IntoResponse;
+    let kind = if name.ends_with(".pdf") {
+        "application/pdf"
+    } else if name.ends_with(".xml") {
+        "application/xml"
+    } else {
+        "text/csv; charset=utf-8"
+    };
     (
         [
-            (
-                axum::http::header::CONTENT_TYPE,
-                "text/csv; charset=utf-8".to_owned(),
-            ),
+            (axum::http::header::CONTENT_TYPE, kind.to_owned()),
             (
                 axum::http::header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{name}\""),

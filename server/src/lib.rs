@@ -13,6 +13,8 @@ mod forms;
 mod guard;
 pub mod imaging;
 mod model_cli;
+pub mod odm;
+pub mod report;
 mod routes;
 mod session_store;
 pub mod startup;

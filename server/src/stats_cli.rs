@@ -858,7 +858,7 @@ fn timed(
 }
 
 fn bench_json(a: BenchArgs) -> Result<Value, InputError> {
-    use osteo_trial::study::analysis::{analyse, AnalysedCase};
+    use osteo_trial::study::analysis::{analyse, Analysed, AnalysedCase};
     use osteo_trial::study::sap::{IntermediateMapping, ReaderAggregation, Sap};
     use rand::{Rng, SeedableRng};
     if a.cases < 10 {
@@ -897,9 +897,24 @@ fn bench_json(a: BenchArgs) -> Result<Value, InputError> {
                 tier: tier.to_owned(),
                 probability: p,
                 reads,
+                sex: Some(if i % 2 == 0 { "female" } else { "male" }.to_owned()),
+                age_years: Some((i % 80) as u16 + 5),
+                bone: Some(["femur", "tibia", "humerus", "radius"][i % 4].to_owned()),
             }
         })
         .collect();
+    let n_cases = cases.len();
+    let data = Analysed {
+        cases,
+        screening: osteo_trial::screening::FlowCounts {
+            screened: n_cases as i64,
+            enrolled_prospective: n_cases as i64,
+            ..Default::default()
+        },
+        ended_early: 0,
+        no_index_test: 0,
+    };
+    let cases = &data.cases;
     let truth: Vec<bool> = cases
         .iter()
         .filter(|c| c.tier != "intermediate")
@@ -921,9 +936,26 @@ fn bench_json(a: BenchArgs) -> Result<Value, InputError> {
         readers: ReaderAggregation::EachReader,
         conf_level: 0.95,
     };
-    let mut auc = 0.0;
+    let mut analysis = None;
     let (analysis_median, analysis_min) = timed((a.runs / 5).max(3), || {
-        auc = analyse(&cases, &sap)?.ai_auc.auc;
+        analysis = Some(analyse(&data, &sap)?);
+        Ok(())
+    })?;
+    let analysis = analysis.ok_or_else(|| bad("no analysis ran"))?;
+    let auc = analysis.ai_auc.auc;
+    let locked = osteo_trial::study::LockedAnalysis {
+        locked_at: "2026-06-30T12:00:00.000000Z".to_owned(),
+        dataset_sha256: osteo_trial::store::sha256_hex(b"benchmark"),
+        sap_version: 1,
+        analysis,
+    };
+    let mut pdf_bytes = 0;
+    let (pdf_median, pdf_min) = timed((a.runs / 5).max(3), || {
+        for locale in osteo_trial::domain::Locale::ALL {
+            pdf_bytes = crate::report::render(&locked, locale)
+                .map_err(|e| bad(&e.to_string()))?
+                .len();
+        }
         Ok(())
     })?;
     Ok(json!({
@@ -935,6 +967,9 @@ fn bench_json(a: BenchArgs) -> Result<Value, InputError> {
         "delong_auc_ci_ms_fastest": delong_min,
         "full_analysis_ms_median": analysis_median,
         "full_analysis_ms_fastest": analysis_min,
+        "pdf_report_both_languages_ms_median": pdf_median,
+        "pdf_report_both_languages_ms_fastest": pdf_min,
+        "pdf_report_bytes": pdf_bytes,
         "runs": a.runs,
     }))
 }

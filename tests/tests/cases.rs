@@ -1120,7 +1120,14 @@ async fn the_analysis_is_blinded_until_lock_then_computed_from_the_locked_snapsh
     assert_eq!(reads, 1, "reading the analysis is audited");
     // The locked data as CSV, each download audited with its hash.
     let (_, names) = stats.get_json("/exports").await;
-    assert_eq!(names[0], "dictionary.csv");
+    assert!(
+        names
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "dictionary.csv"),
+        "{names}"
+    );
     let csv_of = |name: &'static str| {
         let stats = &stats;
         async move {
@@ -1180,5 +1187,292 @@ async fn the_analysis_is_blinded_until_lock_then_computed_from_the_locked_snapsh
     assert!(
         html.contains(lock["export_sha256"].as_str().unwrap()),
         "with the dataset hash"
+    );
+}
+
+/// The text of a PDF, by Debian's `pdftotext` (poppler-utils).
+fn pdf_text(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.pdf");
+    std::fs::write(&path, bytes).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (Debian's poppler-utils) reads the report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Six complete cases (three malignant, three benign), the signed SAP and
+/// the database locked; before the lock, the statistician gets no report.
+async fn locked_study(app: &osteo_tests::TestApp) -> (Team, osteo_tests::Api, Value) {
+    let team = Team::new(app).await;
+    let stats = app.api_client("statistician").await;
+    let pi_password = app.one_time_password("investigator");
+    for (p, entity) in [
+        (0.92, "osteosarcoma"),
+        (0.64, "ewing_sarcoma"),
+        (0.55, "chondrosarcoma_grade_2_3"),
+        (0.30, "enchondroma"),
+        (0.71, "non_ossifying_fibroma"),
+        (0.12, "enchondroma"),
+    ] {
+        team.complete_case_with(app, p, entity).await;
+    }
+    for name in ["report-en.pdf", "odm.xml"] {
+        let (status, _) = stats.get_json(&format!("/exports/{name}")).await;
+        assert_eq!(
+            status, 403,
+            "no {name} before lock: the statistician is blinded"
+        );
+    }
+    workflow::signed_sap(app).await;
+    let (status, lock) = team
+        .pi
+        .send_json(
+            Method::POST,
+            "/study/lock",
+            &json!({"password": pi_password}),
+        )
+        .await;
+    assert_eq!(status, 200, "{lock}");
+    (team, stats, lock)
+}
+
+#[tokio::test]
+async fn the_locked_report_is_a_reproducible_pdf_whose_numbers_are_the_engines() {
+    let app = spawn_app().await;
+    let (team, stats, lock) = locked_study(&app).await;
+    let (_, a) = stats.get_json("/analysis").await;
+    let an = &a["analysis"];
+
+    let download = |name: &'static str| {
+        let stats = &stats;
+        async move {
+            let r = stats
+                .request(Method::GET, &format!("/exports/{name}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{name}");
+            assert_eq!(r.headers()["content-type"], "application/pdf");
+            r.bytes().await.unwrap().to_vec()
+        }
+    };
+    let en = download("report-en.pdf").await;
+    assert!(en.starts_with(b"%PDF-"));
+    assert_eq!(
+        en,
+        download("report-en.pdf").await,
+        "the same locked data gives the same bytes"
+    );
+    let zh = download("report-zh-CN.pdf").await;
+    assert_ne!(en, zh);
+
+    // The numbers in the text are the engine's.
+    let text = pdf_text(&en);
+    let f3 = |v: &Value| format!("{:.3}", v.as_f64().unwrap());
+    let auc = &an["ai_auc"];
+    let expected = [
+        "ChiCTR2500102778".to_owned(),
+        lock["export_sha256"].as_str().unwrap().to_owned(),
+        "Locked analysis report".to_owned(),
+        "STARD 2015".to_owned(),
+        format!(
+            "{} ({}–{})",
+            f3(&auc["auc"]),
+            f3(&auc["ci_delong"][0]),
+            f3(&auc["ci_delong"][1])
+        ),
+        format!(
+            "{} ({}–{}",
+            f3(&auc["auc"]),
+            f3(&an["ai_auc_bootstrap"]["lower"]),
+            f3(&an["ai_auc_bootstrap"]["upper"])
+        ),
+        format!(
+            "{} ({}/{})",
+            f3(&an["ai_at_threshold"]["sensitivity"]["value"]),
+            an["ai_at_threshold"]["sensitivity"]["x"],
+            an["ai_at_threshold"]["sensitivity"]["n"]
+        ),
+        format!(
+            "{}–{}",
+            f3(&an["ai_at_threshold"]["specificity"]["wilson"]["lower"]),
+            f3(&an["ai_at_threshold"]["specificity"]["wilson"]["upper"])
+        ),
+        format!(
+            "{}–{}",
+            f3(&an["ai_at_threshold"]["accuracy"]["clopper_pearson"]["lower"]),
+            f3(&an["ai_at_threshold"]["accuracy"]["clopper_pearson"]["upper"])
+        ),
+        format!(
+            "Consecutive patients screened n = {}",
+            an["flow"]["screening"]["screened"]
+        ),
+        format!("AI positive n = {}", {
+            let f = &an["flow"]["ai_positive"];
+            ["malignant", "benign", "intermediate"]
+                .iter()
+                .map(|k| f[k].as_i64().unwrap())
+                .sum::<i64>()
+        }),
+        format!("AI (AUC {})", f3(&an["roc"][0]["auc"])),
+        format!("reader 1 likelihood (AUC {})", f3(&an["roc"][1]["auc"])),
+        "Sex — Female".to_owned(),
+    ];
+    for e in &expected {
+        assert!(text.contains(e.as_str()), "the report lacks `{e}`:\n{text}");
+    }
+    let zh_text = pdf_text(&zh);
+    for e in [
+        "锁定分析报告",
+        "通过临床适用的深度学习算法",
+        "受试者流程",
+        &expected[4],
+    ] {
+        assert!(
+            zh_text.contains(e),
+            "the Chinese report lacks `{e}`:\n{zh_text}"
+        );
+    }
+
+    // Each download is audited with the SHA-256 of the bytes sent.
+    let downloads: Vec<String> = sqlx::query_scalar(
+        "SELECT new_value FROM audit_log WHERE action = 'export.download' ORDER BY seq",
+    )
+    .fetch_all(app.db.pool())
+    .await
+    .unwrap();
+    let sha = osteo_trial::store::sha256_hex(&en);
+    assert_eq!(downloads.len(), 3);
+    assert!(
+        downloads[0].starts_with(&format!("report-en.pdf sha256={sha}")),
+        "{downloads:?}"
+    );
+    // Other roles: the radiologist never sees accuracy.
+    let (status, _) = team.radiologist.get_json("/exports/report-en.pdf").await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn the_odm_export_holds_the_locked_data_and_every_audit_record_of_the_cases() {
+    let app = spawn_app().await;
+    let (_team, stats, lock) = locked_study(&app).await;
+    let r = stats
+        .request(Method::GET, "/exports/odm.xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/xml");
+    let xml = r.text().await.unwrap();
+
+    // Well-formed, in the ODM 1.3 namespace; count what it holds.
+    let mut subjects = Vec::new();
+    let mut items: Vec<(String, String)> = Vec::new();
+    let mut records = 0;
+    let mut collected = 0;
+    let mut depth_in_collection = false;
+    let mut root = None;
+    for e in xml::reader::EventReader::from_str(&xml) {
+        match e.expect("well-formed XML") {
+            xml::reader::XmlEvent::StartElement {
+                name, attributes, ..
+            } => {
+                let attr = |k: &str| {
+                    attributes
+                        .iter()
+                        .find(|a| a.name.local_name == k)
+                        .map(|a| a.value.clone())
+                        .unwrap_or_default()
+                };
+                match name.local_name.as_str() {
+                    "ODM" => {
+                        root = Some((name.namespace.clone(), attr("ODMVersion"), attr("FileOID")))
+                    }
+                    "SubjectData" => subjects.push(attr("SubjectKey")),
+                    "ItemData" => items.push((attr("ItemOID"), attr("Value"))),
+                    "AuditRecords" => depth_in_collection = true,
+                    "AuditRecord" if depth_in_collection => collected += 1,
+                    "AuditRecord" => records += 1,
+                    _ => {}
+                }
+            }
+            xml::reader::XmlEvent::EndElement { name } if name.local_name == "AuditRecords" => {
+                depth_in_collection = false
+            }
+            _ => {}
+        }
+    }
+    let (ns, version, file_oid) = root.expect("an ODM root element");
+    assert_eq!(ns.as_deref(), Some("http://www.cdisc.org/ns/odm/v1.3"));
+    assert_eq!(version, "1.3.2");
+    assert!(
+        file_oid.ends_with(lock["export_sha256"].as_str().unwrap()),
+        "{file_oid}"
+    );
+    assert_eq!(
+        subjects,
+        ["P-0001", "P-0002", "P-0003", "P-0004", "P-0005", "P-0006"]
+    );
+    let values = |oid: &str| -> Vec<&str> {
+        items
+            .iter()
+            .filter(|(o, _)| o == oid)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    assert_eq!(values("I.CRF.AGE_YEARS"), ["34"; 6]);
+    assert_eq!(
+        values("I.AI.PROBABILITY"),
+        ["0.92", "0.64", "0.55", "0.3", "0.71", "0.12"]
+    );
+    assert_eq!(
+        values("I.PATH.TIER"),
+        [
+            "malignant",
+            "malignant",
+            "malignant",
+            "benign",
+            "benign",
+            "benign"
+        ]
+    );
+    assert_eq!(values("I.READ.CALL").len(), 6, "one read per case");
+    // Every audit entry about the cases up to the lock is in the file.
+    let trail: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE entity = 'case' AND seq <= (SELECT MAX(seq) FROM audit_log WHERE action = 'database.lock')",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert!(trail > 30, "{trail}");
+    assert_eq!(collected, trail);
+    assert!(
+        records >= items.len(),
+        "every item and subject carries its audit record"
+    );
+    assert!(
+        xml.contains("<SourceID>audit_log "),
+        "the entries name their action and value"
+    );
+    // Audited with its hash, like every export.
+    let sha = osteo_trial::store::sha256_hex(xml.as_bytes());
+    let logged: Vec<String> =
+        sqlx::query_scalar("SELECT new_value FROM audit_log WHERE action = 'export.download'")
+            .fetch_all(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(logged.len(), 1);
+    assert!(
+        logged[0].starts_with(&format!("odm.xml sha256={sha}")),
+        "{logged:?}"
     );
 }

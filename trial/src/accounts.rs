@@ -1056,8 +1056,8 @@ pub async fn ensure_study(db: &Db) -> Result<bool, sqlx::Error> {
     let now = now_utc();
     sqlx::query("INSERT INTO study (id, registration, title_en, title_zh, created_at) VALUES (1, $1, $2, $3, $4)")
         .bind(crate::domain::STUDY_REGISTRATION)
-        .bind("Prospective Assessment of Bone Tumor Risk from Multimodal Multiview Radiography Images via Clinically Applicable Deep Learning")
-        .bind("通过临床适用的深度学习算法对多视角X线图像进行骨肿瘤风险的前瞻性评估")
+        .bind(crate::domain::STUDY_TITLE_EN)
+        .bind(crate::domain::STUDY_TITLE_ZH)
         .bind(&now)
         .execute(&mut *tx)
         .await?;

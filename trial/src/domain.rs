@@ -9,6 +9,10 @@ use std::str::FromStr;
 
 /// The trial this installation serves (PROTOCOL.md).
 pub const STUDY_REGISTRATION: &str = "ChiCTR2500102778";
+/// Its registered titles.
+pub const STUDY_TITLE_EN: &str = "Prospective Assessment of Bone Tumor Risk from Multimodal Multiview Radiography Images via Clinically Applicable Deep Learning";
+pub const STUDY_TITLE_ZH: &str =
+    "通过临床适用的深度学习算法对多视角X线图像进行骨肿瘤风险的前瞻性评估";
 
 /// A user's role. Authorisation is decided by [`Permission`] over this enum,
 /// never by comparing role names.

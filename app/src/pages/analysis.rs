@@ -109,6 +109,29 @@ pub fn AnalysisPage() -> impl IntoView {
                                                         <td>{r.mcnemar.p_exact.map(|p| format!("{p:.4}"))}</td></tr>
                                                 }).collect_view()}</tbody>
                                             </table>
+                                            <p id="mrmc">{t("analysis.mrmc")} ": " {match an.mrmc.as_ref() {
+                                                Some(m) => format!("AI {:.3}, readers {:.3}; F = {:.3}, ddf = {:.2}, p = {:.4}",
+                                                    m.modality_auc[0], m.modality_auc[1], m.f, m.ddf, m.p_value),
+                                                None => t("pdf.mrmc_none"),
+                                            }}</p>
+                                            <h3>{t("analysis.subgroups")}</h3>
+                                            <table class="dense" id="subgroups">
+                                                <thead><tr><th></th><th>{t("opt.malignant")} " / " {t("opt.benign")}</th><th>"AUC"</th>
+                                                    <th>{t("analysis.sensitivity")}</th><th>{t("analysis.specificity")}</th></tr></thead>
+                                                <tbody>{an.subgroups.iter().map(|g| {
+                                                    let level = match (g.variable.as_str(), g.level.as_str()) {
+                                                        (_, "missing") => t("pdf.missing"),
+                                                        ("age_band", band) => band.to_owned(),
+                                                        (_, code) => t(&format!("opt.{code}")),
+                                                    };
+                                                    view! {
+                                                        <tr><td>{t(&format!("pdf.var.{}", g.variable))} " — " {level}</td>
+                                                            <td>{g.n_malignant} " / " {g.n_benign}</td>
+                                                            <td>{g.auc.as_ref().map(auc_text).unwrap_or_else(|| "—".into())}</td>
+                                                            <td>{rate_text(&g.sensitivity)}</td><td>{rate_text(&g.specificity)}</td></tr>
+                                                    }
+                                                }).collect_view()}</tbody>
+                                            </table>
                                             <h3>{t("analysis.exports")}</h3>
                                             <ul id="exports">{d.exports.iter().map(|f| view! {
                                                 <li><a href=format!("/exports/{f}") download>{f.clone()}</a></li>

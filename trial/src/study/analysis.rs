@@ -8,12 +8,17 @@
 //! the AI probability; the comparators are each reader's malignancy
 //! likelihood and Bone-RADS category.
 
-pub use super::report::{Analysis, ReaderResult};
+pub use super::report::{
+    Analysis, ByReference, ReaderResult, RocSeries, StardFlow, Subgroup, AGE_BANDS,
+};
 use super::sap::{IntermediateMapping, ReaderAggregation, Sap};
 use crate::analysis::mcnemar::mcnemar;
-use crate::analysis::roc::{auc, compare_paired, Direction, Sample};
-use crate::analysis::threshold::at_threshold;
+use crate::analysis::mrmc::{obuchowski_rockette, CovarianceMethod, Ratings};
+use crate::analysis::roc::{auc, compare_paired, curve, Direction, Sample};
+use crate::analysis::threshold::{at_threshold, Rate};
 use crate::analysis::StatsError;
+use crate::case::crf::ClinicalCrf;
+use crate::screening::{FlowCounts, ScreeningEntry, ScreeningInput, ScreeningLog};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -27,6 +32,24 @@ pub struct AnalysedCase {
     pub probability: f64,
     /// reader id → (likelihood 0–100, Bone-RADS category, malignant call).
     pub reads: BTreeMap<i64, (f64, f64, bool)>,
+    /// From the latest CRF: sex and bone codes, age in years.
+    pub sex: Option<String>,
+    pub age_years: Option<u16>,
+    pub bone: Option<String>,
+}
+
+/// What the analysis reads from a snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysed {
+    /// The complete prospective cases.
+    pub cases: Vec<AnalysedCase>,
+    /// The prospective screening log's counts (latest version of each entry).
+    pub screening: FlowCounts,
+    /// Prospective cases ended before the reference standard.
+    pub ended_early: usize,
+    /// Complete prospective cases without a prediction (or pathology) in the
+    /// snapshot: not analysable, reported in the flow diagram.
+    pub no_index_test: usize,
 }
 
 fn rows<'a>(snapshot: &'a Value, table: &str) -> impl Iterator<Item = &'a Value> {
@@ -42,12 +65,88 @@ fn num(v: &Value, k: &str) -> Option<f64> {
         .or_else(|| v[k].as_str().and_then(|s| s.parse().ok()))
 }
 
-/// The complete prospective cases of a snapshot, with their latest
-/// pathology, the prediction and the signed reads.
-pub fn cases_from_snapshot(snapshot: &Value) -> Vec<AnalysedCase> {
-    let complete: Vec<i64> = rows(snapshot, "cases")
-        .filter(|c| c["arm"] == "prospective" && c["state"] == "complete")
+/// The latest version of each key of a versioned table.
+fn latest<'a>(snapshot: &'a Value, table: &str, key: &str) -> BTreeMap<i64, &'a Value> {
+    let mut out: BTreeMap<i64, &Value> = BTreeMap::new();
+    for r in rows(snapshot, table) {
+        if let (Some(k), Some(v)) = (int(r, key), int(r, "version")) {
+            if out
+                .get(&k)
+                .is_none_or(|old| int(old, "version").unwrap_or(0) <= v)
+            {
+                out.insert(k, r);
+            }
+        }
+    }
+    out
+}
+
+/// A code column (`prospective`, `enrolled`, …) as its enum.
+fn code<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
+    serde_json::from_value(v.clone()).ok()
+}
+
+/// The prospective screening log of a snapshot, counted as the screening
+/// page counts it.
+fn screening_flow(snapshot: &Value) -> FlowCounts {
+    let versions = latest(snapshot, "screening_versions", "screening_id");
+    let mut entries: Vec<ScreeningEntry> = rows(snapshot, "screenings")
+        .filter(|s| s["arm"] == "prospective")
+        .filter_map(|s| {
+            let id = int(s, "id")?;
+            let v = versions.get(&id)?;
+            let recorded = ScreeningInput {
+                arm: code(&s["arm"])?,
+                screening_date: v["screening_date"].as_str().unwrap_or_default().to_owned(),
+                inclusion_met: v["inclusion_met"].as_i64() == Some(1),
+                exclusions: v["exclusions"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|c| c.trim().parse().ok())
+                    .collect(),
+                outcome: code(&v["outcome"])?,
+                not_enrolled_reason: code(&v["not_enrolled_reason"]),
+                comment: None,
+            };
+            Some(ScreeningEntry {
+                id,
+                site_code: int(s, "site_id").unwrap_or_default().to_string(),
+                screening_no: int(s, "screening_no").unwrap_or_default(),
+                study_no: int(s, "study_no"),
+                study_number: None,
+                version: int(v, "version").unwrap_or_default(),
+                recorded,
+                created_at: String::new(),
+                updated_at: String::new(),
+            })
+        })
+        .collect();
+    entries.sort_by(|a, b| {
+        (a.site_code.as_str(), a.screening_no).cmp(&(b.site_code.as_str(), b.screening_no))
+    });
+    ScreeningLog::from_entries(entries).flow
+}
+
+/// What the analysis needs from a snapshot: the complete prospective cases
+/// with their latest pathology and CRF, the prediction and the signed
+/// reads, and the counts of the flow diagram.
+pub fn from_snapshot(snapshot: &Value) -> Analysed {
+    let prospective: Vec<&Value> = rows(snapshot, "cases")
+        .filter(|c| c["arm"] == "prospective")
+        .collect();
+    let ended_early = prospective
+        .iter()
+        .filter(|c| c["state"] == "withdrawn" || c["state"] == "excluded")
+        .count();
+    let complete: Vec<i64> = prospective
+        .iter()
+        .filter(|c| c["state"] == "complete")
         .filter_map(|c| int(c, "id"))
+        .collect();
+    let crf: BTreeMap<i64, ClinicalCrf> = latest(snapshot, "crf_versions", "case_id")
+        .into_iter()
+        .filter_map(|(case, v)| Some((case, serde_json::from_str(v["data"].as_str()?).ok()?)))
         .collect();
     let mut tier: BTreeMap<i64, (i64, String)> = BTreeMap::new();
     for p in rows(snapshot, "pathology_versions") {
@@ -77,17 +176,28 @@ pub fn cases_from_snapshot(snapshot: &Value) -> Vec<AnalysedCase> {
                 .insert(reader, (l, cat, r["call"] == "malignant"));
         }
     }
-    complete
+    let n_complete = complete.len();
+    let cases: Vec<AnalysedCase> = complete
         .into_iter()
         .filter_map(|id| {
+            let form = crf.get(&id);
             Some(AnalysedCase {
                 case_id: id,
                 tier: tier.get(&id)?.1.clone(),
                 probability: *probability.get(&id)?,
                 reads: reads.remove(&id).unwrap_or_default(),
+                sex: form.and_then(|f| f.sex).map(|s| s.as_str().to_owned()),
+                age_years: form.and_then(|f| f.age_years),
+                bone: form.and_then(|f| f.bone).map(|b| b.as_str().to_owned()),
             })
         })
-        .collect()
+        .collect();
+    Analysed {
+        no_index_test: n_complete - cases.len(),
+        screening: screening_flow(snapshot),
+        ended_early,
+        cases,
+    }
 }
 
 /// The binary truth under a mapping; `None` for a case left out.
@@ -108,8 +218,151 @@ fn labelled(cases: &[AnalysedCase], mapping: IntermediateMapping) -> Vec<(&Analy
         .collect()
 }
 
+/// The empirical ROC curve as `(1 − specificity, sensitivity)` points.
+fn roc_series(name: String, sample: &Sample) -> RocSeries {
+    RocSeries {
+        name,
+        auc: crate::analysis::roc::auc_value(sample),
+        points: curve(sample)
+            .iter()
+            .map(|p| (1.0 - p.specificity, p.sensitivity))
+            .collect(),
+    }
+}
+
+fn age_band(age: u16) -> &'static str {
+    AGE_BANDS
+        .iter()
+        .find(|(lo, hi, _)| (*lo..=*hi).contains(&age))
+        .map_or("missing", |b| b.2)
+}
+
+/// The AI by sex, age band and bone, levels in a fixed order (the CRF's
+/// codes, then `missing`), each level with at least one case.
+fn subgroups(
+    used: &[(&AnalysedCase, bool)],
+    threshold: f64,
+    level: f64,
+) -> Result<Vec<Subgroup>, StatsError> {
+    type Key = fn(&AnalysedCase) -> String;
+    let variables: [(&str, Key, Vec<String>); 3] = [
+        (
+            "sex",
+            |c| c.sex.clone().unwrap_or_else(|| "missing".into()),
+            crate::case::crf::Sex::ALL
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+        ),
+        (
+            "age_band",
+            |c| c.age_years.map_or("missing", age_band).to_owned(),
+            AGE_BANDS.iter().map(|b| b.2.to_owned()).collect(),
+        ),
+        (
+            "bone",
+            |c| c.bone.clone().unwrap_or_else(|| "missing".into()),
+            crate::case::crf::Bone::ALL
+                .iter()
+                .map(|b| b.as_str().to_owned())
+                .collect(),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (variable, key, mut levels) in variables {
+        levels.push("missing".to_owned());
+        for lv in levels {
+            let group: Vec<&(&AnalysedCase, bool)> =
+                used.iter().filter(|(c, _)| key(c) == lv).collect();
+            if group.is_empty() {
+                continue;
+            }
+            let p: Vec<f64> = group.iter().map(|(c, _)| c.probability).collect();
+            let t: Vec<bool> = group.iter().map(|(_, t)| *t).collect();
+            let count = |truth: bool, called: bool| {
+                p.iter()
+                    .zip(&t)
+                    .filter(|(p, t)| **t == truth && (**p >= threshold) == called)
+                    .count() as u64
+            };
+            let (tp, fn_, tn, fp) = (
+                count(true, true),
+                count(true, false),
+                count(false, false),
+                count(false, true),
+            );
+            out.push(Subgroup {
+                variable: variable.to_owned(),
+                level: lv,
+                n_malignant: (tp + fn_) as usize,
+                n_benign: (tn + fp) as usize,
+                auc: Sample::new(&p, &t, Direction::HigherIsPositive)
+                    .ok()
+                    .map(|s| auc(&s, level))
+                    .transpose()?,
+                sensitivity: Rate::new(tp, tp + fn_, level)?,
+                specificity: Rate::new(tn, tn + fp, level)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The flow from the complete cases on: the AI's call against the tier.
+fn stard_flow(data: &Analysed, threshold: f64) -> StardFlow {
+    let mut flow = StardFlow {
+        screening: data.screening.clone(),
+        ended_early: data.ended_early,
+        no_index_test: data.no_index_test,
+        ..StardFlow::default()
+    };
+    for c in &data.cases {
+        let arm = if c.probability >= threshold {
+            &mut flow.ai_positive
+        } else {
+            &mut flow.ai_negative
+        };
+        match c.tier.as_str() {
+            "malignant" => arm.malignant += 1,
+            "benign" => arm.benign += 1,
+            _ => arm.intermediate += 1,
+        }
+    }
+    flow
+}
+
+/// Obuchowski–Rockette of the AI against the readers, when at least two
+/// readers read every analysed case; `None` otherwise (or when the F test is
+/// undefined, e.g. identical reader AUCs).
+fn ai_vs_readers_mrmc(
+    used: &[(&AnalysedCase, bool)],
+    readers: &[i64],
+    level: f64,
+) -> Option<crate::analysis::mrmc::MrmcResult> {
+    if readers.len() < 2
+        || used
+            .iter()
+            .any(|(c, _)| readers.iter().any(|r| !c.reads.contains_key(r)))
+    {
+        return None;
+    }
+    let ai: Vec<f64> = used.iter().map(|(c, _)| c.probability).collect();
+    let ratings = Ratings {
+        scores: vec![
+            readers.iter().map(|_| ai.clone()).collect(),
+            readers
+                .iter()
+                .map(|r| used.iter().map(|(c, _)| c.reads[r].0).collect())
+                .collect(),
+        ],
+        truth: used.iter().map(|(_, t)| *t).collect(),
+    };
+    obuchowski_rockette(&ratings, CovarianceMethod::DeLong, level).ok()
+}
+
 /// Computes the report's figures.
-pub fn analyse(cases: &[AnalysedCase], sap: &Sap) -> Result<Analysis, StatsError> {
+pub fn analyse(data: &Analysed, sap: &Sap) -> Result<Analysis, StatsError> {
+    let cases = &data.cases;
     let level = sap.conf_level;
     let used = labelled(cases, sap.intermediate);
     let truth_v: Vec<bool> = used.iter().map(|(_, t)| *t).collect();
@@ -170,6 +423,7 @@ pub fn analyse(cases: &[AnalysedCase], sap: &Sap) -> Result<Analysis, StatsError
         }
     };
     let mut readers = Vec::new();
+    let mut roc = vec![roc_series("AI".to_owned(), &ai_sample)];
     for (name, rows) in series {
         let t: Vec<bool> = rows.iter().map(|r| r.4).collect();
         let l: Vec<f64> = rows.iter().map(|r| r.0).collect();
@@ -179,6 +433,10 @@ pub fn analyse(cases: &[AnalysedCase], sap: &Sap) -> Result<Analysis, StatsError
         let Ok(s) = Sample::new(&l, &t, Direction::HigherIsPositive) else {
             continue;
         };
+        roc.push(roc_series(format!("{name} likelihood"), &s));
+        if let Ok(b) = Sample::new(&cat, &t, Direction::HigherIsPositive) {
+            roc.push(roc_series(format!("{name} Bone-RADS"), &b));
+        }
         // AI right / reader right, for McNemar.
         let (mut n11, mut n12, mut n21, mut n22) = (0, 0, 0, 0);
         for r in &rows {
@@ -235,6 +493,10 @@ pub fn analyse(cases: &[AnalysedCase], sap: &Sap) -> Result<Analysis, StatsError
         ai_at_threshold,
         readers,
         sensitivity,
+        flow: stard_flow(data, sap.threshold),
+        roc,
+        subgroups: subgroups(&used, sap.threshold, level)?,
+        mrmc: ai_vs_readers_mrmc(&used, &readers_ids, level),
     })
 }
 
@@ -291,20 +553,20 @@ mod tests {
 
     #[test]
     fn only_complete_prospective_cases_with_their_latest_pathology_are_analysed() {
-        let cases = cases_from_snapshot(&snapshot());
+        let data = from_snapshot(&snapshot());
         assert_eq!(
-            cases.iter().map(|c| c.case_id).collect::<Vec<_>>(),
+            data.cases.iter().map(|c| c.case_id).collect::<Vec<_>>(),
             vec![1, 2, 3, 4, 5, 6]
         );
         assert_eq!(
-            cases[3].tier, "benign",
+            data.cases[3].tier, "benign",
             "the latest version of the pathology counts"
         );
     }
 
     #[test]
     fn the_figures_follow_the_sap_mapping_and_agree_with_the_engine() {
-        let cases = cases_from_snapshot(&snapshot());
+        let cases = from_snapshot(&snapshot());
         let a = analyse(&cases, &sap(IntermediateMapping::Excluded)).unwrap();
         assert_eq!(
             (
@@ -337,5 +599,141 @@ mod tests {
         assert!((as_malignant.1.as_ref().unwrap().auc - 7.0 / 9.0).abs() < 1e-12);
         let b = analyse(&cases, &sap(IntermediateMapping::AsBenign)).unwrap();
         assert_eq!((b.n_malignant, b.n_benign), (2, 4));
+    }
+
+    #[test]
+    fn flow_subgroups_roc_and_mrmc_come_from_the_snapshot() {
+        let mut snap = snapshot();
+        // The prospective log: 1–6 and 7 enrolled, 8 excluded E1+E3, 9 declined;
+        // one retrospective entry, which the prospective flow leaves out.
+        let outcome = |i: i64| match i {
+            8 => ("excluded", "E1,E3", None),
+            9 => ("not_enrolled", "", Some("declined")),
+            _ => ("enrolled", "", None),
+        };
+        let screenings: Vec<Value> = (1..=10)
+            .map(|i| {
+                json!({"id": i, "site_id": 1, "screening_no": if i == 10 { 1 } else { i },
+                            "arm": if i == 10 { "retrospective" } else { "prospective" }})
+            })
+            .collect();
+        let versions: Vec<Value> = (1..=10)
+            .map(|i| {
+                let (o, e, r) = outcome(i);
+                json!({"screening_id": i, "version": 1, "screening_date": "2025-07-01",
+                       "inclusion_met": 1, "exclusions": e, "outcome": o, "not_enrolled_reason": r})
+            })
+            .collect();
+        snap["screenings"] = json!(screenings);
+        snap["screening_versions"] = json!(versions);
+        // Sex and age from the CRF: cases 1–3 female aged 12, 4–6 male aged 65.
+        snap["crf_versions"] = json!((1..=6)
+            .map(|i| {
+                let form = if i <= 3 {
+                    json!({"sex": "female", "age_years": 12, "bone": "femur"})
+                } else {
+                    json!({"sex": "male", "age_years": 65, "bone": "femur"})
+                };
+                json!({"case_id": i, "version": 1, "data": form.to_string()})
+            })
+            .collect::<Vec<_>>());
+        // A second reader on every case.
+        let mut reads = snap["reads"].as_array().unwrap().clone();
+        for (i, l) in (1..=6).zip([60, 40, 30, 80, 50, 10]) {
+            reads.push(
+                json!({"case_id": i, "reader_id": 5, "likelihood": l, "category": 3,
+                              "call": if l >= 50 { "malignant" } else { "benign" },
+                              "signed_at": "2025-10-01T00:00:00.000000Z"}),
+            );
+        }
+        snap["reads"] = json!(reads);
+
+        let data = from_snapshot(&snap);
+        assert_eq!((data.ended_early, data.no_index_test), (1, 0));
+        let a = analyse(&data, &sap(IntermediateMapping::Excluded)).unwrap();
+        let f = &a.flow;
+        assert_eq!(
+            (
+                f.screening.screened,
+                f.screening.enrolled_prospective,
+                f.screening.excluded
+            ),
+            (9, 7, 1)
+        );
+        assert_eq!(
+            (
+                f.screening.excluded_e1,
+                f.screening.excluded_e3,
+                f.screening.declined
+            ),
+            (1, 1, 1)
+        );
+        // Threshold 0.5: positive 1 (0.9, M), 2 (0.6, M), 4 (0.7, B), 5 (0.55, I).
+        assert_eq!(
+            f.ai_positive,
+            ByReference {
+                malignant: 2,
+                benign: 1,
+                intermediate: 1
+            }
+        );
+        assert_eq!(
+            f.ai_negative,
+            ByReference {
+                malignant: 0,
+                benign: 2,
+                intermediate: 0
+            }
+        );
+        // Sex: female = cases 1, 2 (M), 3 (B); male = 4, 6 (B) and 5 left out.
+        let female = a
+            .subgroups
+            .iter()
+            .find(|g| g.variable == "sex" && g.level == "female")
+            .unwrap();
+        assert_eq!((female.n_malignant, female.n_benign), (2, 1));
+        assert_eq!(female.auc.as_ref().unwrap().auc, 1.0);
+        let male = a
+            .subgroups
+            .iter()
+            .find(|g| g.variable == "sex" && g.level == "male")
+            .unwrap();
+        assert_eq!(
+            (male.n_malignant, male.n_benign, male.auc.is_none()),
+            (0, 2, true)
+        );
+        assert_eq!((male.specificity.x, male.specificity.n), (1, 2));
+        let bands: Vec<&str> = a
+            .subgroups
+            .iter()
+            .filter(|g| g.variable == "age_band")
+            .map(|g| g.level.as_str())
+            .collect();
+        assert_eq!(bands, ["0-17", "60+"]);
+        // ROC: the AI and, for each reader, likelihood and Bone-RADS
+        // (reader 2's category is constant: a single diagonal step).
+        let names: Vec<&str> = a.roc.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "AI",
+                "reader 1 likelihood",
+                "reader 1 Bone-RADS",
+                "reader 2 likelihood",
+                "reader 2 Bone-RADS"
+            ]
+        );
+        assert_eq!(a.roc[0].points.first(), Some(&(0.0, 0.0)));
+        assert_eq!(a.roc[0].points.last(), Some(&(1.0, 1.0)));
+        assert!((a.roc[0].auc - a.ai_auc.auc).abs() < 1e-15);
+        // MRMC: two readers read every analysed case.
+        let m = a
+            .mrmc
+            .as_ref()
+            .expect("two complete readers give an MRMC analysis");
+        assert_eq!((m.modalities, m.readers), (2, 2));
+        assert!((m.modality_auc[0] - a.ai_auc.auc).abs() < 1e-12);
+        let mean_reader = (a.readers[0].auc_likelihood.auc + a.readers[1].auc_likelihood.auc) / 2.0;
+        assert!((m.modality_auc[1] - mean_reader).abs() < 1e-12);
     }
 }

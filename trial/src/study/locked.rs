@@ -3,7 +3,7 @@
 //! snapshot of the data kept at each lock, and the locked analysis and
 //! exports computed from it.
 
-use super::analysis::{analyse, cases_from_snapshot};
+use super::analysis::{analyse, from_snapshot};
 use super::report::LockedAnalysis;
 use super::sap::{Sap, SapVersion, PRIMARY_ENDPOINT};
 use crate::audit::{self, Change, Principal};
@@ -178,13 +178,20 @@ pub struct LockedSnapshot {
 /// with the locked SAP.
 pub async fn locked_analysis(db: &Db, by: &Principal) -> Result<LockedAnalysis, CaseError> {
     let snapshot = locked_snapshot(db, by).await?;
-    let sap = locked_sap(db).await?.ok_or(CaseError::NoSap)?;
-    let cases = cases_from_snapshot(&snapshot.data);
-    let analysis = analyse(&cases, &sap.sap).map_err(|e| CaseError::Analysis(e.to_string()))?;
+    let locked = analysis_of(db, &snapshot).await?;
     audit::record(db, by, Change::new("analysis.read", "study", 1)).await?;
+    Ok(locked)
+}
+
+/// The analysis of a locked snapshot with the locked SAP (the caller got
+/// the snapshot through [`locked_snapshot`], which checks who may see it).
+pub async fn analysis_of(db: &Db, snapshot: &LockedSnapshot) -> Result<LockedAnalysis, CaseError> {
+    let sap = locked_sap(db).await?.ok_or(CaseError::NoSap)?;
+    let analysis = analyse(&from_snapshot(&snapshot.data), &sap.sap)
+        .map_err(|e| CaseError::Analysis(e.to_string()))?;
     Ok(LockedAnalysis {
-        locked_at: snapshot.locked_at,
-        dataset_sha256: snapshot.dataset_sha256,
+        locked_at: snapshot.locked_at.clone(),
+        dataset_sha256: snapshot.dataset_sha256.clone(),
         sap_version: sap.version,
         analysis,
     })

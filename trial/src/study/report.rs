@@ -4,8 +4,10 @@
 use super::sap::{IntermediateMapping, Sap};
 use crate::analysis::bootstrap::BootstrapCi;
 use crate::analysis::mcnemar::McNemar;
+use crate::analysis::mrmc::MrmcResult;
 use crate::analysis::roc::{AucComparison, AucEstimate};
-use crate::analysis::threshold::AtThreshold;
+use crate::analysis::threshold::{AtThreshold, Rate};
+use crate::screening::FlowCounts;
 use serde::{Deserialize, Serialize};
 
 /// A reader against the AI.
@@ -45,7 +47,80 @@ pub struct Analysis {
     /// The primary AUC under the other intermediate mappings (`None` where
     /// a class is empty).
     pub sensitivity: Vec<(IntermediateMapping, Option<AucEstimate>)>,
+    /// The counts of the STARD 2015 flow diagram.
+    pub flow: StardFlow,
+    /// The empirical ROC curves: the AI, then each reader's likelihood and
+    /// Bone-RADS category.
+    pub roc: Vec<RocSeries>,
+    /// The AI by sex, age band and bone (the CRF's values).
+    pub subgroups: Vec<Subgroup>,
+    /// Obuchowski–Rockette (DeLong covariance, Hillis degrees of freedom):
+    /// the AI (the same score for every reader) against the readers'
+    /// likelihoods, when two or more readers read every analysed case.
+    pub mrmc: Option<MrmcResult>,
 }
+
+/// The STARD 2015 flow of the prospective arm: the screening log (latest
+/// version of each entry), then the enrolled cases to the reference
+/// standard, split by the AI's call at the SAP threshold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StardFlow {
+    /// The prospective screening log's counts.
+    pub screening: FlowCounts,
+    /// Enrolled cases ended before the reference standard (withdrawn, or
+    /// excluded after enrolment).
+    pub ended_early: usize,
+    /// Complete cases (pathology signed) without a locked prediction.
+    pub no_index_test: usize,
+    /// Complete cases with the AI positive (at or above the threshold).
+    pub ai_positive: ByReference,
+    pub ai_negative: ByReference,
+}
+
+/// Cases by the reference standard's tier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByReference {
+    pub malignant: usize,
+    pub benign: usize,
+    pub intermediate: usize,
+}
+
+/// One empirical ROC curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RocSeries {
+    /// `AI`, `reader 1 likelihood`, `reader 1 Bone-RADS`, …
+    pub name: String,
+    pub auc: f64,
+    /// `(1 − specificity, sensitivity)` from (0, 0) to (1, 1).
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The AI in one subgroup of the analysed cases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subgroup {
+    /// `sex`, `age_band` or `bone`.
+    pub variable: String,
+    /// The CRF code (`female`, `femur`, …), the band (`0-17`, `18-39`,
+    /// `40-59`, `60+`) or `missing`.
+    pub level: String,
+    pub n_malignant: usize,
+    pub n_benign: usize,
+    /// `None` where a class is empty.
+    pub auc: Option<AucEstimate>,
+    /// At the SAP threshold.
+    pub sensitivity: Rate,
+    pub specificity: Rate,
+}
+
+/// The age bands of the subgroup analysis (years, inclusive): childhood and
+/// adolescence, when most primary bone sarcomas occur; young adults; middle
+/// age; and the age of metastases and myeloma.
+pub const AGE_BANDS: [(u16, u16, &str); 4] = [
+    (0, 17, "0-17"),
+    (18, 39, "18-39"),
+    (40, 59, "40-59"),
+    (60, u16::MAX, "60+"),
+];
 
 /// Replicates of the bootstrap interval of the primary AUC.
 pub const BOOTSTRAP_REPLICATES: usize = 2000;
