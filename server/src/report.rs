@@ -1069,4 +1069,86 @@ mod tests {
         assert!(lines.iter().all(|l| w.width(l, 9.5) <= 150.0 + 1e-3));
         assert_eq!(lines.concat(), hash);
     }
+
+    /// Thirty cases, two readers who read every case.
+    fn two_reader_analysis() -> LockedAnalysis {
+        use osteo_trial::study::analysis::{analyse, Analysed, AnalysedCase};
+        use osteo_trial::study::sap::{IntermediateMapping, ReaderAggregation, Sap};
+        let cases = (0..30)
+            .map(|i| {
+                let malignant = i % 3 == 0;
+                let noise = ((i * 37) % 11) as f64 / 11.0;
+                let base = if malignant { 0.55 } else { 0.2 };
+                AnalysedCase {
+                    case_id: i,
+                    tier: if malignant { "malignant" } else { "benign" }.to_owned(),
+                    probability: base + 0.4 * noise,
+                    reads: [
+                        (7, (base * 100.0 + 30.0 * noise).round(), 2.0, noise > 0.5),
+                        (9, (base * 100.0 + 45.0 * (1.0 - noise)).round(), 3.0, malignant),
+                    ]
+                    .into_iter()
+                    .map(|(r, l, c, call)| (r, (l, c, call)))
+                    .collect(),
+                    sex: Some(if i % 2 == 0 { "female" } else { "male" }.to_owned()),
+                    age_years: Some((i * 3) as u16),
+                    bone: Some("tibia".to_owned()),
+                }
+            })
+            .collect();
+        let data = Analysed {
+            cases,
+            screening: Default::default(),
+            ended_early: 0,
+            no_index_test: 0,
+        };
+        let sap = Sap {
+            threshold: 0.5,
+            intermediate: IntermediateMapping::Excluded,
+            readers: ReaderAggregation::EachReader,
+            conf_level: 0.95,
+        };
+        LockedAnalysis {
+            locked_at: "2026-06-30T12:00:00.000000Z".to_owned(),
+            dataset_sha256: "ab".repeat(32),
+            sap_version: 2,
+            analysis: analyse(&data, &sap).unwrap(),
+        }
+    }
+
+    fn pdf_text(bytes: &[u8]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.pdf");
+        std::fs::write(&path, bytes).unwrap();
+        let out = std::process::Command::new("pdftotext")
+            .args(["-layout", "-enc", "UTF-8"])
+            .arg(&path)
+            .arg("-")
+            .output()
+            .expect("pdftotext (Debian's poppler-utils) reads the report");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn the_mrmc_result_and_every_reader_are_in_the_report_in_both_languages() {
+        let locked = two_reader_analysis();
+        let m = locked.analysis.mrmc.clone().expect("two complete readers");
+        let en = render(&locked, Locale::En).unwrap();
+        assert_eq!(en, render(&locked, Locale::En).unwrap(), "the same bytes again");
+        let text = pdf_text(&en);
+        for expected in [
+            format!("F = {:.3}", m.f),
+            format!("AI AUC {:.3}, mean reader AUC {:.3}", m.modality_auc[0], m.modality_auc[1]),
+            format!("reader 2 likelihood (AUC {:.3})", locked.analysis.readers[1].auc_likelihood.auc),
+            "reader 2 Bone-RADS".to_owned(),
+            "Age (years) — 60+".to_owned(),
+            "Bone — Tibia".to_owned(),
+        ] {
+            assert!(text.contains(&expected), "no `{expected}` in:\n{text}");
+        }
+        let zh = pdf_text(&render(&locked, Locale::ZhCn).unwrap());
+        for expected in ["多阅片者多病例分析", "阅片者 2 恶性可能性", "胫骨", &format!("F = {:.3}", m.f)] {
+            assert!(zh.contains(expected), "no `{expected}` in:\n{zh}");
+        }
+    }
 }

@@ -29,7 +29,7 @@ pub enum StatsCommand {
     Mrmc(MrmcArgs),
     /// Sample size, power or significance level (Obuchowski's formulas, as pROC's power.roc.test): for one AUC against 0.5 (--auc), or for two paired AUCs from pilot data (--csv … --score A --score B, DeLong variances). Leave out the one to solve for: --n-pos (sample size), --power, or --alpha (needs --n-pos and --power).
     Power(PowerArgs),
-    /// Times the engine on generated data: DeLong AUC with CI, and the whole locked analysis (AI, two readers, paired DeLong, McNemar, sensitivity analyses, 2,000 bootstrap replicates). JSON with the median and fastest times in milliseconds.
+    /// Times the engine on generated data: DeLong AUC with CI, the whole locked analysis (AI, two readers, paired DeLong, McNemar, MRMC, subgroups, sensitivity analyses, 2,000 bootstrap replicates) and the locked PDF report in English and Chinese. JSON with the median and fastest times in milliseconds.
     Bench(BenchArgs),
 }
 
