@@ -23,7 +23,8 @@ use osteo_trial::study::report::{
 };
 use printpdf::{
     Color, FontId, Line, LineDashPattern, LinePoint, Mm, Op, PaintMode, ParsedFont, PdfDocument,
-    PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, Rect, Rgb, TextItem,
+    PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, RawImage, RawImageData, RawImageFormat,
+    Rect, Rgb, TextItem, XObject, XObjectId, XObjectTransform,
 };
 use std::sync::OnceLock;
 
@@ -48,12 +49,12 @@ pub enum ReportError {
 // A4 in points, and the text block.
 const PAGE_W: f32 = 595.28;
 const PAGE_H: f32 = 841.89;
-const LEFT: f32 = 56.0;
-const RIGHT: f32 = PAGE_W - 56.0;
+pub(crate) const LEFT: f32 = 56.0;
+pub(crate) const RIGHT: f32 = PAGE_W - 56.0;
 const TOP: f32 = PAGE_H - 56.0;
 const BOTTOM: f32 = 64.0;
-const BODY: f32 = 9.5;
-const SMALL: f32 = 8.0;
+pub(crate) const BODY: f32 = 9.5;
+pub(crate) const SMALL: f32 = 8.0;
 
 fn rgb(r: f32, g: f32, b: f32) -> Color {
     Color::Rgb(Rgb::new(r, g, b, None))
@@ -66,23 +67,126 @@ fn pt(x: f32, y: f32) -> LinePoint {
     }
 }
 
-/// Pages being written top to bottom.
-struct Writer {
+/// Pages being written top to bottom (A4), set in the report font; shared
+/// by the locked analysis report and the per-case diagnostic report.
+pub(crate) struct Writer {
     font: FontId,
     pages: Vec<Vec<Op>>,
     ops: Vec<Op>,
+    /// Pictures placed so far, named `Im1`, `Im2`, …
+    images: Vec<(XObjectId, RawImage)>,
     /// The baseline of the next line, in points from the bottom.
-    y: f32,
+    pub(crate) y: f32,
 }
 
 impl Writer {
-    fn new(font: FontId) -> Writer {
+    pub(crate) fn new() -> Writer {
         Writer {
-            font,
+            font: FontId("F1".to_owned()),
             pages: Vec::new(),
             ops: Vec::new(),
+            images: Vec::new(),
             y: TOP,
         }
+    }
+
+    /// Places an RGB picture with its top-left corner at `(x, top)`,
+    /// `width` points wide (the height follows the aspect ratio); returns
+    /// its height.
+    pub(crate) fn picture(&mut self, x: f32, top: f32, width: f32, img: &image::RgbImage) -> f32 {
+        let (w, h) = img.dimensions();
+        let scale = width / w.max(1) as f32;
+        let height = h as f32 * scale;
+        let id = XObjectId(format!("Im{}", self.images.len() + 1));
+        self.images.push((
+            id.clone(),
+            RawImage {
+                pixels: RawImageData::U8(img.as_raw().clone()),
+                width: w as usize,
+                height: h as usize,
+                data_format: RawImageFormat::RGB8,
+                tag: Vec::new(),
+            },
+        ));
+        self.ops.push(Op::UseXobject {
+            id,
+            transform: XObjectTransform {
+                translate_x: Some(Pt(x)),
+                translate_y: Some(Pt(top - height)),
+                scale_x: Some(scale),
+                scale_y: Some(scale),
+                dpi: Some(72.0),
+                ..Default::default()
+            },
+        });
+        height
+    }
+
+    /// Ends the document: a footer on every page (`footer(page, pages)`),
+    /// the font cut down to the characters used, `date` (RFC 3339) as its
+    /// dates, and an identifier derived from the content.
+    pub(crate) fn finish(
+        mut self,
+        title: &str,
+        date: &str,
+        footer: impl Fn(usize, usize) -> String,
+    ) -> Result<Vec<u8>, ReportError> {
+        if !self.ops.is_empty() {
+            self.page_break();
+        }
+        let n = self.pages.len();
+        let pages: Vec<PdfPage> = std::mem::take(&mut self.pages)
+            .into_iter()
+            .enumerate()
+            .map(|(i, ops)| {
+                self.ops = ops;
+                self.text_centred(PAGE_W / 2.0, 36.0, 7.0, &footer(i + 1, n));
+                PdfPage::new(Mm(210.0), Mm(297.0), std::mem::take(&mut self.ops))
+            })
+            .collect();
+        let used: std::collections::BTreeSet<char> = pages
+            .iter()
+            .flat_map(|p| &p.ops)
+            .filter_map(|op| match op {
+                Op::ShowText { items } => Some(items),
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|item| match item {
+                TextItem::Text(s) => Some(s.chars()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let mut doc = PdfDocument::new(title);
+        doc.resources
+            .fonts
+            .map
+            .insert(self.font, printpdf::font::PdfFont::new(subset_font(&used)?));
+        for (id, img) in self.images {
+            doc.resources.xobjects.map.insert(id, XObject::Image(img));
+        }
+        let date = pdf_date(date);
+        doc.metadata.info.creation_date = date;
+        doc.metadata.info.modification_date = date;
+        doc.metadata.info.metadata_date = date;
+        doc.metadata.info.creator = format!("Osteo EDC {}", env!("CARGO_PKG_VERSION"));
+        doc.metadata.info.producer = "printpdf".to_owned();
+        doc.with_pages(pages);
+        let mut warnings = Vec::new();
+        let bytes = doc.save(
+            &PdfSaveOptions {
+                optimize: true,
+                subset_fonts: true,
+                secure: true,
+                image_optimization: None,
+            },
+            &mut warnings,
+        );
+        if bytes.is_empty() {
+            return Err(ReportError::Pdf(format!("{warnings:?}")));
+        }
+        Ok(fixed_document_id(bytes))
     }
 
     /// The advance width of `s` at `size` points.
@@ -99,7 +203,7 @@ impl Writer {
         units as f32 * size / f32::from(f.units_per_em)
     }
 
-    fn text(&mut self, x: f32, y: f32, size: f32, s: &str) {
+    pub(crate) fn text(&mut self, x: f32, y: f32, size: f32, s: &str) {
         self.ops.extend([
             Op::StartTextSection,
             Op::SetFont {
@@ -191,7 +295,7 @@ impl Writer {
     }
 
     /// Starts a new page unless `height` points fit below the cursor.
-    fn need(&mut self, height: f32) {
+    pub(crate) fn need(&mut self, height: f32) {
         if self.y - height < BOTTOM {
             self.page_break();
         }
@@ -240,7 +344,7 @@ impl Writer {
         out
     }
 
-    fn paragraph(&mut self, s: &str, size: f32) {
+    pub(crate) fn paragraph(&mut self, s: &str, size: f32) {
         for l in self.wrap(s, size, RIGHT - LEFT) {
             self.need(size * 1.45);
             self.y -= size * 1.45;
@@ -249,7 +353,16 @@ impl Writer {
         self.y -= size * 0.5;
     }
 
-    fn heading(&mut self, s: &str) {
+    /// The document's title, wrapped, at the top of the page.
+    pub(crate) fn title(&mut self, s: &str) {
+        for l in self.wrap(s, 14.0, RIGHT - LEFT) {
+            self.y -= 19.0;
+            self.text(LEFT, self.y, 14.0, &l);
+        }
+        self.y -= 6.0;
+    }
+
+    pub(crate) fn heading(&mut self, s: &str) {
         self.need(60.0);
         self.y -= 22.0;
         self.text(LEFT, self.y, 12.5, s);
@@ -290,7 +403,7 @@ impl Writer {
         self.y -= size;
     }
 
-    fn key_values(&mut self, rows: &[(String, String)]) {
+    pub(crate) fn key_values(&mut self, rows: &[(String, String)]) {
         let label_w = rows
             .iter()
             .map(|(k, _)| self.width(k, BODY))
@@ -356,19 +469,15 @@ fn label(locale: Locale, name: &str) -> String {
 pub fn render(locked: &LockedAnalysis, locale: Locale) -> Result<Vec<u8>, ReportError> {
     let t = |k: &str| tl(locale, k);
     let a = &locked.analysis;
-    let font_id = FontId("F1".to_owned());
-    let mut w = Writer::new(font_id.clone());
+    let mut w = Writer::new();
 
     // Title and what the figures rest on.
     let title = match locale {
         Locale::ZhCn => osteo_trial::domain::STUDY_TITLE_ZH,
         Locale::En => osteo_trial::domain::STUDY_TITLE_EN,
     };
-    for l in w.wrap(title, 14.0, RIGHT - LEFT) {
-        w.y -= 19.0;
-        w.text(LEFT, w.y, 14.0, &l);
-    }
-    w.y -= 20.0;
+    w.title(title);
+    w.y -= 14.0;
     w.text(LEFT, w.y, 12.0, &t("pdf.subtitle"));
     w.y -= 10.0;
     let sap = &a.sap;
@@ -556,71 +665,22 @@ pub fn render(locked: &LockedAnalysis, locale: Locale) -> Result<Vec<u8>, Report
         &[t("pdf.mapping"), "AUC".to_owned()],
         &rows,
     );
-    w.page_break();
-
-    // Footers: registration, dataset hash prefix, page n / N.
-    let n = w.pages.len();
-    let pages: Vec<PdfPage> = std::mem::take(&mut w.pages)
-        .into_iter()
-        .enumerate()
-        .map(|(i, ops)| {
-            w.ops = ops;
-            let footer = format!(
-                "{} · {} · {} {}/{n}",
+    let footer_hash = locked.dataset_sha256[..locked.dataset_sha256.len().min(16)].to_owned();
+    w.finish(
+        &format!(
+            "{} — {}",
+            osteo_trial::domain::STUDY_REGISTRATION,
+            t("pdf.subtitle")
+        ),
+        &locked.locked_at,
+        |page, pages| {
+            format!(
+                "{} · {footer_hash} · {} {page}/{pages}",
                 osteo_trial::domain::STUDY_REGISTRATION,
-                &locked.dataset_sha256[..locked.dataset_sha256.len().min(16)],
                 t("pdf.page"),
-                i + 1
-            );
-            w.text_centred(PAGE_W / 2.0, 36.0, 7.0, &footer);
-            PdfPage::new(Mm(210.0), Mm(297.0), std::mem::take(&mut w.ops))
-        })
-        .collect();
-
-    let mut doc = PdfDocument::new(&format!(
-        "{} — {}",
-        osteo_trial::domain::STUDY_REGISTRATION,
-        t("pdf.subtitle")
-    ));
-    let used: std::collections::BTreeSet<char> = pages
-        .iter()
-        .flat_map(|p| &p.ops)
-        .filter_map(|op| match op {
-            Op::ShowText { items } => Some(items),
-            _ => None,
-        })
-        .flatten()
-        .filter_map(|item| match item {
-            TextItem::Text(s) => Some(s.chars()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    doc.resources
-        .fonts
-        .map
-        .insert(font_id, printpdf::font::PdfFont::new(subset_font(&used)?));
-    let date = lock_date(&locked.locked_at);
-    doc.metadata.info.creation_date = date;
-    doc.metadata.info.modification_date = date;
-    doc.metadata.info.metadata_date = date;
-    doc.metadata.info.creator = format!("Osteo EDC {}", env!("CARGO_PKG_VERSION"));
-    doc.metadata.info.producer = "printpdf".to_owned();
-    doc.with_pages(pages);
-    let mut warnings = Vec::new();
-    let bytes = doc.save(
-        &PdfSaveOptions {
-            optimize: true,
-            subset_fonts: true,
-            secure: true,
-            image_optimization: None,
+            )
         },
-        &mut warnings,
-    );
-    if bytes.is_empty() {
-        return Err(ReportError::Pdf(format!("{warnings:?}")));
-    }
-    Ok(fixed_document_id(bytes))
+    )
 }
 
 /// The report font cut down to the characters the document uses (the whole
@@ -650,9 +710,9 @@ fn subset_font(used: &std::collections::BTreeSet<char>) -> Result<ParsedFont, Re
         .ok_or_else(|| fail("the subset does not parse".to_owned()))
 }
 
-/// The lock time as the PDF's dates (the epoch if it cannot be read).
-fn lock_date(locked_at: &str) -> printpdf::date::OffsetDateTime {
-    let seconds = chrono::DateTime::parse_from_rfc3339(locked_at)
+/// An RFC 3339 time as the PDF's dates (the epoch if it cannot be read).
+fn pdf_date(at: &str) -> printpdf::date::OffsetDateTime {
+    let seconds = chrono::DateTime::parse_from_rfc3339(at)
         .map(|d| d.timestamp())
         .unwrap_or(0);
     printpdf::date::OffsetDateTime::from_unix_timestamp(seconds)
@@ -914,10 +974,23 @@ fn roc_figure(w: &mut Writer, locked: &LockedAnalysis, locale: Locale) {
     ];
     let legend_x = x0 + size + 16.0;
     let mut legend_y = y0 + size - 6.0;
+    // One colour per source (the AI, then each reader in order), so that a
+    // reader's likelihood and Bone-RADS curves share it.
+    let mut sources: Vec<&str> = Vec::new();
     for (i, s) in series.iter().enumerate() {
-        let reader_no = if i == 0 { 0 } else { (i + 1) / 2 };
-        let (r, g, b) = COLOURS[reader_no % COLOURS.len()];
         let bone_rads = s.name.ends_with("Bone-RADS");
+        let source = s
+            .name
+            .trim_end_matches(" Bone-RADS")
+            .trim_end_matches(" likelihood");
+        let colour = sources
+            .iter()
+            .position(|x| *x == source)
+            .unwrap_or_else(|| {
+                sources.push(source);
+                sources.len() - 1
+            });
+        let (r, g, b) = COLOURS[colour % COLOURS.len()];
         let dash: &[f32] = if bone_rads { &[4.0, 2.0] } else { &[] };
         let width = if i == 0 { 1.6 } else { 0.9 };
         let points: Vec<(f32, f32)> = s
@@ -1057,7 +1130,7 @@ mod tests {
 
     #[test]
     fn long_text_wraps_within_the_width() {
-        let w = Writer::new(FontId("F1".into()));
+        let w = Writer::new();
         let s = "通过临床适用的深度学习算法对多视角X线图像进行骨肿瘤风险的前瞻性评估 and some English words that go on";
         let lines = w.wrap(s, 12.0, 200.0);
         assert!(lines.len() > 2);
@@ -1085,7 +1158,12 @@ mod tests {
                     probability: base + 0.4 * noise,
                     reads: [
                         (7, (base * 100.0 + 30.0 * noise).round(), 2.0, noise > 0.5),
-                        (9, (base * 100.0 + 45.0 * (1.0 - noise)).round(), 3.0, malignant),
+                        (
+                            9,
+                            (base * 100.0 + 45.0 * (1.0 - noise)).round(),
+                            3.0,
+                            malignant,
+                        ),
                     ]
                     .into_iter()
                     .map(|(r, l, c, call)| (r, (l, c, call)))
@@ -1134,12 +1212,22 @@ mod tests {
         let locked = two_reader_analysis();
         let m = locked.analysis.mrmc.clone().expect("two complete readers");
         let en = render(&locked, Locale::En).unwrap();
-        assert_eq!(en, render(&locked, Locale::En).unwrap(), "the same bytes again");
+        assert_eq!(
+            en,
+            render(&locked, Locale::En).unwrap(),
+            "the same bytes again"
+        );
         let text = pdf_text(&en);
         for expected in [
             format!("F = {:.3}", m.f),
-            format!("AI AUC {:.3}, mean reader AUC {:.3}", m.modality_auc[0], m.modality_auc[1]),
-            format!("reader 2 likelihood (AUC {:.3})", locked.analysis.readers[1].auc_likelihood.auc),
+            format!(
+                "AI AUC {:.3}, mean reader AUC {:.3}",
+                m.modality_auc[0], m.modality_auc[1]
+            ),
+            format!(
+                "reader 2 likelihood (AUC {:.3})",
+                locked.analysis.readers[1].auc_likelihood.auc
+            ),
             "reader 2 Bone-RADS".to_owned(),
             "Age (years) — 60+".to_owned(),
             "Bone — Tibia".to_owned(),
@@ -1147,7 +1235,12 @@ mod tests {
             assert!(text.contains(&expected), "no `{expected}` in:\n{text}");
         }
         let zh = pdf_text(&render(&locked, Locale::ZhCn).unwrap());
-        for expected in ["多阅片者多病例分析", "阅片者 2 恶性可能性", "胫骨", &format!("F = {:.3}", m.f)] {
+        for expected in [
+            "多阅片者多病例分析",
+            "阅片者 2 恶性可能性",
+            "胫骨",
+            &format!("F = {:.3}", m.f),
+        ] {
             assert!(zh.contains(expected), "no `{expected}` in:\n{zh}");
         }
     }

@@ -87,6 +87,7 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .route("/queries/{id}", post(forms::query_action))
         .route("/images/{sha}/preview.png", get(forms::image_preview))
         .route("/cases/{id}/heatmaps/{n}", get(forms::heatmap))
+        .route("/cases/{id}/report.pdf", get(forms::case_report))
         .route("/sap", post(forms::sap_draft))
         .route("/exports/{name}", get(forms::export_download))
         .route("/sap/sign", post(forms::sap_sign))

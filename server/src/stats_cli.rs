@@ -953,7 +953,7 @@ fn bench_json(a: BenchArgs) -> Result<Value, InputError> {
     let (pdf_median, pdf_min) = timed((a.runs / 5).max(3), || {
         for locale in osteo_trial::domain::Locale::ALL {
             pdf_bytes = crate::report::render(&locked, locale)
-                .map_err(|e| bad(&e.to_string()))?
+                .map_err(|e| bad(e.to_string()))?
                 .len();
         }
         Ok(())

@@ -332,3 +332,22 @@ pub fn binary() -> PathBuf {
     );
     bin
 }
+
+/// The text of a PDF, by Debian's `pdftotext` (poppler-utils).
+pub fn pdf_text(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("report.pdf");
+    std::fs::write(&path, bytes).expect("the PDF is written");
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (Debian's poppler-utils) reads the report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("pdftotext writes UTF-8")
+}

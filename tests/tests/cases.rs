@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use osteo_tests::workflow::{self, predict, Team};
-use osteo_tests::{audit_rows, spawn_app};
+use osteo_tests::{audit_rows, pdf_text, spawn_app};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -1188,25 +1188,6 @@ async fn the_analysis_is_blinded_until_lock_then_computed_from_the_locked_snapsh
         html.contains(lock["export_sha256"].as_str().unwrap()),
         "with the dataset hash"
     );
-}
-
-/// The text of a PDF, by Debian's `pdftotext` (poppler-utils).
-fn pdf_text(bytes: &[u8]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("report.pdf");
-    std::fs::write(&path, bytes).unwrap();
-    let out = std::process::Command::new("pdftotext")
-        .args(["-layout", "-enc", "UTF-8"])
-        .arg(&path)
-        .arg("-")
-        .output()
-        .expect("pdftotext (Debian's poppler-utils) reads the report");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Six complete cases (three malignant, three benign), the signed SAP and

@@ -13,7 +13,7 @@ use std::time::Duration;
 use osteo_model::phantom::{self, PhantomConfig};
 use osteo_server::ai::ModelChoice;
 use osteo_tests::workflow::Team;
-use osteo_tests::{binary, spawn_app_with, TestApp};
+use osteo_tests::{binary, pdf_text, spawn_app_with, TestApp};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -149,6 +149,56 @@ async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction(
         page.contains(&format!("/cases/{id}/heatmaps/1")),
         "with the heat maps"
     );
+
+    assert!(
+        page.contains(&format!("/cases/{id}/report.pdf")),
+        "with its PDF"
+    );
+
+    // The report as PDF, in both languages, for the PI; refused to the
+    // blinded radiologist; every download audited.
+    let (status, pdf) = fetch(&team.pi, &format!("/cases/{id}/report.pdf")).await;
+    assert_eq!(status, 200);
+    let text = pdf_text(&pdf);
+    let probability = format!("{:.1}%", p["probability"].as_f64().unwrap() * 100.0);
+    for expected in [
+        "Diagnostic report · P-0001",
+        "Demo model, trained on synthetic images",
+        probability.as_str(),
+        p["model_id"].as_str().unwrap(),
+        "Bone-RADS",
+        "Suggested management",
+        "heat map (Grad-CAM) over it",
+        "Frontal",
+    ] {
+        assert!(
+            text.contains(expected),
+            "no `{expected}` in the report:\n{text}"
+        );
+    }
+    assert!(
+        pdf.windows(b"/Subtype /Image".len())
+            .filter(|w| *w == b"/Subtype /Image")
+            .count()
+            + pdf
+                .windows(b"/Subtype/Image".len())
+                .filter(|w| *w == b"/Subtype/Image")
+                .count()
+            >= 4,
+        "each view and its heat map are pictures in the PDF"
+    );
+    let (status, pdf) = fetch(&team.pi, &format!("/cases/{id}/report.pdf?lang=zh-CN")).await;
+    assert_eq!(status, 200);
+    let text = pdf_text(&pdf);
+    assert!(
+        text.contains("诊断报告") && text.contains(&probability),
+        "{text}"
+    );
+    let (status, _) = fetch(&team.radiologist, &format!("/cases/{id}/report.pdf")).await;
+    assert_eq!(status, 403);
+    let (status, _) = fetch(&team.pi, &format!("/cases/{id}/report.pdf?lang=fr")).await;
+    assert_eq!(status, 400);
+    assert_eq!(audited(&app, "report.download").await, 2);
 
     // Locked: the prediction is written once; the same record stays.
     let (_, again) = team.pi.get_json(&format!("/cases/{id}/prediction")).await;

@@ -839,6 +839,7 @@ fn DiagnosticReport(v: CaseData) -> impl IntoView {
                 <p id="report-ai"><strong>{format!("{:.1}%", p.input.probability * 100.0)}</strong> " · " {opt(p.call.as_str())}
                     " (" {t("ai.threshold")} " " {format!("{:.1}%", p.input.threshold * 100.0)} ")"</p>
                 <p class="muted">{t("report.calibration")}</p>
+                <p><a href=format!("/cases/{id}/report.pdf") id="report-pdf" download>{t("report.pdf")}</a></p>
                 {v.model.as_ref().map(|m| view! {
                     <p class="muted">{t("report.model")} " " <code>{m.model_id.clone()}</code> " · " {m.training_data.clone()}
                         " · " {t("ai.card")} " " {format!("{:.3}", m.validation_auc)}</p>

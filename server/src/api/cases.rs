@@ -352,6 +352,48 @@ pub async fn heatmap(
     }
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ReportQuery {
+    /// `en` (default) or `zh-CN`.
+    lang: Option<String>,
+}
+
+/// The case's diagnostic report as PDF: views and heat maps, the primary
+/// reader's Bone-RADS, the AI probability and call, the model (403 for
+/// blinded roles, 404 while awaiting AI); each download audited.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/report.pdf", params(("id" = i64, Path), ReportQuery),
+    responses((status = 200, description = "PDF", content_type = "application/pdf"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn case_report(
+    State(state): State<AppState>,
+    user: ApiUser,
+    path: Result<Path<i64>, PathRejection>,
+    Query(q): Query<ReportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let Path(id) = path?;
+    let locale = match q.lang.as_deref() {
+        None => osteo_trial::domain::Locale::En,
+        Some(l) => l.parse().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+                "lang is en or zh-CN",
+            )
+        })?,
+    };
+    match crate::case_report::pdf(&state, &user.principal(), id, locale).await? {
+        Some(pdf) => Ok(crate::exports::attachment(
+            &format!("diagnostic-report-{id}-{}.pdf", locale.tag()),
+            pdf,
+        )),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no locked prediction yet: the report follows the AI",
+        )),
+    }
+}
+
 /// The current pathology (403 for blinded roles).
 #[utoipa::path(get, path = "/api/v1/cases/{id}/pathology", params(("id" = i64, Path)),
     responses((status = 200, description = "pathology or null"), (status = 403, body = ErrorBody)))]

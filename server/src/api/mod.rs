@@ -55,6 +55,7 @@ pub fn router(image_limit: usize) -> Router<AppState> {
         .route("/cases/{id}/reads", get(cases::reads))
         .route("/cases/{id}/prediction", get(cases::prediction))
         .route("/cases/{id}/heatmaps/{n}", get(cases::heatmap))
+        .route("/cases/{id}/report.pdf", get(cases::case_report))
         .route(
             "/cases/{id}/pathology",
             get(cases::pathology).post(cases::enter_pathology),
@@ -96,7 +97,7 @@ async fn not_found() -> ApiError {
         audit::list, audit::verify,
         screening::list, screening::create, screening::correct, screening::versions,
         cases::list, cases::worklist, cases::show, cases::upload_images, cases::images_complete, cases::save_crf, cases::sign_crf,
-        cases::assign_reader, cases::save_read, cases::sign_read, cases::reads, cases::prediction, cases::heatmap,
+        cases::assign_reader, cases::save_read, cases::sign_read, cases::reads, cases::prediction, cases::heatmap, cases::case_report,
         cases::pathology, cases::enter_pathology, cases::sign_pathology, cases::end, cases::queries,
         cases::raise_query, cases::act_on_query, cases::settings, cases::update_settings, cases::dashboard,
         cases::lock_status, cases::lock, cases::unlock, cases::sap_list, cases::sap_draft, cases::sap_sign,

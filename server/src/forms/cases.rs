@@ -551,6 +551,40 @@ pub async fn heatmap(
     Ok(private_png(png))
 }
 
+#[derive(Deserialize)]
+pub struct LangQuery {
+    lang: Option<String>,
+}
+
+/// The case's diagnostic report as PDF (`?lang=en|zh-CN`, else the page's
+/// language), for the roles allowed to see its AI output.
+pub async fn case_report(
+    State(state): State<AppState>,
+    Member(me, _session): Member,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Query(q): Query<LangQuery>,
+) -> Reply {
+    let locale = q
+        .lang
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| request_locale(&headers));
+    let pdf = crate::case_report::pdf(&state, &me.principal(AuditSource::Ui), id, locale)
+        .await
+        .map_err(|e| case_error(&headers, &case_path(id), e))?
+        .ok_or_else(|| {
+            Halt::from(html_error(
+                StatusCode::NOT_FOUND,
+                request_locale(&headers),
+                "notfound.body",
+            ))
+        })?;
+    Ok(crate::exports::attachment(
+        &format!("diagnostic-report-{id}-{}.pdf", locale.tag()),
+        pdf,
+    ))
+}
+
 /// A PNG only the signed-in user's browser may keep (for an hour).
 fn private_png(png: Vec<u8>) -> axum::response::Response {
     (
