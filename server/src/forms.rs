@@ -128,12 +128,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     ) -> std::result::Result<Self, Self::Rejection> {
         match Path::<i64>::from_request_parts(parts, state).await {
             Ok(Path(id)) => Ok(Id(id)),
-            Err(_) => Err(html_error(
-                StatusCode::NOT_FOUND,
-                request_locale(&parts.headers),
-                "notfound.body",
-            )
-            .into()),
+            Err(_) => Err(not_found(&parts.headers)),
         }
     }
 }
@@ -715,4 +710,14 @@ pub async fn correct_screening(
     )
     .await;
     Ok(Redirect::to(SCREENING).into_response())
+}
+
+/// The "not found" page, in the request's language.
+pub(crate) fn not_found(headers: &HeaderMap) -> Halt {
+    html_error(
+        StatusCode::NOT_FOUND,
+        request_locale(headers),
+        "notfound.body",
+    )
+    .into()
 }

@@ -285,6 +285,24 @@ impl Api {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// The status, content type and body of a GET (a file download).
+    pub async fn get_file(&self, path: &str) -> (u16, String, Vec<u8>) {
+        let r = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("the server answers");
+        let status = r.status().as_u16();
+        let kind = r
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = r.bytes().await.expect("the body arrives").to_vec();
+        (status, kind, body)
+    }
+
     pub async fn send_json(
         &self,
         method: reqwest::Method,

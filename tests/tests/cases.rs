@@ -1131,13 +1131,13 @@ async fn the_analysis_is_blinded_until_lock_then_computed_from_the_locked_snapsh
     let csv_of = |name: &'static str| {
         let stats = &stats;
         async move {
-            let r = stats
-                .request(Method::GET, &format!("/exports/{name}"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "{name}");
-            r.text().await.unwrap()
+            let (status, kind, body) = stats.get_file(&format!("/exports/{name}")).await;
+            assert_eq!(
+                (status, kind.as_str()),
+                (200, "text/csv; charset=utf-8"),
+                "{name}"
+            );
+            String::from_utf8(body).unwrap()
         }
     };
     let crf = csv_of("crf.csv").await;
@@ -1236,14 +1236,9 @@ async fn the_locked_report_is_a_reproducible_pdf_whose_numbers_are_the_engines()
     let download = |name: &'static str| {
         let stats = &stats;
         async move {
-            let r = stats
-                .request(Method::GET, &format!("/exports/{name}"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "{name}");
-            assert_eq!(r.headers()["content-type"], "application/pdf");
-            r.bytes().await.unwrap().to_vec()
+            let (status, kind, body) = stats.get_file(&format!("/exports/{name}")).await;
+            assert_eq!((status, kind.as_str()), (200, "application/pdf"), "{name}");
+            body
         }
     };
     let en = download("report-en.pdf").await;
@@ -1346,14 +1341,9 @@ async fn the_locked_report_is_a_reproducible_pdf_whose_numbers_are_the_engines()
 async fn the_odm_export_holds_the_locked_data_and_every_audit_record_of_the_cases() {
     let app = spawn_app().await;
     let (_team, stats, lock) = locked_study(&app).await;
-    let r = stats
-        .request(Method::GET, "/exports/odm.xml")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-type"], "application/xml");
-    let xml = r.text().await.unwrap();
+    let (status, kind, body) = stats.get_file("/exports/odm.xml").await;
+    assert_eq!((status, kind.as_str()), (200, "application/xml"));
+    let xml = String::from_utf8(body).unwrap();
 
     // Well-formed, in the ODM 1.3 namespace; count what it holds.
     let mut subjects = Vec::new();

@@ -14,7 +14,6 @@ use osteo_model::phantom::{self, PhantomConfig};
 use osteo_server::ai::ModelChoice;
 use osteo_tests::workflow::Team;
 use osteo_tests::{binary, pdf_text, spawn_app_with, TestApp};
-use reqwest::Method;
 use serde_json::Value;
 
 /// Takes a case to the radiologist's saved (unsigned) read with the two
@@ -36,8 +35,8 @@ async fn case_with_phantom_views(team: &Team, seed: u64) -> i64 {
 
 /// The status and body of a GET.
 async fn fetch(api: &osteo_tests::Api, path: &str) -> (u16, Vec<u8>) {
-    let r = api.request(Method::GET, path).send().await.unwrap();
-    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+    let (status, _, body) = api.get_file(path).await;
+    (status, body)
 }
 
 async fn audited(app: &TestApp, action: &str) -> i64 {

@@ -500,19 +500,13 @@ pub async fn image_preview(
     Query(q): Query<SizeQuery>,
 ) -> Reply {
     let by = me.principal(AuditSource::Ui);
-    let not_found = || {
-        html_error(
-            StatusCode::NOT_FOUND,
-            request_locale(&headers),
-            "notfound.body",
-        )
-    };
+    let not_found = || super::not_found(&headers);
     if !osteo_trial::codes::is_sha256(&sha) {
-        return Err(not_found().into());
+        return Err(not_found());
     }
     match case::image_for_viewer(&state.db, &by, &sha).await {
         Ok(_) => {}
-        Err(CaseError::UnknownCase(_)) => return Err(not_found().into()),
+        Err(CaseError::UnknownCase(_)) => return Err(not_found()),
         Err(e) => return Err(case_error(&headers, "/cases", e)),
     }
     let size = q.size.unwrap_or(512).clamp(64, 4096);
@@ -524,7 +518,7 @@ pub async fn image_preview(
     )
     .await
     .map_err(|e| internal(&headers, e))?
-    .ok_or_else(|| Halt::from(not_found()))?;
+    .ok_or_else(not_found)?;
     Ok(private_png(png))
 }
 
@@ -541,13 +535,7 @@ pub async fn heatmap(
     let png = crate::ai::heatmap_png(&state, &by, id, n)
         .await
         .map_err(|e| case_error(&headers, &case_path(id), e))?
-        .ok_or_else(|| {
-            Halt::from(html_error(
-                StatusCode::NOT_FOUND,
-                request_locale(&headers),
-                "notfound.body",
-            ))
-        })?;
+        .ok_or_else(|| super::not_found(&headers))?;
     Ok(private_png(png))
 }
 
@@ -572,13 +560,7 @@ pub async fn case_report(
     let pdf = crate::case_report::pdf(&state, &me.principal(AuditSource::Ui), id, locale)
         .await
         .map_err(|e| case_error(&headers, &case_path(id), e))?
-        .ok_or_else(|| {
-            Halt::from(html_error(
-                StatusCode::NOT_FOUND,
-                request_locale(&headers),
-                "notfound.body",
-            ))
-        })?;
+        .ok_or_else(|| super::not_found(&headers))?;
     Ok(crate::exports::attachment(
         &format!("diagnostic-report-{id}-{}.pdf", locale.tag()),
         pdf,

@@ -2,13 +2,11 @@
 //! page (the analysis plan, downloads of the locked data).
 
 use super::cases::{case_error, SignForm};
-use super::{back, flash, FormBody, Halt, Member, Reply};
-use crate::errors::html_error;
+use super::{back, flash, FormBody, Member, Reply};
 use crate::startup::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect};
-use osteo_app::i18n::request_locale;
 use osteo_trial::domain::{AuditSource, Reason};
 use osteo_trial::study;
 use serde::Deserialize;
@@ -150,12 +148,6 @@ pub async fn export_download(
     let bytes = crate::exports::download(&state.db, &me.principal(AuditSource::Ui), &name)
         .await
         .map_err(|e| case_error(&headers, ANALYSIS, e))?
-        .ok_or_else(|| {
-            Halt::from(html_error(
-                StatusCode::NOT_FOUND,
-                request_locale(&headers),
-                "notfound.body",
-            ))
-        })?;
+        .ok_or_else(|| super::not_found(&headers))?;
     Ok(crate::exports::attachment(&name, bytes))
 }
