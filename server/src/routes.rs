@@ -83,6 +83,7 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
             post(forms::case_pathology_sign),
         )
         .route("/cases/{id}/end", post(forms::case_end))
+        .route("/cases/{id}/poor-quality", post(forms::case_poor_quality))
         .route("/cases/{id}/queries", post(forms::case_raise_query))
         .route("/queries/{id}", post(forms::query_action))
         .route("/images/{sha}/preview.png", get(forms::image_preview))

@@ -10,7 +10,8 @@ use dicom_core::Tag;
 use osteo_tests::dicom::{Radiograph, DX_FOR_PROCESSING};
 use osteo_tests::workflow::{enrol, upload};
 use osteo_tests::{audit_rows, spawn_app};
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{json, Value};
 
 fn stored_path(app: &osteo_tests::TestApp, sha: &str) -> std::path::PathBuf {
     app.dir
@@ -342,4 +343,109 @@ async fn a_stored_radiograph_renders_for_those_who_may_see_it() {
         200,
         "an assigned reader sees it"
     );
+}
+
+#[tokio::test]
+async fn poor_quality_radiographs_propose_exclusion_e1_which_the_coordinator_confirms() {
+    let app = spawn_app().await;
+    let api = app.api_client("coordinator").await;
+    let id = enrol(&api).await;
+    let mut img = Radiograph::cr("Chen", "AP", 20);
+    img.size = 64;
+    let (status, v) = upload(&api, id, &[img.bytes()], None).await;
+    assert_eq!(status, 200, "{v}");
+    let path = format!("/cases/{id}/poor-quality");
+
+    // Bad input and the wrong role change nothing.
+    let (status, v) = api
+        .send_json(Method::POST, &path, &json!({"reason": "  "}))
+        .await;
+    assert_eq!(status, 400, "a reason is required: {v}");
+    let radiologist = app.api_client("radiologist").await;
+    let (status, _) = radiologist
+        .send_json(Method::POST, &path, &json!({"reason": "blurred"}))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = api
+        .send_json(
+            Method::POST,
+            "/cases/9999/poor-quality",
+            &json!({"reason": "blurred"}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (_, case) = api.get_json(&format!("/cases/{id}")).await;
+    assert_eq!(case["quality_marks"], json!([]));
+
+    // The coordinator marks them: recorded, audited, shown, E1 proposed.
+    let (status, case) = api
+        .send_json(
+            Method::POST,
+            &path,
+            &json!({"reason": "motion blur on both views"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{case}");
+    assert_eq!(
+        case["quality_marks"][0]["reason"],
+        "motion blur on both views"
+    );
+    assert_eq!(
+        case["summary"]["state"], "enrolled",
+        "a proposal, not an exclusion"
+    );
+    let audited: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT new_value, reason FROM audit_log WHERE action = 'images.poor_quality'",
+    )
+    .fetch_all(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        audited,
+        [(
+            Some("poor: exclusion E1 proposed".to_owned()),
+            Some("motion blur on both views".to_owned())
+        )]
+    );
+    let page = app.signed_in("coordinator").await;
+    let (status, html) = page.get_text(&format!("/cases/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("motion blur on both views"),
+        "the mark is on the case page"
+    );
+    let end = html
+        .find(r#"id="end-case""#)
+        .map(|i| &html[i.saturating_sub(40)..i + 40]);
+    assert!(
+        end.is_some_and(|e| e.contains("open")),
+        "the end of the case is offered: {end:?}"
+    );
+    assert!(
+        html.contains(r#"value="excluded:E1" selected"#),
+        "with E1 chosen"
+    );
+
+    // Confirmed by ending the case with E1; then the case takes no more marks.
+    let (status, v) = api
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/end"),
+            &json!({"kind": "excluded", "code": "E1", "reason": "radiographs unreadable"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = api
+        .send_json(Method::POST, &path, &json!({"reason": "again"}))
+        .await;
+    assert_eq!(status, 409, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("excluded"),
+        "{v}"
+    );
+    // The marks are append-only in the database itself.
+    let changed = sqlx::query("UPDATE quality_marks SET reason = 'fine'")
+        .execute(app.db.pool())
+        .await;
+    assert!(changed.is_err(), "the database refuses to change a mark");
 }

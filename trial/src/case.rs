@@ -24,9 +24,9 @@ pub(crate) mod store;
 pub use store::{
     act_on_query, ai_input, assign_reader, attach_image, awaiting_ai, case_detail, complete_images,
     end_case, enter_pathology, find_case, image_by_original, image_for_viewer, is_locked,
-    list_cases, list_queries, map_uids, pathology_of, prediction, raise_query, reads,
-    record_ai_failure, record_prediction, save_crf, save_read, sign_crf, sign_pathology, sign_read,
-    study_number, worklist,
+    list_cases, list_queries, map_uids, mark_poor_quality, pathology_of, prediction, raise_query,
+    reads, record_ai_failure, record_prediction, save_crf, save_read, sign_crf, sign_pathology,
+    sign_read, study_number, worklist,
 };
 
 use crate::codes::{code_enum, UnknownCode};
@@ -372,6 +372,18 @@ pub struct CaseDetail {
     pub withheld: Vec<String>,
     /// Failed attempts of the server's model run (retried); no AI output in them.
     pub ai_failures: Vec<AiFailure>,
+    /// The coordinator's marks that the radiographs are of poor quality,
+    /// oldest first: each proposes exclusion E1.
+    pub quality_marks: Vec<QualityMark>,
+}
+
+/// A mark that a case's radiographs are of poor quality (proposes E1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QualityMark {
+    pub reason: String,
+    pub marked_at: String,
+    /// The coordinator's display name.
+    pub marked_by: String,
 }
 
 /// A failed attempt of the server's model run on a case.
@@ -453,6 +465,8 @@ pub struct QueryMessage {
 pub enum CaseError {
     #[error("your role does not allow this")]
     Forbidden,
+    #[error("the case is {0}: nothing more is recorded on it")]
+    CaseClosed(String),
     #[error("this is blinded for your role")]
     Blinded,
     #[error("there is no case {0}")]
@@ -538,6 +552,7 @@ impl CaseError {
         use CaseError as E;
         match self {
             E::Forbidden => "forbidden",
+            E::CaseClosed(_) => "case_closed",
             E::Blinded => "blinded",
             E::UnknownCase(_) => "unknown_case",
             E::Transition(_) => "transition",

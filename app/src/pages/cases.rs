@@ -544,6 +544,16 @@ pub fn CasePage() -> impl IntoView {
                                             <button type="submit" id="images-complete">{t("images.complete")}</button>
                                         </form>
                                     })}
+                                    {v.detail.quality_marks.iter().map(|q| view! {
+                                        <p class="warning quality-mark">{t("quality.marked")} " — " {q.marked_by.clone()} ", " {q.marked_at.clone()}
+                                            ": " {q.reason.clone()} <br/>{t("quality.proposal")}</p>
+                                    }).collect_view()}
+                                    {(v.can_enter && !v.detail.images.is_empty() && !s.state.is_final() && !v.locked).then(|| view! {
+                                        <form method="post" action=format!("/cases/{id}/poor-quality") class="grid" id="quality-form">
+                                            <label>{t("quality.reason")}<input name="reason" maxlength="500" required/></label>
+                                            <button type="submit" id="mark-poor-quality">{t("quality.mark")}</button>
+                                        </form>
+                                    })}
                                 </details>
                                 {view! { <CrfForm v=v.clone()/> }.into_any()}
                                 <details class="card" id="readers" open=true>
@@ -605,13 +615,14 @@ pub fn CasePage() -> impl IntoView {
                                 })}
                                 {view! { <QueriesSection v=v.clone()/> }.into_any()}
                                 {(v.can_enter && !s.state.is_final() && !v.locked).then(|| view! {
-                                    <details class="card" id="end-case">
+                                    <details class="card" id="end-case" open=!v.detail.quality_marks.is_empty()>
                                         <summary>{t("end.title")}</summary>
                                         <form method="post" action=format!("/cases/{id}/end") class="grid" id="end-form">
                                             <label>{t("end.how")}
                                                 <select name="code">
                                                     {WithdrawalReason::ALL.iter().map(|r| view! { <option value=format!("withdrawn:{}", r.as_str())>{t("end.withdrawn")} " — " {opt(r.as_str())}</option> }).collect_view()}
-                                                    {ExclusionCode::ALL.iter().map(|c| view! { <option value=format!("excluded:{}", c.as_str())>{t("end.excluded")} " — " {c.as_str()} " " {t(&format!("screening.code.{}", c.as_str()))}</option> }).collect_view()}
+                                                    {ExclusionCode::ALL.iter().map(|c| view! { <option value=format!("excluded:{}", c.as_str())
+                                                        selected={*c == ExclusionCode::E1 && !v.detail.quality_marks.is_empty()}>{t("end.excluded")} " — " {c.as_str()} " " {t(&format!("screening.code.{}", c.as_str()))}</option> }).collect_view()}
                                                 </select>
                                             </label>
                                             <label>{t("crf.reason")}<input name="reason" maxlength="500" required/></label>

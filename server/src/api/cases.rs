@@ -49,6 +49,7 @@ impl From<CaseError> for ApiError {
             }
             E::BadPassword => ApiError::new(StatusCode::BAD_REQUEST, "bad_password", e.to_string()),
             E::Transition(_)
+            | E::CaseClosed(_)
             | E::ReadLocked
             | E::PredictionExists
             | E::RuleTableInUse
@@ -485,6 +486,32 @@ pub async fn end(
     Ok(Json(
         case::end_case(&state.db, &user.principal(), id, end, &reason).await?,
     ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QualityIn {
+    /// Why the radiographs are of poor quality (required).
+    reason: String,
+}
+
+/// Marks the case's radiographs as poor quality (coordinator, with a reason):
+/// the case then proposes exclusion E1, confirmed by ending the case with E1
+/// (`POST /api/v1/cases/{id}/end`). 409 once the case has ended.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/poor-quality", params(("id" = i64, Path)), request_body = QualityIn,
+    responses((status = 200, description = "the case with its quality marks"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn poor_quality(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+    ApiJson(body): ApiJson<QualityIn>,
+) -> Result<Json<CaseDetail>, ApiError> {
+    let Path(id) = id?;
+    let reason = Reason::parse(&body.reason).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let by = user.principal();
+    case::mark_poor_quality(&state.db, &by, id, &reason).await?;
+    Ok(Json(case::case_detail(&state.db, &by, id).await?))
 }
 
 /// Parses how a case ends: `withdrawn` with a withdrawal reason, or `excluded` with E1–E3.

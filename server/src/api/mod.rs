@@ -62,6 +62,7 @@ pub fn router(image_limit: usize) -> Router<AppState> {
         )
         .route("/cases/{id}/pathology/sign", post(cases::sign_pathology))
         .route("/cases/{id}/end", post(cases::end))
+        .route("/cases/{id}/poor-quality", post(cases::poor_quality))
         .route("/cases/{id}/queries", post(cases::raise_query))
         .route("/queries", get(cases::queries))
         .route("/queries/{id}", post(cases::act_on_query))
@@ -97,7 +98,7 @@ async fn not_found() -> ApiError {
         audit::list, audit::verify,
         screening::list, screening::create, screening::correct, screening::versions,
         cases::list, cases::worklist, cases::show, cases::upload_images, cases::images_complete, cases::save_crf, cases::sign_crf,
-        cases::assign_reader, cases::save_read, cases::sign_read, cases::reads, cases::prediction, cases::heatmap, cases::case_report,
+        cases::assign_reader, cases::save_read, cases::sign_read, cases::reads, cases::prediction, cases::heatmap, cases::case_report, cases::poor_quality,
         cases::pathology, cases::enter_pathology, cases::sign_pathology, cases::end, cases::queries,
         cases::raise_query, cases::act_on_query, cases::settings, cases::update_settings, cases::dashboard,
         cases::lock_status, cases::lock, cases::unlock, cases::sap_list, cases::sap_draft, cases::sap_sign,

@@ -425,6 +425,28 @@ pub async fn case_end(
 }
 
 #[derive(Deserialize)]
+pub struct QualityForm {
+    reason: String,
+}
+
+/// Marks the case's radiographs as poor quality, which proposes exclusion E1.
+#[tracing::instrument(skip_all)]
+pub async fn case_poor_quality(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    Id(id): Id,
+    FormBody(f): FormBody<QualityForm>,
+) -> Reply {
+    let page = case_path(id);
+    let reason = Reason::parse(&f.reason).map_err(|_| back(&page, "reason_required"))?;
+    case::mark_poor_quality(&state.db, &me.principal(AuditSource::Ui), id, &reason)
+        .await
+        .map_err(|e| case_error(&headers, &page, e))?;
+    saved(&session, id, "flash.quality_marked", "end-case").await
+}
+
+#[derive(Deserialize)]
 pub struct QueryForm {
     field: String,
     text: String,
