@@ -759,16 +759,16 @@ pub async fn analysis(
     ))
 }
 
-/// The files of the locked-data export (after database lock).
+/// The downloads of the locked data (after database lock): the report PDFs, the ODM file and the CSV tables.
 #[utoipa::path(get, path = "/api/v1/exports", responses((status = 200, body = [String])))]
 #[tracing::instrument(skip_all)]
 pub async fn exports(_user: ApiUser) -> Json<Vec<String>> {
     Json(crate::exports::names())
 }
 
-/// One CSV file of the locked data (`dictionary.csv`, `cases.csv`, `crf.csv`, …), audited with its SHA-256. 403 for the statistician and 409 for others before lock.
+/// One download of the locked data, audited with its SHA-256: the locked report (`report-en.pdf`, `report-zh-CN.pdf`), CDISC ODM 1.3.2 with audit records (`odm.xml`) or a CSV table (`dictionary.csv`, `cases.csv`, `crf.csv`, …). 403 for the statistician and 409 for others before lock.
 #[utoipa::path(get, path = "/api/v1/exports/{name}", params(("name" = String, Path)),
-    responses((status = 200, description = "text/csv"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "application/pdf, application/xml or text/csv"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn export_file(
     State(state): State<AppState>,
