@@ -4,8 +4,8 @@
 # count. Not part of the build or CI. Needs a release build of the server and
 # a Python with torch (PYTHON=/path/to/python, default python3):
 #   cargo build --release -p osteo-server
-#   python3 -m venv torch-venv && torch-venv/bin/pip install torch   # outside the repository
-#   PYTHON=torch-venv/bin/python model/reference/compare.sh
+#   python3 -m venv ../torch-venv && ../torch-venv/bin/pip install torch
+#   PYTHON=../torch-venv/bin/python model/reference/compare.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 threads=${THREADS:-$(nproc)}
