@@ -10,6 +10,7 @@ use osteo_trial::audit::{self, Change, Principal};
 use osteo_trial::case::crf::ClinicalCrf;
 use osteo_trial::case::CaseError;
 use osteo_trial::store::Db;
+use osteo_trial::study::analysis::{latest, rows};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -101,12 +102,7 @@ const SPECS: &[Spec] = &[
 
 /// The files of the export.
 pub fn names() -> Vec<String> {
-    osteo_trial::domain::Locale::ALL
-        .iter()
-        .map(|l| format!("report-{}.pdf", l.tag()))
-        .chain(["odm.xml".to_owned(), "dictionary.csv".to_owned()])
-        .chain(SPECS.iter().map(|s| format!("{}.csv", s.name)))
-        .collect()
+    osteo_trial::study::report::export_files()
 }
 
 /// The language of a report file name (`report-zh-CN.pdf`).
@@ -117,33 +113,13 @@ fn report_locale(name: &str) -> Option<osteo_trial::domain::Locale> {
         .find(|l| l.tag() == tag)
 }
 
-fn rows<'a>(data: &'a Value, table: &str) -> impl Iterator<Item = &'a Value> {
-    data[table].as_array().into_iter().flatten()
-}
-
-fn text(v: &Value) -> String {
+/// A snapshot value as the text of a CSV cell or an XML attribute (null: empty).
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// The latest version per key of a versioned table.
-fn latest<'a>(data: &'a Value, table: &str, key: &str) -> BTreeMap<i64, &'a Value> {
-    let mut out: BTreeMap<i64, &Value> = BTreeMap::new();
-    for r in rows(data, table) {
-        let (Some(k), Some(v)) = (r[key].as_i64(), r["version"].as_i64()) else {
-            continue;
-        };
-        if out
-            .get(&k)
-            .is_none_or(|old| old["version"].as_i64().unwrap_or(0) < v)
-        {
-            out.insert(k, r);
-        }
-    }
-    out
 }
 
 fn crf_columns() -> Vec<String> {
@@ -311,4 +287,21 @@ pub fn attachment(name: &str, bytes: Vec<u8>) -> axum::response::Response {
         bytes,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_file_is_made() {
+        let empty = serde_json::json!({});
+        for name in names() {
+            let made = report_locale(&name).is_some()
+                || name == "odm.xml"
+                || file(&empty, &name).is_some();
+            assert!(made, "{name} is listed but nothing makes it");
+        }
+        assert!(file(&empty, "secrets.csv").is_none());
+    }
 }

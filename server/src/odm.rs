@@ -19,9 +19,11 @@
 //! in `screening.csv`. The mapping of original to replaced DICOM UIDs is
 //! never exported.
 
+use crate::exports::text;
 use osteo_trial::case::crf::ClinicalCrf;
 use osteo_trial::case::CaseError;
 use osteo_trial::store::Db;
+use osteo_trial::study::analysis::{latest, rows};
 use serde_json::Value;
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -75,32 +77,12 @@ fn item_oid(form: &str, name: &str) -> String {
     )
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn rows<'a>(data: &'a Value, table: &str) -> impl Iterator<Item = &'a Value> {
-    data[table].as_array().into_iter().flatten()
-}
-
-/// The latest row per case of a versioned table.
-fn latest<'a>(data: &'a Value, table: &str) -> BTreeMap<i64, &'a Value> {
-    let mut out: BTreeMap<i64, &Value> = BTreeMap::new();
-    for r in rows(data, table) {
-        if let Some(case) = r["case_id"].as_i64() {
-            let newer = out
-                .get(&case)
-                .is_none_or(|old| old["version"].as_i64() <= r["version"].as_i64());
-            if newer {
-                out.insert(case, r);
-            }
-        }
-    }
-    out
+/// The non-empty columns of a snapshot row as items of the given types.
+fn columns(row: &Value, spec: &[(&str, &'static str)]) -> Items {
+    spec.iter()
+        .map(|(k, ty)| ((*k).to_owned(), *ty, text(&row[*k])))
+        .filter(|(_, _, v)| !v.is_empty())
+        .collect()
 }
 
 fn crf_type(field: &str) -> &'static str {
@@ -194,19 +176,18 @@ fn forms<'a>(
         });
     }
     if let Some(p) = rows(data, "predictions").find(|p| p["case_id"].as_i64() == Some(case)) {
-        let items: Items = [
-            ("probability", "float"),
-            ("threshold", "float"),
-            ("call", "text"),
-            ("model_id", "text"),
-            ("weights_sha256", "text"),
-            ("record_sha256", "text"),
-            ("created_at", "datetime"),
-        ]
-        .iter()
-        .map(|(k, ty)| ((*k).to_owned(), *ty, text(&p[*k])))
-        .filter(|(_, _, v)| !v.is_empty())
-        .collect();
+        let items = columns(
+            p,
+            &[
+                ("probability", "float"),
+                ("threshold", "float"),
+                ("call", "text"),
+                ("model_id", "text"),
+                ("weights_sha256", "text"),
+                ("record_sha256", "text"),
+                ("created_at", "datetime"),
+            ],
+        );
         let audit = last(&|e| e.action == "prediction.lock")
             .map(|e| (String::new(), e))
             .into_iter()
@@ -219,19 +200,18 @@ fn forms<'a>(
         });
     }
     if let Some(p) = pathology {
-        let items: Items = [
-            ("version", "integer"),
-            ("entity", "text"),
-            ("morphology", "text"),
-            ("behaviour", "integer"),
-            ("tier", "text"),
-            ("procedure", "text"),
-            ("specimen_date", "date"),
-        ]
-        .iter()
-        .map(|(k, ty)| ((*k).to_owned(), *ty, text(&p[*k])))
-        .filter(|(_, _, v)| !v.is_empty())
-        .collect();
+        let items = columns(
+            p,
+            &[
+                ("version", "integer"),
+                ("entity", "text"),
+                ("morphology", "text"),
+                ("behaviour", "integer"),
+                ("tier", "text"),
+                ("procedure", "text"),
+                ("specimen_date", "date"),
+            ],
+        );
         let audit = last(&|e| e.action == "pathology.enter")
             .map(|e| (String::new(), e))
             .into_iter()
@@ -382,8 +362,8 @@ pub async fn odm(
     let user_site: BTreeMap<i64, i64> = users.iter().map(|u| (u.0, u.3)).collect();
 
     let data = &snapshot.data;
-    let crf = latest(data, "crf_versions");
-    let pathology = latest(data, "pathology_versions");
+    let crf = latest(data, "crf_versions", "case_id");
+    let pathology = latest(data, "pathology_versions", "case_id");
     // Readers numbered 1, 2, … in account order, as in the analysis.
     let mut reader_ids: Vec<i64> = rows(data, "reads")
         .filter_map(|r| r["reader_id"].as_i64())

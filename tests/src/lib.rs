@@ -275,23 +275,22 @@ impl Api {
             .bearer_auth(&self.token)
     }
 
-    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
-        let r = self
-            .request(reqwest::Method::GET, path)
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::GET, path)
             .send()
             .await
-            .expect("the server answers");
+            .expect("the server answers")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self.get(path).await;
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     /// The status, content type and body of a GET (a file download).
     pub async fn get_file(&self, path: &str) -> (u16, String, Vec<u8>) {
-        let r = self
-            .request(reqwest::Method::GET, path)
-            .send()
-            .await
-            .expect("the server answers");
+        let r = self.get(path).await;
         let status = r.status().as_u16();
         let kind = r
             .headers()

@@ -276,3 +276,39 @@ pub async fn signed_sap(app: &TestApp) {
         assert_eq!(status, 200, "{v}");
     }
 }
+
+/// Six complete cases (three malignant, three benign), the signed SAP and
+/// the database locked; before the lock, the statistician gets no report.
+pub async fn locked_study(app: &TestApp) -> (Team, Api, Value) {
+    let team = Team::new(app).await;
+    let stats = app.api_client("statistician").await;
+    let pi_password = app.one_time_password("investigator");
+    for (p, entity) in [
+        (0.92, "osteosarcoma"),
+        (0.64, "ewing_sarcoma"),
+        (0.55, "chondrosarcoma_grade_2_3"),
+        (0.30, "enchondroma"),
+        (0.71, "non_ossifying_fibroma"),
+        (0.12, "enchondroma"),
+    ] {
+        team.complete_case_with(app, p, entity).await;
+    }
+    for name in ["report-en.pdf", "odm.xml"] {
+        let (status, _) = stats.get_json(&format!("/exports/{name}")).await;
+        assert_eq!(
+            status, 403,
+            "no {name} before lock: the statistician is blinded"
+        );
+    }
+    signed_sap(app).await;
+    let (status, lock) = team
+        .pi
+        .send_json(
+            Method::POST,
+            "/study/lock",
+            &json!({"password": pi_password}),
+        )
+        .await;
+    assert_eq!(status, 200, "{lock}");
+    (team, stats, lock)
+}

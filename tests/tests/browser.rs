@@ -518,3 +518,44 @@ async fn the_workflow_in_the_browser_coordinator_radiologist_statistician() {
     );
     c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn after_the_lock_the_statistician_reads_the_analysis_and_downloads_the_report() {
+    let app = spawn_app().await;
+    let (_team, stats, _lock) = osteo_tests::workflow::locked_study(&app).await;
+    let (_, analysis) = stats.get_json("/analysis").await;
+    // Replace the statistician's one-time password, then use Chromium.
+    let page = app.signed_in("statistician").await;
+    let driver = chromedriver();
+    let c = browser(&driver, true).await;
+    sign_in(&c, &app, "statistician", osteo_tests::PASSWORD).await;
+    c.goto(&format!("{}/analysis", app.base)).await.unwrap();
+    let auc = format!(
+        "{:.3}",
+        analysis["analysis"]["ai_auc"]["auc"].as_f64().unwrap()
+    );
+    assert!(
+        text(&c, "#ai-auc").await.starts_with(&auc),
+        "the locked AUC is shown"
+    );
+    assert!(
+        text(&c, "#subgroups").await.contains("Female"),
+        "with the subgroups"
+    );
+    assert!(exists(&c, "#mrmc").await);
+    for name in ["report-en.pdf", "report-zh-CN.pdf", "odm.xml", "crf.csv"] {
+        assert!(
+            exists(&c, &format!("#exports a[href='/exports/{name}']")).await,
+            "a link to {name}"
+        );
+    }
+    save_screenshot(&c, "analysis-locked").await;
+    c.close().await.unwrap();
+    // The page's link, with the signed-in session: the same report as the API's.
+    let r = page.get("/exports/report-en.pdf").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    let from_page = r.bytes().await.unwrap().to_vec();
+    let (_, _, from_api) = stats.get_file("/exports/report-en.pdf").await;
+    assert_eq!(from_page, from_api, "one locked report, byte for byte");
+}

@@ -6,7 +6,7 @@
 // A test that cannot go on should stop right there.
 #![allow(clippy::unwrap_used)]
 
-use osteo_tests::workflow::{self, predict, Team};
+use osteo_tests::workflow::{self, locked_study, predict, Team};
 use osteo_tests::{audit_rows, pdf_text, spawn_app};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -1188,42 +1188,6 @@ async fn the_analysis_is_blinded_until_lock_then_computed_from_the_locked_snapsh
         html.contains(lock["export_sha256"].as_str().unwrap()),
         "with the dataset hash"
     );
-}
-
-/// Six complete cases (three malignant, three benign), the signed SAP and
-/// the database locked; before the lock, the statistician gets no report.
-async fn locked_study(app: &osteo_tests::TestApp) -> (Team, osteo_tests::Api, Value) {
-    let team = Team::new(app).await;
-    let stats = app.api_client("statistician").await;
-    let pi_password = app.one_time_password("investigator");
-    for (p, entity) in [
-        (0.92, "osteosarcoma"),
-        (0.64, "ewing_sarcoma"),
-        (0.55, "chondrosarcoma_grade_2_3"),
-        (0.30, "enchondroma"),
-        (0.71, "non_ossifying_fibroma"),
-        (0.12, "enchondroma"),
-    ] {
-        team.complete_case_with(app, p, entity).await;
-    }
-    for name in ["report-en.pdf", "odm.xml"] {
-        let (status, _) = stats.get_json(&format!("/exports/{name}")).await;
-        assert_eq!(
-            status, 403,
-            "no {name} before lock: the statistician is blinded"
-        );
-    }
-    workflow::signed_sap(app).await;
-    let (status, lock) = team
-        .pi
-        .send_json(
-            Method::POST,
-            "/study/lock",
-            &json!({"password": pi_password}),
-        )
-        .await;
-    assert_eq!(status, 200, "{lock}");
-    (team, stats, lock)
 }
 
 #[tokio::test]

@@ -126,11 +126,8 @@ async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction(
     // The diagnostic report on the case page, for the PI: the reader's
     // Bone-RADS with its management suggestion, the AI output with the demo
     // label, the views with their heat maps.
-    let (status, page) = app
-        .signed_in("investigator")
-        .await
-        .get_text(&format!("/cases/{id}"))
-        .await;
+    let pi_page = app.signed_in("investigator").await;
+    let (status, page) = pi_page.get_text(&format!("/cases/{id}")).await;
     assert_eq!(status, 200);
     assert!(
         page.contains("id=\"diagnostic-report\""),
@@ -198,6 +195,11 @@ async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction(
     let (status, _) = fetch(&team.pi, &format!("/cases/{id}/report.pdf?lang=fr")).await;
     assert_eq!(status, 400);
     assert_eq!(audited(&app, "report.download").await, 2);
+    // The case page's link, with the PI's session.
+    let r = pi_page.get(&format!("/cases/{id}/report.pdf")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert!(pdf_text(&r.bytes().await.unwrap()).contains("Diagnostic report · P-0001"));
 
     // Locked: the prediction is written once; the same record stays.
     let (_, again) = team.pi.get_json(&format!("/cases/{id}/prediction")).await;

@@ -205,18 +205,7 @@ pub async fn analysis_view() -> Result<AnalysisData, AppError> {
         saps,
         locked,
         exports: if analysis.is_some() {
-            [
-                "dictionary",
-                "screening",
-                "cases",
-                "crf",
-                "reads",
-                "predictions",
-                "pathology",
-            ]
-            .iter()
-            .map(|t| format!("{t}.csv"))
-            .collect()
+            osteo_trial::study::report::export_files()
         } else {
             Vec::new()
         },

@@ -52,7 +52,8 @@ pub struct Analysed {
     pub no_index_test: usize,
 }
 
-fn rows<'a>(snapshot: &'a Value, table: &str) -> impl Iterator<Item = &'a Value> {
+/// The rows of one table of a snapshot (the canonical export).
+pub fn rows<'a>(snapshot: &'a Value, table: &str) -> impl Iterator<Item = &'a Value> {
     snapshot[table].as_array().into_iter().flatten()
 }
 
@@ -65,8 +66,8 @@ fn num(v: &Value, k: &str) -> Option<f64> {
         .or_else(|| v[k].as_str().and_then(|s| s.parse().ok()))
 }
 
-/// The latest version of each key of a versioned table.
-fn latest<'a>(snapshot: &'a Value, table: &str, key: &str) -> BTreeMap<i64, &'a Value> {
+/// The latest version of each key of a versioned table of a snapshot.
+pub fn latest<'a>(snapshot: &'a Value, table: &str, key: &str) -> BTreeMap<i64, &'a Value> {
     let mut out: BTreeMap<i64, &Value> = BTreeMap::new();
     for r in rows(snapshot, table) {
         if let (Some(k), Some(v)) = (int(r, key), int(r, "version")) {

@@ -122,6 +122,29 @@ pub const AGE_BANDS: [(u16, u16, &str); 4] = [
     (60, u16::MAX, "60+"),
 ];
 
+/// The CSV tables of the locked-data export, the data dictionary first.
+pub const CSV_TABLES: [&str; 7] = [
+    "dictionary",
+    "screening",
+    "cases",
+    "crf",
+    "reads",
+    "predictions",
+    "pathology",
+];
+
+/// The downloads of the locked data, by file name: the report in each
+/// language, the CDISC ODM file, then the CSV tables (the one list the
+/// analysis page and the server's export both use).
+pub fn export_files() -> Vec<String> {
+    crate::domain::Locale::ALL
+        .iter()
+        .map(|l| format!("report-{}.pdf", l.tag()))
+        .chain(std::iter::once("odm.xml".to_owned()))
+        .chain(CSV_TABLES.iter().map(|t| format!("{t}.csv")))
+        .collect()
+}
+
 /// Replicates of the bootstrap interval of the primary AUC.
 pub const BOOTSTRAP_REPLICATES: usize = 2000;
 /// Its seed (the registration date), so that every rerun gives the same interval.
