@@ -109,81 +109,15 @@ impl Grey {
         window: Option<Window>,
         monochrome1: bool,
     ) -> Result<Grey, PixelError> {
-        if width == 0 || height == 0 {
-            return Err(PixelError::Empty);
-        }
-        if stored.len() < width * height {
-            return Err(PixelError::Short {
-                expected: width * height,
-                found: stored.len(),
-            });
-        }
-        let modality: Vec<f64> = stored[..width * height]
-            .iter()
-            .map(|&s| modality_lut(s, rescale.0, rescale.1))
-            .collect();
-        let window = window.unwrap_or_else(|| percentile_window(&modality));
-        let values = modality
-            .iter()
-            .map(|&x| {
-                let v = window_linear(x, window) as f32;
-                if monochrome1 {
-                    1.0 - v
-                } else {
-                    v
-                }
-            })
-            .collect();
-        Ok(Grey {
-            width,
-            height,
-            values,
-        })
+        Ok(
+            Modality::from_stored(width, height, stored, rescale, window, monochrome1)?
+                .to_grey(None),
+        )
     }
 
     /// Steps 1–3 for the first frame of a DICOM object.
     pub fn from_dicom(obj: &DefaultDicomObject) -> Result<Grey, PixelError> {
-        let ts = obj
-            .meta()
-            .transfer_syntax()
-            .trim_end_matches('\0')
-            .to_owned();
-        let fail = |e: &dyn std::fmt::Display| PixelError::Decode {
-            ts: ts.clone(),
-            reason: e.to_string(),
-        };
-        let decoded = obj.decode_pixel_data().map_err(|e| fail(&e))?;
-        let photometric = decoded.photometric_interpretation().as_str().to_owned();
-        let monochrome1 = match photometric.as_str() {
-            "MONOCHROME1" => true,
-            "MONOCHROME2" => false,
-            other => return Err(PixelError::NotGrayscale(other.to_owned())),
-        };
-        let stored: Vec<f64> = decoded
-            .to_vec_frame_with_options(
-                0,
-                &ConvertOptions::new().with_modality_lut(ModalityLutOption::None),
-            )
-            .map_err(|e| fail(&e))?;
-        let rescale = decoded
-            .rescale()
-            .ok()
-            .and_then(|r| r.first().map(|r| (r.slope, r.intercept)))
-            .unwrap_or((1.0, 0.0));
-        let window = decoded.window().ok().flatten().and_then(|w| {
-            w.first().map(|w| Window {
-                centre: w.center,
-                width: w.width,
-            })
-        });
-        Grey::from_stored(
-            decoded.columns() as usize,
-            decoded.rows() as usize,
-            &stored,
-            rescale,
-            window,
-            monochrome1,
-        )
+        Ok(Modality::from_dicom(obj)?.to_grey(None))
     }
 
     /// The value at `(x, y)` by bilinear interpolation, clamped at the edges.
@@ -253,6 +187,136 @@ pub struct Placement {
 /// Step 5: display intensities in `[0, 1]` to `[0, 2]` (black stays 0).
 pub fn normalise(values: &[f32]) -> Vec<f32> {
     values.iter().map(|v| v / 0.5).collect()
+}
+
+/// An image after step 1 (modality units), with what steps 2 and 3 need:
+/// the file's own window and whether it is MONOCHROME1. The viewer renders
+/// from here with a window of the reader's choice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Modality {
+    pub width: usize,
+    pub height: usize,
+    pub values: Vec<f64>,
+    /// The file's first window, if it has one.
+    pub file_window: Option<Window>,
+    pub monochrome1: bool,
+}
+
+impl Modality {
+    /// Step 1 over stored pixel values.
+    pub fn from_stored(
+        width: usize,
+        height: usize,
+        stored: &[f64],
+        rescale: (f64, f64),
+        file_window: Option<Window>,
+        monochrome1: bool,
+    ) -> Result<Modality, PixelError> {
+        if width == 0 || height == 0 {
+            return Err(PixelError::Empty);
+        }
+        if stored.len() < width * height {
+            return Err(PixelError::Short {
+                expected: width * height,
+                found: stored.len(),
+            });
+        }
+        let values = stored[..width * height]
+            .iter()
+            .map(|&s| modality_lut(s, rescale.0, rescale.1))
+            .collect();
+        Ok(Modality {
+            width,
+            height,
+            values,
+            file_window,
+            monochrome1,
+        })
+    }
+
+    /// Step 1 for the first frame of a DICOM object.
+    pub fn from_dicom(obj: &DefaultDicomObject) -> Result<Modality, PixelError> {
+        let ts = obj
+            .meta()
+            .transfer_syntax()
+            .trim_end_matches('\0')
+            .to_owned();
+        let fail = |e: &dyn std::fmt::Display| PixelError::Decode {
+            ts: ts.clone(),
+            reason: e.to_string(),
+        };
+        let decoded = obj.decode_pixel_data().map_err(|e| fail(&e))?;
+        let photometric = decoded.photometric_interpretation().as_str().to_owned();
+        let monochrome1 = match photometric.as_str() {
+            "MONOCHROME1" => true,
+            "MONOCHROME2" => false,
+            other => return Err(PixelError::NotGrayscale(other.to_owned())),
+        };
+        let stored: Vec<f64> = decoded
+            .to_vec_frame_with_options(
+                0,
+                &ConvertOptions::new().with_modality_lut(ModalityLutOption::None),
+            )
+            .map_err(|e| fail(&e))?;
+        let rescale = decoded
+            .rescale()
+            .ok()
+            .and_then(|r| r.first().map(|r| (r.slope, r.intercept)))
+            .unwrap_or((1.0, 0.0));
+        let window = decoded.window().ok().flatten().and_then(|w| {
+            w.first().map(|w| Window {
+                centre: w.center,
+                width: w.width,
+            })
+        });
+        Modality::from_stored(
+            decoded.columns() as usize,
+            decoded.rows() as usize,
+            &stored,
+            rescale,
+            window,
+            monochrome1,
+        )
+    }
+
+    /// The window step 2 uses when none is asked for: the file's, or the
+    /// 0.5th–99.5th percentile range.
+    pub fn default_window(&self) -> Window {
+        self.file_window
+            .unwrap_or_else(|| percentile_window(&self.values))
+    }
+
+    /// The smallest and largest value (modality units).
+    pub fn range(&self) -> (f64, f64) {
+        self.values
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            })
+    }
+
+    /// Steps 2 and 3 with `window`, or the default window.
+    pub fn to_grey(&self, window: Option<Window>) -> Grey {
+        let window = window.unwrap_or_else(|| self.default_window());
+        let values = self
+            .values
+            .iter()
+            .map(|&x| {
+                let v = window_linear(x, window) as f32;
+                if self.monochrome1 {
+                    1.0 - v
+                } else {
+                    v
+                }
+            })
+            .collect();
+        Grey {
+            width: self.width,
+            height: self.height,
+            values,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ pub async fn pdf(
                 &state.settings.data_dir.join("cache"),
                 sha,
                 480,
+                None,
             )
             .await
             .ok()

@@ -72,6 +72,9 @@ enum Command {
     /// The AI model: synthetic phantoms, training, evaluation, the model card, the demo model and a speed benchmark.
     #[command(subcommand)]
     Model(crate::model_cli::ModelCommand),
+    /// Radiographs: check files before a study, render, de-identify, bulk import into cases, and the rendering benchmark.
+    #[command(subcommand)]
+    Images(crate::images_cli::ImagesCommand),
 }
 
 #[derive(Args)]
@@ -265,6 +268,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await??;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Images(cmd) => {
+            let settings = cli.db.settings();
+            let open = async move {
+                let db = open_database(&settings).await?;
+                Ok((db, settings.data_dir.clone()))
+            };
+            crate::images_cli::run(cmd, open).await
         }
         Command::Stats(cmd) => {
             let out = crate::stats_cli::run(cmd).map_err(usage)?;

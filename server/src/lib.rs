@@ -12,6 +12,7 @@ mod errors;
 pub mod exports;
 mod forms;
 mod guard;
+pub mod images_cli;
 pub mod imaging;
 mod model_cli;
 pub mod odm;

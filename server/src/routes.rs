@@ -87,6 +87,7 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .route("/cases/{id}/queries", post(forms::case_raise_query))
         .route("/queries/{id}", post(forms::query_action))
         .route("/images/{sha}/preview.png", get(forms::image_preview))
+        .route("/images/{sha}/window.json", get(forms::image_window))
         .route("/cases/{id}/heatmaps/{n}", get(forms::heatmap))
         .route("/cases/{id}/report.pdf", get(forms::case_report))
         .route("/sap", post(forms::sap_draft))

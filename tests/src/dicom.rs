@@ -58,6 +58,8 @@ impl Radiograph {
         text(&mut obj, 0x0008, 0x0016, VR::UI, self.sop_class);
         text(&mut obj, 0x0008, 0x0018, VR::UI, &sop_uid);
         text(&mut obj, 0x0008, 0x0020, VR::DA, "20251002");
+        text(&mut obj, 0x0008, 0x0023, VR::DA, "20251002");
+        text(&mut obj, 0x0008, 0x002A, VR::DT, "20251002101500");
         text(&mut obj, 0x0008, 0x0050, VR::SH, "ACC123456");
         text(&mut obj, 0x0008, 0x0060, VR::CS, self.modality);
         text(&mut obj, 0x0008, 0x0080, VR::LO, "Affiliated Hospital");

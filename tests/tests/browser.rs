@@ -378,11 +378,13 @@ async fn the_workflow_in_the_browser_coordinator_radiologist_statistician() {
         .send_keys(&files.join("\n"))
         .await
         .unwrap();
+    // The live page sends them one by one with progress and, every file
+    // stored, reloads to show them.
     submit(&c, "#upload").await;
-    let flash = text(&c, "#flash").await;
+    let list = text(&c, "#image-list").await;
     assert!(
-        flash.contains("✓ AP.dcm (frontal)") && flash.contains("✓ LL.dcm (lateral)"),
-        "{flash}"
+        list.contains("Frontal") && list.contains("Lateral"),
+        "{list}"
     );
     assert_eq!(
         c.find_all(Locator::Css("#image-list li"))
@@ -390,6 +392,14 @@ async fn the_workflow_in_the_browser_coordinator_radiologist_statistician() {
             .unwrap()
             .len(),
         2
+    );
+    assert_eq!(
+        c.find_all(Locator::Css("#viewer .pane"))
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "both views in the viewer"
     );
     submit(&c, "#images-complete").await;
     assert_eq!(text(&c, "#case-state").await, "Images complete");
@@ -558,4 +568,426 @@ async fn after_the_lock_the_statistician_reads_the_analysis_and_downloads_the_re
     let from_page = r.bytes().await.unwrap().to_vec();
     let (_, _, from_api) = stats.get_file("/exports/report-en.pdf").await;
     assert_eq!(from_page, from_api, "one locked report, byte for byte");
+}
+
+/// Waits until `script` (a JavaScript expression) is true in the page.
+async fn until(c: &Client, script: &str, what: &str) {
+    let started = Instant::now();
+    loop {
+        let v = c
+            .execute(&format!("return !!({script});"), vec![])
+            .await
+            .unwrap();
+        if v == json!(true) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what}: {script}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn js(c: &Client, script: &str) -> serde_json::Value {
+    c.execute(&format!("return {script};"), vec![])
+        .await
+        .unwrap()
+}
+
+async fn hydrated(c: &Client) {
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("body[data-hydrated='true']"))
+        .await
+        .expect("the page hydrated");
+}
+
+/// The viewer: the views side by side, window/level by drag and presets,
+/// zoom, pan, reset, full screen, keyboard shortcuts, and the heat-map
+/// overlay only for a role that sees AI output once the prediction is
+/// locked (issue: radiographs, point 7).
+#[tokio::test]
+async fn the_viewer_windows_zooms_pans_and_overlays_the_heat_map() {
+    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+    use osteo_server::imaging::storage::{FileStore, ObjectStore};
+    let app = spawn_app().await;
+    let team = osteo_tests::workflow::Team::new(&app).await;
+    let id = team.case_awaiting_ai(&app).await;
+    let (_, detail) = team.pi.get_json(&format!("/cases/{id}")).await;
+    let shas: Vec<String> = detail["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["sha256"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(shas.len(), 2);
+    // A locked prediction whose first view has a heat map (a stand-in PNG
+    // stored as the server stores heat maps).
+    let mut overlay = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(32, 32, image::Rgb([255, 0, 0]))
+        .write_to(&mut overlay, image::ImageFormat::Png)
+        .unwrap();
+    let overlay = overlay.into_inner();
+    let overlay_sha = osteo_trial::store::sha256_hex(&overlay);
+    FileStore::new(app.dir.path().join("objects"))
+        .put(&overlay_sha, &overlay)
+        .await
+        .unwrap();
+    osteo_trial::case::record_prediction(
+        &app.db,
+        &osteo_trial::audit::Principal::system(),
+        id,
+        osteo_trial::case::PredictionInput {
+            probability: 0.8,
+            threshold: 0.5,
+            model_id: "test-double".into(),
+            weights_sha256: "c".repeat(64),
+            image_sha256: shas.clone(),
+            heatmaps: vec![overlay_sha],
+            bone_rads_source: "primary_reader".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let (_, info) = team.pi.get_json(&format!("/cases/{id}")).await;
+    assert!(info["prediction"].is_object(), "{info}");
+    app.signed_in("investigator").await;
+    app.signed_in("radiologist").await;
+
+    let driver = chromedriver();
+    let c = browser(&driver, true).await;
+    c.set_window_size(1920, 1080).await.unwrap();
+    sign_in(&c, &app, "investigator", osteo_tests::PASSWORD).await;
+    c.goto(&format!("{}/cases/{id}", app.base)).await.unwrap();
+    hydrated(&c).await;
+    let panes = c.find_all(Locator::Css("#viewer .pane")).await.unwrap();
+    assert_eq!(panes.len(), 2, "the views side by side");
+    assert!(text(&c, "#viewer-help").await.starts_with("Viewer: drag"));
+    assert_eq!(
+        text(
+            &c,
+            &format!("{} button.reset", "#viewer .pane:nth-child(1)")
+        )
+        .await,
+        "Reset"
+    );
+    let first = "#viewer .pane:nth-child(1)";
+    // The window information arrives and the readout shows it.
+    until(
+        &c,
+        &format!("document.querySelector('{first} .readout').textContent.includes('W ')"),
+        "readout",
+    )
+    .await;
+    let window_of = |readout: &str| -> (f64, f64) {
+        let n: Vec<f64> = readout
+            .split(['C', 'W', '·', '%'])
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        (n[0], n[1])
+    };
+    let before = text(&c, &format!("{first} .readout")).await;
+    let (c0, w0) = window_of(&before);
+    let src0 = js(
+        &c,
+        &format!("document.querySelector('{first} img.radiograph').getAttribute('src')"),
+    )
+    .await;
+    assert!(
+        !src0.as_str().unwrap().contains("wc="),
+        "the default window first"
+    );
+
+    // Drag right and down: a wider window and a higher level, rendered
+    // exactly by the server once the button is released.
+    let stage = c
+        .find(Locator::Css(&format!("{first} .stage")))
+        .await
+        .unwrap();
+    let drag = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement {
+            element: stage.clone(),
+            duration: None,
+            x: 0.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::MoveBy {
+            duration: Some(Duration::from_millis(100)),
+            x: 80.0,
+            y: 40.0,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    c.perform_actions(drag).await.unwrap();
+    until(
+        &c,
+        &format!(
+            "document.querySelector('{first} img.radiograph').getAttribute('src').includes('wc=')"
+        ),
+        "a windowed rendering",
+    )
+    .await;
+    let (c1, w1) = window_of(&text(&c, &format!("{first} .readout")).await);
+    assert!(w1 > w0 && c1 > c0, "wider and higher: {before} → {c1} {w1}");
+    let src1 = js(
+        &c,
+        &format!("document.querySelector('{first} img.radiograph').getAttribute('src')"),
+    )
+    .await;
+    let src1 = src1.as_str().unwrap().to_owned();
+    assert!(
+        src1.contains(&format!("ww={w1:.1}")) || src1.contains(&format!("ww={:.1}", w1)),
+        "{src1}"
+    );
+    until(&c, &format!("document.querySelector('{first} img.radiograph').complete && document.querySelector('{first} img.radiograph').naturalWidth > 0"), "the rendering loads").await;
+    // The live re-mapping is gone once the exact rendering is on screen.
+    until(
+        &c,
+        &format!("document.querySelector('{first} feFuncR').getAttribute('slope') === '1.00000'"),
+        "no re-mapping left",
+    )
+    .await;
+    // The second pane kept its own window.
+    let second_src = js(
+        &c,
+        "document.querySelector('#viewer .pane:nth-child(2) img.radiograph').getAttribute('src')",
+    )
+    .await;
+    assert!(
+        !second_src.as_str().unwrap().contains("wc="),
+        "panes are independent"
+    );
+
+    // Keyboard on the focused pane: zoom in twice, pan, reset.
+    let pane = c.find(Locator::Css(first)).await.unwrap();
+    pane.send_keys("++").await.unwrap();
+    assert!(text(&c, &format!("{first} .readout"))
+        .await
+        .ends_with("156%"));
+    pane.send_keys("\u{E014}").await.unwrap(); // arrow right
+    let transform = js(
+        &c,
+        &format!("document.querySelector('{first} .frame').style.transform"),
+    )
+    .await;
+    assert!(
+        transform
+            .as_str()
+            .unwrap()
+            .contains("translate(40px, 0px) scale(1.562)"),
+        "{transform}"
+    );
+    pane.send_keys("0").await.unwrap();
+    until(
+        &c,
+        &format!(
+            "!document.querySelector('{first} img.radiograph').getAttribute('src').includes('wc=')"
+        ),
+        "reset to the default window",
+    )
+    .await;
+    assert!(text(&c, &format!("{first} .readout"))
+        .await
+        .ends_with("100%"));
+    // A preset by key: 2 is the full range.
+    pane.send_keys("2").await.unwrap();
+    until(
+        &c,
+        &format!(
+            "document.querySelector('{first} img.radiograph').getAttribute('src').includes('wc=')"
+        ),
+        "the full-range preset",
+    )
+    .await;
+    // The wheel zooms out.
+    js(&c, &format!("document.querySelector('{first} .stage').dispatchEvent(new WheelEvent('wheel', {{deltaY: 100, bubbles: true, cancelable: true}})) && 1")).await;
+    assert!(text(&c, &format!("{first} .readout"))
+        .await
+        .ends_with("91%"));
+    // The buttons do what the keys do.
+    click(&c, &format!("{first} button.zoom-in")).await;
+    click(&c, &format!("{first} button.reset")).await;
+    assert!(text(&c, &format!("{first} .readout"))
+        .await
+        .ends_with("100%"));
+
+    // Full screen, and back.
+    pane.send_keys("f").await.unwrap();
+    until(&c, "document.fullscreenElement && document.fullscreenElement.matches('#viewer .pane:nth-child(1)')", "full screen").await;
+    pane.send_keys("f").await.unwrap();
+    until(&c, "!document.fullscreenElement", "out of full screen").await;
+
+    // The heat map: on the view the model read with it, toggled by box and key.
+    assert!(exists(&c, &format!("{first} input.heat")).await);
+    assert!(
+        !exists(&c, "#viewer .pane:nth-child(2) input.heat").await,
+        "no heat map, no toggle"
+    );
+    let overlay_shown = format!(
+        "getComputedStyle(document.querySelector('{first} img.heat-overlay')).display !== 'none'"
+    );
+    assert_eq!(
+        js(&c, &overlay_shown).await,
+        json!(false),
+        "off until asked for"
+    );
+    click(&c, &format!("{first} input.heat")).await;
+    until(&c, &overlay_shown, "the overlay shows").await;
+    pane.send_keys("h").await.unwrap();
+    until(&c, &format!("!({overlay_shown})"), "h hides it").await;
+    save_screenshot(&c, "viewer").await;
+
+    // The radiologist, blinded to AI output, gets the viewer without it.
+    c.delete_all_cookies().await.unwrap();
+    sign_in(&c, &app, "radiologist", osteo_tests::PASSWORD).await;
+    c.goto(&format!("{}/cases/{id}", app.base)).await.unwrap();
+    hydrated(&c).await;
+    assert_eq!(
+        c.find_all(Locator::Css("#viewer .pane"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        !exists(&c, "#viewer img.heat-overlay").await,
+        "blinded: no heat map"
+    );
+    assert!(!exists(&c, "#viewer input.heat").await);
+    c.close().await.unwrap();
+}
+
+/// Drops files (name, bytes) on the case page's drop zone, as a person
+/// dragging them from the desktop does.
+async fn drop_files(c: &Client, files: Vec<(&str, Vec<u8>)>) {
+    let files: Vec<serde_json::Value> = files
+        .into_iter()
+        .map(|(name, bytes)| json!([name, bytes]))
+        .collect();
+    c.execute(
+        "const dt = new DataTransfer();
+         for (const [name, bytes] of arguments[0]) {
+             dt.items.add(new File([new Uint8Array(bytes)], name, {type: 'application/dicom'}));
+         }
+         const zone = document.getElementById('drop-zone');
+         zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
+         zone.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
+        vec![json!(files)],
+    )
+    .await
+    .unwrap();
+}
+
+/// Files dropped on the case page go up one by one, each with its own
+/// progress bar and outcome; a refused file says why and nothing of it is
+/// stored (issue: radiographs, point 1).
+#[tokio::test]
+async fn dropped_files_upload_one_by_one_with_progress_and_their_outcome() {
+    let app = spawn_app().await;
+    let coordinator = app.api_client("coordinator").await;
+    let id = osteo_tests::workflow::enrol(&coordinator).await;
+    app.signed_in("coordinator").await;
+    let driver = chromedriver();
+    let c = browser(&driver, true).await;
+    sign_in(&c, &app, "coordinator", osteo_tests::PASSWORD).await;
+    c.goto(&format!("{}/cases/{id}", app.base)).await.unwrap();
+    hydrated(&c).await;
+    assert!(exists(&c, "#drop-zone").await);
+    let good = osteo_tests::dicom::Radiograph::cr("Lin", "AP", 3).bytes();
+    // One radiograph and one file that is not DICOM.
+    drop_files(
+        &c,
+        vec![
+            ("AP.dcm", good),
+            ("notes.dcm", b"not a DICOM file".to_vec()),
+        ],
+    )
+    .await;
+    until(
+        &c,
+        "document.querySelectorAll('#upload-progress li:not([data-state=uploading])').length === 2",
+        "both files done",
+    )
+    .await;
+    let rows = c
+        .find_all(Locator::Css("#upload-progress li"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0].attr("data-state").await.unwrap().as_deref(),
+        Some("stored")
+    );
+    assert!(rows[0].text().await.unwrap().contains("AP.dcm"));
+    assert!(text(&c, "#upload-progress li:nth-child(1) .outcome")
+        .await
+        .starts_with("✓ frontal"));
+    assert_eq!(
+        rows[1].attr("data-state").await.unwrap().as_deref(),
+        Some("refused")
+    );
+    let refused = text(&c, "#upload-progress li:nth-child(2) .outcome").await;
+    assert!(
+        refused.starts_with("✗ ") && refused.to_lowercase().contains("dicom"),
+        "{refused}"
+    );
+    for row in 1..=2 {
+        let value = js(
+            &c,
+            &format!(
+                "document.querySelector('#upload-progress li:nth-child({row}) progress').value"
+            ),
+        )
+        .await;
+        assert_eq!(value, json!(100), "each file's bar ends full");
+    }
+    // The page stays, so the reason can be read; its link shows the stored image.
+    assert_eq!(
+        js(&c, "document.querySelectorAll('#image-list li').length").await,
+        json!(0)
+    );
+    submit(&c, "#upload-refresh").await;
+    assert_eq!(
+        c.find_all(Locator::Css("#image-list li"))
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "only the radiograph was stored"
+    );
+    let (_, detail) = coordinator.get_json(&format!("/cases/{id}")).await;
+    assert_eq!(detail["images"].as_array().unwrap().len(), 1);
+    // A refusal is audited like any other upload.
+    let refusals: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'image.refused'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap_or(-1);
+    assert!(refusals >= 1, "the refused file is audited ({refusals})");
+
+    // When every dropped file is stored, the page reloads and shows them.
+    hydrated(&c).await;
+    let lateral = osteo_tests::dicom::Radiograph::cr("Lin", "LL", 4).bytes();
+    let old = c.find(Locator::Css("html")).await.unwrap();
+    drop_files(&c, vec![("LL.dcm", lateral)]).await;
+    let started = Instant::now();
+    while old.tag_name().await.is_ok() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the page reloads"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    until(
+        &c,
+        "document.querySelectorAll('#image-list li').length === 2",
+        "two images",
+    )
+    .await;
+    c.close().await.unwrap();
 }

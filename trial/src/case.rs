@@ -24,9 +24,9 @@ pub(crate) mod store;
 pub use store::{
     act_on_query, ai_input, assign_reader, attach_image, awaiting_ai, case_detail, complete_images,
     end_case, enter_pathology, find_case, image_by_original, image_for_viewer, is_locked,
-    list_cases, list_queries, map_uids, mark_poor_quality, pathology_of, prediction, raise_query,
-    reads, record_ai_failure, record_prediction, save_crf, save_read, sign_crf, sign_pathology,
-    sign_read, study_number, worklist,
+    list_cases, list_queries, map_uids, mark_poor_quality, new_uid, pathology_of, prediction,
+    raise_query, reads, record_ai_failure, record_prediction, save_crf, save_read, sign_crf,
+    sign_pathology, sign_read, study_number, worklist,
 };
 
 use crate::codes::{code_enum, UnknownCode};
@@ -485,6 +485,8 @@ pub enum CaseError {
     NoRuleTable,
     #[error("the Bone-RADS rule table is fixed once the first read is saved")]
     RuleTableInUse,
+    #[error("how radiograph dates are de-identified is fixed once the first radiograph is stored")]
+    DatesInUse,
     #[error("unknown Bone-RADS rule table `{0}`")]
     UnknownRuleTable(String),
     #[error("{0} is not a radiologist with an active account")]
@@ -562,6 +564,7 @@ impl CaseError {
             E::ViewsMissing(_) => "views_missing",
             E::NoRuleTable => "no_rule_table",
             E::RuleTableInUse => "rule_table_in_use",
+            E::DatesInUse => "dates_in_use",
             E::UnknownRuleTable(_) => "unknown_rule_table",
             E::NotARadiologist(_) => "not_a_radiologist",
             E::AlreadyAssigned(_) => "already_assigned",

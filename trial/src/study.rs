@@ -37,7 +37,19 @@ pub struct StudySettings {
     pub readers_per_case: i64,
     /// Which Bone-RADS score the model takes when two read: `primary_reader` or `consensus`.
     pub bone_rads_source: String,
+    /// How dates in stored radiographs are de-identified: `keep` or `shift`
+    /// ([`DICOM_DATES`]).
+    pub dicom_dates: String,
 }
+
+/// The study's choices for dates in stored radiographs (DICOM PS3.15
+/// Annex E): `keep` — Retain Longitudinal Temporal Information with Full
+/// Dates Option (the radiograph date is a CRF field anyway); `shift` — with
+/// Modified Dates Option: every date of a case moved back by the same
+/// random number of days (1 to 365, drawn when its first radiograph is
+/// stored), so intervals within the case survive. Fixed once the first
+/// radiograph is stored.
+pub const DICOM_DATES: [&str; 2] = ["keep", "shift"];
 
 /// Operational figures: what a statistician sees before database lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 //! comes back with what was typed and the problems beside the fields.
 
 use super::error_text;
+use super::viewer::{Uploader, Viewer, ViewerImage};
 use crate::api::cases::{case_view, cases_view, dashboard_view, study_view, CaseData};
 use crate::i18n::t;
 use leptos::prelude::*;
@@ -25,6 +26,37 @@ fn opt(code: &str) -> String {
     } else {
         s
     }
+}
+
+/// The case's views for the viewer, each with its heat map when the
+/// prediction is locked and the role may see it (heat map n belongs to the
+/// n-th view the model read).
+fn viewer_images(v: &CaseData) -> Vec<ViewerImage> {
+    let read: &[String] = v.detail.prediction.as_ref().map_or(&[], |p| {
+        &p.input.image_sha256[..p.input.heatmaps.len().min(p.input.image_sha256.len())]
+    });
+    let id = v.detail.summary.id;
+    v.detail
+        .images
+        .iter()
+        .map(|i| ViewerImage {
+            sha256: i.sha256.clone(),
+            caption: [
+                Some(opt(i.view.as_str())),
+                i.modality.clone(),
+                i.columns.zip(i.rows).map(|(c, r)| format!("{c} × {r}")),
+                i.laterality.clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · "),
+            heatmap: read
+                .iter()
+                .position(|s| s == &i.sha256)
+                .map(|n| format!("/cases/{id}/heatmaps/{n}")),
+        })
+        .collect()
 }
 
 fn state_label(s: CaseState) -> String {
@@ -510,6 +542,7 @@ pub fn CasePage() -> impl IntoView {
                                 </p>
                                 <details class="card" id="images" open=true>
                                     <summary>{t("images.title")} " (" {v.detail.images.len()} ")"</summary>
+                                    {(!v.detail.images.is_empty()).then(|| view! { <Viewer images=viewer_images(&v)/> })}
                                     <ul id="image-list">{v.detail.images.iter().map(|i| view! {
                                         <li class="image">
                                             <a href=format!("/images/{}/preview.png?size=2048", i.sha256) target="_blank">
@@ -528,18 +561,7 @@ pub fn CasePage() -> impl IntoView {
                                     }).collect_view()}</ul>
                                     {(v.detail.images.is_empty()).then(|| view! { <p class="muted">{t("images.none")}</p> })}
                                     {(v.can_enter && s.state == CaseState::Enrolled && !v.locked).then(|| view! {
-                                        <form method="post" action=format!("/cases/{id}/images") enctype="multipart/form-data" class="grid" id="upload-form">
-                                            <label>{t("images.files")}<input type="file" name="file" id="f-files" multiple accept=".dcm,application/dicom" required/></label>
-                                            <label>{t("images.view")}
-                                                <select name="view" id="f-view">
-                                                    <option value="auto">{t("images.view_auto")}</option>
-                                                    <option value="frontal">{opt("frontal")}</option>
-                                                    <option value="lateral">{opt("lateral")}</option>
-                                                    <option value="oblique">{opt("oblique")}</option>
-                                                </select>
-                                            </label>
-                                            <button type="submit" id="upload">{t("images.upload")}</button>
-                                        </form>
+                                        <Uploader case_id=id/>
                                         <form method="post" action=format!("/cases/{id}/images/complete")>
                                             <button type="submit" id="images-complete">{t("images.complete")}</button>
                                         </form>
@@ -769,6 +791,11 @@ pub fn StudyPage() -> impl IntoView {
                                                 {["primary_reader", "consensus"].into_iter().map(|o| view! { <option value=o selected={o == s.bone_rads_source}>{opt(o)}</option> }).collect_view()}
                                             </select>
                                         </label>
+                                        <label>{t("study.dicom_dates")}
+                                            <select name="dicom_dates" id="f-dicom-dates">
+                                                {osteo_trial::study::DICOM_DATES.into_iter().map(|o| view! { <option value=o selected={o == s.dicom_dates}>{t(&format!("study.dicom_dates_{o}"))}</option> }).collect_view()}
+                                            </select>
+                                        </label>
                                         <button type="submit" id="settings-save">{t("study.save")}</button>
                                     </form>
                                 </div>
@@ -856,12 +883,16 @@ fn DiagnosticReport(v: CaseData) -> impl IntoView {
                         " · " {t("ai.card")} " " {format!("{:.3}", m.validation_auc)}</p>
                 })}
                 <div class="views">
-                    {v.detail.images.iter().take(p.input.heatmaps.len()).enumerate().map(|(n, image)| view! {
-                        <figure>
-                            <img src=format!("/images/{}/preview.png?size=320", image.sha256) alt=t("report.view") width="240" loading="lazy"/>
-                            <img src=format!("/cases/{id}/heatmaps/{n}") alt=t("ai.heatmap") width="240" loading="lazy"/>
-                            <figcaption>{opt(image.view.as_str())}</figcaption>
-                        </figure>
+                    // Heat map n belongs to the n-th view the model read.
+                    {p.input.image_sha256.iter().take(p.input.heatmaps.len()).enumerate().map(|(n, sha)| {
+                        let view = v.detail.images.iter().find(|i| &i.sha256 == sha).map(|i| opt(i.view.as_str()));
+                        view! {
+                            <figure>
+                                <img src=format!("/images/{sha}/preview.png?size=320") alt=t("report.view") width="240" loading="lazy"/>
+                                <img src=format!("/cases/{id}/heatmaps/{n}") alt=t("ai.heatmap") width="240" loading="lazy"/>
+                                <figcaption>{view}</figcaption>
+                            </figure>
+                        }
                     }).collect_view()}
                 </div>
             })}

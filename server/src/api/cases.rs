@@ -53,6 +53,7 @@ impl From<CaseError> for ApiError {
             | E::ReadLocked
             | E::PredictionExists
             | E::RuleTableInUse
+            | E::DatesInUse
             | E::AssignmentClosed
             | E::AlreadyAssigned(_)
             | E::LockBlocked(_)
@@ -623,6 +624,9 @@ pub struct SettingsIn {
     readers_per_case: Option<i64>,
     /// primary_reader or consensus.
     bone_rads_source: Option<String>,
+    /// keep or shift: how dates in stored radiographs are de-identified
+    /// (fixed once the first radiograph is stored).
+    dicom_dates: Option<String>,
 }
 
 /// Changes the study settings (administrators and the PI), before the first read only.
@@ -641,6 +645,7 @@ pub async fn update_settings(
             body.rule_version.as_deref(),
             body.readers_per_case,
             body.bone_rads_source.as_deref(),
+            body.dicom_dates.as_deref(),
         )
         .await?,
     ))

@@ -93,10 +93,35 @@ pub async fn case_images(
     if !by.role.can(osteo_trial::domain::Permission::EnterCaseData) {
         return Err(case_error(&headers, &page, CaseError::Forbidden));
     }
-    let form = form.map_err(|_| back(&page, "upload"))?;
-    let files = crate::imaging::upload::receive(&state, &by, id, form)
-        .await
-        .map_err(|_| back(&page, "upload"))?;
+    // The page's drag-and-drop uploader sends one file per request and asks
+    // for the outcome as JSON (the API's shape), to show it beside the file's
+    // progress bar; the plain form gets it as a message on the case page.
+    let wants_json = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    let received = match form {
+        Ok(form) => crate::imaging::upload::receive(&state, &by, id, form).await,
+        Err(e) => Err(format!("send multipart/form-data: {}", e.body_text())),
+    };
+    if wants_json {
+        return Ok(match received {
+            Ok(files) => {
+                let status = if files.iter().any(|f| f.stored) {
+                    StatusCode::OK
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                (status, axum::Json(serde_json::json!({ "files": files }))).into_response()
+            }
+            Err(message) => (
+                StatusCode::BAD_REQUEST,
+                axum::Json(serde_json::json!({ "error": "bad_request", "message": message })),
+            )
+                .into_response(),
+        });
+    }
+    let files = received.map_err(|_| back(&page, "upload"))?;
     let detail = files
         .iter()
         .map(|f| match (&f.error, &f.view) {
@@ -509,10 +534,33 @@ pub async fn query_action(
 #[derive(Deserialize)]
 pub struct SizeQuery {
     size: Option<u32>,
+    /// Window centre and width in modality units (both or neither).
+    wc: Option<f64>,
+    ww: Option<f64>,
 }
 
-/// A rendered radiograph for the case page (PNG, cached), for the roles that
-/// see the case and the radiologists assigned to it.
+/// Whether the signed-in user may see the stored object `sha`: the roles
+/// that see its case and the radiologists assigned to it.
+async fn may_view_image(
+    state: &AppState,
+    me: &osteo_trial::accounts::User,
+    headers: &HeaderMap,
+    sha: &str,
+) -> Result<(), Halt> {
+    let by = me.principal(AuditSource::Ui);
+    if !osteo_trial::codes::is_sha256(sha) {
+        return Err(super::not_found(headers));
+    }
+    match case::image_for_viewer(&state.db, &by, sha).await {
+        Ok(_) => Ok(()),
+        Err(CaseError::UnknownCase(_)) => Err(super::not_found(headers)),
+        Err(e) => Err(case_error(headers, "/cases", e)),
+    }
+}
+
+/// A rendered radiograph for the case page and the viewer (PNG, cached):
+/// fitted into `size` pixels (default 512), through the window `wc`/`ww`
+/// or the image's default window.
 #[tracing::instrument(skip_all)]
 pub async fn image_preview(
     State(state): State<AppState>,
@@ -521,27 +569,62 @@ pub async fn image_preview(
     axum::extract::Path(sha): axum::extract::Path<String>,
     Query(q): Query<SizeQuery>,
 ) -> Reply {
-    let by = me.principal(AuditSource::Ui);
-    let not_found = || super::not_found(&headers);
-    if !osteo_trial::codes::is_sha256(&sha) {
-        return Err(not_found());
-    }
-    match case::image_for_viewer(&state.db, &by, &sha).await {
-        Ok(_) => {}
-        Err(CaseError::UnknownCase(_)) => return Err(not_found()),
-        Err(e) => return Err(case_error(&headers, "/cases", e)),
-    }
+    may_view_image(&state, &me, &headers, &sha).await?;
+    let window = match (q.wc, q.ww) {
+        (None, None) => None,
+        (Some(centre), Some(width)) if centre.is_finite() && width.is_finite() && width >= 1.0 => {
+            Some(osteo_model::pixels::Window { centre, width })
+        }
+        _ => {
+            // wc and ww go together: finite numbers, ww at least 1.
+            return Err(html_error(
+                StatusCode::BAD_REQUEST,
+                request_locale(&headers),
+                "error.invalid",
+            )
+            .into());
+        }
+    };
     let size = q.size.unwrap_or(512).clamp(64, 4096);
     let png = crate::imaging::preview(
         state.images.as_ref(),
         &state.settings.data_dir.join("cache"),
         &sha,
         size,
+        window,
     )
     .await
     .map_err(|e| internal(&headers, e))?
-    .ok_or_else(not_found)?;
+    .ok_or_else(|| super::not_found(&headers))?;
     Ok(private_png(png))
+}
+
+/// The default window, value range and photometric interpretation of a
+/// stored radiograph (JSON), for the viewer's window/level.
+#[tracing::instrument(skip_all)]
+pub async fn image_window(
+    State(state): State<AppState>,
+    Member(me, _session): Member,
+    headers: HeaderMap,
+    axum::extract::Path(sha): axum::extract::Path<String>,
+) -> Reply {
+    may_view_image(&state, &me, &headers, &sha).await?;
+    let json = crate::imaging::window_info(
+        state.images.as_ref(),
+        &state.settings.data_dir.join("cache"),
+        &sha,
+    )
+    .await
+    .map_err(|e| internal(&headers, e))?
+    .ok_or_else(|| super::not_found(&headers))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json"),
+            (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        json,
+    )
+        .into_response())
 }
 
 /// A view's heat-map overlay of the case's locked prediction (PNG), for the

@@ -17,6 +17,8 @@ pub struct SettingsForm {
     rule_version: Option<String>,
     readers_per_case: i64,
     bone_rads_source: String,
+    /// Absent from an older form: no change.
+    dicom_dates: Option<String>,
 }
 
 const STUDY: &str = "/study";
@@ -39,6 +41,7 @@ pub async fn study_settings(
         f.rule_version.as_deref().filter(|v| !v.is_empty()),
         Some(f.readers_per_case),
         Some(&f.bone_rads_source),
+        f.dicom_dates.as_deref(),
     )
     .await
     .map_err(|e| case_error(&headers, STUDY, e))?;

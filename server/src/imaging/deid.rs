@@ -1,9 +1,11 @@
 //! De-identification on ingest (DICOM PS3.15 Annex E, Basic Application
 //! Level Confidentiality Profile) with the options the analysis needs:
 //! pixel spacing, view, laterality, body part, photometric interpretation,
-//! window and bit depth are kept, and so are full dates (Retain Longitudinal
-//! Temporal Information with Full Dates Option — the study's setting, since
-//! the radiograph date is a CRF field anyway). Patient name and ID become the
+//! window and bit depth are kept. Dates follow the study's setting
+//! (`osteo_trial::study::DICOM_DATES`): kept (Retain Longitudinal Temporal
+//! Information with Full Dates Option — the default, since the radiograph
+//! date is a CRF field anyway) or moved back by the case's own random number
+//! of days (Modified Dates Option). Patient name and ID become the
 //! study number; instance UIDs are replaced consistently within the study
 //! (the mapping is kept in the database and never exported, see
 //! `osteo_trial::case::map_uids`); every private
@@ -169,5 +171,7 @@ pub const PROFILE: &[(Tag, &str, Action)] = &[
 /// Patient Identity Removed (0012,0062) and De-identification Method (0012,0063).
 pub const IDENTITY_REMOVED: Tag = Tag(0x0012, 0x0062);
 pub const METHOD: Tag = Tag(0x0012, 0x0063);
+pub const METHOD_TEXT_SHIFTED: &str =
+    "DICOM PS3.15 E.1 Basic Application Level Confidentiality Profile; Retain Longitudinal Temporal Information with Modified Dates Option; Osteo EDC";
 pub const METHOD_TEXT: &str =
     "DICOM PS3.15 E.1 Basic Application Level Confidentiality Profile; Retain Longitudinal Temporal Information with Full Dates Option; Osteo EDC";

@@ -9,10 +9,11 @@
 
 pub mod deid;
 pub mod render;
+pub mod scan;
 pub mod storage;
 pub mod upload;
 
-use deid::{Action, IDENTITY_REMOVED, METHOD, METHOD_TEXT, PROFILE};
+use deid::{Action, IDENTITY_REMOVED, METHOD, METHOD_TEXT, METHOD_TEXT_SHIFTED, PROFILE};
 use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, Tag, VR};
 use dicom_object::{DefaultDicomObject, OpenFileOptions};
@@ -44,6 +45,10 @@ pub enum IngestError {
     Bits(u16),
     #[error("the file has no pixel data")]
     NoPixels,
+    #[error("the file is damaged: {0}")]
+    Damaged(#[from] scan::Oversized),
+    #[error("the declared size does not fit the image: {0}")]
+    Sizes(String),
     #[error("the view cannot be told from the file (View Position `{0}`); choose frontal, lateral or oblique in the upload form")]
     ViewUnknown(String),
     #[error(transparent)]
@@ -118,6 +123,8 @@ const COLUMNS: Tag = Tag(0x0028, 0x0011);
 const PHOTOMETRIC: Tag = Tag(0x0028, 0x0004);
 const BITS_ALLOCATED: Tag = Tag(0x0028, 0x0100);
 const BURNED_IN: Tag = Tag(0x0028, 0x0301);
+const SAMPLES_PER_PIXEL: Tag = Tag(0x0028, 0x0002);
+const NUMBER_OF_FRAMES: Tag = Tag(0x0028, 0x0008);
 const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
 const DX_FOR_PROCESSING: &str = "1.2.840.10008.5.1.4.1.1.1.1.1";
 
@@ -144,6 +151,7 @@ pub fn inspect(bytes: &[u8]) -> Result<(DefaultDicomObject, Inspected), IngestEr
     if bytes.is_empty() {
         return Err(IngestError::Empty);
     }
+    scan::check_lengths(bytes)?;
     let obj = OpenFileOptions::new()
         .from_reader(std::io::Cursor::new(bytes))
         .map_err(|e| IngestError::NotDicom(e.to_string()))?;
@@ -178,6 +186,7 @@ pub fn inspect(bytes: &[u8]) -> Result<(DefaultDicomObject, Inspected), IngestEr
     }
     let rows = number(&obj, ROWS).unwrap_or(0);
     let columns = number(&obj, COLUMNS).unwrap_or(0);
+    check_sizes(&obj, rows, columns, bits_allocated)?;
     let view_position = text(&obj, VIEW_POSITION).unwrap_or_default();
     let body_part = text(&obj, BODY_PART);
     let mut warnings = Vec::new();
@@ -203,7 +212,7 @@ pub fn inspect(bytes: &[u8]) -> Result<(DefaultDicomObject, Inspected), IngestEr
         .to_owned();
     // Nothing unreadable is stored: the pixels must decode (this also
     // refuses declared sizes that the pixel data does not fill).
-    render::to_image(&obj)?;
+    render::to_image(&obj, None)?;
     let inspected = Inspected {
         modality,
         view: view_of(&view_position),
@@ -220,6 +229,49 @@ pub fn inspect(bytes: &[u8]) -> Result<(DefaultDicomObject, Inspected), IngestEr
     Ok((obj, inspected))
 }
 
+/// The most pixels one radiograph may have (a 43 × 43 cm detector at
+/// 0.1 mm is 4,300 × 4,300 = 18.5 million): larger declarations are refused
+/// before anything is decoded, so a corrupt header cannot make the decoder
+/// reserve gigabytes.
+pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
+
+/// Checks the declared rows, columns, samples and frames against each other
+/// and, for uncompressed pixel data, against the bytes present.
+fn check_sizes(
+    obj: &DefaultDicomObject,
+    rows: u16,
+    columns: u16,
+    bits_allocated: u16,
+) -> Result<(), IngestError> {
+    if rows == 0 || columns == 0 {
+        return Err(IngestError::Sizes(format!(
+            "{columns} columns × {rows} rows"
+        )));
+    }
+    let samples = u64::from(number(obj, SAMPLES_PER_PIXEL).unwrap_or(1).max(1));
+    let frames = text(obj, NUMBER_OF_FRAMES)
+        .and_then(|f| f.parse::<u64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let pixels = u64::from(rows) * u64::from(columns) * samples * frames;
+    if pixels > MAX_PIXELS {
+        return Err(IngestError::Sizes(format!(
+            "{columns} × {rows} pixels × {samples} samples × {frames} frames is more than {MAX_PIXELS} values"
+        )));
+    }
+    let element = obj.element(PIXEL_DATA).map_err(|_| IngestError::NoPixels)?;
+    if let dicom_core::DicomValue::Primitive(value) = element.value() {
+        let needed = pixels * u64::from(bits_allocated) / 8;
+        let present = value.calculate_byte_len() as u64;
+        if present < needed {
+            return Err(IngestError::Sizes(format!(
+                "the pixel data holds {present} bytes where {columns} × {rows} pixels at {bits_allocated} bits need {needed}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The instance UIDs of the object that de-identification replaces.
 pub fn uids(obj: &DefaultDicomObject) -> Vec<String> {
     PROFILE
@@ -232,7 +284,17 @@ pub fn uids(obj: &DefaultDicomObject) -> Vec<String> {
 /// Applies the profile: identifiers removed, patient name and ID replaced
 /// by the study number, UIDs replaced through `map`, private attributes
 /// removed, and the de-identification recorded in the object.
-pub fn deidentify(obj: &mut DefaultDicomObject, study_number: &str, map: &HashMap<String, String>) {
+///
+/// With `shift_days` (the study's `shift` setting for dates) every date is
+/// moved by that many days ([`shift_dates`], PS3.15 Modified Dates Option);
+/// without, dates are kept (Full Dates Option). Longitudinal Temporal
+/// Information Modified (0028,0303) says which.
+pub fn deidentify(
+    obj: &mut DefaultDicomObject,
+    study_number: &str,
+    map: &HashMap<String, String>,
+    shift_days: Option<i64>,
+) {
     for (tag, _, action) in PROFILE {
         match action {
             Action::Remove => {
@@ -276,13 +338,89 @@ pub fn deidentify(obj: &mut DefaultDicomObject, study_number: &str, map: &HashMa
         VR::CS,
         PrimitiveValue::from("YES"),
     ));
+    if let Some(days) = shift_days {
+        shift_dates(obj, days);
+    }
     obj.put(DataElement::new(
         METHOD,
         VR::LO,
-        PrimitiveValue::from(METHOD_TEXT),
+        PrimitiveValue::from(if shift_days.is_some() {
+            METHOD_TEXT_SHIFTED
+        } else {
+            METHOD_TEXT
+        }),
+    ));
+    obj.put(DataElement::new(
+        TEMPORAL_MODIFIED,
+        VR::CS,
+        PrimitiveValue::from(if shift_days.is_some() {
+            "MODIFIED"
+        } else {
+            "UNMODIFIED"
+        }),
     ));
     if let Some(sop) = text(obj, Tag(0x0008, 0x0018)) {
         obj.update_meta(|m| m.media_storage_sop_instance_uid = sop);
+    }
+}
+
+/// Longitudinal Temporal Information Modified (PS3.3 C.12.1).
+pub const TEMPORAL_MODIFIED: Tag = Tag(0x0028, 0x0303);
+
+/// Moves every date — each DA value, and the date part of each DT value —
+/// by `days`, in the dataset and in every sequence item. A value that is
+/// not a full date (a DT of only a year, or a malformed one) is emptied
+/// rather than left unshifted.
+pub fn shift_dates(obj: &mut dicom_object::InMemDicomObject, days: i64) {
+    let tags: Vec<(Tag, VR)> = obj
+        .iter()
+        .map(|e| (e.header().tag, e.header().vr))
+        .collect();
+    for (tag, vr) in tags {
+        match vr {
+            VR::DA | VR::DT => {
+                let Some(old) = obj
+                    .element(tag)
+                    .ok()
+                    .and_then(|e| e.to_multi_str().ok())
+                    .map(|v| v.to_vec())
+                else {
+                    continue;
+                };
+                let new: dicom_core::value::C<String> = old
+                    .iter()
+                    .map(|v| shift_date(v.trim_matches(|c: char| c == '\0' || c == ' '), days))
+                    .collect();
+                obj.put(DataElement::new(tag, vr, PrimitiveValue::Strs(new)));
+            }
+            VR::SQ => {
+                obj.update_value(tag, |v| {
+                    if let Some(items) = v.items_mut() {
+                        for item in items.iter_mut() {
+                            shift_dates(item, days);
+                        }
+                    }
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One DA (`YYYYMMDD`) or DT (`YYYYMMDD…`) value moved by `days`.
+pub fn shift_date(value: &str, days: i64) -> String {
+    if value.is_empty() {
+        return String::new();
+    }
+    let Some(date) = value
+        .get(..8)
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok())
+    else {
+        return String::new();
+    };
+    match date.checked_add_signed(chrono::Duration::days(days)) {
+        Some(moved) => format!("{}{}", moved.format("%Y%m%d"), &value[8..]),
+        None => String::new(),
     }
 }
 
@@ -335,8 +473,9 @@ pub async fn ingest(
         (None, None) => return Err(IngestError::ViewUnknown(inspected.view_position.clone())),
     };
     let map = case::map_uids(db, by, &uids(&obj)).await?;
+    let shift_days = osteo_trial::study::date_shift(db, case_id).await?;
     let encoded = tokio::task::spawn_blocking(move || {
-        deidentify(&mut obj, &study_number, &map);
+        deidentify(&mut obj, &study_number, &map, shift_days);
         encode(&obj)
     })
     .await
@@ -377,19 +516,21 @@ pub async fn ingest(
     })
 }
 
-/// A rendered PNG of a stored object, cached under `cache_dir` by hash and
-/// size. Rendering runs off the async threads.
-pub async fn preview(
+/// Reads a cached rendering, or makes it off the async threads from the
+/// stored object and caches it. The cache is an optimisation: failing to
+/// write it is not an error. `None` when no such object is stored.
+async fn cached(
     store: &dyn storage::ObjectStore,
     cache_dir: &std::path::Path,
     sha256: &str,
-    size: u32,
+    name: &str,
+    make: impl FnOnce(&dicom_object::DefaultDicomObject) -> Result<Vec<u8>, IngestError>
+        + Send
+        + 'static,
 ) -> Result<Option<Vec<u8>>, IngestError> {
-    let cached = cache_dir
-        .join(&sha256[..2])
-        .join(format!("{sha256}-{size}.png"));
-    if let Ok(png) = tokio::fs::read(&cached).await {
-        return Ok(Some(png));
+    let cached = cache_dir.join(&sha256[..2]).join(name);
+    if let Ok(bytes) = tokio::fs::read(&cached).await {
+        return Ok(Some(bytes));
     }
     let Some(bytes) = store
         .get(sha256)
@@ -398,22 +539,86 @@ pub async fn preview(
     else {
         return Ok(None);
     };
-    let png = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, IngestError> {
+    let out = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, IngestError> {
         let obj = OpenFileOptions::new()
             .from_reader(std::io::Cursor::new(bytes))
             .map_err(|e| IngestError::NotDicom(e.to_string()))?;
-        Ok(render::png(&obj, size)?)
+        make(&obj)
     })
     .await
     .map_err(|e| IngestError::Storage(e.to_string()))??;
     if let Some(dir) = cached.parent() {
-        // The cache is an optimisation: failing to write it is not an error.
         if tokio::fs::create_dir_all(dir).await.is_ok() {
-            let tmp = dir.join(format!(".{sha256}-{size}.{}.tmp", std::process::id()));
-            if tokio::fs::write(&tmp, &png).await.is_ok() {
+            let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+            if tokio::fs::write(&tmp, &out).await.is_ok() {
                 let _ = tokio::fs::rename(&tmp, &cached).await;
             }
         }
     }
-    Ok(Some(png))
+    Ok(Some(out))
+}
+
+/// A rendered PNG of a stored object fitted into `size` pixels, through
+/// `window` (modality units) or the default window; cached by hash, size
+/// and window.
+pub async fn preview(
+    store: &dyn storage::ObjectStore,
+    cache_dir: &std::path::Path,
+    sha256: &str,
+    size: u32,
+    window: Option<osteo_model::pixels::Window>,
+) -> Result<Option<Vec<u8>>, IngestError> {
+    let name = match window {
+        None => format!("{sha256}-{size}.png"),
+        // The exact bits of the numbers: two windows that print alike are
+        // never confused.
+        Some(w) => format!(
+            "{sha256}-{size}-{:016x}-{:016x}.png",
+            w.centre.to_bits(),
+            w.width.to_bits()
+        ),
+    };
+    cached(store, cache_dir, sha256, &name, move |obj| {
+        Ok(render::png(obj, size, window)?)
+    })
+    .await
+}
+
+/// The default window and value range of a stored object (JSON), cached.
+pub async fn window_info(
+    store: &dyn storage::ObjectStore,
+    cache_dir: &std::path::Path,
+    sha256: &str,
+) -> Result<Option<Vec<u8>>, IngestError> {
+    cached(
+        store,
+        cache_dir,
+        sha256,
+        &format!("{sha256}-window.json"),
+        |obj| {
+            let info = render::window_info(obj)?;
+            serde_json::to_vec(&info).map_err(|e| IngestError::Storage(e.to_string()))
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shift_date;
+
+    #[test]
+    fn dates_move_by_whole_days_and_keep_their_time() {
+        assert_eq!(shift_date("20250301", -1), "20250228");
+        assert_eq!(shift_date("20240301", -1), "20240229", "a leap year");
+        assert_eq!(shift_date("20250102", -365), "20240103");
+        assert_eq!(
+            shift_date("20251002101500.25+0800", -10),
+            "20250922101500.25+0800"
+        );
+        // Not a full date: emptied, never left as it was.
+        assert_eq!(shift_date("2025", -1), "");
+        assert_eq!(shift_date("2025-10-02", -1), "");
+        assert_eq!(shift_date("", -1), "");
+    }
 }

@@ -4,7 +4,7 @@
 use super::{ingest, IngestError, Limits};
 use crate::startup::AppState;
 use axum::extract::Multipart;
-use osteo_trial::audit::Principal;
+use osteo_trial::audit::{self, Change, Principal};
 use osteo_trial::case::View;
 use serde::Serialize;
 
@@ -69,6 +69,8 @@ pub async fn receive(
                         ))
                     }
                 };
+                let original_sha256 = super::sha256_hex(&bytes);
+                let size = bytes.len();
                 let outcome = match ingest(
                     &state.db,
                     state.images.as_ref(),
@@ -97,6 +99,8 @@ pub async fn receive(
                         if let IngestError::Storage(_) | IngestError::Case(_) = e {
                             tracing::error!(error = %e, "storing an image failed");
                         }
+                        audit_refusal(&state.db, by, case_id, &name, size, &original_sha256, &e)
+                            .await;
                         FileOutcome {
                             name,
                             stored: false,
@@ -116,4 +120,28 @@ pub async fn receive(
         return Err("no file was sent: add one or more DICOM files in the field `file`".into());
     }
     Ok(out)
+}
+
+/// Every refusal is in the audit trail: what was sent (name, size, hash of
+/// the bytes) and why it was refused. A failure to audit is logged; the file
+/// stays refused either way.
+pub async fn audit_refusal(
+    db: &osteo_trial::store::Db,
+    by: &Principal,
+    case_id: i64,
+    name: &str,
+    size: usize,
+    original_sha256: &str,
+    reason: &IngestError,
+) {
+    let change = Change::new("image.refused", "case", case_id).field(
+        "file",
+        None,
+        Some(format!(
+            "{name} ({size} bytes, sha256 {original_sha256}): {reason}"
+        )),
+    );
+    if let Err(e) = audit::record(db, by, change).await {
+        tracing::error!(error = %e, "the refusal could not be audited");
+    }
 }

@@ -368,6 +368,11 @@ pub async fn image_by_original(db: &Db, original_sha256: &str) -> Result<Option<
 
 /// The replacement of each original UID, made on first sight and kept, so a
 /// study's images keep referring to each other after de-identification.
+/// A new UID under the UUID-derived root 2.25 (PS3.5 B.2): 128 random bits.
+pub fn new_uid() -> String {
+    format!("2.25.{}", u128::from_be_bytes(rand::random::<[u8; 16]>()))
+}
+
 /// New UIDs are under the UUID-derived root 2.25 (PS3.5 B.2).
 pub async fn map_uids(
     db: &Db,
@@ -388,8 +393,7 @@ pub async fn map_uids(
         let replacement = match existing {
             Some(r) => r,
             None => {
-                let n = u128::from_be_bytes(rand::random::<[u8; 16]>());
-                let r = format!("2.25.{n}");
+                let r = new_uid();
                 sqlx::query(
                     "INSERT INTO uid_map (original, replacement, created_at) VALUES ($1, $2, $3)",
                 )

@@ -13,7 +13,7 @@ use sqlx::Row;
 /// The current settings.
 pub async fn settings(db: &Db) -> Result<StudySettings, CaseError> {
     let row = sqlx::query(
-        "SELECT rule_version, readers_per_case, bone_rads_source FROM study_settings WHERE id = 1",
+        "SELECT rule_version, readers_per_case, bone_rads_source, dicom_dates FROM study_settings WHERE id = 1",
     )
     .fetch_one(db.pool())
     .await?;
@@ -28,6 +28,7 @@ pub async fn settings(db: &Db) -> Result<StudySettings, CaseError> {
         rule_versions: versions,
         readers_per_case: row.try_get("readers_per_case")?,
         bone_rads_source: row.try_get("bone_rads_source")?,
+        dicom_dates: row.try_get("dicom_dates")?,
     })
 }
 
@@ -141,6 +142,76 @@ pub async fn set_reading(
     settings(db).await
 }
 
+/// Sets how dates in stored radiographs are de-identified ([`DICOM_DATES`]);
+/// fixed once the first radiograph is stored.
+pub async fn set_dicom_dates(
+    db: &Db,
+    by: &Principal,
+    mode: &str,
+) -> Result<StudySettings, CaseError> {
+    require(by, Permission::ManageStudy)?;
+    if !DICOM_DATES.contains(&mode) {
+        return Err(CaseError::UnknownField(format!(
+            "dicom_dates = {mode} (use keep or shift)"
+        )));
+    }
+    let current = settings(db).await?;
+    let mut tx = begin(db, by, "settings.dicom_dates", "study", 1).await?;
+    if sqlx::query("SELECT 1 FROM case_images LIMIT 1")
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some()
+    {
+        return Err(CaseError::DatesInUse);
+    }
+    sqlx::query(
+        "UPDATE study_settings SET dicom_dates = $1, updated_at = $2, updated_by = $3 WHERE id = 1",
+    )
+    .bind(mode)
+    .bind(now_utc())
+    .bind(by.user_id)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        by,
+        Change::new("settings.change", "study", 1).field(
+            "dicom_dates",
+            Some(current.dicom_dates),
+            Some(mode.to_owned()),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    settings(db).await
+}
+
+/// The number of days the dates of a case's radiographs move by, under the
+/// study's `shift` setting (`None` under `keep`): drawn at random (−365 to
+/// −1) the first time, the same for every later radiograph of the case.
+pub async fn date_shift(db: &Db, case_id: i64) -> Result<Option<i64>, CaseError> {
+    if settings(db).await?.dicom_dates != "shift" {
+        return Ok(None);
+    }
+    let drawn: i64 = -rand::Rng::gen_range(&mut rand::thread_rng(), 1..=365);
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO case_date_shifts (case_id, days, created_at) VALUES ($1, $2, $3) ON CONFLICT (case_id) DO NOTHING",
+    )
+    .bind(case_id)
+    .bind(drawn)
+    .bind(now_utc())
+    .execute(&mut *tx)
+    .await?;
+    let days: i64 = sqlx::query("SELECT days FROM case_date_shifts WHERE case_id = $1")
+        .bind(case_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("days")?;
+    tx.commit().await?;
+    Ok(Some(days))
+}
+
 /// Applies the settings that differ from the current ones (a value equal to
 /// the current one is no change, so re-sending a form is harmless).
 pub async fn update_settings(
@@ -149,8 +220,12 @@ pub async fn update_settings(
     rule_version: Option<&str>,
     readers_per_case: Option<i64>,
     bone_rads_source: Option<&str>,
+    dicom_dates: Option<&str>,
 ) -> Result<StudySettings, CaseError> {
     let mut current = settings(db).await?;
+    if let Some(mode) = dicom_dates.filter(|m| *m != current.dicom_dates) {
+        current = set_dicom_dates(db, by, mode).await?;
+    }
     if let Some(v) = rule_version.filter(|v| current.rule_version.as_deref() != Some(*v)) {
         current = confirm_rule_table(db, by, v).await?;
     }
@@ -307,7 +382,7 @@ pub async fn canonical_export(tx: &mut Tx) -> Result<Vec<u8>, CaseError> {
         ("predictions", "SELECT case_id, probability, threshold, call, model_id, weights_sha256, image_sha256, heatmaps, bone_rads_source, record_sha256, created_at FROM predictions ORDER BY case_id"),
         ("pathology_versions", "SELECT case_id, version, entity, morphology, behaviour, tier, procedure, specimen_date, pathologist, comment, reason_for_change FROM pathology_versions ORDER BY case_id, version"),
         ("signatures", "SELECT entity, entity_id, entity_version, meaning, user_id, printed_name, signed_at, voided_at FROM signatures WHERE entity <> 'database' ORDER BY id"),
-        ("study_settings", "SELECT rule_version, readers_per_case, bone_rads_source FROM study_settings"),
+        ("study_settings", "SELECT rule_version, readers_per_case, bone_rads_source, dicom_dates FROM study_settings"),
     ];
     let mut out = serde_json::Map::new();
     for (name, sql) in TABLES {
