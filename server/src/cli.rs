@@ -210,7 +210,8 @@ pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
+                // The JPEG 2000 decoder logs every header it reads at info.
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info,jpeg2k=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -140,9 +140,12 @@ fn number(obj: &DefaultDicomObject, tag: Tag) -> Option<u16> {
 
 /// Checks one file's bytes.
 pub fn check(name: &str, bytes: &[u8]) -> CheckReport {
-    let parsed = OpenFileOptions::new()
-        .from_reader(std::io::Cursor::new(bytes))
-        .ok();
+    // A damaged length is refused before the parser could reserve it.
+    let parsed = imaging::scan::check_lengths(bytes).ok().and_then(|()| {
+        OpenFileOptions::new()
+            .from_reader(std::io::Cursor::new(bytes))
+            .ok()
+    });
     let mut report = CheckReport {
         file: name.to_owned(),
         accepted: false,
@@ -183,7 +186,20 @@ pub fn check(name: &str, bytes: &[u8]) -> CheckReport {
             .filter(|(tag, _, _)| obj.element_opt(*tag).ok().flatten().is_some())
             .map(|(_, name, _)| (*name).to_owned())
             .collect();
-        report.decodes = render::to_image(obj, None).is_ok();
+        report.decodes = render::to_image(obj, None).is_ok()
+            || report
+                .transfer_syntax
+                .as_deref()
+                .and_then(imaging::fallback::tool_for)
+                .and_then(|(_, tool)| {
+                    imaging::fallback::decompress(bytes, tool, imaging::fallback::TIME_LIMIT).ok()
+                })
+                .and_then(|raw| {
+                    OpenFileOptions::new()
+                        .from_reader(std::io::Cursor::new(raw))
+                        .ok()
+                })
+                .is_some_and(|raw| render::to_image(&raw, None).is_ok());
     }
     match imaging::inspect(bytes) {
         Ok((_, inspected)) => {

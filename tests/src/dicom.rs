@@ -28,6 +28,8 @@ pub struct Radiograph {
     /// Rows and columns as declared, when they should disagree with the
     /// pixel data actually written (`size` × `size`).
     pub declared: Option<u16>,
+    /// Bits allocated: 16 (12 stored) or 8 (8 stored).
+    pub bits: u16,
 }
 
 impl Radiograph {
@@ -45,6 +47,7 @@ impl Radiograph {
             seed,
             size: 64,
             declared: None,
+            bits: 16,
         }
     }
 
@@ -97,9 +100,9 @@ impl Radiograph {
             (0x0002u16, 1u16),
             (0x0010, declared),
             (0x0011, declared),
-            (0x0100, 16),
-            (0x0101, 12),
-            (0x0102, 11),
+            (0x0100, self.bits),
+            (0x0101, if self.bits == 8 { 8 } else { 12 }),
+            (0x0102, if self.bits == 8 { 7 } else { 11 }),
             (0x0103, 0),
         ] {
             obj.put(DataElement::new(
@@ -108,14 +111,23 @@ impl Radiograph {
                 PrimitiveValue::from(v),
             ));
         }
-        let pixels: dicom_core::value::C<u16> = (0..u32::from(n) * u32::from(n))
-            .map(|i| ((i * 7 + u32::from(self.seed) * 13) % 4096) as u16)
-            .collect();
-        obj.put(DataElement::new(
-            Tag(0x7FE0, 0x0010),
-            VR::OW,
-            PrimitiveValue::U16(pixels),
-        ));
+        let values =
+            (0..u32::from(n) * u32::from(n)).map(|i| (i * 7 + u32::from(self.seed) * 13) % 4096);
+        if self.bits == 8 {
+            let pixels: dicom_core::value::C<u8> = values.map(|v| (v / 16) as u8).collect();
+            obj.put(DataElement::new(
+                Tag(0x7FE0, 0x0010),
+                VR::OB,
+                PrimitiveValue::U8(pixels),
+            ));
+        } else {
+            let pixels: dicom_core::value::C<u16> = values.map(|v| v as u16).collect();
+            obj.put(DataElement::new(
+                Tag(0x7FE0, 0x0010),
+                VR::OW,
+                PrimitiveValue::U16(pixels),
+            ));
+        }
         let file = obj
             .with_meta(
                 FileMetaTableBuilder::new()

@@ -368,3 +368,32 @@ pub fn pdf_text(bytes: &[u8]) -> String {
     );
     String::from_utf8(out.stdout).expect("pdftotext writes UTF-8")
 }
+
+/// A Python interpreter with pydicom (Debian's `python3-pydicom`; `.ci/run`
+/// installs it), as the independent reader some tests check files with.
+pub fn pydicom_python() -> String {
+    for python in ["python3", "/usr/bin/python3"] {
+        let ok = std::process::Command::new(python)
+            .args(["-c", "import pydicom"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return python.to_owned();
+        }
+    }
+    panic!("no Python with pydicom: install Debian's python3-pydicom (.ci/run does)");
+}
+
+/// The folder of test files that pydicom ships: real-world files from many
+/// vendors and tools, some deliberately malformed.
+pub fn pydicom_test_files() -> PathBuf {
+    let out = std::process::Command::new(pydicom_python())
+        .args([
+            "-c",
+            "import os, pydicom; print(os.path.join(os.path.dirname(pydicom.__file__), 'data', 'test_files'))",
+        ])
+        .output()
+        .expect("python runs");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}

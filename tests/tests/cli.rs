@@ -71,6 +71,12 @@ fn every_command_has_help() {
         vec!["model", "card", "--help"],
         vec!["model", "demo", "--help"],
         vec!["model", "bench", "--help"],
+        vec!["images", "--help"],
+        vec!["images", "check", "--help"],
+        vec!["images", "render", "--help"],
+        vec!["images", "deidentify", "--help"],
+        vec!["images", "import", "--help"],
+        vec!["images", "bench", "--help"],
     ] {
         let out = std::process::Command::new(binary())
             .args(&args)
@@ -259,4 +265,207 @@ async fn audit_verify_notices_a_row_inserted_out_of_order() {
     let out = cli.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("BROKEN at row 4"), "{}", stdout(&out));
+}
+
+/// `osteo-edc images …` (issue: radiographs, point 10): check files before
+/// a study, render and de-identify one, and bulk-load through the upload's
+/// validation, de-identification and audit.
+#[tokio::test]
+async fn the_images_commands_check_render_deidentify_and_import() {
+    use osteo_tests::dicom::Radiograph;
+    let app = osteo_tests::spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: Vec<u8>| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.display().to_string()
+    };
+    let good = write("AP.dcm", Radiograph::cr("Song", "AP", 70).bytes());
+    let mut ct = Radiograph::cr("Song", "AP", 71);
+    ct.modality = "CT";
+    let ct = write("CT.dcm", ct.bytes());
+    let mut pelvis = Radiograph::cr("Song", "AP", 72);
+    pelvis.body_part = "PELVIS";
+    let pelvis = write("PELVIS.dcm", pelvis.bytes());
+    let run = |args: &[&str]| {
+        std::process::Command::new(binary())
+            .args(args)
+            .arg("--data-dir")
+            .arg(app.dir.path())
+            .env("DATABASE_URL", &app.database_url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("the binary runs")
+    };
+
+    let out = run(&["images", "check", &good, &ct, &pelvis]);
+    assert_eq!(out.status.code(), Some(1), "a file would be refused");
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "one JSON object per file");
+    let g = &lines[0];
+    assert_eq!(
+        (g["accepted"].as_bool(), g["decodes"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(
+        (
+            g["modality"].as_str(),
+            g["view"].as_str(),
+            g["laterality"].as_str()
+        ),
+        (Some("CR"), Some("frontal"), Some("L"))
+    );
+    assert_eq!(
+        (
+            g["rows"].as_u64(),
+            g["columns"].as_u64(),
+            g["bits_stored"].as_u64()
+        ),
+        (Some(64), Some(64), Some(12))
+    );
+    assert_eq!(g["transfer_syntax"], "1.2.840.10008.1.2.1");
+    assert_eq!(g["photometric_interpretation"], "MONOCHROME2");
+    let identifying = g["identifying"].to_string();
+    assert!(
+        identifying.contains("PatientName") && identifying.contains("PatientBirthDate"),
+        "{identifying}"
+    );
+    assert!(
+        lines[1]["refused"]
+            .as_str()
+            .unwrap()
+            .contains("modality `CT`"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(
+        lines[2]["hints"],
+        serde_json::json!(["E3", "E1"]),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(run(&["images", "check", &good]).status.code(), Some(0));
+
+    let png = dir.path().join("AP.png");
+    let out = run(&[
+        "images",
+        "render",
+        &good,
+        "--out",
+        png.to_str().unwrap(),
+        "--size",
+        "32",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let img = image::open(&png).unwrap();
+    assert_eq!((img.width(), img.height()), (32, 32));
+    let out = run(&[
+        "images",
+        "render",
+        &good,
+        "--out",
+        png.to_str().unwrap(),
+        "--wc",
+        "100",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "--wc needs --ww");
+
+    let deid = dir.path().join("deid.dcm");
+    let out = run(&[
+        "images",
+        "deidentify",
+        &good,
+        "--out",
+        deid.to_str().unwrap(),
+        "--study-number",
+        "P-0042",
+        "--shift-days",
+        "-10",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let obj = dicom_object::open_file(&deid).unwrap();
+    let text = |g: u16, e: u16| {
+        obj.element_opt(dicom_core::Tag(g, e))
+            .unwrap()
+            .map(|e| e.to_str().unwrap().trim_end_matches(['\0', ' ']).to_owned())
+    };
+    assert_eq!(text(0x0010, 0x0010).as_deref(), Some("P-0042"));
+    assert_eq!(text(0x0010, 0x0030), None, "no birth date");
+    assert_eq!(
+        text(0x0008, 0x0020).as_deref(),
+        Some("20250922"),
+        "moved back ten days"
+    );
+    assert!(text(0x0008, 0x0018).unwrap().starts_with("2.25."));
+
+    // Import: into an enrolled case, as the coordinator, audited as such.
+    let coordinator = app.api_client("coordinator").await;
+    let id = osteo_tests::workflow::enrol(&coordinator).await;
+    let lateral = write("LL.dcm", Radiograph::cr("Song", "LL", 73).bytes());
+    let out = run(&[
+        "images",
+        "import",
+        "--case",
+        "P-0001",
+        "--as",
+        "coordinator",
+        &good,
+        &lateral,
+    ]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        stdout(&out)
+            .lines()
+            .filter(|l| l.contains("\"stored\":true"))
+            .count(),
+        2,
+        "{}",
+        stdout(&out)
+    );
+    let (_, detail) = coordinator.get_json(&format!("/cases/{id}")).await;
+    assert_eq!(detail["images"].as_array().unwrap().len(), 2);
+    let by_cli: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'image.attach' AND actor = 'coordinator' AND source = 'cli'",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(by_cli, 2);
+    // A manifest for many cases: each row's outcome; an unknown case and a
+    // duplicate refused (exit code 1), nothing else changed.
+    let manifest = dir.path().join("manifest.csv");
+    std::fs::write(
+        &manifest,
+        "study_number,file,view\nP-0001,AP.dcm,\nP-9999,LL.dcm,lateral\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "images",
+        "import",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--as",
+        "coordinator",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("already stored") && text.contains("no case P-9999"),
+        "{text}"
+    );
+    // Only roles that enter case data may import.
+    let out = run(&[
+        "images",
+        "import",
+        "--case",
+        "P-0001",
+        "--as",
+        "statistician",
+        &good,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("may not enter case data"));
 }

@@ -1,7 +1,8 @@
 //! Radiograph ingest through the REST API: each file checked, de-identified
 //! (DICOM PS3.15 Annex E) and stored by content hash, or refused with its
-//! reason; the stored object read back independently (dicom-rs, and DCMTK's
-//! `dcmdump` when installed).
+//! reason; the stored object read back independently (dicom-rs, DCMTK's
+//! `dcmdump` and pydicom); pydicom's own test files as a corpus of what
+//! hospitals and tools write; every transfer syntax made by GDCM and DCMTK.
 
 // A test that cannot go on should stop right there.
 #![allow(clippy::unwrap_used)]
@@ -116,18 +117,37 @@ async fn an_uploaded_radiograph_is_de_identified_before_it_is_stored() {
             .unwrap(),
         "pixels unchanged"
     );
-    // An independent reader: DCMTK's dcmdump, where installed (make test installs it).
-    if let Ok(out) = std::process::Command::new("dcmdump")
+    // Independent readers: DCMTK's dcmdump and pydicom (.ci/run installs both).
+    let out = std::process::Command::new("dcmdump")
         .arg(stored_path(&app, sha))
         .output()
-    {
-        assert!(out.status.success(), "dcmdump reads the stored file");
-        let dump = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            dump.contains("P-0001") && !dump.contains("Zhang") && !dump.contains("MRN-"),
-            "{dump}"
-        );
-    }
+        .expect("dcmdump: install Debian's dcmtk (.ci/run does)");
+    assert!(out.status.success(), "dcmdump reads the stored file");
+    let dump = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dump.contains("P-0001") && !dump.contains("Zhang") && !dump.contains("MRN-"),
+        "{dump}"
+    );
+    let out = std::process::Command::new(osteo_tests::pydicom_python())
+        .args([
+            "-c",
+            "import sys, pydicom\n\
+             ds = pydicom.dcmread(sys.argv[1])\n\
+             print(ds.PatientName, ds.PatientID, ds.PatientIdentityRemoved, ds.Rows, ds.Columns, len(ds.PixelData), 'PatientBirthDate' in ds, 'InstitutionName' in ds)",
+        ])
+        .arg(stored_path(&app, sha))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "P-0001 P-0001 YES 64 64 8192 False False",
+        "pydicom reads the stored file: the study number, no birth date or institution, the pixels whole"
+    );
 
     // Same study, second view: the study keeps one consistent new UID.
     let (_, v2) = upload(&api, id, &[Radiograph::cr("Zhang", "LL", 2).bytes()], None).await;
@@ -756,4 +776,212 @@ fn the_parser_answers_random_and_mutated_files_without_panicking() {
         "{accepted} of {}",
         inputs.len()
     );
+}
+
+/// Runs GDCM's `gdcmconv` (Debian's libgdcm-tools), an encoder independent
+/// of the decoders under test, and returns the converted file.
+fn gdcmconv(dir: &std::path::Path, input: &[u8], args: &[&str]) -> Vec<u8> {
+    convert(dir, input, "gdcmconv", args)
+}
+
+/// Runs a converter (`program ARGS in.dcm out.dcm`) and returns its output.
+fn convert(dir: &std::path::Path, input: &[u8], program: &str, args: &[&str]) -> Vec<u8> {
+    let (from, to) = (dir.join("in.dcm"), dir.join("out.dcm"));
+    std::fs::write(&from, input).unwrap();
+    let status = std::process::Command::new(program)
+        .args(args)
+        .arg(&from)
+        .arg(&to)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("{program} ({e}): install Debian's libgdcm-tools and dcmtk (.ci/run does)")
+        });
+    assert!(status.success(), "{program} {args:?}");
+    std::fs::read(&to).unwrap()
+}
+
+fn transfer_syntax(bytes: &[u8]) -> String {
+    let obj = dicom_object::OpenFileOptions::new()
+        .from_reader(std::io::Cursor::new(bytes))
+        .unwrap();
+    obj.meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_owned()
+}
+
+fn rendered(bytes: &[u8]) -> Vec<u8> {
+    let (obj, _) = osteo_server::imaging::inspect(bytes).unwrap_or_else(|e| panic!("{e}"));
+    osteo_server::imaging::render::to_image(&obj, None)
+        .unwrap()
+        .to_luma8()
+        .into_raw()
+}
+
+/// What hospitals send (issue: radiographs, points 2 and 9): our own CR
+/// files — 16-bit MONOCHROME2 and MONOCHROME1, 8-bit — re-encoded by GDCM
+/// in each transfer syntax, are decoded (by dicom-rs, or by DCMTK for
+/// 12-bit JPEG Extended and JPEG-LS) to the same pixels as the original
+/// for the lossless ones and to nearly the same for the lossy ones.
+#[test]
+fn every_transfer_syntax_hospitals_send_decodes_to_the_original_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut mono1 = Radiograph::cr("Ts", "AP", 51);
+    mono1.photometric = "MONOCHROME1";
+    let mut eight = Radiograph::cr("Ts", "AP", 52);
+    eight.bits = 8;
+    let sources = [
+        ("16-bit MONOCHROME2", Radiograph::cr("Ts", "AP", 50)),
+        ("16-bit MONOCHROME1", mono1),
+        ("8-bit", eight),
+    ];
+    let lossless: &[(&[&str], &str)] = &[
+        (&["--implicit"], "1.2.840.10008.1.2"),
+        (&["--deflated"], "1.2.840.10008.1.2.1.99"),
+        (&["--rle"], "1.2.840.10008.1.2.5"),
+        (&["--jpeg"], "1.2.840.10008.1.2.4.70"),
+        (&["--j2k"], "1.2.840.10008.1.2.4.90"),
+        (&["--jpegls"], "1.2.840.10008.1.2.4.80"),
+    ];
+    for (what, source) in &sources {
+        let original = source.bytes();
+        let expected = rendered(&original);
+        for (args, ts) in lossless {
+            let converted = gdcmconv(dir.path(), &original, args);
+            assert_eq!(&transfer_syntax(&converted), ts, "{what} {args:?}");
+            assert_eq!(
+                rendered(&converted),
+                expected,
+                "{what} {args:?}: the same pixels"
+            );
+        }
+        // Lossy JPEG: 8-bit baseline by GDCM; 12-bit Extended (what CR
+        // units send) by DCMTK's dcmcjpeg, as GDCM writes 16-bit precision.
+        let jpeg_lossy: (&str, &[&str], &str) = if source.bits == 8 {
+            (
+                "gdcmconv",
+                &["--jpeg", "--lossy", "-q", "95"],
+                "1.2.840.10008.1.2.4.50",
+            )
+        } else {
+            ("dcmcjpeg", &["+ee", "+q", "95"], "1.2.840.10008.1.2.4.51")
+        };
+        let lossy: &[(&str, &[&str], &str)] = &[
+            jpeg_lossy,
+            (
+                "gdcmconv",
+                &["--jpegls", "--lossy", "-e", "2"],
+                "1.2.840.10008.1.2.4.81",
+            ),
+            (
+                "gdcmconv",
+                &["--j2k", "--lossy", "-q", "80"],
+                "1.2.840.10008.1.2.4.91",
+            ),
+        ];
+        for (program, args, ts) in lossy {
+            let converted = convert(dir.path(), &original, program, args);
+            assert_eq!(&transfer_syntax(&converted), ts, "{what} {args:?}");
+            let got = rendered(&converted);
+            let mean_error = got
+                .iter()
+                .zip(&expected)
+                .map(|(a, b)| f64::from((i16::from(*a) - i16::from(*b)).abs()))
+                .sum::<f64>()
+                / expected.len() as f64;
+            assert!(mean_error < 8.0, "{what} {args:?}: mean error {mean_error}");
+        }
+    }
+}
+
+/// A JPEG-LS radiograph uploaded through the API: decoded by DCMTK, stored
+/// uncompressed and de-identified, with a warning that says so.
+#[tokio::test]
+async fn a_jpeg_ls_upload_is_decoded_by_dcmtk_and_stored_uncompressed() {
+    let app = spawn_app().await;
+    let api = app.api_client("coordinator").await;
+    let id = enrol(&api).await;
+    let dir = tempfile::tempdir().unwrap();
+    let original = Radiograph::cr("Ls", "AP", 60).bytes();
+    let jpeg_ls = gdcmconv(dir.path(), &original, &["--jpegls"]);
+    let (status, v) = upload(&api, id, &[jpeg_ls], None).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        v["files"][0]["warnings"]
+            .to_string()
+            .contains("JPEG-LS Lossless (1.2.840.10008.1.2.4.80) decoded by DCMTK's dcmdjpls"),
+        "{v}"
+    );
+    let stored =
+        std::fs::read(stored_path(&app, v["files"][0]["sha256"].as_str().unwrap())).unwrap();
+    assert_eq!(transfer_syntax(&stored), "1.2.840.10008.1.2.1");
+    assert_eq!(rendered(&stored), rendered(&original), "the same pixels");
+    let obj = dicom_object::OpenFileOptions::new()
+        .from_reader(std::io::Cursor::new(&stored))
+        .unwrap();
+    assert_eq!(
+        text(&obj, Tag(0x0010, 0x0010)).as_deref(),
+        Some("P-0001"),
+        "de-identified"
+    );
+}
+
+/// pydicom's test files — real-world and deliberately malformed files from
+/// many vendors and tools — through the parser entry point: each gets an
+/// answer quickly and without a panic, and the grayscale images among them
+/// decode, whatever their transfer syntax (issue: radiographs, point 2).
+#[test]
+fn pydicom_test_files_each_get_a_quick_answer_and_the_grayscale_ones_decode() {
+    let dir = osteo_tests::pydicom_test_files();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "dcm"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 50,
+        "{} files in {}",
+        files.len(),
+        dir.display()
+    );
+    let mut decoded = Vec::new();
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(path).unwrap();
+        let started = std::time::Instant::now();
+        let report = std::panic::catch_unwind(|| osteo_server::images_cli::check(&name, &bytes))
+            .unwrap_or_else(|_| panic!("{name}: panicked"));
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(5), "{name}: {took:?}");
+        assert!(
+            report.accepted || report.refused.is_some(),
+            "{name}: an answer"
+        );
+        if report.decodes {
+            decoded.push(name);
+        }
+    }
+    // Grayscale images in every transfer syntax the corpus has: explicit and
+    // implicit little endian, big endian, deflated, RLE, JPEG 2000 (lossless
+    // and lossy), 12-bit JPEG Extended and JPEG-LS (through DCMTK).
+    for name in [
+        "CT_small.dcm",
+        "MR_small.dcm",
+        "MR_small_implicit.dcm",
+        "MR_small_bigendian.dcm",
+        "image_dfl.dcm",
+        "MR_small_RLE.dcm",
+        "MR_small_jp2klossless.dcm",
+        "JPEG2000.dcm",
+        "JPGExtended.dcm",
+        "JPEG-lossy.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
+    ] {
+        assert!(
+            decoded.iter().any(|d| d == name),
+            "{name} decodes; decoded: {decoded:?}"
+        );
+    }
 }

@@ -8,6 +8,7 @@
 //! named ([`render`]), so nothing unreadable is ever stored.
 
 pub mod deid;
+pub mod fallback;
 pub mod render;
 pub mod scan;
 pub mod storage;
@@ -53,6 +54,12 @@ pub enum IngestError {
     ViewUnknown(String),
     #[error(transparent)]
     Undecodable(#[from] render::RenderError),
+    #[error("the pixel data cannot be decoded (transfer syntax {ts}, {name}): {reason}")]
+    NotDecoded {
+        ts: String,
+        name: &'static str,
+        reason: String,
+    },
     #[error("this radiograph is already stored")]
     Duplicate,
     #[error(transparent)]
@@ -148,6 +155,18 @@ const NOT_LIMB: &[&str] = &[
 
 /// Parses and checks one file (blocking: run it off the async threads).
 pub fn inspect(bytes: &[u8]) -> Result<(DefaultDicomObject, Inspected), IngestError> {
+    inspect_with(bytes, true)
+}
+
+/// [`inspect`] of a fallback decoder's output: no second fallback.
+fn inspect_native(bytes: &[u8]) -> Result<(DefaultDicomObject, Inspected), IngestError> {
+    inspect_with(bytes, false)
+}
+
+fn inspect_with(
+    bytes: &[u8],
+    fallback_allowed: bool,
+) -> Result<(DefaultDicomObject, Inspected), IngestError> {
     if bytes.is_empty() {
         return Err(IngestError::Empty);
     }
@@ -211,8 +230,27 @@ pub fn inspect(bytes: &[u8]) -> Result<(DefaultDicomObject, Inspected), IngestEr
         .trim_end_matches('\0')
         .to_owned();
     // Nothing unreadable is stored: the pixels must decode (this also
-    // refuses declared sizes that the pixel data does not fill).
-    render::to_image(&obj, None)?;
+    // refuses declared sizes that the pixel data does not fill) — by
+    // dicom-rs, or for what it cannot decode by DCMTK, whose uncompressed
+    // output is then checked from the start.
+    if let Err(e) = render::to_image(&obj, None) {
+        let Some((name, tool)) = fallback::tool_for(&transfer_syntax).filter(|_| fallback_allowed)
+        else {
+            return Err(e.into());
+        };
+        let raw = fallback::decompress(bytes, tool, fallback::TIME_LIMIT).map_err(|reason| {
+            IngestError::NotDecoded {
+                ts: transfer_syntax.clone(),
+                name,
+                reason,
+            }
+        })?;
+        let (obj, mut inspected) = inspect_native(&raw)?;
+        inspected.warnings.push(format!(
+            "{name} ({transfer_syntax}) decoded by DCMTK's {tool}; stored uncompressed"
+        ));
+        return Ok((obj, inspected));
+    }
     let inspected = Inspected {
         modality,
         view: view_of(&view_position),
