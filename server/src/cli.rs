@@ -106,6 +106,15 @@ struct ServeArgs {
     /// Largest radiograph upload (one request, all its files) in MiB.
     #[arg(long, env = "OSTEO_IMAGE_LIMIT_MIB", default_value_t = 256)]
     image_limit_mib: usize,
+    /// Largest radiograph file in MiB.
+    #[arg(long, env = "OSTEO_FILE_LIMIT_MIB", default_value_t = 200)]
+    file_limit_mib: usize,
+    /// Longest reading of one radiograph, in seconds.
+    #[arg(long, env = "OSTEO_PARSE_TIMEOUT_SECONDS", default_value_t = 20)]
+    parse_timeout_seconds: u64,
+    /// Memory bound, in MiB, of the child process each upload is read in before the server reads it (0: no child process; the server reads it under the time limit only).
+    #[arg(long, env = "OSTEO_PARSE_MEMORY_MIB", default_value_t = 2048)]
+    parse_memory_mib: u64,
     /// The model run on cases whose reads are locked: a model directory, `demo` (the embedded demo model, installed under the data directory), or `none` (cases wait at "awaiting AI").
     #[arg(long, env = "OSTEO_MODEL", default_value = "demo")]
     model: crate::ai::ModelChoice,
@@ -207,6 +216,10 @@ struct Usage(String);
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The upload guard's child: no runtime, no threads, no log.
+    if let Command::Images(crate::images_cli::ImagesCommand::Guard) = &cli.command {
+        return crate::imaging::guard::child_main();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -297,6 +310,13 @@ async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.public_origin = args.public_origin;
     settings.body_limit = args.body_limit_bytes;
     settings.image_limit = args.image_limit_mib * 1024 * 1024;
+    settings.file_limit = args.file_limit_mib * 1024 * 1024;
+    settings.parse_timeout = Duration::from_secs(args.parse_timeout_seconds.max(1));
+    settings.upload_guard = if args.parse_memory_mib == 0 {
+        None
+    } else {
+        crate::imaging::guard::Guard::this_binary(args.parse_memory_mib)
+    };
     settings.model = args.model;
     settings.ai_workers = args.ai_workers;
     settings.validate().map_err(|e| Usage(e.to_string()))?;

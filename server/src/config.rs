@@ -32,6 +32,13 @@ pub struct Settings {
     pub body_limit: usize,
     /// The largest radiograph upload accepted (one request, all its files), in bytes.
     pub image_limit: usize,
+    /// The largest radiograph file accepted, in bytes.
+    pub file_limit: usize,
+    /// The longest reading one radiograph may take.
+    pub parse_timeout: Duration,
+    /// The child process each upload is read in first (time and memory
+    /// bound; `None`: read in the server only, under `parse_timeout`).
+    pub upload_guard: Option<crate::imaging::guard::Guard>,
     /// The model the server runs on cases whose reads are locked.
     pub model: crate::ai::ModelChoice,
     /// Model runs at a time (each on its own blocking thread).
@@ -53,6 +60,9 @@ impl Settings {
             public_origin: None,
             body_limit: 1024 * 1024,
             image_limit: 256 * 1024 * 1024,
+            file_limit: 200 * 1024 * 1024,
+            parse_timeout: Duration::from_secs(20),
+            upload_guard: None,
             model: crate::ai::ModelChoice::Demo,
             ai_workers: 1,
         }

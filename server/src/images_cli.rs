@@ -57,6 +57,9 @@ pub enum ImagesCommand {
     },
     /// Loads radiographs into cases through the upload's validation, de-identification, storage and audit, acting as a named coordinator (or principal investigator) account. Either --case with files, or --manifest. Prints each file's outcome; exit code 1 when any was refused.
     Import(ImportArgs),
+    /// The upload guard's child process (internal): reads one file from standard input under the limits the server set.
+    #[command(hide = true)]
+    Guard,
     /// Times decoding, windowing and downscaling a generated 2,500 × 3,000, 16-bit radiograph to a 1,024-pixel preview: uncompressed, and JPEG 2000 when --j2k names a file or GDCM's gdcmconv is installed to make one. JSON with median and fastest milliseconds.
     Bench(BenchArgs),
 }
@@ -87,6 +90,9 @@ pub struct BenchArgs {
     /// A JPEG 2000 DICOM file to time instead of making one with gdcmconv.
     #[arg(long)]
     j2k: Option<PathBuf>,
+    /// Also write the radiographs timed into this folder (bench-uncompressed.dcm, bench-j2k.dcm).
+    #[arg(long)]
+    keep: Option<PathBuf>,
 }
 
 const BITS_STORED: Tag = Tag(0x0028, 0x0101);
@@ -329,6 +335,7 @@ pub async fn run(
             Ok(ExitCode::SUCCESS)
         }
         ImagesCommand::Import(args) => import(args, open_db).await,
+        ImagesCommand::Guard => Ok(crate::imaging::guard::child_main()),
         ImagesCommand::Bench(args) => {
             let out = tokio::task::spawn_blocking(move || bench(args)).await??;
             println!("{}", serde_json::to_string_pretty(&out)?);
@@ -455,9 +462,11 @@ async fn import(
             (Some(id), Ok(bytes)) => {
                 let size = bytes.len();
                 let original = imaging::sha256_hex(&bytes);
-                match imaging::ingest(&db, &store, &by, id, bytes, row.view, Limits::default())
-                    .await
-                {
+                let limits = Limits {
+                    guard: imaging::guard::Guard::this_binary(2048),
+                    ..Limits::default()
+                };
+                match imaging::ingest(&db, &store, &by, id, bytes, row.view, limits).await {
                     Ok(s) => Ok((s.image.sha256, s.image.view.to_string(), s.warnings)),
                     Err(e) => {
                         imaging::upload::audit_refusal(
@@ -662,6 +671,13 @@ fn bench(args: BenchArgs) -> anyhow::Result<Value> {
             Err(e) => (None, e),
         },
     };
+    if let Some(dir) = &args.keep {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("bench-uncompressed.dcm"), &plain)?;
+        if let Some(bytes) = &j2k {
+            std::fs::write(dir.join("bench-j2k.dcm"), bytes)?;
+        }
+    }
     let jpeg2000 = match j2k {
         Some(bytes) => {
             let mut v = time_runs(&bytes, args.runs)?;

@@ -110,6 +110,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     // The tests drive predictions through a test double; the ones about the
     // model itself switch the embedded demo model back on.
     settings.model = osteo_server::ai::ModelChoice::Off;
+    // Every upload goes through the guard process, as in production.
+    settings.upload_guard = Some(osteo_server::imaging::guard::Guard {
+        program: binary(),
+        memory_mib: 2048,
+    });
     configure(&mut settings);
     let database_url = settings.database_url.clone();
     let app = server_runtime()

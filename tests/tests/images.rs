@@ -985,3 +985,88 @@ fn pydicom_test_files_each_get_a_quick_answer_and_the_grayscale_ones_decode() {
         );
     }
 }
+
+/// One bad upload cannot stall the server (issue: radiographs, point 2):
+/// each file is read first in a child process under a time and a memory
+/// limit; a file that needs more is refused with the reason, nothing is
+/// stored, the refusal is audited, and the server goes on serving.
+#[tokio::test]
+async fn a_file_that_needs_more_time_or_memory_than_allowed_is_refused() {
+    use osteo_server::imaging::guard::Guard;
+    // A memory bound that the small test files fit in and a 2,500 × 3,000
+    // radiograph (decoded to 64-bit values for windowing) does not.
+    let app = osteo_tests::spawn_app_with(|s| {
+        s.upload_guard = Some(Guard {
+            program: osteo_tests::binary(),
+            memory_mib: 160,
+        })
+    })
+    .await;
+    let api = app.api_client("coordinator").await;
+    let id = enrol(&api).await;
+    let big = osteo_server::images_cli::bench_radiograph();
+    let small = Radiograph::cr("Bound", "AP", 80).bytes();
+    let (status, v) = upload(&api, id, &[big, small], None).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        v["files"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("more than 160 MiB of memory"),
+        "{v}"
+    );
+    assert_eq!(
+        v["files"][1]["stored"], true,
+        "the next file is read as usual"
+    );
+    let refused: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'image.refused'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(refused, 1);
+
+    // A bound the reader cannot even start in: refused, with the bound named.
+    let tiny = osteo_tests::spawn_app_with(|s| {
+        s.upload_guard = Some(Guard {
+            program: osteo_tests::binary(),
+            memory_mib: 1,
+        })
+    })
+    .await;
+    let api = tiny.api_client("coordinator").await;
+    let id = enrol(&api).await;
+    let (status, v) = upload(&api, id, &[Radiograph::cr("Bound", "AP", 82).bytes()], None).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["files"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("more than 1 MiB of memory"),
+        "{v}"
+    );
+
+    // A time bound no reading can meet: refused as taking too long.
+    let slow =
+        osteo_tests::spawn_app_with(|s| s.parse_timeout = std::time::Duration::from_millis(1))
+            .await;
+    let api = slow.api_client("coordinator").await;
+    let id = enrol(&api).await;
+    let (status, v) = upload(&api, id, &[Radiograph::cr("Bound", "AP", 81).bytes()], None).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["files"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("took longer than 1 s"),
+        "{v}"
+    );
+    let (_, detail) = api.get_json(&format!("/cases/{id}")).await;
+    assert_eq!(
+        detail["images"].as_array().unwrap().len(),
+        0,
+        "nothing stored"
+    );
+    let (status, _) = api.get_json("/cases").await;
+    assert_eq!(status, 200, "the server carries on");
+}

@@ -9,6 +9,7 @@
 
 pub mod deid;
 pub mod fallback;
+pub mod guard;
 pub mod render;
 pub mod scan;
 pub mod storage;
@@ -36,6 +37,10 @@ pub enum IngestError {
     NotDicom(String),
     #[error("reading the file took longer than {0} s; it was refused")]
     Timeout(u64),
+    #[error(
+        "reading the file needed more than {0} MiB of memory or stopped the reader; it was refused"
+    )]
+    Bounds(u64),
     #[error("modality `{0}` is not a radiograph; upload CR or DX images")]
     Modality(String),
     #[error("this DX image is \"for processing\" (raw detector data); send the \"for presentation\" image")]
@@ -68,18 +73,32 @@ pub enum IngestError {
     Storage(String),
 }
 
-/// Limits on one upload.
-#[derive(Debug, Clone, Copy)]
+/// Limits on one file.
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub max_bytes: usize,
     pub parse_timeout: Duration,
+    /// Reads the file in a bounded child process first ([`guard`]).
+    pub guard: Option<guard::Guard>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_bytes: 64 * 1024 * 1024,
+            max_bytes: 200 * 1024 * 1024,
             parse_timeout: Duration::from_secs(20),
+            guard: None,
+        }
+    }
+}
+
+impl Limits {
+    /// The limits the server's settings give.
+    pub fn from_settings(settings: &crate::config::Settings) -> Limits {
+        Limits {
+            max_bytes: settings.file_limit,
+            parse_timeout: settings.parse_timeout,
+            guard: settings.upload_guard.clone(),
         }
     }
 }
@@ -501,10 +520,13 @@ pub async fn ingest(
     {
         return Err(IngestError::Duplicate);
     }
+    if let Some(guard) = &limits.guard {
+        guard.check(&bytes, limits.parse_timeout).await?;
+    }
     let parse = tokio::task::spawn_blocking(move || inspect(&bytes));
     let (mut obj, inspected) = tokio::time::timeout(limits.parse_timeout, parse)
         .await
-        .map_err(|_| IngestError::Timeout(limits.parse_timeout.as_secs()))?
+        .map_err(|_| IngestError::Timeout(limits.parse_timeout.as_secs().max(1)))?
         .map_err(|e| IngestError::Storage(e.to_string()))??;
     let view = match (view_override, inspected.view) {
         (Some(v), _) | (None, Some(v)) => v,

@@ -31,10 +31,7 @@ pub async fn receive(
 ) -> Result<Vec<FileOutcome>, String> {
     let mut view: Option<View> = None;
     let mut out = Vec::new();
-    let limits = Limits {
-        max_bytes: state.settings.image_limit,
-        ..Limits::default()
-    };
+    let limits = Limits::from_settings(&state.settings);
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
@@ -78,7 +75,7 @@ pub async fn receive(
                     case_id,
                     bytes,
                     view,
-                    limits,
+                    limits.clone(),
                 )
                 .await
                 {
