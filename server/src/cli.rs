@@ -115,6 +115,9 @@ struct ServeArgs {
     /// Memory bound, in MiB, of the child process each upload is read in before the server reads it (0: no child process; the server reads it under the time limit only).
     #[arg(long, env = "OSTEO_PARSE_MEMORY_MIB", default_value_t = 2048)]
     parse_memory_mib: u64,
+    /// Where radiographs and heat maps are stored, as an object-store URL: file:///absolute/path, or s3://bucket/prefix in a build with the `s3` feature (credentials from the AWS_* variables). Default: the objects folder of the data directory.
+    #[arg(long, env = "OSTEO_OBJECT_STORE")]
+    object_store: Option<String>,
     /// The model run on cases whose reads are locked: a model directory, `demo` (the embedded demo model, installed under the data directory), or `none` (cases wait at "awaiting AI").
     #[arg(long, env = "OSTEO_MODEL", default_value = "demo")]
     model: crate::ai::ModelChoice,
@@ -311,6 +314,7 @@ async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.body_limit = args.body_limit_bytes;
     settings.image_limit = args.image_limit_mib * 1024 * 1024;
     settings.file_limit = args.file_limit_mib * 1024 * 1024;
+    settings.object_store = args.object_store;
     settings.parse_timeout = Duration::from_secs(args.parse_timeout_seconds.max(1));
     settings.upload_guard = if args.parse_memory_mib == 0 {
         None

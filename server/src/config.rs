@@ -39,6 +39,10 @@ pub struct Settings {
     /// The child process each upload is read in first (time and memory
     /// bound; `None`: read in the server only, under `parse_timeout`).
     pub upload_guard: Option<crate::imaging::guard::Guard>,
+    /// Where stored radiographs and heat maps live: `None` for the
+    /// `objects` folder of the data directory, or an object-store URL
+    /// (`file:///…`, `memory:///`, `s3://…` with the `s3` feature).
+    pub object_store: Option<String>,
     /// The model the server runs on cases whose reads are locked.
     pub model: crate::ai::ModelChoice,
     /// Model runs at a time (each on its own blocking thread).
@@ -63,6 +67,7 @@ impl Settings {
             file_limit: 200 * 1024 * 1024,
             parse_timeout: Duration::from_secs(20),
             upload_guard: None,
+            object_store: None,
             model: crate::ai::ModelChoice::Demo,
             ai_workers: 1,
         }

@@ -96,9 +96,12 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
-        let images: Arc<dyn crate::imaging::storage::ObjectStore> = Arc::new(
-            crate::imaging::storage::FileStore::new(settings.data_dir.join("objects")),
-        );
+        let images: Arc<dyn crate::imaging::storage::ObjectStore> = match &settings.object_store {
+            None => Arc::new(crate::imaging::storage::FileStore::new(
+                settings.data_dir.join("objects"),
+            )),
+            Some(url) => Arc::new(crate::imaging::storage::BucketStore::from_url(url)?),
+        };
         // The model is checked against its card before anything is served:
         // a model whose files do not match refuses the start.
         let ai = match crate::ai::model_dir(&settings.model, &settings.data_dir)? {

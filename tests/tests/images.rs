@@ -1070,3 +1070,27 @@ async fn a_file_that_needs_more_time_or_memory_than_allowed_is_refused() {
     let (status, _) = api.get_json("/cases").await;
     assert_eq!(status, 200, "the server carries on");
 }
+
+/// The storage interface (issue: radiographs, point 5): with an object
+/// store configured (here the `object_store` crate's memory store) uploads,
+/// previews and the viewer work the same and nothing is written under the
+/// data directory's objects folder.
+#[tokio::test]
+async fn radiographs_can_live_in_an_object_store() {
+    let app = osteo_tests::spawn_app_with(|s| s.object_store = Some("memory:///".into())).await;
+    let api = app.api_client("coordinator").await;
+    let id = enrol(&api).await;
+    let (status, v) = upload(&api, id, &[Radiograph::cr("Store", "AP", 90).bytes()], None).await;
+    assert_eq!(status, 200, "{v}");
+    let sha = v["files"][0]["sha256"].as_str().unwrap();
+    assert!(!stored_path(&app, sha).exists(), "not on the local disk");
+    let (status, v) = upload(&api, id, &[Radiograph::cr("Store", "AP", 90).bytes()], None).await;
+    assert_eq!(status, 400, "a duplicate is still found: {v}");
+    let page = app.signed_in("coordinator").await;
+    for path in [
+        format!("/images/{sha}/preview.png?size=64"),
+        format!("/images/{sha}/window.json"),
+    ] {
+        assert_eq!(page.get(&path).await.status(), 200, "{path}");
+    }
+}
