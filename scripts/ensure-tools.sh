@@ -2,8 +2,11 @@
 # Installs what building (and, with `test`, testing) needs when it is
 # missing, by package name only:
 #   build: the wasm32 target, wasm-bindgen-cli at the version Cargo.lock pins
-#   test:  also Debian's chromium + chromium-driver (browser tests) and
-#          postgresql (the suite runs on PostgreSQL too)
+#   test:  also Debian's chromium + chromium-driver (browser tests),
+#          postgresql (the suite runs on PostgreSQL too), dcmtk and
+#          libgdcm-tools (independent DICOM readers and encoders),
+#          python3-pydicom (its reader and its test files) and poppler-utils
+#          (pdftotext reads the reports back)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-build}"
@@ -26,6 +29,10 @@ if [ "$mode" = test ]; then
     command -v chromium >/dev/null || packages+=(chromium)
     command -v chromedriver >/dev/null || packages+=(chromium-driver)
     compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
+    command -v dcmdjpls >/dev/null || packages+=(dcmtk)
+    command -v gdcmconv >/dev/null || packages+=(libgdcm-tools)
+    command -v pdftotext >/dev/null || packages+=(poppler-utils)
+    { python3 -c 'import pydicom' || /usr/bin/python3 -c 'import pydicom'; } 2>/dev/null || packages+=(python3-pydicom)
     if [ ${#packages[@]} -gt 0 ]; then
         if [ "$(id -u)" -ne 0 ]; then
             echo "missing: ${packages[*]}; install them with: sudo apt-get install ${packages[*]}" >&2
