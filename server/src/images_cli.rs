@@ -7,10 +7,10 @@
 //! `check` prints one JSON object per file (JSON Lines) and exits 1 when any
 //! file would be refused; the other commands print one JSON object.
 
-use crate::imaging::{self, deid, render, storage::FileStore, IngestError, Limits};
+use crate::imaging::{self, deid, number, render, storage::FileStore, text, IngestError, Limits};
 use clap::{Args, Subcommand};
 use dicom_core::Tag;
-use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use dicom_object::OpenFileOptions;
 use osteo_trial::audit::Principal;
 use osteo_trial::case::View;
 use osteo_trial::store::Db;
@@ -123,25 +123,6 @@ pub struct CheckReport {
     /// Identifying attributes of the de-identification profile present in the file.
     pub identifying: Vec<String>,
     pub refused: Option<String>,
-}
-
-fn text(obj: &DefaultDicomObject, tag: Tag) -> Option<String> {
-    obj.element_opt(tag)
-        .ok()
-        .flatten()
-        .and_then(|e| e.to_str().ok())
-        .map(|s| {
-            s.trim_matches(|c: char| c.is_whitespace() || c == '\0')
-                .to_owned()
-        })
-        .filter(|s| !s.is_empty())
-}
-
-fn number(obj: &DefaultDicomObject, tag: Tag) -> Option<u16> {
-    obj.element_opt(tag)
-        .ok()
-        .flatten()
-        .and_then(|e| e.to_int::<u16>().ok())
 }
 
 /// Checks one file's bytes.

@@ -962,6 +962,11 @@ async fn dropped_files_upload_one_by_one_with_progress_and_their_outcome() {
     );
     let (_, detail) = coordinator.get_json(&format!("/cases/{id}")).await;
     assert_eq!(detail["images"].as_array().unwrap().len(), 1);
+    let views = text(&c, "#views-present").await;
+    assert!(
+        views.contains("Frontal ✓") && views.contains("Lateral ✗"),
+        "{views}"
+    );
     // A refusal is audited like any other upload.
     let refusals: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'image.refused'")
@@ -989,5 +994,10 @@ async fn dropped_files_upload_one_by_one_with_progress_and_their_outcome() {
         "two images",
     )
     .await;
+    let views = text(&c, "#views-present").await;
+    assert!(
+        views.contains("Frontal ✓") && views.contains("Lateral ✓"),
+        "{views}"
+    );
     c.close().await.unwrap();
 }

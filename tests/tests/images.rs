@@ -1094,3 +1094,158 @@ async fn radiographs_can_live_in_an_object_store() {
         assert_eq!(page.get(&path).await.status(), 200, "{path}");
     }
 }
+
+/// Bad input (issue: radiographs, point 8): an empty file, a truncated one,
+/// one over the size limit, a CT image and one without pixel data — each
+/// refused with its own reason, nothing stored, each refusal audited.
+#[tokio::test]
+async fn each_kind_of_bad_file_is_refused_with_its_own_reason_and_audited() {
+    let app = osteo_tests::spawn_app_with(|s| s.file_limit = 20_000).await;
+    let api = app.api_client("coordinator").await;
+    let id = enrol(&api).await;
+    let good = Radiograph::cr("Bad", "AP", 100).bytes();
+    let truncated = good[..good.len() * 3 / 5].to_vec();
+    let mut large = Radiograph::cr("Bad", "AP", 101);
+    large.size = 128;
+    let large = large.bytes();
+    let large_size = large.len();
+    let mut ct = Radiograph::cr("Bad", "AP", 102);
+    ct.modality = "CT";
+    let mut no_pixels = dicom_object::OpenFileOptions::new()
+        .from_reader(std::io::Cursor::new(&good))
+        .unwrap();
+    no_pixels.remove_element(Tag(0x7FE0, 0x0010));
+    let mut without = Vec::new();
+    no_pixels.write_all(&mut without).unwrap();
+    let (status, v) = upload(
+        &api,
+        id,
+        &[Vec::new(), truncated, large, ct.bytes(), without],
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "nothing stored: {v}");
+    let reasons: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["error"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons[0], "the file is empty");
+    assert!(
+        reasons[1].starts_with("the file is damaged: element (7FE0,0010)"),
+        "{}",
+        reasons[1]
+    );
+    assert_eq!(
+        reasons[2],
+        format!("the file ({large_size} bytes) is larger than the limit of 20000 bytes")
+    );
+    assert_eq!(
+        reasons[3],
+        "modality `CT` is not a radiograph; upload CR or DX images"
+    );
+    assert_eq!(reasons[4], "the file has no pixel data");
+    let refused: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'image.refused'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(refused, 5, "each refusal audited");
+    let (_, detail) = api.get_json(&format!("/cases/{id}")).await;
+    assert_eq!(detail["images"].as_array().unwrap().len(), 0);
+}
+
+/// Files made by DCMTK's `img2dcm` from ordinary pictures (issue:
+/// radiographs, point 9): an 8-bit BMP (uncompressed) and a JPEG (kept as
+/// JPEG baseline), declared CR, are accepted and render as the picture.
+#[test]
+fn img2dcm_files_are_read_as_the_pictures_they_were_made_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let picture =
+        image::GrayImage::from_fn(96, 64, |x, y| image::Luma([((x * 2 + y) % 256) as u8]));
+    for (format, name, input_format, ts) in [
+        (
+            image::ImageFormat::Bmp,
+            "in.bmp",
+            "BMP",
+            "1.2.840.10008.1.2.1",
+        ),
+        (
+            image::ImageFormat::Jpeg,
+            "in.jpg",
+            "JPEG",
+            "1.2.840.10008.1.2.4.50",
+        ),
+    ] {
+        let input = dir.path().join(name);
+        let output = dir.path().join(format!("{name}.dcm"));
+        image::DynamicImage::ImageLuma8(picture.clone())
+            .save_with_format(&input, format)
+            .unwrap();
+        let status = std::process::Command::new("img2dcm")
+            .args([
+                "-i",
+                input_format,
+                "-k",
+                "Modality=CR",
+                "-k",
+                "ViewPosition=AP",
+                "-k",
+                "PatientName=Img^Test",
+            ])
+            .arg(&input)
+            .arg(&output)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("img2dcm: install Debian's dcmtk (.ci/run does)");
+        assert!(status.success(), "img2dcm {input_format}");
+        let bytes = std::fs::read(&output).unwrap();
+        assert_eq!(transfer_syntax(&bytes), ts, "{input_format}");
+        let (obj, inspected) = osteo_server::imaging::inspect(&bytes)
+            .unwrap_or_else(|e| panic!("{input_format}: {e}"));
+        assert_eq!((inspected.columns, inspected.rows), (96, 64));
+        let values: Vec<f32> = osteo_model::pixels::Modality::from_dicom(&obj)
+            .unwrap()
+            .values
+            .iter()
+            .map(|v| *v as f32)
+            .collect();
+        let error = values
+            .iter()
+            .zip(picture.pixels())
+            .map(|(v, p)| (v - f32::from(p.0[0])).abs())
+            .sum::<f32>()
+            / values.len() as f32;
+        let limit = if input_format == "BMP" { 0.0 } else { 6.0 };
+        assert!(error <= limit, "{input_format}: mean error {error}");
+    }
+}
+
+/// A preview of a JPEG 2000 radiograph decoded at a lower resolution level
+/// looks like the preview of the same pixels stored uncompressed (issue:
+/// radiographs, points 6 and 11).
+#[test]
+fn a_reduced_resolution_jpeg_2000_preview_matches_the_uncompressed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    // The benchmark's radiograph: 2,500 × 3,000, smooth anatomy and noise.
+    let plain = osteo_server::images_cli::bench_radiograph();
+    let j2k = gdcmconv(dir.path(), &plain, &["--j2k"]);
+    let preview = |bytes: &[u8]| {
+        let obj = dicom_object::OpenFileOptions::new()
+            .from_reader(std::io::Cursor::new(bytes))
+            .unwrap();
+        let png = osteo_server::imaging::render::png(&obj, 1024, None).unwrap();
+        image::load_from_memory(&png).unwrap().to_luma8()
+    };
+    let (a, b) = (preview(&plain), preview(&j2k));
+    assert_eq!(a.dimensions(), (853, 1024));
+    assert_eq!(b.dimensions(), (853, 1024));
+    let mean_error = a
+        .pixels()
+        .zip(b.pixels())
+        .map(|(x, y)| f64::from((i16::from(x.0[0]) - i16::from(y.0[0])).abs()))
+        .sum::<f64>()
+        / f64::from(853 * 1024);
+    assert!(mean_error < 2.0, "mean error {mean_error}");
+}

@@ -543,6 +543,13 @@ pub fn CasePage() -> impl IntoView {
                                 <details class="card" id="images" open=true>
                                     <summary>{t("images.title")} " (" {v.detail.images.len()} ")"</summary>
                                     {(!v.detail.images.is_empty()).then(|| view! { <Viewer images=viewer_images(&v)/> })}
+                                    // Images complete needs a frontal and a lateral view: say which are here.
+                                    <p id="views-present">{t("images.views_present")} ": "
+                                        {["frontal", "lateral"].into_iter().map(|view| {
+                                            let here = v.detail.images.iter().any(|i| i.view.as_str() == view);
+                                            view! { <span class=if here { "view-here" } else { "view-missing" }>{opt(view)} {if here { " ✓" } else { " ✗" }}</span> " " }
+                                        }).collect_view()}
+                                    </p>
                                     <ul id="image-list">{v.detail.images.iter().map(|i| view! {
                                         <li class="image">
                                             <a href=format!("/images/{}/preview.png?size=2048", i.sha256) target="_blank">

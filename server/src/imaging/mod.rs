@@ -31,8 +31,8 @@ use std::time::Duration;
 pub enum IngestError {
     #[error("the file is empty")]
     Empty,
-    #[error("the file is larger than {0} MiB")]
-    TooLarge(usize),
+    #[error("the file ({size}) is larger than the limit of {limit}")]
+    TooLarge { size: Size, limit: Size },
     #[error("not a DICOM file (Part 10, with the DICM prefix): {0}")]
     NotDicom(String),
     #[error("reading the file took longer than {0} s; it was refused")]
@@ -71,6 +71,21 @@ pub enum IngestError {
     Case(#[from] CaseError),
     #[error("the image could not be stored: {0}")]
     Storage(String),
+}
+
+/// A number of bytes as people read it: `200 MiB`, `1.5 MiB`, `40000 bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub usize);
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const MIB: usize = 1024 * 1024;
+        match self.0 {
+            n if n >= MIB && n % MIB == 0 => write!(f, "{} MiB", n / MIB),
+            n if n >= MIB => write!(f, "{:.1} MiB", n as f64 / MIB as f64),
+            n => write!(f, "{n} bytes"),
+        }
+    }
 }
 
 /// Limits on one file.
@@ -119,7 +134,8 @@ pub struct Inspected {
     pub warnings: Vec<String>,
 }
 
-fn text(obj: &DefaultDicomObject, tag: Tag) -> Option<String> {
+/// An attribute's text, trimmed; `None` when absent or empty.
+pub(crate) fn text(obj: &DefaultDicomObject, tag: Tag) -> Option<String> {
     obj.element_opt(tag)
         .ok()
         .flatten()
@@ -131,7 +147,8 @@ fn text(obj: &DefaultDicomObject, tag: Tag) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn number(obj: &DefaultDicomObject, tag: Tag) -> Option<u16> {
+/// An attribute's value as a number, when it is one.
+pub(crate) fn number(obj: &DefaultDicomObject, tag: Tag) -> Option<u16> {
     obj.element_opt(tag)
         .ok()
         .flatten()
@@ -510,7 +527,10 @@ pub async fn ingest(
     limits: Limits,
 ) -> Result<Stored, IngestError> {
     if bytes.len() > limits.max_bytes {
-        return Err(IngestError::TooLarge(limits.max_bytes / (1024 * 1024)));
+        return Err(IngestError::TooLarge {
+            size: Size(bytes.len()),
+            limit: Size(limits.max_bytes),
+        });
     }
     let study_number = case::study_number(db, case_id).await?;
     let original_sha256 = sha256_hex(&bytes);
@@ -576,9 +596,34 @@ pub async fn ingest(
     })
 }
 
-/// Reads a cached rendering, or makes it off the async threads from the
-/// stored object and caches it. The cache is an optimisation: failing to
-/// write it is not an error. `None` when no such object is stored.
+/// Makes something from a stored object off the async threads; `None`
+/// when no such object is stored.
+async fn from_stored(
+    store: &dyn storage::ObjectStore,
+    sha256: &str,
+    make: impl FnOnce(&dicom_object::DefaultDicomObject) -> Result<Vec<u8>, IngestError>
+        + Send
+        + 'static,
+) -> Result<Option<Vec<u8>>, IngestError> {
+    let Some(bytes) = store
+        .get(sha256)
+        .await
+        .map_err(|e| IngestError::Storage(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    tokio::task::spawn_blocking(move || {
+        let obj = OpenFileOptions::new()
+            .from_reader(std::io::Cursor::new(bytes))
+            .map_err(|e| IngestError::NotDicom(e.to_string()))?;
+        make(&obj).map(Some)
+    })
+    .await
+    .map_err(|e| IngestError::Storage(e.to_string()))?
+}
+
+/// Reads a cached rendering, or makes it ([`from_stored`]) and caches it.
+/// The cache is an optimisation: failing to write it is not an error.
 async fn cached(
     store: &dyn storage::ObjectStore,
     cache_dir: &std::path::Path,
@@ -592,21 +637,9 @@ async fn cached(
     if let Ok(bytes) = tokio::fs::read(&cached).await {
         return Ok(Some(bytes));
     }
-    let Some(bytes) = store
-        .get(sha256)
-        .await
-        .map_err(|e| IngestError::Storage(e.to_string()))?
-    else {
+    let Some(out) = from_stored(store, sha256, make).await? else {
         return Ok(None);
     };
-    let out = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, IngestError> {
-        let obj = OpenFileOptions::new()
-            .from_reader(std::io::Cursor::new(bytes))
-            .map_err(|e| IngestError::NotDicom(e.to_string()))?;
-        make(&obj)
-    })
-    .await
-    .map_err(|e| IngestError::Storage(e.to_string()))??;
     if let Some(dir) = cached.parent() {
         if tokio::fs::create_dir_all(dir).await.is_ok() {
             let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
@@ -619,8 +652,9 @@ async fn cached(
 }
 
 /// A rendered PNG of a stored object fitted into `size` pixels, through
-/// `window` (modality units) or the default window; cached by hash, size
-/// and window.
+/// `window` (modality units) or the default window; the default rendering
+/// is cached by hash and size, a reader's windows are not (each drag would
+/// leave a file).
 pub async fn preview(
     store: &dyn storage::ObjectStore,
     cache_dir: &std::path::Path,
@@ -628,20 +662,20 @@ pub async fn preview(
     size: u32,
     window: Option<osteo_model::pixels::Window>,
 ) -> Result<Option<Vec<u8>>, IngestError> {
-    let name = match window {
-        None => format!("{sha256}-{size}.png"),
-        // The exact bits of the numbers: two windows that print alike are
-        // never confused.
-        Some(w) => format!(
-            "{sha256}-{size}-{:016x}-{:016x}.png",
-            w.centre.to_bits(),
-            w.width.to_bits()
-        ),
-    };
-    cached(store, cache_dir, sha256, &name, move |obj| {
-        Ok(render::png(obj, size, window)?)
-    })
-    .await
+    let make = move |obj: &DefaultDicomObject| Ok(render::png(obj, size, window)?);
+    match window {
+        Some(_) => from_stored(store, sha256, make).await,
+        None => {
+            cached(
+                store,
+                cache_dir,
+                sha256,
+                &format!("{sha256}-{size}.png"),
+                make,
+            )
+            .await
+        }
+    }
 }
 
 /// The default window and value range of a stored object (JSON), cached.

@@ -49,6 +49,31 @@ async fn reads_exist(tx: &mut Tx) -> Result<bool, sqlx::Error> {
         .is_some())
 }
 
+/// Sets one column of the study settings and audits the change.
+async fn set_column(
+    tx: &mut Tx,
+    by: &Principal,
+    column: &'static str,
+    old: Option<String>,
+    new: &str,
+) -> Result<(), CaseError> {
+    sqlx::query(&format!(
+        "UPDATE study_settings SET {column} = $1, updated_at = $2, updated_by = $3 WHERE id = 1"
+    ))
+    .bind(new)
+    .bind(now_utc())
+    .bind(by.user_id)
+    .execute(&mut **tx)
+    .await?;
+    audit::append(
+        tx,
+        by,
+        Change::new("settings.change", "study", 1).field(column, old, Some(new.to_owned())),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Confirms the Bone-RADS rule table every read will be scored with; fixed
 /// once the first read is saved.
 pub async fn confirm_rule_table(
@@ -66,22 +91,7 @@ pub async fn confirm_rule_table(
         .fetch_one(&mut *tx)
         .await?
         .try_get("rule_version")?;
-    sqlx::query("UPDATE study_settings SET rule_version = $1, updated_at = $2, updated_by = $3 WHERE id = 1")
-        .bind(version)
-        .bind(now_utc())
-        .bind(by.user_id)
-        .execute(&mut *tx)
-        .await?;
-    audit::append(
-        &mut tx,
-        by,
-        Change::new("settings.change", "study", 1).field(
-            "rule_version",
-            old,
-            Some(version.to_owned()),
-        ),
-    )
-    .await?;
+    set_column(&mut tx, by, "rule_version", old, version).await?;
     tx.commit().await?;
     settings(db).await
 }
@@ -164,24 +174,7 @@ pub async fn set_dicom_dates(
     {
         return Err(CaseError::DatesInUse);
     }
-    sqlx::query(
-        "UPDATE study_settings SET dicom_dates = $1, updated_at = $2, updated_by = $3 WHERE id = 1",
-    )
-    .bind(mode)
-    .bind(now_utc())
-    .bind(by.user_id)
-    .execute(&mut *tx)
-    .await?;
-    audit::append(
-        &mut tx,
-        by,
-        Change::new("settings.change", "study", 1).field(
-            "dicom_dates",
-            Some(current.dicom_dates),
-            Some(mode.to_owned()),
-        ),
-    )
-    .await?;
+    set_column(&mut tx, by, "dicom_dates", Some(current.dicom_dates), mode).await?;
     tx.commit().await?;
     settings(db).await
 }
