@@ -100,12 +100,47 @@ pub fn percentile_window(values: &[f64]) -> Window {
     } else {
         low
     };
-    // The linear function maps [c − 0.5 − (w−1)/2, c − 0.5 + (w−1)/2] to [0, 1].
+    window_spanning(low, high)
+}
+
+/// The window whose linear function maps `low` to 0 and `high` to 1: it
+/// maps [c − 0.5 − (w−1)/2, c − 0.5 + (w−1)/2] to [0, 1].
+fn window_spanning(low: f64, high: f64) -> Window {
     let width = (high - low + 1.0).max(1.0);
     Window {
         centre: low + 0.5 + (width - 1.0) / 2.0,
         width,
     }
+}
+
+/// The nearest-rank 0.5th and 99.5th percentiles of integer values, by
+/// counting (linear time, no copy); `None` for an empty slice or a range
+/// too wide to count.
+fn integer_percentiles(values: &[i32]) -> Option<(i32, i32)> {
+    let (min, max) = values
+        .iter()
+        .fold((i32::MAX, i32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let span = usize::try_from(i64::from(max) - i64::from(min) + 1).ok()?;
+    if values.is_empty() || span > 1 << 22 {
+        return None;
+    }
+    let mut counts = vec![0u32; span];
+    for &v in values {
+        counts[(v - min) as usize] += 1;
+    }
+    let last = values.len() - 1;
+    let rank = |p: f64| ((p * last as f64).round() as usize).min(last);
+    let at = |r: usize| {
+        let mut seen = 0usize;
+        for (i, &c) in counts.iter().enumerate() {
+            seen += c as usize;
+            if seen > r {
+                return min + i as i32;
+            }
+        }
+        max
+    };
+    Some((at(rank(0.005)), at(rank(0.995))))
 }
 
 impl Grey {
@@ -336,6 +371,106 @@ impl Modality {
         })
     }
 
+    /// A preview `factor` times smaller than the first frame (see
+    /// [`Modality::downscaled`]) and the full image's default window, made
+    /// without the full image in 64-bit values: the stored integers are
+    /// counted for the percentiles and averaged per block, and the modality
+    /// LUT (linear) applied to the averages. The same result as
+    /// `from_dicom(obj)?.downscaled(factor)` with `default_window()` of the
+    /// full image, at a fraction of the memory traffic.
+    pub fn preview_from_dicom(
+        obj: &DefaultDicomObject,
+        factor: usize,
+    ) -> Result<(Modality, Window), PixelError> {
+        let ts = obj
+            .meta()
+            .transfer_syntax()
+            .trim_end_matches('\0')
+            .to_owned();
+        let fail = |e: &dyn std::fmt::Display| PixelError::Decode {
+            ts: ts.clone(),
+            reason: e.to_string(),
+        };
+        let decoded = obj.decode_pixel_data().map_err(|e| fail(&e))?;
+        let monochrome1 = match decoded.photometric_interpretation().as_str() {
+            "MONOCHROME1" => true,
+            "MONOCHROME2" => false,
+            other => return Err(PixelError::NotGrayscale(other.to_owned())),
+        };
+        let stored: Vec<i32> = decoded
+            .to_vec_frame_with_options(
+                0,
+                &ConvertOptions::new().with_modality_lut(ModalityLutOption::None),
+            )
+            .map_err(|e| fail(&e))?;
+        let (width, height) = (decoded.columns() as usize, decoded.rows() as usize);
+        if width == 0 || height == 0 {
+            return Err(PixelError::Empty);
+        }
+        if stored.len() < width * height {
+            return Err(PixelError::Short {
+                expected: width * height,
+                found: stored.len(),
+            });
+        }
+        let stored = &stored[..width * height];
+        let (slope, intercept) = decoded
+            .rescale()
+            .ok()
+            .and_then(|r| r.first().map(|r| (r.slope, r.intercept)))
+            .unwrap_or((1.0, 0.0));
+        let file_window = decoded.window().ok().flatten().and_then(|w| {
+            w.first().map(|w| Window {
+                centre: w.center,
+                width: w.width,
+            })
+        });
+        let lut = |v: f64| modality_lut(v, slope, intercept);
+        let default = match file_window {
+            Some(w) => w,
+            None => match integer_percentiles(stored) {
+                // A linear LUT keeps the order (a negative slope reverses it).
+                Some((low, high)) => {
+                    let (a, b) = (lut(f64::from(low)), lut(f64::from(high)));
+                    window_spanning(a.min(b), a.max(b))
+                }
+                None => percentile_window(
+                    &stored
+                        .iter()
+                        .map(|&v| lut(f64::from(v)))
+                        .collect::<Vec<_>>(),
+                ),
+            },
+        };
+        let f = factor.max(1);
+        let (w, h) = (width.div_ceil(f), height.div_ceil(f));
+        let mut sums = vec![0i64; w * h];
+        let mut counts = vec![0u32; w * h];
+        for y in 0..height {
+            let row = &stored[y * width..(y + 1) * width];
+            let out = (y / f) * w;
+            for (x, &v) in row.iter().enumerate() {
+                sums[out + x / f] += i64::from(v);
+                counts[out + x / f] += 1;
+            }
+        }
+        let values = sums
+            .iter()
+            .zip(&counts)
+            .map(|(&s, &n)| lut(s as f64 / f64::from(n.max(1))))
+            .collect();
+        Ok((
+            Modality {
+                width: w,
+                height: h,
+                values,
+                file_window,
+                monochrome1,
+            },
+            default,
+        ))
+    }
+
     /// The window step 2 uses when none is asked for: the file's, or the
     /// 0.5th–99.5th percentile range.
     pub fn default_window(&self) -> Window {
@@ -423,6 +558,20 @@ mod tests {
         assert!((window_linear(5.0, w) - 0.0).abs() < 1e-9);
         assert!((window_linear(995.0, w) - 1.0).abs() < 1e-9);
         assert!((window_linear(500.0, w) - 0.5).abs() < 1e-3);
+    }
+
+    #[test]
+    fn counted_percentiles_are_the_sorted_ones() {
+        let values: Vec<i32> = (0..=1000).rev().map(|v| v * 3 - 7).collect();
+        let (low, high) = integer_percentiles(&values).expect("countable");
+        let as_f64: Vec<f64> = values.iter().map(|&v| f64::from(v)).collect();
+        let w = percentile_window(&as_f64);
+        assert_eq!(window_spanning(f64::from(low), f64::from(high)), w);
+        assert_eq!(
+            integer_percentiles(&[i32::MIN, i32::MAX]),
+            None,
+            "too wide to count"
+        );
     }
 
     #[test]

@@ -1249,3 +1249,29 @@ fn a_reduced_resolution_jpeg_2000_preview_matches_the_uncompressed_one() {
         / f64::from(853 * 1024);
     assert!(mean_error < 2.0, "mean error {mean_error}");
 }
+
+/// The preview path's quick reduction gives what the full path gives:
+/// the same block averages and the full image's default window.
+#[test]
+fn the_quick_preview_reduction_equals_the_full_one() {
+    use osteo_model::pixels::Modality;
+    for (photometric, size, factor) in [("MONOCHROME2", 200, 2), ("MONOCHROME1", 131, 3)] {
+        let mut source = Radiograph::cr("Quick", "AP", 120);
+        source.size = size;
+        source.photometric = photometric;
+        let obj = dicom_object::OpenFileOptions::new()
+            .from_reader(std::io::Cursor::new(source.bytes()))
+            .unwrap();
+        let full = Modality::from_dicom(&obj).unwrap();
+        let (quick, window) = Modality::preview_from_dicom(&obj, factor).unwrap();
+        assert_eq!(window, full.default_window(), "{photometric}");
+        let slow = full.downscaled(factor);
+        assert_eq!((quick.width, quick.height), (slow.width, slow.height));
+        assert!(quick
+            .values
+            .iter()
+            .zip(&slow.values)
+            .all(|(a, b)| (a - b).abs() < 1e-9));
+        assert_eq!(quick.monochrome1, photometric == "MONOCHROME1");
+    }
+}

@@ -72,7 +72,7 @@ pub fn to_image(
 /// is taken from the full image, and a JPEG 2000 image is decoded at the
 /// matching lower resolution level to begin with (its own wavelet
 /// low-pass, so most of the decoding is never done). Then the exact
-/// window, 8 bits, and a final triangle-filter resize.
+/// window, 8 bits, and a final area-averaging resize.
 pub fn png(
     obj: &DefaultDicomObject,
     max_side: u32,
@@ -87,22 +87,19 @@ pub fn png(
             let default = m.default_window();
             (m, default)
         }
+        None if factor >= 2 => Modality::preview_from_dicom(obj, factor)?,
         None => {
             let full = Modality::from_dicom(obj)?;
             let default = full.default_window();
-            let reduced = if factor >= 2 {
-                full.downscaled(factor)
-            } else {
-                full
-            };
-            (reduced, default)
+            (full, default)
         }
     };
     let img = image::DynamicImage::ImageLuma8(
         reduced.to_grey(Some(window.unwrap_or(default))).to_luma8(),
     );
     let img = if img.width().max(img.height()) > max_side {
-        img.resize(max_side, max_side, image::imageops::FilterType::Triangle)
+        // Less than halving is left: area averaging is enough, and quick.
+        img.thumbnail(max_side, max_side)
     } else {
         img
     };
