@@ -13,8 +13,9 @@ use crate::clinical::FEATURES;
 use crate::host;
 use crate::net::{Net, NetConfig};
 
-/// The device of a backend by name: `flex` (always built), `wgpu` and
-/// `cuda` (with the crate's `gpu-wgpu` / `gpu-cuda` features).
+/// The device of a backend by name: `flex` (always built), `wgpu`, `cuda`
+/// and `ndarray` (with the crate's `gpu-wgpu` / `gpu-cuda` / `cpu-ndarray`
+/// features).
 pub fn device(name: &str) -> Result<Device, String> {
     match name {
         "flex" => Ok(Device::flex()),
@@ -22,8 +23,12 @@ pub fn device(name: &str) -> Result<Device, String> {
         "wgpu" => Ok(Device::wgpu(Default::default())),
         #[cfg(feature = "gpu-cuda")]
         "cuda" => Ok(Device::cuda(0)),
+        // Deprecated in burn 0.22; built only to measure it against flex.
+        #[cfg(feature = "cpu-ndarray")]
+        #[allow(deprecated)]
+        "ndarray" => Ok(Device::ndarray()),
         other => Err(format!(
-            "backend {other} is not built in (flex always is; wgpu and cuda need the gpu-wgpu / gpu-cuda features)"
+            "backend {other} is not built in (flex always is; wgpu, cuda and ndarray need the gpu-wgpu / gpu-cuda / cpu-ndarray features)"
         )),
     }
 }

@@ -246,6 +246,78 @@ pub struct Modality {
     pub monochrome1: bool,
 }
 
+/// The first frame's stored values (no modality LUT) and what steps 1–3
+/// need from the file.
+struct Frame<T> {
+    width: usize,
+    height: usize,
+    /// Exactly `width × height` values.
+    values: Vec<T>,
+    /// Slope and intercept (identity when absent).
+    rescale: (f64, f64),
+    window: Option<Window>,
+    monochrome1: bool,
+}
+
+impl<T> Frame<T>
+where
+    T: num_traits::NumCast + Send + Sync + Copy + 'static,
+{
+    fn decode(obj: &DefaultDicomObject) -> Result<Frame<T>, PixelError> {
+        let ts = obj
+            .meta()
+            .transfer_syntax()
+            .trim_end_matches('\0')
+            .to_owned();
+        let fail = |e: &dyn std::fmt::Display| PixelError::Decode {
+            ts: ts.clone(),
+            reason: e.to_string(),
+        };
+        let decoded = obj.decode_pixel_data().map_err(|e| fail(&e))?;
+        let monochrome1 = match decoded.photometric_interpretation().as_str() {
+            "MONOCHROME1" => true,
+            "MONOCHROME2" => false,
+            other => return Err(PixelError::NotGrayscale(other.to_owned())),
+        };
+        let mut values: Vec<T> = decoded
+            .to_vec_frame_with_options(
+                0,
+                &ConvertOptions::new().with_modality_lut(ModalityLutOption::None),
+            )
+            .map_err(|e| fail(&e))?;
+        let (width, height) = (decoded.columns() as usize, decoded.rows() as usize);
+        if width == 0 || height == 0 {
+            return Err(PixelError::Empty);
+        }
+        if values.len() < width * height {
+            return Err(PixelError::Short {
+                expected: width * height,
+                found: values.len(),
+            });
+        }
+        values.truncate(width * height);
+        let rescale = decoded
+            .rescale()
+            .ok()
+            .and_then(|r| r.first().map(|r| (r.slope, r.intercept)))
+            .unwrap_or((1.0, 0.0));
+        let window = decoded.window().ok().flatten().and_then(|w| {
+            w.first().map(|w| Window {
+                centre: w.center,
+                width: w.width,
+            })
+        });
+        Ok(Frame {
+            width,
+            height,
+            values,
+            rescale,
+            window,
+            monochrome1,
+        })
+    }
+}
+
 impl Modality {
     /// Step 1 over stored pixel values.
     pub fn from_stored(
@@ -312,62 +384,21 @@ impl Modality {
 
     /// Step 1 for the first frame of a DICOM object.
     pub fn from_dicom(obj: &DefaultDicomObject) -> Result<Modality, PixelError> {
-        let ts = obj
-            .meta()
-            .transfer_syntax()
-            .trim_end_matches('\0')
-            .to_owned();
-        let fail = |e: &dyn std::fmt::Display| PixelError::Decode {
-            ts: ts.clone(),
-            reason: e.to_string(),
-        };
-        let decoded = obj.decode_pixel_data().map_err(|e| fail(&e))?;
-        let photometric = decoded.photometric_interpretation().as_str().to_owned();
-        let monochrome1 = match photometric.as_str() {
-            "MONOCHROME1" => true,
-            "MONOCHROME2" => false,
-            other => return Err(PixelError::NotGrayscale(other.to_owned())),
-        };
-        let mut values: Vec<f64> = decoded
-            .to_vec_frame_with_options(
-                0,
-                &ConvertOptions::new().with_modality_lut(ModalityLutOption::None),
-            )
-            .map_err(|e| fail(&e))?;
-        let rescale = decoded
-            .rescale()
-            .ok()
-            .and_then(|r| r.first().map(|r| (r.slope, r.intercept)))
-            .unwrap_or((1.0, 0.0));
-        let window = decoded.window().ok().flatten().and_then(|w| {
-            w.first().map(|w| Window {
-                centre: w.center,
-                width: w.width,
-            })
-        });
-        let (width, height) = (decoded.columns() as usize, decoded.rows() as usize);
-        if width == 0 || height == 0 {
-            return Err(PixelError::Empty);
-        }
-        if values.len() < width * height {
-            return Err(PixelError::Short {
-                expected: width * height,
-                found: values.len(),
-            });
-        }
+        let frame = Frame::<f64>::decode(obj)?;
+        let (slope, intercept) = frame.rescale;
+        let mut values = frame.values;
         // Step 1 in place: the frame is large.
-        values.truncate(width * height);
-        if rescale != (1.0, 0.0) {
+        if frame.rescale != (1.0, 0.0) {
             for v in &mut values {
-                *v = modality_lut(*v, rescale.0, rescale.1);
+                *v = modality_lut(*v, slope, intercept);
             }
         }
         Ok(Modality {
-            width,
-            height,
+            width: frame.width,
+            height: frame.height,
             values,
-            file_window: window,
-            monochrome1,
+            file_window: frame.window,
+            monochrome1: frame.monochrome1,
         })
     }
 
@@ -382,49 +413,11 @@ impl Modality {
         obj: &DefaultDicomObject,
         factor: usize,
     ) -> Result<(Modality, Window), PixelError> {
-        let ts = obj
-            .meta()
-            .transfer_syntax()
-            .trim_end_matches('\0')
-            .to_owned();
-        let fail = |e: &dyn std::fmt::Display| PixelError::Decode {
-            ts: ts.clone(),
-            reason: e.to_string(),
-        };
-        let decoded = obj.decode_pixel_data().map_err(|e| fail(&e))?;
-        let monochrome1 = match decoded.photometric_interpretation().as_str() {
-            "MONOCHROME1" => true,
-            "MONOCHROME2" => false,
-            other => return Err(PixelError::NotGrayscale(other.to_owned())),
-        };
-        let stored: Vec<i32> = decoded
-            .to_vec_frame_with_options(
-                0,
-                &ConvertOptions::new().with_modality_lut(ModalityLutOption::None),
-            )
-            .map_err(|e| fail(&e))?;
-        let (width, height) = (decoded.columns() as usize, decoded.rows() as usize);
-        if width == 0 || height == 0 {
-            return Err(PixelError::Empty);
-        }
-        if stored.len() < width * height {
-            return Err(PixelError::Short {
-                expected: width * height,
-                found: stored.len(),
-            });
-        }
-        let stored = &stored[..width * height];
-        let (slope, intercept) = decoded
-            .rescale()
-            .ok()
-            .and_then(|r| r.first().map(|r| (r.slope, r.intercept)))
-            .unwrap_or((1.0, 0.0));
-        let file_window = decoded.window().ok().flatten().and_then(|w| {
-            w.first().map(|w| Window {
-                centre: w.center,
-                width: w.width,
-            })
-        });
+        let frame = Frame::<i32>::decode(obj)?;
+        let (width, height, monochrome1) = (frame.width, frame.height, frame.monochrome1);
+        let (slope, intercept) = frame.rescale;
+        let file_window = frame.window;
+        let stored = &frame.values[..];
         let lut = |v: f64| modality_lut(v, slope, intercept);
         let default = match file_window {
             Some(w) => w,

@@ -139,7 +139,7 @@ pub struct BenchArgs {
     /// Channels of the network, comma-separated.
     #[arg(long, default_value = "16,32,64,128", value_delimiter = ',')]
     pub channels: Vec<usize>,
-    /// Backend: flex (CPU, default), wgpu or cuda (with the server's GPU features).
+    /// Backend: flex (CPU, default), wgpu or cuda (with the server's GPU features), ndarray (with its cpu-ndarray or cpu-openblas feature).
     #[arg(long, default_value = "flex")]
     pub backend: String,
 }
