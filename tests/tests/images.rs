@@ -1133,7 +1133,7 @@ async fn each_kind_of_bad_file_is_refused_with_its_own_reason_and_audited() {
         .collect();
     assert_eq!(reasons[0], "the file is empty");
     assert!(
-        reasons[1].starts_with("the file is damaged: element (7FE0,0010)"),
+        reasons[1].starts_with("the file cannot be read safely (damaged, or a sequence this reader cannot follow): element (7FE0,0010)"),
         "{}",
         reasons[1]
     );

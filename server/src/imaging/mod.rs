@@ -51,7 +51,9 @@ pub enum IngestError {
     Bits(u16),
     #[error("the file has no pixel data")]
     NoPixels,
-    #[error("the file is damaged: {0}")]
+    #[error(
+        "the file cannot be read safely (damaged, or a sequence this reader cannot follow): {0}"
+    )]
     Damaged(#[from] scan::Oversized),
     #[error("the declared size does not fit the image: {0}")]
     Sizes(String),
