@@ -113,7 +113,7 @@ struct ServeArgs {
     #[arg(long, env = "OSTEO_PARSE_TIMEOUT_SECONDS", default_value_t = 20)]
     parse_timeout_seconds: u64,
     /// Memory bound, in MiB, of the child process each upload is read in before the server reads it (0: no child process; the server reads it under the time limit only).
-    #[arg(long, env = "OSTEO_PARSE_MEMORY_MIB", default_value_t = 2048)]
+    #[arg(long, env = "OSTEO_PARSE_MEMORY_MIB", default_value_t = crate::imaging::guard::DEFAULT_MEMORY_MIB)]
     parse_memory_mib: u64,
     /// Where radiographs and heat maps are stored, as an object-store URL: file:///absolute/path, or s3://bucket/prefix in a build with the `s3` feature (credentials from the AWS_* variables). Default: the objects folder of the data directory.
     #[arg(long, env = "OSTEO_OBJECT_STORE")]

@@ -173,20 +173,6 @@ pub fn check(name: &str, bytes: &[u8]) -> CheckReport {
             .filter(|(tag, _, _)| obj.element_opt(*tag).ok().flatten().is_some())
             .map(|(_, name, _)| (*name).to_owned())
             .collect();
-        report.decodes = render::to_image(obj, None).is_ok()
-            || report
-                .transfer_syntax
-                .as_deref()
-                .and_then(imaging::fallback::tool_for)
-                .and_then(|(_, tool)| {
-                    imaging::fallback::decompress(bytes, tool, imaging::fallback::TIME_LIMIT).ok()
-                })
-                .and_then(|raw| {
-                    OpenFileOptions::new()
-                        .from_reader(std::io::Cursor::new(raw))
-                        .ok()
-                })
-                .is_some_and(|raw| render::to_image(&raw, None).is_ok());
     }
     match imaging::inspect(bytes) {
         Ok((_, inspected)) => {
@@ -195,7 +181,13 @@ pub fn check(name: &str, bytes: &[u8]) -> CheckReport {
             report.view = inspected.view.map(|v| v.to_string());
             report.warnings = inspected.warnings;
         }
-        Err(e) => report.refused = Some(e.to_string()),
+        Err(e) => {
+            report.refused = Some(e.to_string());
+            // Refused for another reason (a CT, say): whether its pixels decode.
+            report.decodes = parsed
+                .as_ref()
+                .is_some_and(|obj| imaging::decode_or_decompress(bytes, obj).is_ok());
+        }
     }
     for w in &report.warnings {
         let hint = if w.contains("E3") {
@@ -444,7 +436,7 @@ async fn import(
                 let size = bytes.len();
                 let original = imaging::sha256_hex(&bytes);
                 let limits = Limits {
-                    guard: imaging::guard::Guard::this_binary(2048),
+                    guard: imaging::guard::Guard::this_binary(imaging::guard::DEFAULT_MEMORY_MIB),
                     ..Limits::default()
                 };
                 match imaging::ingest(&db, &store, &by, id, bytes, row.view, limits).await {

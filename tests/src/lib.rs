@@ -113,7 +113,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     // Every upload goes through the guard process, as in production.
     settings.upload_guard = Some(osteo_server::imaging::guard::Guard {
         program: binary(),
-        memory_mib: 2048,
+        memory_mib: osteo_server::imaging::guard::DEFAULT_MEMORY_MIB,
     });
     configure(&mut settings);
     let database_url = settings.database_url.clone();

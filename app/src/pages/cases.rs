@@ -4,7 +4,8 @@
 //! comes back with what was typed and the problems beside the fields.
 
 use super::error_text;
-use super::viewer::{Uploader, Viewer, ViewerImage};
+use super::upload::Uploader;
+use super::viewer::{Viewer, ViewerImage};
 use crate::api::cases::{case_view, cases_view, dashboard_view, study_view, CaseData};
 use crate::i18n::t;
 use leptos::prelude::*;

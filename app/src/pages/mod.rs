@@ -6,6 +6,7 @@ mod admin;
 mod analysis;
 mod cases;
 mod screening;
+mod upload;
 mod viewer;
 
 pub use account::{LoginPage, PasswordPage, TokensPage};

@@ -150,12 +150,10 @@ pub async fn upload_images(
     let files = crate::imaging::upload::receive(&state, &by, id, form)
         .await
         .map_err(ApiError::bad_request)?;
-    let status = if files.iter().any(|f| f.stored) {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    Ok((status, Json(UploadOut { files })))
+    Ok((
+        crate::imaging::upload::batch_status(&files),
+        Json(UploadOut { files }),
+    ))
 }
 
 /// Confirms the radiographs are complete (a frontal and a lateral view present).

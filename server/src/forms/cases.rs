@@ -106,14 +106,11 @@ pub async fn case_images(
     };
     if wants_json {
         return Ok(match received {
-            Ok(files) => {
-                let status = if files.iter().any(|f| f.stored) {
-                    StatusCode::OK
-                } else {
-                    StatusCode::BAD_REQUEST
-                };
-                (status, axum::Json(serde_json::json!({ "files": files }))).into_response()
-            }
+            Ok(files) => (
+                crate::imaging::upload::batch_status(&files),
+                axum::Json(serde_json::json!({ "files": files })),
+            )
+                .into_response(),
             Err(message) => (
                 StatusCode::BAD_REQUEST,
                 axum::Json(serde_json::json!({ "error": "bad_request", "message": message })),

@@ -16,6 +16,9 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
+/// The child's default address-space limit, MiB (`serve --parse-memory-mib`).
+pub const DEFAULT_MEMORY_MIB: u64 = 2048;
+
 /// How the guard runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Guard {

@@ -191,6 +191,46 @@ const NOT_LIMB: &[&str] = &[
     "SACRUM", "COCCYX", "HIP",
 ];
 
+/// How a file's pixels decode.
+pub enum Decoded {
+    /// By dicom-rs, as the file is.
+    InPlace,
+    /// By DCMTK ([`fallback`]): the uncompressed file, and a warning saying so.
+    Decompressed { raw: Vec<u8>, note: String },
+}
+
+/// Decodes the first frame of `obj` (parsed from `bytes`) with dicom-rs, or
+/// — for the transfer syntaxes it cannot decode — decompresses the file
+/// with DCMTK and decodes that. An error names the transfer syntax.
+pub fn decode_or_decompress(
+    bytes: &[u8],
+    obj: &DefaultDicomObject,
+) -> Result<Decoded, IngestError> {
+    let Err(e) = render::to_image(obj, None) else {
+        return Ok(Decoded::InPlace);
+    };
+    let ts = obj
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_owned();
+    let Some((name, tool)) = fallback::tool_for(&ts) else {
+        return Err(e.into());
+    };
+    let not_decoded = |reason: String| IngestError::NotDecoded {
+        ts: ts.clone(),
+        name,
+        reason,
+    };
+    // The uncompressed file DCMTK wrote is checked from the start by the
+    // caller ([`inspect`] decodes it like any other).
+    let raw = fallback::decompress(bytes, tool, fallback::TIME_LIMIT).map_err(not_decoded)?;
+    Ok(Decoded::Decompressed {
+        note: format!("{name} ({ts}) decoded by DCMTK's {tool}; stored uncompressed"),
+        raw,
+    })
+}
+
 /// Parses and checks one file (blocking: run it off the async threads).
 pub fn inspect(bytes: &[u8]) -> Result<(DefaultDicomObject, Inspected), IngestError> {
     inspect_with(bytes, true)
@@ -271,22 +311,15 @@ fn inspect_with(
     // refuses declared sizes that the pixel data does not fill) — by
     // dicom-rs, or for what it cannot decode by DCMTK, whose uncompressed
     // output is then checked from the start.
-    if let Err(e) = render::to_image(&obj, None) {
-        let Some((name, tool)) = fallback::tool_for(&transfer_syntax).filter(|_| fallback_allowed)
-        else {
-            return Err(e.into());
-        };
-        let raw = fallback::decompress(bytes, tool, fallback::TIME_LIMIT).map_err(|reason| {
-            IngestError::NotDecoded {
-                ts: transfer_syntax.clone(),
-                name,
-                reason,
-            }
-        })?;
+    let decoded = if fallback_allowed {
+        decode_or_decompress(bytes, &obj)?
+    } else {
+        render::to_image(&obj, None)?;
+        Decoded::InPlace
+    };
+    if let Decoded::Decompressed { raw, note } = decoded {
         let (obj, mut inspected) = inspect_native(&raw)?;
-        inspected.warnings.push(format!(
-            "{name} ({transfer_syntax}) decoded by DCMTK's {tool}; stored uncompressed"
-        ));
+        inspected.warnings.push(note);
         return Ok((obj, inspected));
     }
     let inspected = Inspected {

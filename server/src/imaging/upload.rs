@@ -21,6 +21,16 @@ pub struct FileOutcome {
     pub error: Option<String>,
 }
 
+/// The HTTP status of a batch: 200 when at least one file was stored, 400
+/// when none was (the body lists every file either way).
+pub fn batch_status(files: &[FileOutcome]) -> axum::http::StatusCode {
+    if files.iter().any(|f| f.stored) {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::BAD_REQUEST
+    }
+}
+
 /// Reads the form's `view` (optional, before the files: `auto`, `frontal`,
 /// `lateral`, `oblique`) and every `file` part, ingesting each in turn.
 pub async fn receive(
