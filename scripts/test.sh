@@ -48,8 +48,10 @@ if [ -z "${OSTEO_TEST_POSTGRES_URL:-}" ]; then
     own_pg=yes
     trap './scripts/pg-test-server.sh stop' EXIT
 fi
-# The model's learning test trains two networks and touches no database: once is enough.
-if ! OSTEO_TEST_DATABASE=postgres cargo test "${packages[@]}" -- --skip it_learns_and_the_control_does_not; then
+# The model's learning tests train networks and touch no database: once is enough.
+if ! OSTEO_TEST_DATABASE=postgres cargo test "${packages[@]}" -- \
+    --skip it_learns_and_the_control_does_not --skip heat_maps_point_at_the_lesion \
+    --skip what_the_model_uses; then
     if [ -n "$own_pg" ]; then
         echo "== the PostgreSQL server's log"
         ./scripts/pg-test-server.sh log 80

@@ -58,6 +58,26 @@ pub fn request_locale(headers: &http::HeaderMap) -> Locale {
 mod tests {
     use super::*;
 
+    /// A key given twice in a file silently takes one of its texts.
+    #[test]
+    fn no_key_is_given_twice() {
+        for (name, file) in [
+            ("en.yml", include_str!("../locales/en.yml")),
+            ("zh-CN.yml", include_str!("../locales/zh-CN.yml")),
+        ] {
+            let mut seen = std::collections::HashSet::new();
+            for line in file.lines() {
+                let Some((key, _)) = line.split_once(':') else {
+                    continue;
+                };
+                if key.starts_with([' ', '#', '_']) || key.trim().is_empty() {
+                    continue;
+                }
+                assert!(seen.insert(key.to_string()), "{name} gives {key} twice");
+            }
+        }
+    }
+
     #[test]
     fn every_key_is_translated_in_both_languages() {
         let en = include_str!("../locales/en.yml");

@@ -1,19 +1,20 @@
 //! The GPU check (issue: the model's GPU backend): on a machine with a GPU,
 //! the same demo-model weights on the CPU (flex) and on the GPU give the
 //! same logits (within 1e-3), and the inference and training benchmark of
-//! the default network (384² views) on both. JSON on stdout.
+//! the default network (384² views) on both. JSON on stdout. The same check
+//! serves burn's LibTorch CPU backend (`tch`, `scripts/tch.sh`).
 //!
 //! ```sh
 //! cargo run --release -p osteo-model --example gpu_check --features gpu-cuda      # or gpu-wgpu
 //! ```
 
-#[cfg(not(any(feature = "gpu-cuda", feature = "gpu-wgpu")))]
+#[cfg(not(any(feature = "gpu-cuda", feature = "gpu-wgpu", feature = "cpu-tch")))]
 fn main() {
-    eprintln!("build with --features gpu-cuda or --features gpu-wgpu");
+    eprintln!("build with --features gpu-cuda, gpu-wgpu or cpu-tch");
     std::process::exit(2);
 }
 
-#[cfg(any(feature = "gpu-cuda", feature = "gpu-wgpu"))]
+#[cfg(any(feature = "gpu-cuda", feature = "gpu-wgpu", feature = "cpu-tch"))]
 fn main() {
     use burn::module::Module;
     use burn::tensor::Device;
@@ -23,11 +24,13 @@ fn main() {
     let backend = std::env::args().nth(1).unwrap_or_else(|| {
         if cfg!(feature = "gpu-cuda") {
             "cuda".into()
-        } else {
+        } else if cfg!(feature = "gpu-wgpu") {
             "wgpu".into()
+        } else {
+            "tch".into()
         }
     });
-    let gpu = bench::device(&backend).unwrap_or_else(|e| {
+    let gpu = osteo_model::device(&backend).unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(2);
     });

@@ -22,7 +22,7 @@ from torch import nn
 import torch.nn.functional as F
 
 FEATURES = 36  # osteo_model::clinical::FEATURES
-LSE_SHARPNESS = 4.0
+LSE_SHARPNESS = 12.0  # NetConfig::pool_sharpness
 
 
 class Block(nn.Module):

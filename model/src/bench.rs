@@ -13,26 +13,6 @@ use crate::clinical::FEATURES;
 use crate::host;
 use crate::net::{Net, NetConfig};
 
-/// The device of a backend by name: `flex` (always built), `wgpu`, `cuda`
-/// and `ndarray` (with the crate's `gpu-wgpu` / `gpu-cuda` / `cpu-ndarray`
-/// features).
-pub fn device(name: &str) -> Result<Device, String> {
-    match name {
-        "flex" => Ok(Device::flex()),
-        #[cfg(feature = "gpu-wgpu")]
-        "wgpu" => Ok(Device::wgpu(Default::default())),
-        #[cfg(feature = "gpu-cuda")]
-        "cuda" => Ok(Device::cuda(0)),
-        // Deprecated in burn 0.22; built only to measure it against flex.
-        #[cfg(feature = "cpu-ndarray")]
-        #[allow(deprecated)]
-        "ndarray" => Ok(Device::ndarray()),
-        other => Err(format!(
-            "backend {other} is not built in (flex always is; wgpu, cuda and ndarray need the gpu-wgpu / gpu-cuda / cpu-ndarray features)"
-        )),
-    }
-}
-
 /// Milliseconds over the timed runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct Timing {
@@ -100,6 +80,40 @@ pub fn inference(
             .into_data();
         let elapsed = t.elapsed().as_secs_f64() * 1e3;
         y.try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+        if i > 0 {
+            ms.push(elapsed);
+        }
+    }
+    Ok(Timing::of(ms))
+}
+
+/// Inference time of one case (batch 1) with `views` views *and* their
+/// heat maps (one backward pass through the encoder; what the server runs
+/// for every case), after one warm-up run.
+pub fn inference_with_heatmaps(
+    config: &NetConfig,
+    views: usize,
+    runs: usize,
+    device: &Device,
+) -> Result<Timing, String> {
+    let ad = device.clone().autodiff();
+    let frozen = config.init(&ad)?.freeze();
+    let size = config.image_size;
+    let grey = crate::pixels::Grey {
+        width: size,
+        height: size,
+        values: (0..size * size).map(|i| (i % 977) as f32 / 977.0).collect(),
+    };
+    let sample =
+        crate::data::Sample::from_views(&vec![grey; views], &crate::Clinical::default(), size);
+    let mut ms = Vec::with_capacity(runs);
+    for i in 0..=runs {
+        let t = Instant::now();
+        let explained = crate::infer::guided_maps(&frozen, config, &sample, &ad)?;
+        let elapsed = t.elapsed().as_secs_f64() * 1e3;
+        if explained.maps.len() != views {
+            return Err("a heat map is missing".into());
+        }
         if i > 0 {
             ms.push(elapsed);
         }

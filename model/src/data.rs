@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::manifest::ManifestRow;
+use crate::net::NetConfig;
 use crate::pixels::{self, Grey, Placement};
 
 /// One case, preprocessed.
@@ -53,24 +54,29 @@ impl Sample {
 pub fn load(rows: &[ManifestRow], images: &Path, size: usize) -> Result<Vec<Sample>, String> {
     rows.iter()
         .map(|row| {
-            let views = row
-                .views()
-                .into_iter()
-                .map(|rel| {
-                    let path = images.join(rel);
-                    let fail = |e: &dyn std::fmt::Display| {
-                        format!("case {}: {}: {e}", row.case_id, path.display())
-                    };
-                    let obj = dicom_object::open_file(&path).map_err(|e| fail(&e))?;
-                    Grey::from_dicom(&obj).map_err(|e| fail(&e))
-                })
-                .collect::<Result<Vec<_>, String>>()?;
+            let views = load_views(row, images)?;
             Ok(Sample {
                 case_id: row.case_id.clone(),
                 patient_id: row.patient_id.clone(),
                 label: f32::from(u8::from(row.label.is_malignant())),
                 ..Sample::from_views(&views, &row.clinical, size)
             })
+        })
+        .collect()
+}
+
+/// The views of one manifest row (paths relative to `images`) as display
+/// intensities (pipeline steps 1–3).
+pub fn load_views(row: &ManifestRow, images: &Path) -> Result<Vec<Grey>, String> {
+    row.views()
+        .into_iter()
+        .map(|rel| {
+            let path = images.join(rel);
+            let fail = |e: &dyn std::fmt::Display| {
+                format!("case {}: {}: {e}", row.case_id, path.display())
+            };
+            let obj = dicom_object::open_file(&path).map_err(|e| fail(&e))?;
+            Grey::from_dicom(&obj).map_err(|e| fail(&e))
         })
         .collect()
 }
@@ -146,14 +152,17 @@ pub const CLINICAL_DROPOUT: f64 = 0.5;
 
 /// Which positions of an `m × m` feature map of a view placed at `p` in the
 /// `size × size` square are pooled: those whose cell centre lies inside the
-/// image and at least one cell away from its edge. At the edge the
+/// image and at least `edge` cells away from its edge. Near the edge the
 /// convolutions see the padding — an "end" of every bone that runs off the
 /// film — which is not anatomy; left in, the network leans on it and the
-/// heat maps light up the film's border instead of the lesion.
-pub fn positions(p: Placement, size: usize, m: usize) -> Vec<f32> {
+/// heat maps light up the film's border instead of the lesion (with one
+/// ring left out, the cells next to it still drew a third of the peaks on
+/// phantoms; with two, almost none).
+pub fn positions(p: Placement, size: usize, m: usize, edge: usize) -> Vec<f32> {
     let cell = size as f32 / m as f32;
+    let margin = edge as f32 * cell;
     let inside = |centre: f32, start: usize, len: usize| {
-        centre >= start as f32 + cell && centre <= (start + len) as f32 - cell
+        centre >= start as f32 + margin && centre <= (start + len) as f32 - margin
     };
     let mut out: Vec<f32> = (0..m * m)
         .map(|k| {
@@ -185,16 +194,16 @@ pub struct Batch {
     pub labels_host: Vec<f32>,
 }
 
-/// Stacks `samples` (optionally augmented, with clinical dropout) into tensors on `device`. `V` is
-/// the most views any of them has; a missing view is a black image with
-/// mask 0.
+/// Stacks `samples` (optionally augmented, with clinical dropout) into
+/// tensors on `device` for a network of shape `config`. `V` is the most
+/// views any of them has; a missing view is a black image with mask 0.
 pub fn batch(
     samples: &[&Sample],
-    size: usize,
-    map: usize,
+    config: &NetConfig,
     device: &Device,
     mut augment_with: Option<&mut ChaCha8Rng>,
 ) -> Batch {
+    let (size, map) = (config.image_size, config.map_size());
     let b = samples.len();
     let v = samples
         .iter()
@@ -216,7 +225,7 @@ pub fn batch(
                         None => images.extend_from_slice(view),
                     }
                     mask.push(1.0);
-                    pooled.extend(positions(s.placements[i], size, map));
+                    pooled.extend(positions(s.placements[i], size, map, config.edge_cells));
                 }
                 None => {
                     images.extend(std::iter::repeat_n(0.0, size * size));
@@ -299,15 +308,16 @@ mod tests {
     #[test]
     fn pooled_positions_leave_out_the_edge_cells() {
         // A 96 × 72 image letterboxed into 96 (left 12, width 72), a 12 × 12
-        // map of 8-pixel cells: columns whose centre lies within 8 px of the
-        // image's edge (x < 20 or x > 76) and the first and last rows are out.
+        // map of 8-pixel cells, one ring: columns whose centre lies within
+        // 8 px of the image's edge (x < 20 or x > 76) and the first and last
+        // rows are out.
         let p = Placement {
             left: 12,
             top: 0,
             width: 72,
             height: 96,
         };
-        let keep = positions(p, 96, 12);
+        let keep = positions(p, 96, 12, 1);
         let row: Vec<f32> = keep[..12].to_vec();
         assert_eq!(row, vec![0.0; 12], "the top row touches the edge");
         let middle: Vec<f32> = keep[6 * 12..7 * 12].to_vec();
@@ -316,6 +326,15 @@ mod tests {
             middle,
             vec![0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
         );
+        // Two rings: 16 px from the edge (x from 28 to 68); rows 0 and 1
+        // (centres 4 and 12) out, row 2 (centre 20) in.
+        let keep = positions(p, 96, 12, 2);
+        assert_eq!(keep[..24], vec![0.0; 24]);
+        assert_eq!(keep[24 + 5], 1.0);
+        assert_eq!(
+            keep[6 * 12..7 * 12],
+            vec![0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+        );
         // A tiny image keeps everything rather than nothing.
         let tiny = Placement {
             left: 40,
@@ -323,7 +342,7 @@ mod tests {
             width: 8,
             height: 8,
         };
-        assert!(positions(tiny, 96, 12).iter().all(|&k| k == 1.0));
+        assert!(positions(tiny, 96, 12, 2).iter().all(|&k| k == 1.0));
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub const FILES: &[(&str, &[u8])] = &[
 pub fn net() -> NetConfig {
     NetConfig::new()
         .with_image_size(128)
-        .with_channels(vec![12, 24, 48, 64])
+        .with_channels(vec![12, 24, 48])
         .with_attention_hidden(16)
         .with_clinical_hidden(16)
         .with_fusion_hidden(32)

@@ -1,6 +1,6 @@
 //! The AI index test of the trial: DICOM pixels to tensors, the multi-view,
 //! multimodal network (burn), training on the retrospective arm, locked
-//! server-side inference and Grad-CAM heat maps.
+//! server-side inference and Guided Grad-CAM heat maps.
 //!
 //! This crate holds no web, database or command-line code, and `trial` never
 //! depends on it: by the time a prediction reaches `trial` it is data
@@ -32,3 +32,27 @@ pub(crate) fn host<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32
         .map_err(|e| format!("{e:?}"))
 }
 pub use card::{ModelCard, ModelDir, DEMO_LABEL};
+
+/// The device of a backend by name: `flex` (always built), `wgpu`, `cuda`,
+/// `ndarray` and `tch` (with the crate's `gpu-wgpu` / `gpu-cuda` /
+/// `cpu-ndarray` / `cpu-tch` features).
+pub fn device(name: &str) -> Result<burn::tensor::Device, String> {
+    use burn::tensor::Device;
+    match name {
+        "flex" => Ok(Device::flex()),
+        #[cfg(feature = "gpu-wgpu")]
+        "wgpu" => Ok(Device::wgpu(Default::default())),
+        #[cfg(feature = "gpu-cuda")]
+        "cuda" => Ok(Device::cuda(0)),
+        // Deprecated in burn 0.22; built only to measure it against flex.
+        #[cfg(feature = "cpu-ndarray")]
+        #[allow(deprecated)]
+        "ndarray" => Ok(Device::ndarray()),
+        #[cfg(feature = "cpu-tch")]
+        #[allow(deprecated)]
+        "tch" => Ok(Device::libtorch()),
+        other => Err(format!(
+            "backend {other} is not built in (flex always is; wgpu, cuda, ndarray and tch need the gpu-wgpu / gpu-cuda / cpu-ndarray / cpu-tch features)"
+        )),
+    }
+}

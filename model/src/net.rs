@@ -26,10 +26,6 @@ use burn::tensor::{Device, Tensor};
 
 use crate::clinical::FEATURES;
 
-/// Sharpness `r` of the log-sum-exp pooling `(1/r)·log(mean(exp(r·A)))`:
-/// 0 would be average pooling, ∞ max pooling.
-const LSE_SHARPNESS: f64 = 4.0;
-
 /// The architecture. Saved as `config.json` beside the weights.
 #[derive(Config, Debug, PartialEq)]
 pub struct NetConfig {
@@ -54,6 +50,18 @@ pub struct NetConfig {
     pub fusion_hidden: usize,
     #[config(default = 0.2)]
     pub dropout: f64,
+    /// Sharpness `r` of the log-sum-exp pooling over positions,
+    /// `(1/r)·log(mean(exp(r·A)))`: 0 would be average pooling, ∞ max
+    /// pooling. A sharper pooling lets fewer positions carry the evidence,
+    /// so the heat map's coarse factor stays on the lesion (4 put the
+    /// heat-map peak in the lesion about 75% of the time on phantoms, 12
+    /// about 85%).
+    #[config(default = 12.0)]
+    pub pool_sharpness: f64,
+    /// Rings of feature cells along each view's edge left out of the
+    /// pooling (see [`crate::data::positions`]).
+    #[config(default = 2)]
+    pub edge_cells: usize,
 }
 
 impl NetConfig {
@@ -70,6 +78,9 @@ impl NetConfig {
     pub fn init(&self, device: &Device) -> Result<Net, String> {
         if self.channels.is_empty() || self.channels.contains(&0) {
             return Err("channels must list at least one stage, none of width 0".into());
+        }
+        if !(self.pool_sharpness > 0.0 && self.pool_sharpness.is_finite()) {
+            return Err("pool_sharpness must be a positive number".into());
         }
         if self.image_size < 16 || self.max_views == 0 {
             return Err("image_size must be at least 16 and max_views at least 1".into());
@@ -112,6 +123,7 @@ impl NetConfig {
             dropout: DropoutConfig::new(self.dropout).init(),
             fusion: LinearConfig::new(c + self.clinical_hidden, self.fusion_hidden).init(device),
             output: LinearConfig::new(self.fusion_hidden, 1).init(device),
+            pool_sharpness: self.pool_sharpness,
         })
     }
 }
@@ -155,6 +167,7 @@ pub struct Net {
     dropout: Dropout,
     fusion: Linear,
     output: Linear,
+    pool_sharpness: f64,
 }
 
 /// What one forward pass gives.
@@ -195,9 +208,8 @@ impl Net {
         let masked = flat + (positions.clone() - 1.0) * 1.0e4;
         let top = masked.clone().max_dim(2).detach();
         let kept = positions.sum_dim(2).clamp_min(1.0);
-        let pooled = ((((masked - top.clone()) * LSE_SHARPNESS).exp().sum_dim(2) / kept).log()
-            / LSE_SHARPNESS
-            + top)
+        let r = self.pool_sharpness;
+        let pooled = ((((masked - top.clone()) * r).exp().sum_dim(2) / kept).log() / r + top)
             .reshape([b, v, c]);
         // Attention over views; a missing view gets a score of −10⁴.
         let scores = self

@@ -133,7 +133,7 @@ pub fn logits(
 ) -> Result<Vec<f32>, String> {
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(batch_size.max(1)) {
-        let b = data::batch(chunk, config.image_size, config.map_size(), device, None);
+        let b = data::batch(chunk, config, device, None);
         out.extend(host(
             net.forward(b.images, b.positions, b.mask, b.clinical)
                 .logits,
@@ -308,8 +308,7 @@ pub fn train(
                 .collect();
             let b = data::batch(
                 &batch_samples,
-                size,
-                net_config.map_size(),
+                net_config,
                 &ad,
                 cfg.augment.then_some(&mut rng),
             );

@@ -6,9 +6,12 @@
 //!   relative to the cases does not exceed 0.6 on the held-out cases (so
 //!   the learning test can fail);
 //! - for malignant phantoms, the heat map's peak lies inside the lesion mask
-//!   in at least 80% of the views (open: see the test's note).
+//!   in at least 80% of the views.
+//!
+//! The learning test and the heat-map test share one trained model.
 
 use std::path::Path;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use osteo_model::data::{self, Sample};
@@ -85,13 +88,40 @@ fn setup(tmp: &Path) -> (Vec<Sample>, Vec<ManifestRow>, Vec<PhantomCase>) {
     (samples, test_rows, test_cases)
 }
 
+/// The model trained on [`setup`]'s phantoms, trained once for the tests of
+/// this file.
+struct Trained {
+    tmp: tempfile::TempDir,
+    samples: Vec<Sample>,
+    test_rows: Vec<ManifestRow>,
+    test_cases: Vec<PhantomCase>,
+    predictor: Predictor,
+}
+
+fn trained() -> std::sync::MutexGuard<'static, Trained> {
+    static TRAINED: OnceLock<Mutex<Trained>> = OnceLock::new();
+    TRAINED
+        .get_or_init(|| {
+            let tmp = tempfile::tempdir().expect("tmp");
+            let (samples, test_rows, test_cases) = setup(tmp.path());
+            let predictor = train_on(&samples, &tmp.path().join("model"));
+            Mutex::new(Trained {
+                tmp,
+                samples,
+                test_rows,
+                test_cases,
+                predictor,
+            })
+        })
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn it_learns_and_the_control_does_not() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let (samples, test_rows, _) = setup(tmp.path());
-    let predictor = train_on(&samples, &tmp.path().join("model"));
-    let eval =
-        infer::evaluate(&predictor, &test_rows, &tmp.path().join("test")).expect("evaluates");
+    let t = trained();
+    let (tmp, samples, test_rows, predictor) = (&t.tmp, &t.samples, &t.test_rows, &t.predictor);
+    let eval = infer::evaluate(predictor, test_rows, &tmp.path().join("test")).expect("evaluates");
     eprintln!("held-out: {}", serde_json::to_string(&eval).expect("json"));
     let auc = eval.auc.expect("both classes");
     assert!(auc >= 0.90, "held-out AUC {auc:.3} < 0.90");
@@ -106,7 +136,7 @@ fn it_learns_and_the_control_does_not() {
         s.label = l;
     }
     let control = train_on(&shuffled, &tmp.path().join("control"));
-    let eval = infer::evaluate(&control, &test_rows, &tmp.path().join("test")).expect("evaluates");
+    let eval = infer::evaluate(&control, test_rows, &tmp.path().join("test")).expect("evaluates");
     eprintln!("control: {}", serde_json::to_string(&eval).expect("json"));
     let auc = eval.auc.expect("both classes");
     assert!(
@@ -115,24 +145,22 @@ fn it_learns_and_the_control_does_not() {
     );
 }
 
-/// Open (issue 5, point 6): the heat-map peak lies in the lesion in about
-/// 60% of the malignant views (measured 0.60–0.63), short of 80%, so this
-/// test fails and is not run by default; run it with
-/// `cargo test -p osteo-model --test learning -- --ignored`.
+/// The heat map's peak lies inside the lesion mask (lesion, cortical
+/// breach, periosteal reaction, soft-tissue mass) in at least 80% of the
+/// held-out malignant views. Here 83 of 94 (0.883); three other seed sets
+/// of the same sizes gave 0.778, 0.888 and 0.827 (see docs/decisions.md).
 #[test]
-#[ignore = "open: heat-map peaks lie in the lesion in about 60% of malignant views"]
 fn heat_maps_point_at_the_lesion() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let (samples, _, test_cases) = setup(tmp.path());
-    let predictor = train_on(&samples, &tmp.path().join("model"));
+    let t = trained();
     let (mut inside, mut total) = (0, 0);
-    for case in test_cases.iter().filter(|c| c.drawn_malignant) {
+    for case in t.test_cases.iter().filter(|c| c.drawn_malignant) {
         let views: Vec<_> = case
             .views
             .iter()
             .map(|v| v.grey(case.width, case.height))
             .collect();
-        let p = predictor
+        let p = t
+            .predictor
             .predict(&views, &case.clinical, true)
             .expect("predicts");
         for (heat, view) in p.heatmaps.iter().zip(&case.views) {
@@ -155,11 +183,9 @@ fn heat_maps_point_at_the_lesion() {
 /// lesion-free drawing. (A model that had learnt "no benign-looking lesion
 /// means malignant" failed this.) Not run by default: it trains a model.
 #[test]
-#[ignore = "trains a model; run with --ignored"]
 fn what_the_model_uses() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let (samples, _, test_cases) = setup(tmp.path());
-    let predictor = train_on(&samples, &tmp.path().join("model"));
+    let t = trained();
+    let (test_cases, predictor) = (&t.test_cases, &t.predictor);
     let cfg = PhantomConfig {
         width: 96,
         height: 128,

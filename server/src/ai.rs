@@ -79,9 +79,11 @@ pub struct Ai {
 }
 
 impl Ai {
-    /// Opens and checks the model (refusing one whose files do not match its card).
-    pub fn load(dir: &Path, workers: usize) -> anyhow::Result<Ai> {
-        let predictor = Predictor::open(dir, &osteo_model::burn::tensor::Device::flex())
+    /// Opens and checks the model (refusing one whose files do not match its
+    /// card) on the named burn backend (`flex` unless the build has others).
+    pub fn load(dir: &Path, workers: usize, backend: &str) -> anyhow::Result<Ai> {
+        let device = osteo_model::device(backend).map_err(anyhow::Error::msg)?;
+        let predictor = Predictor::open(dir, &device)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("loading the model in {}", dir.display()))?;
         Ok(Ai {

@@ -124,6 +124,12 @@ struct ServeArgs {
     /// Model runs at a time (each on a blocking thread).
     #[arg(long, env = "OSTEO_AI_WORKERS", default_value_t = 1)]
     ai_workers: usize,
+    /// The burn backend the model runs on: flex (CPU, always built), or wgpu, cuda, tch, ndarray in a build with the matching feature (gpu-wgpu, gpu-cuda, cpu-tch, cpu-ndarray).
+    #[arg(long, env = "OSTEO_AI_BACKEND", default_value = "flex")]
+    ai_backend: String,
+    /// Demo cases enrolled at the first start of a new database in demo mode: consecutive patients drawn by the phantom generator, CRF complete and radiographs stored, waiting for the blinded read (0: none).
+    #[arg(long, env = "OSTEO_DEMO_CASES", default_value_t = 6)]
+    demo_cases: usize,
 }
 
 #[derive(Subcommand)]
@@ -323,6 +329,8 @@ async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     settings.model = args.model;
     settings.ai_workers = args.ai_workers;
+    settings.ai_backend = args.ai_backend;
+    settings.demo_cases = args.demo_cases;
     settings.validate().map_err(|e| Usage(e.to_string()))?;
     if !settings
         .site_root

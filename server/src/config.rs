@@ -47,6 +47,12 @@ pub struct Settings {
     pub model: crate::ai::ModelChoice,
     /// Model runs at a time (each on its own blocking thread).
     pub ai_workers: usize,
+    /// The burn backend the model runs on: `flex` (CPU, always built), or
+    /// `wgpu`, `cuda`, `tch`, `ndarray` in a build with that feature.
+    pub ai_backend: String,
+    /// Demo cases (phantoms, see [`crate::demo_cases`]) enrolled at the
+    /// first start of a new database in demo mode.
+    pub demo_cases: usize,
 }
 
 impl Settings {
@@ -70,11 +76,14 @@ impl Settings {
             object_store: None,
             model: crate::ai::ModelChoice::Demo,
             ai_workers: 1,
+            ai_backend: "flex".into(),
+            demo_cases: 0,
         }
     }
 
     /// Checks what cannot be checked by the flag parser.
     pub fn validate(&self) -> anyhow::Result<()> {
+        osteo_model::device(&self.ai_backend).map_err(|e| anyhow::anyhow!("--ai-backend: {e}"))?;
         if self.idle_timeout.is_zero() || self.absolute_timeout.is_zero() {
             anyhow::bail!("session timeouts must be at least one second");
         }

@@ -8,6 +8,7 @@ pub mod api;
 pub mod case_report;
 pub mod cli;
 pub mod config;
+pub mod demo_cases;
 mod errors;
 pub mod exports;
 mod forms;

@@ -20,7 +20,7 @@ pub enum ModelCommand {
     Phantoms(PhantomArgs),
     /// Train on a manifest of the retrospective arm; writes weights, config.json, metrics.json and the model card.
     Train(TrainArgs),
-    /// Evaluate a model on a manifest at its card's threshold (JSON: n, auc, sensitivity, specificity, threshold).
+    /// Evaluate a model on a manifest at its card's threshold (JSON: n, auc, sensitivity, specificity, threshold; with lesion masks in the manifest, the share of malignant views whose heat-map peak lies in the lesion).
     Evaluate(EvaluateArgs),
     /// Check a model directory against its card and print the card (JSON).
     Card {
@@ -139,7 +139,7 @@ pub struct BenchArgs {
     /// Channels of the network, comma-separated.
     #[arg(long, default_value = "16,32,64,128", value_delimiter = ',')]
     pub channels: Vec<usize>,
-    /// Backend: flex (CPU, default), wgpu or cuda (with the server's GPU features), ndarray (with its cpu-ndarray or cpu-openblas feature).
+    /// Backend: flex (CPU, default), wgpu or cuda (with the server's GPU features), ndarray (with its cpu-ndarray or cpu-openblas feature), tch (with its cpu-tch feature).
     #[arg(long, default_value = "flex")]
     pub backend: String,
 }
@@ -350,7 +350,7 @@ fn bench(a: &BenchArgs) -> anyhow::Result<Value> {
             "--image-size ≥ 16, --views 1–3, --iterations and --train-batch ≥ 1",
         ));
     }
-    let device = bench::device(&a.backend).map_err(usage)?;
+    let device = osteo_model::device(&a.backend).map_err(usage)?;
     let config = NetConfig::new()
         .with_image_size(a.image_size)
         .with_channels(a.channels.clone());
@@ -359,6 +359,10 @@ fn bench(a: &BenchArgs) -> anyhow::Result<Value> {
     let inference = bench::inference(&net, &config, a.views, a.iterations, &device)
         .map_err(anyhow::Error::msg)?;
     let rss_inference = bench::peak_rss_mib();
+    let with_heatmaps =
+        bench::inference_with_heatmaps(&config, a.views, a.iterations.div_ceil(2), &device)
+            .map_err(anyhow::Error::msg)?;
+    let rss_heatmaps = bench::peak_rss_mib();
     let training = bench::training_step(&config, a.train_batch, a.views, a.train_steps, &device)
         .map_err(anyhow::Error::msg)?;
     Ok(json!({
@@ -369,11 +373,13 @@ fn bench(a: &BenchArgs) -> anyhow::Result<Value> {
         "parameters": osteo_model::burn::module::Module::num_params(&net),
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "inference_ms_per_case": inference,
+        "inference_with_heatmaps_ms_per_case": with_heatmaps,
         "train_batch_cases": a.train_batch,
         "train_step_ms": training,
         "train_images_per_second": (a.train_batch * a.views) as f64 / (training.mean / 1e3),
         "peak_rss_mib_at_start": rss_start,
         "peak_rss_mib_after_inference": rss_inference,
+        "peak_rss_mib_after_heatmaps": rss_heatmaps,
         "peak_rss_mib_after_training": bench::peak_rss_mib(),
     }))
 }

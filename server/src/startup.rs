@@ -102,11 +102,22 @@ impl Application {
             )),
             Some(url) => Arc::new(crate::imaging::storage::BucketStore::from_url(url)?),
         };
+        if new_database && settings.demo && settings.demo_cases > 0 {
+            let limits = crate::imaging::Limits::from_settings(&settings);
+            let cases = crate::demo_cases::seed(&db, images.as_ref(), &limits, settings.demo_cases)
+                .await
+                .context("enrolling the demo cases")?;
+            tracing::info!(cases = %cases.join(", "), "demo cases enrolled (synthetic radiograph phantoms)");
+        }
         // The model is checked against its card before anything is served:
         // a model whose files do not match refuses the start.
         let ai = match crate::ai::model_dir(&settings.model, &settings.data_dir)? {
             Some(dir) => {
-                let ai = Arc::new(crate::ai::Ai::load(&dir, settings.ai_workers)?);
+                let ai = Arc::new(crate::ai::Ai::load(
+                    &dir,
+                    settings.ai_workers,
+                    &settings.ai_backend,
+                )?);
                 tracing::info!(model_id = %ai.card().model_id, dir = %dir.display(), demo = ai.card().demo, "model loaded");
                 tokio::spawn(ai.clone().run(db.clone(), images.clone()));
                 Some(ai)

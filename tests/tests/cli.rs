@@ -97,9 +97,32 @@ fn every_command_has_help() {
         "--database-url",
         "--idle-timeout-minutes",
         "--secure-cookies",
+        "--ai-backend",
     ] {
         assert!(text.contains(flag), "serve --help mentions {flag}");
     }
+}
+
+/// A backend this build does not have stops the server before it starts,
+/// naming the backend and the features that bring the others.
+#[test]
+fn serve_refuses_a_backend_that_is_not_built_in() {
+    let data = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(binary())
+        .args(["serve", "--ai-backend", "quantum", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--ai-backend: backend quantum is not built in") && err.contains("cpu-tch"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read_dir(data.path()).unwrap().next().is_none(),
+        "nothing was created"
+    );
 }
 
 #[tokio::test]

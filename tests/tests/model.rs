@@ -164,7 +164,7 @@ async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction(
         p["model_id"].as_str().unwrap(),
         "Bone-RADS",
         "Suggested management",
-        "heat map (Grad-CAM) over it",
+        "heat map (Guided Grad-CAM) over it",
         "Frontal",
     ] {
         assert!(
@@ -389,4 +389,63 @@ fn model_commands_make_phantoms_evaluate_and_show_the_card() {
         phantoms.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A new database in demo mode gets its demo cases from the phantom
+/// generator: enrolled, CRF complete, frontal and lateral radiographs stored
+/// through the ingest, the radiologist assigned — waiting for the read, which
+/// then runs through to the model's locked prediction like any case.
+#[tokio::test]
+async fn a_new_demo_database_gets_phantom_cases_waiting_for_the_read() {
+    let app = spawn_app_with(|s| {
+        s.demo_cases = 3;
+        s.model = osteo_server::ai::ModelChoice::Demo;
+    })
+    .await;
+    let team = Team::new(&app).await;
+    let (status, cases) = team.coordinator.get_json("/cases").await;
+    assert_eq!(status, 200, "{cases}");
+    let cases = cases.as_array().unwrap().clone();
+    assert_eq!(cases.len(), 3, "{cases:?}");
+    let (_, log) = team.coordinator.get_json("/screenings").await;
+    assert!(
+        log.to_string().contains("synthetic radiograph phantom"),
+        "{log}"
+    );
+    for c in &cases {
+        let id = c["id"].as_i64().unwrap();
+        let (_, detail) = team.coordinator.get_json(&format!("/cases/{id}")).await;
+        assert_eq!(detail["summary"]["state"], "crf_complete", "{detail}");
+        assert_eq!(
+            detail["readers"],
+            serde_json::json!(["radiologist"]),
+            "{detail}"
+        );
+        let images = detail["images"].as_array().unwrap();
+        let views: Vec<&str> = images.iter().map(|i| i["view"].as_str().unwrap()).collect();
+        assert_eq!(views.len(), 2, "{detail}");
+        assert!(
+            views.contains(&"frontal") && views.contains(&"lateral"),
+            "{views:?}"
+        );
+        assert_eq!(detail["crf"]["complete"], true, "{detail}");
+    }
+    // The radiologist reads the first one; the model then predicts on it.
+    let id = cases[0]["id"].as_i64().unwrap();
+    team.save_read(id).await;
+    team.sign_read(&app, id).await;
+    let detail = wait_for(&team, id, |v| v["summary"]["state"] == "ai_locked").await;
+    let p = detail["prediction"]["probability"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p), "{detail}");
+    // The enrolment, CRF and radiographs are audited on the demo
+    // coordinator's behalf, with the system as the source.
+    use sqlx::Row;
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM audit_log WHERE actor = 'coordinator' AND source = 'system'",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap()
+    .get("n");
+    assert!(n >= 3 * 4, "{n} audit rows");
 }
