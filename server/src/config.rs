@@ -51,7 +51,8 @@ pub struct Settings {
     /// `wgpu`, `cuda`, `tch`, `ndarray` in a build with that feature.
     pub ai_backend: String,
     /// Demo cases (phantoms, see [`crate::demo_cases`]) enrolled at the
-    /// first start of a new database in demo mode.
+    /// first start of a new database in demo mode. `serve` enrols 6 unless
+    /// told otherwise; 0 here, so that tests and embedders start empty.
     pub demo_cases: usize,
 }
 

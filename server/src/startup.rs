@@ -102,12 +102,18 @@ impl Application {
             )),
             Some(url) => Arc::new(crate::imaging::storage::BucketStore::from_url(url)?),
         };
+        // The demo cases are a convenience: a failure is logged, and the
+        // server serves what was enrolled before it.
         if new_database && settings.demo && settings.demo_cases > 0 {
             let limits = crate::imaging::Limits::from_settings(&settings);
-            let cases = crate::demo_cases::seed(&db, images.as_ref(), &limits, settings.demo_cases)
-                .await
-                .context("enrolling the demo cases")?;
-            tracing::info!(cases = %cases.join(", "), "demo cases enrolled (synthetic radiograph phantoms)");
+            match crate::demo_cases::seed(&db, images.as_ref(), &limits, settings.demo_cases).await
+            {
+                Ok(cases) => tracing::info!(
+                    cases = %cases.join(", "),
+                    "demo cases enrolled (synthetic radiograph phantoms)"
+                ),
+                Err(e) => tracing::error!(error = format!("{e:#}"), "enrolling the demo cases"),
+            }
         }
         // The model is checked against its card before anything is served:
         // a model whose files do not match refuses the start.
