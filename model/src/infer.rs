@@ -446,6 +446,9 @@ fn localisation(
         if masks.iter().all(Option::is_none) {
             continue;
         }
+        // Read again rather than kept from `evaluate`'s pass: a manifest of
+        // real radiographs would not fit in memory as display images, and
+        // only the cases with masks (phantoms) come here.
         let views = data::load_views(row, images)?;
         let p = predictor.predict(&views, &row.clinical, true)?;
         for ((heat, rel), mask) in p.heatmaps.iter().zip(row.views()).zip(masks) {

@@ -44,7 +44,8 @@ pub fn device(name: &str) -> Result<burn::tensor::Device, String> {
         "wgpu" => Ok(Device::wgpu(Default::default())),
         #[cfg(feature = "gpu-cuda")]
         "cuda" => Ok(Device::cuda(0)),
-        // Deprecated in burn 0.22; built only to measure it against flex.
+        // ndarray and tch are deprecated in burn 0.22: options, measured
+        // against flex in docs/build.md.
         #[cfg(feature = "cpu-ndarray")]
         #[allow(deprecated)]
         "ndarray" => Ok(Device::ndarray()),

@@ -286,15 +286,7 @@ where
             )
             .map_err(|e| fail(&e))?;
         let (width, height) = (decoded.columns() as usize, decoded.rows() as usize);
-        if width == 0 || height == 0 {
-            return Err(PixelError::Empty);
-        }
-        if values.len() < width * height {
-            return Err(PixelError::Short {
-                expected: width * height,
-                found: values.len(),
-            });
-        }
+        check_size(width, height, values.len())?;
         values.truncate(width * height);
         let rescale = decoded
             .rescale()
@@ -318,6 +310,20 @@ where
     }
 }
 
+/// A `width × height` image needs that many values (`found` may be more).
+fn check_size(width: usize, height: usize, found: usize) -> Result<(), PixelError> {
+    if width == 0 || height == 0 {
+        return Err(PixelError::Empty);
+    }
+    if found < width * height {
+        return Err(PixelError::Short {
+            expected: width * height,
+            found,
+        });
+    }
+    Ok(())
+}
+
 impl Modality {
     /// Step 1 over stored pixel values.
     pub fn from_stored(
@@ -328,15 +334,7 @@ impl Modality {
         file_window: Option<Window>,
         monochrome1: bool,
     ) -> Result<Modality, PixelError> {
-        if width == 0 || height == 0 {
-            return Err(PixelError::Empty);
-        }
-        if stored.len() < width * height {
-            return Err(PixelError::Short {
-                expected: width * height,
-                found: stored.len(),
-            });
-        }
+        check_size(width, height, stored.len())?;
         let values = stored[..width * height]
             .iter()
             .map(|&s| modality_lut(s, rescale.0, rescale.1))
