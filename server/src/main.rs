@@ -1,5 +1,33 @@
 //! The `osteo-edc` binary: see `osteo-edc --help`.
 
 fn main() -> std::process::ExitCode {
+    keep_freed_memory();
     osteo_server::cli::main()
 }
+
+/// glibc's malloc serves an allocation above its mapping threshold (128 KiB
+/// at first) with a mapping of its own and hands it back to the kernel when
+/// freed. burn's CPU backend allocates a new buffer for every tensor (one
+/// 16-channel map of two 192² views is 4.5 MB), so layer after layer was
+/// faulted in and zeroed by the kernel again: a quarter of a CPU inference.
+/// With the threshold at its largest (32 MiB) and the heap trimmed only
+/// above 256 MiB of free space, freed buffers are reused instead
+/// (docs/build.md, "The model", has the numbers). mimalloc and jemalloc were
+/// measured as well: mimalloc as fast at inference but holding four times
+/// the memory after training, jemalloc slower than glibc as it is.
+///
+/// The workspace's only `unsafe`: mallopt is a plain C call that sets two
+/// of malloc's parameters; it runs first in `main`, before any other thread.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn keep_freed_memory() {
+    // SAFETY: mallopt takes two integers and only changes malloc's
+    // parameters; no other thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}

@@ -1,0 +1,290 @@
+//! burn's CPU backend computes convolutions with the faster code in
+//! `vendor/burn-flex` (see `vendor/README.md`): every path it can take —
+//! the general im2col + GEMM path (with and without groups, dilation,
+//! stride, padding, bias, several batch items and tiles), the strided 1×1
+//! path, the stride-1 1×1 path and the small-channel path — must give what a
+//! convolution written out as loops gives.
+
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+
+struct Case {
+    batch: usize,
+    channels_in: usize,
+    channels_out: usize,
+    height: usize,
+    width: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+    groups: usize,
+    bias: bool,
+}
+
+/// A fixed pseudo-random sequence in [-1, 1).
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// The convolution as its definition: for each output position, the sum over
+/// the group's input channels and the kernel's taps that fall inside the
+/// input.
+fn by_loops(c: &Case, x: &[f32], w: &[f32], b: &[f32]) -> (Vec<f32>, [usize; 2]) {
+    let out = |i: usize| {
+        let size = [c.height, c.width][i];
+        (size + 2 * c.padding[i] - c.dilation[i] * (c.kernel[i] - 1) - 1) / c.stride[i] + 1
+    };
+    let (oh, ow) = (out(0), out(1));
+    let cin_g = c.channels_in / c.groups;
+    let cout_g = c.channels_out / c.groups;
+    let mut y = vec![0f32; c.batch * c.channels_out * oh * ow];
+    for n in 0..c.batch {
+        for co in 0..c.channels_out {
+            let g = co / cout_g;
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut sum = if c.bias { b[co] } else { 0.0 };
+                    for ci in 0..cin_g {
+                        for ki in 0..c.kernel[0] {
+                            for kj in 0..c.kernel[1] {
+                                let ih = (i * c.stride[0] + ki * c.dilation[0]) as isize
+                                    - c.padding[0] as isize;
+                                let iw = (j * c.stride[1] + kj * c.dilation[1]) as isize
+                                    - c.padding[1] as isize;
+                                if ih < 0
+                                    || iw < 0
+                                    || ih >= c.height as isize
+                                    || iw >= c.width as isize
+                                {
+                                    continue;
+                                }
+                                let xi = ((n * c.channels_in + g * cin_g + ci) * c.height
+                                    + ih as usize)
+                                    * c.width
+                                    + iw as usize;
+                                let wi = ((co * cin_g + ci) * c.kernel[0] + ki) * c.kernel[1] + kj;
+                                sum += x[xi] * w[wi];
+                            }
+                        }
+                    }
+                    y[((n * c.channels_out + co) * oh + i) * ow + j] = sum;
+                }
+            }
+        }
+    }
+    (y, [oh, ow])
+}
+
+fn check(c: Case) {
+    let device = Device::flex();
+    let x = values(c.batch * c.channels_in * c.height * c.width, 1);
+    let w = values(
+        c.channels_out * (c.channels_in / c.groups) * c.kernel[0] * c.kernel[1],
+        2,
+    );
+    let b = values(c.channels_out, 3);
+    let (expected, [oh, ow]) = by_loops(&c, &x, &w, &b);
+    let xt = Tensor::<4>::from_data(
+        TensorData::new(x, [c.batch, c.channels_in, c.height, c.width]),
+        &device,
+    );
+    let wt = Tensor::<4>::from_data(
+        TensorData::new(
+            w,
+            [
+                c.channels_out,
+                c.channels_in / c.groups,
+                c.kernel[0],
+                c.kernel[1],
+            ],
+        ),
+        &device,
+    );
+    let bt = c
+        .bias
+        .then(|| Tensor::<1>::from_data(TensorData::new(b, [c.channels_out]), &device));
+    let y = conv2d(
+        xt,
+        wt,
+        bt,
+        ConvOptions::new(c.stride, c.padding, c.dilation, c.groups),
+    );
+    assert_eq!(y.dims(), [c.batch, c.channels_out, oh, ow]);
+    let got = y
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("the convolution gives f32 values");
+    let worst = got
+        .iter()
+        .zip(&expected)
+        .map(|(a, e)| (a - e).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        worst < 1e-4,
+        "{}→{} {:?}/{:?} pad {:?} dil {:?} groups {}: off by {worst}",
+        c.channels_in,
+        c.channels_out,
+        c.kernel,
+        c.stride,
+        c.padding,
+        c.dilation,
+        c.groups
+    );
+}
+
+#[test]
+fn the_general_path_matches_the_definition() {
+    // The network's own shapes, small: 3×3 stride 1 and 2 with padding.
+    for (cin, cout, stride) in [(16, 16, 1), (16, 32, 2), (32, 64, 2), (12, 24, 2)] {
+        check(Case {
+            batch: 2,
+            channels_in: cin,
+            channels_out: cout,
+            height: 37,
+            width: 29,
+            kernel: [3, 3],
+            stride: [stride, stride],
+            padding: [1, 1],
+            dilation: [1, 1],
+            groups: 1,
+            bias: false,
+        });
+    }
+    // More than one tile of 512 positions per batch item, with a bias.
+    check(Case {
+        batch: 3,
+        channels_in: 6,
+        channels_out: 10,
+        height: 40,
+        width: 33,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1],
+        dilation: [1, 1],
+        groups: 1,
+        bias: true,
+    });
+    // The stem: one channel in, 5×5 stride 2.
+    check(Case {
+        batch: 2,
+        channels_in: 1,
+        channels_out: 16,
+        height: 48,
+        width: 44,
+        kernel: [5, 5],
+        stride: [2, 2],
+        padding: [2, 2],
+        dilation: [1, 1],
+        groups: 1,
+        bias: false,
+    });
+}
+
+#[test]
+fn groups_dilation_and_uneven_shapes_match_the_definition() {
+    check(Case {
+        batch: 2,
+        channels_in: 8,
+        channels_out: 12,
+        height: 21,
+        width: 17,
+        kernel: [3, 2],
+        stride: [2, 1],
+        padding: [2, 0],
+        dilation: [2, 3],
+        groups: 2,
+        bias: true,
+    });
+    check(Case {
+        batch: 1,
+        channels_in: 9,
+        channels_out: 9,
+        height: 11,
+        width: 13,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [0, 0],
+        dilation: [1, 1],
+        groups: 3,
+        bias: false,
+    });
+}
+
+#[test]
+fn one_by_one_convolutions_match_the_definition() {
+    // The residual shortcut: 1×1 stride 2, odd and even sides.
+    for (h, w) in [(24, 24), (23, 17), (1, 5)] {
+        check(Case {
+            batch: 2,
+            channels_in: 16,
+            channels_out: 32,
+            height: h,
+            width: w,
+            kernel: [1, 1],
+            stride: [2, 2],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+            bias: false,
+        });
+    }
+    // Unequal strides, groups and a bias on the strided 1×1 path.
+    check(Case {
+        batch: 3,
+        channels_in: 6,
+        channels_out: 4,
+        height: 10,
+        width: 9,
+        kernel: [1, 1],
+        stride: [3, 2],
+        padding: [0, 0],
+        dilation: [1, 1],
+        groups: 2,
+        bias: true,
+    });
+    // Stride 1 (upstream's 1×1 path) and a padded 1×1 (the general path).
+    for (stride, padding) in [([1, 1], [0, 0]), ([2, 2], [1, 1])] {
+        check(Case {
+            batch: 2,
+            channels_in: 5,
+            channels_out: 7,
+            height: 9,
+            width: 8,
+            kernel: [1, 1],
+            stride,
+            padding,
+            dilation: [1, 1],
+            groups: 1,
+            bias: true,
+        });
+    }
+}
+
+#[test]
+fn few_channels_take_the_small_channel_path_and_match() {
+    check(Case {
+        batch: 2,
+        channels_in: 3,
+        channels_out: 4,
+        height: 19,
+        width: 23,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1],
+        dilation: [1, 1],
+        groups: 1,
+        bias: true,
+    });
+}
