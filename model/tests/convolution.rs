@@ -144,130 +144,91 @@ fn check(c: Case) {
     );
 }
 
+/// Two batch items of `side` (height, width), channels `cin` → `cout`, a
+/// `kernel`, stride 1, no padding, no dilation, one group, no bias: what the
+/// cases below change.
+fn conv(cin: usize, cout: usize, kernel: [usize; 2], side: [usize; 2]) -> Case {
+    Case {
+        batch: 2,
+        channels_in: cin,
+        channels_out: cout,
+        height: side[0],
+        width: side[1],
+        kernel,
+        stride: [1, 1],
+        padding: [0, 0],
+        dilation: [1, 1],
+        groups: 1,
+        bias: false,
+    }
+}
+
 #[test]
 fn the_general_path_matches_the_definition() {
     // The network's own shapes, small: 3×3 stride 1 and 2 with padding.
     for (cin, cout, stride) in [(16, 16, 1), (16, 32, 2), (32, 64, 2), (12, 24, 2)] {
         check(Case {
-            batch: 2,
-            channels_in: cin,
-            channels_out: cout,
-            height: 37,
-            width: 29,
-            kernel: [3, 3],
             stride: [stride, stride],
             padding: [1, 1],
-            dilation: [1, 1],
-            groups: 1,
-            bias: false,
+            ..conv(cin, cout, [3, 3], [37, 29])
         });
     }
     // More than one tile of 512 positions per batch item, with a bias.
     check(Case {
         batch: 3,
-        channels_in: 6,
-        channels_out: 10,
-        height: 40,
-        width: 33,
-        kernel: [3, 3],
-        stride: [1, 1],
         padding: [1, 1],
-        dilation: [1, 1],
-        groups: 1,
         bias: true,
+        ..conv(6, 10, [3, 3], [40, 33])
     });
     // The stem: one channel in, 5×5 stride 2.
     check(Case {
-        batch: 2,
-        channels_in: 1,
-        channels_out: 16,
-        height: 48,
-        width: 44,
-        kernel: [5, 5],
         stride: [2, 2],
         padding: [2, 2],
-        dilation: [1, 1],
-        groups: 1,
-        bias: false,
+        ..conv(1, 16, [5, 5], [48, 44])
     });
 }
 
 #[test]
 fn groups_dilation_and_uneven_shapes_match_the_definition() {
     check(Case {
-        batch: 2,
-        channels_in: 8,
-        channels_out: 12,
-        height: 21,
-        width: 17,
-        kernel: [3, 2],
         stride: [2, 1],
         padding: [2, 0],
         dilation: [2, 3],
         groups: 2,
         bias: true,
+        ..conv(8, 12, [3, 2], [21, 17])
     });
     check(Case {
         batch: 1,
-        channels_in: 9,
-        channels_out: 9,
-        height: 11,
-        width: 13,
-        kernel: [3, 3],
-        stride: [1, 1],
-        padding: [0, 0],
-        dilation: [1, 1],
         groups: 3,
-        bias: false,
+        ..conv(9, 9, [3, 3], [11, 13])
     });
 }
 
 #[test]
 fn one_by_one_convolutions_match_the_definition() {
     // The residual shortcut: 1×1 stride 2, odd and even sides.
-    for (h, w) in [(24, 24), (23, 17), (1, 5)] {
+    for side in [[24, 24], [23, 17], [1, 5]] {
         check(Case {
-            batch: 2,
-            channels_in: 16,
-            channels_out: 32,
-            height: h,
-            width: w,
-            kernel: [1, 1],
             stride: [2, 2],
-            padding: [0, 0],
-            dilation: [1, 1],
-            groups: 1,
-            bias: false,
+            ..conv(16, 32, [1, 1], side)
         });
     }
     // Unequal strides, groups and a bias on the strided 1×1 path.
     check(Case {
         batch: 3,
-        channels_in: 6,
-        channels_out: 4,
-        height: 10,
-        width: 9,
-        kernel: [1, 1],
         stride: [3, 2],
-        padding: [0, 0],
-        dilation: [1, 1],
         groups: 2,
         bias: true,
+        ..conv(6, 4, [1, 1], [10, 9])
     });
     // Stride 1 (upstream's 1×1 path) and a padded 1×1 (the general path).
     for (stride, padding) in [([1, 1], [0, 0]), ([2, 2], [1, 1])] {
         check(Case {
-            batch: 2,
-            channels_in: 5,
-            channels_out: 7,
-            height: 9,
-            width: 8,
-            kernel: [1, 1],
             stride,
             padding,
-            dilation: [1, 1],
-            groups: 1,
             bias: true,
+            ..conv(5, 7, [1, 1], [9, 8])
         });
     }
 }
@@ -275,16 +236,8 @@ fn one_by_one_convolutions_match_the_definition() {
 #[test]
 fn few_channels_take_the_small_channel_path_and_match() {
     check(Case {
-        batch: 2,
-        channels_in: 3,
-        channels_out: 4,
-        height: 19,
-        width: 23,
-        kernel: [3, 3],
-        stride: [1, 1],
         padding: [1, 1],
-        dilation: [1, 1],
-        groups: 1,
         bias: true,
+        ..conv(3, 4, [3, 3], [19, 23])
     });
 }
