@@ -121,6 +121,8 @@ pub mod ssr {
         pub policy: SessionPolicy,
         /// The model the server runs, if any.
         pub model: Option<super::cases::ModelInfo>,
+        /// The trial, or the demonstration study (fixed when the database was made).
+        pub study_kind: osteo_trial::domain::StudyKind,
     }
 
     pub fn context() -> Result<UiContext, AppError> {
@@ -179,6 +181,13 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
         Err(AppError::NotSignedIn) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Which study this installation holds: every page of the demonstration
+/// study says so (no sign-in needed: the login page says it too).
+#[server(prefix = "/sfn", endpoint = "study_kind")]
+pub async fn study_kind() -> Result<osteo_trial::domain::StudyKind, AppError> {
+    Ok(ssr::context()?.study_kind)
 }
 
 /// The message left for this page by the last form post, if any (read once).

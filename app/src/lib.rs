@@ -15,13 +15,13 @@ pub mod auth;
 pub mod i18n;
 mod pages;
 
-use crate::api::{get_me, take_flash, Flash, Me};
+use crate::api::{get_me, study_kind, take_flash, Flash, Me};
 use crate::i18n::{t, Lang};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
-use osteo_trial::domain::{Locale, Permission};
+use osteo_trial::domain::{Locale, Permission, StudyKind};
 
 /// The name under which the browser bundle and the style sheet are served:
 /// `/pkg/osteo-edc.js`, `/pkg/osteo-edc_bg.wasm`, `/pkg/osteo-edc.css`.
@@ -101,6 +101,7 @@ pub fn App() -> impl IntoView {
         <Title text=t("app.title")/>
         <Router>
             <Header/>
+            <DemoBanner/>
             <main class="container">
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
@@ -123,6 +124,21 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// On every page of the demonstration study: this is not the trial.
+#[component]
+fn DemoBanner() -> impl IntoView {
+    let kind = Resource::new(|| (), |_| study_kind());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                (kind.await.ok() == Some(StudyKind::Demo)).then(|| view! {
+                    <div class="demo-banner" id="demo-banner" role="note">{t("demo.banner")}</div>
+                })
+            })}
+        </Suspense>
     }
 }
 
@@ -163,7 +179,7 @@ fn Header() -> impl IntoView {
                         let screening = m.role.can(Permission::ViewScreening);
                         let cases = m.role.can(Permission::ViewCases) || m.role.can(Permission::ReadCases);
                         let dashboard = m.role.can(Permission::ViewDashboard);
-                        let study = m.role.can(Permission::ManageStudy);
+                        let study = m.role.can(Permission::ManageStudy) || m.role.can(Permission::SignUnlock);
                         view! {
                             <nav>
                                 <A href="/">{t("nav.home")}</A>

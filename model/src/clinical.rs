@@ -1,26 +1,69 @@
 //! The clinical and Bone-RADS inputs of the network, and their encoding as a
 //! fixed-length vector.
 //!
-//! The codes are those of the clinical CRF (`trial::case::crf`) and of the
-//! reader's Bone-RADS assessment, as plain strings: this crate does not
-//! depend on `trial`. A value outside a vocabulary encodes as "unknown", like
-//! a missing one; every group has an explicit "missing" indicator so the
-//! network can tell "no" from "not recorded".
+//! The model's vocabulary is its own closed sets (this crate does not depend
+//! on `trial`); the server maps each code of the clinical CRF onto them
+//! explicitly, and a test there fails when a CRF code has no deliberate
+//! mapping. A CRF value the model has no category for (the CRF's
+//! `other_limb`) is passed as missing, which the encoding marks: every group
+//! has an explicit "missing" indicator so the network can tell "no" from
+//! "not recorded".
 
 use serde::{Deserialize, Serialize};
+
+/// A closed set of codes, written as the CRF writes them.
+macro_rules! vocabulary {
+    ($(#[$m:meta])* $name:ident { $($var:ident = $code:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name { $(#[serde(rename = $code)] $var),+ }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$var),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$var => $code),+ }
+            }
+        }
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == s.trim()).ok_or_else(|| {
+                    format!(
+                        "`{}` is not a {} code of the model (use one of {})",
+                        s.trim(),
+                        stringify!($name).to_lowercase(),
+                        $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+                    )
+                })
+            }
+        }
+    };
+}
+
+vocabulary!(Sex { Female = "female", Male = "male" });
+vocabulary!(
+    /// The limb bones the model has a category for.
+    Bone {
+        Femur = "femur", Tibia = "tibia", Fibula = "fibula", Patella = "patella",
+        Humerus = "humerus", Radius = "radius", Ulna = "ulna", Hand = "hand", Foot = "foot",
+    }
+);
+vocabulary!(Longitudinal {
+    Epiphysis = "epiphysis", Metaphysis = "metaphysis",
+    Metadiaphysis = "metadiaphysis", Diaphysis = "diaphysis",
+});
+vocabulary!(Symptom {
+    Pain = "pain", NightPain = "night_pain", PalpableMass = "palpable_mass",
+    Swelling = "swelling", LimitedMotion = "limited_motion",
+});
 
 /// What the network knows about the patient besides the radiographs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Clinical {
     pub age_years: Option<f32>,
-    /// `female` / `male`.
-    pub sex: Option<String>,
-    /// CRF bone code: `femur`, `tibia`, `humerus`, …
-    pub bone: Option<String>,
-    /// `epiphysis`, `metaphysis`, `metadiaphysis`, `diaphysis`.
-    pub longitudinal: Option<String>,
-    /// CRF symptom codes: `pain`, `night_pain`, `palpable_mass`, `swelling`, `limited_motion`.
-    pub symptoms: Vec<String>,
+    pub sex: Option<Sex>,
+    pub bone: Option<Bone>,
+    pub longitudinal: Option<Longitudinal>,
+    pub symptoms: Vec<Symptom>,
     pub pathological_fracture: Option<bool>,
     pub known_primary_malignancy: Option<bool>,
     /// The reader's Bone-RADS points (0 or more) and category (1–4).
@@ -28,30 +71,17 @@ pub struct Clinical {
     pub bone_rads_category: Option<u8>,
 }
 
-const SEX: &[&str] = &["female", "male"];
-const BONE: &[&str] = &[
-    "femur", "tibia", "fibula", "patella", "humerus", "radius", "ulna", "hand", "foot",
-];
-const LONGITUDINAL: &[&str] = &["epiphysis", "metaphysis", "metadiaphysis", "diaphysis"];
-const SYMPTOMS: &[&str] = &[
-    "pain",
-    "night_pain",
-    "palpable_mass",
-    "swelling",
-    "limited_motion",
-];
-
 /// The length of [`Clinical::encode`]'s vector.
 pub const FEATURES: usize = 2 // age, age missing
-    + SEX.len() + 1
-    + BONE.len() + 1
-    + LONGITUDINAL.len() + 1
-    + SYMPTOMS.len()
+    + Sex::ALL.len() + 1
+    + Bone::ALL.len() + 1
+    + Longitudinal::ALL.len() + 1
+    + Symptom::ALL.len()
     + 2 * 2 // fracture, primary (value + missing)
     + 2 // points, missing
     + 4 + 1; // category one-hot, missing
 
-fn one_hot(out: &mut Vec<f32>, vocabulary: &[&str], value: Option<&str>) {
+fn one_hot<T: PartialEq>(out: &mut Vec<f32>, vocabulary: &[T], value: Option<T>) {
     let hit = value.and_then(|v| vocabulary.iter().position(|c| *c == v));
     out.extend(
         vocabulary
@@ -76,13 +106,13 @@ impl Clinical {
             Some(a) if a.is_finite() => out.extend([a.clamp(0.0, 120.0) / 100.0, 0.0]),
             _ => out.extend([0.0, 1.0]),
         }
-        one_hot(&mut out, SEX, self.sex.as_deref());
-        one_hot(&mut out, BONE, self.bone.as_deref());
-        one_hot(&mut out, LONGITUDINAL, self.longitudinal.as_deref());
+        one_hot(&mut out, Sex::ALL, self.sex);
+        one_hot(&mut out, Bone::ALL, self.bone);
+        one_hot(&mut out, Longitudinal::ALL, self.longitudinal);
         out.extend(
-            SYMPTOMS
+            Symptom::ALL
                 .iter()
-                .map(|s| f32::from(u8::from(self.symptoms.iter().any(|x| x == s)))),
+                .map(|s| f32::from(u8::from(self.symptoms.contains(s)))),
         );
         flag(&mut out, self.pathological_fracture);
         flag(&mut out, self.known_primary_malignancy);
@@ -109,10 +139,10 @@ mod tests {
         assert_eq!(&empty[..2], &[0.0, 1.0]);
         let full = Clinical {
             age_years: Some(50.0),
-            sex: Some("male".into()),
-            bone: Some("tibia".into()),
-            longitudinal: Some("diaphysis".into()),
-            symptoms: vec!["pain".into()],
+            sex: Some(Sex::Male),
+            bone: Some(Bone::Tibia),
+            longitudinal: Some(Longitudinal::Diaphysis),
+            symptoms: vec![Symptom::Pain],
             pathological_fracture: Some(false),
             known_primary_malignancy: Some(true),
             bone_rads_points: Some(7.0),
@@ -122,12 +152,8 @@ mod tests {
         assert_eq!(full.len(), FEATURES);
         assert_eq!(&full[..5], &[0.5, 0.0, 0.0, 1.0, 0.0]);
         assert_eq!(&full[FEATURES - 7..], &[0.7, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
-        // An unknown code is "missing", not an error.
-        let odd = Clinical {
-            sex: Some("other".into()),
-            ..Clinical::default()
-        }
-        .encode();
-        assert_eq!(&odd[2..5], &[0.0, 0.0, 1.0]);
+        // A code outside the vocabulary is refused when read, not guessed.
+        assert!("other".parse::<Sex>().is_err());
+        assert_eq!("night_pain".parse::<Symptom>(), Ok(Symptom::NightPain));
     }
 }

@@ -83,6 +83,21 @@ fn opt(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
 
+/// A code of the model's vocabulary, or empty; anything else names its line.
+fn code<T: std::str::FromStr<Err = String>>(
+    s: &str,
+    column: &str,
+    line: usize,
+) -> Result<Option<T>, String> {
+    match s.trim() {
+        "" => Ok(None),
+        t => t
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("line {line}, {column}: {e}")),
+    }
+}
+
 fn yes_no(s: &str, column: &str, line: usize) -> Result<Option<bool>, String> {
     match s.trim() {
         "" => Ok(None),
@@ -150,16 +165,16 @@ pub fn read(path: &Path) -> Result<Vec<ManifestRow>, String> {
             mask_lateral: opt(&r.mask_lateral),
             clinical: Clinical {
                 age_years: number(&r.age_years, "age_years", line)?,
-                sex: opt(&r.sex),
-                bone: opt(&r.bone),
-                longitudinal: opt(&r.longitudinal),
+                sex: code(&r.sex, "sex", line)?,
+                bone: code(&r.bone, "bone", line)?,
+                longitudinal: code(&r.longitudinal, "longitudinal", line)?,
                 symptoms: r
                     .symptoms
                     .split(';')
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                    .map(|s| s.parse().map_err(|e| format!("line {line}, symptoms: {e}")))
+                    .collect::<Result<_, String>>()?,
                 pathological_fracture: yes_no(
                     &r.pathological_fracture,
                     "pathological_fracture",
@@ -205,10 +220,18 @@ pub fn write(path: &Path, rows: &[ManifestRow]) -> Result<(), String> {
                 lateral: r.lateral.clone().unwrap_or_default(),
                 oblique: r.oblique.clone().unwrap_or_default(),
                 age_years: c.age_years.map(|a| a.to_string()).unwrap_or_default(),
-                sex: c.sex.clone().unwrap_or_default(),
-                bone: c.bone.clone().unwrap_or_default(),
-                longitudinal: c.longitudinal.clone().unwrap_or_default(),
-                symptoms: c.symptoms.join(";"),
+                sex: c.sex.map(|v| v.as_str().to_owned()).unwrap_or_default(),
+                bone: c.bone.map(|v| v.as_str().to_owned()).unwrap_or_default(),
+                longitudinal: c
+                    .longitudinal
+                    .map(|v| v.as_str().to_owned())
+                    .unwrap_or_default(),
+                symptoms: c
+                    .symptoms
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(";"),
                 pathological_fracture: yes_no_text(c.pathological_fracture),
                 known_primary_malignancy: yes_no_text(c.known_primary_malignancy),
                 bone_rads_points: c

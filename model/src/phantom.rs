@@ -390,16 +390,16 @@ fn draw_clinical(malignant: bool, f: &Features, rng: &mut ChaCha8Rng) -> Clinica
     };
     let mut symptoms = Vec::new();
     if chance(rng, if malignant { 0.85 } else { 0.5 }) {
-        symptoms.push("pain".to_owned());
+        symptoms.push(crate::clinical::Symptom::Pain);
     }
     if chance(rng, if malignant { 0.45 } else { 0.12 }) {
-        symptoms.push("night_pain".to_owned());
+        symptoms.push(crate::clinical::Symptom::NightPain);
     }
     if f.soft_tissue_mass && chance(rng, 0.7) {
-        symptoms.push("palpable_mass".to_owned());
+        symptoms.push(crate::clinical::Symptom::PalpableMass);
     }
     if chance(rng, if malignant { 0.4 } else { 0.1 }) {
-        symptoms.push("swelling".to_owned());
+        symptoms.push(crate::clinical::Symptom::Swelling);
     }
     let fracture = chance(rng, if malignant { 0.15 } else { 0.05 });
     let primary = chance(rng, if malignant && age > 40.0 { 0.45 } else { 0.03 });
@@ -435,19 +435,31 @@ fn draw_clinical(malignant: bool, f: &Features, rng: &mut ChaCha8Rng) -> Clinica
         5..=6 => 3,
         _ => 4,
     };
-    let bone = ["femur", "femur", "tibia", "tibia", "humerus", "fibula"][rng.gen_range(0..6)];
+    use crate::clinical::{Bone, Longitudinal, Sex};
+    let bone = [
+        Bone::Femur,
+        Bone::Femur,
+        Bone::Tibia,
+        Bone::Tibia,
+        Bone::Humerus,
+        Bone::Fibula,
+    ][rng.gen_range(0..6)];
     let longitudinal = [
-        "metaphysis",
-        "metaphysis",
-        "metadiaphysis",
-        "diaphysis",
-        "epiphysis",
+        Longitudinal::Metaphysis,
+        Longitudinal::Metaphysis,
+        Longitudinal::Metadiaphysis,
+        Longitudinal::Diaphysis,
+        Longitudinal::Epiphysis,
     ][rng.gen_range(0..5)];
     Clinical {
         age_years: Some(age.round()),
-        sex: Some(if chance(rng, 0.5) { "female" } else { "male" }.to_owned()),
-        bone: Some(bone.to_owned()),
-        longitudinal: Some(longitudinal.to_owned()),
+        sex: Some(if chance(rng, 0.5) {
+            Sex::Female
+        } else {
+            Sex::Male
+        }),
+        bone: Some(bone),
+        longitudinal: Some(longitudinal),
         symptoms,
         pathological_fracture: Some(fracture),
         known_primary_malignancy: Some(primary),
@@ -518,8 +530,7 @@ impl PhantomCase {
         let bone = self
             .clinical
             .bone
-            .as_deref()
-            .unwrap_or("femur")
+            .map_or("femur", |b| b.as_str())
             .to_uppercase();
         text(&mut obj, 0x0018, 0x0015, VR::CS, &bone);
         text(

@@ -1,8 +1,10 @@
 //! Server-side inference: when a case's reads are locked, the model runs on
-//! the case's stored views, its clinical CRF and the primary reader's
-//! Bone-RADS score, and the prediction is written and locked through
+//! the case's stored views, its clinical CRF and the Bone-RADS score the
+//! study's setting names (the first assigned reader's, or the readers'
+//! consensus), and the prediction is written and locked through
 //! `trial::case::record_prediction` (the system principal; written once,
-//! never updated).
+//! never updated). Only the model the principal investigator pinned runs:
+//! while another model (or none) is pinned, cases wait at "awaiting AI".
 //!
 //! One worker task takes cases from the queue (`awaiting_ai`: reads locked,
 //! no prediction) when woken after a read is signed and every few seconds;
@@ -11,9 +13,10 @@
 //! (`ai_failures`, audited) and retried after a back-off, at most
 //! [`MAX_ATTEMPTS`] times; a prediction is never invented.
 //!
-//! The model in use is chosen by configuration (`--model DIR`); by default
-//! the embedded demo model is installed into the data directory at first
-//! start. A model directory whose files do not match its card's hashes
+//! The model in use is chosen by configuration (`--model DIR`). The
+//! demonstration study installs and pins the embedded demo model by
+//! default; the trial never runs it (without `--model DIR` its cases wait for
+//! a model). A model directory whose files do not match its card's hashes
 //! stops the server from starting.
 
 use std::path::{Path, PathBuf};
@@ -21,12 +24,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use osteo_model::clinical as vocabulary;
 use osteo_model::infer::{self, Predictor};
 use osteo_model::pixels::Grey;
 use osteo_model::{Clinical, ModelCard};
 use osteo_trial::audit::Principal;
-use osteo_trial::case::{self, AiInput, CaseError, PredictionInput};
+use osteo_trial::case::crf;
+use osteo_trial::case::{self, AiInput, CaseError, PredictionInput, View};
 use osteo_trial::store::Db;
+use osteo_trial::study::{self, PinRequest};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::imaging::storage::ObjectStore;
@@ -37,7 +43,10 @@ pub const MAX_ATTEMPTS: i64 = 5;
 /// Which model the server runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelChoice {
-    /// The demo model embedded in the binary, installed under the data directory.
+    /// The demo model in the demonstration study, none in the trial.
+    Default,
+    /// The demo model embedded in the binary, installed under the data
+    /// directory (demonstration study only).
     Demo,
     /// A trained model directory (weights, config, card).
     Dir(PathBuf),
@@ -49,6 +58,7 @@ impl std::str::FromStr for ModelChoice {
     type Err = std::convert::Infallible;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
+            "default" => ModelChoice::Default,
             "demo" => ModelChoice::Demo,
             "none" | "off" => ModelChoice::Off,
             dir => ModelChoice::Dir(PathBuf::from(dir)),
@@ -56,12 +66,23 @@ impl std::str::FromStr for ModelChoice {
     }
 }
 
-/// The model directory a choice names (installing the demo when needed).
-pub fn model_dir(choice: &ModelChoice, data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
-    Ok(match choice {
-        ModelChoice::Off => None,
-        ModelChoice::Dir(d) => Some(d.clone()),
-        ModelChoice::Demo => Some(
+/// The model directory a choice names in a study of `kind` (installing the
+/// demo when needed). The demo model never runs in the trial: asked for
+/// explicitly it stops the start; by default the trial runs no model.
+pub fn model_dir(
+    choice: &ModelChoice,
+    kind: osteo_trial::domain::StudyKind,
+    data_dir: &Path,
+) -> anyhow::Result<Option<PathBuf>> {
+    use osteo_trial::domain::StudyKind;
+    Ok(match (choice, kind) {
+        (ModelChoice::Off, _) | (ModelChoice::Default, StudyKind::Trial) => None,
+        (ModelChoice::Dir(d), _) => Some(d.clone()),
+        (ModelChoice::Demo, StudyKind::Trial) => anyhow::bail!(
+            "--model demo: the demonstration model never runs in the trial; \
+             give the trained model's directory (--model DIR)"
+        ),
+        (ModelChoice::Demo | ModelChoice::Default, StudyKind::Demo) => Some(
             osteo_model::demo::install(&data_dir.join("models"))
                 .map_err(anyhow::Error::msg)
                 .context("installing the embedded demo model")?,
@@ -98,6 +119,23 @@ impl Ai {
         &self.predictor.dir.card
     }
 
+    /// What the pages and the API show of the model this server runs.
+    pub fn running(&self) -> RunningModel {
+        let card = self.card();
+        RunningModel {
+            model_id: card.model_id.clone(),
+            weights_sha256: card.weights_sha256.clone(),
+            demo: card.demo,
+            label: self.predictor.dir.label().map(str::to_owned),
+        }
+    }
+
+    /// Whether this model is the one pinned for the study.
+    pub fn is_pinned(&self, pin: Option<&study::ModelPin>) -> bool {
+        let card = self.card();
+        pin.is_some_and(|p| p.model_id == card.model_id && p.weights_sha256 == card.weights_sha256)
+    }
+
     /// Wakes the worker (after a read is signed).
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -107,8 +145,30 @@ impl Ai {
     pub async fn run(self: Arc<Self>, db: Db, images: Arc<dyn ObjectStore>) {
         let system = Principal::system();
         let in_flight = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+        let mut warned = false;
         loop {
-            match case::awaiting_ai(&db, &system).await {
+            // Only the pinned model runs: another one's prediction would be
+            // refused, so its cases are left waiting (the pages say why).
+            let pinned = match study::pinned_model(&db).await {
+                Ok(p) => self.is_pinned(p.as_ref()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the pinned model failed");
+                    false
+                }
+            };
+            if !pinned && !warned {
+                tracing::warn!(
+                    model_id = %self.card().model_id,
+                    "this model is not the one pinned for the study: cases wait at \"awaiting AI\" until the principal investigator pins it"
+                );
+            }
+            warned = !pinned;
+            let queue = if pinned {
+                case::awaiting_ai(&db, &system).await
+            } else {
+                Ok(Vec::new())
+            };
+            match queue {
                 Ok(ids) => {
                     for id in ids {
                         if self.backing_off(id) {
@@ -204,10 +264,14 @@ impl Ai {
     ) -> Result<PredictionInput, String> {
         let max = self.predictor.dir.config.max_views;
         let mut chosen: Vec<&case::CaseImage> = input.images.iter().collect();
+        // Frontal first, then lateral, then oblique; in upload order within a view.
         chosen.sort_by_key(|i| {
             (
-                i.view.as_str() != "frontal",
-                i.view.as_str() != "lateral",
+                match i.view {
+                    View::Frontal => 0,
+                    View::Lateral => 1,
+                    View::Oblique => 2,
+                },
                 i.id,
             )
         });
@@ -260,30 +324,139 @@ impl Ai {
             weights_sha256: card.weights_sha256.clone(),
             image_sha256: chosen.iter().map(|i| i.sha256.clone()).collect(),
             heatmaps,
-            bone_rads_source: "primary_reader".into(),
+            bone_rads_source: input.bone_rads_source,
         })
     }
 }
 
-/// The model's clinical input from the CRF and the primary read.
+/// What the pages and the API show of the model a server runs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunningModel {
+    pub model_id: String,
+    pub weights_sha256: String,
+    pub demo: bool,
+    /// "demo model, trained on synthetic images, not for clinical use" for a demo model.
+    pub label: Option<String>,
+}
+
+/// What pinning the model a server runs records: its id, weights SHA-256
+/// and card (`None` when the server runs no model).
+pub fn pin_request(ai: Option<&Ai>) -> Option<PinRequest> {
+    let card = ai?.card();
+    Some(PinRequest {
+        model_id: card.model_id.clone(),
+        weights_sha256: card.weights_sha256.clone(),
+        card_json: serde_json::to_string(card).ok()?,
+        demo: card.demo,
+    })
+}
+
+/// The model's clinical input from the CRF and the study's Bone-RADS score.
 fn clinical_of(input: &AiInput) -> Clinical {
     let crf = &input.crf;
-    let code = |c: Option<&str>| c.map(str::to_owned);
     Clinical {
         age_years: crf.age_years.map(f32::from),
-        sex: code(crf.sex.map(|s| s.as_str())),
-        bone: code(crf.bone.map(|b| b.as_str())),
-        longitudinal: code(crf.longitudinal.map(|l| l.as_str())),
-        symptoms: crf.symptoms.iter().map(|s| s.as_str().to_owned()).collect(),
+        sex: crf.sex.map(model_sex),
+        bone: crf.bone.and_then(model_bone),
+        longitudinal: crf.longitudinal.map(model_longitudinal),
+        symptoms: crf.symptoms.iter().copied().map(model_symptom).collect(),
         pathological_fracture: crf.pathological_fracture,
         known_primary_malignancy: crf.known_primary_malignancy,
-        bone_rads_points: input
-            .primary_read
-            .score
-            .as_ref()
-            .and_then(|s| s.points)
-            .map(f32::from),
-        bone_rads_category: input.primary_read.score.as_ref().map(|s| s.category),
+        bone_rads_points: input.bone_rads.and_then(|s| s.points).map(f32::from),
+        bone_rads_category: input.bone_rads.map(|s| s.category),
+    }
+}
+
+// The CRF's codes in the model's vocabulary: every CRF code is mapped here
+// on purpose (a new one does not compile until it is), and a test checks
+// each mapping against the model's own codes.
+
+fn model_sex(s: crf::Sex) -> vocabulary::Sex {
+    match s {
+        crf::Sex::Female => vocabulary::Sex::Female,
+        crf::Sex::Male => vocabulary::Sex::Male,
+    }
+}
+
+/// `None`: the model has no category for the bone; it sees "missing".
+fn model_bone(b: crf::Bone) -> Option<vocabulary::Bone> {
+    use vocabulary::Bone as M;
+    Some(match b {
+        crf::Bone::Femur => M::Femur,
+        crf::Bone::Tibia => M::Tibia,
+        crf::Bone::Fibula => M::Fibula,
+        crf::Bone::Patella => M::Patella,
+        crf::Bone::Humerus => M::Humerus,
+        crf::Bone::Radius => M::Radius,
+        crf::Bone::Ulna => M::Ulna,
+        crf::Bone::Hand => M::Hand,
+        crf::Bone::Foot => M::Foot,
+        // A limb bone outside the list the model was trained on: passed as
+        // missing rather than forced into a category it never saw.
+        crf::Bone::OtherLimb => return None,
+    })
+}
+
+fn model_longitudinal(l: crf::Longitudinal) -> vocabulary::Longitudinal {
+    use vocabulary::Longitudinal as M;
+    match l {
+        crf::Longitudinal::Epiphysis => M::Epiphysis,
+        crf::Longitudinal::Metaphysis => M::Metaphysis,
+        crf::Longitudinal::Metadiaphysis => M::Metadiaphysis,
+        crf::Longitudinal::Diaphysis => M::Diaphysis,
+    }
+}
+
+fn model_symptom(s: crf::Symptom) -> vocabulary::Symptom {
+    use vocabulary::Symptom as M;
+    match s {
+        crf::Symptom::Pain => M::Pain,
+        crf::Symptom::NightPain => M::NightPain,
+        crf::Symptom::PalpableMass => M::PalpableMass,
+        crf::Symptom::Swelling => M::Swelling,
+        crf::Symptom::LimitedMotion => M::LimitedMotion,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CRF codes the model deliberately sees as missing.
+    const NOT_IN_THE_MODEL: [&str; 1] = ["other_limb"];
+
+    /// Every CRF code reaches the model as the same code, or is on the list
+    /// of codes deliberately passed as missing; and every code of the
+    /// model's vocabulary is reachable from the CRF.
+    #[test]
+    fn every_crf_code_has_a_deliberate_place_in_the_models_vocabulary() {
+        for b in crf::Bone::ALL {
+            match model_bone(*b) {
+                Some(m) => assert_eq!(m.as_str(), b.as_str()),
+                None => assert!(
+                    NOT_IN_THE_MODEL.contains(&b.as_str()),
+                    "CRF bone `{b}` has no mapping in the model's vocabulary"
+                ),
+            }
+        }
+        for s in crf::Sex::ALL {
+            assert_eq!(model_sex(*s).as_str(), s.as_str());
+        }
+        for l in crf::Longitudinal::ALL {
+            assert_eq!(model_longitudinal(*l).as_str(), l.as_str());
+        }
+        for s in crf::Symptom::ALL {
+            assert_eq!(model_symptom(*s).as_str(), s.as_str());
+        }
+        for m in vocabulary::Bone::ALL {
+            assert!(crf::Bone::ALL.iter().any(|b| model_bone(*b) == Some(*m)));
+        }
+        assert_eq!(vocabulary::Sex::ALL.len(), crf::Sex::ALL.len());
+        assert_eq!(vocabulary::Symptom::ALL.len(), crf::Symptom::ALL.len());
+        assert_eq!(
+            vocabulary::Longitudinal::ALL.len(),
+            crf::Longitudinal::ALL.len()
+        );
     }
 }
 

@@ -7,8 +7,9 @@ use crate::startup::{open_database, Application};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use osteo_trial::accounts::{self, AccountError, AccountUpdate, NewUser};
+use osteo_trial::audit::anchor::{Anchor, PublicKey};
 use osteo_trial::audit::{self, AuditFilter, Change, Principal, VerifyError};
-use osteo_trial::domain::{DisplayName, Reason, Role, SiteCode, Username};
+use osteo_trial::domain::{DisplayName, Reason, Role, SiteCode, StudyKind, Username};
 use osteo_trial::store::Db;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +40,9 @@ struct DbArgs {
     /// Database URL: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB [default: SQLite in the data directory].
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
+    /// The file holding the key that signs the audit chain's head [default: audit-signing.key in the data directory; the server creates it]. OSTEO_AUDIT_KEY (the 32-byte seed as 64 hex digits) takes its place when set.
+    #[arg(long, env = "OSTEO_AUDIT_KEY_FILE", global = true)]
+    audit_key: Option<PathBuf>,
 }
 
 impl DbArgs {
@@ -50,16 +54,26 @@ impl DbArgs {
     fn settings(&self) -> Settings {
         let mut s = Settings::local(self.data_dir.clone());
         s.database_url = self.url();
+        if let Some(path) = &self.audit_key {
+            s.audit_key = crate::config::AuditKeySource::File(path.clone());
+        }
+        if let Ok(seed) = std::env::var("OSTEO_AUDIT_KEY") {
+            s.audit_key = crate::config::AuditKeySource::Seed(seed);
+        }
         s
     }
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the web server (applies migrations first; on a new database creates the study and, unless --no-demo, one demonstration account per role).
+    /// Start the web server (applies pending migrations first). A new database holds the demonstration study (demo accounts, phantom cases, the demo model) unless --no-demo makes it the trial.
     Serve(ServeArgs),
-    /// Apply pending database migrations and exit.
-    Migrate,
+    /// Apply pending database migrations and exit (on PostgreSQL, as the owner role; --grant-to gives the server's role its rights). A new database holds the trial.
+    Migrate {
+        /// PostgreSQL: the role the server connects as, which owns no table; gets SELECT, INSERT and UPDATE on the trial's tables and DELETE on the sessions only.
+        #[arg(long)]
+        grant_to: Option<String>,
+    },
     /// Manage accounts (acts with administrator authority, audited as cli:<your login>).
     #[command(subcommand)]
     User(UserCommand),
@@ -85,7 +99,7 @@ struct ServeArgs {
     /// The built site (pkg/osteo-edc.js, .wasm, .css).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     site_root: PathBuf,
-    /// Do not create demonstration accounts on a new database (production).
+    /// A new database holds the trial (ChiCTR2500102778) rather than the demonstration study: no demo accounts, cases or model (production).
     #[arg(long, env = "OSTEO_NO_DEMO")]
     no_demo: bool,
     /// Minutes without a request after which a session ends.
@@ -118,8 +132,8 @@ struct ServeArgs {
     /// Where radiographs and heat maps are stored, as an object-store URL: file:///absolute/path, or s3://bucket/prefix in a build with the `s3` feature (credentials from the AWS_* variables). Default: the objects folder of the data directory.
     #[arg(long, env = "OSTEO_OBJECT_STORE")]
     object_store: Option<String>,
-    /// The model run on cases whose reads are locked: a model directory, `demo` (the embedded demo model, installed under the data directory), or `none` (cases wait at "awaiting AI").
-    #[arg(long, env = "OSTEO_MODEL", default_value = "demo")]
+    /// The model run on cases whose reads are locked (only once the PI has pinned it): a model directory, `demo` (the embedded demo model; demonstration study only), `none`, or `default` (the demo model in the demonstration study, none in the trial: its cases wait at "awaiting AI").
+    #[arg(long, env = "OSTEO_MODEL", default_value = "default")]
     model: crate::ai::ModelChoice,
     /// Model runs at a time (each on a blocking thread).
     #[arg(long, env = "OSTEO_AI_WORKERS", default_value_t = 1)]
@@ -191,8 +205,17 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Walk the hash chain; exits 1 naming the first broken row.
-    Verify,
+    /// Walk the hash chain and check the signed anchors against the audit key; exits 1 naming the first broken row.
+    Verify {
+        /// The audit key's public half (64 hex digits), to verify without the secret key [default: from the key file or OSTEO_AUDIT_KEY].
+        #[arg(long)]
+        public_key: Option<String>,
+        /// An anchor filed outside the system (the JSON `audit anchor` printed): checked against the chain too.
+        #[arg(long)]
+        anchor: Option<PathBuf>,
+    },
+    /// Sign the chain's head now and print the signed anchor as JSON, to file outside the system (a trial master file, an e-mail to the sponsor).
+    Anchor,
     /// Print audit rows as JSON lines, newest first.
     List {
         #[arg(long)]
@@ -263,9 +286,16 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(&cli.db, args).await,
-        Command::Migrate => {
+        Command::Migrate { grant_to } => {
             let db = open_database(&cli.db.settings()).await?;
-            let new = accounts::ensure_study(&db).await?;
+            let new = accounts::ensure_study(&db, StudyKind::Trial).await?;
+            if let Some(role) = grant_to {
+                db.grant_to(&role).await.map_err(|e| match e {
+                    osteo_trial::store::StoreError::Role(_) => usage(e),
+                    e => anyhow::Error::new(e),
+                })?;
+                println!("granted the server's rights to {role}");
+            }
             println!(
                 "database is up to date{}",
                 if new {
@@ -286,7 +316,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .unwrap_or(crate::ai::ModelChoice::Demo);
             let data_dir = cli.db.data_dir.clone();
             let out = tokio::task::spawn_blocking(move || {
-                crate::model_cli::run(cmd, || crate::ai::model_dir(&in_use, &data_dir))
+                // The model commands work on model files, not on a study.
+                crate::model_cli::run(cmd, || {
+                    crate::ai::model_dir(&in_use, StudyKind::Demo, &data_dir)
+                })
             })
             .await??;
             println!("{}", serde_json::to_string_pretty(&out)?);
@@ -313,6 +346,7 @@ async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.bind = args.bind;
     settings.site_root = args.site_root;
     settings.demo = !args.no_demo;
+    settings.accounts_per_role = settings.demo;
     settings.idle_timeout = Duration::from_secs(args.idle_timeout_minutes * 60);
     settings.absolute_timeout = Duration::from_secs(args.absolute_timeout_minutes * 60);
     settings.secure_cookies = args.secure_cookies;
@@ -347,7 +381,11 @@ async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if !app.demo_accounts.is_empty() {
         // Printed once, to the console only (never logged): the one-time
         // passwords of the demonstration accounts.
-        println!("New database: study ChiCTR2500102778, site QDUAH and one account per role.");
+        if app.study_kind == StudyKind::Demo {
+            println!("New database: the demonstration study (synthetic cases and the demo model; not the trial ChiCTR2500102778), site QDUAH and one account per role.");
+        } else {
+            println!("New database: study ChiCTR2500102778, site QDUAH and one account per role.");
+        }
         println!("One-time passwords (each must be changed at first sign-in):");
         for (user, password) in &app.demo_accounts {
             println!(
@@ -399,7 +437,7 @@ async fn find(db: &Db, username: &str) -> anyhow::Result<osteo_trial::accounts::
 
 async fn user(args: &DbArgs, cmd: UserCommand) -> anyhow::Result<ExitCode> {
     let db = open_database(&args.settings()).await?;
-    accounts::ensure_study(&db).await?;
+    accounts::ensure_study(&db, StudyKind::Trial).await?;
     let by = operator();
     match cmd {
         UserCommand::Create {
@@ -508,14 +546,60 @@ async fn user(args: &DbArgs, cmd: UserCommand) -> anyhow::Result<ExitCode> {
 
 async fn audit_cmd(args: &DbArgs, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        AuditCommand::Verify => {
+        AuditCommand::Verify { public_key, anchor } => {
             let db = open_database(&args.settings()).await?;
-            match audit::verify(&db).await {
+            let key = match public_key {
+                Some(hex) => Some(PublicKey::from_hex(&hex).map_err(usage)?),
+                None => db.anchor_key().map(|k| k.public()),
+            };
+            let filed = anchor
+                .map(|path| -> anyhow::Result<Anchor> {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+                    serde_json::from_str(&text).map_err(|e| {
+                        usage(format!(
+                            "{} is not an anchor `audit anchor` printed: {e}",
+                            path.display()
+                        ))
+                    })
+                })
+                .transpose()?;
+            match audit::verify(&db, key.as_ref()).await {
                 Ok(summary) => {
+                    if let Some(a) = &filed {
+                        let good = key.as_ref().is_some_and(|k| a.signed_by(k));
+                        let here = audit::row_hash(&db, a.seq).await?;
+                        if !good || here.as_deref() != Some(a.head_hash.as_str()) {
+                            println!(
+                                "AUDIT TRAIL BROKEN at row {}: it does not match the anchor filed at {} ({})",
+                                a.seq,
+                                a.signed_at,
+                                if good { "the chain was rewritten" } else { "the anchor is not signed by the audit key" }
+                            );
+                            return Ok(ExitCode::FAILURE);
+                        }
+                    }
                     println!(
                         "audit trail intact: {} rows, head {}",
                         summary.rows, summary.head_hash
                     );
+                    match key {
+                        Some(k) => println!(
+                            "signed anchors: {} checked with key {}{}",
+                            summary.anchors_checked,
+                            k.to_hex(),
+                            summary
+                                .last_anchored_seq
+                                .map(|s| format!(", the last covers row {s}"))
+                                .unwrap_or_default()
+                        ),
+                        None => println!(
+                            "signed anchors: NOT checked (no audit key: give --public-key, --audit-key or OSTEO_AUDIT_KEY)"
+                        ),
+                    }
+                    if filed.is_some() {
+                        println!("the filed anchor matches the chain");
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(VerifyError::Broken(b)) => {
@@ -524,6 +608,14 @@ async fn audit_cmd(args: &DbArgs, cmd: AuditCommand) -> anyhow::Result<ExitCode>
                 }
                 Err(e) => Err(e.into()),
             }
+        }
+        AuditCommand::Anchor => {
+            let db = open_database(&args.settings()).await?;
+            let anchor = audit::anchor::anchor(&db, "on request").await?.ok_or_else(|| {
+                usage("no audit key: the server creates it in the data directory at its first start (or give --audit-key or OSTEO_AUDIT_KEY)")
+            })?;
+            println!("{}", serde_json::to_string_pretty(&anchor)?);
+            Ok(ExitCode::SUCCESS)
         }
         AuditCommand::List {
             actor,
@@ -655,7 +747,7 @@ async fn bench(rows: u64, scratch_dir: Option<PathBuf>) -> anyhow::Result<ExitCo
         );
     }
     let t = Instant::now();
-    let summary = audit::verify(&db)
+    let summary = audit::verify(&db, None)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let verify_s = t.elapsed().as_secs_f64();

@@ -16,8 +16,16 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// The built site: `pkg/osteo-edc.{js,wasm,css}`.
     pub site_root: PathBuf,
-    /// On a brand-new database, create one demonstration account per role.
+    /// A brand-new database holds the demonstration study (its own
+    /// accounts, phantom cases and demo model, numbers `D-`), not the trial.
+    /// An existing database keeps the study it was made with.
     pub demo: bool,
+    /// On a brand-new database, create one account per role with one-time
+    /// passwords printed once (always in the demonstration study; in the
+    /// trial only when asked, e.g. by the tests).
+    pub accounts_per_role: bool,
+    /// The key that signs the audit chain's head, kept outside the database.
+    pub audit_key: AuditKeySource,
     /// A session ends after this long without a request.
     pub idle_timeout: Duration,
     /// A session ends this long after sign-in, however active.
@@ -59,12 +67,15 @@ pub struct Settings {
 impl Settings {
     /// Defaults for a local start in `data_dir`.
     pub fn local(data_dir: PathBuf) -> Settings {
+        let key = data_dir.join(AUDIT_KEY_FILE);
         Settings {
             database_url: default_database_url(&data_dir),
             data_dir,
             bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
             site_root: PathBuf::from("target/site"),
+            audit_key: AuditKeySource::File(key),
             demo: true,
+            accounts_per_role: false,
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(12 * 60 * 60),
             secure_cookies: false,
@@ -75,7 +86,7 @@ impl Settings {
             parse_timeout: crate::imaging::Limits::default().parse_timeout,
             upload_guard: None,
             object_store: None,
-            model: crate::ai::ModelChoice::Demo,
+            model: crate::ai::ModelChoice::Default,
             ai_workers: 1,
             ai_backend: "flex".into(),
             demo_cases: 0,
@@ -102,6 +113,41 @@ impl Settings {
             }
         }
         Ok(())
+    }
+}
+
+/// The audit key file's name in the data directory.
+pub const AUDIT_KEY_FILE: &str = "audit-signing.key";
+
+/// Where the audit chain's signing key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditKeySource {
+    /// A key file, created (readable by its owner only) at the server's first start.
+    File(PathBuf),
+    /// The 32-byte Ed25519 seed as 64 hex digits (`OSTEO_AUDIT_KEY`), from a
+    /// secret store.
+    Seed(String),
+}
+
+impl AuditKeySource {
+    /// The key; `create` makes the file when it is missing (the server),
+    /// otherwise a missing file is `None` (the command line).
+    pub fn load(
+        &self,
+        create: bool,
+    ) -> Result<
+        Option<osteo_trial::audit::anchor::AnchorKey>,
+        osteo_trial::audit::anchor::AnchorKeyError,
+    > {
+        use osteo_trial::audit::anchor::AnchorKey;
+        match self {
+            AuditKeySource::Seed(seed) => AnchorKey::from_seed_hex(seed).map(Some),
+            AuditKeySource::File(path) if create => AnchorKey::load_or_create(path).map(Some),
+            AuditKeySource::File(path) if path.exists() => {
+                AnchorKey::load_or_create(path).map(Some)
+            }
+            AuditKeySource::File(_) => Ok(None),
+        }
     }
 }
 

@@ -140,10 +140,10 @@ fn crf(case: &PhantomCase, date: chrono::NaiveDate) -> anyhow::Result<ClinicalCr
         "known_primary_malignancy": c.known_primary_malignancy.unwrap_or(false),
         "lesion_count": "solitary",
         "physis": if age < 18 { "open" } else { "closed" },
-        "bone": c.bone.as_deref().unwrap_or("femur"),
+        "bone": c.bone.map_or("femur", |b| b.as_str()),
         // The phantoms' files give Image Laterality L.
         "side": "left",
-        "longitudinal": c.longitudinal.as_deref().unwrap_or("metaphysis"),
+        "longitudinal": c.longitudinal.map_or("metaphysis", |l| l.as_str()),
         "transverse": if f.cortical_breach { "eccentric" } else { "central" },
         "radiograph_date": date.format("%Y-%m-%d").to_string(),
         "density": "lytic",

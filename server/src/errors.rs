@@ -101,6 +101,16 @@ impl From<osteo_trial::accounts::AccountError> for ApiError {
             E::UsernameTaken(_) | E::SelfLockout | E::Deactivated | E::PasswordUnchanged => {
                 ApiError::conflict(e.to_string())
             }
+            E::NeverAReader => ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "never_a_reader",
+                e.to_string(),
+            ),
+            E::ReaderStaysBlind => ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "reader_stays_blind",
+                e.to_string(),
+            ),
             E::UnknownUser(_) | E::UnknownToken => ApiError::not_found(e.to_string()),
             E::UnknownSite(_) => ApiError::bad_request(e.to_string()),
             E::WrongPassword => ApiError::bad_request(e.to_string()),

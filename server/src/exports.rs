@@ -6,7 +6,7 @@
 //! 1.3.2 XML (`odm.xml`). Every download is audited with the SHA-256 of the
 //! file.
 
-use osteo_trial::audit::{self, Change, Principal};
+use osteo_trial::audit::Principal;
 use osteo_trial::case::crf::ClinicalCrf;
 use osteo_trial::case::CaseError;
 use osteo_trial::store::Db;
@@ -249,19 +249,7 @@ pub async fn download(db: &Db, by: &Principal, name: &str) -> Result<Option<Vec<
         bytes
     };
     let sha = crate::imaging::sha256_hex(&bytes);
-    audit::record(
-        db,
-        by,
-        Change::new("export.download", "study", 1).field(
-            "file",
-            None,
-            Some(format!(
-                "{name} sha256={sha} dataset={}",
-                snapshot.dataset_sha256
-            )),
-        ),
-    )
-    .await?;
+    osteo_trial::study::record_download(db, by, &snapshot, name, &sha).await?;
     Ok(Some(bytes))
 }
 

@@ -404,6 +404,8 @@ fn users_error(headers: &HeaderMap, e: AccountError) -> Halt {
         AccountError::Invalid(DomainError::UnknownRole(_)) => back(USERS, "unknown_role"),
         AccountError::UnknownUser(_) => back(USERS, "unknown_user"),
         AccountError::SelfLockout => back(USERS, "self_lockout"),
+        AccountError::NeverAReader => back(USERS, "never_a_reader"),
+        AccountError::ReaderStaysBlind => back(USERS, "reader_stays_blind"),
         AccountError::Deactivated => back(USERS, "deactivated"),
         e => internal(headers, e),
     }

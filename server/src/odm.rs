@@ -338,8 +338,21 @@ pub async fn odm(
         })
     })
     .collect::<Result<_, sqlx::Error>>()?;
-    let users: Vec<(i64, String, String, i64)> =
-        sqlx::query("SELECT id, username, display_name, site_id FROM users ORDER BY id")
+    // The users and sites as they were at lock, from the snapshot (a
+    // snapshot taken before they were part of it falls back to the tables).
+    let data = &snapshot.data;
+    let mut users: Vec<(i64, String, String, i64)> = rows(data, "users")
+        .filter_map(|u| {
+            Some((
+                u["id"].as_i64()?,
+                u["username"].as_str()?.to_owned(),
+                u["display_name"].as_str()?.to_owned(),
+                u["site_id"].as_i64()?,
+            ))
+        })
+        .collect();
+    if data.get("users").is_none() {
+        users = sqlx::query("SELECT id, username, display_name, site_id FROM users ORDER BY id")
             .fetch_all(pool)
             .await?
             .iter()
@@ -352,16 +365,26 @@ pub async fn odm(
                 ))
             })
             .collect::<Result<_, sqlx::Error>>()?;
-    let site_rows: Vec<(i64, String, String)> =
-        sqlx::query("SELECT id, code, name FROM sites ORDER BY id")
+    }
+    let mut site_rows: Vec<(i64, String, String)> = rows(data, "sites")
+        .filter_map(|s| {
+            Some((
+                s["id"].as_i64()?,
+                s["code"].as_str()?.to_owned(),
+                s["name"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    if data.get("sites").is_none() {
+        site_rows = sqlx::query("SELECT id, code, name FROM sites ORDER BY id")
             .fetch_all(pool)
             .await?
             .iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get("code")?, r.try_get("name")?)))
             .collect::<Result<_, sqlx::Error>>()?;
+    }
     let user_site: BTreeMap<i64, i64> = users.iter().map(|u| (u.0, u.3)).collect();
 
-    let data = &snapshot.data;
     let crf = latest(data, "crf_versions", "case_id");
     let pathology = latest(data, "pathology_versions", "case_id");
     // Readers numbered 1, 2, … in account order, as in the analysis.
@@ -375,12 +398,16 @@ pub async fn odm(
         .enumerate()
         .map(|(i, id)| (*id, i + 1))
         .collect();
+    let kind = rows(data, "study")
+        .next()
+        .and_then(|s| s["kind"].as_str())
+        .and_then(|k| k.parse().ok())
+        .unwrap_or_default();
     let cases: Vec<(i64, String, &Value)> = rows(data, "cases")
         .filter_map(|c| {
             let id = c["id"].as_i64()?;
-            let arm = c["arm"].as_str().unwrap_or_default();
-            let prefix = if arm == "prospective" { "P" } else { "R" };
-            Some((id, format!("{prefix}-{:04}", c["study_no"].as_i64()?), c))
+            let arm: osteo_trial::screening::Arm = serde_json::from_value(c["arm"].clone()).ok()?;
+            Some((id, arm.label(kind, c["study_no"].as_i64()?), c))
         })
         .collect();
     let case_forms: Vec<Vec<Form>> = cases

@@ -441,7 +441,10 @@ fn p_value(p: Option<f64>) -> String {
 }
 
 fn auc_with_ci(a: &AucEstimate) -> String {
-    format!("{} ({})", f3(a.auc), interval(a.ci_delong))
+    match a.ci_delong {
+        Some(ci) => format!("{} ({})", f3(a.auc), interval(ci)),
+        None => format!("{} (—)", f3(a.auc)),
+    }
 }
 
 fn rate_cells(r: &Rate) -> [String; 3] {
@@ -472,9 +475,11 @@ pub fn render(locked: &LockedAnalysis, locale: Locale) -> Result<Vec<u8>, Report
     let mut w = Writer::new();
 
     // Title and what the figures rest on.
+    let (title_en, title_zh) = locked.study_kind.titles();
+    let registration = locked.study_kind.registration();
     let title = match locale {
-        Locale::ZhCn => osteo_trial::domain::STUDY_TITLE_ZH,
-        Locale::En => osteo_trial::domain::STUDY_TITLE_EN,
+        Locale::ZhCn => title_zh,
+        Locale::En => title_en,
     };
     w.title(title);
     w.y -= 14.0;
@@ -482,12 +487,23 @@ pub fn render(locked: &LockedAnalysis, locale: Locale) -> Result<Vec<u8>, Report
     w.y -= 10.0;
     let sap = &a.sap;
     w.key_values(&[
-        (
-            t("pdf.registration"),
-            osteo_trial::domain::STUDY_REGISTRATION.to_owned(),
-        ),
+        (t("pdf.registration"), registration.to_owned()),
         (t("pdf.sap"), locked.sap_version.to_string()),
         (t("pdf.locked_at"), locked.locked_at.clone()),
+        (
+            t("pdf.lock_kind"),
+            t(&format!("lock.kind.{}", locked.lock_kind)),
+        ),
+        (
+            t("pdf.model"),
+            a.model.as_ref().map_or(t("pdf.none"), |m| {
+                format!(
+                    "{} ({})",
+                    m.model_id,
+                    m.signed_by.clone().unwrap_or_else(|| t("pin.by_demo"))
+                )
+            }),
+        ),
         (t("pdf.primary_endpoint"), t("pdf.primary_endpoint_text")),
         (t("pdf.threshold"), sap.threshold.to_string()),
         (
@@ -504,11 +520,33 @@ pub fn render(locked: &LockedAnalysis, locale: Locale) -> Result<Vec<u8>, Report
             format!("Osteo EDC {}", env!("CARGO_PKG_VERSION")),
         ),
     ]);
-    // The hash on one line, where it can be copied whole.
+    // The hashes on lines of their own, where they can be copied whole.
     w.paragraph(
         &format!("{}: {}", t("pdf.dataset"), locked.dataset_sha256),
         BODY,
     );
+    if let Some(m) = &a.model {
+        w.paragraph(
+            &format!("{}: {}", t("pdf.model_weights"), m.weights_sha256),
+            SMALL,
+        );
+    }
+    match &locked.audit_head {
+        Some(h) => {
+            w.paragraph(
+                &format!("{} {}: {}", t("pdf.audit_head"), h.seq, h.hash),
+                SMALL,
+            );
+            w.paragraph(&format!("{}: {}", t("pdf.audit_key"), h.public_key), SMALL);
+        }
+        None => w.paragraph(
+            &format!("{}: {}", t("pdf.audit_head"), t("pdf.none")),
+            SMALL,
+        ),
+    }
+    if let Some(reason) = &locked.early_stop_reason {
+        w.paragraph(&format!("{}: {reason}", t("lock.early_stop")), BODY);
+    }
     w.paragraph(&t("pdf.reproducible"), SMALL);
 
     flow_diagram(&mut w, locked, locale);
@@ -665,22 +703,92 @@ pub fn render(locked: &LockedAnalysis, locale: Locale) -> Result<Vec<u8>, Report
         &[t("pdf.mapping"), "AUC".to_owned()],
         &rows,
     );
+    integrity_sections(&mut w, locked, locale);
     let footer_hash = locked.dataset_sha256[..locked.dataset_sha256.len().min(16)].to_owned();
     w.finish(
-        &format!(
-            "{} — {}",
-            osteo_trial::domain::STUDY_REGISTRATION,
-            t("pdf.subtitle")
-        ),
+        &format!("{registration} — {}", t("pdf.subtitle")),
         &locked.locked_at,
         |page, pages| {
             format!(
-                "{} · {footer_hash} · {} {page}/{pages}",
-                osteo_trial::domain::STUDY_REGISTRATION,
-                t("pdf.page"),
+                "{registration} · {footer_hash} · {} {page}/{pages}",
+                t("pdf.page")
             )
         },
     )
+}
+
+/// What a reviewer checks the figures against: every case that left the
+/// study after enrolment with the state it was in then, every protocol
+/// deviation, and every look at the data before this lock. One wrapped
+/// entry per line: the texts are free (reasons), so they do not fit columns.
+fn integrity_sections(w: &mut Writer, locked: &LockedAnalysis, locale: Locale) {
+    let t = |k: &str| tl(locale, k);
+    let a = &locked.analysis;
+    let day = |at: &str| at.get(..16).unwrap_or(at).replace('T', " ");
+    let signed = |name: &str| format!("{} {name}", t("end.signed_by"));
+    w.heading(&t("pdf.s_ended"));
+    if a.ended.is_empty() {
+        w.paragraph(&t("pdf.none"), BODY);
+    }
+    for e in &a.ended {
+        let code = if e.kind == "excluded" {
+            e.code.clone()
+        } else {
+            t(&format!("opt.{}", e.code))
+        };
+        let state = e
+            .from_state
+            .as_deref()
+            .map_or(t("pdf.not_recorded"), |s| t(&format!("state.{s}")));
+        let mut parts = vec![
+            format!(
+                "{} — {} — {code}",
+                e.study_number,
+                t(&format!("end.{}", e.kind))
+            ),
+            format!("{}: {state}", t("pdf.col.state_then")),
+        ];
+        parts.extend(e.at.as_deref().map(day));
+        parts.push(e.reason.clone());
+        parts.extend(e.signed_by.as_deref().map(signed));
+        w.paragraph(&parts.join(" · "), SMALL);
+    }
+    w.heading(&t("pdf.s_deviations"));
+    if a.deviations.is_empty() {
+        w.paragraph(&t("pdf.none"), BODY);
+    }
+    for d in &a.deviations {
+        w.paragraph(
+            &[
+                format!(
+                    "{} — {}: {} → {}",
+                    d.study_number,
+                    t(&format!("field.{}", d.field)),
+                    d.old_value.clone().unwrap_or_default(),
+                    d.new_value.clone().unwrap_or_default()
+                ),
+                day(&d.at),
+                d.reason.clone(),
+                signed(&d.signed_by),
+            ]
+            .join(" · "),
+            SMALL,
+        );
+    }
+    w.heading(&t("pdf.s_access"));
+    w.paragraph(&t("pdf.access_note"), SMALL);
+    for d in &locked.data_access {
+        w.paragraph(
+            &[
+                day(&d.at),
+                format!("{} ({})", d.actor, t(&format!("role.{}", d.role))),
+                t(&format!("pdf.access.{}", d.action)),
+                d.detail.clone(),
+            ]
+            .join(" · "),
+            SMALL,
+        );
+    }
 }
 
 /// The report font cut down to the characters the document uses (the whole
@@ -835,11 +943,24 @@ fn flow_diagram(w: &mut Writer, locked: &LockedAnalysis, locale: Locale) {
         side_x,
         side2_top,
         side_w,
-        &[format!(
+        &std::iter::once(format!(
             "{} n = {}",
             t("pdf.flow.ended_early"),
             f.ended_early
-        )],
+        ))
+        .chain(
+            f.excluded_after_enrolment
+                .iter()
+                .map(|(code, n)| format!("  {} {code} n = {n}", t("end.excluded"))),
+        )
+        .chain(f.withdrawn.iter().map(|(code, n)| {
+            format!(
+                "  {} — {} n = {n}",
+                t("pdf.flow.no_reference"),
+                t(&format!("opt.{code}"))
+            )
+        }))
+        .collect::<Vec<_>>(),
     );
     let branch2 = (side2_top + side2_bottom) / 2.0;
     top = side2_bottom - 14.0;
@@ -1060,7 +1181,7 @@ fn readers_section(w: &mut Writer, locked: &LockedAnalysis, locale: Locale) {
                     format!(
                         "{:+.3} ({}; {})",
                         c.diff,
-                        interval(c.diff_ci),
+                        c.diff_ci.map_or("—".to_owned(), interval),
                         p_value(c.p_two_sided)
                     ),
                     format!(
@@ -1179,6 +1300,9 @@ mod tests {
             screening: Default::default(),
             ended_early: 0,
             no_index_test: 0,
+            ended: Vec::new(),
+            deviations: Vec::new(),
+            model: None,
         };
         let sap = Sap {
             threshold: 0.5,
@@ -1187,10 +1311,15 @@ mod tests {
             conf_level: 0.95,
         };
         LockedAnalysis {
+            study_kind: osteo_trial::domain::StudyKind::Trial,
             locked_at: "2026-06-30T12:00:00.000000Z".to_owned(),
+            lock_kind: "final".to_owned(),
+            early_stop_reason: None,
             dataset_sha256: "ab".repeat(32),
             sap_version: 2,
             analysis: analyse(&data, &sap).unwrap(),
+            data_access: Vec::new(),
+            audit_head: None,
         }
     }
 

@@ -23,10 +23,12 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
     let ui = UiContext {
         db: state.db.clone(),
         policy: state.policy(),
+        study_kind: state.study_kind,
         model: state.ai.as_ref().map(|ai| {
             let card = ai.card();
             osteo_app::api::cases::ModelInfo {
                 model_id: card.model_id.clone(),
+                weights_sha256: card.weights_sha256.clone(),
                 label: card.demo.then(|| osteo_model::DEMO_LABEL.to_owned()),
                 training_data: card.training_data.clone(),
                 validation_auc: card.validation_auc,
@@ -96,6 +98,8 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .route("/study/settings", post(forms::study_settings))
         .route("/study/lock", post(forms::study_lock))
         .route("/study/unlock", post(forms::study_unlock))
+        .route("/study/model/pin", post(forms::model_pin))
+        .route("/cases/{id}/crf/amend", post(forms::case_crf_amend))
         .nest("/api/v1", api::router(state.settings.image_limit))
         .leptos_routes_with_context(
             &state,

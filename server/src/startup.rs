@@ -7,6 +7,7 @@ use crate::session_store::DbSessionStore;
 use anyhow::Context;
 use osteo_app::auth::SessionPolicy;
 use osteo_trial::accounts::{self, OneTimePassword, User};
+use osteo_trial::domain::StudyKind;
 use osteo_trial::store::{redact_url, Db};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub images: Arc<dyn crate::imaging::storage::ObjectStore>,
     /// The model, when one runs here.
     pub ai: Option<Arc<crate::ai::Ai>>,
+    /// The trial, or the demonstration study (fixed when the database was made).
+    pub study_kind: StudyKind,
 }
 
 impl AppState {
@@ -50,9 +53,12 @@ pub struct Application {
     router: axum::Router,
     db: Db,
     port: u16,
-    /// The demonstration accounts created at this start, with their one-time
-    /// passwords (empty unless the database was new and demo mode is on).
+    /// The accounts created at this start, one per role, with their one-time
+    /// passwords (empty unless the database was new and holds the
+    /// demonstration study, or the settings asked for them).
     pub demo_accounts: Vec<(User, OneTimePassword)>,
+    /// The study the database holds.
+    pub study_kind: StudyKind,
 }
 
 /// Opens the database and applies pending migrations.
@@ -69,17 +75,57 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
         .await
         .with_context(|| format!("connecting to {}", redact_url(&settings.database_url)))?;
     db.migrate().await.context("applying database migrations")?;
-    Ok(db)
+    // The command line signs with the key when it has one; only the server
+    // creates it.
+    Ok(match settings.audit_key.load(false)? {
+        Some(key) => db.with_anchor_key(key),
+        None => db,
+    })
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         settings.validate()?;
         let db = open_database(&settings).await?;
-        let new_database = accounts::ensure_study(&db)
+        let key = settings
+            .audit_key
+            .load(true)?
+            .context("the audit signing key")?;
+        tracing::info!(public_key = %key.public_hex(), "audit chain heads are signed with this key");
+        let db = db.with_anchor_key(key);
+        // A chain that has never been signed (a database from before the
+        // anchors, or one whose key was just set up) is signed once at start,
+        // so that its history is covered from here on.
+        if osteo_trial::audit::anchor::anchors(&db).await?.is_empty() {
+            osteo_trial::audit::anchor::anchor(&db, "first start with the audit key").await?;
+        }
+        if let Ok(owned) = db.owned_tables().await {
+            if !owned.is_empty() {
+                tracing::warn!(
+                    tables = owned.len(),
+                    "the server's database role owns the tables, so it could disable their triggers: \
+                     connect as a role that owns none (docs/decisions.md, \"Two database roles\")"
+                );
+            }
+        }
+        let requested = if settings.demo {
+            StudyKind::Demo
+        } else {
+            StudyKind::Trial
+        };
+        let new_database = accounts::ensure_study(&db, requested)
             .await
             .context("creating the study record")?;
-        let demo_accounts = if new_database && settings.demo {
+        // An existing database keeps the study it was made with.
+        let study_kind = osteo_trial::screening::study_kind(db.pool()).await?;
+        if study_kind != requested && !new_database {
+            tracing::info!(
+                study = study_kind.as_str(),
+                "the database holds this study; it is served as such"
+            );
+        }
+        let demo = study_kind == StudyKind::Demo;
+        let demo_accounts = if new_database && (demo || settings.accounts_per_role) {
             accounts::create_demo_accounts(&db)
                 .await
                 .context("creating the demonstration accounts")?
@@ -104,7 +150,7 @@ impl Application {
         };
         // The demo cases are a convenience: a failure is logged, and the
         // server serves what was enrolled before it.
-        if new_database && settings.demo && settings.demo_cases > 0 {
+        if new_database && demo && settings.demo_cases > 0 {
             let limits = crate::imaging::Limits::from_settings(&settings);
             match crate::demo_cases::seed(&db, images.as_ref(), &limits, settings.demo_cases).await
             {
@@ -117,7 +163,7 @@ impl Application {
         }
         // The model is checked against its card before anything is served:
         // a model whose files do not match refuses the start.
-        let ai = match crate::ai::model_dir(&settings.model, &settings.data_dir)? {
+        let ai = match crate::ai::model_dir(&settings.model, study_kind, &settings.data_dir)? {
             Some(dir) => {
                 let ai = Arc::new(crate::ai::Ai::load(
                     &dir,
@@ -125,6 +171,16 @@ impl Application {
                     &settings.ai_backend,
                 )?);
                 tracing::info!(model_id = %ai.card().model_id, dir = %dir.display(), demo = ai.card().demo, "model loaded");
+                // The demonstration study pins its demo model itself; the
+                // trial's model is pinned by the PI with a signature.
+                if demo && ai.card().demo && osteo_trial::study::pinned_model(&db).await?.is_none()
+                {
+                    if let Some(request) = crate::ai::pin_request(Some(&ai)) {
+                        osteo_trial::study::pin_demo_model(&db, &request)
+                            .await
+                            .context("pinning the demo model in the demonstration study")?;
+                    }
+                }
                 tokio::spawn(ai.clone().run(db.clone(), images.clone()));
                 Some(ai)
             }
@@ -139,6 +195,7 @@ impl Application {
             leptos_options,
             images,
             ai,
+            study_kind,
         };
         let router = routes::router(state, DbSessionStore::new(db.clone()));
         Ok(Application {
@@ -147,6 +204,7 @@ impl Application {
             db,
             port: addr.port(),
             demo_accounts,
+            study_kind,
         })
     }
 
@@ -161,12 +219,19 @@ impl Application {
     /// Serves until Ctrl-C / SIGTERM (or the future is dropped).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = DbSessionStore::new(self.db.clone());
+        let db = self.db.clone();
         let cleanup = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
             loop {
                 every.tick().await;
                 if let Err(e) = store.delete_expired().await {
                     tracing::warn!(error = %e, "removing expired sessions failed");
+                }
+                // At least hourly while writes happen, the chain's head is signed.
+                if let Err(e) =
+                    osteo_trial::audit::anchor::anchor_if_due(&db, chrono::Duration::hours(1)).await
+                {
+                    tracing::warn!(error = %e, "signing the audit chain's head failed");
                 }
             }
         });

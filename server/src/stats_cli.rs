@@ -455,12 +455,17 @@ fn roc_json(a: RocArgs) -> Result<Value, InputError> {
     } else {
         Direction::HigherIsPositive
     };
-    let sample = Sample::new(&scores[0], &truth, direction)?;
-    let est = roc::auc(&sample, a.data.conf_level)?;
-    let youden = roc::youden(&sample);
+    // A set of one class still has its sensitivity (or specificity) at a
+    // threshold; what needs both classes is reported as null.
+    let sample = match Sample::new(&scores[0], &truth, direction) {
+        Ok(s) => Some(s),
+        Err(StatsError::NoPositives | StatsError::NoNegatives) if !truth.is_empty() => None,
+        Err(e) => return Err(e.into()),
+    };
+    let n_pos = truth.iter().filter(|t| **t).count();
     let mut out = Map::new();
-    out.insert("n_pos".into(), json!(est.n_pos));
-    out.insert("n_neg".into(), json!(est.n_neg));
+    out.insert("n_pos".into(), json!(n_pos));
+    out.insert("n_neg".into(), json!(truth.len() - n_pos));
     out.insert("n_dropped".into(), json!(dropped));
     out.insert("conf_level".into(), json!(a.data.conf_level));
     out.insert(
@@ -471,35 +476,62 @@ fn roc_json(a: RocArgs) -> Result<Value, InputError> {
             "higher_is_positive"
         }),
     );
-    out.insert("auc".into(), json!(est.auc));
-    out.insert("auc_var_delong".into(), json!(est.var_delong));
-    out.insert("auc_se_delong".into(), json!(est.se_delong));
-    out.insert("auc_ci_delong_lower".into(), json!(est.ci_delong.0));
-    out.insert("auc_ci_delong_upper".into(), json!(est.ci_delong.1));
+    let est = sample
+        .as_ref()
+        .map(|s| roc::auc(s, a.data.conf_level))
+        .transpose()?;
+    let youden = sample.as_ref().map(roc::youden);
+    out.insert("auc".into(), json!(est.as_ref().map(|e| e.auc)));
     out.insert(
-        "auc_ci_logit_lower".into(),
-        json!(est.ci_logit.map(|c| c.0)),
+        "auc_var_delong".into(),
+        json!(est.as_ref().and_then(|e| e.var_delong)),
     );
     out.insert(
-        "auc_ci_logit_upper".into(),
-        json!(est.ci_logit.map(|c| c.1)),
+        "auc_se_delong".into(),
+        json!(est.as_ref().and_then(|e| e.se_delong)),
     );
-    out.insert("auc_se_hanley_mcneil".into(), json!(est.se_hanley_mcneil));
-    out.insert("mann_whitney_u".into(), json!(est.mann_whitney_u));
-    // The all-negative start of the curve has an infinite threshold: not a cut-off to report.
+    let ci = est.as_ref().and_then(|e| e.ci_delong);
+    out.insert("auc_ci_delong_lower".into(), json!(ci.map(|c| c.0)));
+    out.insert("auc_ci_delong_upper".into(), json!(ci.map(|c| c.1)));
+    let logit = est.as_ref().and_then(|e| e.ci_logit);
+    out.insert("auc_ci_logit_lower".into(), json!(logit.map(|c| c.0)));
+    out.insert("auc_ci_logit_upper".into(), json!(logit.map(|c| c.1)));
+    out.insert(
+        "auc_se_hanley_mcneil".into(),
+        json!(est.as_ref().map(|e| e.se_hanley_mcneil)),
+    );
+    out.insert(
+        "mann_whitney_u".into(),
+        json!(est.as_ref().map(|e| e.mann_whitney_u)),
+    );
+    // The all-negative start of the curve has an infinite threshold: not a
+    // cut-off to report. `youden_threshold` is the observed score at which
+    // the best point is reached (positive at or beyond it);
+    // `youden_threshold_midpoint` is pROC's `coords(…, "best")` threshold,
+    // midway to the next observed score.
     out.insert(
         "youden_threshold".into(),
-        json!(Some(youden.threshold).filter(|t| t.is_finite())),
+        json!(youden.map(|y| y.threshold).filter(|t| t.is_finite())),
     );
-    out.insert("youden_sensitivity".into(), json!(youden.sensitivity));
-    out.insert("youden_specificity".into(), json!(youden.specificity));
+    out.insert(
+        "youden_threshold_midpoint".into(),
+        json!(sample.as_ref().and_then(roc::youden_midpoint)),
+    );
+    out.insert(
+        "youden_sensitivity".into(),
+        json!(youden.map(|y| y.sensitivity)),
+    );
+    out.insert(
+        "youden_specificity".into(),
+        json!(youden.map(|y| y.specificity)),
+    );
     out.insert(
         "youden_index".into(),
-        json!(youden.sensitivity + youden.specificity - 1.0),
+        json!(youden.map(|y| y.sensitivity + y.specificity - 1.0)),
     );
-    if let Some(replicates) = a.bootstrap {
+    if let (Some(replicates), Some(sample)) = (a.bootstrap, &sample) {
         let b = osteo_trial::analysis::bootstrap::auc_ci(
-            &sample,
+            sample,
             replicates,
             a.seed,
             a.data.conf_level,
@@ -582,8 +614,8 @@ fn compare_json(a: CompareArgs) -> Result<Value, InputError> {
         "delong_p_two_sided": c.p_two_sided,
         "delong_p_greater": c.p_greater,
         "delong_p_less": c.p_less,
-        "delong_diff_ci_lower": c.diff_ci.0,
-        "delong_diff_ci_upper": c.diff_ci.1,
+        "delong_diff_ci_lower": c.diff_ci.map(|c| c.0),
+        "delong_diff_ci_upper": c.diff_ci.map(|c| c.1),
     }))
 }
 
@@ -799,11 +831,14 @@ fn power_json(a: PowerArgs) -> Result<Value, InputError> {
                 let kappa = a
                     .kappa
                     .unwrap_or((truth.len() as f64 - pilot_pos) / pilot_pos);
+                let (Some(var1), Some(var2), Some(cov)) = (c.var1, c.var2, c.cov) else {
+                    return Err(osteo_trial::analysis::StatsError::PilotTooSmall.into());
+                };
                 let pilot = PairedPilot {
                     delta: c.diff,
-                    var1: c.var1,
-                    var2: c.var2,
-                    cov: c.cov,
+                    var1,
+                    var2,
+                    cov,
                     n_pos: pilot_pos,
                 };
                 out.insert("design".into(), json!("paired_aucs"));
@@ -913,6 +948,9 @@ fn bench_json(a: BenchArgs) -> Result<Value, InputError> {
         },
         ended_early: 0,
         no_index_test: 0,
+        ended: Vec::new(),
+        deviations: Vec::new(),
+        model: None,
     };
     let cases = &data.cases;
     let truth: Vec<bool> = cases
@@ -944,10 +982,15 @@ fn bench_json(a: BenchArgs) -> Result<Value, InputError> {
     let analysis = analysis.ok_or_else(|| bad("no analysis ran"))?;
     let auc = analysis.ai_auc.auc;
     let locked = osteo_trial::study::LockedAnalysis {
+        study_kind: osteo_trial::domain::StudyKind::Trial,
         locked_at: "2026-06-30T12:00:00.000000Z".to_owned(),
+        lock_kind: "final".to_owned(),
+        early_stop_reason: None,
         dataset_sha256: osteo_trial::store::sha256_hex(b"benchmark"),
         sap_version: 1,
         analysis,
+        data_access: Vec::new(),
+        audit_head: None,
     };
     let mut pdf_bytes = 0;
     let (pdf_median, pdf_min) = timed((a.runs / 5).max(3), || {

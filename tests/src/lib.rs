@@ -4,8 +4,16 @@
 //!
 //! The database engine comes from `OSTEO_TEST_DATABASE` (`sqlite`, the
 //! default, or `postgres`, which needs `OSTEO_TEST_POSTGRES_URL` pointing at
-//! a server where the user may create databases). Every test gets a database
-//! of its own.
+//! a server where the user may create databases and roles). Every test gets
+//! a database of its own. On PostgreSQL the tests run as production does
+//! (docs/decisions.md, "Two database roles"): the migrations are applied by
+//! the owner, and the server — and every direct SQL statement of a test —
+//! connects as `osteo_app`, a role that owns no table and so cannot disable
+//! or drop a trigger. A test that plays someone with the owner's rights uses
+//! `owner_url`.
+
+/// The role the server connects as in the PostgreSQL tests.
+pub const APP_ROLE: &str = "osteo_app";
 
 pub mod dicom;
 pub mod workflow;
@@ -26,6 +34,8 @@ pub struct TestApp {
     pub port: u16,
     pub db: Db,
     pub database_url: String,
+    /// The database as its owner sees it (on SQLite the same file).
+    pub owner_url: String,
     /// username, role, one-time password of the demonstration accounts.
     pub demo: Vec<(String, Role, String)>,
     pub dir: tempfile::TempDir,
@@ -54,8 +64,21 @@ pub fn engine() -> &'static str {
     }
 }
 
-/// A fresh, empty database URL for one test.
+/// A fresh database for one test: the URL the server connects with, and
+/// the owner's.
+pub struct FreshDatabase {
+    pub url: String,
+    pub owner_url: String,
+}
+
+/// A fresh, empty database URL for one test (the server's role on PostgreSQL).
 pub async fn fresh_database_url(dir: &std::path::Path) -> String {
+    fresh_database(dir).await.url
+}
+
+/// A fresh database: on PostgreSQL created and migrated by the owner, with
+/// the server's rights granted to [`APP_ROLE`].
+pub async fn fresh_database(dir: &std::path::Path) -> FreshDatabase {
     if engine() == "postgres" {
         let admin = std::env::var("OSTEO_TEST_POSTGRES_URL")
             .expect("OSTEO_TEST_POSTGRES_URL must name a PostgreSQL server for OSTEO_TEST_DATABASE=postgres");
@@ -63,6 +86,14 @@ pub async fn fresh_database_url(dir: &std::path::Path) -> String {
         let admin_db = Db::connect(&admin)
             .await
             .expect("connecting to the test PostgreSQL server");
+        // Once per server; tests racing to create it see one of two errors.
+        sqlx::query(&format!(
+            "DO $$ BEGIN CREATE ROLE {APP_ROLE} LOGIN; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        ))
+        .execute(admin_db.pool())
+        .await
+        .expect("creating the server's role");
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(admin_db.pool())
             .await
@@ -71,9 +102,32 @@ pub async fn fresh_database_url(dir: &std::path::Path) -> String {
         let (base, _) = admin
             .rsplit_once('/')
             .expect("a PostgreSQL URL ends in /DATABASE");
-        format!("{base}/{name}")
+        let owner_url = format!("{base}/{name}");
+        let owner = Db::connect(&owner_url)
+            .await
+            .expect("connecting as the owner");
+        owner
+            .migrate()
+            .await
+            .expect("the owner applies the migrations");
+        owner
+            .grant_to(APP_ROLE)
+            .await
+            .expect("granting the server's rights");
+        owner.close().await;
+        // The test server trusts local connections: the role needs no password.
+        let (scheme, rest) = owner_url.split_once("://").expect("a URL");
+        let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+        FreshDatabase {
+            url: format!("{scheme}://{APP_ROLE}@{host}"),
+            owner_url,
+        }
     } else {
-        format!("sqlite://{}", dir.join("test.db").display())
+        let url = format!("sqlite://{}", dir.join("test.db").display());
+        FreshDatabase {
+            owner_url: url.clone(),
+            url,
+        }
     }
 }
 
@@ -104,7 +158,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     }
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut settings = Settings::local(dir.path().to_path_buf());
-    settings.database_url = fresh_database_url(dir.path()).await;
+    let fresh = fresh_database(dir.path()).await;
+    settings.database_url = fresh.url;
+    // The trial, with one account per role (a test of the demonstration
+    // study sets `demo`).
+    settings.demo = false;
+    settings.accounts_per_role = true;
     settings.bind = "127.0.0.1:0".parse().expect("an address");
     settings.site_root = site_root();
     // The tests drive predictions through a test double; the ones about the
@@ -137,6 +196,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         port,
         db,
         database_url,
+        owner_url: fresh.owner_url,
         demo,
         dir,
         server,
@@ -148,6 +208,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
+    /// The public half of the server's audit key, for `audit::verify`.
+    pub fn audit_key(&self) -> Option<osteo_trial::audit::anchor::PublicKey> {
+        self.db.anchor_key().map(|k| k.public())
+    }
+
     /// The one-time password of a demonstration account.
     pub fn one_time_password(&self, username: &str) -> String {
         self.demo

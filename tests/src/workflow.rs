@@ -1,7 +1,8 @@
 //! Steps of the trial workflow for tests: each goes through the REST API
 //! like a client would (radiographs are DICOM files the tests write), except
-//! the model's prediction, which belongs to a later part of the system —
-//! here a test double with fixed numbers, never available in the product.
+//! the model's prediction, which here comes from a test double with fixed
+//! numbers, never available in the product: the PI pins it (as the trial's
+//! model, with a signature) like any model before the first prediction.
 
 use crate::{Api, TestApp};
 use osteo_trial::audit::Principal;
@@ -113,14 +114,53 @@ pub async fn predict(
         PredictionInput {
             probability,
             threshold: 0.5,
-            model_id: "test-double".into(),
-            weights_sha256: "c".repeat(64),
+            model_id: TEST_MODEL_ID.into(),
+            weights_sha256: test_model_weights(),
             image_sha256: vec!["a".repeat(64), "b".repeat(64)],
             heatmaps: vec![],
-            bone_rads_source: "primary_reader".into(),
+            bone_rads_source: case::BoneRadsSource::PrimaryReader,
         },
     )
     .await
+}
+
+/// The test double's identity: what [`predict`] records and [`pin_test_model`] pins.
+pub const TEST_MODEL_ID: &str = "test-double";
+
+/// The weights SHA-256 the test double claims.
+pub fn test_model_weights() -> String {
+    "c".repeat(64)
+}
+
+/// The PI pins the test double as the trial's model (with the signature
+/// the one-time password gives), unless a model is pinned already.
+pub async fn pin_test_model(app: &TestApp) {
+    use osteo_trial::study;
+    if study::pinned_model(&app.db)
+        .await
+        .expect("the database answers")
+        .is_some()
+    {
+        return;
+    }
+    let pi = osteo_trial::accounts::find_by_username(&app.db, "investigator")
+        .await
+        .expect("the database answers")
+        .expect("the PI's account");
+    study::pin_model(
+        &app.db,
+        &pi.principal(osteo_trial::domain::AuditSource::Api),
+        &study::PinRequest {
+            model_id: TEST_MODEL_ID.into(),
+            weights_sha256: test_model_weights(),
+            card_json: r#"{"model_id":"test-double","note":"the tests' stand-in for the model"}"#
+                .into(),
+            demo: false,
+        },
+        &app.one_time_password("investigator"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("pinning the test double: {e}"));
 }
 
 /// The clients of one workflow: the coordinator, the PI and one radiologist.
@@ -147,6 +187,7 @@ impl Team {
             )
             .await;
         assert_eq!(status, 200, "{s}");
+        pin_test_model(app).await;
         team
     }
 

@@ -53,7 +53,11 @@ async fn a_restart_on_the_same_database_creates_nothing_new() {
 
 #[tokio::test]
 async fn no_demo_creates_the_study_but_no_accounts() {
-    let app = spawn_app_with(|s| s.demo = false).await;
+    let app = spawn_app_with(|s| {
+        s.demo = false;
+        s.accounts_per_role = false;
+    })
+    .await;
     assert!(app.demo.is_empty());
     let users: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
         .fetch_one(app.db.pool())

@@ -319,7 +319,9 @@ async fn every_change_is_audited_with_who_what_when_and_the_chain_verifies() {
         .iter()
         .any(|r| format!("{r:?}").contains(osteo_tests::PASSWORD)));
 
-    let summary = audit::verify(&app.db).await.unwrap();
+    let summary = audit::verify(&app.db, app.audit_key().as_ref())
+        .await
+        .unwrap();
     assert_eq!(summary.rows, audit_rows(&app.db).await);
 
     let api = app.api_client("monitor").await;
@@ -350,7 +352,9 @@ async fn the_database_itself_refuses_to_change_or_delete_audit_rows() {
         .expect_err("DELETE is refused")
         .to_string()
         .contains("append-only"));
-    audit::verify(&app.db).await.expect("still intact");
+    audit::verify(&app.db, app.audit_key().as_ref())
+        .await
+        .expect("still intact");
 }
 
 #[tokio::test]
@@ -385,7 +389,9 @@ async fn concurrent_changes_keep_one_unbroken_chain() {
         let status = t.await.unwrap();
         assert!(status == 201 || status == 303, "{status}");
     }
-    let summary = audit::verify(&app.db).await.unwrap();
+    let summary = audit::verify(&app.db, app.audit_key().as_ref())
+        .await
+        .unwrap();
     assert_eq!(summary.rows, audit_rows(&app.db).await);
     let locked: (Option<String>,) =
         sqlx::query_as("SELECT locked_until FROM users WHERE username = 'radiologist'")

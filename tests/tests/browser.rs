@@ -641,11 +641,11 @@ async fn the_viewer_windows_zooms_pans_and_overlays_the_heat_map() {
         osteo_trial::case::PredictionInput {
             probability: 0.8,
             threshold: 0.5,
-            model_id: "test-double".into(),
-            weights_sha256: "c".repeat(64),
+            model_id: osteo_tests::workflow::TEST_MODEL_ID.into(),
+            weights_sha256: osteo_tests::workflow::test_model_weights(),
             image_sha256: shas.clone(),
             heatmaps: vec![overlay_sha],
-            bone_rads_source: "primary_reader".into(),
+            bone_rads_source: osteo_trial::case::BoneRadsSource::PrimaryReader,
         },
     )
     .await

@@ -178,7 +178,9 @@ async fn a_case_walks_from_enrolment_to_complete_and_every_step_is_audited() {
         );
     }
     assert!(
-        osteo_trial::audit::verify(&app.db).await.is_ok(),
+        osteo_trial::audit::verify(&app.db, app.audit_key().as_ref())
+            .await
+            .is_ok(),
         "the chain verifies"
     );
 }
@@ -290,7 +292,7 @@ async fn illegal_steps_are_refused_with_what_the_case_waits_for() {
         "a prediction is written once"
     );
 
-    // Withdrawal with a coded reason ends the case; nothing moves it after.
+    // An exclusion with a coded reason ends the case; nothing moves it after.
     let (status, v) = c
         .send_json(
             Method::POST,
@@ -299,14 +301,24 @@ async fn illegal_steps_are_refused_with_what_the_case_waits_for() {
         )
         .await;
     assert_eq!((status, v), (200, json!("excluded")));
+    let (status, v) = team
+        .pi
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/end"),
+            &json!({"kind": "withdrawn", "code": "consent_withdrawn", "reason": "again",
+                    "password": app.one_time_password("investigator")}),
+        )
+        .await;
+    assert_eq!(status, 409, "{v}");
     let (status, v) = c
         .send_json(
             Method::POST,
             &format!("/cases/{id}/end"),
-            &json!({"kind": "withdrawn", "code": "other", "reason": "again"}),
+            &json!({"kind": "withdrawn", "code": "other", "reason": "free text is no code"}),
         )
         .await;
-    assert_eq!(status, 409, "{v}");
+    assert_eq!(status, 400, "withdrawal reasons are coded: {v}");
     let (status, v) = c
         .send_json(
             Method::POST,
@@ -763,13 +775,16 @@ async fn the_database_lock_needs_finished_cases_refuses_every_write_and_unlocks_
         )
         .await;
     assert_eq!(status, 403, "only the PI locks");
-    team.coordinator
+    let (status, v) = team
+        .pi
         .send_json(
             Method::POST,
             &format!("/cases/{open}/end"),
-            &json!({"kind": "withdrawn", "code": "consent_withdrawn", "reason": "patient request"}),
+            &json!({"kind": "withdrawn", "code": "consent_withdrawn", "reason": "patient request",
+                    "password": pi_password}),
         )
         .await;
+    assert_eq!(status, 200, "{v}");
     let (status, v) = team
         .pi
         .send_json(
@@ -866,12 +881,43 @@ async fn the_database_lock_needs_finished_cases_refuses_every_write_and_unlocks_
         )
         .await;
     assert_eq!(status, 400, "an unlock needs a reason");
+    // An unlock needs the PI's and the monitor's signatures.
     let (status, lock) = team
         .pi
         .send_json(
             Method::POST,
             "/study/unlock",
             &json!({"password": pi_password, "reason": "late query from monitor"}),
+        )
+        .await;
+    assert_eq!(
+        (status, lock["locked"].as_bool()),
+        (200, Some(true)),
+        "one signature does not unlock: {lock}"
+    );
+    assert_eq!(
+        lock["unlock_signatures"][0]["role"],
+        "principal_investigator"
+    );
+    let (status, v) = team
+        .pi
+        .send_json(
+            Method::POST,
+            "/study/unlock",
+            &json!({"password": pi_password, "reason": "again"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("already_signed")),
+        "{v}"
+    );
+    let monitor = app.api_client("monitor").await;
+    let (status, lock) = monitor
+        .send_json(
+            Method::POST,
+            "/study/unlock",
+            &json!({"password": app.one_time_password("monitor"), "reason": "agreed: late query"}),
         )
         .await;
     assert_eq!(
@@ -897,7 +943,11 @@ async fn the_database_lock_needs_finished_cases_refuses_every_write_and_unlocks_
         "the canonical export is reproducible"
     );
     assert_eq!(lock["events"].as_array().unwrap().len(), 3);
-    assert!(osteo_trial::audit::verify(&app.db).await.is_ok());
+    assert!(
+        osteo_trial::audit::verify(&app.db, app.audit_key().as_ref())
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -1103,7 +1153,7 @@ async fn the_analysis_is_blinded_until_lock_then_computed_from_the_locked_snapsh
     .unwrap();
     assert_eq!(
         an["ai_auc"]["ci_delong"][0].as_f64().unwrap(),
-        direct.ci_delong.0,
+        direct.ci_delong.unwrap().0,
         "the engine's numbers, to the last digit"
     );
     assert_eq!(

@@ -61,7 +61,11 @@ async fn wait_for(team: &Team, id: i64, done: impl Fn(&Value) -> bool) -> Value 
 
 #[tokio::test]
 async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction() {
-    let app = spawn_app_with(|s| s.model = ModelChoice::Demo).await;
+    let app = spawn_app_with(|s| {
+        s.demo = true;
+        s.model = ModelChoice::Demo;
+    })
+    .await;
     let team = Team::new(&app).await;
     let card: Value = serde_json::from_slice(
         osteo_model::demo::FILES
@@ -158,7 +162,7 @@ async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction(
     let text = pdf_text(&pdf);
     let probability = format!("{:.1}%", p["probability"].as_f64().unwrap() * 100.0);
     for expected in [
-        "Diagnostic report · P-0001",
+        "Diagnostic report · D-0001",
         "Demo model, trained on synthetic images",
         probability.as_str(),
         p["model_id"].as_str().unwrap(),
@@ -199,7 +203,7 @@ async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction(
     let r = pi_page.get(&format!("/cases/{id}/report.pdf")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/pdf");
-    assert!(pdf_text(&r.bytes().await.unwrap()).contains("Diagnostic report · P-0001"));
+    assert!(pdf_text(&r.bytes().await.unwrap()).contains("Diagnostic report · D-0001"));
 
     // Locked: the prediction is written once; the same record stays.
     let (_, again) = team.pi.get_json(&format!("/cases/{id}/prediction")).await;
@@ -209,7 +213,11 @@ async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction(
 
 #[tokio::test]
 async fn a_failed_run_is_recorded_on_the_case_and_nothing_is_invented() {
-    let app = spawn_app_with(|s| s.model = ModelChoice::Demo).await;
+    let app = spawn_app_with(|s| {
+        s.demo = true;
+        s.model = ModelChoice::Demo;
+    })
+    .await;
     let team = Team::new(&app).await;
     let id = case_with_phantom_views(&team, 8).await;
     // The stored views disappear (a broken disk): the model cannot run.
@@ -398,8 +406,9 @@ fn model_commands_make_phantoms_evaluate_and_show_the_card() {
 #[tokio::test]
 async fn a_new_demo_database_gets_phantom_cases_waiting_for_the_read() {
     let app = spawn_app_with(|s| {
+        s.demo = true;
         s.demo_cases = 3;
-        s.model = osteo_server::ai::ModelChoice::Demo;
+        s.model = osteo_server::ai::ModelChoice::Default;
     })
     .await;
     let team = Team::new(&app).await;
@@ -407,6 +416,42 @@ async fn a_new_demo_database_gets_phantom_cases_waiting_for_the_read() {
     assert_eq!(status, 200, "{cases}");
     let cases = cases.as_array().unwrap().clone();
     assert_eq!(cases.len(), 3, "{cases:?}");
+    // The demonstration study: its own numbers, never the trial's arms;
+    // its demo model pinned by the study itself; said on every page.
+    let numbers: Vec<&str> = cases
+        .iter()
+        .map(|c| c["study_number"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, ["D-0001", "D-0002", "D-0003"]);
+    let (_, settings) = team.pi.get_json("/study/settings").await;
+    assert_eq!(settings["kind"], "demo");
+    let (_, model) = team.pi.get_json("/study/model").await;
+    assert_eq!(
+        model["pinned"]["model_id"], model["running"]["model_id"],
+        "{model}"
+    );
+    assert_eq!(
+        model["pinned"]["signed_by"],
+        Value::Null,
+        "pinned by the study, not a person"
+    );
+    for path in ["/login", "/", "/cases"] {
+        let (_, html) = app.browser().get_text(path).await;
+        assert!(
+            html.contains("id=\"demo-banner\""),
+            "{path} says it is the demonstration study"
+        );
+    }
+    // The model takes the study's Bone-RADS source, and records it.
+    let (status, v) = team
+        .pi
+        .send_json(
+            reqwest::Method::PATCH,
+            "/study/settings",
+            &serde_json::json!({"bone_rads_source": "consensus"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
     let (_, log) = team.coordinator.get_json("/screenings").await;
     assert!(
         log.to_string().contains("synthetic radiograph phantom"),
@@ -437,6 +482,7 @@ async fn a_new_demo_database_gets_phantom_cases_waiting_for_the_read() {
     let detail = wait_for(&team, id, |v| v["summary"]["state"] == "ai_locked").await;
     let p = detail["prediction"]["probability"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&p), "{detail}");
+    assert_eq!(detail["prediction"]["bone_rads_source"], "consensus");
     // The enrolment, CRF and radiographs are audited on the demo
     // coordinator's behalf, with the system as the source.
     use sqlx::Row;

@@ -137,7 +137,9 @@ async fn coordinators_enrolling_at_the_same_moment_get_distinct_consecutive_numb
     assert_eq!(study, (1..=20).collect::<Vec<_>>());
     let (_, log) = api.get_json("/screenings").await;
     assert_eq!(log["gaps"], json!([]));
-    osteo_trial::audit::verify(&app.db).await.unwrap();
+    osteo_trial::audit::verify(&app.db, app.audit_key().as_ref())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

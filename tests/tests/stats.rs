@@ -193,9 +193,105 @@ fn mcnemar_matches_fagerland() {
     assert_eq!(r(&j["p_chi2"], 3), 0.034);
     assert_eq!(r(&j["p_exact"], 3), 0.070);
     assert_eq!(r(&j["p_midp"], 3), 0.039);
+    // No discordant pairs: p = 1 for the exact, χ² and corrected tests, as
+    // the R package contingencytables gives; the statistic itself (0/0) is null.
     let (code, j, _) = stats(&["mcnemar", "--table", "5,0,0,5"]);
     assert_eq!(code, 0);
-    assert!(j["p_exact"].is_null(), "undefined is null, not a number");
+    assert_eq!(
+        (
+            j["p_exact"].as_f64(),
+            j["p_chi2"].as_f64(),
+            j["p_chi2_cc"].as_f64()
+        ),
+        (Some(1.0), Some(1.0), Some(1.0))
+    );
+    assert!(j["chi2"].is_null(), "undefined is null, not a number");
+}
+
+/// pROC's `roc.test` on two identical curves: Z = 0, p = 1.
+#[test]
+fn identical_curves_compare_with_z_zero_and_p_one() {
+    let csv = asah();
+    let (code, j, err) = stats(&[
+        "compare",
+        "--csv",
+        &csv,
+        "--truth",
+        "outcome",
+        "--positive",
+        "Poor",
+        "--score",
+        "wfns",
+        "--score",
+        "wfns",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        (j["delong_z"].as_f64(), j["delong_p_two_sided"].as_f64()),
+        (Some(0.0), Some(1.0)),
+        "{j}"
+    );
+}
+
+/// A set of one class (a subgroup can be one): the sensitivity is reported,
+/// what needs both classes is null; the whole computation is not refused.
+#[test]
+fn one_class_reports_its_own_rate_and_nulls_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("malignant.csv");
+    std::fs::write(&path, "truth,score\n1,0.9\n1,0.2\n1,0.7\n").unwrap();
+    let (code, j, err) = stats(&[
+        "roc",
+        "--csv",
+        path.to_str().unwrap(),
+        "--truth",
+        "truth",
+        "--positive",
+        "1",
+        "--score",
+        "score",
+        "--threshold",
+        "0.5",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        (j["n_pos"].as_i64(), j["n_neg"].as_i64()),
+        (Some(3), Some(0))
+    );
+    assert!(
+        j["auc"].is_null() && j["auc_ci_delong_lower"].is_null(),
+        "{j}"
+    );
+    assert_eq!(r(&j["sensitivity"], 4), 0.6667);
+    assert!(j["specificity"].is_null(), "{j}");
+}
+
+/// With one case in a class DeLong's variance is undefined (pROC: NA).
+#[test]
+fn a_single_case_in_a_class_has_no_delong_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.csv");
+    std::fs::write(&path, "truth,score\n1,0.9\n0,0.2\n0,0.7\n0,0.4\n").unwrap();
+    let (code, j, err) = stats(&[
+        "roc",
+        "--csv",
+        path.to_str().unwrap(),
+        "--truth",
+        "truth",
+        "--positive",
+        "1",
+        "--score",
+        "score",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(j["auc"].as_f64(), Some(1.0));
+    assert!(
+        j["auc_var_delong"].is_null() && j["auc_ci_delong_lower"].is_null(),
+        "{j}"
+    );
+    // pROC's "best" threshold, midway between adjacent scores, beside the cut-off.
+    assert_eq!(j["youden_threshold"].as_f64(), Some(0.9));
+    assert_eq!(j["youden_threshold_midpoint"].as_f64(), Some(0.8));
 }
 
 #[test]

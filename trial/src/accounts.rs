@@ -115,6 +115,10 @@ pub enum AccountError {
     Forbidden,
     #[error("an administrator cannot deactivate or demote their own account")]
     SelfLockout,
+    #[error("a user who has held a role that sees pathology, AI output or other readers' reads never becomes a reader: create a new radiologist account")]
+    NeverAReader,
+    #[error("this radiologist has been assigned to read and never holds a role that sees pathology, AI output or other readers' reads: create a separate account for the new role")]
+    ReaderStaysBlind,
     #[error("the account is deactivated")]
     Deactivated,
     #[error("there is no such API token")]
@@ -758,6 +762,38 @@ pub async fn update_account(
     let why = Some(reason.as_str());
     let mut end_sessions = false;
     if let Some(role) = update.role.filter(|r| *r != user.role) {
+        // Roles never cross the blind (DESIGN.md invariant 12): no path,
+        // direct or through another role, turns a reader into someone who
+        // sees the outcome, or someone who saw it into a reader.
+        let refused = if role == Role::Radiologist {
+            Some(AccountError::NeverAReader)
+        } else if user.role == Role::Radiologist
+            && sqlx::query("SELECT 1 FROM read_assignments WHERE reader_id = $1 LIMIT 1")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some()
+        {
+            Some(AccountError::ReaderStaysBlind)
+        } else {
+            None
+        };
+        if let Some(e) = refused {
+            drop(tx);
+            audit::record(
+                db,
+                by,
+                Change::new("user.role_refused", "user", user_id)
+                    .field(
+                        "role",
+                        Some(user.role.to_string()),
+                        Some(format!("{role} (refused: {e})")),
+                    )
+                    .reason(why),
+            )
+            .await?;
+            return Err(e);
+        }
         let change = Change::new("user.role", "user", user_id)
             .field("role", Some(user.role.to_string()), Some(role.to_string()))
             .reason(why);
@@ -1044,7 +1080,7 @@ pub async fn authenticate_token(db: &Db, secret: &str) -> Result<Option<User>, s
 
 /// Creates the study record and its first site on a brand-new database.
 /// Returns whether the database was new.
-pub async fn ensure_study(db: &Db) -> Result<bool, sqlx::Error> {
+pub async fn ensure_study(db: &Db, kind: crate::domain::StudyKind) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     let exists = sqlx::query("SELECT id FROM study WHERE id = 1")
         .fetch_optional(&mut *tx)
@@ -1054,11 +1090,13 @@ pub async fn ensure_study(db: &Db) -> Result<bool, sqlx::Error> {
         return Ok(false);
     }
     let now = now_utc();
-    sqlx::query("INSERT INTO study (id, registration, title_en, title_zh, created_at) VALUES (1, $1, $2, $3, $4)")
-        .bind(crate::domain::STUDY_REGISTRATION)
-        .bind(crate::domain::STUDY_TITLE_EN)
-        .bind(crate::domain::STUDY_TITLE_ZH)
+    let (title_en, title_zh) = kind.titles();
+    sqlx::query("INSERT INTO study (id, registration, title_en, title_zh, created_at, kind) VALUES (1, $1, $2, $3, $4, $5)")
+        .bind(kind.registration())
+        .bind(title_en)
+        .bind(title_zh)
         .bind(&now)
+        .bind(kind.as_str())
         .execute(&mut *tx)
         .await?;
     let site: i64 =
@@ -1076,7 +1114,7 @@ pub async fn ensure_study(db: &Db) -> Result<bool, sqlx::Error> {
         Change::new("study.create", "study", 1).field(
             "registration",
             None,
-            Some(crate::domain::STUDY_REGISTRATION.into()),
+            Some(format!("{} ({} study)", kind.registration(), kind.as_str())),
         ),
     )
     .await?;

@@ -137,6 +137,14 @@ pub enum ChainBreak {
         "row {seq} is dated before the row before it: rows were reordered or their times changed"
     )]
     TimeOrder { seq: i64 },
+    #[error("the anchor signed at {signed_at} is not signed by the audit key: it was forged or the key was replaced")]
+    AnchorForged { seq: i64, signed_at: String },
+    #[error("row {seq} is not the row whose hash was signed at {signed_at}: the chain was rewritten up to it")]
+    AnchorMismatch { seq: i64, signed_at: String },
+    #[error("row {seq}, the {action} recorded there, is covered by no signed anchor: anchors were removed")]
+    Unanchored { seq: i64, action: String },
+    #[error("the chain holds rows but no signed anchor, and its first row is more than two hours old: anchors were removed")]
+    NoAnchor { seq: i64 },
 }
 
 impl ChainBreak {
@@ -147,7 +155,11 @@ impl ChainBreak {
             ChainBreak::BrokenLink { seq }
             | ChainBreak::Tampered { seq }
             | ChainBreak::HeadMismatch { seq }
-            | ChainBreak::TimeOrder { seq } => seq,
+            | ChainBreak::TimeOrder { seq }
+            | ChainBreak::AnchorForged { seq, .. }
+            | ChainBreak::AnchorMismatch { seq, .. }
+            | ChainBreak::Unanchored { seq, .. }
+            | ChainBreak::NoAnchor { seq } => seq,
             ChainBreak::Truncated { last_row, .. } => last_row + 1,
         }
     }
@@ -158,6 +170,10 @@ impl ChainBreak {
 pub struct ChainSummary {
     pub rows: i64,
     pub head_hash: String,
+    /// Signed anchors checked against the audit key (0 when no key was given).
+    pub anchors_checked: i64,
+    /// The last row a signed anchor covers.
+    pub last_anchored_seq: Option<i64>,
 }
 
 /// Filters of the audit page and API. Dates are UTC calendar days, inclusive.
@@ -189,6 +205,8 @@ pub struct AuditPage {
     pub next_before_seq: Option<i64>,
 }
 
+#[cfg(feature = "ssr")]
+pub mod anchor;
 #[cfg(feature = "ssr")]
 mod chain;
 #[cfg(feature = "ssr")]

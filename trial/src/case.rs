@@ -5,8 +5,15 @@
 //! ```text
 //! enrolled → images_complete → crf_complete → reads_locked → ai_locked
 //!          → pathology_entered → complete
-//! any state but complete → withdrawn (coded reason) | excluded (E1, E2, E3)
+//! enrolled, images_complete, crf_complete → excluded (E1, E2, E3)
+//! enrolled … ai_locked → withdrawn (coded reason, the PI's signature)
 //! ```
+//!
+//! Decisions that remove a case from the analysis are taken blind to the
+//! outcome (DESIGN.md invariant 9; ICH E9 §5.2 on blinded exclusions, STARD
+//! 2015 item 20): eligibility exclusions only until the reads lock, after
+//! that only a coded withdrawal signed by the principal investigator, and
+//! none once pathology is known — the case then stays in the analysis.
 //!
 //! A case moves only through [`CaseState::apply`]; every other move is an
 //! [`IllegalTransition`] that says where the case is and what it waits for.
@@ -22,11 +29,11 @@ pub mod pathology;
 pub(crate) mod store;
 #[cfg(feature = "ssr")]
 pub use store::{
-    act_on_query, ai_input, assign_reader, attach_image, awaiting_ai, case_detail, complete_images,
-    end_case, enter_pathology, find_case, image_by_original, image_for_viewer, is_locked,
-    list_cases, list_queries, map_uids, mark_poor_quality, new_uid, pathology_of, prediction,
-    raise_query, reads, record_ai_failure, record_prediction, save_crf, save_read, sign_crf,
-    sign_pathology, sign_read, study_number, worklist,
+    act_on_query, ai_input, amend_frozen_crf, assign_reader, attach_image, awaiting_ai,
+    case_detail, complete_images, end_case, enter_pathology, find_case, image_by_original,
+    image_for_viewer, is_locked, list_cases, list_queries, map_uids, mark_poor_quality, new_uid,
+    pathology_of, prediction, raise_query, reads, record_ai_failure, record_prediction, save_crf,
+    save_read, sign_crf, sign_pathology, sign_read, study_number, worklist,
 };
 
 use crate::codes::{code_enum, UnknownCode};
@@ -69,12 +76,26 @@ code_enum! {
 }
 
 code_enum! {
-    /// Why an enrolled patient leaves the study.
+    /// Why an enrolled patient leaves the study: the only reasons a case
+    /// leaves once it has been read (each stays in the STARD flow diagram as
+    /// "enrolled, no reference standard").
     pub enum WithdrawalReason: "withdrawal reason" {
         ConsentWithdrawn = "consent_withdrawn",
         LostToFollowUp = "lost_to_follow_up",
         PathologyNotObtained = "pathology_not_obtained",
-        Other = "other",
+    }
+}
+
+code_enum! {
+    /// Which Bone-RADS score the model takes when a case has more than one
+    /// read (a study setting, recorded with every prediction).
+    pub enum BoneRadsSource: "Bone-RADS source" {
+        /// The read of the first reader assigned to the case.
+        PrimaryReader = "primary_reader",
+        /// The readers' consensus: the median of their points (the upper
+        /// median for an even number of reads), categorised by the study's
+        /// rule table.
+        Consensus = "consensus",
     }
 }
 
@@ -101,8 +122,29 @@ impl CaseState {
             (S::PathologyEntered, E::PathologySigned) => S::Complete,
             (S::Complete, E::PathologyCorrected) => S::PathologyEntered,
             (S::PathologyEntered, E::PathologyCorrected) => S::PathologyEntered,
-            (s, E::Withdrawn) if !s.is_final() => S::Withdrawn,
-            (s, E::Excluded) if !s.is_final() => S::Excluded,
+            (S::Enrolled | S::ImagesComplete | S::CrfComplete, E::Excluded) => S::Excluded,
+            (
+                S::Enrolled | S::ImagesComplete | S::CrfComplete | S::ReadsLocked | S::AiLocked,
+                E::Withdrawn,
+            ) => S::Withdrawn,
+            (from @ (S::ReadsLocked | S::AiLocked), event @ E::Excluded) => {
+                return Err(IllegalTransition {
+                    from,
+                    event,
+                    hint: "eligibility exclusions (E1–E3) are decided before the reads lock; \
+                           now only a coded withdrawal signed by the principal investigator is possible"
+                        .into(),
+                });
+            }
+            (from @ (S::PathologyEntered | S::Complete), event @ (E::Excluded | E::Withdrawn)) => {
+                return Err(IllegalTransition {
+                    from,
+                    event,
+                    hint: "the reference standard is known: the case stays in the analysis \
+                           and can be neither excluded nor withdrawn"
+                        .into(),
+                });
+            }
             (from, event) => {
                 let hint = if from.is_final() {
                     format!("the case is {from}; nothing more happens to it")
@@ -224,8 +266,8 @@ pub struct PredictionInput {
     pub image_sha256: Vec<String>,
     /// Where each view's heat map is stored.
     pub heatmaps: Vec<String>,
-    /// Which Bone-RADS score the model took (`primary_reader` or `consensus`).
-    pub bone_rads_source: String,
+    /// Which Bone-RADS score the model took.
+    pub bone_rads_source: BoneRadsSource,
 }
 
 /// A locked prediction.
@@ -375,6 +417,38 @@ pub struct CaseDetail {
     /// The coordinator's marks that the radiographs are of poor quality,
     /// oldest first: each proposes exclusion E1.
     pub quality_marks: Vec<QualityMark>,
+    /// How the case left the study, if it has.
+    pub end: Option<CaseEndRecord>,
+    /// Changes of frozen model inputs after the AI lock (protocol deviations).
+    pub deviations: Vec<Deviation>,
+}
+
+/// How and when a case left the study, with the state it was in then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseEndRecord {
+    pub end: CaseEnd,
+    pub from_state: CaseState,
+    pub reason: String,
+    pub at: String,
+    /// Who recorded it (display name).
+    pub by: String,
+    /// The principal investigator's signature on a withdrawal (printed name).
+    pub signed_by: Option<String>,
+}
+
+/// A change of a frozen model input after the AI lock: signed by the PI with
+/// a reason, reported as a protocol deviation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deviation {
+    pub case_id: i64,
+    pub crf_version: i64,
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub reason: String,
+    pub at: String,
+    /// The PI's printed name (the signature).
+    pub signed_by: String,
 }
 
 /// A mark that a case's radiographs are of poor quality (proposes E1).
@@ -396,16 +470,37 @@ pub struct AiFailure {
 }
 
 /// What the model takes for a case whose reads are locked: the stored
-/// views, the clinical CRF and the primary reader's signed Bone-RADS score.
+/// views, the clinical CRF and the Bone-RADS score the study's setting
+/// names (the primary reader's, or the readers' consensus).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AiInput {
     pub case_id: i64,
     pub images: Vec<CaseImage>,
     pub crf: ClinicalCrf,
-    /// The first signed read (the primary reader's).
-    pub primary_read: Read,
+    /// The score the model takes (`None`: no read could be scored).
+    pub bone_rads: Option<bonerads::Score>,
+    /// Where that score came from (recorded with the prediction).
+    pub bone_rads_source: BoneRadsSource,
     /// Failed attempts so far.
     pub failures: i64,
+}
+
+/// The consensus Bone-RADS score of several signed reads: the median of
+/// their points (the upper median for an even number: Bone-RADS is a safety
+/// net against missed malignancy, so a tie goes to the higher risk),
+/// categorised by the rule table they were scored with. Reads without points
+/// (category 0, "cannot be assessed") do not vote; `None` when none can.
+pub fn consensus_score(points: &[u8], table: &bonerads::RuleTable) -> Option<bonerads::Score> {
+    let mut p = points.to_vec();
+    if p.is_empty() {
+        return None;
+    }
+    p.sort_unstable();
+    let median = p[p.len() / 2];
+    Some(bonerads::Score {
+        points: Some(median),
+        category: table.category(median),
+    })
 }
 
 code_enum! {
@@ -509,6 +604,28 @@ pub enum CaseError {
     Pathology(#[from] PathologyError),
     #[error("the prediction of this case is already locked; it never changes")]
     PredictionExists,
+    #[error("no model is pinned for the trial: the principal investigator pins one before the first prediction")]
+    NoPinnedModel,
+    #[error("model {0} is not the model pinned for the trial; its prediction is not recorded")]
+    NotPinnedModel(String),
+    #[error("the trial's model is pinned before the first prediction and never changes after it")]
+    ModelPinFixed,
+    #[error("these fields fed the AI model or define a subgroup and are frozen since the AI lock: {}; a change needs a reason and the principal investigator's signature, and is recorded as a protocol deviation", .0.join(", "))]
+    FrozenInput(Vec<String>),
+    #[error("nothing to amend: the amendment changes no frozen field (the coordinator corrects the other fields)")]
+    NothingChanged,
+    #[error("a withdrawal needs the principal investigator's signature")]
+    WithdrawalNeedsPi,
+    #[error("a final lock needs the enrolment target ({target} prospective patients; {enrolled} enrolled) or a reason for stopping early")]
+    TargetNotMet { target: i64, enrolled: i64 },
+    #[error("the database is locked for good (final lock): it is never unlocked")]
+    FinalLock,
+    #[error("{0} has already signed this unlock")]
+    AlreadySigned(String),
+    #[error("the locked dataset does not match the SHA-256 recorded at lock: the snapshot was changed after the lock, and nothing is computed from it")]
+    SnapshotTampered,
+    #[error("the demonstration model never runs in the trial")]
+    DemoModelInTrial,
     #[error(transparent)]
     Prediction(#[from] PredictionError),
     #[error("the password is not correct; the signature was not applied")]
@@ -557,6 +674,18 @@ impl CaseError {
             E::CaseClosed(_) => "case_closed",
             E::Blinded => "blinded",
             E::UnknownCase(_) => "unknown_case",
+            E::Transition(t)
+                if t.event == CaseEvent::Excluded
+                    && matches!(t.from, CaseState::ReadsLocked | CaseState::AiLocked) =>
+            {
+                "exclusion_after_reads"
+            }
+            E::Transition(t)
+                if matches!(t.event, CaseEvent::Excluded | CaseEvent::Withdrawn)
+                    && matches!(t.from, CaseState::PathologyEntered | CaseState::Complete) =>
+            {
+                "end_after_reference"
+            }
             E::Transition(_) => "transition",
             E::Crf(_) => "crf",
             E::ReasonRequired => "reason_required",
@@ -576,6 +705,17 @@ impl CaseError {
             E::PathologyGate => "pathology_gate",
             E::Pathology(_) => "pathology",
             E::PredictionExists => "prediction_exists",
+            E::NoPinnedModel => "no_pinned_model",
+            E::NotPinnedModel(_) => "not_pinned_model",
+            E::ModelPinFixed => "model_pin_fixed",
+            E::FrozenInput(_) => "frozen_input",
+            E::NothingChanged => "nothing_changed",
+            E::WithdrawalNeedsPi => "withdrawal_needs_pi",
+            E::TargetNotMet { .. } => "target_not_met",
+            E::FinalLock => "final_lock",
+            E::AlreadySigned(_) => "already_signed",
+            E::SnapshotTampered => "snapshot_tampered",
+            E::DemoModelInTrial => "demo_model_in_trial",
             E::Prediction(_) => "prediction",
             E::BadPassword => "bad_password",
             E::DatabaseLocked => "database_locked",
@@ -680,9 +820,10 @@ mod tests {
                 }
             }
         }
-        // 8 steps of the main path (with two corrections) + withdraw/exclude
-        // from the 6 open states.
-        assert_eq!(allowed, 8 + 12);
+        // 8 steps of the main path (with two corrections), exclusion from the
+        // 3 states before the reads lock, withdrawal from the 5 before
+        // pathology.
+        assert_eq!(allowed, 8 + 3 + 5);
         let e = CaseState::ImagesComplete
             .apply(CaseEvent::PredictionLocked)
             .unwrap_err();
@@ -692,6 +833,29 @@ mod tests {
         );
         assert!(CaseState::Withdrawn.apply(CaseEvent::Excluded).is_err());
         assert!(CaseState::Complete.apply(CaseEvent::Withdrawn).is_err());
+    }
+
+    /// Regression: a case could be excluded after its AI result (and, through
+    /// a pathology correction, after its pathology) was known — the classic
+    /// way to improve an AUC.
+    #[test]
+    fn no_exclusion_after_the_reads_lock_and_nothing_once_pathology_is_known() {
+        use CaseEvent as E;
+        use CaseState as S;
+        for s in [S::Enrolled, S::ImagesComplete, S::CrfComplete] {
+            assert_eq!(s.apply(E::Excluded), Ok(S::Excluded));
+        }
+        for s in [S::ReadsLocked, S::AiLocked] {
+            let e = s.apply(E::Excluded).unwrap_err();
+            assert!(e.hint.contains("before the reads lock"), "{e}");
+            assert_eq!(s.apply(E::Withdrawn), Ok(S::Withdrawn));
+        }
+        for s in [S::PathologyEntered, S::Complete] {
+            for event in [E::Excluded, E::Withdrawn] {
+                let e = s.apply(event).unwrap_err();
+                assert!(e.hint.contains("reference standard is known"), "{e}");
+            }
+        }
     }
 
     #[test]
@@ -722,7 +886,7 @@ mod tests {
             weights_sha256: "a".repeat(64),
             image_sha256: vec!["b".repeat(64)],
             heatmaps: vec![],
-            bone_rads_source: "primary_reader".into(),
+            bone_rads_source: BoneRadsSource::PrimaryReader,
         };
         assert_eq!(p.check(), Ok(Call::Malignant));
         p.probability = 0.49;

@@ -74,7 +74,10 @@ impl Role {
             RaiseQuery => matches!(self, Monitor | Coordinator | PrincipalInvestigator),
             AnswerQuery => matches!(self, Coordinator),
             ManageStudy => matches!(self, Admin | PrincipalInvestigator),
-            LockDatabase => matches!(self, PrincipalInvestigator),
+            LockDatabase | WithdrawCases | AmendFrozenInputs | PinModel => {
+                matches!(self, PrincipalInvestigator)
+            }
+            SignUnlock => matches!(self, PrincipalInvestigator | Monitor),
         }
     }
 }
@@ -134,9 +137,70 @@ pub enum Permission {
     AnswerQuery,
     /// Study settings: the Bone-RADS rule table, readers per case.
     ManageStudy,
-    /// Lock and unlock the database.
+    /// Lock the database (interim or final) and sign an unlock.
     LockDatabase,
+    /// Withdraw a case (a coded reason, signed).
+    WithdrawCases,
+    /// Change a model input frozen at the AI lock (a signed protocol deviation).
+    AmendFrozenInputs,
+    /// Pin the trial's model before the first prediction.
+    PinModel,
+    /// Sign an unlock of the database (it needs the PI's and the monitor's signatures).
+    SignUnlock,
 }
+
+/// Which study a database holds, fixed when the database is created: the
+/// trial itself, or the demonstration study (its own accounts, phantom cases
+/// and demo model, study numbers `D-`/`DR-`, labelled on every page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StudyKind {
+    #[default]
+    Trial,
+    Demo,
+}
+
+impl StudyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StudyKind::Trial => "trial",
+            StudyKind::Demo => "demo",
+        }
+    }
+
+    /// The registration number the study is recorded under.
+    pub fn registration(self) -> &'static str {
+        match self {
+            StudyKind::Trial => STUDY_REGISTRATION,
+            StudyKind::Demo => DEMO_REGISTRATION,
+        }
+    }
+
+    /// The study's titles (English, Chinese).
+    pub fn titles(self) -> (&'static str, &'static str) {
+        match self {
+            StudyKind::Trial => (STUDY_TITLE_EN, STUDY_TITLE_ZH),
+            StudyKind::Demo => (DEMO_TITLE_EN, DEMO_TITLE_ZH),
+        }
+    }
+}
+
+impl FromStr for StudyKind {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "trial" => Ok(StudyKind::Trial),
+            "demo" => Ok(StudyKind::Demo),
+            other => Err(DomainError::UnknownStudyKind(other.to_owned())),
+        }
+    }
+}
+
+/// The demonstration study's registration: never the trial's.
+pub const DEMO_REGISTRATION: &str = "DEMO";
+pub const DEMO_TITLE_EN: &str =
+    "Demonstration study (synthetic cases; not ChiCTR2500102778, not for clinical use)";
+pub const DEMO_TITLE_ZH: &str = "演示研究（合成病例；非 ChiCTR2500102778，不可用于临床）";
 
 /// Where a change came from; recorded with every audit row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -430,6 +494,8 @@ pub enum DomainError {
     UnknownRole(String),
     #[error("unknown audit source `{0}`; use ui, api, cli or system")]
     UnknownSource(String),
+    #[error("unknown study kind `{0}`; use trial or demo")]
+    UnknownStudyKind(String),
     #[error("unknown language `{0}`; use en or zh-CN")]
     UnknownLocale(String),
     #[error("a username has 3 to 64 characters")]

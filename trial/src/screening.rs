@@ -5,7 +5,7 @@
 //! not enrolled for another coded reason. Entries are never deleted; a
 //! correction is a new version with a reason.
 
-use crate::domain::DomainError;
+use crate::domain::{DomainError, StudyKind};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -26,13 +26,29 @@ impl Arm {
             Arm::Retrospective => "retrospective",
         }
     }
-    /// The study number as printed: `P-0007`, `R-0123`.
-    pub fn label(self, study_no: i64) -> String {
-        let prefix = match self {
-            Arm::Prospective => 'P',
-            Arm::Retrospective => 'R',
-        };
-        format!("{prefix}-{study_no:04}")
+    /// The study number as printed: `P-0007`, `R-0123` in the trial; in the
+    /// demonstration study `D-0007`, `DR-0123`, so that a demo number can
+    /// never be taken for one of the trial's arms.
+    pub fn label(self, kind: StudyKind, study_no: i64) -> String {
+        format!("{}-{study_no:04}", self.prefix(kind))
+    }
+
+    /// The prefix of this arm's study numbers.
+    pub fn prefix(self, kind: StudyKind) -> &'static str {
+        match (kind, self) {
+            (StudyKind::Trial, Arm::Prospective) => "P",
+            (StudyKind::Trial, Arm::Retrospective) => "R",
+            (StudyKind::Demo, Arm::Prospective) => "D",
+            (StudyKind::Demo, Arm::Retrospective) => "DR",
+        }
+    }
+
+    /// The arm and number of a printed study number of a study of `kind`.
+    pub fn parse_label(kind: StudyKind, label: &str) -> Option<(Arm, i64)> {
+        let (prefix, no) = label.trim().split_once('-')?;
+        let arm = Arm::ALL.into_iter().find(|a| a.prefix(kind) == prefix)?;
+        let no = no.parse::<i64>().ok().filter(|n| *n > 0)?;
+        Some((arm, no))
     }
 }
 
@@ -505,8 +521,21 @@ mod tests {
 
     #[test]
     fn study_numbers_are_labelled_by_arm() {
-        assert_eq!(Arm::Prospective.label(7), "P-0007");
-        assert_eq!(Arm::Retrospective.label(1234), "R-1234");
+        assert_eq!(Arm::Prospective.label(StudyKind::Trial, 7), "P-0007");
+        assert_eq!(Arm::Retrospective.label(StudyKind::Trial, 1234), "R-1234");
+        assert_eq!(Arm::Prospective.label(StudyKind::Demo, 7), "D-0007");
+        assert_eq!(Arm::Retrospective.label(StudyKind::Demo, 12), "DR-0012");
+        assert_eq!(
+            Arm::parse_label(StudyKind::Trial, "P-0007"),
+            Some((Arm::Prospective, 7))
+        );
+        assert_eq!(
+            Arm::parse_label(StudyKind::Demo, "DR-0012"),
+            Some((Arm::Retrospective, 12))
+        );
+        // A demo number never names a trial case, nor the reverse.
+        assert_eq!(Arm::parse_label(StudyKind::Trial, "D-0007"), None);
+        assert_eq!(Arm::parse_label(StudyKind::Demo, "P-0007"), None);
         assert_eq!("E2".parse::<ExclusionCode>(), Ok(ExclusionCode::E2));
         assert!("E4".parse::<ExclusionCode>().is_err());
     }

@@ -25,15 +25,20 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
-    #[error("applying migrations failed: {0}")]
+    #[error("applying migrations failed: {0} (on PostgreSQL the owner role applies them: osteo-edc migrate --database-url OWNER_URL --grant-to SERVER_ROLE)")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("`{0}` cannot be granted the server's rights: a PostgreSQL role name of lower-case letters, digits and _ (PostgreSQL only)")]
+    Role(String),
 }
 
-/// The pool and the engine behind it. Cheap to clone.
+/// The pool and the engine behind it, and the key that signs the audit
+/// chain's head (kept outside the database; see [`crate::audit::anchor`]).
+/// Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
     engine: Engine,
+    anchor_key: Option<std::sync::Arc<crate::audit::anchor::AnchorKey>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -99,16 +104,106 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        Ok(Db { pool, engine })
+        Ok(Db {
+            pool,
+            engine,
+            anchor_key: None,
+        })
+    }
+
+    /// The same database, signing anchors of the audit chain with `key` at
+    /// every lock, every export and on request.
+    pub fn with_anchor_key(mut self, key: crate::audit::anchor::AnchorKey) -> Db {
+        self.anchor_key = Some(std::sync::Arc::new(key));
+        self
+    }
+
+    pub fn anchor_key(&self) -> Option<&crate::audit::anchor::AnchorKey> {
+        self.anchor_key.as_deref()
     }
 
     /// Applies the migrations of this engine that have not run yet.
+    ///
+    /// A database whose migrations have all run is left alone (nothing is
+    /// written), so that the server can connect as a role that may not
+    /// change the schema: on PostgreSQL the migrations are applied by the
+    /// owner role (`osteo-edc migrate`), and the server's role owns no table
+    /// and so cannot disable a trigger (docs/decisions.md, "Two database
+    /// roles").
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        match self.engine {
-            Engine::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
-            Engine::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        let migrator = match self.engine {
+            Engine::Sqlite => &SQLITE_MIGRATIONS,
+            Engine::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        if self.pending_migrations().await? > 0 {
+            migrator.run(&self.pool).await?;
         }
         Ok(())
+    }
+
+    /// How many of this engine's migrations have not run yet.
+    pub async fn pending_migrations(&self) -> Result<usize, StoreError> {
+        let migrator = match self.engine {
+            Engine::Sqlite => &SQLITE_MIGRATIONS,
+            Engine::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        // No table yet: nothing has run.
+        let applied: Vec<i64> =
+            match sqlx::query("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+            {
+                Ok(rows) => rows
+                    .iter()
+                    .map(|r| sqlx::Row::try_get(r, "version"))
+                    .collect::<Result<_, _>>()?,
+                Err(_) => Vec::new(),
+            };
+        Ok(migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+            .count())
+    }
+
+    /// PostgreSQL: lets `role` (the server's login, which owns no table) read
+    /// and write the trial's tables — SELECT, INSERT and UPDATE everywhere,
+    /// DELETE only on the sessions, nothing on the schema — so that the
+    /// triggers, which only the owner can disable or drop, hold against it.
+    pub async fn grant_to(&self, role: &str) -> Result<(), StoreError> {
+        let valid = (1..=63).contains(&role.len())
+            && role.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && role
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid || self.engine != Engine::Postgres {
+            return Err(StoreError::Role(role.to_owned()));
+        }
+        for sql in [
+            format!("GRANT USAGE ON SCHEMA public TO \"{role}\""),
+            format!("GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO \"{role}\""),
+            format!("REVOKE INSERT, UPDATE ON _sqlx_migrations FROM \"{role}\""),
+            format!("GRANT DELETE ON sessions TO \"{role}\""),
+            format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO \"{role}\""),
+        ] {
+            sqlx::query(&sql).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// PostgreSQL: the tables the connected role owns (it could disable their
+    /// triggers). Empty for the server's role as it should be, and on SQLite.
+    pub async fn owned_tables(&self) -> Result<Vec<String>, sqlx::Error> {
+        if self.engine != Engine::Postgres {
+            return Ok(Vec::new());
+        }
+        sqlx::query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user ORDER BY tablename",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| sqlx::Row::try_get(r, "tablename"))
+        .collect()
     }
 
     pub fn pool(&self) -> &AnyPool {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 fn case_error(e: osteo_trial::case::CaseError) -> AppError {
     use osteo_trial::case::CaseError as E;
     match e {
-        E::Forbidden | E::Blinded | E::NotAssigned => AppError::Forbidden,
+        E::Forbidden | E::Blinded | E::NotAssigned | E::WithdrawalNeedsPi => AppError::Forbidden,
         E::UnknownCase(_) => AppError::Invalid(e.to_string()),
         e => super::ssr::internal(e),
     }
@@ -50,6 +50,7 @@ pub async fn cases_view() -> Result<CasesData, AppError> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub model_id: String,
+    pub weights_sha256: String,
     /// "demo model, trained on synthetic images, not for clinical use" for a demo model.
     pub label: Option<String>,
     pub training_data: String,
@@ -81,6 +82,14 @@ pub struct CaseData {
     pub locked: bool,
     /// The model in use, if the server runs one.
     pub model: Option<ModelInfo>,
+    /// May withdraw the case (the PI, with a signature).
+    pub can_withdraw: bool,
+    /// May change model inputs frozen at the AI lock (the PI, a signed deviation).
+    pub can_amend: bool,
+    /// Why a case at "awaiting AI" waits: `no_model` (this server runs none)
+    /// or `not_pinned` (the model it runs is not the pinned one); `None`
+    /// when the pinned model runs here.
+    pub ai_waiting: Option<String>,
 }
 
 #[server(prefix = "/sfn", endpoint = "case")]
@@ -109,6 +118,14 @@ pub async fn case_view(id: i64) -> Result<CaseData, AppError> {
         Vec::new()
     };
     let settings = study::settings(&ctx.db).await.map_err(case_error)?;
+    let pin = study::pinned_model(&ctx.db).await.map_err(case_error)?;
+    let ai_waiting = match (&ctx.model, &pin) {
+        (None, _) => Some("no_model"),
+        (Some(m), Some(p)) if p.model_id == m.model_id && p.weights_sha256 == m.weights_sha256 => {
+            None
+        }
+        (Some(_), _) => Some("not_pinned"),
+    };
     let echo = super::ssr::request_auth()
         .and_then(|a| a.echo)
         .filter(|e| e.form.ends_with(&format!(":{id}")));
@@ -130,6 +147,9 @@ pub async fn case_view(id: i64) -> Result<CaseData, AppError> {
             .await
             .map_err(super::ssr::internal)?,
         model: ctx.model.clone(),
+        can_withdraw: me.role.can(Permission::WithdrawCases),
+        can_amend: me.role.can(Permission::AmendFrozenInputs),
+        ai_waiting: ai_waiting.map(str::to_owned),
     })
 }
 
@@ -143,26 +163,45 @@ pub async fn dashboard_view() -> Result<Dashboard, AppError> {
         .map_err(case_error)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StudyData {
     pub settings: StudySettings,
     pub lock: LockStatus,
     pub can_lock: bool,
+    /// May change the settings (administrators and the PI).
+    pub can_manage: bool,
+    /// May sign an unlock (the PI and the monitor).
+    pub can_unlock: bool,
+    /// The role of the signed-in user (an unlock is signed once per role).
+    pub role: Role,
+    /// The model pinned for the study.
+    pub pin: Option<osteo_trial::study::ModelPin>,
+    /// The model this server runs.
+    pub model: Option<ModelInfo>,
+    /// May pin the model (the PI).
+    pub can_pin: bool,
 }
 
-/// Study settings and the database lock.
+/// Study settings, the pinned model and the database lock (administrators,
+/// the PI, and the monitor, who co-signs an unlock).
 #[server(prefix = "/sfn", endpoint = "study")]
 pub async fn study_view() -> Result<StudyData, AppError> {
     use osteo_trial::domain::Permission;
     use osteo_trial::study;
     let (ctx, me) = super::ssr::user().await?;
-    if !me.role.can(Permission::ManageStudy) {
+    if !me.role.can(Permission::ManageStudy) && !me.role.can(Permission::SignUnlock) {
         return Err(AppError::Forbidden);
     }
     Ok(StudyData {
         settings: study::settings(&ctx.db).await.map_err(case_error)?,
         lock: study::lock_status(&ctx.db).await.map_err(case_error)?,
         can_lock: me.role.can(Permission::LockDatabase),
+        can_manage: me.role.can(Permission::ManageStudy),
+        can_unlock: me.role.can(Permission::SignUnlock),
+        role: me.role,
+        pin: study::pinned_model(&ctx.db).await.map_err(case_error)?,
+        model: ctx.model.clone(),
+        can_pin: me.role.can(Permission::PinModel),
     })
 }
 

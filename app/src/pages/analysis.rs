@@ -12,7 +12,10 @@ use osteo_trial::analysis::threshold::Rate;
 use osteo_trial::study::sap::{IntermediateMapping, ReaderAggregation};
 
 fn auc_text(a: &AucEstimate) -> String {
-    format!("{:.3} ({:.3}–{:.3})", a.auc, a.ci_delong.0, a.ci_delong.1)
+    match a.ci_delong {
+        Some((lo, hi)) => format!("{:.3} ({lo:.3}–{hi:.3})", a.auc),
+        None => format!("{:.3} (—)", a.auc),
+    }
 }
 
 fn rate_text(r: &Rate) -> String {

@@ -13,10 +13,12 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use osteo_trial::case::bonerads::{Margin, Periosteal};
 use osteo_trial::case::crf::*;
 use osteo_trial::case::pathology::{Procedure, WHO_2020};
+use osteo_trial::case::BoneRadsSource;
 use osteo_trial::case::{
-    CaseState, CaseSummary, FormEcho, QueryStatus, SignatureMeaning, WithdrawalReason,
+    CaseEnd, CaseState, CaseSummary, FormEcho, QueryStatus, SignatureMeaning, WithdrawalReason,
 };
 use osteo_trial::screening::ExclusionCode;
+use osteo_trial::study::LockKind;
 
 /// The label of a code (`opt.<code>`), or the code itself.
 fn opt(code: &str) -> String {
@@ -228,13 +230,26 @@ fn CrfForm(v: CaseData) -> impl IntoView {
         values,
         echo: echo.clone(),
     };
-    let editable = v.can_enter
+    let state = v.detail.summary.state;
+    let frozen = state.reached(CaseState::AiLocked);
+    // After the AI lock the PI amends the model inputs (a signed deviation);
+    // the coordinator still corrects the other fields.
+    let amend = v.can_amend && frozen && !v.locked;
+    let editable = (v.can_enter || amend)
         && !v.locked
-        && !matches!(
-            v.detail.summary.state,
-            CaseState::Withdrawn | CaseState::Excluded
-        );
+        && !matches!(state, CaseState::Withdrawn | CaseState::Excluded);
     let ro = !editable;
+    let action = if amend {
+        format!("/cases/{id}/crf/amend")
+    } else {
+        format!("/cases/{id}/crf")
+    };
+    let frozen_fields = FROZEN_AT_AI_LOCK
+        .iter()
+        .map(|f| t(&format!("field.{f}")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let deviations = v.detail.deviations.clone();
     let complete = crf.as_ref().is_some_and(|c| c.complete);
     let symptoms = vals.all("symptoms");
     let signatures = crf
@@ -253,7 +268,10 @@ fn CrfForm(v: CaseData) -> impl IntoView {
                 }}
             </summary>
             {echo.as_ref().map(|e| view! { <p class="error" role="alert" id="crf-error">{t("crf.not_saved")} " " {e.message.clone()}</p> })}
-            <form method="post" action=format!("/cases/{id}/crf") class="grid" id="crf-form">
+            {frozen.then(|| view! {
+                <p class="warning" id="crf-frozen">"🔒 " {t("crf.frozen")} " " <strong>{frozen_fields.clone()}</strong></p>
+            })}
+            <form method="post" action=action class="grid" id="crf-form">
                 <fieldset class="grid"><legend>{t("crf.patient")}</legend>
                     {input(&vals, "age_years", "number", None, ro)}
                     {select(&vals, "sex", codes(Sex::ALL, Sex::as_str), ro)}
@@ -285,7 +303,7 @@ fn CrfForm(v: CaseData) -> impl IntoView {
                     {select(&vals, "erosion_depth", codes(ErosionDepth::ALL, ErosionDepth::as_str), ro)}
                     {yes_no(&vals, "soft_tissue_mass", ro)}
                 </fieldset>
-                {editable.then(|| view! {
+                {(editable && !amend).then(|| view! {
                     {complete.then(|| view! {
                         <label>{t("crf.reason")}<input name="reason" id="crf-reason" maxlength="500" value=vals.get("reason")/></label>
                     })}
@@ -294,7 +312,26 @@ fn CrfForm(v: CaseData) -> impl IntoView {
                         <button type="submit" name="action" value="complete" id="crf-complete">{if complete { t("crf.save_change") } else { t("crf.mark_complete") }}</button>
                     </div>
                 })}
+                {amend.then(|| view! {
+                    <label>{t("crf.reason")}<input name="reason" id="crf-reason" maxlength="500" required value=vals.get("reason")/></label>
+                    <label>{t("sign.password")}<input type="password" name="password" autocomplete="current-password" required/></label>
+                    <small class="muted">{t("crf.deviation_statement")}</small>
+                    <div class="actions">
+                        <button type="submit" id="crf-amend" class="danger">{t("crf.amend")}</button>
+                    </div>
+                })}
             </form>
+            {(!deviations.is_empty()).then(|| view! {
+                <h3>{t("deviation.title")}</h3>
+                <table class="dense" id="deviations">
+                    <thead><tr><th>{t("deviation.field")}</th><th>{t("deviation.old")}</th><th>{t("deviation.new")}</th>
+                        <th>{t("crf.reason")}</th><th>{t("deviation.signed")}</th></tr></thead>
+                    <tbody>{deviations.iter().map(|d| view! {
+                        <tr><td>{t(&format!("field.{}", d.field))}</td><td>{d.old_value.clone()}</td><td>{d.new_value.clone()}</td>
+                            <td>{d.reason.clone()}</td><td>{d.signed_by.clone()} " · " {d.at.get(..16).unwrap_or_default().replace('T', " ")}</td></tr>
+                    }).collect_view()}</tbody>
+                </table>
+            })}
             <Signatures list=signatures/>
             {(v.can_sign && complete && !v.locked).then(|| view! {
                 <SignForm action=format!("/cases/{id}/crf/sign") id="crf-sign" meanings=true/>
@@ -610,6 +647,9 @@ pub fn CasePage() -> impl IntoView {
                                         {match v.detail.prediction.clone() {
                                             None => view! {
                                                 <p class="muted" id="awaiting-ai">{t("ai.awaiting")}</p>
+                                                {v.ai_waiting.clone().filter(|_| s.state == CaseState::ReadsLocked).map(|why| view! {
+                                                    <p class="warning" id="ai-waiting">{t(&format!("ai.waiting.{why}"))}</p>
+                                                })}
                                                 {(!v.detail.ai_failures.is_empty()).then(|| view! {
                                                     <ul id="ai-failures" class="errors">
                                                         {v.detail.ai_failures.iter().map(|f| view! {
@@ -644,22 +684,7 @@ pub fn CasePage() -> impl IntoView {
                                     <PathologySection v=v.clone()/>
                                 })}
                                 {view! { <QueriesSection v=v.clone()/> }.into_any()}
-                                {(v.can_enter && !s.state.is_final() && !v.locked).then(|| view! {
-                                    <details class="card" id="end-case" open=!v.detail.quality_marks.is_empty()>
-                                        <summary>{t("end.title")}</summary>
-                                        <form method="post" action=format!("/cases/{id}/end") class="grid" id="end-form">
-                                            <label>{t("end.how")}
-                                                <select name="code">
-                                                    {WithdrawalReason::ALL.iter().map(|r| view! { <option value=format!("withdrawn:{}", r.as_str())>{t("end.withdrawn")} " — " {opt(r.as_str())}</option> }).collect_view()}
-                                                    {ExclusionCode::ALL.iter().map(|c| view! { <option value=format!("excluded:{}", c.as_str())
-                                                        selected={*c == ExclusionCode::E1 && !v.detail.quality_marks.is_empty()}>{t("end.excluded")} " — " {c.as_str()} " " {t(&format!("screening.code.{}", c.as_str()))}</option> }).collect_view()}
-                                                </select>
-                                            </label>
-                                            <label>{t("crf.reason")}<input name="reason" maxlength="500" required/></label>
-                                            <button type="submit" class="danger">{t("end.submit")}</button>
-                                        </form>
-                                    </details>
-                                })}
+                                {view! { <EndSection v=v.clone()/> }.into_any()}
                             }.into_any()
                         }
                     }
@@ -667,6 +692,66 @@ pub fn CasePage() -> impl IntoView {
             </Suspense>
         </section>
     }
+}
+
+/// How a case leaves the study: an eligibility exclusion (the coordinator,
+/// until the reads lock), a coded withdrawal (the PI with a signature, until
+/// pathology is entered), and the record of an end once there is one.
+#[component]
+fn EndSection(v: CaseData) -> impl IntoView {
+    let s = v.detail.summary.clone();
+    let id = s.id;
+    let open = !s.state.is_final() && !v.locked;
+    let before_reads = !s.state.reached(CaseState::ReadsLocked) && open;
+    let before_pathology = !s.state.reached(CaseState::PathologyEntered) && open;
+    let exclude = v.can_enter && before_reads;
+    let withdraw = v.can_withdraw && before_pathology;
+    let note = v.can_enter && !before_reads && before_pathology;
+    let record = v.detail.end.clone();
+    let ended = record.is_some();
+    (exclude || withdraw || note || ended).then(|| view! {
+        <details class="card" id="end-case" open={!v.detail.quality_marks.is_empty() || ended}>
+            <summary>{t("end.title")}</summary>
+            {record.map(|e| {
+                let (kind, code) = match e.end {
+                    CaseEnd::Withdrawn(r) => (t("end.withdrawn"), opt(r.as_str())),
+                    CaseEnd::Excluded(c) => (t("end.excluded"), c.as_str().to_owned()),
+                };
+                view! {
+                    <p id="end-record"><strong>{kind} " — " {code}</strong> " · " {t("end.from_state")} " "
+                        <span id="end-from">{state_label(e.from_state)}</span> " · " {e.by.clone()} " · "
+                        {e.at.get(..16).unwrap_or_default().replace('T', " ")} " · " {e.reason.clone()}
+                        {e.signed_by.map(|n| view! { " · " {t("end.signed_by")} " " {n} })}</p>
+                }
+            })}
+            {exclude.then(|| view! {
+                <form method="post" action=format!("/cases/{id}/end") class="grid" id="exclude-form">
+                    <label>{t("end.how")}
+                        <select name="code">
+                            {ExclusionCode::ALL.iter().map(|c| view! { <option value=format!("excluded:{}", c.as_str())
+                                selected={*c == ExclusionCode::E1 && !v.detail.quality_marks.is_empty()}>{t("end.excluded")} " — " {c.as_str()} " " {t(&format!("screening.code.{}", c.as_str()))}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>{t("crf.reason")}<input name="reason" maxlength="500" required/></label>
+                    <button type="submit" class="danger" id="exclude-submit">{t("end.exclude")}</button>
+                </form>
+            })}
+            {note.then(|| view! { <p class="muted" id="end-after-reads">{t("end.after_reads")}</p> })}
+            {withdraw.then(|| view! {
+                <form method="post" action=format!("/cases/{id}/end") class="grid sign" id="withdraw-form">
+                    <label>{t("end.how")}
+                        <select name="code">
+                            {WithdrawalReason::ALL.iter().map(|r| view! { <option value=format!("withdrawn:{}", r.as_str())>{t("end.withdrawn")} " — " {opt(r.as_str())}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>{t("crf.reason")}<input name="reason" maxlength="500" required/></label>
+                    <label>{t("sign.password")}<input type="password" name="password" autocomplete="current-password" required/></label>
+                    <button type="submit" class="danger" id="withdraw-submit">{t("end.withdraw")}</button>
+                    <small class="muted">{t("end.withdraw_statement")}</small>
+                </form>
+            })}
+        </details>
+    })
 }
 
 #[component]
@@ -788,52 +873,71 @@ pub fn StudyPage() -> impl IntoView {
                                     <h2>{t("study.settings")}</h2>
                                     <form method="post" action="/study/settings" class="grid" id="settings-form">
                                         <label>{t("study.rule_version")}
-                                            <select name="rule_version" id="f-rule-version">
+                                            <select name="rule_version" id="f-rule-version" disabled=!v.can_manage>
                                                 <option value="" selected=s.rule_version.is_none()>"—"</option>
                                                 {s.rule_versions.iter().map(|r| view! { <option value=r.clone() selected={Some(r) == s.rule_version.as_ref()}>{r.clone()}</option> }).collect_view()}
                                             </select>
                                         </label>
-                                        <label>{t("study.readers_per_case")}<input type="number" name="readers_per_case" min="1" max="3" value=s.readers_per_case/></label>
+                                        <label>{t("study.readers_per_case")}<input type="number" name="readers_per_case" min="1" max="3" value=s.readers_per_case disabled=!v.can_manage/></label>
                                         <label>{t("study.bone_rads_source")}
-                                            <select name="bone_rads_source">
-                                                {["primary_reader", "consensus"].into_iter().map(|o| view! { <option value=o selected={o == s.bone_rads_source}>{opt(o)}</option> }).collect_view()}
+                                            <select name="bone_rads_source" id="f-bone-rads-source" disabled=!v.can_manage>
+                                                {BoneRadsSource::ALL.iter().map(|o| view! { <option value=o.as_str() selected={*o == s.bone_rads_source}>{opt(o.as_str())}</option> }).collect_view()}
                                             </select>
                                         </label>
                                         <label>{t("study.dicom_dates")}
-                                            <select name="dicom_dates" id="f-dicom-dates">
+                                            <select name="dicom_dates" id="f-dicom-dates" disabled=!v.can_manage>
                                                 {osteo_trial::study::DICOM_DATES.into_iter().map(|o| view! { <option value=o selected={o == s.dicom_dates}>{t(&format!("study.dicom_dates_{o}"))}</option> }).collect_view()}
                                             </select>
                                         </label>
-                                        <button type="submit" id="settings-save">{t("study.save")}</button>
+                                        {v.can_manage.then(|| view! { <button type="submit" id="settings-save">{t("study.save")}</button> })}
                                     </form>
                                 </div>
+                                <ModelPinCard v=v.clone()/>
                                 <div class="card" id="lock">
                                     <h2>{t("study.lock")}</h2>
                                     <p id="lock-state"><strong>{if lock.locked { t("study.locked") } else { t("study.unlocked") }}</strong>
+                                        {lock.kind.map(|k| view! { " · " <span id="lock-kind">{t(&format!("lock.kind.{}", k.as_str()))}</span> })}
                                         {lock.export_sha256.clone().map(|h| view! { " · SHA-256 " <code id="lock-sha">{h}</code> })}</p>
+                                    <p class="muted" id="lock-target">{t("lock.enrolled")} " " {lock.enrolled_prospective} " / " {osteo_trial::study::PROSPECTIVE_TARGET}</p>
                                     {(!lock.blockers.is_empty()).then(|| view! {
                                         <ul class="error" id="lock-blockers">{lock.blockers.iter().map(|b| view! { <li>{b.clone()}</li> }).collect_view()}</ul>
                                     })}
-                                    {v.can_lock.then(|| if lock.locked {
-                                        view! {
-                                            <form method="post" action="/study/unlock" class="grid sign" id="unlock-form">
-                                                <label>{t("crf.reason")}<input name="reason" maxlength="500" required/></label>
-                                                <label>{t("sign.password")}<input type="password" name="password" autocomplete="current-password" required/></label>
-                                                <button type="submit" class="danger">{t("study.unlock")}</button>
-                                            </form>
-                                        }.into_any()
-                                    } else {
-                                        view! {
-                                            <form method="post" action="/study/lock" class="grid sign" id="lock-form">
-                                                <label>{t("sign.password")}<input type="password" name="password" autocomplete="current-password" required/></label>
-                                                <button type="submit" disabled=!lock.blockers.is_empty()>{t("study.lock_now")}</button>
-                                                <small class="muted">{t("sign.statement")}</small>
-                                            </form>
-                                        }.into_any()
+                                    {(lock.locked && lock.kind == Some(LockKind::Final)).then(|| view! {
+                                        <p class="warning" id="lock-final">{t("lock.final_never_undone")}</p>
                                     })}
-                                    <ul>{lock.events.iter().map(|e| view! {
-                                        <li>{t(&format!("study.event.{}", e.action))} " · " {e.printed_name.clone()} " · " {e.at.get(..19).unwrap_or_default().replace('T', " ")} " UTC"
-                                            {e.reason.clone().map(|r| format!(" · {r}"))}</li>
+                                    {(lock.locked && !lock.unlock_signatures.is_empty()).then(|| view! {
+                                        <ul id="unlock-signatures">{lock.unlock_signatures.iter().map(|u| view! {
+                                            <li>{t("lock.unlock_signed")} " " {t(&format!("role.{}", u.role))} " · " {u.printed_name.clone()} " · " {u.reason.clone()}</li>
+                                        }).collect_view()}</ul>
+                                    })}
+                                    {(lock.locked && lock.kind != Some(LockKind::Final) && v.can_unlock
+                                        && !lock.unlock_signatures.iter().any(|u| u.role == v.role.as_str())).then(|| view! {
+                                        <form method="post" action="/study/unlock" class="grid sign" id="unlock-form">
+                                            <p class="muted">{t("lock.unlock_needs_two")}</p>
+                                            <label>{t("crf.reason")}<input name="reason" maxlength="500" required/></label>
+                                            <label>{t("sign.password")}<input type="password" name="password" autocomplete="current-password" required/></label>
+                                            <button type="submit" class="danger" id="unlock-submit">{t("study.unlock")}</button>
+                                        </form>
+                                    })}
+                                    {(v.can_lock && !lock.locked && !lock.events.iter().any(|e| e.kind == Some(LockKind::Final))).then(|| view! {
+                                        <form method="post" action="/study/lock" class="grid sign" id="lock-form">
+                                            <label>{t("lock.kind")}
+                                                <select name="kind" id="f-lock-kind">
+                                                    {LockKind::ALL.iter().map(|k| view! { <option value=k.as_str()>{t(&format!("lock.kind.{}", k.as_str()))}</option> }).collect_view()}
+                                                </select>
+                                            </label>
+                                            <label>{t("lock.early_stop")}<input name="early_stop_reason" maxlength="500" id="f-early-stop"/></label>
+                                            <label>{t("sign.password")}<input type="password" name="password" autocomplete="current-password" required/></label>
+                                            <button type="submit" disabled=!lock.blockers.is_empty() id="lock-submit">{t("study.lock_now")}</button>
+                                            <small class="muted">{t("lock.final_statement")} " " {t("sign.statement")}</small>
+                                        </form>
+                                    })}
+                                    <ul id="lock-events">{lock.events.iter().map(|e| view! {
+                                        <li>{t(&format!("study.event.{}", e.action))}
+                                            {e.kind.map(|k| format!(" ({})", t(&format!("lock.kind.{}", k.as_str()))))}
+                                            " · " {e.printed_name.clone()} " · " {e.at.get(..19).unwrap_or_default().replace('T', " ")} " UTC"
+                                            {e.reason.clone().map(|r| format!(" · {r}"))}
+                                            {e.early_stop_reason.clone().map(|r| format!(" · {} {r}", t("lock.early_stop")))}</li>
                                     }).collect_view()}</ul>
                                 </div>
                             }.into_any()
@@ -842,6 +946,44 @@ pub fn StudyPage() -> impl IntoView {
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// The model pinned for the study and the model this server runs; the PI
+/// pins the running model with a signature before the first prediction.
+#[component]
+fn ModelPinCard(v: crate::api::cases::StudyData) -> impl IntoView {
+    let running_is_pinned = match (&v.pin, &v.model) {
+        (Some(p), Some(m)) => p.model_id == m.model_id && p.weights_sha256 == m.weights_sha256,
+        _ => false,
+    };
+    view! {
+        <div class="card" id="model-pin">
+            <h2>{t("pin.title")}</h2>
+            {match v.pin.clone() {
+                None => view! { <p class="warning" id="pin-none">{t("pin.none")}</p> }.into_any(),
+                Some(p) => view! {
+                    <p id="pin-current">{t("pin.pinned")} " " <code>{p.model_id.clone()}</code> " · " {t("pin.weights")} " "
+                        <code>{p.weights_sha256.clone()}</code> " · "
+                        {p.signed_by.clone().unwrap_or_else(|| t("pin.by_demo"))} " · " {p.pinned_at.get(..16).unwrap_or_default().replace('T', " ")}</p>
+                }.into_any(),
+            }}
+            {match v.model.clone() {
+                None => view! { <p class="muted" id="pin-running">{t("pin.no_model")}</p> }.into_any(),
+                Some(m) => view! {
+                    <p class="muted" id="pin-running">{t("pin.running")} " " <code>{m.model_id.clone()}</code>
+                        {m.label.clone().map(|l| format!(" — {l}"))}
+                        {if running_is_pinned { format!(" · {}", t("pin.is_pinned")) } else { String::new() }}</p>
+                }.into_any(),
+            }}
+            {(v.can_pin && v.model.is_some() && !running_is_pinned && !v.lock.locked).then(|| view! {
+                <form method="post" action="/study/model/pin" class="grid sign" id="pin-form">
+                    <label>{t("sign.password")}<input type="password" name="password" autocomplete="current-password" required/></label>
+                    <button type="submit" id="pin-submit">{t("pin.submit")}</button>
+                    <small class="muted">{t("pin.statement")}</small>
+                </form>
+            })}
+        </div>
     }
 }
 

@@ -58,6 +58,8 @@ pub struct AuditPageOut {
 pub struct VerifyOut {
     rows: i64,
     head_hash: String,
+    /// Signed anchors checked against the server's audit key.
+    anchors_checked: i64,
 }
 
 fn require_audit(user: &ApiUser) -> Result<(), ApiError> {
@@ -127,10 +129,12 @@ pub async fn verify(
     user: ApiUser,
 ) -> Result<Json<VerifyOut>, ApiError> {
     require_audit(&user)?;
-    match audit::verify(&state.db).await {
+    let key = state.db.anchor_key().map(|k| k.public());
+    match audit::verify(&state.db, key.as_ref()).await {
         Ok(s) => Ok(Json(VerifyOut {
             rows: s.rows,
             head_hash: s.head_hash,
+            anchors_checked: s.anchors_checked,
         })),
         Err(VerifyError::Broken(b)) => Err(ApiError::new(
             axum::http::StatusCode::CONFLICT,

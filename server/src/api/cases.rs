@@ -25,8 +25,24 @@ impl From<CaseError> for ApiError {
     fn from(e: CaseError) -> Self {
         use CaseError as E;
         match e {
-            E::Forbidden | E::Blinded | E::NotAssigned => {
+            E::Forbidden | E::Blinded | E::NotAssigned | E::WithdrawalNeedsPi => {
                 ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
+            }
+            // The integrity rules: each refusal has its own code.
+            E::NoPinnedModel
+            | E::NotPinnedModel(_)
+            | E::ModelPinFixed
+            | E::FrozenInput(_)
+            | E::NothingChanged
+            | E::TargetNotMet { .. }
+            | E::FinalLock
+            | E::AlreadySigned(_)
+            | E::SnapshotTampered
+            | E::DemoModelInTrial => ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string()),
+            E::Transition(_)
+                if matches!(e.code(), "exclusion_after_reads" | "end_after_reference") =>
+            {
+                ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
             }
             E::UnknownCase(_) | E::UnknownQuery(_) => ApiError::not_found(e.to_string()),
             E::Crf(ref issues) => {
@@ -464,14 +480,20 @@ pub async fn sign_pathology(
 pub struct EndIn {
     /// withdrawn or excluded.
     kind: String,
-    /// For withdrawn: consent_withdrawn, lost_to_follow_up, pathology_not_obtained, other; for excluded: E1, E2, E3.
+    /// For withdrawn: consent_withdrawn, lost_to_follow_up, pathology_not_obtained; for excluded: E1, E2, E3.
     code: String,
     reason: String,
+    /// A withdrawal: the principal investigator's password (the signature).
+    password: Option<String>,
 }
 
-/// Withdraws or excludes an enrolled patient with a coded reason.
+/// Ends a case with a coded reason: an eligibility exclusion (E1–E3, the
+/// coordinator) until the reads lock, or a withdrawal (the principal
+/// investigator, signed with the password) until pathology is entered.
+/// 409 with the rule when the case is past that point; 403 when a
+/// withdrawal is not the PI's.
 #[utoipa::path(post, path = "/api/v1/cases/{id}/end", params(("id" = i64, Path)), request_body = EndIn,
-    responses((status = 200, description = "the new state"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "the new state"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn end(
     State(state): State<AppState>,
@@ -483,7 +505,58 @@ pub async fn end(
     let end = parse_end(&body.kind, &body.code).map_err(ApiError::bad_request)?;
     let reason = Reason::parse(&body.reason).map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(Json(
-        case::end_case(&state.db, &user.principal(), id, end, &reason).await?,
+        case::end_case(
+            &state.db,
+            &user.principal(),
+            id,
+            end,
+            &reason,
+            body.password.as_deref(),
+        )
+        .await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmendIn {
+    /// The whole form, with the frozen fields changed.
+    #[schema(value_type = Object)]
+    data: ClinicalCrf,
+    /// Why the frozen inputs change (required).
+    reason: String,
+    /// The principal investigator's password: the signature on the deviation.
+    password: String,
+}
+
+/// Changes CRF fields frozen at the AI lock (those the model took, or that
+/// define a subgroup): the principal investigator, with a reason and a
+/// signature. Each changed field is recorded as a protocol deviation, listed
+/// in the locked report; the prediction never changes.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/crf/amendments", params(("id" = i64, Path)), request_body = AmendIn,
+    responses((status = 201, description = "the new CRF version"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn amend_crf(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<i64>, PathRejection>,
+    ApiJson(body): ApiJson<AmendIn>,
+) -> Result<(StatusCode, Json<CrfRecord>), ApiError> {
+    let Path(id) = id?;
+    let reason = Reason::parse(&body.reason).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            case::amend_frozen_crf(
+                &state.db,
+                &user.principal(),
+                id,
+                body.data,
+                &reason,
+                &body.password,
+            )
+            .await?,
+        ),
     ))
 }
 
@@ -642,7 +715,13 @@ pub async fn update_settings(
             &user.principal(),
             body.rule_version.as_deref(),
             body.readers_per_case,
-            body.bone_rads_source.as_deref(),
+            body.bone_rads_source
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e: osteo_trial::codes::UnknownCode| {
+                    ApiError::bad_request(e.to_string())
+                })?,
             body.dicom_dates.as_deref(),
         )
         .await?,
@@ -673,38 +752,119 @@ pub async fn lock_status(
 #[serde(deny_unknown_fields)]
 pub struct LockIn {
     password: String,
-    /// Required to unlock.
+    /// `interim` (the default: a look the PI and the monitor can undo
+    /// together) or `final` (never undone).
+    kind: Option<String>,
+    /// A final lock before the enrolment target: why the study stops early.
+    early_stop_reason: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnlockIn {
+    password: String,
+    /// Why the lock is undone (required).
     reason: Option<String>,
 }
 
-/// Locks the database with the PI's signature.
+/// Locks the database with the PI's signature: an interim look, or the final lock.
 #[utoipa::path(post, path = "/api/v1/study/lock", request_body = LockIn,
-    responses((status = 200, description = "lock status"), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "lock status"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn lock(
     State(state): State<AppState>,
     user: ApiUser,
     ApiJson(body): ApiJson<LockIn>,
 ) -> Result<Json<LockStatus>, ApiError> {
+    let kind = body
+        .kind
+        .as_deref()
+        .unwrap_or("interim")
+        .parse()
+        .map_err(|e: osteo_trial::codes::UnknownCode| ApiError::bad_request(e.to_string()))?;
+    let early = reason(body.early_stop_reason.as_deref())?;
     Ok(Json(
-        study::lock_database(&state.db, &user.principal(), &body.password).await?,
+        study::lock_database(
+            &state.db,
+            &user.principal(),
+            &body.password,
+            kind,
+            early.as_ref(),
+        )
+        .await?,
     ))
 }
 
-/// Unlocks the database with the PI's signature and a reason.
-#[utoipa::path(post, path = "/api/v1/study/unlock", request_body = LockIn,
+/// Signs the unlock of an interim lock, as the PI or the monitor, with a
+/// reason; the database unlocks once both have signed. A final lock is
+/// never undone (409).
+#[utoipa::path(post, path = "/api/v1/study/unlock", request_body = UnlockIn,
     responses((status = 200, description = "lock status"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn unlock(
     State(state): State<AppState>,
     user: ApiUser,
-    ApiJson(body): ApiJson<LockIn>,
+    ApiJson(body): ApiJson<UnlockIn>,
 ) -> Result<Json<LockStatus>, ApiError> {
     let reason = reason(body.reason.as_deref())?
         .ok_or_else(|| ApiError::bad_request("an unlock needs a reason"))?;
     Ok(Json(
         study::unlock_database(&state.db, &user.principal(), &body.password, &reason).await?,
     ))
+}
+
+/// The model pinned for the study, and the one this server runs.
+#[derive(Serialize, ToSchema)]
+pub struct ModelOut {
+    /// The pin in force: the only model whose predictions are recorded.
+    #[schema(value_type = Option<Object>)]
+    pinned: Option<study::ModelPin>,
+    /// The model this server runs (`--model`), which the PI can pin.
+    #[schema(value_type = Option<Object>)]
+    running: Option<crate::ai::RunningModel>,
+}
+
+/// The pinned model and the model the server runs.
+#[utoipa::path(get, path = "/api/v1/study/model", responses((status = 200, description = "pinned and running model")))]
+#[tracing::instrument(skip_all)]
+pub async fn model(
+    State(state): State<AppState>,
+    _user: ApiUser,
+) -> Result<Json<ModelOut>, ApiError> {
+    Ok(Json(ModelOut {
+        pinned: study::pinned_model(&state.db).await?,
+        running: state.ai.as_ref().map(|ai| ai.running()),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PinIn {
+    /// The principal investigator's password (the signature).
+    password: String,
+}
+
+/// Pins the model this server runs as the trial's model: the principal
+/// investigator, with a signature, before the first prediction. 409 after
+/// the first prediction, or when the server runs no model.
+#[utoipa::path(post, path = "/api/v1/study/model/pin", request_body = PinIn,
+    responses((status = 200, description = "the pin"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn pin_model(
+    State(state): State<AppState>,
+    user: ApiUser,
+    ApiJson(body): ApiJson<PinIn>,
+) -> Result<Json<study::ModelPin>, ApiError> {
+    let request = crate::ai::pin_request(state.ai.as_deref()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no_model",
+            "this server runs no model: start it with --model DIR to pin that model",
+        )
+    })?;
+    let pin = study::pin_model(&state.db, &user.principal(), &request, &body.password).await?;
+    state.wake_ai();
+    Ok(Json(pin))
 }
 
 /// Every version of the statistical analysis plan with its signatures.

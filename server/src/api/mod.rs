@@ -72,6 +72,9 @@ pub fn router(image_limit: usize) -> Router<AppState> {
         )
         .route("/study/lock", get(cases::lock_status).post(cases::lock))
         .route("/study/unlock", post(cases::unlock))
+        .route("/study/model", get(cases::model))
+        .route("/study/model/pin", post(cases::pin_model))
+        .route("/cases/{id}/crf/amendments", post(cases::amend_crf))
         .route("/dashboard", get(cases::dashboard))
         .route("/sap", get(cases::sap_list).post(cases::sap_draft))
         .route("/sap/sign", post(cases::sap_sign))
@@ -101,7 +104,7 @@ async fn not_found() -> ApiError {
         cases::assign_reader, cases::save_read, cases::sign_read, cases::reads, cases::prediction, cases::heatmap, cases::case_report, cases::poor_quality,
         cases::pathology, cases::enter_pathology, cases::sign_pathology, cases::end, cases::queries,
         cases::raise_query, cases::act_on_query, cases::settings, cases::update_settings, cases::dashboard,
-        cases::lock_status, cases::lock, cases::unlock, cases::sap_list, cases::sap_draft, cases::sap_sign,
+        cases::lock_status, cases::lock, cases::unlock, cases::model, cases::pin_model, cases::amend_crf, cases::sap_list, cases::sap_draft, cases::sap_sign,
         cases::analysis, cases::exports, cases::export_file,
     ),
     components(schemas(ErrorBody)),

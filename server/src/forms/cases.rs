@@ -28,7 +28,10 @@ fn case_path(id: i64) -> String {
 /// do, 500 for a fault of ours, the case page with an error code otherwise.
 pub(super) fn case_error(headers: &HeaderMap, page: &str, e: CaseError) -> Halt {
     match e {
-        CaseError::Forbidden | CaseError::Blinded | CaseError::NotAssigned => html_error(
+        CaseError::Forbidden
+        | CaseError::Blinded
+        | CaseError::NotAssigned
+        | CaseError::WithdrawalNeedsPi => html_error(
             StatusCode::FORBIDDEN,
             request_locale(headers),
             "error.forbidden",
@@ -212,7 +215,10 @@ pub async fn case_crf(
             .await
         }
         Err(
-            e @ (CaseError::ReasonRequired | CaseError::Transition(_) | CaseError::DatabaseLocked),
+            e @ (CaseError::ReasonRequired
+            | CaseError::Transition(_)
+            | CaseError::DatabaseLocked
+            | CaseError::FrozenInput(_)),
         ) => {
             let issues = if matches!(e, CaseError::ReasonRequired) {
                 vec![FieldIssue {
@@ -426,6 +432,8 @@ pub struct EndForm {
     /// `withdrawn:<reason>` or `excluded:<E1|E2|E3>`.
     code: String,
     reason: String,
+    /// A withdrawal: the principal investigator's password (the signature).
+    password: Option<String>,
 }
 
 #[tracing::instrument(skip_all)]
@@ -440,10 +448,73 @@ pub async fn case_end(
     let (kind, code) = f.code.split_once(':').unwrap_or(("", ""));
     let end = crate::api::cases::parse_end(kind, code).map_err(|_| back(&page, "invalid"))?;
     let reason = Reason::parse(&f.reason).map_err(|_| back(&page, "reason_required"))?;
-    case::end_case(&state.db, &me.principal(AuditSource::Ui), id, end, &reason)
-        .await
-        .map_err(|e| case_error(&headers, &page, e))?;
+    case::end_case(
+        &state.db,
+        &me.principal(AuditSource::Ui),
+        id,
+        end,
+        &reason,
+        f.password.as_deref(),
+    )
+    .await
+    .map_err(|e| case_error(&headers, &page, e))?;
     saved(&session, id, "flash.case_saved", "end-case").await
+}
+
+/// The principal investigator changes model inputs frozen at the AI lock
+/// (a signed protocol deviation). Refusals come back to the form with what
+/// was typed.
+#[tracing::instrument(skip_all)]
+pub async fn case_crf_amend(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    Id(id): Id,
+    FormBody(pairs): FormBody<Pairs>,
+) -> Reply {
+    let reason = match get(&pairs, "reason").map(Reason::parse) {
+        Some(Ok(r)) => r,
+        Some(Err(_)) | None => {
+            let e = CaseError::ReasonRequired;
+            let issue = FieldIssue {
+                field: "reason".into(),
+                code: "required".into(),
+                message: e.to_string(),
+            };
+            return echo(&session, id, "crf", pairs, vec![issue], e.to_string()).await;
+        }
+    };
+    let password = get(&pairs, "password").unwrap_or_default().to_owned();
+    let crf = match ClinicalCrf::from_pairs(&pairs) {
+        Ok(c) => c,
+        Err(issues) => {
+            let message = CaseError::Crf(vec![]).to_string();
+            return echo(&session, id, "crf", pairs, issues, message).await;
+        }
+    };
+    match case::amend_frozen_crf(
+        &state.db,
+        &me.principal(AuditSource::Ui),
+        id,
+        crf,
+        &reason,
+        &password,
+    )
+    .await
+    {
+        Ok(_) => saved(&session, id, "flash.crf_saved", "crf").await,
+        Err(CaseError::Crf(issues)) => {
+            let message = CaseError::Crf(vec![]).to_string();
+            echo(&session, id, "crf", pairs, issues, message).await
+        }
+        Err(
+            e @ (CaseError::NothingChanged
+            | CaseError::BadPassword
+            | CaseError::Transition(_)
+            | CaseError::DatabaseLocked),
+        ) => echo(&session, id, "crf", pairs, vec![], e.to_string()).await,
+        Err(e) => Err(case_error(&headers, &case_path(id), e)),
+    }
 }
 
 #[derive(Deserialize)]

@@ -40,7 +40,13 @@ pub async fn study_settings(
         &me.principal(AuditSource::Ui),
         f.rule_version.as_deref().filter(|v| !v.is_empty()),
         Some(f.readers_per_case),
-        Some(&f.bone_rads_source),
+        Some(
+            f.bone_rads_source
+                .parse()
+                .map_err(|e: osteo_trial::codes::UnknownCode| {
+                    case_error(&headers, STUDY, e.into())
+                })?,
+        ),
         f.dicom_dates.as_deref(),
     )
     .await
@@ -50,6 +56,15 @@ pub async fn study_settings(
 
 #[derive(Deserialize)]
 pub struct LockForm {
+    password: String,
+    /// `interim` (the default) or `final`.
+    kind: Option<String>,
+    /// A final lock before the enrolment target: why the study stops early.
+    early_stop_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct UnlockForm {
     password: String,
     reason: Option<String>,
 }
@@ -61,22 +76,40 @@ pub async fn study_lock(
     headers: HeaderMap,
     FormBody(f): FormBody<LockForm>,
 ) -> Reply {
-    study::lock_database(&state.db, &me.principal(AuditSource::Ui), &f.password)
-        .await
-        .map_err(|e| case_error(&headers, STUDY, e))?;
+    let kind = f
+        .kind
+        .as_deref()
+        .unwrap_or("interim")
+        .parse()
+        .map_err(|e: osteo_trial::codes::UnknownCode| case_error(&headers, STUDY, e.into()))?;
+    let early = match f.early_stop_reason.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(r) => Some(Reason::parse(r).map_err(|_| back(STUDY, "reason_required"))?),
+    };
+    study::lock_database(
+        &state.db,
+        &me.principal(AuditSource::Ui),
+        &f.password,
+        kind,
+        early.as_ref(),
+    )
+    .await
+    .map_err(|e| case_error(&headers, STUDY, e))?;
     study_done(&session, "flash.locked").await
 }
 
+/// Signs the unlock of an interim lock (the PI or the monitor); the
+/// database unlocks once both have signed.
 #[tracing::instrument(skip_all)]
 pub async fn study_unlock(
     State(state): State<AppState>,
     Member(me, session): Member,
     headers: HeaderMap,
-    FormBody(f): FormBody<LockForm>,
+    FormBody(f): FormBody<UnlockForm>,
 ) -> Reply {
     let reason = Reason::parse(f.reason.as_deref().unwrap_or_default())
         .map_err(|_| back(STUDY, "reason_required"))?;
-    study::unlock_database(
+    let status = study::unlock_database(
         &state.db,
         &me.principal(AuditSource::Ui),
         &f.password,
@@ -84,7 +117,34 @@ pub async fn study_unlock(
     )
     .await
     .map_err(|e| case_error(&headers, STUDY, e))?;
-    study_done(&session, "flash.unlocked").await
+    let message = if status.locked {
+        "flash.unlock_signed"
+    } else {
+        "flash.unlocked"
+    };
+    study_done(&session, message).await
+}
+
+/// The principal investigator pins the model this server runs.
+#[tracing::instrument(skip_all)]
+pub async fn model_pin(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    FormBody(f): FormBody<SignForm>,
+) -> Reply {
+    let request =
+        crate::ai::pin_request(state.ai.as_deref()).ok_or_else(|| back(STUDY, "no_model"))?;
+    study::pin_model(
+        &state.db,
+        &me.principal(AuditSource::Ui),
+        &request,
+        &f.password,
+    )
+    .await
+    .map_err(|e| case_error(&headers, STUDY, e))?;
+    state.wake_ai();
+    study_done(&session, "flash.model_pinned").await
 }
 
 #[derive(Deserialize)]

@@ -8,8 +8,11 @@
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{Binomial, ChiSquared, ContinuousCDF, Discrete, DiscreteCDF};
 
-/// The test on the discordant pairs `b` = n12 and `c` = n21. Every figure is
-/// `None` when there are no discordant pairs (the test is undefined).
+/// The test on the discordant pairs `b` = n12 and `c` = n21. With no
+/// discordant pairs the statistics (0/0) are `None` and the p-values follow
+/// the R package contingencytables (Fagerland, Lydersen and Laake): 1 for
+/// the asymptotic, continuity-corrected and exact tests, and the mid-p of
+/// its tie rule, 1 − ½·P(X = b) = 0.5.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct McNemar {
     pub b: u64,
@@ -24,7 +27,8 @@ pub struct McNemar {
     pub p_chi2_cc: Option<f64>,
     /// Exact conditional: 2 · P(X ≤ min(b, c)), X ~ Bin(b + c, ½), at most 1.
     pub p_exact: Option<f64>,
-    /// Mid-p: the exact p less P(X = min(b, c)), i.e. 2 · (P(X ≤ k) − ½ P(X = k)).
+    /// Mid-p: the exact p less P(X = b); for b = c, 1 − ½·P(X = b)
+    /// (contingencytables' `McNemar_midP_test_paired_2x2`).
     pub p_midp: Option<f64>,
 }
 
@@ -37,11 +41,11 @@ pub fn mcnemar(_n11: u64, n12: u64, n21: u64, _n22: u64) -> McNemar {
             b,
             c,
             chi2: None,
-            p_chi2: None,
+            p_chi2: Some(1.0),
             chi2_cc: None,
-            p_chi2_cc: None,
-            p_exact: None,
-            p_midp: None,
+            p_chi2_cc: Some(1.0),
+            p_exact: Some(1.0),
+            p_midp: Some(0.5),
         };
     }
     let chi = ChiSquared::new(1.0).ok();
@@ -53,9 +57,13 @@ pub fn mcnemar(_n11: u64, n12: u64, n21: u64, _n22: u64) -> McNemar {
     let k = b.min(c);
     let binom = Binomial::new(0.5, n).ok();
     let p_exact = binom.as_ref().map(|bi| (2.0 * bi.cdf(k)).min(1.0));
-    let p_midp = binom
-        .as_ref()
-        .map(|bi| (2.0 * (bi.cdf(k) - 0.5 * bi.pmf(k))).min(1.0));
+    let p_midp = binom.as_ref().map(|bi| {
+        if b == c {
+            1.0 - 0.5 * bi.pmf(b)
+        } else {
+            (2.0 * bi.cdf(k)).min(1.0) - bi.pmf(b)
+        }
+    });
     McNemar {
         b,
         c,
@@ -89,18 +97,28 @@ mod tests {
         assert_eq!(t.chi2_cc.map(|x| round_to(x, 4)), Some(3.125));
     }
 
+    /// contingencytables: "No discordant pairs … P = 1.0" for the
+    /// asymptotic, continuity-corrected and exact conditional tests; its
+    /// mid-p takes the tie rule 1 − ½·dbinom(0, 0, ½) = 0.5.
     #[test]
-    fn no_discordant_pairs_is_undefined() {
+    fn no_discordant_pairs_give_p_one_as_contingencytables_does() {
         let t = mcnemar(10, 0, 0, 5);
-        assert_eq!((t.chi2, t.p_exact, t.p_midp), (None, None, None));
+        assert_eq!((t.chi2, t.chi2_cc), (None, None), "0/0 is no statistic");
+        assert_eq!(
+            (t.p_chi2, t.p_chi2_cc, t.p_exact),
+            (Some(1.0), Some(1.0), Some(1.0))
+        );
+        assert_eq!(t.p_midp, Some(0.5));
     }
 
+    /// contingencytables' mid-p for b = c: 1 − ½·dbinom(4, 8, ½) = 221/256.
     #[test]
-    fn equal_discordant_pairs_give_p_one() {
+    fn equal_discordant_pairs_follow_contingencytables() {
         let t = mcnemar(0, 4, 4, 0);
         assert_eq!(t.chi2, Some(0.0));
+        assert_eq!(t.p_chi2, Some(1.0));
         assert_eq!(t.p_exact, Some(1.0));
-        assert_eq!(t.p_midp.map(|p| round_to(p, 12)), Some(1.0));
+        assert!((t.p_midp.unwrap() - 221.0 / 256.0).abs() < 1e-12);
         assert_eq!(t.chi2_cc, Some(0.0));
     }
 }

@@ -55,6 +55,8 @@ pub enum StatsError {
     NotPaired,
     #[error("the AUC (or difference) to power a study for must lie in (0.5, 1) (or be non-zero); got {0}")]
     PowerAuc(f64),
+    #[error("the pilot data need at least two cases of each class for DeLong's variances")]
+    PilotTooSmall,
 }
 
 /// The standard normal quantile `z` with `P(|Z| ≤ z) = level`.

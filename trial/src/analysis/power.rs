@@ -289,9 +289,9 @@ mod tests {
         .unwrap();
         let pilot = PairedPilot {
             delta: c.diff,
-            var1: c.var1,
-            var2: c.var2,
-            cov: c.cov,
+            var1: c.var1.unwrap(),
+            var2: c.var2.unwrap(),
+            cov: c.cov.unwrap(),
             n_pos: 41.0,
         };
         // power.roc.test(r.ndka, r.wfns) → power 0.7131594

@@ -172,14 +172,24 @@ pub struct AucEstimate {
     pub auc: f64,
     /// The Mann–Whitney U of the positives (AUC × n_pos × n_neg).
     pub mann_whitney_u: f64,
-    pub var_delong: f64,
-    pub se_delong: f64,
+    /// `None` with a single case in a class: DeLong's variance needs the
+    /// spread of each class's placement values, which one case does not
+    /// have (pROC returns NA there too).
+    pub var_delong: Option<f64>,
+    pub se_delong: Option<f64>,
     /// Wald interval on the AUC scale, clipped to [0, 1].
-    pub ci_delong: (f64, f64),
+    pub ci_delong: Option<(f64, f64)>,
     /// Logit-transformed interval; `None` when the AUC is 0 or 1, or its
-    /// standard error is 0 (the logit is then undefined).
+    /// standard error is 0 or undefined (the logit is then undefined).
     pub ci_logit: Option<(f64, f64)>,
     pub se_hanley_mcneil: f64,
+}
+
+/// DeLong's variance of an AUC from its structural components, or `None`
+/// with a single case in a class.
+fn delong_variance(v10: &[f64], v01: &[f64]) -> Option<f64> {
+    (v10.len() >= 2 && v01.len() >= 2)
+        .then(|| covariance(v10, v10) / v10.len() as f64 + covariance(v01, v01) / v01.len() as f64)
 }
 
 /// AUC, DeLong variance, Wald and logit intervals, Hanley–McNeil SE.
@@ -188,16 +198,17 @@ pub fn auc(sample: &Sample, level: f64) -> Result<AucEstimate, StatsError> {
     let (m, n) = (sample.n_pos() as f64, sample.n_neg() as f64);
     let (v10, v01) = sample.components();
     let a = mean(&v10);
-    let var = covariance(&v10, &v10) / m + covariance(&v01, &v01) / n;
-    let se = var.sqrt();
-    let ci_delong = ((a - z * se).max(0.0), (a + z * se).min(1.0));
-    let ci_logit = if a > 0.0 && a < 1.0 && se > 0.0 {
-        let logit = (a / (1.0 - a)).ln();
-        let half = z * se / (a * (1.0 - a));
-        let inv = |x: f64| 1.0 / (1.0 + (-x).exp());
-        Some((inv(logit - half), inv(logit + half)))
-    } else {
-        None
+    let var = delong_variance(&v10, &v01);
+    let se = var.map(f64::sqrt);
+    let ci_delong = se.map(|se| ((a - z * se).max(0.0), (a + z * se).min(1.0)));
+    let ci_logit = match se {
+        Some(se) if a > 0.0 && a < 1.0 && se > 0.0 => {
+            let logit = (a / (1.0 - a)).ln();
+            let half = z * se / (a * (1.0 - a));
+            let inv = |x: f64| 1.0 / (1.0 + (-x).exp());
+            Some((inv(logit - half), inv(logit + half)))
+        }
+        _ => None,
     };
     // Hanley & McNeil (1982), equation 2.
     let q1 = a / (2.0 - a);
@@ -271,7 +282,8 @@ pub fn curve(sample: &Sample) -> Vec<RocPoint> {
 }
 
 /// The threshold that maximises Youden's J = sensitivity + specificity − 1,
-/// among the observed scores (the first, i.e. strictest, on ties).
+/// among the observed scores (the first, i.e. strictest, on ties): a case is
+/// positive at or beyond it.
 pub fn youden(sample: &Sample) -> RocPoint {
     let points = curve(sample);
     let mut best = points[0];
@@ -283,44 +295,80 @@ pub fn youden(sample: &Sample) -> RocPoint {
     best
 }
 
+/// The same best cut-off as pROC's `coords(roc, "best")` reports it: the
+/// midpoint between the observed score at which the best point is reached
+/// and the next observed score on the negative side (pROC's thresholds lie
+/// between adjacent observed scores). `None` when the best point calls every
+/// case positive or every case negative (pROC's −Inf / +Inf).
+pub fn youden_midpoint(sample: &Sample) -> Option<f64> {
+    let best = youden(sample);
+    let sign = match sample.direction {
+        Direction::HigherIsPositive => 1.0,
+        Direction::LowerIsPositive => -1.0,
+    };
+    let cut = sign * best.threshold;
+    if !cut.is_finite() {
+        return None;
+    }
+    // The next distinct oriented score below the cut-off.
+    let below = sample
+        .positives
+        .iter()
+        .chain(&sample.negatives)
+        .copied()
+        .filter(|s| *s < cut)
+        .fold(f64::NEG_INFINITY, f64::max);
+    below.is_finite().then(|| sign * (cut + below) / 2.0)
+}
+
 /// Two AUCs compared by DeLong's test.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AucComparison {
     pub auc1: f64,
     pub auc2: f64,
     pub diff: f64,
-    pub var1: f64,
-    pub var2: f64,
+    pub var1: Option<f64>,
+    pub var2: Option<f64>,
     /// 0 for unpaired samples.
-    pub cov: f64,
-    pub var_diff: f64,
-    pub se_diff: f64,
+    pub cov: Option<f64>,
+    pub var_diff: Option<f64>,
+    pub se_diff: Option<f64>,
     /// `None` when a variance is 0 (the correlation is undefined).
     pub corr: Option<f64>,
-    /// `None` when the difference has no variance.
+    /// 0 when the two curves are identical (no difference and no variance
+    /// of the difference: pROC's `roc.test` reports Z = 0, p = 1); `None`
+    /// when the variance is undefined, or 0 under a non-zero difference.
     pub z: Option<f64>,
     pub p_two_sided: Option<f64>,
     /// H1: AUC1 > AUC2.
     pub p_greater: Option<f64>,
     /// H1: AUC1 < AUC2.
     pub p_less: Option<f64>,
-    pub diff_ci: (f64, f64),
+    pub diff_ci: Option<(f64, f64)>,
 }
 
 fn compare_from(
     auc1: f64,
     auc2: f64,
-    var1: f64,
-    var2: f64,
-    cov: f64,
+    var1: Option<f64>,
+    var2: Option<f64>,
+    cov: Option<f64>,
     level: f64,
 ) -> Result<AucComparison, StatsError> {
     let zq = z_two_sided(level)?;
     let diff = auc1 - auc2;
-    let var_diff = (var1 + var2 - 2.0 * cov).max(0.0);
-    let se = var_diff.sqrt();
+    let var_diff = match (var1, var2, cov) {
+        (Some(a), Some(b), Some(c)) => Some((a + b - 2.0 * c).max(0.0)),
+        _ => None,
+    };
+    let se = var_diff.map(f64::sqrt);
     let phi = standard_normal();
-    let z = (se > 0.0).then(|| diff / se);
+    let z = match se {
+        Some(se) if se > 0.0 => Some(diff / se),
+        // Identical curves: nothing differs and nothing varies.
+        Some(_) if diff == 0.0 => Some(0.0),
+        _ => None,
+    };
     Ok(AucComparison {
         auc1,
         auc2,
@@ -330,12 +378,15 @@ fn compare_from(
         cov,
         var_diff,
         se_diff: se,
-        corr: (var1 > 0.0 && var2 > 0.0).then(|| cov / (var1 * var2).sqrt()),
+        corr: match (var1, var2, cov) {
+            (Some(a), Some(b), Some(c)) if a > 0.0 && b > 0.0 => Some(c / (a * b).sqrt()),
+            _ => None,
+        },
         z,
         p_two_sided: z.map(|z| 2.0 * (1.0 - phi.cdf(z.abs()))),
         p_greater: z.map(|z| 1.0 - phi.cdf(z)),
         p_less: z.map(|z| phi.cdf(z)),
-        diff_ci: (diff - zq * se, diff + zq * se),
+        diff_ci: se.map(|se| (diff - zq * se, diff + zq * se)),
     })
 }
 
@@ -357,9 +408,11 @@ pub fn compare_paired(
     let (m, n) = (s1.n_pos() as f64, s1.n_neg() as f64);
     let (v10a, v01a) = s1.components();
     let (v10b, v01b) = s2.components();
-    let var1 = covariance(&v10a, &v10a) / m + covariance(&v01a, &v01a) / n;
-    let var2 = covariance(&v10b, &v10b) / m + covariance(&v01b, &v01b) / n;
-    let cov = covariance(&v10a, &v10b) / m + covariance(&v01a, &v01b) / n;
+    let var1 = delong_variance(&v10a, &v01a);
+    let var2 = delong_variance(&v10b, &v01b);
+    let cov = var1
+        .is_some()
+        .then(|| covariance(&v10a, &v10b) / m + covariance(&v01a, &v01b) / n);
     compare_from(mean(&v10a), mean(&v10b), var1, var2, cov, level)
 }
 
@@ -367,7 +420,7 @@ pub fn compare_paired(
 pub fn compare_unpaired(s1: &Sample, s2: &Sample, level: f64) -> Result<AucComparison, StatsError> {
     let a = auc(s1, level)?;
     let b = auc(s2, level)?;
-    compare_from(a.auc, b.auc, a.var_delong, b.var_delong, 0.0, level)
+    compare_from(a.auc, b.auc, a.var_delong, b.var_delong, Some(0.0), level)
 }
 
 /// The quadratic DeLong computation, straight from the 1988 paper; kept for
@@ -452,10 +505,8 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!((s.n_pos, s.n_neg), (41, 72));
         assert_eq!(round_to(s.auc, 4), 0.7314);
-        assert_eq!(
-            (round_to(s.ci_delong.0, 4), round_to(s.ci_delong.1, 4)),
-            (0.6301, 0.8326)
-        );
+        let ci = s.ci_delong.unwrap();
+        assert_eq!((round_to(ci.0, 4), round_to(ci.1, 4)), (0.6301, 0.8326));
         let w = auc(
             &Sample::new(&wfns, &truth, Direction::HigherIsPositive).unwrap(),
             0.95,
@@ -493,11 +544,8 @@ pub(crate) mod tests {
             let fast = auc(&s, 0.95).unwrap();
             let (a, v) = delong_quadratic(&s);
             assert!((fast.auc - a).abs() < 1e-12);
-            assert!(
-                (fast.var_delong - v).abs() < 1e-12,
-                "{} vs {v}",
-                fast.var_delong
-            );
+            let var = fast.var_delong.unwrap();
+            assert!((var - v).abs() < 1e-12, "{var} vs {v}");
         }
     }
 
@@ -556,9 +604,82 @@ pub(crate) mod tests {
         let a = auc(&s, 0.95).unwrap();
         assert_eq!(a.auc, 1.0);
         assert_eq!(a.ci_logit, None);
-        assert_eq!(a.ci_delong.1, 1.0);
+        assert_eq!(a.ci_delong.map(|c| c.1), Some(1.0));
         let y = youden(&s);
         assert_eq!((y.threshold, y.sensitivity, y.specificity), (3.0, 1.0, 1.0));
+    }
+
+    /// pROC's test suite: `roc.test(r.wfns, r.wfns)` gives Z = 0, p = 1.
+    #[test]
+    fn identical_curves_give_z_zero_and_p_one_as_proc_does() {
+        let d = asah();
+        let truth: Vec<bool> = d.iter().map(|r| r.0).collect();
+        let wfns: Vec<f64> = d.iter().map(|r| r.1).collect();
+        let c = compare_paired(
+            &wfns,
+            &wfns,
+            &truth,
+            Direction::HigherIsPositive,
+            Direction::HigherIsPositive,
+            0.95,
+        )
+        .unwrap();
+        assert_eq!((c.diff, c.se_diff), (0.0, Some(0.0)));
+        assert_eq!(c.z, Some(0.0));
+        assert_eq!(c.p_two_sided, Some(1.0));
+    }
+
+    /// pROC returns NA for DeLong's variance with a single case in a class.
+    #[test]
+    fn a_single_case_in_a_class_has_no_delong_variance() {
+        let s = Sample::new(
+            &[0.1, 0.4, 0.35, 0.8],
+            &[false, false, false, true],
+            Direction::HigherIsPositive,
+        )
+        .unwrap();
+        let a = auc(&s, 0.95).unwrap();
+        assert_eq!(a.auc, 1.0);
+        assert_eq!((a.var_delong, a.se_delong, a.ci_delong), (None, None, None));
+        assert_eq!(a.ci_logit, None);
+        let c = compare_paired(
+            &[0.1, 0.4, 0.35, 0.8],
+            &[0.2, 0.1, 0.3, 0.9],
+            &[false, false, false, true],
+            Direction::HigherIsPositive,
+            Direction::HigherIsPositive,
+            0.95,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.var1, c.z, c.p_two_sided, c.diff_ci),
+            (None, None, None, None)
+        );
+    }
+
+    /// pROC's `coords(roc, "best")` threshold lies midway between adjacent
+    /// observed scores; the engine's cut-off is the observed score itself.
+    #[test]
+    fn the_youden_midpoint_lies_between_adjacent_scores() {
+        let s = Sample::new(
+            &[1.0, 2.0, 3.0, 4.0],
+            &[false, false, true, true],
+            Direction::HigherIsPositive,
+        )
+        .unwrap();
+        assert_eq!(youden(&s).threshold, 3.0);
+        assert_eq!(youden_midpoint(&s), Some(2.5));
+        let down = Sample::new(
+            &[1.0, 2.0, 3.0, 4.0],
+            &[true, true, false, false],
+            Direction::LowerIsPositive,
+        )
+        .unwrap();
+        assert_eq!(youden(&down).threshold, 2.0);
+        assert_eq!(youden_midpoint(&down), Some(2.5));
+        // No cut-off beats calling every case negative: no finite midpoint (pROC: Inf).
+        let all = Sample::new(&[1.0, 1.0], &[true, false], Direction::HigherIsPositive).unwrap();
+        assert_eq!(youden_midpoint(&all), None);
     }
 
     #[test]

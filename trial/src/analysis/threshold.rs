@@ -69,8 +69,15 @@ pub fn at_threshold(
     direction: Direction,
     level: f64,
 ) -> Result<AtThreshold, StatsError> {
-    // The same checks as for the AUC: equal lengths, finite scores, both classes.
-    Sample::new(scores, truth, direction)?;
+    // The same checks as for the AUC, but one class is enough: a set of
+    // positives only still has a sensitivity (the other figures are None).
+    match Sample::new(scores, truth, direction) {
+        Ok(_) | Err(StatsError::NoPositives | StatsError::NoNegatives) => {}
+        Err(e) => return Err(e),
+    }
+    if scores.is_empty() {
+        return Err(StatsError::EmptySample);
+    }
     if !threshold.is_finite() {
         return Err(StatsError::NotFinite {
             index: usize::MAX,
@@ -160,5 +167,34 @@ mod tests {
             0.95
         )
         .is_err());
+    }
+
+    /// Regression: a set with one class only (a subgroup of the locked
+    /// report can be one) was refused as a whole.
+    #[test]
+    fn one_class_still_has_its_own_rate() {
+        let r = at_threshold(
+            &[0.2, 0.7, 0.9],
+            &[true, true, true],
+            0.5,
+            Direction::HigherIsPositive,
+            0.95,
+        )
+        .unwrap();
+        assert_eq!(r.sensitivity.value, Some(2.0 / 3.0));
+        assert!(r.sensitivity.wilson.is_some());
+        assert_eq!(r.specificity.value, None);
+        assert_eq!(r.npv.value, Some(0.0));
+        let r = at_threshold(
+            &[0.2, 0.7],
+            &[false, false],
+            0.5,
+            Direction::HigherIsPositive,
+            0.95,
+        )
+        .unwrap();
+        assert_eq!(r.specificity.value, Some(0.5));
+        assert_eq!(r.sensitivity.value, None);
+        assert!(at_threshold(&[], &[], 0.5, Direction::HigherIsPositive, 0.95).is_err());
     }
 }

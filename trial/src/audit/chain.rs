@@ -108,9 +108,62 @@ pub enum VerifyError {
     Store(#[from] sqlx::Error),
 }
 
-/// Walks the whole chain in sequence order, in pages, and checks every link.
-pub async fn verify(db: &Db) -> Result<ChainSummary, VerifyError> {
+/// The hash of row `seq` (`GENESIS_HASH` for 0), if the chain has it.
+pub async fn row_hash(db: &Db, seq: i64) -> Result<Option<String>, sqlx::Error> {
+    if seq == 0 {
+        return Ok(Some(GENESIS_HASH.to_owned()));
+    }
+    sqlx::query("SELECT hash FROM audit_log WHERE seq = $1")
+        .bind(seq)
+        .fetch_optional(db.pool())
+        .await?
+        .map(|r| r.try_get("hash"))
+        .transpose()
+}
+
+/// The actions the server signs an anchor with, in the same transaction:
+/// each must be covered by a later anchor.
+pub const ANCHORED_ACTIONS: [&str; 3] = ["database.lock", "database.unlock", "export.download"];
+
+/// Walks the whole chain in sequence order, in pages, and checks every link;
+/// then, with the audit key's public half, every signed anchor: its
+/// signature, and that the chain still has the anchored hash at the
+/// anchored row. Without a key the anchors' hashes are still compared, but
+/// an anchor proves nothing (anyone could have written it).
+pub async fn verify(
+    db: &Db,
+    key: Option<&super::anchor::PublicKey>,
+) -> Result<ChainSummary, VerifyError> {
     const PAGE: i64 = 5_000;
+    let anchors = super::anchor::anchors(db).await?;
+    if let Some(key) = key {
+        if let Some(a) = anchors.iter().find(|a| !a.signed_by(key)) {
+            return Err(VerifyError::Broken(ChainBreak::AnchorForged {
+                seq: a.seq,
+                signed_at: a.signed_at.clone(),
+            }));
+        }
+    }
+    let mut by_seq: std::collections::BTreeMap<i64, Vec<&super::anchor::Anchor>> =
+        std::collections::BTreeMap::new();
+    for a in &anchors {
+        by_seq.entry(a.seq).or_default().push(a);
+    }
+    let check_anchors = |seq: i64, hash: &str| -> Result<(), VerifyError> {
+        match by_seq
+            .get(&seq)
+            .and_then(|list| list.iter().find(|a| a.head_hash != hash))
+        {
+            Some(a) => Err(VerifyError::Broken(ChainBreak::AnchorMismatch {
+                seq,
+                signed_at: a.signed_at.clone(),
+            })),
+            None => Ok(()),
+        }
+    };
+    check_anchors(0, GENESIS_HASH)?;
+    let mut last_anchored_action: Option<(i64, String)> = None;
+    let mut first_at: Option<String> = None;
     let mut previous_seq = 0_i64;
     let mut previous_hash = GENESIS_HASH.to_owned();
     let mut previous_at = String::new();
@@ -143,6 +196,13 @@ pub async fn verify(db: &Db) -> Result<ChainSummary, VerifyError> {
             if row.at < previous_at {
                 return Err(VerifyError::Broken(ChainBreak::TimeOrder { seq: row.seq }));
             }
+            check_anchors(row.seq, &row.hash)?;
+            if ANCHORED_ACTIONS.contains(&row.action.as_str()) {
+                last_anchored_action = Some((row.seq, row.action.clone()));
+            }
+            if first_at.is_none() {
+                first_at = Some(row.at.clone());
+            }
             previous_seq = row.seq;
             previous_hash = row.hash;
             previous_at = row.at;
@@ -164,9 +224,37 @@ pub async fn verify(db: &Db) -> Result<ChainSummary, VerifyError> {
             seq: previous_seq,
         }));
     }
+    let last_anchored_seq = anchors.iter().map(|a| a.seq).max();
+    if let Some(a) = anchors.iter().find(|a| a.seq > previous_seq) {
+        // An anchor beyond the end: rows were cut from the chain.
+        return Err(VerifyError::Broken(ChainBreak::AnchorMismatch {
+            seq: a.seq,
+            signed_at: a.signed_at.clone(),
+        }));
+    }
+    if key.is_some() {
+        if let Some((seq, action)) = last_anchored_action {
+            if last_anchored_seq.is_none_or(|a| a < seq) {
+                return Err(VerifyError::Broken(ChainBreak::Unanchored { seq, action }));
+            }
+        }
+        let stale = first_at
+            .as_deref()
+            .and_then(crate::store::parse_utc)
+            .is_some_and(|t| chrono::Utc::now() - t > chrono::Duration::hours(2));
+        if anchors.is_empty() && stale {
+            return Err(VerifyError::Broken(ChainBreak::NoAnchor { seq: 1 }));
+        }
+    }
     Ok(ChainSummary {
         rows: previous_seq,
         head_hash,
+        anchors_checked: if key.is_some() {
+            anchors.len() as i64
+        } else {
+            0
+        },
+        last_anchored_seq,
     })
 }
 

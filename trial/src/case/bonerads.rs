@@ -148,15 +148,18 @@ impl RuleTable {
                 f.known_primary_malignancy,
                 self.known_primary_malignancy,
             ));
-        let category = self
-            .category_min_points
-            .iter()
-            .rposition(|&min| points >= min)
-            .map_or(1, |i| i as u8 + 1);
         Score {
             points: Some(points),
-            category,
+            category: self.category(points),
         }
+    }
+
+    /// The category (1–4) of a total of points.
+    pub fn category(&self, points: u8) -> u8 {
+        self.category_min_points
+            .iter()
+            .rposition(|&min| points >= min)
+            .map_or(1, |i| i as u8 + 1)
     }
 }
 

@@ -111,7 +111,35 @@ impl FieldIssue {
     }
 }
 
+/// The fields frozen at the AI lock: those the model takes (age, sex,
+/// symptoms, pathological fracture, known primary malignancy, bone,
+/// longitudinal location) and those that define a subgroup of the locked
+/// analysis (sex, age band, bone). After the prediction is locked a change is
+/// a protocol deviation, signed by the principal investigator with a reason.
+/// The database's `crf_frozen_after_ai` trigger lists the same fields.
+pub const FROZEN_AT_AI_LOCK: [&str; 7] = [
+    "age_years",
+    "sex",
+    "symptoms",
+    "pathological_fracture",
+    "known_primary_malignancy",
+    "bone",
+    "longitudinal",
+];
+
 impl ClinicalCrf {
+    /// The frozen fields ([`FROZEN_AT_AI_LOCK`]) whose values differ between
+    /// `self` and `other`, with the old and new values as the audit trail writes them.
+    pub fn frozen_changes(&self, other: &ClinicalCrf) -> Vec<(&'static str, String, String)> {
+        let old = self.field_values();
+        let new = other.field_values();
+        old.into_iter()
+            .zip(new)
+            .filter(|((f, a), (_, b))| FROZEN_AT_AI_LOCK.contains(f) && a != b)
+            .map(|((f, a), (_, b))| (f, a, b))
+            .collect()
+    }
+
     /// Every field name, in form order (the data dictionary's order too).
     pub const FIELDS: [&'static str; 20] = [
         "age_years",

@@ -9,7 +9,7 @@ use super::*;
 use crate::accounts::{self, LoginError};
 use crate::audit::{self, Change, Principal};
 use crate::domain::{AuditSource, Permission, Reason, Role};
-use crate::screening::{latest_screening_date, Arm};
+use crate::screening::{latest_screening_date, study_kind, study_kind_of, Arm};
 use crate::store::{now_utc, Db};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -124,6 +124,7 @@ async fn refuse(
 // ------------------------------------------------------------------ cases
 
 const SUMMARY_SQL: &str = "SELECT c.id, c.arm, c.study_no, si.code AS site_code, c.state, c.end_reason, c.updated_at, \
+     (SELECT kind FROM study WHERE id = 1) AS study_kind, \
      (SELECT COUNT(*) FROM queries q WHERE q.case_id = c.id AND q.status IN ('open', 'answered')) AS open_queries \
      FROM cases c JOIN sites si ON si.id = c.site_id";
 
@@ -140,7 +141,7 @@ fn summary_from_row(r: &AnyRow) -> Result<(CaseSummary, Option<String>), CaseErr
     Ok((
         CaseSummary {
             id: r.try_get("id")?,
-            study_number: arm.label(r.try_get("study_no")?),
+            study_number: arm.label(study_kind_of(r), r.try_get("study_no")?),
             site_code: r.try_get("site_code")?,
             state,
             waits_for: state.waits_for().to_owned(),
@@ -186,13 +187,18 @@ pub(crate) async fn create_case(
     .fetch_one(&mut **tx)
     .await?
     .try_get("id")?;
+    let kind = study_kind(&mut **tx).await?;
     audit::append(
         tx,
         by,
         Change::new("case.create", "case", id).field(
             "state",
             None,
-            Some(format!("{} {}", arm.label(study_no), CaseState::Enrolled)),
+            Some(format!(
+                "{} {}",
+                arm.label(kind, study_no),
+                CaseState::Enrolled
+            )),
         ),
     )
     .await?;
@@ -655,45 +661,28 @@ pub async fn save_crf(
         // The only way to complete the form is the state machine's step.
         state.apply(CaseEvent::CrfCompleted)?;
     }
-    let version = old.as_ref().map_or(1, |o| o.version + 1);
-    let reason = reason.map(Reason::as_str);
-    sqlx::query(
-        "INSERT INTO crf_versions (case_id, version, data, complete, reason_for_change, created_at, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(case_id)
-    .bind(version)
-    .bind(serde_json::to_string(&crf)?)
-    .bind(i64::from(complete))
-    .bind(reason)
-    .bind(now_utc())
-    .bind(user_id(by)?)
-    .execute(&mut *tx)
-    .await?;
-    let before = old.as_ref().map(|o| o.data.field_values());
-    for (i, (field, new)) in crf.field_values().into_iter().enumerate() {
-        let previous = before.as_ref().map(|b| b[i].1.clone());
-        if previous.as_deref().unwrap_or("") != new {
-            audit::append(
-                &mut tx,
+    if state.reached(CaseState::AiLocked) {
+        let frozen: Vec<String> = old
+            .as_ref()
+            .map(|o| o.data.frozen_changes(&crf))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(f, _, _)| f.to_owned())
+            .collect();
+        if !frozen.is_empty() {
+            drop(tx);
+            return Err(refuse(
+                db,
                 by,
-                Change::new("crf.save", "case", case_id)
-                    .field(field, previous, Some(new))
-                    .reason(reason),
+                "crf.refused",
+                case_id,
+                CaseError::FrozenInput(frozen),
             )
-            .await?;
+            .await);
         }
     }
-    if old.as_ref().is_some_and(|o| !o.signatures.is_empty()) {
-        void_signatures(
-            &mut tx,
-            by,
-            "crf",
-            case_id,
-            reason.unwrap_or("the form was edited"),
-        )
-        .await?;
-    }
+    let reason = reason.map(Reason::as_str);
+    write_crf_version(&mut tx, by, case_id, old.as_ref(), &crf, complete, reason).await?;
     if complete && !was_complete {
         advance(&mut tx, by, case_id, CaseEvent::CrfCompleted, None).await?;
     }
@@ -703,6 +692,177 @@ pub async fn save_crf(
         .ok_or(CaseError::NothingToSign)?;
     tx.commit().await?;
     Ok(record)
+}
+
+/// Writes the next version of the CRF, audits each changed field with the
+/// reason, and voids the signatures on the form it replaces.
+async fn write_crf_version(
+    tx: &mut Tx,
+    by: &Principal,
+    case_id: i64,
+    old: Option<&CrfRecord>,
+    crf: &ClinicalCrf,
+    complete: bool,
+    reason: Option<&str>,
+) -> Result<i64, CaseError> {
+    let version = old.map_or(1, |o| o.version + 1);
+    sqlx::query(
+        "INSERT INTO crf_versions (case_id, version, data, complete, reason_for_change, created_at, created_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(case_id)
+    .bind(version)
+    .bind(serde_json::to_string(crf)?)
+    .bind(i64::from(complete))
+    .bind(reason)
+    .bind(now_utc())
+    .bind(user_id(by)?)
+    .execute(&mut **tx)
+    .await?;
+    let before = old.map(|o| o.data.field_values());
+    for (i, (field, new)) in crf.field_values().into_iter().enumerate() {
+        let previous = before.as_ref().map(|b| b[i].1.clone());
+        if previous.as_deref().unwrap_or("") != new {
+            audit::append(
+                tx,
+                by,
+                Change::new("crf.save", "case", case_id)
+                    .field(field, previous, Some(new))
+                    .reason(reason),
+            )
+            .await?;
+        }
+    }
+    if old.is_some_and(|o| !o.signatures.is_empty()) {
+        void_signatures(
+            tx,
+            by,
+            "crf",
+            case_id,
+            reason.unwrap_or("the form was edited"),
+        )
+        .await?;
+    }
+    Ok(version)
+}
+
+/// Changes model inputs frozen at the AI lock ([`crf::FROZEN_AT_AI_LOCK`]):
+/// the principal investigator, with a reason and their signature (password).
+/// Each changed frozen field is recorded as a protocol deviation, which the
+/// locked report lists; the prediction itself never changes.
+pub async fn amend_frozen_crf(
+    db: &Db,
+    by: &Principal,
+    case_id: i64,
+    crf: ClinicalCrf,
+    reason: &Reason,
+    password: &str,
+) -> Result<CrfRecord, CaseError> {
+    require(by, Permission::AmendFrozenInputs)?;
+    let crf = crf.normalised();
+    let issues = crf.issues(&latest_screening_date());
+    if !issues.is_empty() {
+        return Err(CaseError::Crf(issues));
+    }
+    let missing = crf.missing();
+    if !missing.is_empty() {
+        return Err(CaseError::Crf(missing));
+    }
+    let name = reauthenticate(db, by, password).await?;
+    let mut tx = begin(db, by, "crf.amend", "case", case_id).await?;
+    let state = state_of(&mut tx, case_id).await?;
+    if !state.reached(CaseState::AiLocked) {
+        return Err(IllegalTransition {
+            from: state,
+            event: CaseEvent::CrfCompleted,
+            hint: "the model inputs are frozen only once the prediction is locked; until then the coordinator edits the CRF".into(),
+        }
+        .into());
+    }
+    let old = latest_crf(&mut tx, case_id)
+        .await?
+        .ok_or(CaseError::NothingToSign)?;
+    let changes = old.data.frozen_changes(&crf);
+    if changes.is_empty() {
+        return Err(CaseError::NothingChanged);
+    }
+    let version = old.version + 1;
+    let now = now_utc();
+    for (field, from, to) in &changes {
+        sqlx::query(
+            "INSERT INTO deviations (case_id, crf_version, field, old_value, new_value, reason, at, by_user, printed_name, meaning) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'approval')",
+        )
+        .bind(case_id)
+        .bind(version)
+        .bind(*field)
+        .bind(from)
+        .bind(to)
+        .bind(reason.as_str())
+        .bind(&now)
+        .bind(user_id(by)?)
+        .bind(&name)
+        .execute(&mut *tx)
+        .await?;
+        audit::append(
+            &mut tx,
+            by,
+            Change::new("deviation.record", "case", case_id)
+                .field(field, Some(from.clone()), Some(to.clone()))
+                .reason(Some(reason.as_str())),
+        )
+        .await?;
+    }
+    audit::append(
+        &mut tx,
+        by,
+        Change::new("signature.apply", "deviation", case_id).field(
+            "signature",
+            None,
+            Some(format!("{name} ({}) approval, CRF v{version}", by.name)),
+        ),
+    )
+    .await?;
+    write_crf_version(
+        &mut tx,
+        by,
+        case_id,
+        Some(&old),
+        &crf,
+        old.complete,
+        Some(reason.as_str()),
+    )
+    .await?;
+    touch(&mut tx, case_id).await?;
+    let record = latest_crf(&mut tx, case_id)
+        .await?
+        .ok_or(CaseError::NothingToSign)?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+async fn deviations_of(tx: &mut Tx, case_id: Option<i64>) -> Result<Vec<Deviation>, CaseError> {
+    let rows = sqlx::query(
+        "SELECT case_id, crf_version, field, old_value, new_value, reason, at, printed_name FROM deviations \
+         WHERE ($1 IS NULL OR case_id = $1) ORDER BY id",
+    )
+    .bind(case_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Deviation {
+                case_id: r.try_get("case_id")?,
+                crf_version: r.try_get("crf_version")?,
+                field: r.try_get("field")?,
+                old_value: r.try_get("old_value")?,
+                new_value: r.try_get("new_value")?,
+                reason: r.try_get("reason")?,
+                at: r.try_get("at")?,
+                signed_by: r.try_get("printed_name")?,
+            })
+        })
+        .collect()
 }
 
 /// Signs the current, complete CRF.
@@ -763,11 +923,19 @@ pub async fn assign_reader(
     if exists.is_some() {
         return Err(CaseError::AlreadyAssigned(reader.username));
     }
-    sqlx::query("INSERT INTO read_assignments (case_id, reader_id, assigned_at, assigned_by) VALUES ($1, $2, $3, $4)")
+    // Numbered in the order made: the first reader assigned is the primary reader.
+    let ordinal: i64 =
+        sqlx::query("SELECT COUNT(*) + 1 AS n FROM read_assignments WHERE case_id = $1")
+            .bind(case_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+    sqlx::query("INSERT INTO read_assignments (case_id, reader_id, assigned_at, assigned_by, ordinal) VALUES ($1, $2, $3, $4, $5)")
         .bind(case_id)
         .bind(reader.id)
         .bind(now_utc())
         .bind(user_id(by)?)
+        .bind(ordinal)
         .execute(&mut *tx)
         .await?;
     audit::append(
@@ -789,7 +957,7 @@ pub async fn assign_reader(
 async fn assigned(tx: &mut Tx, case_id: i64) -> Result<Vec<(i64, String)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT u.id, u.username FROM read_assignments a JOIN users u ON u.id = a.reader_id \
-         WHERE a.case_id = $1 ORDER BY a.assigned_at, u.username",
+         WHERE a.case_id = $1 ORDER BY COALESCE(a.ordinal, 0), a.assigned_at, u.username",
     )
     .bind(case_id)
     .fetch_all(&mut **tx)
@@ -1071,6 +1239,15 @@ pub async fn record_prediction(
         return Err(CaseError::PredictionExists);
     }
     state.apply(CaseEvent::PredictionLocked)?;
+    // One model, pinned by the PI before the first prediction (invariant 10).
+    let pin = crate::study::pinned_model_in(&mut tx)
+        .await?
+        .ok_or(CaseError::NoPinnedModel)?;
+    if pin.weights_sha256 != input.weights_sha256 || pin.model_id != input.model_id {
+        drop(tx);
+        let refused = CaseError::NotPinnedModel(input.model_id.clone());
+        return Err(refuse(db, by, "prediction.refused", case_id, refused).await);
+    }
     let created_at = now_utc();
     let canonical = serde_json::json!({
         "case_id": case_id,
@@ -1081,7 +1258,7 @@ pub async fn record_prediction(
         "weights_sha256": input.weights_sha256,
         "image_sha256": input.image_sha256,
         "heatmaps": input.heatmaps,
-        "bone_rads_source": input.bone_rads_source,
+        "bone_rads_source": input.bone_rads_source.as_str(),
         "created_at": created_at,
     });
     let record_sha256 = crate::store::sha256_hex(&serde_json::to_vec(&canonical)?);
@@ -1097,7 +1274,7 @@ pub async fn record_prediction(
     .bind(&input.weights_sha256)
     .bind(serde_json::to_string(&input.image_sha256)?)
     .bind(serde_json::to_string(&input.heatmaps)?)
-    .bind(&input.bone_rads_source)
+    .bind(input.bone_rads_source.as_str())
     .bind(&record_sha256)
     .bind(&created_at)
     .execute(&mut *tx)
@@ -1152,18 +1329,42 @@ pub async fn ai_input(db: &Db, by: &Principal, case_id: i64) -> Result<AiInput, 
         .filter(|c| c.complete)
         .ok_or(CaseError::UnknownCase(case_id))?
         .data;
-    let primary_read = reads_of(&mut tx, case_id, None)
-        .await?
-        .into_iter()
-        .find(Read::is_locked)
-        .ok_or(CaseError::UnknownCase(case_id))?;
+    // The study's setting decides which score the model takes; the primary
+    // reader is the first reader assigned (not the first read saved).
+    let source: BoneRadsSource =
+        sqlx::query("SELECT bone_rads_source FROM study_settings WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<String, _>("bone_rads_source")?
+            .parse()?;
+    let readers = assigned(&mut tx, case_id).await?;
+    let reads = reads_of(&mut tx, case_id, None).await?;
+    let signed: Vec<&Read> = readers
+        .iter()
+        .filter_map(|(_, name)| reads.iter().find(|r| &r.reader == name && r.is_locked()))
+        .collect();
+    let bone_rads = match source {
+        BoneRadsSource::PrimaryReader => {
+            let primary = signed.first().ok_or(CaseError::UnknownCase(case_id))?;
+            primary.score
+        }
+        BoneRadsSource::Consensus => {
+            let (_, table) = rule_table(&mut tx).await?;
+            let points: Vec<u8> = signed
+                .iter()
+                .filter_map(|r| r.score.and_then(|s| s.points))
+                .collect();
+            consensus_score(&points, &table)
+        }
+    };
     let failures = ai_failures(&mut tx, case_id).await?.len() as i64;
     tx.commit().await?;
     Ok(AiInput {
         case_id,
         images,
         crf,
-        primary_read,
+        bone_rads,
+        bone_rads_source: source,
         failures,
     })
 }
@@ -1244,7 +1445,7 @@ async fn fetch_prediction(tx: &mut Tx, case_id: i64) -> Result<Option<Prediction
             weights_sha256: r.try_get("weights_sha256")?,
             image_sha256: serde_json::from_str(&r.try_get::<String, _>("image_sha256")?)?,
             heatmaps: serde_json::from_str(&r.try_get::<String, _>("heatmaps")?)?,
-            bone_rads_source: r.try_get("bone_rads_source")?,
+            bone_rads_source: r.try_get::<String, _>("bone_rads_source")?.parse()?,
         },
         call: r.try_get::<String, _>("call")?.parse()?,
         created_at: r.try_get("created_at")?,
@@ -1426,16 +1627,58 @@ pub async fn sign_pathology(
 
 // ------------------------------------------------------ withdraw, exclude
 
-/// Withdraws or excludes an enrolled patient, with a coded reason.
+/// Ends a case, with a coded reason and the state it was in recorded:
+/// an eligibility exclusion (E1–E3) is the coordinator's, until the reads
+/// lock; a withdrawal (consent withdrawn, lost to follow-up, pathology not
+/// obtained) carries the principal investigator's signature (password) and
+/// is possible until pathology is entered. Once pathology is known the case
+/// stays in the analysis. A refusal is audited.
 pub async fn end_case(
     db: &Db,
     by: &Principal,
     case_id: i64,
     end: CaseEnd,
     reason: &Reason,
+    password: Option<&str>,
 ) -> Result<CaseState, CaseError> {
-    require(by, Permission::EnterCaseData)?;
+    let printed_name = match end {
+        CaseEnd::Excluded(_) => {
+            require(by, Permission::EnterCaseData)?;
+            None
+        }
+        CaseEnd::Withdrawn(_) => {
+            if !by.role.can(Permission::WithdrawCases) {
+                return Err(CaseError::WithdrawalNeedsPi);
+            }
+            let password = password.ok_or(CaseError::BadPassword)?;
+            Some(reauthenticate(db, by, password).await?)
+        }
+    };
     let mut tx = begin(db, by, "case.end", "case", case_id).await?;
+    let from = state_of(&mut tx, case_id).await?;
+    if let Err(e) = from.apply(end.event()) {
+        drop(tx);
+        return Err(refuse(db, by, "case.end_refused", case_id, e.into()).await);
+    }
+    let kind = match end {
+        CaseEnd::Withdrawn(_) => "withdrawn",
+        CaseEnd::Excluded(_) => "excluded",
+    };
+    sqlx::query(
+        "INSERT INTO case_ends (case_id, kind, code, from_state, reason, at, by_user, printed_name, meaning) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(case_id)
+    .bind(kind)
+    .bind(end.code())
+    .bind(from.as_str())
+    .bind(reason.as_str())
+    .bind(now_utc())
+    .bind(user_id(by)?)
+    .bind(printed_name.as_deref())
+    .bind(printed_name.as_ref().map(|_| "approval"))
+    .execute(&mut *tx)
+    .await?;
     let next = advance(&mut tx, by, case_id, end.event(), Some(reason.as_str())).await?;
     sqlx::query("UPDATE cases SET end_reason = $1 WHERE id = $2")
         .bind(end.code())
@@ -1446,12 +1689,57 @@ pub async fn end_case(
         &mut tx,
         by,
         Change::new("case.end", "case", case_id)
-            .field("end_reason", None, Some(end.code()))
+            .field(
+                "end_reason",
+                None,
+                Some(format!("{} (the case was {from})", end.code())),
+            )
             .reason(Some(reason.as_str())),
     )
     .await?;
+    if let Some(name) = &printed_name {
+        audit::append(
+            &mut tx,
+            by,
+            Change::new("signature.apply", "case_end", case_id).field(
+                "signature",
+                None,
+                Some(format!("{name} ({}) approval of the withdrawal", by.name)),
+            ),
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(next)
+}
+
+async fn case_end_of(tx: &mut Tx, case_id: i64) -> Result<Option<CaseEndRecord>, CaseError> {
+    let Some(r) = sqlx::query(
+        "SELECT e.kind, e.code, e.from_state, e.reason, e.at, u.display_name, e.printed_name \
+         FROM case_ends e JOIN users u ON u.id = e.by_user WHERE e.case_id = $1",
+    )
+    .bind(case_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let code: String = r.try_get("code")?;
+    let end = match r.try_get::<String, _>("kind")?.as_str() {
+        "withdrawn" => CaseEnd::Withdrawn(code.parse()?),
+        _ => CaseEnd::Excluded(
+            code.parse()
+                .map_err(|e: crate::screening::ScreeningError| CaseError::Store(e.to_string()))?,
+        ),
+    };
+    Ok(Some(CaseEndRecord {
+        end,
+        from_state: r.try_get::<String, _>("from_state")?.parse()?,
+        reason: r.try_get("reason")?,
+        at: r.try_get("at")?,
+        by: r.try_get("display_name")?,
+        signed_by: r.try_get("printed_name")?,
+    }))
 }
 
 // ----------------------------------------------------------- image quality
@@ -1558,6 +1846,8 @@ pub async fn case_detail(db: &Db, by: &Principal, case_id: i64) -> Result<CaseDe
             withheld: vec![],
             ai_failures: ai_failures(&mut tx, case_id).await?,
             quality_marks: quality_marks(&mut tx, case_id).await?,
+            end: case_end_of(&mut tx, case_id).await?,
+            deviations: deviations_of(&mut tx, Some(case_id)).await?,
         }
     } else {
         CaseDetail {
@@ -1576,6 +1866,8 @@ pub async fn case_detail(db: &Db, by: &Principal, case_id: i64) -> Result<CaseDe
             withheld: vec!["reads".into(), "prediction".into(), "pathology".into()],
             ai_failures: Vec::new(),
             quality_marks: quality_marks(&mut tx, case_id).await?,
+            end: case_end_of(&mut tx, case_id).await?,
+            deviations: Vec::new(),
         }
     };
     tx.commit().await?;
@@ -1674,15 +1966,11 @@ pub async fn worklist(db: &Db, by: &Principal) -> Result<Vec<CaseSummary>, CaseE
     Ok(out)
 }
 
-/// The case id of a study number such as `P-0007`.
+/// The case id of a study number such as `P-0007` (`D-0007` in the
+/// demonstration study).
 pub async fn find_case(db: &Db, study_number: &str) -> Result<Option<i64>, CaseError> {
-    let s = study_number.trim();
-    let arm = match s.get(..2) {
-        Some("P-") => Arm::Prospective,
-        Some("R-") => Arm::Retrospective,
-        _ => return Ok(None),
-    };
-    let Ok(no) = s[2..].parse::<i64>() else {
+    let kind = study_kind(db.pool()).await?;
+    let Some((arm, no)) = Arm::parse_label(kind, study_number) else {
         return Ok(None);
     };
     Ok(
@@ -1707,7 +1995,8 @@ async fn fetch_queries(
     open_only: bool,
 ) -> Result<Vec<DataQuery>, CaseError> {
     let rows = sqlx::query(&format!(
-        "SELECT q.id, q.case_id, q.field, q.status, q.raised_at, u.username, c.arm, c.study_no, si.code AS site_code \
+        "SELECT q.id, q.case_id, q.field, q.status, q.raised_at, u.username, c.arm, c.study_no, si.code AS site_code, \
+         (SELECT kind FROM study WHERE id = 1) AS study_kind \
          FROM queries q JOIN users u ON u.id = q.raised_by JOIN cases c ON c.id = q.case_id JOIN sites si ON si.id = c.site_id \
          WHERE ($1 IS NULL OR q.case_id = $1) AND ($2 IS NULL OR q.id = $2) {} ORDER BY si.code, q.id",
         if open_only { "AND q.status IN ('open', 'answered')" } else { "" }
@@ -1746,7 +2035,7 @@ async fn fetch_queries(
             Ok(DataQuery {
                 id,
                 case_id: r.try_get("case_id")?,
-                study_number: arm_of(r)?.label(r.try_get("study_no")?),
+                study_number: arm_of(r)?.label(study_kind_of(r), r.try_get("study_no")?),
                 site_code: r.try_get("site_code")?,
                 field: r.try_get("field")?,
                 status: r.try_get::<String, _>("status")?.parse()?,

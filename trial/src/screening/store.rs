@@ -44,11 +44,35 @@ pub fn latest_screening_date() -> String {
 }
 
 const ENTRY_SQL: &str = "SELECT s.id, si.code AS site_code, s.screening_no, s.arm, s.study_no, s.created_at, \
-     v.version, v.screening_date, v.inclusion_met, v.exclusions, v.outcome, v.not_enrolled_reason, v.comment, \
+     (SELECT kind FROM study WHERE id = 1) AS study_kind, v.version, v.screening_date, v.inclusion_met, v.exclusions, v.outcome, v.not_enrolled_reason, v.comment, \
      v.created_at AS updated_at \
      FROM screenings s JOIN sites si ON si.id = s.site_id \
      JOIN screening_versions v ON v.screening_id = s.id \
      AND v.version = (SELECT MAX(version) FROM screening_versions WHERE screening_id = s.id)";
+
+/// The study kind of a row that selects `(SELECT kind FROM study WHERE id =
+/// 1) AS study_kind` (rows that print study numbers).
+pub(crate) fn study_kind_of(r: &AnyRow) -> StudyKind {
+    r.try_get::<Option<String>, _>("study_kind")
+        .ok()
+        .flatten()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or_default()
+}
+
+/// The kind of study the database holds.
+pub async fn study_kind<'e, E>(executor: E) -> Result<StudyKind, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    Ok(sqlx::query("SELECT kind FROM study WHERE id = 1")
+        .fetch_optional(executor)
+        .await?
+        .map(|r| r.try_get::<String, _>("kind"))
+        .transpose()?
+        .and_then(|k| k.parse().ok())
+        .unwrap_or_default())
+}
 
 fn entry_from_row(r: &AnyRow) -> Result<ScreeningEntry, ScreeningError> {
     let arm: Arm = r.try_get::<String, _>("arm")?.parse()?;
@@ -60,7 +84,7 @@ fn entry_from_row(r: &AnyRow) -> Result<ScreeningEntry, ScreeningError> {
         site_code: r.try_get("site_code")?,
         screening_no: r.try_get("screening_no")?,
         study_no,
-        study_number: study_no.map(|n| arm.label(n)),
+        study_number: study_no.map(|n| arm.label(study_kind_of(r), n)),
         version: r.try_get("version")?,
         recorded: ScreeningInput {
             arm,
@@ -139,6 +163,7 @@ async fn enrol(
     .fetch_one(&mut **tx)
     .await?
     .try_get("last_no")?;
+    let kind = study_kind(&mut **tx).await?;
     sqlx::query("UPDATE screenings SET study_no = $1 WHERE id = $2")
         .bind(no)
         .bind(id)
@@ -150,7 +175,7 @@ async fn enrol(
         Change::new("screening.enrol", "screening", id).field(
             "study_no",
             None,
-            Some(arm.label(no)),
+            Some(arm.label(kind, no)),
         ),
     )
     .await?;

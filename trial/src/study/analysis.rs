@@ -9,7 +9,8 @@
 //! likelihood and Bone-RADS category.
 
 pub use super::report::{
-    Analysis, ByReference, ReaderResult, RocSeries, StardFlow, Subgroup, AGE_BANDS,
+    Analysis, ByReference, DeviationRow, EndedCase, PinnedModel, ReaderResult, RocSeries,
+    StardFlow, Subgroup, AGE_BANDS,
 };
 use super::sap::{IntermediateMapping, ReaderAggregation, Sap};
 use crate::analysis::mcnemar::mcnemar;
@@ -50,6 +51,98 @@ pub struct Analysed {
     /// Complete prospective cases without a prediction (or pathology) in the
     /// snapshot: not analysable, reported in the flow diagram.
     pub no_index_test: usize,
+    /// Every case ended after enrolment (both arms), in study-number order.
+    pub ended: Vec<EndedCase>,
+    /// Every protocol deviation, in the order recorded.
+    pub deviations: Vec<DeviationRow>,
+    /// The pinned model (the latest pin).
+    pub model: Option<PinnedModel>,
+}
+
+/// The printed study numbers of the snapshot's cases, by case id.
+fn study_numbers(snapshot: &Value) -> BTreeMap<i64, String> {
+    let kind = rows(snapshot, "study")
+        .next()
+        .and_then(|s| s["kind"].as_str())
+        .and_then(|k| k.parse().ok())
+        .unwrap_or_default();
+    rows(snapshot, "cases")
+        .filter_map(|c| {
+            let arm: crate::screening::Arm = code(&c["arm"])?;
+            Some((int(c, "id")?, arm.label(kind, int(c, "study_no")?)))
+        })
+        .collect()
+}
+
+/// The cases ended after enrolment, with the state each was in.
+fn ended(snapshot: &Value, numbers: &BTreeMap<i64, String>) -> Vec<EndedCase> {
+    let ends: BTreeMap<i64, &Value> = rows(snapshot, "case_ends")
+        .filter_map(|e| Some((int(e, "case_id")?, e)))
+        .collect();
+    let text = |v: &Value, k: &str| v[k].as_str().map(str::to_owned);
+    let mut out: Vec<EndedCase> = rows(snapshot, "cases")
+        .filter(|c| c["state"] == "withdrawn" || c["state"] == "excluded")
+        .filter_map(|c| {
+            let id = int(c, "id")?;
+            let e = ends.get(&id);
+            Some(EndedCase {
+                study_number: numbers.get(&id)?.clone(),
+                arm: text(c, "arm")?,
+                kind: text(c, "state")?,
+                code: e
+                    .and_then(|e| text(e, "code"))
+                    .or_else(|| text(c, "end_reason"))
+                    .unwrap_or_default(),
+                from_state: e.and_then(|e| text(e, "from_state")),
+                reason: e.and_then(|e| text(e, "reason")).unwrap_or_default(),
+                at: e.and_then(|e| text(e, "at")),
+                signed_by: e.and_then(|e| text(e, "printed_name")),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.study_number.cmp(&b.study_number));
+    out
+}
+
+/// The protocol deviations of the snapshot.
+fn deviations(snapshot: &Value, numbers: &BTreeMap<i64, String>) -> Vec<DeviationRow> {
+    let text = |v: &Value, k: &str| v[k].as_str().map(str::to_owned);
+    rows(snapshot, "deviations")
+        .filter_map(|d| {
+            Some(DeviationRow {
+                study_number: numbers.get(&int(d, "case_id")?)?.clone(),
+                field: text(d, "field")?,
+                old_value: text(d, "old_value"),
+                new_value: text(d, "new_value"),
+                reason: text(d, "reason").unwrap_or_default(),
+                at: text(d, "at").unwrap_or_default(),
+                signed_by: text(d, "printed_name").unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// The model pinned at lock (the latest pin of the snapshot).
+fn pinned_model(snapshot: &Value) -> Option<PinnedModel> {
+    let p = rows(snapshot, "model_pins").last()?;
+    let text = |k: &str| p[k].as_str().map(str::to_owned);
+    Some(PinnedModel {
+        model_id: text("model_id")?,
+        weights_sha256: text("weights_sha256")?,
+        card_sha256: text("card_sha256")?,
+        pinned_at: text("pinned_at").unwrap_or_default(),
+        signed_by: text("printed_name"),
+    })
+}
+
+/// The signed analysis plan the snapshot holds (the newest version signed by
+/// both the statistician and the PI), if it holds one.
+pub fn snapshot_sap(snapshot: &Value) -> Option<(i64, Sap)> {
+    let v = rows(snapshot, "sap_versions").last()?;
+    Some((
+        int(v, "version")?,
+        serde_json::from_str(v["settings"].as_str()?).ok()?,
+    ))
 }
 
 /// The rows of one table of a snapshot (the canonical export).
@@ -177,6 +270,7 @@ pub fn from_snapshot(snapshot: &Value) -> Analysed {
                 .insert(reader, (l, cat, r["call"] == "malignant"));
         }
     }
+    let numbers = study_numbers(snapshot);
     let n_complete = complete.len();
     let cases: Vec<AnalysedCase> = complete
         .into_iter()
@@ -198,6 +292,9 @@ pub fn from_snapshot(snapshot: &Value) -> Analysed {
         screening: screening_flow(snapshot),
         ended_early,
         cases,
+        ended: ended(snapshot, &numbers),
+        deviations: deviations(snapshot, &numbers),
+        model: pinned_model(snapshot),
     }
 }
 
@@ -311,9 +408,23 @@ fn subgroups(
 
 /// The flow from the complete cases on: the AI's call against the tier.
 fn stard_flow(data: &Analysed, threshold: f64) -> StardFlow {
+    // Prospective ends by code (the flow diagram is the prospective arm's).
+    let by_code = |kind: &str| {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for e in data
+            .ended
+            .iter()
+            .filter(|e| e.kind == kind && e.arm == "prospective")
+        {
+            *counts.entry(e.code.clone()).or_default() += 1;
+        }
+        counts.into_iter().collect::<Vec<_>>()
+    };
     let mut flow = StardFlow {
         screening: data.screening.clone(),
         ended_early: data.ended_early,
+        excluded_after_enrolment: by_code("excluded"),
+        withdrawn: by_code("withdrawn"),
         no_index_test: data.no_index_test,
         ..StardFlow::default()
     };
@@ -498,6 +609,9 @@ pub fn analyse(data: &Analysed, sap: &Sap) -> Result<Analysis, StatsError> {
         roc,
         subgroups: subgroups(&used, sap.threshold, level)?,
         mrmc: ai_vs_readers_mrmc(&used, &readers_ids, level),
+        ended: data.ended.clone(),
+        deviations: data.deviations.clone(),
+        model: data.model.clone(),
     })
 }
 

@@ -152,23 +152,53 @@ pub async fn locked_snapshot(db: &Db, by: &Principal) -> Result<LockedSnapshot, 
         });
     }
     let row = sqlx::query(
-        "SELECT e.at, e.export_sha256, s.export FROM lock_events e JOIN lock_snapshots s ON s.lock_event_id = e.id \
-         WHERE e.action = 'lock' ORDER BY e.id DESC LIMIT 1",
+        "SELECT e.id, e.at, e.kind, e.early_stop_reason, e.export_sha256, s.export FROM lock_events e \
+         JOIN lock_snapshots s ON s.lock_event_id = e.id WHERE e.action = 'lock' ORDER BY e.id DESC LIMIT 1",
     )
     .fetch_optional(db.pool())
     .await?
     .ok_or(CaseError::NotLocked)?;
+    let export: String = row.try_get("export")?;
+    let recorded: String = row.try_get("export_sha256")?;
+    // Every view and download re-checks the data against the SHA-256 the
+    // lock recorded: an edited snapshot is refused, and the refusal audited.
+    let found = crate::store::sha256_hex(export.as_bytes());
+    if found != recorded {
+        audit::record(
+            db,
+            by,
+            Change::new("snapshot.mismatch", "study", 1).field(
+                "export_sha256",
+                Some(recorded),
+                Some(found),
+            ),
+        )
+        .await?;
+        return Err(CaseError::SnapshotTampered);
+    }
     Ok(LockedSnapshot {
+        lock_event_id: row.try_get("id")?,
         locked_at: row.try_get("at")?,
-        dataset_sha256: row.try_get("export_sha256")?,
-        data: serde_json::from_str(&row.try_get::<String, _>("export")?)?,
+        kind: row
+            .try_get::<Option<String>, _>("kind")?
+            .map(|k| k.parse())
+            .transpose()?
+            .unwrap_or(super::LockKind::Interim),
+        early_stop_reason: row.try_get("early_stop_reason")?,
+        dataset_sha256: recorded,
+        data: serde_json::from_str(&export)?,
     })
 }
 
 /// The snapshot taken at a lock.
 #[derive(Debug, Clone)]
 pub struct LockedSnapshot {
+    pub lock_event_id: i64,
     pub locked_at: String,
+    /// Interim or final.
+    pub kind: super::LockKind,
+    /// A final lock before the enrolment target: why the study stopped early.
+    pub early_stop_reason: Option<String>,
     pub dataset_sha256: String,
     /// The canonical export: `{table: [{column: value}]}`.
     pub data: serde_json::Value,
@@ -179,21 +209,87 @@ pub struct LockedSnapshot {
 pub async fn locked_analysis(db: &Db, by: &Principal) -> Result<LockedAnalysis, CaseError> {
     let snapshot = locked_snapshot(db, by).await?;
     let locked = analysis_of(db, &snapshot).await?;
-    audit::record(db, by, Change::new("analysis.read", "study", 1)).await?;
+    let mut tx = db.begin_write().await?;
+    audit::append(&mut tx, by, Change::new("analysis.read", "study", 1)).await?;
+    super::store::record_access(
+        &mut tx,
+        by,
+        "analysis.read",
+        &format!(
+            "{} lock, dataset SHA-256 {}",
+            snapshot.kind, snapshot.dataset_sha256
+        ),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(locked)
 }
 
-/// The analysis of a locked snapshot with the locked SAP (the caller got
-/// the snapshot through [`locked_snapshot`], which checks who may see it).
+/// A download of the locked data (an export file or the report): audited
+/// with the file's SHA-256, written into the data access history while no
+/// final lock exists, and covered by a signed anchor of the audit chain.
+pub async fn record_download(
+    db: &Db,
+    by: &Principal,
+    snapshot: &LockedSnapshot,
+    name: &str,
+    file_sha256: &str,
+) -> Result<(), CaseError> {
+    let what = format!(
+        "{name} sha256={file_sha256} dataset={}",
+        snapshot.dataset_sha256
+    );
+    let mut tx = db.begin_write().await?;
+    audit::append(
+        &mut tx,
+        by,
+        Change::new("export.download", "study", 1).field("file", None, Some(what.clone())),
+    )
+    .await?;
+    super::store::record_access(&mut tx, by, "export.download", &what).await?;
+    if let Some(key) = db.anchor_key() {
+        audit::anchor::anchor_in(&mut tx, key, "export", None).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The analysis of a locked snapshot with the signed SAP it holds (the
+/// caller got the snapshot through [`locked_snapshot`], which checks who may
+/// see it and that it is the data the lock recorded).
 pub async fn analysis_of(db: &Db, snapshot: &LockedSnapshot) -> Result<LockedAnalysis, CaseError> {
-    let sap = locked_sap(db).await?.ok_or(CaseError::NoSap)?;
-    let analysis = analyse(&from_snapshot(&snapshot.data), &sap.sap)
+    let (sap_version, sap) = match super::analysis::snapshot_sap(&snapshot.data) {
+        Some(found) => found,
+        // A snapshot taken before the plan was part of it.
+        None => {
+            let v = locked_sap(db).await?.ok_or(CaseError::NoSap)?;
+            (v.version, v.sap)
+        }
+    };
+    let analysis = analyse(&from_snapshot(&snapshot.data), &sap)
         .map_err(|e| CaseError::Analysis(e.to_string()))?;
+    let audit_head = audit::anchor::anchor_of_lock(db, snapshot.lock_event_id)
+        .await?
+        .map(|a| super::report::AuditHead {
+            seq: a.seq,
+            hash: a.head_hash,
+            public_key: a.public_key,
+        });
+    let study_kind = super::analysis::rows(&snapshot.data, "study")
+        .next()
+        .and_then(|s| s["kind"].as_str())
+        .and_then(|k| k.parse().ok())
+        .unwrap_or_default();
     Ok(LockedAnalysis {
+        study_kind,
         locked_at: snapshot.locked_at.clone(),
+        lock_kind: snapshot.kind.to_string(),
+        early_stop_reason: snapshot.early_stop_reason.clone(),
         dataset_sha256: snapshot.dataset_sha256.clone(),
-        sap_version: sap.version,
+        sap_version,
         analysis,
+        data_access: super::store::data_access(db, Some(&snapshot.locked_at)).await?,
+        audit_head,
     })
 }
 

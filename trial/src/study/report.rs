@@ -58,6 +58,55 @@ pub struct Analysis {
     /// the AI (the same score for every reader) against the readers'
     /// likelihoods, when two or more readers read every analysed case.
     pub mrmc: Option<MrmcResult>,
+    /// Every exclusion and withdrawal after enrolment, with the state the
+    /// case was in when it happened (STARD 2015 item 20).
+    pub ended: Vec<EndedCase>,
+    /// Changes of frozen model inputs after the AI lock (protocol deviations).
+    pub deviations: Vec<DeviationRow>,
+    /// The model pinned for the study, whose predictions these are.
+    pub model: Option<PinnedModel>,
+}
+
+/// A case that left the study after enrolment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndedCase {
+    pub study_number: String,
+    /// `prospective` or `retrospective`.
+    pub arm: String,
+    /// `withdrawn` or `excluded`.
+    pub kind: String,
+    /// E1–E3, or the withdrawal reason's code.
+    pub code: String,
+    /// The state the case was in when it ended (`None`: not recorded, for a
+    /// case ended before the state was kept).
+    pub from_state: Option<String>,
+    pub reason: String,
+    pub at: Option<String>,
+    /// The principal investigator's printed name on a withdrawal.
+    pub signed_by: Option<String>,
+}
+
+/// A protocol deviation: a frozen model input changed after the AI lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviationRow {
+    pub study_number: String,
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub reason: String,
+    pub at: String,
+    pub signed_by: String,
+}
+
+/// The model pinned for the study.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedModel {
+    pub model_id: String,
+    pub weights_sha256: String,
+    pub card_sha256: String,
+    pub pinned_at: String,
+    /// The PI's printed name (`None`: pinned by the demonstration study itself).
+    pub signed_by: Option<String>,
 }
 
 /// The STARD 2015 flow of the prospective arm: the screening log (latest
@@ -70,6 +119,10 @@ pub struct StardFlow {
     /// Enrolled cases ended before the reference standard (withdrawn, or
     /// excluded after enrolment).
     pub ended_early: usize,
+    /// Of those, excluded after enrolment, by exclusion code.
+    pub excluded_after_enrolment: Vec<(String, usize)>,
+    /// Of those, withdrawn — "enrolled, no reference standard" — by reason.
+    pub withdrawn: Vec<(String, usize)>,
     /// Complete cases (pathology signed) without a locked prediction.
     pub no_index_test: usize,
     /// Complete cases with the AI positive (at or above the threshold).
@@ -153,8 +206,30 @@ pub const BOOTSTRAP_SEED: u64 = 20250520;
 /// The analysis with what identifies the data and plan it was computed from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LockedAnalysis {
+    /// The trial, or the demonstration study (whose report says so).
+    #[serde(default)]
+    pub study_kind: crate::domain::StudyKind,
     pub locked_at: String,
+    /// `interim` or `final`.
+    pub lock_kind: String,
+    /// A final lock before the enrolment target: the signed reason for stopping early.
+    #[serde(default)]
+    pub early_stop_reason: Option<String>,
     pub dataset_sha256: String,
     pub sap_version: i64,
     pub analysis: Analysis,
+    /// Every lock, unlock, analysis view and export download up to this
+    /// lock (the looks at the data before the final analysis).
+    pub data_access: Vec<super::DataAccess>,
+    /// The audit chain's head signed at this lock: sequence number, hash and
+    /// the public key it was signed with.
+    pub audit_head: Option<AuditHead>,
+}
+
+/// The head of the audit chain as signed at a lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: String,
+    pub public_key: String,
 }

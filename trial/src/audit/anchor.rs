@@ -1,0 +1,313 @@
+//! Signed anchors of the audit chain (DESIGN.md invariant 13; 21 CFR Part 11
+//! §11.10(c) and (e)).
+//!
+//! A hash chain kept in the same database cannot stop someone with write
+//! access who rewrites every row and recomputes every hash. An anchor is the
+//! chain's head — sequence number and hash — signed with an Ed25519 key kept
+//! outside the database (a key file in the data directory, or the
+//! `OSTEO_AUDIT_KEY` environment variable). The server signs one at every
+//! lock, every export download and at least hourly while writes happen, in
+//! the same transaction as the rows it covers. `audit verify` checks each
+//! anchor's signature against the configured public key and the chain's hash
+//! at the anchored row: a rewritten chain no longer matches the heads signed
+//! before, and without the key nobody can sign new ones. `audit anchor`
+//! prints a signed head to be filed outside the system (the trial master
+//! file, an e-mail to the sponsor); `audit verify --anchor FILE` checks one.
+
+use crate::store::{now_utc, Db};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sqlx::{Any, Row, Transaction};
+use std::path::Path;
+
+/// The key that signs anchors. Its `Debug` never shows the secret.
+pub struct AnchorKey {
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for AnchorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AnchorKey(public {})", self.public_hex())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnchorKeyError {
+    #[error("an audit signing key is 64 hexadecimal digits (a 32-byte Ed25519 seed)")]
+    Format,
+    #[error("a public key is 64 hexadecimal digits")]
+    PublicKey,
+    #[error("reading or writing the audit signing key {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl AnchorKey {
+    /// A new random key.
+    pub fn generate() -> AnchorKey {
+        AnchorKey {
+            key: SigningKey::from_bytes(&rand::random::<[u8; 32]>()),
+        }
+    }
+
+    /// The key from its seed, 64 hex digits.
+    pub fn from_seed_hex(seed: &str) -> Result<AnchorKey, AnchorKeyError> {
+        let bytes: [u8; 32] = hex::decode(seed.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(AnchorKeyError::Format)?;
+        Ok(AnchorKey {
+            key: SigningKey::from_bytes(&bytes),
+        })
+    }
+
+    /// Reads the key file, or creates it (readable by its owner only) with a
+    /// new key when it does not exist.
+    pub fn load_or_create(path: &Path) -> Result<AnchorKey, AnchorKeyError> {
+        let io = |source| AnchorKeyError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => AnchorKey::from_seed_hex(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = AnchorKey::generate();
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(io)?;
+                }
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options.open(path).map_err(io)?;
+                std::io::Write::write_all(
+                    &mut file,
+                    format!("{}\n", hex::encode(key.key.to_bytes())).as_bytes(),
+                )
+                .map_err(io)?;
+                Ok(key)
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// The public key, 64 hex digits: what `audit verify` checks against.
+    pub fn public_hex(&self) -> String {
+        hex::encode(self.key.verifying_key().to_bytes())
+    }
+
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.key.verifying_key())
+    }
+}
+
+/// The public half of an anchor key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicKey(VerifyingKey);
+
+impl PublicKey {
+    pub fn from_hex(text: &str) -> Result<PublicKey, AnchorKeyError> {
+        let bytes: [u8; 32] = hex::decode(text.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(AnchorKeyError::PublicKey)?;
+        VerifyingKey::from_bytes(&bytes)
+            .map(PublicKey)
+            .map_err(|_| AnchorKeyError::PublicKey)
+    }
+
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0.to_bytes())
+    }
+}
+
+/// A signed head of the audit chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    /// The last row the anchor covers.
+    pub seq: i64,
+    /// That row's hash.
+    pub head_hash: String,
+    pub signed_at: String,
+    /// Why it was signed: `lock`, `export`, `hourly`, `on request`.
+    pub reason: String,
+    /// The lock event it was signed at, for a lock.
+    pub lock_event_id: Option<i64>,
+    /// Hex of the Ed25519 public key and of the signature over [`Anchor::message`].
+    pub public_key: String,
+    pub signature: String,
+}
+
+impl Anchor {
+    /// The text that is signed.
+    pub fn message(&self) -> String {
+        format!(
+            "osteo-edc audit anchor\nseq={}\nhead={}\nsigned_at={}\nreason={}\n",
+            self.seq, self.head_hash, self.signed_at, self.reason
+        )
+    }
+
+    /// Whether the signature is good and made by `key`.
+    pub fn signed_by(&self, key: &PublicKey) -> bool {
+        let Ok(bytes) = hex::decode(&self.signature) else {
+            return false;
+        };
+        let Ok(signature) = Signature::from_slice(&bytes) else {
+            return false;
+        };
+        self.public_key == key.to_hex()
+            && key.0.verify(self.message().as_bytes(), &signature).is_ok()
+    }
+}
+
+/// Signs the chain's head as it stands in the caller's transaction (after
+/// the rows it must cover) and records the anchor there.
+pub async fn anchor_in(
+    tx: &mut Transaction<'_, Any>,
+    key: &AnchorKey,
+    reason: &str,
+    lock_event_id: Option<i64>,
+) -> Result<Anchor, sqlx::Error> {
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(&mut **tx)
+        .await?;
+    let mut anchor = Anchor {
+        seq: head.try_get("seq")?,
+        head_hash: head.try_get("hash")?,
+        signed_at: now_utc(),
+        reason: reason.to_owned(),
+        lock_event_id,
+        public_key: key.public_hex(),
+        signature: String::new(),
+    };
+    anchor.signature = hex::encode(key.key.sign(anchor.message().as_bytes()).to_bytes());
+    sqlx::query(
+        "INSERT INTO audit_anchors (seq, head_hash, signed_at, reason, lock_event_id, public_key, signature) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(anchor.seq)
+    .bind(&anchor.head_hash)
+    .bind(&anchor.signed_at)
+    .bind(&anchor.reason)
+    .bind(anchor.lock_event_id)
+    .bind(&anchor.public_key)
+    .bind(&anchor.signature)
+    .execute(&mut **tx)
+    .await?;
+    Ok(anchor)
+}
+
+/// Signs the head in a transaction of its own with the database's key
+/// (`None` when the database has none).
+pub async fn anchor(db: &Db, reason: &str) -> Result<Option<Anchor>, sqlx::Error> {
+    let Some(key) = db.anchor_key() else {
+        return Ok(None);
+    };
+    let mut tx = db.begin_write().await?;
+    let anchor = anchor_in(&mut tx, key, reason, None).await?;
+    tx.commit().await?;
+    Ok(Some(anchor))
+}
+
+/// Signs the head if rows were appended since the last anchor and that
+/// anchor is older than `max_age` (the hourly anchor).
+pub async fn anchor_if_due(
+    db: &Db,
+    max_age: chrono::Duration,
+) -> Result<Option<Anchor>, sqlx::Error> {
+    let last = anchors(db).await?.pop();
+    let head: i64 = sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
+        .fetch_one(db.pool())
+        .await?
+        .try_get("seq")?;
+    let due = match &last {
+        None => head > 0,
+        Some(a) => {
+            let old = crate::store::parse_utc(&a.signed_at)
+                .is_none_or(|t| chrono::Utc::now() - t >= max_age);
+            a.seq < head && old
+        }
+    };
+    if due {
+        anchor(db, "hourly").await
+    } else {
+        Ok(None)
+    }
+}
+
+/// Every anchor, oldest first.
+pub async fn anchors(db: &Db) -> Result<Vec<Anchor>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT seq, head_hash, signed_at, reason, lock_event_id, public_key, signature FROM audit_anchors ORDER BY id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Anchor {
+                seq: r.try_get("seq")?,
+                head_hash: r.try_get("head_hash")?,
+                signed_at: r.try_get("signed_at")?,
+                reason: r.try_get("reason")?,
+                lock_event_id: r.try_get("lock_event_id")?,
+                public_key: r.try_get("public_key")?,
+                signature: r.try_get("signature")?,
+            })
+        })
+        .collect()
+}
+
+/// The anchor signed at a lock event.
+pub async fn anchor_of_lock(db: &Db, lock_event_id: i64) -> Result<Option<Anchor>, sqlx::Error> {
+    Ok(anchors(db)
+        .await?
+        .into_iter()
+        .find(|a| a.lock_event_id == Some(lock_event_id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_anchor_verifies_only_with_its_key_and_its_content() {
+        let key = AnchorKey::generate();
+        let mut a = Anchor {
+            seq: 7,
+            head_hash: "ab".repeat(32),
+            signed_at: "2026-12-04T10:00:00.000000Z".into(),
+            reason: "lock".into(),
+            lock_event_id: Some(1),
+            public_key: key.public_hex(),
+            signature: String::new(),
+        };
+        a.signature = hex::encode(key.key.sign(a.message().as_bytes()).to_bytes());
+        assert!(a.signed_by(&key.public()));
+        let other = AnchorKey::generate();
+        assert!(!a.signed_by(&other.public()), "another key");
+        let mut forged = a.clone();
+        forged.head_hash = "cd".repeat(32);
+        assert!(!forged.signed_by(&key.public()), "another head");
+        let again = AnchorKey::from_seed_hex(&hex::encode(key.key.to_bytes())).unwrap();
+        assert_eq!(again.public_hex(), key.public_hex());
+        assert!(AnchorKey::from_seed_hex("not hex").is_err());
+    }
+
+    #[test]
+    fn the_key_file_is_created_once_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys").join("audit-signing.key");
+        let first = AnchorKey::load_or_create(&path).unwrap();
+        let second = AnchorKey::load_or_create(&path).unwrap();
+        assert_eq!(first.public_hex(), second.public_hex());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "readable by its owner only");
+        }
+    }
+}
