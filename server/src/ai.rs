@@ -418,6 +418,24 @@ fn model_symptom(s: crf::Symptom) -> vocabulary::Symptom {
     }
 }
 
+/// The PNG of view `n`'s heat-map overlay of a case's locked prediction, for
+/// the roles allowed to see AI output (`case::prediction` refuses the
+/// blinded ones); `None` while awaiting AI or past the last view.
+pub async fn heatmap_png(
+    state: &crate::startup::AppState,
+    by: &Principal,
+    case_id: i64,
+    n: usize,
+) -> Result<Option<Vec<u8>>, CaseError> {
+    let Some(prediction) = case::prediction(&state.db, by, case_id).await? else {
+        return Ok(None);
+    };
+    let Some(sha) = prediction.input.heatmaps.get(n) else {
+        return Ok(None);
+    };
+    Ok(state.images.get(sha).await.ok().flatten())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,22 +476,4 @@ mod tests {
             crf::Longitudinal::ALL.len()
         );
     }
-}
-
-/// The PNG of view `n`'s heat-map overlay of a case's locked prediction, for
-/// the roles allowed to see AI output (`case::prediction` refuses the
-/// blinded ones); `None` while awaiting AI or past the last view.
-pub async fn heatmap_png(
-    state: &crate::startup::AppState,
-    by: &Principal,
-    case_id: i64,
-    n: usize,
-) -> Result<Option<Vec<u8>>, CaseError> {
-    let Some(prediction) = case::prediction(&state.db, by, case_id).await? else {
-        return Ok(None);
-    };
-    let Some(sha) = prediction.input.heatmaps.get(n) else {
-        return Ok(None);
-    };
-    Ok(state.images.get(sha).await.ok().flatten())
 }

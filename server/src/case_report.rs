@@ -26,6 +26,8 @@ struct Content {
         Option<image::RgbImage>,
     )>,
     model: Option<osteo_model::card::ModelCard>,
+    /// The study's registration (the trial's, or `DEMO`).
+    registration: &'static str,
 }
 
 fn rgb(png: Option<Vec<u8>>) -> Option<image::RgbImage> {
@@ -67,9 +69,17 @@ pub async fn pdf(
         let overlay = state.images.get(heatmap).await.ok().flatten();
         views.push((view, rgb(plain), rgb(overlay)));
     }
+    // The primary reader is the first reader assigned.
+    let primary = detail.readers.first();
     let content = Content {
         study_number: detail.summary.study_number.clone(),
-        read: detail.reads.iter().find(|r| r.is_locked()).cloned(),
+        registration: state.study_kind.registration(),
+        read: detail
+            .reads
+            .iter()
+            .find(|r| r.is_locked() && Some(&r.reader) == primary)
+            .or_else(|| detail.reads.iter().find(|r| r.is_locked()))
+            .cloned(),
         model: state
             .ai
             .as_ref()
@@ -223,11 +233,6 @@ fn render(c: &Content, locale: Locale) -> Result<Vec<u8>, ReportError> {
     w.finish(
         &format!("{} {}", t("report.title"), c.study_number),
         &p.created_at,
-        |n, of| {
-            format!(
-                "{} · {study_number} · {page} {n}/{of}",
-                osteo_trial::domain::STUDY_REGISTRATION
-            )
-        },
+        |n, of| format!("{} · {study_number} · {page} {n}/{of}", c.registration),
     )
 }

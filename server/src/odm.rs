@@ -341,6 +341,11 @@ pub async fn odm(
     // The users and sites as they were at lock, from the snapshot (a
     // snapshot taken before they were part of it falls back to the tables).
     let data = &snapshot.data;
+    let study_kind: osteo_trial::domain::StudyKind = rows(data, "study")
+        .next()
+        .and_then(|s| s["kind"].as_str())
+        .and_then(|k| k.parse().ok())
+        .unwrap_or_default();
     let mut users: Vec<(i64, String, String, i64)> = rows(data, "users")
         .filter_map(|u| {
             Some((
@@ -398,11 +403,7 @@ pub async fn odm(
         .enumerate()
         .map(|(i, id)| (*id, i + 1))
         .collect();
-    let kind = rows(data, "study")
-        .next()
-        .and_then(|s| s["kind"].as_str())
-        .and_then(|k| k.parse().ok())
-        .unwrap_or_default();
+    let kind = study_kind;
     let cases: Vec<(i64, String, &Value)> = rows(data, "cases")
         .filter_map(|c| {
             let id = c["id"].as_i64()?;
@@ -429,7 +430,7 @@ pub async fn odm(
         w: EventWriter::new_with_config(Vec::new(), EmitterConfig::new().perform_indent(true)),
         error: None,
     };
-    let study = osteo_trial::domain::STUDY_REGISTRATION;
+    let study = study_kind.registration();
     let version = format!("Osteo EDC {}", env!("CARGO_PKG_VERSION"));
     let file_oid = format!("{study}.LOCK.{}", snapshot.dataset_sha256);
     x.emit(XmlEvent::StartDocument {
@@ -462,11 +463,7 @@ pub async fn odm(
     x.open("Study", &[("OID", study)]);
     x.open("GlobalVariables", &[]);
     x.leaf("StudyName", &[], Some(study));
-    x.leaf(
-        "StudyDescription",
-        &[],
-        Some(osteo_trial::domain::STUDY_TITLE_EN),
-    );
+    x.leaf("StudyDescription", &[], Some(study_kind.titles().0));
     x.leaf("ProtocolName", &[], Some(study));
     x.close();
     x.open(

@@ -379,7 +379,10 @@ fn read(data: &Data, score_cols: &[String]) -> Result<Table, InputError> {
         .map(String::as_str)
         .filter(|v| !is_missing(v))
         .collect();
-    if !values.contains(data.positive.as_str()) {
+    // One value only: a set of one class (all positive, or all negative),
+    // which still has its sensitivity or specificity. With two values the
+    // positive one must be among them (else it is a typo).
+    if values.len() > 1 && !values.contains(data.positive.as_str()) {
         return Err(bad(format!(
             "the positive value `{}` does not occur in column `{}` (values: {})",
             data.positive,
@@ -387,7 +390,7 @@ fn read(data: &Data, score_cols: &[String]) -> Result<Table, InputError> {
             values.iter().copied().collect::<Vec<_>>().join(", ")
         )));
     }
-    if values.len() != 2 {
+    if values.is_empty() || values.len() > 2 {
         return Err(StatsError::LabelValues(values.len()).into());
     }
     Ok(Table {

@@ -4,20 +4,26 @@
 // A test that cannot go on should stop right there.
 #![allow(clippy::unwrap_used)]
 
-use osteo_tests::{binary, engine, fresh_database_url};
+use osteo_tests::{binary, engine, fresh_database};
 use osteo_trial::store::{Db, Engine};
 use std::process::Output;
 
 struct Cli {
     url: String,
+    /// The database as its owner sees it (who can disable a trigger).
+    owner_url: String,
     _dir: tempfile::TempDir,
 }
 
 impl Cli {
     async fn new() -> Cli {
         let dir = tempfile::tempdir().unwrap();
-        let url = fresh_database_url(dir.path()).await;
-        Cli { url, _dir: dir }
+        let fresh = fresh_database(dir.path()).await;
+        Cli {
+            url: fresh.url,
+            owner_url: fresh.owner_url,
+            _dir: dir,
+        }
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -248,7 +254,7 @@ async fn trail_with_four_rows() -> Cli {
 async fn audit_verify_names_a_changed_row() {
     let cli = trail_with_four_rows().await;
     tamper(
-        &cli.url,
+        &cli.owner_url,
         &["UPDATE audit_log SET new_value = 'username=mallory' WHERE seq = 3"],
     )
     .await;
@@ -265,7 +271,7 @@ async fn audit_verify_names_a_changed_row() {
 #[tokio::test]
 async fn audit_verify_names_a_deleted_row() {
     let cli = trail_with_four_rows().await;
-    tamper(&cli.url, &["DELETE FROM audit_log WHERE seq = 2"]).await;
+    tamper(&cli.owner_url, &["DELETE FROM audit_log WHERE seq = 2"]).await;
     let out = cli.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("BROKEN at row 2"), "{}", stdout(&out));
@@ -274,7 +280,7 @@ async fn audit_verify_names_a_deleted_row() {
 #[tokio::test]
 async fn audit_verify_notices_rows_removed_from_the_end() {
     let cli = trail_with_four_rows().await;
-    tamper(&cli.url, &["DELETE FROM audit_log WHERE seq = 4"]).await;
+    tamper(&cli.owner_url, &["DELETE FROM audit_log WHERE seq = 4"]).await;
     let out = cli.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("BROKEN at row 4"), "{}", stdout(&out));
@@ -284,7 +290,11 @@ async fn audit_verify_notices_rows_removed_from_the_end() {
 async fn audit_verify_notices_a_row_inserted_out_of_order() {
     let cli = trail_with_four_rows().await;
     // Move row 4 to 6 and forge a row 5 between: both the gap and the links break.
-    tamper(&cli.url, &["UPDATE audit_log SET seq = 6 WHERE seq = 4"]).await;
+    tamper(
+        &cli.owner_url,
+        &["UPDATE audit_log SET seq = 6 WHERE seq = 4"],
+    )
+    .await;
     let out = cli.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("BROKEN at row 4"), "{}", stdout(&out));

@@ -435,11 +435,22 @@ async fn a_new_demo_database_gets_phantom_cases_waiting_for_the_read() {
         Value::Null,
         "pinned by the study, not a person"
     );
-    for path in ["/login", "/", "/cases"] {
-        let (_, html) = app.browser().get_text(path).await;
+    let (_, html) = app.browser().get_text("/login").await;
+    assert!(
+        html.contains("id=\"demo-banner\""),
+        "the login page says it is the demonstration study"
+    );
+    let monitor = app.signed_in("monitor").await;
+    for path in ["/", "/cases", "/dashboard"] {
+        let (status, html) = monitor.get_text(path).await;
+        assert_eq!(status, 200, "{path}");
         assert!(
             html.contains("id=\"demo-banner\""),
             "{path} says it is the demonstration study"
+        );
+        assert!(
+            !html.contains("ChiCTR2500102778</strong>"),
+            "{path} does not claim to be the trial"
         );
     }
     // The model takes the study's Bone-RADS source, and records it.

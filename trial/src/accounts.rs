@@ -338,6 +338,18 @@ pub async fn create_user(
         .map_err(AccountError::Hash)?;
     let mut tx = db.begin_write().await?;
     let site_id = site_id(&mut *tx, &new.site).await?;
+    // Looked up first (inside the write lock): on SQLite a colliding insert
+    // meets the trigger that refuses INSERT OR REPLACE before the unique index.
+    let taken = sqlx::query("SELECT 1 FROM users WHERE username = $1")
+        .bind(new.username.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+    if taken {
+        return Err(AccountError::UsernameTaken(
+            new.username.as_str().to_owned(),
+        ));
+    }
     let now = now_utc();
     let inserted = sqlx::query(
         "INSERT INTO users (username, display_name, role, site_id, password_hash, must_change_password, \

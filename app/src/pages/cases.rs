@@ -994,7 +994,15 @@ fn ModelPinCard(v: crate::api::cases::StudyData) -> impl IntoView {
 #[component]
 fn DiagnosticReport(v: CaseData) -> impl IntoView {
     let id = v.detail.summary.id;
-    let read = v.detail.reads.iter().find(|r| r.is_locked()).cloned();
+    // The primary reader is the first reader assigned.
+    let primary = v.detail.readers.first();
+    let read = v
+        .detail
+        .reads
+        .iter()
+        .find(|r| r.is_locked() && Some(&r.reader) == primary)
+        .or_else(|| v.detail.reads.iter().find(|r| r.is_locked()))
+        .cloned();
     let prediction = v.detail.prediction.clone();
     let yes_no = |b: bool| opt(if b { "true" } else { "false" });
     view! {

@@ -18,7 +18,7 @@ pub use screening::ScreeningPage;
 use crate::i18n::t;
 use crate::MeResource;
 use leptos::prelude::*;
-use osteo_trial::domain::{Permission, STUDY_REGISTRATION};
+use osteo_trial::domain::{Permission, StudyKind};
 
 /// A message read from the `?error=` code a form post redirected with.
 /// Only known codes are shown; anything else reads as a generic error.
@@ -36,9 +36,11 @@ pub(crate) fn error_text(prefix: &str, code: &str) -> String {
 #[component]
 pub fn HomePage() -> impl IntoView {
     let me = expect_context::<MeResource>();
+    let study = Resource::new(|| (), |_| crate::api::study_kind());
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
+                let kind = study.await.unwrap_or(StudyKind::Trial);
                 me.await.ok().flatten().map(|m| {
                     let admin = m.role.can(Permission::ManageUsers);
                     let audit = m.role.can(Permission::ViewAudit);
@@ -50,7 +52,7 @@ pub fn HomePage() -> impl IntoView {
                         <section>
                             <h1 id="welcome">{t("home.welcome")} ", " {m.display_name.clone()}</h1>
                             <p class="muted">
-                                {t("home.study")} " " <strong>{STUDY_REGISTRATION}</strong>
+                                {t("home.study")} " " <strong>{kind.registration()}</strong>
                                 " · " {t("home.site")} " " <strong>{m.site_code.clone()}</strong>
                                 " · " {t("home.role")} " " <strong id="my-role">{t(&format!("role.{}", m.role.as_str()))}</strong>
                             </p>
