@@ -995,6 +995,23 @@ async fn rewriting_the_whole_audit_chain_is_caught_by_the_signed_anchors() {
         summary.anchors_checked >= 2,
         "signed at the lock and the export: {summary:?}"
     );
+    // The periodic anchor signs only when rows were written since the last one.
+    use osteo_trial::audit::anchor::anchor_if_due;
+    let due = chrono::Duration::zero();
+    assert!(
+        anchor_if_due(&app.db, due).await.unwrap().is_none(),
+        "nothing new since the export"
+    );
+    stats.get_json("/analysis").await;
+    let hourly = anchor_if_due(&app.db, due)
+        .await
+        .unwrap()
+        .expect("new rows are signed");
+    assert_eq!(hourly.reason, "hourly");
+    assert!(anchor_if_due(&app.db, chrono::Duration::hours(1))
+        .await
+        .unwrap()
+        .is_none());
 
     // `audit anchor` prints a signed head to file outside the system.
     let cli = |args: &[&str]| {
