@@ -164,6 +164,35 @@ pub mod ssr {
         tracing::error!(error = %e, "server function failed");
         AppError::Internal
     }
+
+    /// The one mapping of a service's refusal to what a page can say (the
+    /// policy in `osteo_trial::error`): by kind, never by variant.
+    pub fn refused<E: osteo_trial::error::ServiceError>(e: E) -> AppError {
+        use osteo_trial::error::ErrorKind;
+        match e.kind() {
+            ErrorKind::Forbidden => AppError::Forbidden,
+            ErrorKind::NotFound | ErrorKind::Conflict | ErrorKind::Invalid => {
+                AppError::Invalid(e.to_string())
+            }
+            ErrorKind::Internal => {
+                let chain = error_chain(&e);
+                tracing::error!(error = %chain, "server function failed");
+                AppError::Internal
+            }
+        }
+    }
+
+    /// An error with its causes, for the log.
+    pub fn error_chain(e: &dyn std::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            out.push_str(": ");
+            out.push_str(&s.to_string());
+            source = s.source();
+        }
+        out
+    }
 }
 
 /// The signed-in user, or `None`.
@@ -202,15 +231,12 @@ pub async fn take_flash() -> Result<Option<Flash>, AppError> {
 /// Accounts and sites, for those allowed to see them.
 #[server(prefix = "/sfn", endpoint = "users")]
 pub async fn list_users() -> Result<UsersView, AppError> {
-    use osteo_trial::accounts::{self, AccountError};
+    use osteo_trial::accounts;
     use osteo_trial::domain::AuditSource;
     let (ctx, me) = ssr::user().await?;
     let users = accounts::list_users(&ctx.db, &me.principal(AuditSource::Ui))
         .await
-        .map_err(|e| match e {
-            AccountError::Forbidden => AppError::Forbidden,
-            e => ssr::internal(e),
-        })?;
+        .map_err(ssr::refused)?;
     let sites = accounts::list_sites(&ctx.db).await.map_err(ssr::internal)?;
     Ok(UsersView {
         users: users
@@ -270,14 +296,11 @@ pub struct ScreeningView {
 #[server(prefix = "/sfn", endpoint = "screening")]
 pub async fn screening_log() -> Result<ScreeningView, AppError> {
     use osteo_trial::domain::{AuditSource, Permission};
-    use osteo_trial::screening::{self, ScreeningError};
+    use osteo_trial::screening;
     let (ctx, me) = ssr::user().await?;
     let log = screening::log(&ctx.db, &me.principal(AuditSource::Ui))
         .await
-        .map_err(|e| match e {
-            ScreeningError::Forbidden => AppError::Forbidden,
-            e => ssr::internal(e),
-        })?;
+        .map_err(ssr::refused)?;
     Ok(ScreeningView {
         log,
         can_enter: me.role.can(Permission::EnterScreening),
@@ -294,7 +317,7 @@ pub async fn list_tokens() -> Result<Vec<TokenView>, AppError> {
     let (ctx, me) = ssr::user().await?;
     let tokens = accounts::list_tokens(&ctx.db, &me.principal(AuditSource::Ui))
         .await
-        .map_err(ssr::internal)?;
+        .map_err(ssr::refused)?;
     Ok(tokens
         .into_iter()
         .map(|t| TokenView {

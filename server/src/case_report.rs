@@ -90,8 +90,8 @@ pub async fn pdf(
     };
     let bytes = tokio::task::spawn_blocking(move || render(&content, locale))
         .await
-        .map_err(|e| CaseError::Analysis(format!("the report could not be made: {e}")))?
-        .map_err(|e| CaseError::Analysis(e.to_string()))?;
+        .map_err(|e| CaseError::Rendering(format!("the report could not be made: {e}")))?
+        .map_err(|e| CaseError::Rendering(e.to_string()))?;
     audit::record(
         &state.db,
         by,

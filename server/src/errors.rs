@@ -8,6 +8,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use osteo_trial::error::{ErrorKind, ServiceError};
 use serde::Serialize;
 
 /// An error of the REST API.
@@ -93,30 +94,70 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// The one mapping of a trial service's refusal to a REST answer, by the
+    /// kind the error declares (`osteo_trial::error`): 403, 404, 409, 400, or
+    /// a 500 that logs the cause chain and says nothing of it. The code is the
+    /// error's own stable code.
+    pub fn refused<E: ServiceError>(e: E) -> ApiError {
+        let status = match e.kind() {
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+            ErrorKind::Internal => return ApiError::internal(error_chain(&e)),
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+/// An error with its causes, for the log.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    osteo_app::api::ssr::error_chain(e)
+}
+
 impl From<osteo_trial::accounts::AccountError> for ApiError {
     fn from(e: osteo_trial::accounts::AccountError) -> Self {
-        use osteo_trial::accounts::AccountError as E;
-        match e {
-            E::Invalid(d) => ApiError::bad_request(d.to_string()),
-            E::UsernameTaken(_) | E::SelfLockout | E::Deactivated | E::PasswordUnchanged => {
-                ApiError::conflict(e.to_string())
-            }
-            E::NeverAReader => ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                "never_a_reader",
-                e.to_string(),
+        ApiError::refused(e)
+    }
+}
+
+impl From<osteo_trial::screening::ScreeningError> for ApiError {
+    fn from(e: osteo_trial::screening::ScreeningError) -> Self {
+        ApiError::refused(e)
+    }
+}
+
+impl From<osteo_trial::study::StudyError> for ApiError {
+    fn from(e: osteo_trial::study::StudyError) -> Self {
+        ApiError::refused(e)
+    }
+}
+
+impl From<osteo_trial::case::CaseError> for ApiError {
+    fn from(e: osteo_trial::case::CaseError) -> Self {
+        // The CRF's edit checks travel field by field.
+        let fields = match &e {
+            osteo_trial::case::CaseError::Crf(issues) => serde_json::to_value(issues).ok(),
+            _ => None,
+        };
+        let mut err = match &e {
+            osteo_trial::case::CaseError::Crf(issues) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+                format!(
+                    "{e}: {}",
+                    issues
+                        .iter()
+                        .map(|i| format!("{}: {}", i.field, i.message))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
             ),
-            E::ReaderStaysBlind => ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                "reader_stays_blind",
-                e.to_string(),
-            ),
-            E::UnknownUser(_) | E::UnknownToken => ApiError::not_found(e.to_string()),
-            E::UnknownSite(_) => ApiError::bad_request(e.to_string()),
-            E::WrongPassword => ApiError::bad_request(e.to_string()),
-            E::Forbidden => ApiError::forbidden(),
-            E::Store(_) | E::Hash(_) => ApiError::internal(e),
-        }
+            _ => ApiError::refused(e),
+        };
+        err.fields = fields;
+        err
     }
 }
 

@@ -8,9 +8,9 @@
 
 use osteo_trial::audit::Principal;
 use osteo_trial::case::crf::ClinicalCrf;
-use osteo_trial::case::CaseError;
 use osteo_trial::store::Db;
 use osteo_trial::study::analysis::{latest, rows};
+use osteo_trial::study::StudyError;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -232,14 +232,14 @@ pub fn file(data: &Value, name: &str) -> Option<Vec<u8>> {
 }
 
 /// One export file of the locked data, audited with its SHA-256.
-pub async fn download(db: &Db, by: &Principal, name: &str) -> Result<Option<Vec<u8>>, CaseError> {
+pub async fn download(db: &Db, by: &Principal, name: &str) -> Result<Option<Vec<u8>>, StudyError> {
     let snapshot = osteo_trial::study::locked_snapshot(db, by).await?;
     let bytes = if let Some(locale) = report_locale(name) {
         let locked = osteo_trial::study::analysis_of(db, &snapshot).await?;
         tokio::task::spawn_blocking(move || crate::report::render(&locked, locale))
             .await
-            .map_err(|e| CaseError::Analysis(format!("the report could not be made: {e}")))?
-            .map_err(|e| CaseError::Analysis(e.to_string()))?
+            .map_err(|e| StudyError::Analysis(format!("the report could not be made: {e}")))?
+            .map_err(|e| StudyError::Analysis(e.to_string()))?
     } else if name == "odm.xml" {
         crate::odm::odm(db, &snapshot).await?
     } else {

@@ -44,6 +44,24 @@ fn back(path: &str, code: &str) -> Halt {
         .into()
 }
 
+/// The one mapping of a trial service's refusal to a form post's answer, by
+/// the kind the error declares (`osteo_trial::error`): the 403 page, the 500
+/// page (the cause chain logged), or back to `page` with the error's code,
+/// which the page translates.
+fn refused<E: osteo_trial::error::ServiceError>(headers: &HeaderMap, page: &str, e: E) -> Halt {
+    use osteo_trial::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::Forbidden => html_error(
+            StatusCode::FORBIDDEN,
+            request_locale(headers),
+            "error.forbidden",
+        )
+        .into(),
+        ErrorKind::Internal => internal(headers, crate::errors::error_chain(&e)),
+        ErrorKind::NotFound | ErrorKind::Conflict | ErrorKind::Invalid => back(page, e.code()),
+    }
+}
+
 fn internal(headers: &HeaderMap, e: impl std::fmt::Display) -> Halt {
     tracing::error!(error = %e, "form post failed");
     html_error(
@@ -290,13 +308,7 @@ pub async fn change_password(
             flash(&session, "flash.password_changed", None, None).await;
             Ok(Redirect::to("/").into_response())
         }
-        Err(AccountError::Invalid(DomainError::PasswordTooShort)) => {
-            Err(back(PASSWORD, "too_short"))
-        }
-        Err(AccountError::Invalid(DomainError::PasswordTooLong)) => Err(back(PASSWORD, "too_long")),
-        Err(AccountError::WrongPassword) => Err(back(PASSWORD, "wrong_password")),
-        Err(AccountError::PasswordUnchanged) => Err(back(PASSWORD, "unchanged")),
-        Err(e) => Err(internal(&headers, e)),
+        Err(e) => Err(refused(&headers, PASSWORD, e)),
     }
 }
 
@@ -359,8 +371,7 @@ pub async fn create_token(
             .await;
             Ok(Redirect::to(TOKENS).into_response())
         }
-        Err(AccountError::Invalid(_)) => Err(back(TOKENS, "invalid_name")),
-        Err(e) => Err(internal(&headers, e)),
+        Err(e) => Err(refused(&headers, TOKENS, e)),
     }
 }
 
@@ -376,8 +387,7 @@ pub async fn revoke_token(
             flash(&session, "flash.token_revoked", None, None).await;
             Ok(Redirect::to(TOKENS).into_response())
         }
-        Err(AccountError::UnknownToken) => Err(back(TOKENS, "unknown")),
-        Err(e) => Err(internal(&headers, e)),
+        Err(e) => Err(refused(&headers, TOKENS, e)),
     }
 }
 
@@ -385,30 +395,7 @@ pub async fn revoke_token(
 
 /// Maps a service error on the users page to its response.
 fn users_error(headers: &HeaderMap, e: AccountError) -> Halt {
-    match e {
-        AccountError::Forbidden => html_error(
-            StatusCode::FORBIDDEN,
-            request_locale(headers),
-            "error.forbidden",
-        )
-        .into(),
-        AccountError::UsernameTaken(_) => back(USERS, "username_taken"),
-        AccountError::UnknownSite(_) | AccountError::Invalid(DomainError::SiteCode) => {
-            back(USERS, "unknown_site")
-        }
-        AccountError::Invalid(DomainError::UsernameCharacters | DomainError::UsernameLength) => {
-            back(USERS, "invalid_username")
-        }
-        AccountError::Invalid(DomainError::DisplayName) => back(USERS, "invalid_display_name"),
-        AccountError::Invalid(DomainError::Reason) => back(USERS, "missing_reason"),
-        AccountError::Invalid(DomainError::UnknownRole(_)) => back(USERS, "unknown_role"),
-        AccountError::UnknownUser(_) => back(USERS, "unknown_user"),
-        AccountError::SelfLockout => back(USERS, "self_lockout"),
-        AccountError::NeverAReader => back(USERS, "never_a_reader"),
-        AccountError::ReaderStaysBlind => back(USERS, "reader_stays_blind"),
-        AccountError::Deactivated => back(USERS, "deactivated"),
-        e => internal(headers, e),
-    }
+    refused(headers, USERS, e)
 }
 
 /// Flashes `message` about the account and returns to the users page.
@@ -623,37 +610,7 @@ impl ScreeningForm {
 
 /// Maps a refused screening entry to the form's error code.
 fn screening_error(headers: &HeaderMap, e: ScreeningError) -> Halt {
-    use ScreeningError as E;
-    let code = match e {
-        E::Forbidden => {
-            return html_error(
-                StatusCode::FORBIDDEN,
-                request_locale(headers),
-                "error.forbidden",
-            )
-            .into();
-        }
-        E::Store(_) => return internal(headers, e),
-        E::BadDate(_) => "bad_date",
-        E::FutureDate(_) => "future_date",
-        E::BeforeStudy(_) => "before_study",
-        E::CommentTooLong => "comment_too_long",
-        E::EnrolledWithoutInclusion => "enrolled_without_inclusion",
-        E::EnrolledWithExclusion => "enrolled_with_exclusion",
-        E::ExcludedWithoutCode => "excluded_without_code",
-        E::ReasonWithoutNotEnrolled => "reason_without_not_enrolled",
-        E::NotEnrolledWithoutReason => "not_enrolled_without_reason",
-        E::NotEnrolledWithExclusion => "not_enrolled_with_exclusion",
-        E::InclusionMismatch => "inclusion_mismatch",
-        E::EnrolmentIsFinal => "enrolment_final",
-        E::DatabaseLocked => "database_locked",
-        E::UnknownEntry(_) => "unknown",
-        E::Domain(_) => "missing_reason",
-        E::UnknownArm(_) | E::UnknownExclusion(_) | E::UnknownReason(_) | E::UnknownOutcome(_) => {
-            "bad_request"
-        }
-    };
-    back(SCREENING, code)
+    refused(headers, SCREENING, e)
 }
 
 fn screened_label(e: &ScreeningEntry) -> String {

@@ -21,9 +21,9 @@
 
 use crate::exports::text;
 use osteo_trial::case::crf::ClinicalCrf;
-use osteo_trial::case::CaseError;
 use osteo_trial::store::Db;
 use osteo_trial::study::analysis::{latest, rows};
+use osteo_trial::study::StudyError;
 use serde_json::Value;
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -306,7 +306,7 @@ impl Xml {
 pub async fn odm(
     db: &Db,
     snapshot: &osteo_trial::study::LockedSnapshot,
-) -> Result<Vec<u8>, CaseError> {
+) -> Result<Vec<u8>, StudyError> {
     let pool = db.pool();
     // The trail up to the lock that took the snapshot.
     let lock_seq: i64 = sqlx::query_scalar(
@@ -641,7 +641,7 @@ pub async fn odm(
     x.close(); // ClinicalData
     x.close(); // ODM
     if let Some(e) = x.error {
-        return Err(CaseError::Analysis(format!(
+        return Err(StudyError::Analysis(format!(
             "the ODM file could not be written: {e}"
         )));
     }

@@ -537,7 +537,7 @@ async fn a_trial_database_never_gets_the_demo_and_records_only_the_pinned_models
     .await
     .unwrap_err();
     assert!(
-        matches!(e, osteo_trial::case::CaseError::ModelPinFixed),
+        matches!(e, osteo_trial::study::StudyError::ModelPinFixed),
         "{e}"
     );
     let e = refused(
@@ -1464,4 +1464,28 @@ async fn the_model_takes_the_primary_readers_score_or_the_consensus_as_the_study
     )
     .await;
     assert!(!e.is_empty());
+}
+
+/// A refusal by one of the database's rules is recognised by its code
+/// (SQLite's SQLITE_CONSTRAINT_TRIGGER, PostgreSQL's restrict_violation),
+/// never by its message; a unique violation is not one.
+#[tokio::test]
+async fn a_rule_refusal_is_told_by_its_code() {
+    let app = spawn_app().await;
+    let e = sqlx::query("UPDATE audit_log SET actor = 'x' WHERE seq = 1")
+        .execute(app.db.pool())
+        .await
+        .unwrap_err();
+    assert!(osteo_trial::write::is_rule_refusal(&e), "{e}");
+    let e =
+        sqlx::query("INSERT INTO sites (code, name, created_at) VALUES ('QDUAH', 'again', 'now')")
+            .execute(app.db.pool())
+            .await
+            .unwrap_err();
+    // On SQLite the no-replace trigger answers first; on PostgreSQL the unique index.
+    assert_eq!(
+        osteo_trial::write::is_rule_refusal(&e),
+        engine() == "sqlite",
+        "{e}"
+    );
 }

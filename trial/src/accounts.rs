@@ -129,6 +129,52 @@ pub enum AccountError {
     Hash(String),
 }
 
+impl crate::error::ServiceError for AccountError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind as K;
+        use AccountError as E;
+        match self {
+            E::Forbidden => K::Forbidden,
+            E::UnknownUser(_) | E::UnknownToken => K::NotFound,
+            E::Invalid(_) | E::UnknownSite(_) | E::WrongPassword => K::Invalid,
+            E::UsernameTaken(_)
+            | E::SelfLockout
+            | E::Deactivated
+            | E::PasswordUnchanged
+            | E::NeverAReader
+            | E::ReaderStaysBlind => K::Conflict,
+            E::Store(_) | E::Hash(_) => K::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        use crate::domain::DomainError as D;
+        use AccountError as E;
+        match self {
+            E::Invalid(D::PasswordTooShort) => "too_short",
+            E::Invalid(D::PasswordTooLong) => "too_long",
+            E::Invalid(D::UsernameCharacters | D::UsernameLength) => "invalid_username",
+            E::Invalid(D::DisplayName) => "invalid_display_name",
+            E::Invalid(D::Reason) => "missing_reason",
+            E::Invalid(D::UnknownRole(_)) => "unknown_role",
+            E::Invalid(D::SiteCode) => "unknown_site",
+            E::Invalid(_) => "invalid",
+            E::UsernameTaken(_) => "username_taken",
+            E::UnknownUser(_) => "unknown_user",
+            E::UnknownSite(_) => "unknown_site",
+            E::WrongPassword => "wrong_password",
+            E::PasswordUnchanged => "unchanged",
+            E::Forbidden => "forbidden",
+            E::SelfLockout => "self_lockout",
+            E::NeverAReader => "never_a_reader",
+            E::ReaderStaysBlind => "reader_stays_blind",
+            E::Deactivated => "deactivated",
+            E::UnknownToken => "unknown",
+            E::Store(_) | E::Hash(_) => "internal",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     #[error("wrong username or password")]
@@ -272,11 +318,7 @@ pub async fn radiologists(db: &Db, by: &Principal) -> Result<Vec<(String, String
 }
 
 fn require(by: &Principal, permission: Permission) -> Result<(), AccountError> {
-    if by.role.can(permission) {
-        Ok(())
-    } else {
-        Err(AccountError::Forbidden)
-    }
+    crate::write::require(by, permission).map_err(|_| AccountError::Forbidden)
 }
 
 /// A site.
@@ -336,7 +378,7 @@ pub async fn create_user(
     let hash = hash_password(password.0.clone())
         .await
         .map_err(AccountError::Hash)?;
-    let mut tx = db.begin_write().await?;
+    let mut tx = crate::write::transaction(db).await?;
     let site_id = site_id(&mut *tx, &new.site).await?;
     // Looked up first (inside the write lock): on SQLite a colliding insert
     // meets the trigger that refuses INSERT OR REPLACE before the unique index.
@@ -503,7 +545,7 @@ async fn authenticate(
         .await
         .map_err(LoginError::Hash)?;
 
-    let mut tx = db.begin_write().await?;
+    let mut tx = crate::write::transaction(db).await?;
     // Re-read under the write lock: another sign-in may have counted, or
     // locked the account, while this password was being checked.
     let current = fetch_user(&mut *tx, user.id)
@@ -617,7 +659,7 @@ pub async fn change_password(
     let new_hash = hash_password(new.expose().to_owned())
         .await
         .map_err(AccountError::Hash)?;
-    let mut tx = db.begin_write().await?;
+    let mut tx = crate::write::transaction(db).await?;
     sqlx::query(
         "UPDATE users SET password_hash = $1, must_change_password = 0, password_changed_at = $2, \
          session_epoch = session_epoch + 1 WHERE id = $3",
@@ -657,7 +699,7 @@ pub async fn reset_password(
     let hash = hash_password(password.0.clone())
         .await
         .map_err(AccountError::Hash)?;
-    let mut tx = db.begin_write().await?;
+    let mut tx = crate::write::transaction(db).await?;
     let user = fetch_user(&mut *tx, user_id)
         .await?
         .ok_or(AccountError::UnknownUser(user_id))?;
@@ -697,7 +739,7 @@ pub async fn unlock(
     reason: &Reason,
 ) -> Result<User, AccountError> {
     require(by, Permission::ManageUsers)?;
-    let mut tx = db.begin_write().await?;
+    let mut tx = crate::write::transaction(db).await?;
     let user = fetch_user(&mut *tx, user_id)
         .await?
         .ok_or(AccountError::UnknownUser(user_id))?;
@@ -767,7 +809,7 @@ pub async fn update_account(
     {
         return Err(AccountError::SelfLockout);
     }
-    let mut tx = db.begin_write().await?;
+    let mut tx = crate::write::transaction(db).await?;
     let user = fetch_user(&mut *tx, user_id)
         .await?
         .ok_or(AccountError::UnknownUser(user_id))?;
@@ -894,7 +936,7 @@ pub async fn update_account(
 /// A user's choice of interface language.
 pub async fn set_locale(db: &Db, by: &Principal, locale: Locale) -> Result<(), AccountError> {
     let id = by.user_id.ok_or(AccountError::Forbidden)?;
-    let mut tx = db.begin_write().await?;
+    let mut tx = crate::write::transaction(db).await?;
     let user = fetch_user(&mut *tx, id)
         .await?
         .ok_or(AccountError::UnknownUser(id))?;
@@ -969,7 +1011,7 @@ pub async fn create_token(
     let secret = format!("osteo_{}", hex::encode(bytes));
     let prefix: String = secret.chars().take(12).collect();
     let now = now_utc();
-    let mut tx = db.begin_write().await?;
+    let mut tx = crate::write::transaction(db).await?;
     let id: i64 = sqlx::query(
         "INSERT INTO api_tokens (user_id, name, prefix, token_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
@@ -1031,7 +1073,7 @@ pub async fn list_tokens(db: &Db, by: &Principal) -> Result<Vec<ApiToken>, Accou
 /// Revokes one of the caller's own tokens (administrators may revoke any).
 pub async fn revoke_token(db: &Db, by: &Principal, token_id: i64) -> Result<(), AccountError> {
     let caller = by.user_id.ok_or(AccountError::Forbidden)?;
-    let mut tx = db.begin_write().await?;
+    let mut tx = crate::write::transaction(db).await?;
     let row = sqlx::query("SELECT user_id, revoked_at FROM api_tokens WHERE id = $1")
         .bind(token_id)
         .fetch_optional(&mut *tx)
@@ -1093,7 +1135,7 @@ pub async fn authenticate_token(db: &Db, secret: &str) -> Result<Option<User>, s
 /// Creates the study record and its first site on a brand-new database.
 /// Returns whether the database was new.
 pub async fn ensure_study(db: &Db, kind: crate::domain::StudyKind) -> Result<bool, sqlx::Error> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = crate::write::transaction(db).await?;
     let exists = sqlx::query("SELECT id FROM study WHERE id = 1")
         .fetch_optional(&mut *tx)
         .await?

@@ -26,22 +26,28 @@ pub mod crf;
 pub mod pathology;
 
 #[cfg(feature = "ssr")]
+mod error;
+#[cfg(feature = "ssr")]
+pub use error::CaseError;
+#[cfg(feature = "ssr")]
 pub(crate) mod store;
+/// Opens the case of a patient just enrolled (the screening log's enrolment).
+#[cfg(feature = "ssr")]
+pub(crate) use store::create_case;
 #[cfg(feature = "ssr")]
 pub use store::{
     act_on_query, ai_input, amend_frozen_crf, assign_reader, attach_image, awaiting_ai,
     case_detail, complete_images, end_case, enter_pathology, find_case, image_by_original,
-    image_for_viewer, is_locked, list_cases, list_queries, map_uids, mark_poor_quality, new_uid,
-    pathology_of, prediction, raise_query, reads, record_ai_failure, record_prediction, save_crf,
-    save_read, sign_crf, sign_pathology, sign_read, study_number, worklist,
+    image_for_viewer, list_cases, list_queries, map_uids, mark_poor_quality, new_uid, pathology_of,
+    prediction, raise_query, reads, record_ai_failure, record_prediction, save_crf, save_read,
+    sign_crf, sign_pathology, sign_read, study_number, worklist,
 };
 
-use crate::codes::{code_enum, UnknownCode};
-use crate::domain::DomainError;
+use crate::codes::code_enum;
 use crate::screening::ExclusionCode;
 use bonerads::{Features, Score};
 use crf::{ClinicalCrf, FieldIssue};
-use pathology::{Pathology, PathologyError};
+use pathology::Pathology;
 use serde::{Deserialize, Serialize};
 
 code_enum! {
@@ -553,186 +559,6 @@ pub struct QueryMessage {
     pub text: String,
     pub by: String,
     pub at: String,
-}
-
-/// Why a case operation was refused. The messages tell the user what to do.
-#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
-pub enum CaseError {
-    #[error("your role does not allow this")]
-    Forbidden,
-    #[error("the case is {0}: nothing more is recorded on it")]
-    CaseClosed(String),
-    #[error("this is blinded for your role")]
-    Blinded,
-    #[error("there is no case {0}")]
-    UnknownCase(i64),
-    #[error(transparent)]
-    Transition(#[from] IllegalTransition),
-    #[error("the CRF does not pass its edit checks")]
-    Crf(Vec<FieldIssue>),
-    #[error("a completed CRF is changed only with a reason for change")]
-    ReasonRequired,
-    #[error("there is no CRF to sign yet")]
-    NothingToSign,
-    #[error("images are complete with at least one frontal and one lateral view (have: {0})")]
-    ViewsMissing(String),
-    #[error("the study has not confirmed a Bone-RADS rule table; the principal investigator confirms one before the first read")]
-    NoRuleTable,
-    #[error("the Bone-RADS rule table is fixed once the first read is saved")]
-    RuleTableInUse,
-    #[error("how radiograph dates are de-identified is fixed once the first radiograph is stored")]
-    DatesInUse,
-    #[error("unknown Bone-RADS rule table `{0}`")]
-    UnknownRuleTable(String),
-    #[error("{0} is not a radiologist with an active account")]
-    NotARadiologist(String),
-    #[error("{0} is already assigned to this case")]
-    AlreadyAssigned(String),
-    #[error("you are not assigned to read this case")]
-    NotAssigned,
-    #[error("the read is signed and locked; it cannot change")]
-    ReadLocked,
-    #[error("save the read before signing it")]
-    NoReadToSign,
-    #[error("a likelihood is 0 to 100")]
-    Likelihood,
-    #[error("readers are assigned until the reads are locked")]
-    AssignmentClosed,
-    #[error("pathology can be entered only after the AI prediction and every blinded read of the case are locked")]
-    PathologyGate,
-    #[error(transparent)]
-    Pathology(#[from] PathologyError),
-    #[error("the prediction of this case is already locked; it never changes")]
-    PredictionExists,
-    #[error("no model is pinned for the trial: the principal investigator pins one before the first prediction")]
-    NoPinnedModel,
-    #[error("model {0} is not the model pinned for the trial; its prediction is not recorded")]
-    NotPinnedModel(String),
-    #[error("the trial's model is pinned before the first prediction and never changes after it")]
-    ModelPinFixed,
-    #[error("these fields fed the AI model or define a subgroup and are frozen since the AI lock: {}; a change needs a reason and the principal investigator's signature, and is recorded as a protocol deviation", .0.join(", "))]
-    FrozenInput(Vec<String>),
-    #[error("nothing to amend: the amendment changes no frozen field (the coordinator corrects the other fields)")]
-    NothingChanged,
-    #[error("a withdrawal needs the principal investigator's signature")]
-    WithdrawalNeedsPi,
-    #[error("a final lock needs the enrolment target ({target} prospective patients; {enrolled} enrolled) or a reason for stopping early")]
-    TargetNotMet { target: i64, enrolled: i64 },
-    #[error("the database is locked for good (final lock): it is never unlocked")]
-    FinalLock,
-    #[error("{0} has already signed this unlock")]
-    AlreadySigned(String),
-    #[error("the locked dataset does not match the SHA-256 recorded at lock: the snapshot was changed after the lock, and nothing is computed from it")]
-    SnapshotTampered,
-    #[error("the demonstration model never runs in the trial")]
-    DemoModelInTrial,
-    #[error(transparent)]
-    Prediction(#[from] PredictionError),
-    #[error("the password is not correct; the signature was not applied")]
-    BadPassword,
-    #[error(
-        "the database is locked: no change is accepted until the principal investigator unlocks it"
-    )]
-    DatabaseLocked,
-    #[error("the query is {from} and cannot take `{action}`")]
-    QueryTransition {
-        from: QueryStatus,
-        action: QueryAction,
-    },
-    #[error("the database cannot be locked yet: {}", .0.join("; "))]
-    LockBlocked(Vec<String>),
-    #[error("the database is not locked: the analysis runs only on the locked database")]
-    NotLocked,
-    #[error("the SAP is signed by the statistician and the PI and can no longer change")]
-    SapLocked,
-    #[error("no statistical analysis plan is signed by both the statistician and the PI")]
-    NoSap,
-    #[error("the analysis cannot be computed: {0}")]
-    Analysis(String),
-    #[error(transparent)]
-    Sap(#[from] crate::study::sap::SapError),
-    #[error("there is no query {0}")]
-    UnknownQuery(i64),
-    #[error("query text is 1 to 2000 characters")]
-    QueryText,
-    #[error("unknown field `{0}`")]
-    UnknownField(String),
-    #[error(transparent)]
-    Code(#[from] UnknownCode),
-    #[error(transparent)]
-    Domain(#[from] DomainError),
-    #[error("database error: {0}")]
-    Store(String),
-}
-
-impl CaseError {
-    /// A stable code for the interface's translations (`case.error.<code>`).
-    pub fn code(&self) -> &'static str {
-        use CaseError as E;
-        match self {
-            E::Forbidden => "forbidden",
-            E::CaseClosed(_) => "case_closed",
-            E::Blinded => "blinded",
-            E::UnknownCase(_) => "unknown_case",
-            E::Transition(t)
-                if t.event == CaseEvent::Excluded
-                    && matches!(t.from, CaseState::ReadsLocked | CaseState::AiLocked) =>
-            {
-                "exclusion_after_reads"
-            }
-            E::Transition(t)
-                if matches!(t.event, CaseEvent::Excluded | CaseEvent::Withdrawn)
-                    && matches!(t.from, CaseState::PathologyEntered | CaseState::Complete) =>
-            {
-                "end_after_reference"
-            }
-            E::Transition(_) => "transition",
-            E::Crf(_) => "crf",
-            E::ReasonRequired => "reason_required",
-            E::NothingToSign => "nothing_to_sign",
-            E::ViewsMissing(_) => "views_missing",
-            E::NoRuleTable => "no_rule_table",
-            E::RuleTableInUse => "rule_table_in_use",
-            E::DatesInUse => "dates_in_use",
-            E::UnknownRuleTable(_) => "unknown_rule_table",
-            E::NotARadiologist(_) => "not_a_radiologist",
-            E::AlreadyAssigned(_) => "already_assigned",
-            E::NotAssigned => "not_assigned",
-            E::ReadLocked => "read_locked",
-            E::NoReadToSign => "no_read_to_sign",
-            E::Likelihood => "likelihood",
-            E::AssignmentClosed => "assignment_closed",
-            E::PathologyGate => "pathology_gate",
-            E::Pathology(_) => "pathology",
-            E::PredictionExists => "prediction_exists",
-            E::NoPinnedModel => "no_pinned_model",
-            E::NotPinnedModel(_) => "not_pinned_model",
-            E::ModelPinFixed => "model_pin_fixed",
-            E::FrozenInput(_) => "frozen_input",
-            E::NothingChanged => "nothing_changed",
-            E::WithdrawalNeedsPi => "withdrawal_needs_pi",
-            E::TargetNotMet { .. } => "target_not_met",
-            E::FinalLock => "final_lock",
-            E::AlreadySigned(_) => "already_signed",
-            E::SnapshotTampered => "snapshot_tampered",
-            E::DemoModelInTrial => "demo_model_in_trial",
-            E::Prediction(_) => "prediction",
-            E::BadPassword => "bad_password",
-            E::DatabaseLocked => "database_locked",
-            E::LockBlocked(_) => "lock_blocked",
-            E::NotLocked => "not_locked",
-            E::SapLocked => "sap_locked",
-            E::NoSap => "no_sap",
-            E::Analysis(_) => "analysis",
-            E::Sap(_) => "sap",
-            E::QueryTransition { .. } => "query_transition",
-            E::UnknownQuery(_) => "unknown_query",
-            E::QueryText => "query_text",
-            E::UnknownField(_) => "unknown_field",
-            E::Code(_) | E::Domain(_) => "invalid",
-            E::Store(_) => "internal",
-        }
-    }
 }
 
 /// What a failed form post leaves for its page: the values as submitted

@@ -10,8 +10,10 @@
 //!   table, the locked AI prediction, pathology behind its gate, signatures
 //!   and data queries.
 //! - [`study`]: study settings, the operational dashboard, the database lock.
-//! - behind the `ssr` feature: [`store`] (the database), [`accounts`]
-//!   (accounts, sign-in, lockout, API tokens).
+//! - [`error`]: the kinds of refusal every service error declares.
+//! - behind the `ssr` feature: [`store`] (the database), [`write`] (how
+//!   every service writes: the transaction, the lock check, the permission
+//!   check), [`accounts`] (accounts, sign-in, lockout, API tokens).
 //!
 //! `trial` never depends on the model crate: an AI result is data by the time
 //! it arrives here.
@@ -21,6 +23,7 @@ pub mod audit;
 pub mod case;
 pub mod codes;
 pub mod domain;
+pub mod error;
 pub mod screening;
 pub mod study;
 
@@ -28,3 +31,5 @@ pub mod study;
 pub mod accounts;
 #[cfg(feature = "ssr")]
 pub mod store;
+#[cfg(feature = "ssr")]
+pub mod write;

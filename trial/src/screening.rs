@@ -341,7 +341,9 @@ impl ScreeningLog {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+/// Why a screening entry was refused: the checklist's rules (also checked
+/// in the browser) and, on the server, the lock, the role and the database.
+#[derive(Debug, thiserror::Error)]
 pub enum ScreeningError {
     #[error("unknown arm `{0}`; use prospective or retrospective")]
     UnknownArm(String),
@@ -385,8 +387,67 @@ pub enum ScreeningError {
     Domain(#[from] DomainError),
     #[error("your role does not allow this")]
     Forbidden,
-    #[error("database error: {0}")]
-    Store(String),
+    #[cfg(feature = "ssr")]
+    #[error("database error")]
+    Store(#[source] sqlx::Error),
+}
+
+/// Two refusals are equal when they are the same refusal of the same
+/// values; a database error equals nothing (it carries no comparable value).
+impl PartialEq for ScreeningError {
+    fn eq(&self, other: &Self) -> bool {
+        #[cfg(feature = "ssr")]
+        if matches!(self, ScreeningError::Store(_)) || matches!(other, ScreeningError::Store(_)) {
+            return false;
+        }
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+            && self.to_string() == other.to_string()
+    }
+}
+
+impl crate::error::ServiceError for ScreeningError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            ScreeningError::Forbidden => ErrorKind::Forbidden,
+            ScreeningError::UnknownEntry(_) => ErrorKind::NotFound,
+            ScreeningError::EnrolmentIsFinal | ScreeningError::DatabaseLocked => {
+                ErrorKind::Conflict
+            }
+            #[cfg(feature = "ssr")]
+            ScreeningError::Store(_) => ErrorKind::Internal,
+            _ => ErrorKind::Invalid,
+        }
+    }
+
+    /// The screening page's error codes (`screening.error.<code>`).
+    fn code(&self) -> &'static str {
+        use ScreeningError as E;
+        match self {
+            E::Forbidden => "forbidden",
+            #[cfg(feature = "ssr")]
+            E::Store(_) => "internal",
+            E::BadDate(_) => "bad_date",
+            E::FutureDate(_) => "future_date",
+            E::BeforeStudy(_) => "before_study",
+            E::CommentTooLong => "comment_too_long",
+            E::EnrolledWithoutInclusion => "enrolled_without_inclusion",
+            E::EnrolledWithExclusion => "enrolled_with_exclusion",
+            E::ExcludedWithoutCode => "excluded_without_code",
+            E::ReasonWithoutNotEnrolled => "reason_without_not_enrolled",
+            E::NotEnrolledWithoutReason => "not_enrolled_without_reason",
+            E::NotEnrolledWithExclusion => "not_enrolled_with_exclusion",
+            E::InclusionMismatch => "inclusion_mismatch",
+            E::EnrolmentIsFinal => "enrolment_final",
+            E::DatabaseLocked => "database_locked",
+            E::UnknownEntry(_) => "unknown",
+            E::Domain(_) => "missing_reason",
+            E::UnknownArm(_)
+            | E::UnknownExclusion(_)
+            | E::UnknownReason(_)
+            | E::UnknownOutcome(_) => "bad_request",
+        }
+    }
 }
 
 #[cfg(feature = "ssr")]

@@ -17,9 +17,16 @@ pub use report::LockedAnalysis;
 #[cfg(feature = "ssr")]
 pub mod analysis;
 #[cfg(feature = "ssr")]
+mod error;
+#[cfg(feature = "ssr")]
+pub use error::StudyError;
+#[cfg(feature = "ssr")]
 mod locked;
 #[cfg(feature = "ssr")]
 mod store;
+/// Whether the database is locked.
+#[cfg(feature = "ssr")]
+pub use crate::write::is_locked;
 #[cfg(feature = "ssr")]
 pub use locked::*;
 #[cfg(feature = "ssr")]

@@ -9,16 +9,6 @@ use osteo_trial::domain::Role;
 use osteo_trial::study::{Dashboard, LockStatus, StudySettings};
 use serde::{Deserialize, Serialize};
 
-#[cfg(feature = "ssr")]
-fn case_error(e: osteo_trial::case::CaseError) -> AppError {
-    use osteo_trial::case::CaseError as E;
-    match e {
-        E::Forbidden | E::Blinded | E::NotAssigned | E::WithdrawalNeedsPi => AppError::Forbidden,
-        E::UnknownCase(_) => AppError::Invalid(e.to_string()),
-        e => super::ssr::internal(e),
-    }
-}
-
 /// The cases page: what is due for this user, and every case for the roles that see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CasesData {
@@ -33,9 +23,15 @@ pub async fn cases_view() -> Result<CasesData, AppError> {
     use osteo_trial::domain::{AuditSource, Permission};
     let (ctx, me) = super::ssr::user().await?;
     let by = me.principal(AuditSource::Ui);
-    let worklist = case::worklist(&ctx.db, &by).await.map_err(case_error)?;
+    let worklist = case::worklist(&ctx.db, &by)
+        .await
+        .map_err(super::ssr::refused)?;
     let all = if me.role.can(Permission::ViewCases) {
-        Some(case::list_cases(&ctx.db, &by).await.map_err(case_error)?)
+        Some(
+            case::list_cases(&ctx.db, &by)
+                .await
+                .map_err(super::ssr::refused)?,
+        )
     } else {
         None
     };
@@ -102,7 +98,7 @@ pub async fn case_view(id: i64) -> Result<CaseData, AppError> {
     let by = me.principal(AuditSource::Ui);
     let detail = case::case_detail(&ctx.db, &by, id)
         .await
-        .map_err(case_error)?;
+        .map_err(super::ssr::refused)?;
     let radiologists = if me.role.can(Permission::AssignReaders) {
         accounts::radiologists(&ctx.db, &by)
             .await
@@ -113,12 +109,16 @@ pub async fn case_view(id: i64) -> Result<CaseData, AppError> {
     let queries = if me.role.can(Permission::ViewCases) {
         case::list_queries(&ctx.db, &by, Some(id), false)
             .await
-            .map_err(case_error)?
+            .map_err(super::ssr::refused)?
     } else {
         Vec::new()
     };
-    let settings = study::settings(&ctx.db).await.map_err(case_error)?;
-    let pin = study::pinned_model(&ctx.db).await.map_err(case_error)?;
+    let settings = study::settings(&ctx.db)
+        .await
+        .map_err(super::ssr::refused)?;
+    let pin = study::pinned_model(&ctx.db)
+        .await
+        .map_err(super::ssr::refused)?;
     let ai_waiting = match (&ctx.model, &pin) {
         (None, _) => Some("no_model"),
         (Some(m), Some(p)) if p.model_id == m.model_id && p.weights_sha256 == m.weights_sha256 => {
@@ -143,7 +143,7 @@ pub async fn case_view(id: i64) -> Result<CaseData, AppError> {
         latest: osteo_trial::screening::latest_screening_date(),
         queries,
         echo,
-        locked: case::is_locked(ctx.db.pool())
+        locked: study::is_locked(ctx.db.pool())
             .await
             .map_err(super::ssr::internal)?,
         model: ctx.model.clone(),
@@ -160,7 +160,7 @@ pub async fn dashboard_view() -> Result<Dashboard, AppError> {
     let (ctx, me) = super::ssr::user().await?;
     osteo_trial::study::dashboard(&ctx.db, &me.principal(AuditSource::Ui))
         .await
-        .map_err(case_error)
+        .map_err(super::ssr::refused)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,13 +193,19 @@ pub async fn study_view() -> Result<StudyData, AppError> {
         return Err(AppError::Forbidden);
     }
     Ok(StudyData {
-        settings: study::settings(&ctx.db).await.map_err(case_error)?,
-        lock: study::lock_status(&ctx.db).await.map_err(case_error)?,
+        settings: study::settings(&ctx.db)
+            .await
+            .map_err(super::ssr::refused)?,
+        lock: study::lock_status(&ctx.db)
+            .await
+            .map_err(super::ssr::refused)?,
         can_lock: me.role.can(Permission::LockDatabase),
         can_manage: me.role.can(Permission::ManageStudy),
         can_unlock: me.role.can(Permission::SignUnlock),
         role: me.role,
-        pin: study::pinned_model(&ctx.db).await.map_err(case_error)?,
+        pin: study::pinned_model(&ctx.db)
+            .await
+            .map_err(super::ssr::refused)?,
         model: ctx.model.clone(),
         can_pin: me.role.can(Permission::PinModel),
     })
@@ -227,14 +233,18 @@ pub async fn analysis_view() -> Result<AnalysisData, AppError> {
     if !me.role.can(Permission::ViewDashboard) {
         return Err(AppError::Forbidden);
     }
-    let saps = study::sap_versions(&ctx.db).await.map_err(case_error)?;
-    let locked = osteo_trial::case::is_locked(ctx.db.pool())
+    let saps = study::sap_versions(&ctx.db)
+        .await
+        .map_err(super::ssr::refused)?;
+    let locked = osteo_trial::study::is_locked(ctx.db.pool())
         .await
         .map_err(super::ssr::internal)?;
     let (analysis, withheld) =
         match study::locked_analysis(&ctx.db, &me.principal(AuditSource::Ui)).await {
             Ok(a) => (Some(a), None),
-            Err(e @ osteo_trial::case::CaseError::Store(_)) => return Err(super::ssr::internal(e)),
+            Err(e) if e.kind() == osteo_trial::error::ErrorKind::Internal => {
+                return Err(super::ssr::internal(e))
+            }
             Err(e) => (None, Some(e.code().to_owned())),
         };
     Ok(AnalysisData {

@@ -13,90 +13,13 @@ use axum::Json;
 use osteo_trial::case::crf::ClinicalCrf;
 use osteo_trial::case::pathology::PathologyInput;
 use osteo_trial::case::{
-    self, CaseDetail, CaseEnd, CaseError, CaseState, CaseSummary, CrfRecord, DataQuery,
-    PathologyRecord, Prediction, QueryAction, Read, ReadInput, SignatureMeaning,
+    self, CaseDetail, CaseEnd, CaseState, CaseSummary, CrfRecord, DataQuery, PathologyRecord,
+    Prediction, QueryAction, Read, ReadInput, SignatureMeaning,
 };
 use osteo_trial::domain::Reason;
 use osteo_trial::study::{self, Dashboard, LockStatus, StudySettings};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-
-impl From<CaseError> for ApiError {
-    fn from(e: CaseError) -> Self {
-        use CaseError as E;
-        match e {
-            E::Forbidden | E::Blinded | E::NotAssigned | E::WithdrawalNeedsPi => {
-                ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
-            }
-            // The integrity rules: each refusal has its own code.
-            E::NoPinnedModel
-            | E::NotPinnedModel(_)
-            | E::ModelPinFixed
-            | E::FrozenInput(_)
-            | E::NothingChanged
-            | E::TargetNotMet { .. }
-            | E::FinalLock
-            | E::AlreadySigned(_)
-            | E::SnapshotTampered
-            | E::DemoModelInTrial => ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string()),
-            E::Transition(_)
-                if matches!(e.code(), "exclusion_after_reads" | "end_after_reference") =>
-            {
-                ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
-            }
-            E::UnknownCase(_) | E::UnknownQuery(_) => ApiError::not_found(e.to_string()),
-            E::Crf(ref issues) => {
-                let mut err = ApiError::bad_request(format!(
-                    "{e}: {}",
-                    issues
-                        .iter()
-                        .map(|i| format!("{}: {}", i.field, i.message))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ));
-                err.fields = serde_json::to_value(issues).ok();
-                err
-            }
-            E::DatabaseLocked => {
-                ApiError::new(StatusCode::CONFLICT, "database_locked", e.to_string())
-            }
-            E::PathologyGate => {
-                ApiError::new(StatusCode::CONFLICT, "pathology_gate", e.to_string())
-            }
-            E::BadPassword => ApiError::new(StatusCode::BAD_REQUEST, "bad_password", e.to_string()),
-            E::Transition(_)
-            | E::CaseClosed(_)
-            | E::ReadLocked
-            | E::PredictionExists
-            | E::RuleTableInUse
-            | E::DatesInUse
-            | E::AssignmentClosed
-            | E::AlreadyAssigned(_)
-            | E::LockBlocked(_)
-            | E::NotLocked
-            | E::SapLocked
-            | E::NoSap
-            | E::Analysis(_)
-            | E::QueryTransition { .. }
-            | E::NothingToSign
-            | E::NoReadToSign
-            | E::ViewsMissing(_)
-            | E::NoRuleTable => ApiError::conflict(e.to_string()),
-            E::Store(_) => ApiError::internal(e),
-            E::ReasonRequired
-            | E::Likelihood
-            | E::NotARadiologist(_)
-            | E::UnknownRuleTable(_)
-            | E::Pathology(_)
-            | E::Prediction(_)
-            | E::QueryText
-            | E::UnknownField(_)
-            | E::Code(_)
-            | E::Sap(_)
-            | E::Domain(_) => ApiError::bad_request(e.to_string()),
-        }
-    }
-}
 
 fn reason(r: Option<&str>) -> Result<Option<Reason>, ApiError> {
     r.map(Reason::parse)

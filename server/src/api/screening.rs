@@ -73,21 +73,6 @@ impl ScreeningIn {
     }
 }
 
-impl From<ScreeningError> for ApiError {
-    fn from(e: ScreeningError) -> Self {
-        match e {
-            ScreeningError::Forbidden => ApiError::forbidden(),
-            ScreeningError::UnknownEntry(_) => ApiError::not_found(e.to_string()),
-            ScreeningError::EnrolmentIsFinal => ApiError::conflict(e.to_string()),
-            ScreeningError::DatabaseLocked => {
-                ApiError::new(StatusCode::CONFLICT, "database_locked", e.to_string())
-            }
-            ScreeningError::Store(_) => ApiError::internal(e),
-            e => ApiError::bad_request(e.to_string()),
-        }
-    }
-}
-
 /// The log of every site with its gap and date-order report and the STARD flow counts.
 #[utoipa::path(get, path = "/api/v1/screenings", responses((status = 200, description = "entries, gaps, out_of_order, flow"), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]

@@ -24,22 +24,13 @@ fn case_path(id: i64) -> String {
     format!("/cases/{id}")
 }
 
-/// Maps a refused case step to its page: 403 for what the role may not
-/// do, 500 for a fault of ours, the case page with an error code otherwise.
-pub(super) fn case_error(headers: &HeaderMap, page: &str, e: CaseError) -> Halt {
-    match e {
-        CaseError::Forbidden
-        | CaseError::Blinded
-        | CaseError::NotAssigned
-        | CaseError::WithdrawalNeedsPi => html_error(
-            StatusCode::FORBIDDEN,
-            request_locale(headers),
-            "error.forbidden",
-        )
-        .into(),
-        CaseError::Store(_) => internal(headers, e),
-        e => back(page, e.code()),
-    }
+/// Maps a refused case step to its page (the one mapping, by kind).
+pub(super) fn case_error<E: osteo_trial::error::ServiceError>(
+    headers: &HeaderMap,
+    page: &str,
+    e: E,
+) -> Halt {
+    super::refused(headers, page, e)
 }
 
 async fn saved(session: &Session, id: i64, message: &str, anchor: &str) -> Reply {

@@ -44,7 +44,7 @@ pub async fn study_settings(
             f.bone_rads_source
                 .parse()
                 .map_err(|e: osteo_trial::codes::UnknownCode| {
-                    case_error(&headers, STUDY, e.into())
+                    case_error(&headers, STUDY, osteo_trial::study::StudyError::from(e))
                 })?,
         ),
         f.dicom_dates.as_deref(),
@@ -76,12 +76,11 @@ pub async fn study_lock(
     headers: HeaderMap,
     FormBody(f): FormBody<LockForm>,
 ) -> Reply {
-    let kind = f
-        .kind
-        .as_deref()
-        .unwrap_or("interim")
-        .parse()
-        .map_err(|e: osteo_trial::codes::UnknownCode| case_error(&headers, STUDY, e.into()))?;
+    let kind = f.kind.as_deref().unwrap_or("interim").parse().map_err(
+        |e: osteo_trial::codes::UnknownCode| {
+            case_error(&headers, STUDY, osteo_trial::study::StudyError::from(e))
+        },
+    )?;
     let early = match f.early_stop_reason.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(r) => Some(Reason::parse(r).map_err(|_| back(STUDY, "reason_required"))?),

@@ -71,6 +71,8 @@ pub enum IngestError {
     Duplicate,
     #[error(transparent)]
     Case(#[from] CaseError),
+    #[error(transparent)]
+    Study(#[from] osteo_trial::study::StudyError),
     #[error("the image could not be stored: {0}")]
     Storage(String),
 }
@@ -620,9 +622,7 @@ pub async fn ingest(
     )
     .await
     .map_err(|e| match e {
-        CaseError::Store(s) if s.contains("UNIQUE") || s.contains("duplicate key") => {
-            IngestError::Duplicate
-        }
+        CaseError::DuplicateImage => IngestError::Duplicate,
         e => IngestError::Case(e),
     })?;
     Ok(Stored {

@@ -6,6 +6,7 @@ use crate::startup::AppState;
 use axum::extract::Multipart;
 use osteo_trial::audit::{self, Change, Principal};
 use osteo_trial::case::View;
+use osteo_trial::error::ErrorKind;
 use serde::Serialize;
 
 /// One file's outcome.
@@ -97,13 +98,16 @@ pub async fn receive(
                         warnings: s.warnings,
                         error: None,
                     },
-                    Err(IngestError::Case(e))
-                        if !matches!(e, osteo_trial::case::CaseError::Store(_)) =>
-                    {
+                    // A refusal of the case itself (its state, the role) ends
+                    // the batch; a fault is this file's outcome.
+                    Err(IngestError::Case(e)) if e.kind() != ErrorKind::Internal => {
                         return Err(e.to_string());
                     }
                     Err(e) => {
-                        if let IngestError::Storage(_) | IngestError::Case(_) = e {
+                        if let IngestError::Storage(_)
+                        | IngestError::Case(_)
+                        | IngestError::Study(_) = e
+                        {
                             tracing::error!(error = %e, "storing an image failed");
                         }
                         audit_refusal(&state.db, by, case_id, &name, size, &original_sha256, &e)

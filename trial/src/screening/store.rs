@@ -12,27 +12,23 @@ use sqlx::{Any, Row, Transaction};
 
 impl From<sqlx::Error> for ScreeningError {
     fn from(e: sqlx::Error) -> Self {
-        ScreeningError::Store(e.to_string())
+        ScreeningError::Store(e)
     }
 }
 
 /// Begins a screening write; refused (and the refusal audited) while the
 /// database is locked.
-async fn begin(db: &Db, by: &Principal) -> Result<crate::case::store::Tx, ScreeningError> {
-    crate::case::store::begin(db, by, "screening.write", "screening", 0)
+async fn begin(db: &Db, by: &Principal) -> Result<crate::write::Tx, ScreeningError> {
+    crate::write::begin(db, by, "screening.write", "screening", 0)
         .await
         .map_err(|e| match e {
-            crate::case::CaseError::DatabaseLocked => ScreeningError::DatabaseLocked,
-            e => ScreeningError::Store(e.to_string()),
+            crate::write::WriteError::Locked => ScreeningError::DatabaseLocked,
+            crate::write::WriteError::Store(e) => ScreeningError::Store(e),
         })
 }
 
 fn require(by: &Principal, p: Permission) -> Result<(), ScreeningError> {
-    if by.role.can(p) {
-        Ok(())
-    } else {
-        Err(ScreeningError::Forbidden)
-    }
+    crate::write::require(by, p).map_err(|_| ScreeningError::Forbidden)
 }
 
 /// The last screening date accepted now: today in the easternmost time zone
@@ -179,7 +175,7 @@ async fn enrol(
         ),
     )
     .await?;
-    crate::case::store::create_case(tx, by, id, arm, no).await?;
+    crate::case::create_case(tx, by, id, arm, no).await?;
     Ok(no)
 }
 

@@ -6,15 +6,15 @@
 use super::analysis::{analyse, from_snapshot};
 use super::report::LockedAnalysis;
 use super::sap::{Sap, SapVersion, PRIMARY_ENDPOINT};
+use super::StudyError;
 use crate::audit::{self, Change, Principal};
-use crate::case::store::{begin, is_locked};
-use crate::case::CaseError;
 use crate::domain::Role;
 use crate::store::{now_utc, Db};
+use crate::write::{begin, is_locked};
 use sqlx::Row;
 
 /// Every SAP version, newest last.
-pub async fn sap_versions(db: &Db) -> Result<Vec<SapVersion>, CaseError> {
+pub async fn sap_versions(db: &Db) -> Result<Vec<SapVersion>, StudyError> {
     let rows = sqlx::query(
         "SELECT v.version, v.settings, v.created_at, u.username FROM sap_versions v JOIN users u ON u.id = v.created_by ORDER BY v.version",
     )
@@ -31,7 +31,7 @@ pub async fn sap_versions(db: &Db) -> Result<Vec<SapVersion>, CaseError> {
         .await?
         .iter()
         .map(|s| Ok((s.try_get("role")?, s.try_get("printed_name")?, s.try_get("signed_at")?)))
-        .collect::<Result<Vec<(String, String, String)>, CaseError>>()?;
+        .collect::<Result<Vec<(String, String, String)>, StudyError>>()?;
         let roles: Vec<&str> = signatures.iter().map(|s| s.0.as_str()).collect();
         out.push(SapVersion {
             version,
@@ -47,19 +47,19 @@ pub async fn sap_versions(db: &Db) -> Result<Vec<SapVersion>, CaseError> {
 }
 
 /// The plan in force: the newest version signed by both.
-pub async fn locked_sap(db: &Db) -> Result<Option<SapVersion>, CaseError> {
+pub async fn locked_sap(db: &Db) -> Result<Option<SapVersion>, StudyError> {
     Ok(sap_versions(db).await?.into_iter().rev().find(|v| v.locked))
 }
 
 /// Drafts a new SAP version (statistician or PI); refused once a version is
 /// locked — a locked plan is never changed.
-pub async fn draft_sap(db: &Db, by: &Principal, sap: Sap) -> Result<SapVersion, CaseError> {
+pub async fn draft_sap(db: &Db, by: &Principal, sap: Sap) -> Result<SapVersion, StudyError> {
     if !matches!(by.role, Role::Statistician | Role::PrincipalInvestigator) {
-        return Err(CaseError::Forbidden);
+        return Err(StudyError::Forbidden);
     }
     sap.check()?;
     if locked_sap(db).await?.is_some() {
-        return Err(CaseError::SapLocked);
+        return Err(StudyError::SapLocked);
     }
     let mut tx = begin(db, by, "sap.draft", "sap", 0).await?;
     let version: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 AS n FROM sap_versions")
@@ -85,15 +85,15 @@ pub async fn draft_sap(db: &Db, by: &Principal, sap: Sap) -> Result<SapVersion, 
         .await?
         .into_iter()
         .find(|v| v.version == version)
-        .ok_or(CaseError::NothingToSign)
+        .ok_or(StudyError::NothingToSign)
 }
 
 /// Signs the newest SAP version, with the password, as statistician or PI.
-pub async fn sign_sap(db: &Db, by: &Principal, password: &str) -> Result<SapVersion, CaseError> {
+pub async fn sign_sap(db: &Db, by: &Principal, password: &str) -> Result<SapVersion, StudyError> {
     let role = match by.role {
         Role::Statistician => "statistician",
         Role::PrincipalInvestigator => "principal_investigator",
-        _ => return Err(CaseError::Forbidden),
+        _ => return Err(StudyError::Forbidden),
     };
     let name = crate::accounts::reauthenticate(db, by, password)
         .await?
@@ -101,9 +101,9 @@ pub async fn sign_sap(db: &Db, by: &Principal, password: &str) -> Result<SapVers
     let latest = sap_versions(db)
         .await?
         .pop()
-        .ok_or(CaseError::NothingToSign)?;
+        .ok_or(StudyError::NothingToSign)?;
     if latest.signatures.iter().any(|s| s.0 == role) {
-        return Err(CaseError::SapLocked);
+        return Err(StudyError::SapLocked);
     }
     let mut tx = begin(db, by, "sap.sign", "sap", latest.version).await?;
     sqlx::query("INSERT INTO sap_signatures (version, role, user_id, printed_name, signed_at) VALUES ($1, $2, $3, $4, $5)")
@@ -129,26 +129,26 @@ pub async fn sign_sap(db: &Db, by: &Principal, password: &str) -> Result<SapVers
         .await?
         .into_iter()
         .find(|v| v.version == latest.version)
-        .ok_or(CaseError::NothingToSign)
+        .ok_or(StudyError::NothingToSign)
 }
 
 /// The data as locked: the snapshot taken at the latest lock, with its time
 /// and SHA-256. Refused before lock for everyone (blinded for the
 /// statistician), and to roles that never see accuracy; what is done with it
 /// is audited by the caller.
-pub async fn locked_snapshot(db: &Db, by: &Principal) -> Result<LockedSnapshot, CaseError> {
+pub async fn locked_snapshot(db: &Db, by: &Principal) -> Result<LockedSnapshot, StudyError> {
     let allowed = matches!(
         by.role,
         Role::Statistician | Role::PrincipalInvestigator | Role::Admin | Role::Monitor
     );
     if !allowed {
-        return Err(CaseError::Forbidden);
+        return Err(StudyError::Forbidden);
     }
     if !is_locked(db.pool()).await? {
         return Err(if by.role == Role::Statistician {
-            CaseError::Blinded
+            StudyError::Blinded
         } else {
-            CaseError::NotLocked
+            StudyError::NotLocked
         });
     }
     let row = sqlx::query(
@@ -157,7 +157,7 @@ pub async fn locked_snapshot(db: &Db, by: &Principal) -> Result<LockedSnapshot, 
     )
     .fetch_optional(db.pool())
     .await?
-    .ok_or(CaseError::NotLocked)?;
+    .ok_or(StudyError::NotLocked)?;
     let export: String = row.try_get("export")?;
     let recorded: String = row.try_get("export_sha256")?;
     // Every view and download re-checks the data against the SHA-256 the
@@ -174,7 +174,7 @@ pub async fn locked_snapshot(db: &Db, by: &Principal) -> Result<LockedSnapshot, 
             ),
         )
         .await?;
-        return Err(CaseError::SnapshotTampered);
+        return Err(StudyError::SnapshotTampered);
     }
     Ok(LockedSnapshot {
         lock_event_id: row.try_get("id")?,
@@ -206,7 +206,7 @@ pub struct LockedSnapshot {
 
 /// The locked analysis, computed from the snapshot taken at the latest lock
 /// with the locked SAP.
-pub async fn locked_analysis(db: &Db, by: &Principal) -> Result<LockedAnalysis, CaseError> {
+pub async fn locked_analysis(db: &Db, by: &Principal) -> Result<LockedAnalysis, StudyError> {
     let snapshot = locked_snapshot(db, by).await?;
     let locked = analysis_of(db, &snapshot).await?;
     let mut tx = db.begin_write().await?;
@@ -234,7 +234,7 @@ pub async fn record_download(
     snapshot: &LockedSnapshot,
     name: &str,
     file_sha256: &str,
-) -> Result<(), CaseError> {
+) -> Result<(), StudyError> {
     let what = format!(
         "{name} sha256={file_sha256} dataset={}",
         snapshot.dataset_sha256
@@ -257,17 +257,17 @@ pub async fn record_download(
 /// The analysis of a locked snapshot with the signed SAP it holds (the
 /// caller got the snapshot through [`locked_snapshot`], which checks who may
 /// see it and that it is the data the lock recorded).
-pub async fn analysis_of(db: &Db, snapshot: &LockedSnapshot) -> Result<LockedAnalysis, CaseError> {
+pub async fn analysis_of(db: &Db, snapshot: &LockedSnapshot) -> Result<LockedAnalysis, StudyError> {
     let (sap_version, sap) = match super::analysis::snapshot_sap(&snapshot.data) {
         Some(found) => found,
         // A snapshot taken before the plan was part of it.
         None => {
-            let v = locked_sap(db).await?.ok_or(CaseError::NoSap)?;
+            let v = locked_sap(db).await?.ok_or(StudyError::NoSap)?;
             (v.version, v.sap)
         }
     };
     let analysis = analyse(&from_snapshot(&snapshot.data), &sap)
-        .map_err(|e| CaseError::Analysis(e.to_string()))?;
+        .map_err(|e| StudyError::Analysis(e.to_string()))?;
     let audit_head = audit::anchor::anchor_of_lock(db, snapshot.lock_event_id)
         .await?
         .map(|a| super::report::AuditHead {
@@ -295,10 +295,10 @@ pub async fn analysis_of(db: &Db, snapshot: &LockedSnapshot) -> Result<LockedAna
 
 /// Keeps the canonical export taken at a lock (the data the analysis reads).
 pub(crate) async fn keep_snapshot(
-    tx: &mut crate::case::store::Tx,
+    tx: &mut crate::write::Tx,
     lock_event: i64,
     export: &[u8],
-) -> Result<(), CaseError> {
+) -> Result<(), StudyError> {
     sqlx::query("INSERT INTO lock_snapshots (lock_event_id, export) VALUES ($1, $2)")
         .bind(lock_event)
         .bind(String::from_utf8_lossy(export).into_owned())

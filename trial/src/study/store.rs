@@ -3,15 +3,17 @@
 use super::*;
 use crate::audit::{self, Change, Principal};
 use crate::case::bonerads::RuleTable;
-use crate::case::store::{begin, insert_signature, is_locked, require, Tx};
-use crate::case::{BoneRadsSource, CaseError, SignatureMeaning};
+
+use super::StudyError;
+use crate::case::{BoneRadsSource, SignatureMeaning};
 use crate::domain::{Permission, Reason};
 use crate::screening;
 use crate::store::{now_utc, Db};
+use crate::write::{begin, is_locked, require, Tx};
 use sqlx::Row;
 
 /// The current settings.
-pub async fn settings(db: &Db) -> Result<StudySettings, CaseError> {
+pub async fn settings(db: &Db) -> Result<StudySettings, StudyError> {
     let row = sqlx::query(
         "SELECT rule_version, readers_per_case, bone_rads_source, dicom_dates FROM study_settings WHERE id = 1",
     )
@@ -34,12 +36,12 @@ pub async fn settings(db: &Db) -> Result<StudySettings, CaseError> {
 }
 
 /// The rule table of a version.
-pub async fn rule_table(db: &Db, version: &str) -> Result<RuleTable, CaseError> {
+pub async fn rule_table(db: &Db, version: &str) -> Result<RuleTable, StudyError> {
     let row = sqlx::query("SELECT rules FROM bone_rads_rules WHERE version = $1")
         .bind(version)
         .fetch_optional(db.pool())
         .await?
-        .ok_or_else(|| CaseError::UnknownRuleTable(version.to_owned()))?;
+        .ok_or_else(|| StudyError::UnknownRuleTable(version.to_owned()))?;
     Ok(serde_json::from_str(&row.try_get::<String, _>("rules")?)?)
 }
 
@@ -57,7 +59,7 @@ async fn set_column(
     column: &'static str,
     old: Option<String>,
     new: &str,
-) -> Result<(), CaseError> {
+) -> Result<(), StudyError> {
     sqlx::query(&format!(
         "UPDATE study_settings SET {column} = $1, updated_at = $2, updated_by = $3 WHERE id = 1"
     ))
@@ -81,12 +83,12 @@ pub async fn confirm_rule_table(
     db: &Db,
     by: &Principal,
     version: &str,
-) -> Result<StudySettings, CaseError> {
+) -> Result<StudySettings, StudyError> {
     require(by, Permission::ManageStudy)?;
     rule_table(db, version).await?;
     let mut tx = begin(db, by, "settings.rule_table", "study", 1).await?;
     if reads_exist(&mut tx).await? {
-        return Err(CaseError::RuleTableInUse);
+        return Err(StudyError::RuleTableInUse);
     }
     let old: Option<String> = sqlx::query("SELECT rule_version FROM study_settings WHERE id = 1")
         .fetch_one(&mut *tx)
@@ -104,17 +106,17 @@ pub async fn set_reading(
     by: &Principal,
     readers_per_case: i64,
     source: BoneRadsSource,
-) -> Result<StudySettings, CaseError> {
+) -> Result<StudySettings, StudyError> {
     require(by, Permission::ManageStudy)?;
     if !(1..=3).contains(&readers_per_case) {
-        return Err(CaseError::UnknownField(format!(
+        return Err(StudyError::InvalidSetting(format!(
             "readers_per_case = {readers_per_case} (use 1 to 3)"
         )));
     }
     let current = settings(db).await?;
     let mut tx = begin(db, by, "settings.reading", "study", 1).await?;
     if reads_exist(&mut tx).await? {
-        return Err(CaseError::RuleTableInUse);
+        return Err(StudyError::RuleTableInUse);
     }
     sqlx::query("UPDATE study_settings SET readers_per_case = $1, bone_rads_source = $2, updated_at = $3, updated_by = $4 WHERE id = 1")
         .bind(readers_per_case)
@@ -154,10 +156,10 @@ pub async fn set_dicom_dates(
     db: &Db,
     by: &Principal,
     mode: &str,
-) -> Result<StudySettings, CaseError> {
+) -> Result<StudySettings, StudyError> {
     require(by, Permission::ManageStudy)?;
     if !DICOM_DATES.contains(&mode) {
-        return Err(CaseError::UnknownField(format!(
+        return Err(StudyError::InvalidSetting(format!(
             "dicom_dates = {mode} (use keep or shift)"
         )));
     }
@@ -168,7 +170,7 @@ pub async fn set_dicom_dates(
         .await?
         .is_some()
     {
-        return Err(CaseError::DatesInUse);
+        return Err(StudyError::DatesInUse);
     }
     set_column(&mut tx, by, "dicom_dates", Some(current.dicom_dates), mode).await?;
     tx.commit().await?;
@@ -178,7 +180,7 @@ pub async fn set_dicom_dates(
 /// The number of days the dates of a case's radiographs move by, under the
 /// study's `shift` setting (`None` under `keep`): drawn at random (−365 to
 /// −1) the first time, the same for every later radiograph of the case.
-pub async fn date_shift(db: &Db, case_id: i64) -> Result<Option<i64>, CaseError> {
+pub async fn date_shift(db: &Db, case_id: i64) -> Result<Option<i64>, StudyError> {
     if settings(db).await?.dicom_dates != "shift" {
         return Ok(None);
     }
@@ -216,7 +218,7 @@ pub async fn update_settings(
     readers_per_case: Option<i64>,
     bone_rads_source: Option<BoneRadsSource>,
     dicom_dates: Option<&str>,
-) -> Result<StudySettings, CaseError> {
+) -> Result<StudySettings, StudyError> {
     let mut current = settings(db).await?;
     if let Some(mode) = dicom_dates.filter(|m| *m != current.dicom_dates) {
         current = set_dicom_dates(db, by, mode).await?;
@@ -233,11 +235,9 @@ pub async fn update_settings(
 }
 
 /// Operational figures only: no accuracy, no pathology, no AI output.
-pub async fn dashboard(db: &Db, by: &Principal) -> Result<Dashboard, CaseError> {
+pub async fn dashboard(db: &Db, by: &Principal) -> Result<Dashboard, StudyError> {
     require(by, Permission::ViewDashboard)?;
-    let log = screening::log(db, by)
-        .await
-        .map_err(|e| CaseError::Store(e.to_string()))?;
+    let log = screening::log(db, by).await?;
     let counts = sqlx::query("SELECT state, COUNT(*) AS n FROM cases GROUP BY state")
         .fetch_all(db.pool())
         .await?
@@ -248,7 +248,7 @@ pub async fn dashboard(db: &Db, by: &Principal) -> Result<Dashboard, CaseError> 
                 r.try_get::<i64, _>("n")?,
             ))
         })
-        .collect::<Result<Vec<_>, CaseError>>()?;
+        .collect::<Result<Vec<_>, StudyError>>()?;
     let cases_by_state: Vec<(CaseState, i64)> = CaseState::ALL
         .iter()
         .map(|s| {
@@ -286,7 +286,7 @@ pub async fn dashboard(db: &Db, by: &Principal) -> Result<Dashboard, CaseError> 
 }
 
 /// Why the database cannot be locked now.
-async fn blockers(conn: &mut sqlx::AnyConnection) -> Result<Vec<String>, CaseError> {
+async fn blockers(conn: &mut sqlx::AnyConnection) -> Result<Vec<String>, StudyError> {
     let mut out = Vec::new();
     let open: i64 =
         sqlx::query("SELECT COUNT(*) AS n FROM queries WHERE status IN ('open', 'answered')")
@@ -325,7 +325,7 @@ async fn blockers(conn: &mut sqlx::AnyConnection) -> Result<Vec<String>, CaseErr
 }
 
 /// The lock, its history, and what stands in its way.
-pub async fn lock_status(db: &Db) -> Result<LockStatus, CaseError> {
+pub async fn lock_status(db: &Db) -> Result<LockStatus, StudyError> {
     let row = sqlx::query("SELECT locked, changed_at, export_sha256 FROM study_lock WHERE id = 1")
         .fetch_one(db.pool())
         .await?;
@@ -351,7 +351,7 @@ pub async fn lock_status(db: &Db) -> Result<LockStatus, CaseError> {
             export_sha256: r.try_get("export_sha256")?,
         })
     })
-    .collect::<Result<Vec<_>, CaseError>>()?;
+    .collect::<Result<Vec<_>, StudyError>>()?;
     let locked = row.try_get::<i64, _>("locked")? == 1;
     let kind = if locked {
         events
@@ -378,7 +378,7 @@ pub async fn lock_status(db: &Db) -> Result<LockStatus, CaseError> {
                 signed_at: r.try_get("signed_at")?,
             })
         })
-        .collect::<Result<Vec<_>, CaseError>>()?
+        .collect::<Result<Vec<_>, StudyError>>()?
     } else {
         Vec::new()
     };
@@ -445,7 +445,7 @@ const CANONICAL_TABLES: [(&str, &str); 23] = [
 /// The canonical export of the trial data as JSON: every table of
 /// [`CANONICAL_TABLES`] in a fixed order, keys sorted. Its SHA-256
 /// identifies the locked dataset; the same data always gives the same bytes.
-pub async fn canonical_export(tx: &mut Tx) -> Result<Vec<u8>, CaseError> {
+pub async fn canonical_export(tx: &mut Tx) -> Result<Vec<u8>, StudyError> {
     let mut out = serde_json::Map::new();
     for (name, sql) in CANONICAL_TABLES {
         let rows = sqlx::query(sql).fetch_all(&mut **tx).await?;
@@ -484,22 +484,22 @@ pub async fn lock_database(
     password: &str,
     kind: LockKind,
     early_stop_reason: Option<&Reason>,
-) -> Result<LockStatus, CaseError> {
+) -> Result<LockStatus, StudyError> {
     require(by, Permission::LockDatabase)?;
     let name = crate::accounts::reauthenticate(db, by, password)
         .await?
         .display_name;
     let mut tx = begin(db, by, "database.lock", "study", 1).await?;
     if final_lock_exists(&mut tx).await? {
-        return Err(CaseError::FinalLock);
+        return Err(StudyError::FinalLock);
     }
     let blocking = blockers(&mut tx).await?;
     if !blocking.is_empty() {
-        return Err(CaseError::LockBlocked(blocking));
+        return Err(StudyError::LockBlocked(blocking));
     }
     let enrolled = enrolled_prospective(&mut *tx).await?;
     if kind == LockKind::Final && enrolled < PROSPECTIVE_TARGET && early_stop_reason.is_none() {
-        return Err(CaseError::TargetNotMet {
+        return Err(StudyError::TargetNotMet {
             target: PROSPECTIVE_TARGET,
             enrolled,
         });
@@ -555,7 +555,7 @@ pub async fn unlock_database(
     by: &Principal,
     password: &str,
     reason: &Reason,
-) -> Result<LockStatus, CaseError> {
+) -> Result<LockStatus, StudyError> {
     require(by, Permission::SignUnlock)?;
     let role = by.role.as_str();
     let name = crate::accounts::reauthenticate(db, by, password)
@@ -563,7 +563,7 @@ pub async fn unlock_database(
         .display_name;
     let mut tx = db.begin_write().await?;
     if !is_locked(&mut *tx).await? {
-        return Err(CaseError::NotLocked);
+        return Err(StudyError::NotLocked);
     }
     if final_lock_exists(&mut tx).await? {
         drop(tx);
@@ -571,11 +571,11 @@ pub async fn unlock_database(
             db,
             by,
             Change::new("database.unlock_refused", "study", 1)
-                .field("refused", None, Some(CaseError::FinalLock.to_string()))
+                .field("refused", None, Some(StudyError::FinalLock.to_string()))
                 .reason(Some(reason.as_str())),
         )
         .await?;
-        return Err(CaseError::FinalLock);
+        return Err(StudyError::FinalLock);
     }
     let lock_event: i64 =
         sqlx::query("SELECT MAX(id) AS id FROM lock_events WHERE action = 'lock'")
@@ -591,7 +591,7 @@ pub async fn unlock_database(
             .map(|r| r.try_get("role"))
             .collect::<Result<_, _>>()?;
     if signed.iter().any(|r| r == role) {
-        return Err(CaseError::AlreadySigned(role.replace('_', " ")));
+        return Err(StudyError::AlreadySigned(role.replace('_', " ")));
     }
     sqlx::query(
         "INSERT INTO unlock_signatures (lock_event_id, role, user_id, printed_name, reason, signed_at) \
@@ -653,7 +653,7 @@ async fn change_lock(
     printed_name: &str,
     change: LockChange<'_>,
     sha: Option<&str>,
-) -> Result<i64, CaseError> {
+) -> Result<i64, StudyError> {
     let now = now_utc();
     let (lock, kind, early, reason) = match change {
         LockChange::Lock { kind, early } => (true, Some(kind), early, None),
@@ -664,7 +664,7 @@ async fn change_lock(
         .await?
         .try_get("n")?;
     let meaning = SignatureMeaning::Approval;
-    let sig = insert_signature(
+    let sig = crate::write::sign(
         tx,
         by,
         printed_name,
@@ -744,7 +744,7 @@ pub(crate) async fn record_access(
     by: &Principal,
     action: &str,
     detail: &str,
-) -> Result<(), CaseError> {
+) -> Result<(), StudyError> {
     record_access_at(tx, by, action, detail, &now_utc()).await
 }
 
@@ -756,7 +756,7 @@ async fn record_access_at(
     action: &str,
     detail: &str,
     at: &str,
-) -> Result<(), CaseError> {
+) -> Result<(), StudyError> {
     // The final lock itself is the last look the history lists.
     if action != "database.lock" && final_lock_exists(tx).await? {
         return Ok(());
@@ -776,7 +776,7 @@ async fn record_access_at(
 }
 
 /// The data access history up to and including `until` (RFC 3339 UTC).
-pub async fn data_access(db: &Db, until: Option<&str>) -> Result<Vec<DataAccess>, CaseError> {
+pub async fn data_access(db: &Db, until: Option<&str>) -> Result<Vec<DataAccess>, StudyError> {
     sqlx::query(
         "SELECT at, actor, role, action, detail FROM data_access WHERE ($1 IS NULL OR at <= $1) ORDER BY id",
     )
@@ -799,17 +799,17 @@ pub async fn data_access(db: &Db, until: Option<&str>) -> Result<Vec<DataAccess>
 // ------------------------------------------------------------ the model pin
 
 /// The model pinned for the study, if any (the latest pin).
-pub async fn pinned_model(db: &Db) -> Result<Option<ModelPin>, CaseError> {
+pub async fn pinned_model(db: &Db) -> Result<Option<ModelPin>, StudyError> {
     let mut conn = db.pool().acquire().await?;
-    pinned(&mut conn).await
+    Ok(pinned(&mut conn).await?)
 }
 
 /// The same, inside a transaction.
-pub(crate) async fn pinned_model_in(tx: &mut Tx) -> Result<Option<ModelPin>, CaseError> {
+pub(crate) async fn pinned_model_in(tx: &mut Tx) -> Result<Option<ModelPin>, sqlx::Error> {
     pinned(tx).await
 }
 
-async fn pinned(conn: &mut sqlx::AnyConnection) -> Result<Option<ModelPin>, CaseError> {
+async fn pinned(conn: &mut sqlx::AnyConnection) -> Result<Option<ModelPin>, sqlx::Error> {
     let Some(r) = sqlx::query(
         "SELECT model_id, weights_sha256, card_sha256, card, pinned_at, printed_name FROM model_pins \
          ORDER BY id DESC LIMIT 1",
@@ -848,7 +848,7 @@ pub async fn pin_model(
     by: &Principal,
     request: &PinRequest,
     password: &str,
-) -> Result<ModelPin, CaseError> {
+) -> Result<ModelPin, StudyError> {
     require(by, Permission::PinModel)?;
     let name = crate::accounts::reauthenticate(db, by, password)
         .await?
@@ -858,9 +858,9 @@ pub async fn pin_model(
 
 /// The demonstration study pins its demo model itself (system principal);
 /// refused in the trial.
-pub async fn pin_demo_model(db: &Db, request: &PinRequest) -> Result<ModelPin, CaseError> {
+pub async fn pin_demo_model(db: &Db, request: &PinRequest) -> Result<ModelPin, StudyError> {
     if crate::screening::study_kind(db.pool()).await? != crate::domain::StudyKind::Demo {
-        return Err(CaseError::DemoModelInTrial);
+        return Err(StudyError::DemoModelInTrial);
     }
     insert_pin(db, &Principal::system(), request, None).await
 }
@@ -870,18 +870,18 @@ async fn insert_pin(
     by: &Principal,
     request: &PinRequest,
     printed_name: Option<&str>,
-) -> Result<ModelPin, CaseError> {
+) -> Result<ModelPin, StudyError> {
     if !crate::codes::is_sha256(&request.weights_sha256) {
-        return Err(CaseError::Prediction(crate::case::PredictionError::Hash));
+        return Err(StudyError::BadModel);
     }
     if request.model_id.trim().is_empty() || request.model_id.len() > 200 {
-        return Err(CaseError::Prediction(crate::case::PredictionError::ModelId));
+        return Err(StudyError::BadModel);
     }
     let mut tx = begin(db, by, "model.pin", "study", 1).await?;
     if request.demo
         && crate::screening::study_kind(&mut *tx).await? != crate::domain::StudyKind::Demo
     {
-        return Err(CaseError::DemoModelInTrial);
+        return Err(StudyError::DemoModelInTrial);
     }
     if sqlx::query("SELECT 1 FROM predictions LIMIT 1")
         .fetch_optional(&mut *tx)
@@ -899,7 +899,7 @@ async fn insert_pin(
             ),
         )
         .await?;
-        return Err(CaseError::ModelPinFixed);
+        return Err(StudyError::ModelPinFixed);
     }
     let old = pinned_model_in(&mut tx).await?;
     let card_sha256 = crate::store::sha256_hex(request.card_json.as_bytes());
@@ -935,5 +935,7 @@ async fn insert_pin(
     )
     .await?;
     tx.commit().await?;
-    pinned_model(db).await?.ok_or(CaseError::NoPinnedModel)
+    pinned_model(db)
+        .await?
+        .ok_or_else(|| StudyError::Refused("the pin was not recorded".into()))
 }

@@ -1,0 +1,182 @@
+//! What a user may see of cases: one case (blinded parts withheld), the
+//! case list, worklists and the lookup by study number.
+
+use super::*;
+
+/// Whether `by` sees unblinded data now: the unblinded roles always, a
+/// statistician after database lock, a radiologist never.
+pub(super) async fn unblinded(db: &Db, by: &Principal) -> Result<bool, CaseError> {
+    Ok(by.role.can(Permission::ViewUnblinded)
+        || (by.role == Role::Statistician && is_locked(db.pool()).await?))
+}
+
+/// The whole case as `by` may see it.
+pub async fn case_detail(db: &Db, by: &Principal, case_id: i64) -> Result<CaseDetail, CaseError> {
+    let all = unblinded(db, by).await?;
+    let reader = by.role.can(Permission::ReadCases);
+    if !all && !reader {
+        return Err(if by.role == Role::Statistician {
+            CaseError::Blinded
+        } else {
+            CaseError::Forbidden
+        });
+    }
+    let mut tx = db.pool().begin().await?;
+    let (summary, end_reason) = fetch_summary(&mut *tx, case_id).await?;
+    let readers = assigned(&mut tx, case_id).await?;
+    let me = by.user_id.unwrap_or(-1);
+    if !all && !readers.iter().any(|(id, _)| *id == me) {
+        return Err(CaseError::NotAssigned);
+    }
+    let images = images(&mut tx, case_id).await?;
+    let crf = latest_crf(&mut tx, case_id).await?;
+    let detail = if all {
+        CaseDetail {
+            summary,
+            end_reason,
+            images,
+            crf,
+            readers: readers.into_iter().map(|(_, n)| n).collect(),
+            reads: reads_of(&mut tx, case_id, None).await?,
+            prediction: fetch_prediction(&mut tx, case_id).await?,
+            pathology: latest_pathology(&mut tx, case_id).await?,
+            withheld: vec![],
+            ai_failures: ai_failures(&mut tx, case_id).await?,
+            quality_marks: quality_marks(&mut tx, case_id).await?,
+            end: case_end_of(&mut tx, case_id).await?,
+            deviations: deviations_of(&mut tx, Some(case_id)).await?,
+        }
+    } else {
+        CaseDetail {
+            summary,
+            end_reason,
+            images,
+            crf,
+            readers: readers
+                .into_iter()
+                .filter(|(id, _)| *id == me)
+                .map(|(_, n)| n)
+                .collect(),
+            reads: reads_of(&mut tx, case_id, Some(me)).await?,
+            prediction: None,
+            pathology: None,
+            withheld: vec!["reads".into(), "prediction".into(), "pathology".into()],
+            ai_failures: Vec::new(),
+            quality_marks: quality_marks(&mut tx, case_id).await?,
+            end: case_end_of(&mut tx, case_id).await?,
+            deviations: Vec::new(),
+        }
+    };
+    tx.commit().await?;
+    Ok(detail)
+}
+
+/// The prediction alone (403 for blinded users).
+pub async fn prediction(
+    db: &Db,
+    by: &Principal,
+    case_id: i64,
+) -> Result<Option<Prediction>, CaseError> {
+    if !unblinded(db, by).await? {
+        return Err(CaseError::Blinded);
+    }
+    let mut tx = db.pool().begin().await?;
+    fetch_summary(&mut *tx, case_id).await?;
+    let p = fetch_prediction(&mut tx, case_id).await?;
+    tx.commit().await?;
+    Ok(p)
+}
+
+/// The pathology alone (403 for blinded users).
+pub async fn pathology_of(
+    db: &Db,
+    by: &Principal,
+    case_id: i64,
+) -> Result<Option<PathologyRecord>, CaseError> {
+    if !unblinded(db, by).await? {
+        return Err(CaseError::Blinded);
+    }
+    let mut tx = db.pool().begin().await?;
+    fetch_summary(&mut *tx, case_id).await?;
+    let p = latest_pathology(&mut tx, case_id).await?;
+    tx.commit().await?;
+    Ok(p)
+}
+
+/// Every read of a case (403 for blinded users; a radiologist sees their own
+/// read on the case page).
+pub async fn reads(db: &Db, by: &Principal, case_id: i64) -> Result<Vec<Read>, CaseError> {
+    if !unblinded(db, by).await? {
+        return Err(CaseError::Blinded);
+    }
+    let mut tx = db.pool().begin().await?;
+    fetch_summary(&mut *tx, case_id).await?;
+    let r = reads_of(&mut tx, case_id, None).await?;
+    tx.commit().await?;
+    Ok(r)
+}
+
+/// Every case (roles that see cases), newest activity first within state order.
+pub async fn list_cases(db: &Db, by: &Principal) -> Result<Vec<CaseSummary>, CaseError> {
+    require(by, Permission::ViewCases)?;
+    let rows = sqlx::query(&format!("{SUMMARY_SQL} ORDER BY c.arm, c.study_no"))
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| summary_from_row(r).map(|(s, _)| s))
+        .collect()
+}
+
+/// What is due for `by`: a coordinator's open steps, a radiologist's reads,
+/// a monitor's cases with open queries, everything open for the PI.
+pub async fn worklist(db: &Db, by: &Principal) -> Result<Vec<CaseSummary>, CaseError> {
+    let me = by.user_id.unwrap_or(-1);
+    let sql = match by.role {
+        Role::Coordinator => format!(
+            "{SUMMARY_SQL} WHERE c.state IN ('enrolled', 'images_complete', 'crf_complete', 'ai_locked', 'pathology_entered') \
+             ORDER BY c.updated_at"
+        ),
+        Role::Radiologist => format!(
+            "{SUMMARY_SQL} WHERE c.state = 'crf_complete' AND EXISTS (SELECT 1 FROM read_assignments a WHERE a.case_id = c.id \
+             AND a.reader_id = $1) AND NOT EXISTS (SELECT 1 FROM reads r WHERE r.case_id = c.id AND r.reader_id = $1 \
+             AND r.signed_at IS NOT NULL) ORDER BY c.updated_at"
+        ),
+        Role::Monitor => format!(
+            "{SUMMARY_SQL} WHERE EXISTS (SELECT 1 FROM queries q WHERE q.case_id = c.id AND q.status IN ('open', 'answered')) \
+             ORDER BY c.updated_at"
+        ),
+        Role::PrincipalInvestigator => format!(
+            "{SUMMARY_SQL} WHERE c.state NOT IN ('complete', 'withdrawn', 'excluded') ORDER BY c.updated_at"
+        ),
+        Role::Admin | Role::Statistician => return Ok(Vec::new()),
+    };
+    let rows = sqlx::query(&sql).bind(me).fetch_all(db.pool()).await?;
+    let mut out = rows
+        .iter()
+        .map(|r| summary_from_row(r).map(|(s, _)| s))
+        .collect::<Result<Vec<_>, _>>()?;
+    if by.role == Role::Radiologist {
+        for s in &mut out {
+            s.waits_for = "your blinded read".into();
+        }
+    }
+    Ok(out)
+}
+
+/// The case id of a study number such as `P-0007` (`D-0007` in the
+/// demonstration study).
+pub async fn find_case(db: &Db, study_number: &str) -> Result<Option<i64>, CaseError> {
+    let kind = study_kind(db.pool()).await?;
+    let Some((arm, no)) = Arm::parse_label(kind, study_number) else {
+        return Ok(None);
+    };
+    Ok(
+        sqlx::query("SELECT id FROM cases WHERE arm = $1 AND study_no = $2")
+            .bind(arm.as_str())
+            .bind(no)
+            .fetch_optional(db.pool())
+            .await?
+            .map(|r| r.try_get("id"))
+            .transpose()?,
+    )
+}

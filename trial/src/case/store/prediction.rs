@@ -1,0 +1,239 @@
+//! The AI prediction: the model's input as the study says, the locked
+//! record from the pinned model only, and failed runs.
+
+use super::*;
+
+/// Records the model's prediction for a case: written once, by the system
+/// only, after every read is locked; it never changes afterwards.
+pub async fn record_prediction(
+    db: &Db,
+    by: &Principal,
+    case_id: i64,
+    input: PredictionInput,
+) -> Result<Prediction, CaseError> {
+    if by.source != AuditSource::System {
+        return Err(CaseError::Forbidden);
+    }
+    let call = input.check()?;
+    let mut tx = begin(db, by, "prediction.record", "case", case_id).await?;
+    let state = state_of(&mut tx, case_id).await?;
+    if fetch_prediction(&mut tx, case_id).await?.is_some() {
+        return Err(CaseError::PredictionExists);
+    }
+    state.apply(CaseEvent::PredictionLocked)?;
+    // One model, pinned by the PI before the first prediction (invariant 10).
+    let pin = crate::study::pinned_model_in(&mut tx)
+        .await?
+        .ok_or(CaseError::NoPinnedModel)?;
+    if pin.weights_sha256 != input.weights_sha256 || pin.model_id != input.model_id {
+        drop(tx);
+        let refused = CaseError::NotPinnedModel(input.model_id.clone());
+        return Err(refuse(db, by, "prediction.refused", case_id, refused).await);
+    }
+    let created_at = now_utc();
+    let canonical = serde_json::json!({
+        "case_id": case_id,
+        "probability": input.probability,
+        "threshold": input.threshold,
+        "call": call.as_str(),
+        "model_id": input.model_id,
+        "weights_sha256": input.weights_sha256,
+        "image_sha256": input.image_sha256,
+        "heatmaps": input.heatmaps,
+        "bone_rads_source": input.bone_rads_source.as_str(),
+        "created_at": created_at,
+    });
+    let record_sha256 = crate::store::sha256_hex(&serde_json::to_vec(&canonical)?);
+    sqlx::query(
+        "INSERT INTO predictions (case_id, probability, threshold, call, model_id, weights_sha256, image_sha256, heatmaps, \
+         bone_rads_source, record_sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(case_id)
+    .bind(input.probability)
+    .bind(input.threshold)
+    .bind(call.as_str())
+    .bind(&input.model_id)
+    .bind(&input.weights_sha256)
+    .bind(serde_json::to_string(&input.image_sha256)?)
+    .bind(serde_json::to_string(&input.heatmaps)?)
+    .bind(input.bone_rads_source.as_str())
+    .bind(&record_sha256)
+    .bind(&created_at)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        by,
+        Change::new("prediction.lock", "case", case_id).field(
+            "prediction",
+            None,
+            Some(canonical.to_string()),
+        ),
+    )
+    .await?;
+    advance(&mut tx, by, case_id, CaseEvent::PredictionLocked, None).await?;
+    let p = fetch_prediction(&mut tx, case_id)
+        .await?
+        .ok_or(CaseError::UnknownCase(case_id))?;
+    tx.commit().await?;
+    Ok(p)
+}
+
+/// The cases whose reads are locked and that have no prediction yet, oldest
+/// first: the model's queue (system principal only).
+pub async fn awaiting_ai(db: &Db, by: &Principal) -> Result<Vec<i64>, CaseError> {
+    if by.source != AuditSource::System {
+        return Err(CaseError::Forbidden);
+    }
+    let rows = sqlx::query(
+        "SELECT c.id FROM cases c WHERE c.state = 'reads_locked' \
+         AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.case_id = c.id) ORDER BY c.updated_at, c.id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get::<i64, _>("id").map_err(CaseError::from))
+        .collect()
+}
+
+/// What the model takes for one case (system principal only); refused
+/// unless the case is at `reads_locked` with a complete CRF.
+pub async fn ai_input(db: &Db, by: &Principal, case_id: i64) -> Result<AiInput, CaseError> {
+    if by.source != AuditSource::System {
+        return Err(CaseError::Forbidden);
+    }
+    let mut tx = db.pool().begin().await?;
+    let state = state_of(&mut tx, case_id).await?;
+    state.apply(CaseEvent::PredictionLocked)?;
+    let images = images(&mut tx, case_id).await?;
+    let crf = latest_crf(&mut tx, case_id)
+        .await?
+        .filter(|c| c.complete)
+        .ok_or(CaseError::UnknownCase(case_id))?
+        .data;
+    // The study's setting decides which score the model takes; the primary
+    // reader is the first reader assigned (not the first read saved).
+    let source: BoneRadsSource =
+        sqlx::query("SELECT bone_rads_source FROM study_settings WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<String, _>("bone_rads_source")?
+            .parse()?;
+    let readers = assigned(&mut tx, case_id).await?;
+    let reads = reads_of(&mut tx, case_id, None).await?;
+    let signed: Vec<&Read> = readers
+        .iter()
+        .filter_map(|(_, name)| reads.iter().find(|r| &r.reader == name && r.is_locked()))
+        .collect();
+    let bone_rads = match source {
+        BoneRadsSource::PrimaryReader => {
+            let primary = signed.first().ok_or(CaseError::UnknownCase(case_id))?;
+            primary.score
+        }
+        BoneRadsSource::Consensus => {
+            let (_, table) = rule_table(&mut tx).await?;
+            let points: Vec<u8> = signed
+                .iter()
+                .filter_map(|r| r.score.and_then(|s| s.points))
+                .collect();
+            consensus_score(&points, &table)
+        }
+    };
+    let failures = ai_failures(&mut tx, case_id).await?.len() as i64;
+    tx.commit().await?;
+    Ok(AiInput {
+        case_id,
+        images,
+        crf,
+        bone_rads,
+        bone_rads_source: source,
+        failures,
+    })
+}
+
+/// Records a failed model run on a case (system principal only), audited.
+pub async fn record_ai_failure(
+    db: &Db,
+    by: &Principal,
+    case_id: i64,
+    model_id: &str,
+    error: &str,
+) -> Result<AiFailure, CaseError> {
+    if by.source != AuditSource::System {
+        return Err(CaseError::Forbidden);
+    }
+    let mut tx = begin(db, by, "prediction.failure", "case", case_id).await?;
+    let attempt = ai_failures(&mut tx, case_id).await?.len() as i64 + 1;
+    let at = now_utc();
+    let error: String = error.chars().take(2000).collect();
+    sqlx::query("INSERT INTO ai_failures (case_id, attempt, model_id, error, at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(case_id)
+        .bind(attempt)
+        .bind(model_id)
+        .bind(&error)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        by,
+        Change::new("prediction.failed", "case", case_id)
+            .field("attempt", None, Some(attempt.to_string()))
+            .field("error", None, Some(error.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(AiFailure {
+        attempt,
+        model_id: model_id.to_owned(),
+        error,
+        at,
+    })
+}
+
+pub(super) async fn ai_failures(tx: &mut Tx, case_id: i64) -> Result<Vec<AiFailure>, CaseError> {
+    let rows = sqlx::query(
+        "SELECT attempt, model_id, error, at FROM ai_failures WHERE case_id = $1 ORDER BY attempt",
+    )
+    .bind(case_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AiFailure {
+                attempt: r.try_get("attempt")?,
+                model_id: r.try_get("model_id")?,
+                error: r.try_get("error")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn fetch_prediction(
+    tx: &mut Tx,
+    case_id: i64,
+) -> Result<Option<Prediction>, CaseError> {
+    let Some(r) = sqlx::query("SELECT * FROM predictions WHERE case_id = $1")
+        .bind(case_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Prediction {
+        case_id,
+        input: PredictionInput {
+            probability: r.try_get("probability")?,
+            threshold: r.try_get("threshold")?,
+            model_id: r.try_get("model_id")?,
+            weights_sha256: r.try_get("weights_sha256")?,
+            image_sha256: serde_json::from_str(&r.try_get::<String, _>("image_sha256")?)?,
+            heatmaps: serde_json::from_str(&r.try_get::<String, _>("heatmaps")?)?,
+            bone_rads_source: r.try_get::<String, _>("bone_rads_source")?.parse()?,
+        },
+        call: r.try_get::<String, _>("call")?.parse()?,
+        created_at: r.try_get("created_at")?,
+        record_sha256: r.try_get("record_sha256")?,
+    }))
+}

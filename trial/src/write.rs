@@ -1,0 +1,167 @@
+//! How the trial's services write, in one place.
+//!
+//! A write is one transaction that holds the database's single write lock
+//! ([`Db::begin_write`]: `BEGIN IMMEDIATE` on SQLite, a row lock on the audit
+//! chain's head on PostgreSQL), so every read-modify-write sees the latest
+//! committed state, and the change and its audit rows commit together.
+//! Clinical writes begin with [`begin`], which refuses — and audits the
+//! refusal — while the database is locked; account changes, which go on
+//! while the data are locked, begin with [`transaction`]. Who may write is
+//! [`require`]d before anything is read.
+
+use crate::audit::{self, Change, Principal};
+use crate::domain::Permission;
+use crate::store::{now_utc, Db};
+use sqlx::Row;
+use sqlx::{Any, Transaction};
+
+/// A write transaction.
+pub type Tx = Transaction<'static, Any>;
+
+/// Why a write could not begin.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(
+        "the database is locked: no change is accepted until the principal investigator unlocks it"
+    )]
+    Locked,
+    #[error("database error")]
+    Store(#[from] sqlx::Error),
+}
+
+/// The role of the one acting does not allow the write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("your role does not allow this")]
+pub struct Forbidden;
+
+/// The permission check every service makes first.
+pub fn require(by: &Principal, permission: Permission) -> Result<(), Forbidden> {
+    if by.role.can(permission) {
+        Ok(())
+    } else {
+        Err(Forbidden)
+    }
+}
+
+/// The account of the one acting (the system and the command line have none).
+pub fn actor_id(by: &Principal) -> Result<i64, Forbidden> {
+    by.user_id.ok_or(Forbidden)
+}
+
+/// Whether the database is locked.
+pub async fn is_locked<'e, E>(executor: E) -> Result<bool, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let row = sqlx::query("SELECT locked FROM study_lock WHERE id = 1")
+        .fetch_one(executor)
+        .await?;
+    let locked: i64 = sqlx::Row::try_get(&row, "locked")?;
+    Ok(locked == 1)
+}
+
+/// Begins a clinical write for `action` on `entity` `id`. While the
+/// database is locked the attempt is audited (`write.refused_locked`) and
+/// refused.
+pub async fn begin(
+    db: &Db,
+    by: &Principal,
+    action: &'static str,
+    entity: &'static str,
+    id: i64,
+) -> Result<Tx, WriteError> {
+    let mut tx = db.begin_write().await?;
+    if is_locked(&mut *tx).await? {
+        audit::append(
+            &mut tx,
+            by,
+            Change::new("write.refused_locked", entity, id).field(
+                "action",
+                None,
+                Some(action.to_owned()),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(WriteError::Locked);
+    }
+    Ok(tx)
+}
+
+/// Begins a write that the database lock does not stop (accounts, sign-ins,
+/// the audit trail's own anchors).
+pub async fn transaction(db: &Db) -> Result<Tx, sqlx::Error> {
+    db.begin_write().await
+}
+
+/// Audits a refused attempt in a transaction of its own (the attempt's own
+/// transaction was dropped with nothing written).
+pub async fn audit_refusal(
+    db: &Db,
+    by: &Principal,
+    action: &'static str,
+    entity: &'static str,
+    id: i64,
+    why: String,
+) {
+    let logged = audit::record(
+        db,
+        by,
+        Change::new(action, entity, id).field("refused", None, Some(why)),
+    )
+    .await;
+    if let Err(e) = logged {
+        tracing::error!(error = %e, "could not audit a refusal");
+    }
+}
+
+/// Whether an error is the database refusing a statement by one of its
+/// rules — a trigger (SQLite's `RAISE`, extended code 1811
+/// SQLITE_CONSTRAINT_TRIGGER; PostgreSQL's SQLSTATE 23001
+/// restrict_violation) — told apart by code, never by message text.
+pub fn is_rule_refusal(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("1811" | "23001")),
+        _ => false,
+    }
+}
+
+/// Applies an electronic signature (21 CFR 11.50: printed name, time,
+/// meaning) to `entity` `id` version `version`.
+pub async fn sign(
+    tx: &mut Tx,
+    by: &Principal,
+    printed_name: &str,
+    entity: &'static str,
+    id: i64,
+    version: i64,
+    meaning: crate::case::SignatureMeaning,
+) -> Result<i64, sqlx::Error> {
+    // The system and the command line have no account: the column's NOT
+    // NULL refuses them (a signature is a person's).
+    let sig: i64 = sqlx::query(
+        "INSERT INTO signatures (entity, entity_id, entity_version, meaning, user_id, printed_name, signed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(entity)
+    .bind(id)
+    .bind(version)
+    .bind(meaning.as_str())
+    .bind(by.user_id)
+    .bind(printed_name)
+    .bind(now_utc())
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("id")?;
+    audit::append(
+        tx,
+        by,
+        Change::new("signature.apply", entity, id).field(
+            "signature",
+            None,
+            Some(format!("{printed_name} ({}) {meaning} v{version}", by.name)),
+        ),
+    )
+    .await?;
+    Ok(sig)
+}
