@@ -33,7 +33,7 @@ use osteo_trial::case::crf;
 use osteo_trial::case::{self, AiInput, CaseError, PredictionInput, View};
 use osteo_trial::store::Db;
 use osteo_trial::study::{self, PinRequest};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::imaging::storage::ObjectStore;
 
@@ -93,7 +93,6 @@ pub fn model_dir(
 /// The loaded model and its queue.
 pub struct Ai {
     predictor: Arc<Predictor>,
-    wake: Notify,
     workers: Arc<Semaphore>,
     /// Cases to leave alone until the given time (back-off after a failure).
     not_before: std::sync::Mutex<std::collections::HashMap<i64, Instant>>,
@@ -109,7 +108,6 @@ impl Ai {
             .with_context(|| format!("loading the model in {}", dir.display()))?;
         Ok(Ai {
             predictor: Arc::new(predictor),
-            wake: Notify::new(),
             workers: Arc::new(Semaphore::new(workers.max(1))),
             not_before: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
@@ -136,14 +134,13 @@ impl Ai {
         pin.is_some_and(|p| p.model_id == card.model_id && p.weights_sha256 == card.weights_sha256)
     }
 
-    /// Wakes the worker (after a read is signed).
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// The worker: runs until the task is dropped.
+    /// The worker: runs until the task is dropped. It looks at the queue
+    /// when the trial announces locked reads or a pinned model
+    /// (`osteo_trial::events`), and every few seconds in any case (cases
+    /// that a failure put back, work another server's services announced).
     pub async fn run(self: Arc<Self>, db: Db, images: Arc<dyn ObjectStore>) {
         let system = Principal::system();
+        let mut events = db.events().subscribe();
         let in_flight = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
         let mut warned = false;
         loop {
@@ -194,7 +191,7 @@ impl Ai {
                 Err(e) => tracing::warn!(error = %e, "reading the model's queue failed"),
             }
             tokio::select! {
-                () = self.wake.notified() => {},
+                _ = events.recv() => {},
                 () = tokio::time::sleep(Duration::from_secs(5)) => {},
             }
         }
@@ -422,18 +419,19 @@ fn model_symptom(s: crf::Symptom) -> vocabulary::Symptom {
 /// the roles allowed to see AI output (`case::prediction` refuses the
 /// blinded ones); `None` while awaiting AI or past the last view.
 pub async fn heatmap_png(
-    state: &crate::startup::AppState,
+    db: &Db,
+    images: &dyn ObjectStore,
     by: &Principal,
     case_id: i64,
     n: usize,
 ) -> Result<Option<Vec<u8>>, CaseError> {
-    let Some(prediction) = case::prediction(&state.db, by, case_id).await? else {
+    let Some(prediction) = case::prediction(db, by, case_id).await? else {
         return Ok(None);
     };
     let Some(sha) = prediction.input.heatmaps.get(n) else {
         return Ok(None);
     };
-    Ok(state.images.get(sha).await.ok().flatten())
+    Ok(images.get(sha).await.ok().flatten())
 }
 
 #[cfg(test)]

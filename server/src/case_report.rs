@@ -7,8 +7,8 @@
 //! case's AI output, once its prediction is locked; every download is
 //! audited.
 
-use crate::report::{ReportError, Writer};
-use crate::startup::AppState;
+use crate::pdf::{PdfError, Writer};
+use crate::state::AppState;
 use osteo_app::i18n::tl;
 use osteo_trial::audit::{self, Change, Principal};
 use osteo_trial::case::{self, CaseError};
@@ -109,14 +109,14 @@ pub async fn pdf(
     Ok(Some(bytes))
 }
 
-fn render(c: &Content, locale: Locale) -> Result<Vec<u8>, ReportError> {
+fn render(c: &Content, locale: Locale) -> Result<Vec<u8>, PdfError> {
     let t = |k: &str| tl(locale, k);
     let opt = |code: &str| t(&format!("opt.{code}"));
     let p = &c.prediction;
     let mut w = Writer::new();
     w.title(&format!("{} · {}", t("report.title"), c.study_number));
     if c.model.as_ref().is_some_and(|m| m.demo) {
-        w.paragraph(&t("report.demo_warning"), crate::report::BODY);
+        w.paragraph(&t("report.demo_warning"), crate::pdf::BODY);
     }
 
     // The AI.
@@ -149,7 +149,7 @@ fn render(c: &Content, locale: Locale) -> Result<Vec<u8>, ReportError> {
         ),
         (t("report.locked_at"), p.created_at.clone()),
     ]);
-    w.paragraph(&t("report.calibration"), crate::report::SMALL);
+    w.paragraph(&t("report.calibration"), crate::pdf::SMALL);
 
     // The radiologist.
     w.heading(&t("report.bonerads"));
@@ -158,7 +158,7 @@ fn render(c: &Content, locale: Locale) -> Result<Vec<u8>, ReportError> {
         .as_ref()
         .and_then(|r| r.input.clone().zip(r.score).map(|(i, s)| (r, i, s)))
     {
-        None => w.paragraph("—", crate::report::BODY),
+        None => w.paragraph("—", crate::pdf::BODY),
         Some((r, input, score)) => {
             let f = input.features;
             let yes_no = |b: bool| opt(if b { "true" } else { "false" });
@@ -192,7 +192,7 @@ fn render(c: &Content, locale: Locale) -> Result<Vec<u8>, ReportError> {
                     t("report.management"),
                     t(&format!("report.management.{}", score.category))
                 ),
-                crate::report::BODY,
+                crate::pdf::BODY,
             );
         }
     }
@@ -213,18 +213,18 @@ fn render(c: &Content, locale: Locale) -> Result<Vec<u8>, ReportError> {
     // The heading stays with the first view.
     w.need(heights.first().copied().unwrap_or(0.0) + 80.0);
     w.heading(&t("report.views"));
-    w.paragraph(&t("report.views_note"), crate::report::SMALL);
+    w.paragraph(&t("report.views_note"), crate::pdf::SMALL);
     for ((view, plain, overlay), height) in c.views.iter().zip(heights) {
         w.need(height + 24.0);
         w.y -= 12.0;
         let label = view.as_deref().map_or("—".to_owned(), opt);
-        w.text(crate::report::LEFT, w.y, crate::report::BODY, &label);
+        w.text(crate::pdf::LEFT, w.y, crate::pdf::BODY, &label);
         let top = w.y - 6.0;
         if let Some(img) = plain {
-            w.picture(crate::report::LEFT, top, width, img);
+            w.picture(crate::pdf::LEFT, top, width, img);
         }
         if let Some(img) = overlay {
-            w.picture(crate::report::LEFT + width + 20.0, top, width, img);
+            w.picture(crate::pdf::LEFT + width + 20.0, top, width, img);
         }
         w.y = top - height - 6.0;
     }

@@ -46,7 +46,7 @@ pub struct Settings {
     pub parse_timeout: Duration,
     /// The child process each upload is read in first (time and memory
     /// bound; `None`: read in the server only, under `parse_timeout`).
-    pub upload_guard: Option<crate::imaging::guard::Guard>,
+    pub parse_bound: Option<crate::imaging::parse_bound::ParseBound>,
     /// Where stored radiographs and heat maps live: `None` for the
     /// `objects` folder of the data directory, or an object-store URL
     /// (`file:///…`, `memory:///`, `s3://…` with the `s3` feature).
@@ -65,6 +65,15 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The limits on one uploaded file these settings give.
+    pub fn image_limits(&self) -> crate::imaging::Limits {
+        crate::imaging::Limits {
+            max_bytes: self.file_limit,
+            parse_timeout: self.parse_timeout,
+            parse_bound: self.parse_bound.clone(),
+        }
+    }
+
     /// Defaults for a local start in `data_dir`.
     pub fn local(data_dir: PathBuf) -> Settings {
         let key = data_dir.join(AUDIT_KEY_FILE);
@@ -84,7 +93,7 @@ impl Settings {
             image_limit: 256 * 1024 * 1024,
             file_limit: crate::imaging::Limits::default().max_bytes,
             parse_timeout: crate::imaging::Limits::default().parse_timeout,
-            upload_guard: None,
+            parse_bound: None,
             object_store: None,
             model: crate::ai::ModelChoice::Default,
             ai_workers: 1,

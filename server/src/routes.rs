@@ -1,13 +1,15 @@
 //! Every route of the server, in one place.
 
-use crate::guard::{self, SESSION_COOKIE};
+use crate::middleware::{self, SESSION_COOKIE};
 use crate::session_store::DbSessionStore;
-use crate::startup::AppState;
-use crate::{api, forms};
+use crate::state::AppState;
+use crate::urls::{self, page, BackTo};
+use crate::{api, downloads, forms};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
+use axum::Extension;
 use axum::Router;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -51,56 +53,168 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .with_always_save(true);
 
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/auth/login", post(forms::login))
-        .route("/auth/logout", post(forms::logout))
-        .route("/auth/password", post(forms::change_password))
-        .route("/ui/lang", post(forms::set_language))
-        .route("/account/tokens", post(forms::create_token))
-        .route("/account/tokens/{id}/revoke", post(forms::revoke_token))
-        .route("/admin/users", post(forms::create_user))
-        .route("/admin/users/{id}", post(forms::update_user))
-        .route("/admin/users/{id}/reset", post(forms::reset_password))
-        .route("/admin/users/{id}/unlock", post(forms::unlock))
-        .route("/admin/users/{id}/active", post(forms::set_active))
-        .route("/screening", post(forms::screen))
-        .route("/screening/{id}/correct", post(forms::correct_screening))
-        .route(
-            "/cases/{id}/images/complete",
-            post(forms::case_images_complete),
+        .route(urls::HEALTHZ, get(healthz))
+        .route(urls::READYZ, get(readyz))
+        .form(
+            urls::LOGIN,
+            BackTo::Page(page::LOGIN),
+            post(forms::account::login),
         )
-        .route(
-            "/cases/{id}/images",
-            post(forms::case_images).layer(DefaultBodyLimit::max(state.settings.image_limit)),
+        .form(
+            urls::LOGOUT,
+            BackTo::Page(page::HOME),
+            post(forms::account::logout),
         )
-        .route("/cases/{id}/crf", post(forms::case_crf))
-        .route("/cases/{id}/crf/sign", post(forms::case_crf_sign))
-        .route("/cases/{id}/readers", post(forms::case_assign))
-        .route("/cases/{id}/read", post(forms::case_read))
-        .route("/cases/{id}/read/sign", post(forms::case_read_sign))
-        .route("/cases/{id}/pathology", post(forms::case_pathology))
-        .route(
-            "/cases/{id}/pathology/sign",
-            post(forms::case_pathology_sign),
+        .form(
+            urls::PASSWORD,
+            BackTo::Page(page::PASSWORD),
+            post(forms::account::change_password),
         )
-        .route("/cases/{id}/end", post(forms::case_end))
-        .route("/cases/{id}/poor-quality", post(forms::case_poor_quality))
-        .route("/cases/{id}/queries", post(forms::case_raise_query))
-        .route("/queries/{id}", post(forms::query_action))
-        .route("/images/{sha}/preview.png", get(forms::image_preview))
-        .route("/images/{sha}/window.json", get(forms::image_window))
-        .route("/cases/{id}/heatmaps/{n}", get(forms::heatmap))
-        .route("/cases/{id}/report.pdf", get(forms::case_report))
-        .route("/sap", post(forms::sap_draft))
-        .route("/exports/{name}", get(forms::export_download))
-        .route("/sap/sign", post(forms::sap_sign))
-        .route("/study/settings", post(forms::study_settings))
-        .route("/study/lock", post(forms::study_lock))
-        .route("/study/unlock", post(forms::study_unlock))
-        .route("/study/model/pin", post(forms::model_pin))
-        .route("/cases/{id}/crf/amend", post(forms::case_crf_amend))
-        .nest("/api/v1", api::router(state.settings.image_limit))
+        .form(
+            urls::LANGUAGE,
+            BackTo::Page(page::HOME),
+            post(forms::account::set_language),
+        )
+        .form(
+            urls::ACCOUNT_TOKENS,
+            BackTo::Page(page::TOKENS),
+            post(forms::account::create_token),
+        )
+        .form(
+            urls::ACCOUNT_TOKEN_REVOKE,
+            BackTo::Page(page::TOKENS),
+            post(forms::account::revoke_token),
+        )
+        .form(
+            urls::ADMIN_USERS,
+            BackTo::Page(page::USERS),
+            post(forms::users::create_user),
+        )
+        .form(
+            urls::ADMIN_USER,
+            BackTo::Page(page::USERS),
+            post(forms::users::update_user),
+        )
+        .form(
+            urls::ADMIN_USER_RESET,
+            BackTo::Page(page::USERS),
+            post(forms::users::reset_password),
+        )
+        .form(
+            urls::ADMIN_USER_UNLOCK,
+            BackTo::Page(page::USERS),
+            post(forms::users::unlock),
+        )
+        .form(
+            urls::ADMIN_USER_ACTIVE,
+            BackTo::Page(page::USERS),
+            post(forms::users::set_active),
+        )
+        .form(
+            urls::SCREENING,
+            BackTo::Page(page::SCREENING),
+            post(forms::screening::screen),
+        )
+        .form(
+            urls::SCREENING_CORRECT,
+            BackTo::Page(page::SCREENING),
+            post(forms::screening::correct_screening),
+        )
+        .form(
+            urls::CASE_IMAGES_COMPLETE,
+            BackTo::Case,
+            post(forms::cases::case_images_complete),
+        )
+        .form(
+            urls::CASE_IMAGES,
+            BackTo::Case,
+            post(forms::cases::case_images)
+                .layer(DefaultBodyLimit::max(state.settings.image_limit)),
+        )
+        .form(urls::CASE_CRF, BackTo::Case, post(forms::cases::case_crf))
+        .form(
+            urls::CASE_CRF_SIGN,
+            BackTo::Case,
+            post(forms::cases::case_crf_sign),
+        )
+        .form(
+            urls::CASE_CRF_AMEND,
+            BackTo::Case,
+            post(forms::cases::case_crf_amend),
+        )
+        .form(
+            urls::CASE_READERS,
+            BackTo::Case,
+            post(forms::cases::case_assign),
+        )
+        .form(urls::CASE_READ, BackTo::Case, post(forms::cases::case_read))
+        .form(
+            urls::CASE_READ_SIGN,
+            BackTo::Case,
+            post(forms::cases::case_read_sign),
+        )
+        .form(
+            urls::CASE_PATHOLOGY,
+            BackTo::Case,
+            post(forms::cases::case_pathology),
+        )
+        .form(
+            urls::CASE_PATHOLOGY_SIGN,
+            BackTo::Case,
+            post(forms::cases::case_pathology_sign),
+        )
+        .form(urls::CASE_END, BackTo::Case, post(forms::cases::case_end))
+        .form(
+            urls::CASE_POOR_QUALITY,
+            BackTo::Case,
+            post(forms::cases::case_poor_quality),
+        )
+        .form(
+            urls::CASE_QUERIES,
+            BackTo::Case,
+            post(forms::cases::case_raise_query),
+        )
+        .form(
+            urls::QUERY,
+            BackTo::Page(page::CASES),
+            post(forms::cases::query_action),
+        )
+        .form(
+            urls::STUDY_SETTINGS,
+            BackTo::Page(page::STUDY),
+            post(forms::study::study_settings),
+        )
+        .form(
+            urls::STUDY_LOCK,
+            BackTo::Page(page::STUDY),
+            post(forms::study::study_lock),
+        )
+        .form(
+            urls::STUDY_UNLOCK,
+            BackTo::Page(page::STUDY),
+            post(forms::study::study_unlock),
+        )
+        .form(
+            urls::STUDY_MODEL_PIN,
+            BackTo::Page(page::STUDY),
+            post(forms::study::model_pin),
+        )
+        .form(
+            urls::SAP,
+            BackTo::Page(page::ANALYSIS),
+            post(forms::analysis::sap_draft),
+        )
+        .form(
+            urls::SAP_SIGN,
+            BackTo::Page(page::ANALYSIS),
+            post(forms::analysis::sap_sign),
+        )
+        .route(urls::IMAGE_PREVIEW, get(downloads::image_preview))
+        .route(urls::IMAGE_WINDOW, get(downloads::image_window))
+        .route(urls::CASE_HEATMAP, get(downloads::heatmap))
+        .route(urls::CASE_REPORT, get(downloads::case_report))
+        .route(urls::EXPORT, get(downloads::export))
+        .nest(urls::API, api::router(state.settings.image_limit))
         .leptos_routes_with_context(
             &state,
             route_list(),
@@ -113,9 +227,9 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         >(
             move || provide_context(ui_for_errors.clone()), shell
         ))
-        .layer(axum::middleware::from_fn(guard::pages))
-        .layer(from_fn_with_state(state.clone(), guard::resolve_user))
-        .layer(from_fn_with_state(state.clone(), guard::same_origin))
+        .layer(axum::middleware::from_fn(middleware::pages))
+        .layer(from_fn_with_state(state.clone(), middleware::resolve_user))
+        .layer(from_fn_with_state(state.clone(), middleware::same_origin))
         .layer(sessions)
         .layer(DefaultBodyLimit::max(state.settings.body_limit))
         .layer(SetResponseHeaderLayer::overriding(
@@ -163,5 +277,17 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
             tracing::warn!(error = %e, "database not ready");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
         }
+    }
+}
+
+/// Form posts declare, with their route, the page a refusal goes back to
+/// (`forms::FormBody` reads it from the request).
+trait FormRoutes {
+    fn form(self, path: &'static str, back: BackTo, handler: MethodRouter<AppState>) -> Self;
+}
+
+impl FormRoutes for Router<AppState> {
+    fn form(self, path: &'static str, back: BackTo, handler: MethodRouter<AppState>) -> Self {
+        self.route(path, handler.layer(Extension(back)))
     }
 }

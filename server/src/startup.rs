@@ -4,48 +4,13 @@
 use crate::config::Settings;
 use crate::routes;
 use crate::session_store::DbSessionStore;
+use crate::state::AppState;
 use anyhow::Context;
-use osteo_app::auth::SessionPolicy;
 use osteo_trial::accounts::{self, OneTimePassword, User};
 use osteo_trial::domain::StudyKind;
 use osteo_trial::store::{redact_url, Db};
 use std::sync::Arc;
 use tokio::net::TcpListener;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: Db,
-    pub settings: Arc<Settings>,
-    pub leptos_options: leptos::config::LeptosOptions,
-    /// Stored radiographs (and heat-map overlays), by content hash.
-    pub images: Arc<dyn crate::imaging::storage::ObjectStore>,
-    /// The model, when one runs here.
-    pub ai: Option<Arc<crate::ai::Ai>>,
-    /// The trial, or the demonstration study (fixed when the database was made).
-    pub study_kind: StudyKind,
-}
-
-impl AppState {
-    /// Tells the model's worker that a case may be ready (a read was signed).
-    pub fn wake_ai(&self) {
-        if let Some(ai) = &self.ai {
-            ai.wake();
-        }
-    }
-
-    pub fn policy(&self) -> SessionPolicy {
-        SessionPolicy {
-            absolute: self.settings.absolute_timeout,
-        }
-    }
-}
-
-impl axum::extract::FromRef<AppState> for leptos::config::LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
-    }
-}
 
 /// A server, bound and ready to run.
 pub struct Application {
@@ -151,7 +116,7 @@ impl Application {
         // The demo cases are a convenience: a failure is logged, and the
         // server serves what was enrolled before it.
         if new_database && demo && settings.demo_cases > 0 {
-            let limits = crate::imaging::Limits::from_settings(&settings);
+            let limits = settings.image_limits();
             match crate::demo_cases::seed(&db, images.as_ref(), &limits, settings.demo_cases).await
             {
                 Ok(cases) => tracing::info!(

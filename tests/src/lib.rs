@@ -170,9 +170,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     // model itself switch the embedded demo model back on.
     settings.model = osteo_server::ai::ModelChoice::Off;
     // Every upload goes through the guard process, as in production.
-    settings.upload_guard = Some(osteo_server::imaging::guard::Guard {
+    settings.parse_bound = Some(osteo_server::imaging::parse_bound::ParseBound {
         program: binary(),
-        memory_mib: osteo_server::imaging::guard::DEFAULT_MEMORY_MIB,
+        memory_mib: osteo_server::imaging::parse_bound::DEFAULT_MEMORY_MIB,
     });
     configure(&mut settings);
     let database_url = settings.database_url.clone();

@@ -951,7 +951,7 @@ fn pydicom_test_files_each_get_a_quick_answer_and_the_grayscale_ones_decode() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let bytes = std::fs::read(path).unwrap();
         let started = std::time::Instant::now();
-        let report = std::panic::catch_unwind(|| osteo_server::images_cli::check(&name, &bytes))
+        let report = std::panic::catch_unwind(|| osteo_server::cli::images::check(&name, &bytes))
             .unwrap_or_else(|_| panic!("{name}: panicked"));
         let took = started.elapsed();
         assert!(took < std::time::Duration::from_secs(5), "{name}: {took:?}");
@@ -992,11 +992,11 @@ fn pydicom_test_files_each_get_a_quick_answer_and_the_grayscale_ones_decode() {
 /// stored, the refusal is audited, and the server goes on serving.
 #[tokio::test]
 async fn a_file_that_needs_more_time_or_memory_than_allowed_is_refused() {
-    use osteo_server::imaging::guard::Guard;
+    use osteo_server::imaging::parse_bound::ParseBound;
     // A memory bound that the small test files fit in and a 2,500 × 3,000
     // radiograph (decoded to 64-bit values for windowing) does not.
     let app = osteo_tests::spawn_app_with(|s| {
-        s.upload_guard = Some(Guard {
+        s.parse_bound = Some(ParseBound {
             program: osteo_tests::binary(),
             memory_mib: 160,
         })
@@ -1004,7 +1004,7 @@ async fn a_file_that_needs_more_time_or_memory_than_allowed_is_refused() {
     .await;
     let api = app.api_client("coordinator").await;
     let id = enrol(&api).await;
-    let big = osteo_server::images_cli::bench_radiograph();
+    let big = osteo_server::cli::images::bench_radiograph();
     let small = Radiograph::cr("Bound", "AP", 80).bytes();
     let (status, v) = upload(&api, id, &[big, small], None).await;
     assert_eq!(status, 200, "{v}");
@@ -1028,7 +1028,7 @@ async fn a_file_that_needs_more_time_or_memory_than_allowed_is_refused() {
 
     // A bound the reader cannot even start in: refused, with the bound named.
     let tiny = osteo_tests::spawn_app_with(|s| {
-        s.upload_guard = Some(Guard {
+        s.parse_bound = Some(ParseBound {
             program: osteo_tests::binary(),
             memory_mib: 1,
         })
@@ -1229,7 +1229,7 @@ fn img2dcm_files_are_read_as_the_pictures_they_were_made_from() {
 fn a_reduced_resolution_jpeg_2000_preview_matches_the_uncompressed_one() {
     let dir = tempfile::tempdir().unwrap();
     // The benchmark's radiograph: 2,500 × 3,000, smooth anatomy and noise.
-    let plain = osteo_server::images_cli::bench_radiograph();
+    let plain = osteo_server::cli::images::bench_radiograph();
     let j2k = gdcmconv(dir.path(), &plain, &["--j2k"]);
     let preview = |bytes: &[u8]| {
         let obj = dicom_object::OpenFileOptions::new()

@@ -209,5 +209,6 @@ pub struct AuditPage {
 pub mod anchor;
 #[cfg(feature = "ssr")]
 mod chain;
+pub mod key;
 #[cfg(feature = "ssr")]
 pub use chain::*;

@@ -13,7 +13,9 @@
 //! - [`error`]: the kinds of refusal every service error declares.
 //! - behind the `ssr` feature: [`store`] (the database), [`write`] (how
 //!   every service writes: the transaction, the lock check, the permission
-//!   check), [`accounts`] (accounts, sign-in, lockout, API tokens).
+//!   check), [`accounts`] (accounts, sign-in, lockout, API tokens),
+//!   [`events`] (what a committed change announces: reads locked, a model
+//!   pinned).
 //!
 //! `trial` never depends on the model crate: an AI result is data by the time
 //! it arrives here.
@@ -29,6 +31,8 @@ pub mod study;
 
 #[cfg(feature = "ssr")]
 pub mod accounts;
+#[cfg(feature = "ssr")]
+pub mod events;
 #[cfg(feature = "ssr")]
 pub mod store;
 #[cfg(feature = "ssr")]

@@ -38,7 +38,8 @@ pub enum StoreError {
 pub struct Db {
     pool: AnyPool,
     engine: Engine,
-    anchor_key: Option<std::sync::Arc<crate::audit::anchor::AnchorKey>>,
+    anchor_key: Option<std::sync::Arc<crate::audit::key::AnchorKey>>,
+    events: crate::events::Events,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -108,18 +109,24 @@ impl Db {
             pool,
             engine,
             anchor_key: None,
+            events: crate::events::Events::default(),
         })
     }
 
     /// The same database, signing anchors of the audit chain with `key` at
     /// every lock, every export and on request.
-    pub fn with_anchor_key(mut self, key: crate::audit::anchor::AnchorKey) -> Db {
+    pub fn with_anchor_key(mut self, key: crate::audit::key::AnchorKey) -> Db {
         self.anchor_key = Some(std::sync::Arc::new(key));
         self
     }
 
-    pub fn anchor_key(&self) -> Option<&crate::audit::anchor::AnchorKey> {
+    pub fn anchor_key(&self) -> Option<&crate::audit::key::AnchorKey> {
         self.anchor_key.as_deref()
+    }
+
+    /// What the services announce after a commit (see [`crate::events`]).
+    pub fn events(&self) -> &crate::events::Events {
+        &self.events
     }
 
     /// Applies the migrations of this engine that have not run yet.

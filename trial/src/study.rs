@@ -9,13 +9,15 @@ use crate::domain::StudyKind;
 use crate::screening::FlowCounts;
 use serde::{Deserialize, Serialize};
 
-pub mod report;
+/// The figures of the locked analysis (types shared with the browser).
+pub mod figures;
 pub mod sap;
 
-pub use report::LockedAnalysis;
+pub use figures::LockedAnalysis;
 
+/// The locked accuracy analysis: the figures computed from the snapshot.
 #[cfg(feature = "ssr")]
-pub mod analysis;
+pub mod accuracy;
 #[cfg(feature = "ssr")]
 mod error;
 #[cfg(feature = "ssr")]

@@ -254,7 +254,7 @@ pub async fn analysis_view() -> Result<AnalysisData, AppError> {
         saps,
         locked,
         exports: if analysis.is_some() {
-            osteo_trial::study::report::export_files()
+            osteo_trial::study::figures::export_files()
         } else {
             Vec::new()
         },

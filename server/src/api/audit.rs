@@ -2,7 +2,8 @@
 
 use super::ApiUser;
 use crate::errors::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::urls;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
@@ -71,7 +72,7 @@ fn require_audit(user: &ApiUser) -> Result<(), ApiError> {
 }
 
 /// A page of the audit trail, newest first.
-#[utoipa::path(get, path = "/api/v1/audit", params(AuditQuery),
+#[utoipa::path(get, path = urls::AUDIT, context_path = urls::API, params(AuditQuery),
     responses((status = 200, body = AuditPageOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn list(
@@ -121,7 +122,7 @@ pub async fn list(
 }
 
 /// Walks the hash chain; 409 names the first broken row.
-#[utoipa::path(get, path = "/api/v1/audit/verify",
+#[utoipa::path(get, path = urls::AUDIT_VERIFY, context_path = urls::API,
     responses((status = 200, body = VerifyOut), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn verify(

@@ -3,9 +3,10 @@
 //! Blinded parts answer 403 to blinded roles (radiologists always,
 //! statisticians until database lock).
 
-use super::{ApiJson, ApiUser};
+use super::{reason, ApiJson, ApiUser};
 use crate::errors::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::urls;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -17,18 +18,11 @@ use osteo_trial::case::{
     Prediction, QueryAction, Read, ReadInput, SignatureMeaning,
 };
 use osteo_trial::domain::Reason;
-use osteo_trial::study::{self, Dashboard, LockStatus, StudySettings};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-fn reason(r: Option<&str>) -> Result<Option<Reason>, ApiError> {
-    r.map(Reason::parse)
-        .transpose()
-        .map_err(|e| ApiError::bad_request(e.to_string()))
-}
-
 /// Every case (coordinators, PIs, monitors, administrators).
-#[utoipa::path(get, path = "/api/v1/cases", responses((status = 200, description = "case summaries"), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = urls::CASES, context_path = urls::API, responses((status = 200, description = "case summaries"), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<AppState>,
@@ -38,7 +32,7 @@ pub async fn list(
 }
 
 /// What is due for the caller: steps for coordinators, reads for radiologists, queries for monitors.
-#[utoipa::path(get, path = "/api/v1/worklist", responses((status = 200, description = "case summaries")))]
+#[utoipa::path(get, path = urls::WORKLIST, context_path = urls::API, responses((status = 200, description = "case summaries")))]
 #[tracing::instrument(skip_all)]
 pub async fn worklist(
     State(state): State<AppState>,
@@ -48,7 +42,7 @@ pub async fn worklist(
 }
 
 /// One case as the caller may see it; blinded parts are withheld (listed in `withheld`).
-#[utoipa::path(get, path = "/api/v1/cases/{id}", params(("id" = i64, Path)),
+#[utoipa::path(get, path = urls::CASE, context_path = urls::API, params(("id" = i64, Path)),
     responses((status = 200, description = "the case"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn show(
@@ -69,7 +63,7 @@ pub struct UploadOut {
 }
 
 /// Uploads one or many DICOM radiographs (multipart: optional `view` = auto|frontal|lateral|oblique, then `file` parts). Each file is checked, de-identified and stored, or refused with its reason; 200 when at least one was stored, 400 when none was.
-#[utoipa::path(post, path = "/api/v1/cases/{id}/images", params(("id" = i64, Path)), request_body(content_type = "multipart/form-data", description = "view (optional), file (one or more)"),
+#[utoipa::path(post, path = urls::CASE_IMAGES, context_path = urls::API, params(("id" = i64, Path)), request_body(content_type = "multipart/form-data", description = "view (optional), file (one or more)"),
     responses((status = 200, body = UploadOut), (status = 400, body = UploadOut), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn upload_images(
@@ -86,9 +80,16 @@ pub async fn upload_images(
     let form = form.map_err(|e| {
         ApiError::bad_request(format!("send multipart/form-data: {}", e.body_text()))
     })?;
-    let files = crate::imaging::upload::receive(&state, &by, id, form)
-        .await
-        .map_err(ApiError::bad_request)?;
+    let files = crate::imaging::upload::receive(
+        &state.db,
+        state.images.as_ref(),
+        &state.settings.image_limits(),
+        &by,
+        id,
+        form,
+    )
+    .await
+    .map_err(ApiError::bad_request)?;
     Ok((
         crate::imaging::upload::batch_status(&files),
         Json(UploadOut { files }),
@@ -96,7 +97,7 @@ pub async fn upload_images(
 }
 
 /// Confirms the radiographs are complete (a frontal and a lateral view present).
-#[utoipa::path(post, path = "/api/v1/cases/{id}/images/complete", params(("id" = i64, Path)),
+#[utoipa::path(post, path = urls::CASE_IMAGES_COMPLETE, context_path = urls::API, params(("id" = i64, Path)),
     responses((status = 200, description = "the new state"), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn images_complete(
@@ -122,7 +123,7 @@ pub struct CrfIn {
 }
 
 /// Saves the clinical CRF (draft or complete). Edit checks answer 400 with `fields`.
-#[utoipa::path(put, path = "/api/v1/cases/{id}/crf", params(("id" = i64, Path)), request_body = CrfIn,
+#[utoipa::path(put, path = urls::CASE_CRF, context_path = urls::API, params(("id" = i64, Path)), request_body = CrfIn,
     responses((status = 200, description = "the CRF version saved"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn save_crf(
@@ -167,7 +168,7 @@ impl SignIn {
 }
 
 /// Signs the complete CRF (coordinator as author, PI as reviewer or approver).
-#[utoipa::path(post, path = "/api/v1/cases/{id}/crf/sign", params(("id" = i64, Path)), request_body = SignIn,
+#[utoipa::path(post, path = urls::CASE_CRF_SIGN, context_path = urls::API, params(("id" = i64, Path)), request_body = SignIn,
     responses((status = 200, description = "the signed CRF"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn sign_crf(
@@ -191,7 +192,7 @@ pub struct ReaderIn {
 }
 
 /// Assigns a radiologist to read the case; answers the readers assigned.
-#[utoipa::path(post, path = "/api/v1/cases/{id}/readers", params(("id" = i64, Path)), request_body = ReaderIn,
+#[utoipa::path(post, path = urls::CASE_READERS, context_path = urls::API, params(("id" = i64, Path)), request_body = ReaderIn,
     responses((status = 200, body = [String]), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn assign_reader(
@@ -207,7 +208,7 @@ pub async fn assign_reader(
 }
 
 /// Saves the caller's own blinded read (a draft until signed); the Bone-RADS score is computed by the study's rule table.
-#[utoipa::path(put, path = "/api/v1/cases/{id}/read", params(("id" = i64, Path)), request_body(content = Object, description = "features {margin, periosteal, endosteal_erosion, pathological_fracture, soft_tissue_mass, known_primary_malignancy}, likelihood 0-100, call benign|malignant, comment"),
+#[utoipa::path(put, path = urls::CASE_READ, context_path = urls::API, params(("id" = i64, Path)), request_body(content = Object, description = "features {margin, periosteal, endosteal_erosion, pathological_fracture, soft_tissue_mass, known_primary_malignancy}, likelihood 0-100, call benign|malignant, comment"),
     responses((status = 200, description = "the read with its score"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn save_read(
@@ -223,7 +224,7 @@ pub async fn save_read(
 }
 
 /// Signs the caller's read, which locks it.
-#[utoipa::path(post, path = "/api/v1/cases/{id}/read/sign", params(("id" = i64, Path)), request_body = SignIn,
+#[utoipa::path(post, path = urls::CASE_READ_SIGN, context_path = urls::API, params(("id" = i64, Path)), request_body = SignIn,
     responses((status = 200, description = "the locked read"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn sign_read(
@@ -235,12 +236,11 @@ pub async fn sign_read(
     let Path(id) = id?;
     body.meaning(SignatureMeaning::Author)?;
     let read = case::sign_read(&state.db, &user.principal(), id, &body.password).await?;
-    state.wake_ai();
     Ok(Json(read))
 }
 
 /// Every read of the case (403 for blinded roles).
-#[utoipa::path(get, path = "/api/v1/cases/{id}/reads", params(("id" = i64, Path)),
+#[utoipa::path(get, path = urls::CASE_READS, context_path = urls::API, params(("id" = i64, Path)),
     responses((status = 200, description = "reads"), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn reads(
@@ -253,7 +253,7 @@ pub async fn reads(
 }
 
 /// The locked AI prediction (403 for blinded roles; `null` while awaiting AI).
-#[utoipa::path(get, path = "/api/v1/cases/{id}/prediction", params(("id" = i64, Path)),
+#[utoipa::path(get, path = urls::CASE_PREDICTION, context_path = urls::API, params(("id" = i64, Path)),
     responses((status = 200, description = "prediction or null"), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn prediction(
@@ -269,7 +269,7 @@ pub async fn prediction(
 
 /// A view's heat-map overlay of the locked prediction (PNG; 403 for
 /// blinded roles, 404 while awaiting AI or past the last view).
-#[utoipa::path(get, path = "/api/v1/cases/{id}/heatmaps/{n}", params(("id" = i64, Path), ("n" = usize, Path)),
+#[utoipa::path(get, path = urls::CASE_HEATMAP, context_path = urls::API, params(("id" = i64, Path), ("n" = usize, Path)),
     responses((status = 200, description = "PNG", content_type = "image/png"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn heatmap(
@@ -278,7 +278,8 @@ pub async fn heatmap(
     path: Result<Path<(i64, usize)>, PathRejection>,
 ) -> Result<axum::response::Response, ApiError> {
     let Path((id, n)) = path?;
-    match crate::ai::heatmap_png(&state, &user.principal(), id, n).await? {
+    match crate::ai::heatmap_png(&state.db, state.images.as_ref(), &user.principal(), id, n).await?
+    {
         Some(png) => Ok(axum::response::IntoResponse::into_response((
             [(axum::http::header::CONTENT_TYPE, "image/png")],
             png,
@@ -300,7 +301,7 @@ pub struct ReportQuery {
 /// The case's diagnostic report as PDF: views and heat maps, the primary
 /// reader's Bone-RADS, the AI probability and call, the model (403 for
 /// blinded roles, 404 while awaiting AI); each download audited.
-#[utoipa::path(get, path = "/api/v1/cases/{id}/report.pdf", params(("id" = i64, Path), ReportQuery),
+#[utoipa::path(get, path = urls::CASE_REPORT, context_path = urls::API, params(("id" = i64, Path), ReportQuery),
     responses((status = 200, description = "PDF", content_type = "application/pdf"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn case_report(
@@ -321,7 +322,7 @@ pub async fn case_report(
         })?,
     };
     match crate::case_report::pdf(&state, &user.principal(), id, locale).await? {
-        Some(pdf) => Ok(crate::exports::attachment(
+        Some(pdf) => Ok(crate::downloads::attachment(
             &format!("diagnostic-report-{id}-{}.pdf", locale.tag()),
             pdf,
         )),
@@ -334,7 +335,7 @@ pub async fn case_report(
 }
 
 /// The current pathology (403 for blinded roles).
-#[utoipa::path(get, path = "/api/v1/cases/{id}/pathology", params(("id" = i64, Path)),
+#[utoipa::path(get, path = urls::CASE_PATHOLOGY, context_path = urls::API, params(("id" = i64, Path)),
     responses((status = 200, description = "pathology or null"), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn pathology(
@@ -359,7 +360,7 @@ pub struct PathologyIn {
 }
 
 /// Enters pathology — refused (409 `pathology_gate`) until the AI prediction and every read are locked — or corrects it with a reason.
-#[utoipa::path(post, path = "/api/v1/cases/{id}/pathology", params(("id" = i64, Path)), request_body(content = Object, description = "entity (WHO 2020 code), behaviour, procedure biopsy|resection, specimen_date, pathologist, comment, reason"),
+#[utoipa::path(post, path = urls::CASE_PATHOLOGY, context_path = urls::API, params(("id" = i64, Path)), request_body(content = Object, description = "entity (WHO 2020 code), behaviour, procedure biopsy|resection, specimen_date, pathologist, comment, reason"),
     responses((status = 201, description = "the pathology version"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn enter_pathology(
@@ -382,7 +383,7 @@ pub async fn enter_pathology(
 }
 
 /// Signs the current pathology; the first signature completes the case.
-#[utoipa::path(post, path = "/api/v1/cases/{id}/pathology/sign", params(("id" = i64, Path)), request_body = SignIn,
+#[utoipa::path(post, path = urls::CASE_PATHOLOGY_SIGN, context_path = urls::API, params(("id" = i64, Path)), request_body = SignIn,
     responses((status = 200, description = "the signed pathology"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn sign_pathology(
@@ -415,7 +416,7 @@ pub struct EndIn {
 /// investigator, signed with the password) until pathology is entered.
 /// 409 with the rule when the case is past that point; 403 when a
 /// withdrawal is not the PI's.
-#[utoipa::path(post, path = "/api/v1/cases/{id}/end", params(("id" = i64, Path)), request_body = EndIn,
+#[utoipa::path(post, path = urls::CASE_END, context_path = urls::API, params(("id" = i64, Path)), request_body = EndIn,
     responses((status = 200, description = "the new state"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn end(
@@ -456,7 +457,7 @@ pub struct AmendIn {
 /// define a subgroup): the principal investigator, with a reason and a
 /// signature. Each changed field is recorded as a protocol deviation, listed
 /// in the locked report; the prediction never changes.
-#[utoipa::path(post, path = "/api/v1/cases/{id}/crf/amendments", params(("id" = i64, Path)), request_body = AmendIn,
+#[utoipa::path(post, path = urls::CASE_CRF_AMENDMENTS, context_path = urls::API, params(("id" = i64, Path)), request_body = AmendIn,
     responses((status = 201, description = "the new CRF version"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn amend_crf(
@@ -493,7 +494,7 @@ pub struct QualityIn {
 /// Marks the case's radiographs as poor quality (coordinator, with a reason):
 /// the case then proposes exclusion E1, confirmed by ending the case with E1
 /// (`POST /api/v1/cases/{id}/end`). 409 once the case has ended.
-#[utoipa::path(post, path = "/api/v1/cases/{id}/poor-quality", params(("id" = i64, Path)), request_body = QualityIn,
+#[utoipa::path(post, path = urls::CASE_POOR_QUALITY, context_path = urls::API, params(("id" = i64, Path)), request_body = QualityIn,
     responses((status = 200, description = "the case with its quality marks"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn poor_quality(
@@ -534,7 +535,7 @@ pub struct QueryFilter {
 }
 
 /// Data queries, per site and case.
-#[utoipa::path(get, path = "/api/v1/queries", params(QueryFilter),
+#[utoipa::path(get, path = urls::QUERIES, context_path = urls::API, params(QueryFilter),
     responses((status = 200, description = "queries"), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn queries(
@@ -557,7 +558,7 @@ pub struct QueryIn {
 }
 
 /// Raises a data query on a field of the case.
-#[utoipa::path(post, path = "/api/v1/cases/{id}/queries", params(("id" = i64, Path)), request_body = QueryIn,
+#[utoipa::path(post, path = urls::CASE_QUERIES, context_path = urls::API, params(("id" = i64, Path)), request_body = QueryIn,
     responses((status = 201, description = "the query"), (status = 400, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn raise_query(
@@ -580,7 +581,7 @@ pub struct QueryActionIn {
 }
 
 /// Answers, closes, reopens or cancels a query.
-#[utoipa::path(post, path = "/api/v1/queries/{id}", params(("id" = i64, Path)), request_body = QueryActionIn,
+#[utoipa::path(post, path = urls::QUERY, context_path = urls::API, params(("id" = i64, Path)), request_body = QueryActionIn,
     responses((status = 200, description = "the query"), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn act_on_query(
@@ -597,275 +598,4 @@ pub async fn act_on_query(
     Ok(Json(
         case::act_on_query(&state.db, &user.principal(), id, action, &body.text).await?,
     ))
-}
-
-/// The study settings.
-#[utoipa::path(get, path = "/api/v1/study/settings", responses((status = 200, description = "settings")))]
-#[tracing::instrument(skip_all)]
-pub async fn settings(
-    State(state): State<AppState>,
-    _user: ApiUser,
-) -> Result<Json<StudySettings>, ApiError> {
-    Ok(Json(study::settings(&state.db).await?))
-}
-
-#[derive(Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsIn {
-    /// The Bone-RADS rule-table version to confirm.
-    rule_version: Option<String>,
-    /// 1 to 3.
-    readers_per_case: Option<i64>,
-    /// primary_reader or consensus.
-    bone_rads_source: Option<String>,
-    /// keep or shift: how dates in stored radiographs are de-identified
-    /// (fixed once the first radiograph is stored).
-    dicom_dates: Option<String>,
-}
-
-/// Changes the study settings (administrators and the PI), before the first read only.
-#[utoipa::path(patch, path = "/api/v1/study/settings", request_body = SettingsIn,
-    responses((status = 200, description = "settings"), (status = 409, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-pub async fn update_settings(
-    State(state): State<AppState>,
-    user: ApiUser,
-    ApiJson(body): ApiJson<SettingsIn>,
-) -> Result<Json<StudySettings>, ApiError> {
-    Ok(Json(
-        study::update_settings(
-            &state.db,
-            &user.principal(),
-            body.rule_version.as_deref(),
-            body.readers_per_case,
-            body.bone_rads_source
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(|e: osteo_trial::codes::UnknownCode| {
-                    ApiError::bad_request(e.to_string())
-                })?,
-            body.dicom_dates.as_deref(),
-        )
-        .await?,
-    ))
-}
-
-/// Operational figures: enrolment against the target, screening flow, completeness, open queries. Never accuracy.
-#[utoipa::path(get, path = "/api/v1/dashboard", responses((status = 200, description = "dashboard"), (status = 403, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-pub async fn dashboard(
-    State(state): State<AppState>,
-    user: ApiUser,
-) -> Result<Json<Dashboard>, ApiError> {
-    Ok(Json(study::dashboard(&state.db, &user.principal()).await?))
-}
-
-/// Whether the database is locked, the lock history and what blocks a lock.
-#[utoipa::path(get, path = "/api/v1/study/lock", responses((status = 200, description = "lock status")))]
-#[tracing::instrument(skip_all)]
-pub async fn lock_status(
-    State(state): State<AppState>,
-    _user: ApiUser,
-) -> Result<Json<LockStatus>, ApiError> {
-    Ok(Json(study::lock_status(&state.db).await?))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LockIn {
-    password: String,
-    /// `interim` (the default: a look the PI and the monitor can undo
-    /// together) or `final` (never undone).
-    kind: Option<String>,
-    /// A final lock before the enrolment target: why the study stops early.
-    early_stop_reason: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UnlockIn {
-    password: String,
-    /// Why the lock is undone (required).
-    reason: Option<String>,
-}
-
-/// Locks the database with the PI's signature: an interim look, or the final lock.
-#[utoipa::path(post, path = "/api/v1/study/lock", request_body = LockIn,
-    responses((status = 200, description = "lock status"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-pub async fn lock(
-    State(state): State<AppState>,
-    user: ApiUser,
-    ApiJson(body): ApiJson<LockIn>,
-) -> Result<Json<LockStatus>, ApiError> {
-    let kind = body
-        .kind
-        .as_deref()
-        .unwrap_or("interim")
-        .parse()
-        .map_err(|e: osteo_trial::codes::UnknownCode| ApiError::bad_request(e.to_string()))?;
-    let early = reason(body.early_stop_reason.as_deref())?;
-    Ok(Json(
-        study::lock_database(
-            &state.db,
-            &user.principal(),
-            &body.password,
-            kind,
-            early.as_ref(),
-        )
-        .await?,
-    ))
-}
-
-/// Signs the unlock of an interim lock, as the PI or the monitor, with a
-/// reason; the database unlocks once both have signed. A final lock is
-/// never undone (409).
-#[utoipa::path(post, path = "/api/v1/study/unlock", request_body = UnlockIn,
-    responses((status = 200, description = "lock status"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-pub async fn unlock(
-    State(state): State<AppState>,
-    user: ApiUser,
-    ApiJson(body): ApiJson<UnlockIn>,
-) -> Result<Json<LockStatus>, ApiError> {
-    let reason = reason(body.reason.as_deref())?
-        .ok_or_else(|| ApiError::bad_request("an unlock needs a reason"))?;
-    Ok(Json(
-        study::unlock_database(&state.db, &user.principal(), &body.password, &reason).await?,
-    ))
-}
-
-/// The model pinned for the study, and the one this server runs.
-#[derive(Serialize, ToSchema)]
-pub struct ModelOut {
-    /// The pin in force: the only model whose predictions are recorded.
-    #[schema(value_type = Option<Object>)]
-    pinned: Option<study::ModelPin>,
-    /// The model this server runs (`--model`), which the PI can pin.
-    #[schema(value_type = Option<Object>)]
-    running: Option<crate::ai::RunningModel>,
-}
-
-/// The pinned model and the model the server runs.
-#[utoipa::path(get, path = "/api/v1/study/model", responses((status = 200, description = "pinned and running model")))]
-#[tracing::instrument(skip_all)]
-pub async fn model(
-    State(state): State<AppState>,
-    _user: ApiUser,
-) -> Result<Json<ModelOut>, ApiError> {
-    Ok(Json(ModelOut {
-        pinned: study::pinned_model(&state.db).await?,
-        running: state.ai.as_ref().map(|ai| ai.running()),
-    }))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PinIn {
-    /// The principal investigator's password (the signature).
-    password: String,
-}
-
-/// Pins the model this server runs as the trial's model: the principal
-/// investigator, with a signature, before the first prediction. 409 after
-/// the first prediction, or when the server runs no model.
-#[utoipa::path(post, path = "/api/v1/study/model/pin", request_body = PinIn,
-    responses((status = 200, description = "the pin"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-pub async fn pin_model(
-    State(state): State<AppState>,
-    user: ApiUser,
-    ApiJson(body): ApiJson<PinIn>,
-) -> Result<Json<study::ModelPin>, ApiError> {
-    let request = crate::ai::pin_request(state.ai.as_deref()).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "no_model",
-            "this server runs no model: start it with --model DIR to pin that model",
-        )
-    })?;
-    let pin = study::pin_model(&state.db, &user.principal(), &request, &body.password).await?;
-    state.wake_ai();
-    Ok(Json(pin))
-}
-
-/// Every version of the statistical analysis plan with its signatures.
-#[utoipa::path(get, path = "/api/v1/sap", responses((status = 200, description = "SAP versions, oldest first")))]
-#[tracing::instrument(skip_all)]
-pub async fn sap_list(
-    State(state): State<AppState>,
-    _user: ApiUser,
-) -> Result<Json<Vec<osteo_trial::study::sap::SapVersion>>, ApiError> {
-    Ok(Json(study::sap_versions(&state.db).await?))
-}
-
-/// Drafts a new SAP version (statistician or PI), until one is signed by both.
-#[utoipa::path(post, path = "/api/v1/sap", request_body(content = Object, description = "threshold (0-1), intermediate as_benign|as_malignant|excluded, readers each_reader|mean_likelihood, conf_level"),
-    responses((status = 201, description = "the new version"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-pub async fn sap_draft(
-    State(state): State<AppState>,
-    user: ApiUser,
-    ApiJson(body): ApiJson<osteo_trial::study::sap::Sap>,
-) -> Result<(StatusCode, Json<osteo_trial::study::sap::SapVersion>), ApiError> {
-    let v = study::draft_sap(&state.db, &user.principal(), body).await?;
-    Ok((StatusCode::CREATED, Json(v)))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordIn {
-    password: String,
-}
-
-/// Signs the newest SAP version as statistician or PI; signed by both, it is fixed.
-#[utoipa::path(post, path = "/api/v1/sap/sign", request_body = PasswordIn,
-    responses((status = 200, description = "the signed version"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-pub async fn sap_sign(
-    State(state): State<AppState>,
-    user: ApiUser,
-    ApiJson(body): ApiJson<PasswordIn>,
-) -> Result<Json<osteo_trial::study::sap::SapVersion>, ApiError> {
-    Ok(Json(
-        study::sign_sap(&state.db, &user.principal(), &body.password).await?,
-    ))
-}
-
-/// The locked analysis: computed from the snapshot taken at database lock with the signed SAP. 403 for the statistician and 409 for others before lock.
-#[utoipa::path(get, path = "/api/v1/analysis", responses((status = 200, description = "figures, lock time, dataset SHA-256, SAP version"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-pub async fn analysis(
-    State(state): State<AppState>,
-    user: ApiUser,
-) -> Result<Json<study::LockedAnalysis>, ApiError> {
-    Ok(Json(
-        study::locked_analysis(&state.db, &user.principal()).await?,
-    ))
-}
-
-/// The downloads of the locked data (after database lock): the report PDFs, the ODM file and the CSV tables.
-#[utoipa::path(get, path = "/api/v1/exports", responses((status = 200, body = [String])))]
-#[tracing::instrument(skip_all)]
-pub async fn exports(_user: ApiUser) -> Json<Vec<String>> {
-    Json(crate::exports::names())
-}
-
-/// One download of the locked data, audited with its SHA-256: the locked report (`report-en.pdf`, `report-zh-CN.pdf`), CDISC ODM 1.3.2 with audit records (`odm.xml`) or a CSV table (`dictionary.csv`, `cases.csv`, `crf.csv`, …). 403 for the statistician and 409 for others before lock.
-#[utoipa::path(get, path = "/api/v1/exports/{name}", params(("name" = String, Path)),
-    responses((status = 200, description = "application/pdf, application/xml or text/csv"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-pub async fn export_file(
-    State(state): State<AppState>,
-    user: ApiUser,
-    name: Result<Path<String>, PathRejection>,
-) -> Result<axum::response::Response, ApiError> {
-    let Path(name) = name?;
-    let bytes = crate::exports::download(&state.db, &user.principal(), &name)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("no export file {name}; see /api/v1/exports"))
-        })?;
-    Ok(crate::exports::attachment(&name, bytes))
 }

@@ -4,17 +4,22 @@
 //! are thin: they parse, call the same `trial` services as the pages, and
 //! shape the answer.
 
+mod analysis;
 mod audit;
 pub mod cases;
+mod exports;
 mod screening;
+mod study;
 mod users;
 
 use crate::errors::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::urls;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use osteo_trial::accounts::{self, User};
 use osteo_trial::domain::AuditSource;
@@ -26,66 +31,69 @@ use utoipa::{Modify, OpenApi};
 pub fn router(image_limit: usize) -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(openapi_json))
-        .route("/me", get(users::me))
-        .route("/sites", get(users::sites))
-        .route("/users", get(users::list).post(users::create))
-        .route("/users/{id}", get(users::show).patch(users::update))
-        .route("/users/{id}/reset-password", post(users::reset_password))
-        .route("/users/{id}/unlock", post(users::unlock))
-        .route("/tokens", get(users::tokens).post(users::create_token))
-        .route("/tokens/{id}", axum::routing::delete(users::revoke_token))
-        .route("/audit", get(audit::list))
-        .route("/audit/verify", get(audit::verify))
-        .route("/screenings", get(screening::list).post(screening::create))
-        .route("/screenings/{id}/corrections", post(screening::correct))
-        .route("/screenings/{id}/versions", get(screening::versions))
-        .route("/cases", get(cases::list))
-        .route("/worklist", get(cases::worklist))
-        .route("/cases/{id}", get(cases::show))
-        .route("/cases/{id}/images/complete", post(cases::images_complete))
+        .route(urls::ME, get(users::me))
+        .route(urls::SITES, get(users::sites))
+        .route(urls::USERS, get(users::list).post(users::create))
+        .route(urls::USER, get(users::show).patch(users::update))
+        .route(urls::USER_RESET_PASSWORD, post(users::reset_password))
+        .route(urls::USER_UNLOCK, post(users::unlock))
+        .route(urls::TOKENS, get(users::tokens).post(users::create_token))
+        .route(urls::TOKEN, delete(users::revoke_token))
+        .route(urls::AUDIT, get(audit::list))
+        .route(urls::AUDIT_VERIFY, get(audit::verify))
         .route(
-            "/cases/{id}/images",
-            post(cases::upload_images).layer(axum::extract::DefaultBodyLimit::max(image_limit)),
+            urls::SCREENINGS,
+            get(screening::list).post(screening::create),
         )
-        .route("/cases/{id}/crf", axum::routing::put(cases::save_crf))
-        .route("/cases/{id}/crf/sign", post(cases::sign_crf))
-        .route("/cases/{id}/readers", post(cases::assign_reader))
-        .route("/cases/{id}/read", axum::routing::put(cases::save_read))
-        .route("/cases/{id}/read/sign", post(cases::sign_read))
-        .route("/cases/{id}/reads", get(cases::reads))
-        .route("/cases/{id}/prediction", get(cases::prediction))
-        .route("/cases/{id}/heatmaps/{n}", get(cases::heatmap))
-        .route("/cases/{id}/report.pdf", get(cases::case_report))
+        .route(urls::SCREENING_CORRECTIONS, post(screening::correct))
+        .route(urls::SCREENING_VERSIONS, get(screening::versions))
+        .route(urls::CASES, get(cases::list))
+        .route(urls::WORKLIST, get(cases::worklist))
+        .route(urls::CASE, get(cases::show))
+        .route(urls::CASE_IMAGES_COMPLETE, post(cases::images_complete))
         .route(
-            "/cases/{id}/pathology",
+            urls::CASE_IMAGES,
+            post(cases::upload_images).layer(DefaultBodyLimit::max(image_limit)),
+        )
+        .route(urls::CASE_CRF, put(cases::save_crf))
+        .route(urls::CASE_CRF_SIGN, post(cases::sign_crf))
+        .route(urls::CASE_CRF_AMENDMENTS, post(cases::amend_crf))
+        .route(urls::CASE_READERS, post(cases::assign_reader))
+        .route(urls::CASE_READ, put(cases::save_read))
+        .route(urls::CASE_READ_SIGN, post(cases::sign_read))
+        .route(urls::CASE_READS, get(cases::reads))
+        .route(urls::CASE_PREDICTION, get(cases::prediction))
+        .route(urls::CASE_HEATMAP, get(cases::heatmap))
+        .route(urls::CASE_REPORT, get(cases::case_report))
+        .route(
+            urls::CASE_PATHOLOGY,
             get(cases::pathology).post(cases::enter_pathology),
         )
-        .route("/cases/{id}/pathology/sign", post(cases::sign_pathology))
-        .route("/cases/{id}/end", post(cases::end))
-        .route("/cases/{id}/poor-quality", post(cases::poor_quality))
-        .route("/cases/{id}/queries", post(cases::raise_query))
-        .route("/queries", get(cases::queries))
-        .route("/queries/{id}", post(cases::act_on_query))
+        .route(urls::CASE_PATHOLOGY_SIGN, post(cases::sign_pathology))
+        .route(urls::CASE_END, post(cases::end))
+        .route(urls::CASE_POOR_QUALITY, post(cases::poor_quality))
+        .route(urls::CASE_QUERIES, post(cases::raise_query))
+        .route(urls::QUERIES, get(cases::queries))
+        .route(urls::QUERY, post(cases::act_on_query))
         .route(
-            "/study/settings",
-            get(cases::settings).patch(cases::update_settings),
+            urls::STUDY_SETTINGS,
+            get(study::settings).patch(study::update_settings),
         )
-        .route("/study/lock", get(cases::lock_status).post(cases::lock))
-        .route("/study/unlock", post(cases::unlock))
-        .route("/study/model", get(cases::model))
-        .route("/study/model/pin", post(cases::pin_model))
-        .route("/cases/{id}/crf/amendments", post(cases::amend_crf))
-        .route("/dashboard", get(cases::dashboard))
-        .route("/sap", get(cases::sap_list).post(cases::sap_draft))
-        .route("/sap/sign", post(cases::sap_sign))
-        .route("/analysis", get(cases::analysis))
-        .route("/exports", get(cases::exports))
-        .route("/exports/{name}", get(cases::export_file))
+        .route(urls::STUDY_LOCK, get(study::lock_status).post(study::lock))
+        .route(urls::STUDY_UNLOCK, post(study::unlock))
+        .route(urls::STUDY_MODEL, get(study::model))
+        .route(urls::STUDY_MODEL_PIN, post(study::pin_model))
+        .route(urls::DASHBOARD, get(study::dashboard))
+        .route(urls::SAP, get(analysis::sap_list).post(analysis::sap_draft))
+        .route(urls::SAP_SIGN, post(analysis::sap_sign))
+        .route(urls::ANALYSIS, get(analysis::analysis))
+        .route(urls::EXPORTS, get(exports::list))
+        .route(urls::EXPORT, get(exports::file))
         .fallback(not_found)
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("no such API route; see /api/v1/openapi.json")
+    ApiError::not_found(format!("no such API route; see {}/openapi.json", urls::API))
 }
 
 #[derive(OpenApi)]
@@ -101,11 +109,13 @@ async fn not_found() -> ApiError {
         audit::list, audit::verify,
         screening::list, screening::create, screening::correct, screening::versions,
         cases::list, cases::worklist, cases::show, cases::upload_images, cases::images_complete, cases::save_crf, cases::sign_crf,
-        cases::assign_reader, cases::save_read, cases::sign_read, cases::reads, cases::prediction, cases::heatmap, cases::case_report, cases::poor_quality,
-        cases::pathology, cases::enter_pathology, cases::sign_pathology, cases::end, cases::queries,
-        cases::raise_query, cases::act_on_query, cases::settings, cases::update_settings, cases::dashboard,
-        cases::lock_status, cases::lock, cases::unlock, cases::model, cases::pin_model, cases::amend_crf, cases::sap_list, cases::sap_draft, cases::sap_sign,
-        cases::analysis, cases::exports, cases::export_file,
+        cases::amend_crf, cases::assign_reader, cases::save_read, cases::sign_read, cases::reads, cases::prediction, cases::heatmap,
+        cases::case_report, cases::poor_quality, cases::pathology, cases::enter_pathology, cases::sign_pathology, cases::end,
+        cases::queries, cases::raise_query, cases::act_on_query,
+        study::settings, study::update_settings, study::dashboard, study::lock_status, study::lock, study::unlock,
+        study::model, study::pin_model,
+        analysis::sap_list, analysis::sap_draft, analysis::sap_sign, analysis::analysis,
+        exports::list, exports::file,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
@@ -127,6 +137,13 @@ impl Modify for BearerAuth {
 
 async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json(ApiDoc::openapi())
+}
+
+/// An optional reason for a change, checked.
+fn reason(r: Option<&str>) -> Result<Option<osteo_trial::domain::Reason>, ApiError> {
+    r.map(osteo_trial::domain::Reason::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// The owner of the request's API token.

@@ -3,7 +3,8 @@
 
 use super::{ApiJson, ApiUser};
 use crate::errors::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::urls;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -74,7 +75,7 @@ impl ScreeningIn {
 }
 
 /// The log of every site with its gap and date-order report and the STARD flow counts.
-#[utoipa::path(get, path = "/api/v1/screenings", responses((status = 200, description = "entries, gaps, out_of_order, flow"), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = urls::SCREENINGS, context_path = urls::API, responses((status = 200, description = "entries, gaps, out_of_order, flow"), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<AppState>,
@@ -84,7 +85,7 @@ pub async fn list(
 }
 
 /// Logs a screened patient at the caller's site: the next screening number, and for an enrolment the next study number of the arm.
-#[utoipa::path(post, path = "/api/v1/screenings", request_body = ScreeningIn,
+#[utoipa::path(post, path = urls::SCREENINGS, context_path = urls::API, request_body = ScreeningIn,
     responses((status = 201, description = "the new entry"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn create(
@@ -98,7 +99,7 @@ pub async fn create(
 }
 
 /// Corrects an entry: a new version, audited with the reason; entries are never deleted.
-#[utoipa::path(post, path = "/api/v1/screenings/{id}/corrections", params(("id" = i64, Path)), request_body = CorrectionIn,
+#[utoipa::path(post, path = urls::SCREENING_CORRECTIONS, context_path = urls::API, params(("id" = i64, Path)), request_body = CorrectionIn,
     responses((status = 200, description = "the corrected entry"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn correct(
@@ -116,7 +117,7 @@ pub async fn correct(
 }
 
 /// The versions of one entry, oldest first.
-#[utoipa::path(get, path = "/api/v1/screenings/{id}/versions", params(("id" = i64, Path)),
+#[utoipa::path(get, path = urls::SCREENING_VERSIONS, context_path = urls::API, params(("id" = i64, Path)),
     responses((status = 200, body = [VersionOut]), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn versions(

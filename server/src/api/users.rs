@@ -2,7 +2,8 @@
 
 use super::{ApiJson, ApiUser};
 use crate::errors::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::urls;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -134,14 +135,14 @@ fn id_of(id: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {
 }
 
 /// The token's owner.
-#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = UserOut), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = urls::ME, context_path = urls::API, responses((status = 200, body = UserOut), (status = 401, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn me(user: ApiUser) -> Json<UserOut> {
     Json(user.0.into())
 }
 
 /// The trial's sites.
-#[utoipa::path(get, path = "/api/v1/sites", responses((status = 200, body = [SiteOut])))]
+#[utoipa::path(get, path = urls::SITES, context_path = urls::API, responses((status = 200, body = [SiteOut])))]
 #[tracing::instrument(skip_all)]
 pub async fn sites(
     State(state): State<AppState>,
@@ -163,7 +164,7 @@ pub async fn sites(
 }
 
 /// All accounts, locked ones included (administrators, principal investigators, monitors).
-#[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = [UserOut]), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = urls::USERS, context_path = urls::API, responses((status = 200, body = [UserOut]), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<AppState>,
@@ -174,7 +175,7 @@ pub async fn list(
 }
 
 /// One account.
-#[utoipa::path(get, path = "/api/v1/users/{id}", params(("id" = i64, Path)), responses((status = 200, body = UserOut), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = urls::USER, context_path = urls::API, params(("id" = i64, Path)), responses((status = 200, body = UserOut), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn show(
     State(state): State<AppState>,
@@ -193,7 +194,7 @@ pub async fn show(
 }
 
 /// Creates an account with a one-time password (administrators).
-#[utoipa::path(post, path = "/api/v1/users", request_body = CreateUser,
+#[utoipa::path(post, path = urls::USERS, context_path = urls::API, request_body = CreateUser,
     responses((status = 201, body = CreatedUser), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn create(
@@ -226,7 +227,7 @@ pub async fn create(
 }
 
 /// Changes role, site, name or active state (administrators); audited with the reason.
-#[utoipa::path(patch, path = "/api/v1/users/{id}", params(("id" = i64, Path)), request_body = UpdateUser,
+#[utoipa::path(patch, path = urls::USER, context_path = urls::API, params(("id" = i64, Path)), request_body = UpdateUser,
     responses((status = 200, body = UserOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn update(
@@ -265,7 +266,7 @@ pub async fn update(
 }
 
 /// Issues a new one-time password (administrators); the user's sessions end.
-#[utoipa::path(post, path = "/api/v1/users/{id}/reset-password", params(("id" = i64, Path)), request_body = WithReason,
+#[utoipa::path(post, path = urls::USER_RESET_PASSWORD, context_path = urls::API, params(("id" = i64, Path)), request_body = WithReason,
     responses((status = 200, body = OneTimePasswordOut), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn reset_password(
@@ -283,7 +284,7 @@ pub async fn reset_password(
 }
 
 /// Lifts a lockout before it ends (administrators).
-#[utoipa::path(post, path = "/api/v1/users/{id}/unlock", params(("id" = i64, Path)), request_body = WithReason,
+#[utoipa::path(post, path = urls::USER_UNLOCK, context_path = urls::API, params(("id" = i64, Path)), request_body = WithReason,
     responses((status = 200, body = UserOut), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn unlock(
@@ -299,7 +300,7 @@ pub async fn unlock(
 }
 
 /// The caller's API tokens.
-#[utoipa::path(get, path = "/api/v1/tokens", responses((status = 200, body = [TokenOut])))]
+#[utoipa::path(get, path = urls::TOKENS, context_path = urls::API, responses((status = 200, body = [TokenOut])))]
 #[tracing::instrument(skip_all)]
 pub async fn tokens(
     State(state): State<AppState>,
@@ -310,7 +311,7 @@ pub async fn tokens(
 }
 
 /// Creates a token for the caller; the secret is in this answer only.
-#[utoipa::path(post, path = "/api/v1/tokens", request_body = CreateToken, responses((status = 201, body = CreatedToken)))]
+#[utoipa::path(post, path = urls::TOKENS, context_path = urls::API, request_body = CreateToken, responses((status = 201, body = CreatedToken)))]
 #[tracing::instrument(skip_all)]
 pub async fn create_token(
     State(state): State<AppState>,
@@ -328,7 +329,7 @@ pub async fn create_token(
 }
 
 /// Revokes a token (one's own; administrators any).
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", params(("id" = i64, Path)),
+#[utoipa::path(delete, path = urls::TOKEN, context_path = urls::API, params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn revoke_token(

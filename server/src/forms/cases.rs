@@ -2,40 +2,26 @@
 //! refused CRF, read or pathology comes back with what was typed (kept in the
 //! session for the next page); other refusals redirect with an `?error=` code.
 
-use super::{back, flash, internal, FormBody, Halt, Id, Member, Reply};
-use crate::errors::html_error;
-use crate::startup::AppState;
+use super::{back, flash, refused, FormBody, Id, Member, Reply, SignForm};
+use crate::state::AppState;
+use crate::urls::page;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use osteo_app::auth;
-use osteo_app::i18n::request_locale;
 use osteo_trial::case::bonerads::Features;
 use osteo_trial::case::crf::{ClinicalCrf, FieldIssue};
 use osteo_trial::case::pathology::PathologyInput;
-use osteo_trial::case::{self, CaseError, FormEcho, ReadInput, SignatureMeaning};
+use osteo_trial::case::{self, CaseError, FormEcho, ReadInput};
 use osteo_trial::domain::{AuditSource, Reason};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 type Pairs = Vec<(String, String)>;
 
-fn case_path(id: i64) -> String {
-    format!("/cases/{id}")
-}
-
-/// Maps a refused case step to its page (the one mapping, by kind).
-pub(super) fn case_error<E: osteo_trial::error::ServiceError>(
-    headers: &HeaderMap,
-    page: &str,
-    e: E,
-) -> Halt {
-    super::refused(headers, page, e)
-}
-
 async fn saved(session: &Session, id: i64, message: &str, anchor: &str) -> Reply {
     flash(session, message, None, None).await;
-    Ok(Redirect::to(&format!("/cases/{id}#{anchor}")).into_response())
+    Ok(Redirect::to(&format!("{}#{anchor}", page::case(id))).into_response())
 }
 
 fn get<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
@@ -67,9 +53,11 @@ async fn echo(
     if let Err(e) = auth::set_echo(session, echo).await {
         tracing::warn!(error = %e, "could not keep the form for the next page");
     }
-    Err(Redirect::to(&format!("/cases/{id}?error={form}#{form}"))
-        .into_response()
-        .into())
+    Err(
+        Redirect::to(&format!("{}?error={form}#{form}", page::case(id)))
+            .into_response()
+            .into(),
+    )
 }
 
 /// Radiographs uploaded from the case page; the outcome of each file goes
@@ -82,10 +70,10 @@ pub async fn case_images(
     Id(id): Id,
     form: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Reply {
-    let page = case_path(id);
+    let page = page::case(id);
     let by = me.principal(AuditSource::Ui);
     if !by.role.can(osteo_trial::domain::Permission::EnterCaseData) {
-        return Err(case_error(&headers, &page, CaseError::Forbidden));
+        return Err(refused(&headers, &page, CaseError::Forbidden));
     }
     // The page's drag-and-drop uploader sends one file per request and asks
     // for the outcome as JSON (the API's shape), to show it beside the file's
@@ -95,7 +83,17 @@ pub async fn case_images(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
     let received = match form {
-        Ok(form) => crate::imaging::upload::receive(&state, &by, id, form).await,
+        Ok(form) => {
+            crate::imaging::upload::receive(
+                &state.db,
+                state.images.as_ref(),
+                &state.settings.image_limits(),
+                &by,
+                id,
+                form,
+            )
+            .await
+        }
         Err(e) => Err(format!("send multipart/form-data: {}", e.body_text())),
     };
     if wants_json {
@@ -133,7 +131,7 @@ pub async fn case_images(
         .collect::<Vec<_>>()
         .join(" · ");
     flash(&session, "flash.images_uploaded", Some(detail), None).await;
-    Ok(Redirect::to(&format!("/cases/{id}#images")).into_response())
+    Ok(Redirect::to(&format!("{}#images", page::case(id))).into_response())
 }
 
 #[tracing::instrument(skip_all)]
@@ -145,7 +143,7 @@ pub async fn case_images_complete(
 ) -> Reply {
     case::complete_images(&state.db, &me.principal(AuditSource::Ui), id)
         .await
-        .map_err(|e| case_error(&headers, &case_path(id), e))?;
+        .map_err(|e| refused(&headers, &page::case(id), e))?;
     saved(&session, id, "flash.case_saved", "crf").await
 }
 
@@ -222,24 +220,7 @@ pub async fn case_crf(
             };
             echo(&session, id, "crf", pairs, issues, e.to_string()).await
         }
-        Err(e) => Err(case_error(&headers, &case_path(id), e)),
-    }
-}
-
-#[derive(Deserialize)]
-pub struct SignForm {
-    meaning: Option<String>,
-    pub(super) password: String,
-}
-
-impl SignForm {
-    fn meaning(&self) -> Result<SignatureMeaning, CaseError> {
-        Ok(self
-            .meaning
-            .as_deref()
-            .map(str::parse)
-            .transpose()?
-            .unwrap_or(SignatureMeaning::Author))
+        Err(e) => Err(refused(&headers, &page::case(id), e)),
     }
 }
 
@@ -251,7 +232,7 @@ pub async fn case_crf_sign(
     Id(id): Id,
     FormBody(f): FormBody<SignForm>,
 ) -> Reply {
-    let err = |e| case_error(&headers, &case_path(id), e);
+    let err = |e| refused(&headers, &page::case(id), e);
     let meaning = f.meaning().map_err(err)?;
     case::sign_crf(
         &state.db,
@@ -280,7 +261,7 @@ pub async fn case_assign(
 ) -> Reply {
     case::assign_reader(&state.db, &me.principal(AuditSource::Ui), id, &f.username)
         .await
-        .map_err(|e| case_error(&headers, &case_path(id), e))?;
+        .map_err(|e| refused(&headers, &page::case(id), e))?;
     saved(&session, id, "flash.case_saved", "readers").await
 }
 
@@ -325,7 +306,7 @@ pub async fn case_read(
     match result {
         Ok(_) => saved(&session, id, "flash.read_saved", "read").await,
         Err(e @ (CaseError::Forbidden | CaseError::NotAssigned | CaseError::Store(_))) => {
-            Err(case_error(&headers, &case_path(id), e))
+            Err(refused(&headers, &page::case(id), e))
         }
         Err(e) => echo(&session, id, "read", pairs, vec![], e.to_string()).await,
     }
@@ -341,8 +322,7 @@ pub async fn case_read_sign(
 ) -> Reply {
     case::sign_read(&state.db, &me.principal(AuditSource::Ui), id, &f.password)
         .await
-        .map_err(|e| case_error(&headers, &case_path(id), e))?;
-    state.wake_ai();
+        .map_err(|e| refused(&headers, &page::case(id), e))?;
     saved(&session, id, "flash.signed", "read").await
 }
 
@@ -391,7 +371,7 @@ pub async fn case_pathology(
             | CaseError::Store(_)
             | CaseError::PathologyGate
             | CaseError::DatabaseLocked),
-        ) => Err(case_error(&headers, &case_path(id), e)),
+        ) => Err(refused(&headers, &page::case(id), e)),
         Err(e) => echo(&session, id, "pathology", pairs, vec![], e.to_string()).await,
     }
 }
@@ -404,7 +384,7 @@ pub async fn case_pathology_sign(
     Id(id): Id,
     FormBody(f): FormBody<SignForm>,
 ) -> Reply {
-    let err = |e| case_error(&headers, &case_path(id), e);
+    let err = |e| refused(&headers, &page::case(id), e);
     let meaning = f.meaning().map_err(err)?;
     case::sign_pathology(
         &state.db,
@@ -435,7 +415,7 @@ pub async fn case_end(
     Id(id): Id,
     FormBody(f): FormBody<EndForm>,
 ) -> Reply {
-    let page = case_path(id);
+    let page = page::case(id);
     let (kind, code) = f.code.split_once(':').unwrap_or(("", ""));
     let end = crate::api::cases::parse_end(kind, code).map_err(|_| back(&page, "invalid"))?;
     let reason = Reason::parse(&f.reason).map_err(|_| back(&page, "reason_required"))?;
@@ -448,7 +428,7 @@ pub async fn case_end(
         f.password.as_deref(),
     )
     .await
-    .map_err(|e| case_error(&headers, &page, e))?;
+    .map_err(|e| refused(&headers, &page, e))?;
     saved(&session, id, "flash.case_saved", "end-case").await
 }
 
@@ -504,7 +484,7 @@ pub async fn case_crf_amend(
             | CaseError::Transition(_)
             | CaseError::DatabaseLocked),
         ) => echo(&session, id, "crf", pairs, vec![], e.to_string()).await,
-        Err(e) => Err(case_error(&headers, &case_path(id), e)),
+        Err(e) => Err(refused(&headers, &page::case(id), e)),
     }
 }
 
@@ -522,11 +502,11 @@ pub async fn case_poor_quality(
     Id(id): Id,
     FormBody(f): FormBody<QualityForm>,
 ) -> Reply {
-    let page = case_path(id);
+    let page = page::case(id);
     let reason = Reason::parse(&f.reason).map_err(|_| back(&page, "reason_required"))?;
     case::mark_poor_quality(&state.db, &me.principal(AuditSource::Ui), id, &reason)
         .await
-        .map_err(|e| case_error(&headers, &page, e))?;
+        .map_err(|e| refused(&headers, &page, e))?;
     saved(&session, id, "flash.quality_marked", "end-case").await
 }
 
@@ -552,7 +532,7 @@ pub async fn case_raise_query(
         &f.text,
     )
     .await
-    .map_err(|e| case_error(&headers, &case_path(id), e))?;
+    .map_err(|e| refused(&headers, &page::case(id), e))?;
     saved(&session, id, "flash.query_saved", "queries").await
 }
 
@@ -576,7 +556,7 @@ pub async fn query_action(
     Query(to): Query<BackToCase>,
     FormBody(f): FormBody<QueryActionForm>,
 ) -> Reply {
-    let page = to.case.map_or_else(|| "/cases".to_owned(), case_path);
+    let page = to.case.map_or_else(|| page::CASES.to_owned(), page::case);
     let action = f.action.parse().map_err(|_| back(&page, "invalid"))?;
     let q = case::act_on_query(
         &state.db,
@@ -586,159 +566,6 @@ pub async fn query_action(
         &f.text,
     )
     .await
-    .map_err(|e| case_error(&headers, &page, e))?;
+    .map_err(|e| refused(&headers, &page, e))?;
     saved(&session, q.case_id, "flash.query_saved", "queries").await
-}
-
-#[derive(Deserialize)]
-pub struct SizeQuery {
-    size: Option<u32>,
-    /// Window centre and width in modality units (both or neither).
-    wc: Option<f64>,
-    ww: Option<f64>,
-}
-
-/// Whether the signed-in user may see the stored object `sha`: the roles
-/// that see its case and the radiologists assigned to it.
-async fn may_view_image(
-    state: &AppState,
-    me: &osteo_trial::accounts::User,
-    headers: &HeaderMap,
-    sha: &str,
-) -> Result<(), Halt> {
-    let by = me.principal(AuditSource::Ui);
-    if !osteo_trial::codes::is_sha256(sha) {
-        return Err(super::not_found(headers));
-    }
-    match case::image_for_viewer(&state.db, &by, sha).await {
-        Ok(_) => Ok(()),
-        Err(CaseError::UnknownCase(_)) => Err(super::not_found(headers)),
-        Err(e) => Err(case_error(headers, "/cases", e)),
-    }
-}
-
-/// A rendered radiograph for the case page and the viewer (PNG, cached):
-/// fitted into `size` pixels (default 512), through the window `wc`/`ww`
-/// or the image's default window.
-#[tracing::instrument(skip_all)]
-pub async fn image_preview(
-    State(state): State<AppState>,
-    Member(me, _session): Member,
-    headers: HeaderMap,
-    axum::extract::Path(sha): axum::extract::Path<String>,
-    Query(q): Query<SizeQuery>,
-) -> Reply {
-    may_view_image(&state, &me, &headers, &sha).await?;
-    let window = match (q.wc, q.ww) {
-        (None, None) => None,
-        (Some(centre), Some(width)) if centre.is_finite() && width.is_finite() && width >= 1.0 => {
-            Some(osteo_model::pixels::Window { centre, width })
-        }
-        _ => {
-            // wc and ww go together: finite numbers, ww at least 1.
-            return Err(html_error(
-                StatusCode::BAD_REQUEST,
-                request_locale(&headers),
-                "error.invalid",
-            )
-            .into());
-        }
-    };
-    let size = q.size.unwrap_or(512).clamp(64, 4096);
-    let png = crate::imaging::preview(
-        state.images.as_ref(),
-        &state.settings.data_dir.join("cache"),
-        &sha,
-        size,
-        window,
-    )
-    .await
-    .map_err(|e| internal(&headers, e))?
-    .ok_or_else(|| super::not_found(&headers))?;
-    Ok(private_png(png))
-}
-
-/// The default window, value range and photometric interpretation of a
-/// stored radiograph (JSON), for the viewer's window/level.
-#[tracing::instrument(skip_all)]
-pub async fn image_window(
-    State(state): State<AppState>,
-    Member(me, _session): Member,
-    headers: HeaderMap,
-    axum::extract::Path(sha): axum::extract::Path<String>,
-) -> Reply {
-    may_view_image(&state, &me, &headers, &sha).await?;
-    let json = crate::imaging::window_info(
-        state.images.as_ref(),
-        &state.settings.data_dir.join("cache"),
-        &sha,
-    )
-    .await
-    .map_err(|e| internal(&headers, e))?
-    .ok_or_else(|| super::not_found(&headers))?;
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, "application/json"),
-            (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
-        ],
-        json,
-    )
-        .into_response())
-}
-
-/// A view's heat-map overlay of the case's locked prediction (PNG), for the
-/// roles allowed to see AI output.
-#[tracing::instrument(skip_all)]
-pub async fn heatmap(
-    State(state): State<AppState>,
-    Member(me, _session): Member,
-    headers: HeaderMap,
-    axum::extract::Path((id, n)): axum::extract::Path<(i64, usize)>,
-) -> Reply {
-    let by = me.principal(AuditSource::Ui);
-    let png = crate::ai::heatmap_png(&state, &by, id, n)
-        .await
-        .map_err(|e| case_error(&headers, &case_path(id), e))?
-        .ok_or_else(|| super::not_found(&headers))?;
-    Ok(private_png(png))
-}
-
-#[derive(Deserialize)]
-pub struct LangQuery {
-    lang: Option<String>,
-}
-
-/// The case's diagnostic report as PDF (`?lang=en|zh-CN`, else the page's
-/// language), for the roles allowed to see its AI output.
-pub async fn case_report(
-    State(state): State<AppState>,
-    Member(me, _session): Member,
-    headers: HeaderMap,
-    axum::extract::Path(id): axum::extract::Path<i64>,
-    Query(q): Query<LangQuery>,
-) -> Reply {
-    let locale = q
-        .lang
-        .and_then(|l| l.parse().ok())
-        .unwrap_or_else(|| request_locale(&headers));
-    let pdf = crate::case_report::pdf(&state, &me.principal(AuditSource::Ui), id, locale)
-        .await
-        .map_err(|e| case_error(&headers, &case_path(id), e))?
-        .ok_or_else(|| super::not_found(&headers))?;
-    Ok(crate::exports::attachment(
-        &format!("diagnostic-report-{id}-{}.pdf", locale.tag()),
-        pdf,
-    ))
-}
-
-/// A PNG only the signed-in user's browser may keep (for an hour).
-fn private_png(png: Vec<u8>) -> axum::response::Response {
-    (
-        [
-            (axum::http::header::CONTENT_TYPE, "image/png"),
-            (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
-        ],
-        png,
-    )
-        .into_response()
 }

@@ -9,7 +9,7 @@
 
 pub mod deid;
 pub mod fallback;
-pub mod guard;
+pub mod parse_bound;
 pub mod render;
 pub mod scan;
 pub mod storage;
@@ -97,8 +97,8 @@ impl std::fmt::Display for Size {
 pub struct Limits {
     pub max_bytes: usize,
     pub parse_timeout: Duration,
-    /// Reads the file in a bounded child process first ([`guard`]).
-    pub guard: Option<guard::Guard>,
+    /// Reads the file in a bounded child process first ([`parse_bound`]).
+    pub parse_bound: Option<parse_bound::ParseBound>,
 }
 
 impl Default for Limits {
@@ -106,18 +106,7 @@ impl Default for Limits {
         Limits {
             max_bytes: 200 * 1024 * 1024,
             parse_timeout: Duration::from_secs(20),
-            guard: None,
-        }
-    }
-}
-
-impl Limits {
-    /// The limits the server's settings give.
-    pub fn from_settings(settings: &crate::config::Settings) -> Limits {
-        Limits {
-            max_bytes: settings.file_limit,
-            parse_timeout: settings.parse_timeout,
-            guard: settings.upload_guard.clone(),
+            parse_bound: None,
         }
     }
 }
@@ -577,8 +566,8 @@ pub async fn ingest(
     {
         return Err(IngestError::Duplicate);
     }
-    if let Some(guard) = &limits.guard {
-        guard.check(&bytes, limits.parse_timeout).await?;
+    if let Some(bound) = &limits.parse_bound {
+        bound.check(&bytes, limits.parse_timeout).await?;
     }
     let parse = tokio::task::spawn_blocking(move || inspect(&bytes));
     let (mut obj, inspected) = tokio::time::timeout(limits.parse_timeout, parse)

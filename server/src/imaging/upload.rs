@@ -1,12 +1,13 @@
 //! Reading an upload of one or many DICOM files (multipart) into per-file
 //! outcomes: every file is stored or refused with its reason, never silently.
 
+use super::storage::ObjectStore;
 use super::{ingest, IngestError, Limits};
-use crate::startup::AppState;
 use axum::extract::Multipart;
 use osteo_trial::audit::{self, Change, Principal};
 use osteo_trial::case::View;
 use osteo_trial::error::ErrorKind;
+use osteo_trial::store::Db;
 use serde::Serialize;
 
 /// One file's outcome.
@@ -35,14 +36,15 @@ pub fn batch_status(files: &[FileOutcome]) -> axum::http::StatusCode {
 /// Reads the form's `view` (optional, before the files: `auto`, `frontal`,
 /// `lateral`, `oblique`) and every `file` part, ingesting each in turn.
 pub async fn receive(
-    state: &AppState,
+    db: &Db,
+    images: &dyn ObjectStore,
+    limits: &Limits,
     by: &Principal,
     case_id: i64,
     mut form: Multipart,
 ) -> Result<Vec<FileOutcome>, String> {
     let mut view: Option<View> = None;
     let mut out = Vec::new();
-    let limits = Limits::from_settings(&state.settings);
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
@@ -79,49 +81,39 @@ pub async fn receive(
                 };
                 let original_sha256 = super::sha256_hex(&bytes);
                 let size = bytes.len();
-                let outcome = match ingest(
-                    &state.db,
-                    state.images.as_ref(),
-                    by,
-                    case_id,
-                    bytes,
-                    view,
-                    limits.clone(),
-                )
-                .await
-                {
-                    Ok(s) => FileOutcome {
-                        name,
-                        stored: true,
-                        sha256: Some(s.image.sha256.clone()),
-                        view: Some(s.image.view.to_string()),
-                        warnings: s.warnings,
-                        error: None,
-                    },
-                    // A refusal of the case itself (its state, the role) ends
-                    // the batch; a fault is this file's outcome.
-                    Err(IngestError::Case(e)) if e.kind() != ErrorKind::Internal => {
-                        return Err(e.to_string());
-                    }
-                    Err(e) => {
-                        if let IngestError::Storage(_)
-                        | IngestError::Case(_)
-                        | IngestError::Study(_) = e
-                        {
-                            tracing::error!(error = %e, "storing an image failed");
-                        }
-                        audit_refusal(&state.db, by, case_id, &name, size, &original_sha256, &e)
-                            .await;
-                        FileOutcome {
+                let outcome =
+                    match ingest(db, images, by, case_id, bytes, view, limits.clone()).await {
+                        Ok(s) => FileOutcome {
                             name,
-                            stored: false,
-                            sha256: None,
-                            view: None,
-                            warnings: vec![],
-                            error: Some(e.to_string()),
+                            stored: true,
+                            sha256: Some(s.image.sha256.clone()),
+                            view: Some(s.image.view.to_string()),
+                            warnings: s.warnings,
+                            error: None,
+                        },
+                        // A refusal of the case itself (its state, the role) ends
+                        // the batch; a fault is this file's outcome.
+                        Err(IngestError::Case(e)) if e.kind() != ErrorKind::Internal => {
+                            return Err(e.to_string());
                         }
-                    }
-                };
+                        Err(e) => {
+                            if let IngestError::Storage(_)
+                            | IngestError::Case(_)
+                            | IngestError::Study(_) = e
+                            {
+                                tracing::error!(error = %e, "storing an image failed");
+                            }
+                            audit_refusal(db, by, case_id, &name, size, &original_sha256, &e).await;
+                            FileOutcome {
+                                name,
+                                stored: false,
+                                sha256: None,
+                                view: None,
+                                warnings: vec![],
+                                error: Some(e.to_string()),
+                            }
+                        }
+                    };
                 out.push(outcome);
             }
             _ => {}

@@ -14,115 +14,11 @@
 //! prints a signed head to be filed outside the system (the trial master
 //! file, an e-mail to the sponsor); `audit verify --anchor FILE` checks one.
 
+pub use super::key::{AnchorKey, AnchorKeyError, PublicKey};
 use crate::store::{now_utc, Db};
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::Signature;
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
-use std::path::Path;
-
-/// The key that signs anchors. Its `Debug` never shows the secret.
-pub struct AnchorKey {
-    key: SigningKey,
-}
-
-impl std::fmt::Debug for AnchorKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AnchorKey(public {})", self.public_hex())
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum AnchorKeyError {
-    #[error("an audit signing key is 64 hexadecimal digits (a 32-byte Ed25519 seed)")]
-    Format,
-    #[error("a public key is 64 hexadecimal digits")]
-    PublicKey,
-    #[error("reading or writing the audit signing key {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl AnchorKey {
-    /// A new random key.
-    pub fn generate() -> AnchorKey {
-        AnchorKey {
-            key: SigningKey::from_bytes(&rand::random::<[u8; 32]>()),
-        }
-    }
-
-    /// The key from its seed, 64 hex digits.
-    pub fn from_seed_hex(seed: &str) -> Result<AnchorKey, AnchorKeyError> {
-        let bytes: [u8; 32] = hex::decode(seed.trim())
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or(AnchorKeyError::Format)?;
-        Ok(AnchorKey {
-            key: SigningKey::from_bytes(&bytes),
-        })
-    }
-
-    /// Reads the key file, or creates it (readable by its owner only) with a
-    /// new key when it does not exist.
-    pub fn load_or_create(path: &Path) -> Result<AnchorKey, AnchorKeyError> {
-        let io = |source| AnchorKeyError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        match std::fs::read_to_string(path) {
-            Ok(text) => AnchorKey::from_seed_hex(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = AnchorKey::generate();
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(io)?;
-                }
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(path).map_err(io)?;
-                std::io::Write::write_all(
-                    &mut file,
-                    format!("{}\n", hex::encode(key.key.to_bytes())).as_bytes(),
-                )
-                .map_err(io)?;
-                Ok(key)
-            }
-            Err(e) => Err(io(e)),
-        }
-    }
-
-    /// The public key, 64 hex digits: what `audit verify` checks against.
-    pub fn public_hex(&self) -> String {
-        hex::encode(self.key.verifying_key().to_bytes())
-    }
-
-    pub fn public(&self) -> PublicKey {
-        PublicKey(self.key.verifying_key())
-    }
-}
-
-/// The public half of an anchor key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PublicKey(VerifyingKey);
-
-impl PublicKey {
-    pub fn from_hex(text: &str) -> Result<PublicKey, AnchorKeyError> {
-        let bytes: [u8; 32] = hex::decode(text.trim())
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or(AnchorKeyError::PublicKey)?;
-        VerifyingKey::from_bytes(&bytes)
-            .map(PublicKey)
-            .map_err(|_| AnchorKeyError::PublicKey)
-    }
-
-    pub fn to_hex(self) -> String {
-        hex::encode(self.0.to_bytes())
-    }
-}
 
 /// A signed head of the audit chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,8 +54,7 @@ impl Anchor {
         let Ok(signature) = Signature::from_slice(&bytes) else {
             return false;
         };
-        self.public_key == key.to_hex()
-            && key.0.verify(self.message().as_bytes(), &signature).is_ok()
+        self.public_key == key.to_hex() && key.verifies(self.message().as_bytes(), &signature)
     }
 }
 
@@ -183,7 +78,7 @@ pub async fn anchor_in(
         public_key: key.public_hex(),
         signature: String::new(),
     };
-    anchor.signature = hex::encode(key.key.sign(anchor.message().as_bytes()).to_bytes());
+    anchor.signature = hex::encode(key.sign(anchor.message().as_bytes()).to_bytes());
     sqlx::query(
         "INSERT INTO audit_anchors (seq, head_hash, signed_at, reason, lock_event_id, public_key, signature) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -284,14 +179,14 @@ mod tests {
             public_key: key.public_hex(),
             signature: String::new(),
         };
-        a.signature = hex::encode(key.key.sign(a.message().as_bytes()).to_bytes());
+        a.signature = hex::encode(key.sign(a.message().as_bytes()).to_bytes());
         assert!(a.signed_by(&key.public()));
         let other = AnchorKey::generate();
         assert!(!a.signed_by(&other.public()), "another key");
         let mut forged = a.clone();
         forged.head_hash = "cd".repeat(32);
         assert!(!forged.signed_by(&key.public()), "another head");
-        let again = AnchorKey::from_seed_hex(&hex::encode(key.key.to_bytes())).unwrap();
+        let again = AnchorKey::from_seed_hex(&key.seed_hex()).unwrap();
         assert_eq!(again.public_hex(), key.public_hex());
         assert!(AnchorKey::from_seed_hex("not hex").is_err());
     }

@@ -3,8 +3,8 @@
 //! snapshot of the data kept at each lock, and the locked analysis and
 //! exports computed from it.
 
-use super::analysis::{analyse, from_snapshot};
-use super::report::LockedAnalysis;
+use super::accuracy::{analyse, from_snapshot};
+use super::figures::LockedAnalysis;
 use super::sap::{Sap, SapVersion, PRIMARY_ENDPOINT};
 use super::StudyError;
 use crate::audit::{self, Change, Principal};
@@ -258,7 +258,7 @@ pub async fn record_download(
 /// caller got the snapshot through [`locked_snapshot`], which checks who may
 /// see it and that it is the data the lock recorded).
 pub async fn analysis_of(db: &Db, snapshot: &LockedSnapshot) -> Result<LockedAnalysis, StudyError> {
-    let (sap_version, sap) = match super::analysis::snapshot_sap(&snapshot.data) {
+    let (sap_version, sap) = match super::accuracy::snapshot_sap(&snapshot.data) {
         Some(found) => found,
         // A snapshot taken before the plan was part of it.
         None => {
@@ -270,12 +270,12 @@ pub async fn analysis_of(db: &Db, snapshot: &LockedSnapshot) -> Result<LockedAna
         .map_err(|e| StudyError::Analysis(e.to_string()))?;
     let audit_head = audit::anchor::anchor_of_lock(db, snapshot.lock_event_id)
         .await?
-        .map(|a| super::report::AuditHead {
+        .map(|a| super::figures::AuditHead {
             seq: a.seq,
             hash: a.head_hash,
             public_key: a.public_key,
         });
-    let study_kind = super::analysis::rows(&snapshot.data, "study")
+    let study_kind = super::accuracy::rows(&snapshot.data, "study")
         .next()
         .and_then(|s| s["kind"].as_str())
         .and_then(|k| k.parse().ok())

@@ -303,23 +303,27 @@ pub async fn sign_read(
         Change::new("read.lock", "case", case_id).field("read", None, Some(read.id.to_string())),
     )
     .await?;
-    maybe_lock_reads(&mut tx, by, case_id).await?;
+    let locked = maybe_lock_reads(&mut tx, by, case_id).await?;
     let read = reads_of(&mut tx, case_id, Some(me))
         .await?
         .into_iter()
         .next()
         .ok_or(CaseError::NoReadToSign)?;
     tx.commit().await?;
+    if locked {
+        db.events()
+            .announce(crate::events::Event::ReadsLocked { case_id });
+    }
     Ok(read)
 }
 
 /// Moves the case to `reads_locked` once enough readers are assigned and
-/// every one of them has signed.
+/// every one of them has signed; says whether it moved.
 pub(super) async fn maybe_lock_reads(
     tx: &mut Tx,
     by: &Principal,
     case_id: i64,
-) -> Result<(), CaseError> {
+) -> Result<bool, CaseError> {
     let needed = readers_per_case(tx).await?;
     let row = sqlx::query(
         "SELECT COUNT(*) AS assigned, \
@@ -336,6 +340,7 @@ pub(super) async fn maybe_lock_reads(
         && state_of(tx, case_id).await? == CaseState::CrfComplete
     {
         advance(tx, by, case_id, CaseEvent::ReadsLocked, None).await?;
+        return Ok(true);
     }
-    Ok(())
+    Ok(false)
 }

@@ -21,17 +21,17 @@ pub const DEFAULT_MEMORY_MIB: u64 = 2048;
 
 /// How the guard runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Guard {
+pub struct ParseBound {
     /// The `osteo-edc` binary.
     pub program: PathBuf,
     /// The child's address-space limit, MiB.
     pub memory_mib: u64,
 }
 
-impl Guard {
+impl ParseBound {
     /// The running binary as the guard, with `memory_mib` of address space.
-    pub fn this_binary(memory_mib: u64) -> Option<Guard> {
-        std::env::current_exe().ok().map(|program| Guard {
+    pub fn this_binary(memory_mib: u64) -> Option<ParseBound> {
+        std::env::current_exe().ok().map(|program| ParseBound {
             program,
             memory_mib,
         })

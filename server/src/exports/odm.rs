@@ -19,10 +19,10 @@
 //! in `screening.csv`. The mapping of original to replaced DICOM UIDs is
 //! never exported.
 
-use crate::exports::text;
+use super::tables::text;
 use osteo_trial::case::crf::ClinicalCrf;
 use osteo_trial::store::Db;
-use osteo_trial::study::analysis::{latest, rows};
+use osteo_trial::study::accuracy::{latest, rows};
 use osteo_trial::study::StudyError;
 use serde_json::Value;
 use sqlx::Row;

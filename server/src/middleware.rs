@@ -5,7 +5,7 @@
 //!   one-time password, with a role that may see the page.
 
 use crate::errors::html_error;
-use crate::startup::AppState;
+use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;

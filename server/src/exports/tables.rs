@@ -1,16 +1,8 @@
-//! The statistician's downloads after database lock, all made from the
-//! snapshot taken at the lock (the data whose SHA-256 the lock recorded):
-//! CSV exports, one file per table and a data dictionary, and the locked
-//! analysis report as PDF in English and Chinese (`report-en.pdf`,
-//! `report-zh-CN.pdf`), and the data with its audit records as CDISC ODM
-//! 1.3.2 XML (`odm.xml`). Every download is audited with the SHA-256 of the
-//! file.
+//! The CSV tables of the export, one per table of the snapshot, and the
+//! data dictionary that describes their columns.
 
-use osteo_trial::audit::Principal;
 use osteo_trial::case::crf::ClinicalCrf;
-use osteo_trial::store::Db;
-use osteo_trial::study::analysis::{latest, rows};
-use osteo_trial::study::StudyError;
+use osteo_trial::study::accuracy::{latest, rows};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -100,21 +92,8 @@ const SPECS: &[Spec] = &[
     },
 ];
 
-/// The files of the export.
-pub fn names() -> Vec<String> {
-    osteo_trial::study::report::export_files()
-}
-
-/// The language of a report file name (`report-zh-CN.pdf`).
-fn report_locale(name: &str) -> Option<osteo_trial::domain::Locale> {
-    let tag = name.strip_prefix("report-")?.strip_suffix(".pdf")?;
-    osteo_trial::domain::Locale::ALL
-        .into_iter()
-        .find(|l| l.tag() == tag)
-}
-
 /// A snapshot value as the text of a CSV cell or an XML attribute (null: empty).
-pub(crate) fn text(v: &Value) -> String {
+pub(super) fn text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
@@ -229,67 +208,4 @@ pub fn file(data: &Value, name: &str) -> Option<Vec<u8>> {
         w.write_record(&r).ok()?;
     }
     w.into_inner().ok()
-}
-
-/// One export file of the locked data, audited with its SHA-256.
-pub async fn download(db: &Db, by: &Principal, name: &str) -> Result<Option<Vec<u8>>, StudyError> {
-    let snapshot = osteo_trial::study::locked_snapshot(db, by).await?;
-    let bytes = if let Some(locale) = report_locale(name) {
-        let locked = osteo_trial::study::analysis_of(db, &snapshot).await?;
-        tokio::task::spawn_blocking(move || crate::report::render(&locked, locale))
-            .await
-            .map_err(|e| StudyError::Analysis(format!("the report could not be made: {e}")))?
-            .map_err(|e| StudyError::Analysis(e.to_string()))?
-    } else if name == "odm.xml" {
-        crate::odm::odm(db, &snapshot).await?
-    } else {
-        let Some(bytes) = file(&snapshot.data, name) else {
-            return Ok(None);
-        };
-        bytes
-    };
-    let sha = crate::imaging::sha256_hex(&bytes);
-    osteo_trial::study::record_download(db, by, &snapshot, name, &sha).await?;
-    Ok(Some(bytes))
-}
-
-/// The HTTP response for an export file (CSV or PDF, by its name), as an
-/// attachment named `name`.
-pub fn attachment(name: &str, bytes: Vec<u8>) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let kind = if name.ends_with(".pdf") {
-        "application/pdf"
-    } else if name.ends_with(".xml") {
-        "application/xml"
-    } else {
-        "text/csv; charset=utf-8"
-    };
-    (
-        [
-            (axum::http::header::CONTENT_TYPE, kind.to_owned()),
-            (
-                axum::http::header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_listed_file_is_made() {
-        let empty = serde_json::json!({});
-        for name in names() {
-            let made = report_locale(&name).is_some()
-                || name == "odm.xml"
-                || file(&empty, &name).is_some();
-            assert!(made, "{name} is listed but nothing makes it");
-        }
-        assert!(file(&empty, "secrets.csv").is_none());
-    }
 }

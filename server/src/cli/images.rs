@@ -308,7 +308,7 @@ pub async fn run(
             Ok(ExitCode::SUCCESS)
         }
         ImagesCommand::Import(args) => import(args, open_db).await,
-        ImagesCommand::Guard => Ok(crate::imaging::guard::child_main()),
+        ImagesCommand::Guard => Ok(crate::imaging::parse_bound::child_main()),
         ImagesCommand::Bench(args) => {
             let out = tokio::task::spawn_blocking(move || bench(args)).await??;
             println!("{}", serde_json::to_string_pretty(&out)?);
@@ -436,7 +436,9 @@ async fn import(
                 let size = bytes.len();
                 let original = imaging::sha256_hex(&bytes);
                 let limits = Limits {
-                    guard: imaging::guard::Guard::this_binary(imaging::guard::DEFAULT_MEMORY_MIB),
+                    parse_bound: imaging::parse_bound::ParseBound::this_binary(
+                        imaging::parse_bound::DEFAULT_MEMORY_MIB,
+                    ),
                     ..Limits::default()
                 };
                 match imaging::ingest(&db, &store, &by, id, bytes, row.view, limits).await {

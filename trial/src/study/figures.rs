@@ -1,5 +1,5 @@
-//! The figures of the locked analysis (computed in `analysis`, on the
-//! server; the types are shared with the browser).
+//! The figures of the locked analysis (computed in [`super::accuracy`], on
+//! the server; the types are shared with the browser).
 
 use super::sap::{IntermediateMapping, Sap};
 use crate::analysis::bootstrap::BootstrapCi;

@@ -2,6 +2,10 @@
 //! Exit codes: 0 success, 1 failure (including a broken audit chain),
 //! 2 bad input.
 
+pub mod images;
+pub mod model;
+pub mod stats;
+
 use crate::config::{default_database_url, Settings};
 use crate::startup::{open_database, Application};
 use anyhow::Context;
@@ -82,13 +86,13 @@ enum Command {
     Audit(AuditCommand),
     /// The analysis engine on a CSV file: ROC/AUC, AUC comparison, proportions, McNemar (JSON on stdout).
     #[command(subcommand)]
-    Stats(crate::stats_cli::StatsCommand),
+    Stats(crate::cli::stats::StatsCommand),
     /// The AI model: synthetic phantoms, training, evaluation, the model card, the demo model and a speed benchmark.
     #[command(subcommand)]
-    Model(crate::model_cli::ModelCommand),
+    Model(crate::cli::model::ModelCommand),
     /// Radiographs: check files before a study, render, de-identify, bulk import into cases, and the rendering benchmark.
     #[command(subcommand)]
-    Images(crate::images_cli::ImagesCommand),
+    Images(crate::cli::images::ImagesCommand),
 }
 
 #[derive(Args)]
@@ -127,7 +131,7 @@ struct ServeArgs {
     #[arg(long, env = "OSTEO_PARSE_TIMEOUT_SECONDS", default_value_t = 20)]
     parse_timeout_seconds: u64,
     /// Memory bound, in MiB, of the child process each upload is read in before the server reads it (0: no child process; the server reads it under the time limit only).
-    #[arg(long, env = "OSTEO_PARSE_MEMORY_MIB", default_value_t = crate::imaging::guard::DEFAULT_MEMORY_MIB)]
+    #[arg(long, env = "OSTEO_PARSE_MEMORY_MIB", default_value_t = crate::imaging::parse_bound::DEFAULT_MEMORY_MIB)]
     parse_memory_mib: u64,
     /// Where radiographs and heat maps are stored, as an object-store URL: file:///absolute/path, or s3://bucket/prefix in a build with the `s3` feature (credentials from the AWS_* variables). Default: the objects folder of the data directory.
     #[arg(long, env = "OSTEO_OBJECT_STORE")]
@@ -249,8 +253,8 @@ struct Usage(String);
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The upload guard's child: no runtime, no threads, no log.
-    if let Command::Images(crate::images_cli::ImagesCommand::Guard) = &cli.command {
-        return crate::imaging::guard::child_main();
+    if let Command::Images(crate::cli::images::ImagesCommand::Guard) = &cli.command {
+        return crate::imaging::parse_bound::child_main();
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -317,7 +321,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let data_dir = cli.db.data_dir.clone();
             let out = tokio::task::spawn_blocking(move || {
                 // The model commands work on model files, not on a study.
-                crate::model_cli::run(cmd, || {
+                crate::cli::model::run(cmd, || {
                     crate::ai::model_dir(&in_use, StudyKind::Demo, &data_dir)
                 })
             })
@@ -331,10 +335,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let db = open_database(&settings).await?;
                 Ok((db, settings.data_dir.clone()))
             };
-            crate::images_cli::run(cmd, open).await
+            crate::cli::images::run(cmd, open).await
         }
         Command::Stats(cmd) => {
-            let out = crate::stats_cli::run(cmd).map_err(usage)?;
+            let out = crate::cli::stats::run(cmd).map_err(usage)?;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -356,10 +360,10 @@ async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.file_limit = args.file_limit_mib * 1024 * 1024;
     settings.object_store = args.object_store;
     settings.parse_timeout = Duration::from_secs(args.parse_timeout_seconds.max(1));
-    settings.upload_guard = if args.parse_memory_mib == 0 {
+    settings.parse_bound = if args.parse_memory_mib == 0 {
         None
     } else {
-        crate::imaging::guard::Guard::this_binary(args.parse_memory_mib)
+        crate::imaging::parse_bound::ParseBound::this_binary(args.parse_memory_mib)
     };
     settings.model = args.model;
     settings.ai_workers = args.ai_workers;

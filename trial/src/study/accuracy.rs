@@ -8,7 +8,7 @@
 //! the AI probability; the comparators are each reader's malignancy
 //! likelihood and Bone-RADS category.
 
-pub use super::report::{
+pub use super::figures::{
     Analysis, ByReference, DeviationRow, EndedCase, PinnedModel, ReaderResult, RocSeries,
     StardFlow, Subgroup, AGE_BANDS,
 };
@@ -483,8 +483,8 @@ pub fn analyse(data: &Analysed, sap: &Sap) -> Result<Analysis, StatsError> {
     let ai_auc = auc(&ai_sample, level)?;
     let ai_auc_bootstrap = crate::analysis::bootstrap::auc_ci(
         &ai_sample,
-        super::report::BOOTSTRAP_REPLICATES,
-        super::report::BOOTSTRAP_SEED,
+        super::figures::BOOTSTRAP_REPLICATES,
+        super::figures::BOOTSTRAP_SEED,
         level,
     )?;
     let ai_at_threshold = at_threshold(

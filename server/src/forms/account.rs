@@ -1,0 +1,185 @@
+//! Signing in and out, the user's own password, language and API tokens.
+
+use super::{back, flash, internal, lang_cookie, refused, FormBody, Id, Member, Reply, SignedIn};
+use crate::state::AppState;
+use crate::urls::page;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{AppendHeaders, IntoResponse, Redirect};
+use osteo_app::auth;
+use osteo_trial::accounts::{self, LoginError};
+use osteo_trial::domain::{AuditSource, Locale};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+// ------------------------------------------------------------------ sign-in
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    FormBody(f): FormBody<LoginForm>,
+) -> Reply {
+    if f.username.trim().is_empty() || f.password.is_empty() || f.password.len() > 1024 {
+        return Err(back(page::LOGIN, "bad_request"));
+    }
+    match accounts::login(&state.db, &f.username, &f.password, AuditSource::Ui).await {
+        Ok(user) => {
+            auth::begin(&session, &user)
+                .await
+                .map_err(|e| internal(&headers, e))?;
+            let to = if user.must_change_password {
+                page::PASSWORD
+            } else {
+                "/"
+            };
+            Ok(match user.locale {
+                Some(l) => (AppendHeaders([lang_cookie(l)]), Redirect::to(to)).into_response(),
+                None => Redirect::to(to).into_response(),
+            })
+        }
+        Err(LoginError::Invalid) => Err(back(page::LOGIN, "invalid")),
+        Err(LoginError::Deactivated) => Err(back(page::LOGIN, "deactivated")),
+        Err(LoginError::Locked { until }) => {
+            // "2026-11-26T10:15:00.123456Z" -> "2026-11-26 10:15:00"
+            let until: String = until
+                .chars()
+                .take(19)
+                .collect::<String>()
+                .replace('T', "%20");
+            Ok(Redirect::to(&format!("/login?error=locked&until={until}")).into_response())
+        }
+        Err(e) => Err(internal(&headers, e)),
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn logout(State(state): State<AppState>, session: Session, headers: HeaderMap) -> Reply {
+    if let Ok(user) = auth::current_user(&state.db, &session, state.policy()).await {
+        accounts::record_logout(&state.db, &user.principal(AuditSource::Ui))
+            .await
+            .map_err(|e| internal(&headers, e))?;
+    }
+    auth::end(&session)
+        .await
+        .map_err(|e| internal(&headers, e))?;
+    Ok(Redirect::to("/login?info=signed_out").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn change_password(
+    State(state): State<AppState>,
+    SignedIn(me, session): SignedIn,
+    headers: HeaderMap,
+    FormBody(f): FormBody<PasswordForm>,
+) -> Reply {
+    if f.new_password != f.confirm_password {
+        return Err(back(page::PASSWORD, "mismatch"));
+    }
+    let principal = me.principal(AuditSource::Ui);
+    match accounts::change_password(&state.db, &principal, &f.current_password, &f.new_password)
+        .await
+    {
+        Ok(user) => {
+            auth::refresh(&session, &user)
+                .await
+                .map_err(|e| internal(&headers, e))?;
+            flash(&session, "flash.password_changed", None, None).await;
+            Ok(Redirect::to("/").into_response())
+        }
+        Err(e) => Err(refused(&headers, page::PASSWORD, e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LanguageForm {
+    lang: String,
+}
+
+/// Switches the interface language: a cookie for this browser, and the
+/// user's saved choice when signed in. Returns to the page it came from.
+#[tracing::instrument(skip_all)]
+pub async fn set_language(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    FormBody(f): FormBody<LanguageForm>,
+) -> Reply {
+    let locale = f
+        .lang
+        .parse::<Locale>()
+        .map_err(|_| back("/", "bad_request"))?;
+    if let Ok(user) = auth::current_user(&state.db, &session, state.policy()).await {
+        accounts::set_locale(&state.db, &user.principal(AuditSource::Ui), locale)
+            .await
+            .map_err(|e| internal(&headers, e))?;
+    }
+    // Back to the page the form was on; only a local path, never another site.
+    let to = headers
+        .get(header::REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| r.split_once("://").map(|(_, rest)| rest))
+        .and_then(|rest| rest.find('/').map(|i| rest[i..].to_owned()))
+        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
+        .unwrap_or_else(|| "/".to_owned());
+    Ok((AppendHeaders([lang_cookie(locale)]), Redirect::to(&to)).into_response())
+}
+
+// ---------------------------------------------------------------- API tokens
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    name: String,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn create_token(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    FormBody(f): FormBody<TokenForm>,
+) -> Reply {
+    match accounts::create_token(&state.db, &me.principal(AuditSource::Ui), &f.name).await {
+        Ok((token, secret)) => {
+            flash(
+                &session,
+                "flash.token_created",
+                Some(token.name),
+                Some(secret.expose().to_owned()),
+            )
+            .await;
+            Ok(Redirect::to(page::TOKENS).into_response())
+        }
+        Err(e) => Err(refused(&headers, page::TOKENS, e)),
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    Member(me, session): Member,
+    headers: HeaderMap,
+    Id(id): Id,
+) -> Reply {
+    match accounts::revoke_token(&state.db, &me.principal(AuditSource::Ui), id).await {
+        Ok(()) => {
+            flash(&session, "flash.token_revoked", None, None).await;
+            Ok(Redirect::to(page::TOKENS).into_response())
+        }
+        Err(e) => Err(refused(&headers, page::TOKENS, e)),
+    }
+}

@@ -1,0 +1,37 @@
+//! What every handler can reach: the database, the settings, the object
+//! store and the model. Built once by [`crate::startup::Application::build`];
+//! the handlers, the middleware and the routers take it from axum's state.
+
+use crate::config::Settings;
+use osteo_app::auth::SessionPolicy;
+use osteo_trial::domain::StudyKind;
+use osteo_trial::store::Db;
+use std::sync::Arc;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub leptos_options: leptos::config::LeptosOptions,
+    /// Stored radiographs (and heat-map overlays), by content hash.
+    pub images: Arc<dyn crate::imaging::storage::ObjectStore>,
+    /// The model, when one runs here.
+    pub ai: Option<Arc<crate::ai::Ai>>,
+    /// The trial, or the demonstration study (fixed when the database was made).
+    pub study_kind: StudyKind,
+}
+
+impl AppState {
+    pub fn policy(&self) -> SessionPolicy {
+        SessionPolicy {
+            absolute: self.settings.absolute_timeout,
+        }
+    }
+}
+
+impl axum::extract::FromRef<AppState> for leptos::config::LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
