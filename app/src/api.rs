@@ -57,17 +57,6 @@ pub struct Me {
     pub must_change_password: bool,
 }
 
-/// A one-off message for the next page, with an optional secret (a one-time
-/// password, an API token) shown once and then gone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Flash {
-    /// Translation key of the message.
-    pub message: String,
-    /// A value shown verbatim next to the message (a username, say).
-    pub detail: Option<String>,
-    pub secret: Option<String>,
-}
-
 /// An account row of the administration page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserView {
@@ -221,7 +210,7 @@ pub async fn study_kind() -> Result<osteo_trial::domain::StudyKind, AppError> {
 
 /// The message left for this page by the last form post, if any (read once).
 #[server(prefix = "/sfn", endpoint = "flash")]
-pub async fn take_flash() -> Result<Option<Flash>, AppError> {
+pub async fn take_flash() -> Result<Option<crate::flash::Flash>, AppError> {
     match ssr::request_auth() {
         Some(auth) => Ok(auth.flash),
         None => Ok(crate::auth::take_flash(&ssr::session().await?).await),

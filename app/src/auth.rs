@@ -2,7 +2,7 @@
 //! Used by the page guard in the server crate and by every server function,
 //! so that one rule decides in one place.
 
-pub use crate::api::Flash;
+use crate::flash::Flash;
 use osteo_trial::accounts::{self, User};
 use osteo_trial::store::{format_utc, parse_utc, Db};
 use tower_sessions::Session;

@@ -10,12 +10,14 @@
 rust_i18n::i18n!("locales", fallback = "en");
 
 pub mod api;
+pub mod flash;
 #[cfg(feature = "ssr")]
 pub mod auth;
 pub mod i18n;
 mod pages;
 
-use crate::api::{get_me, study_kind, take_flash, Flash, Me};
+use crate::api::{get_me, study_kind, take_flash, Me};
+use crate::flash::Flash;
 use crate::i18n::{t, Lang};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

@@ -6,14 +6,16 @@ mod admin;
 mod analysis;
 mod cases;
 mod screening;
+mod study;
 mod upload;
 mod viewer;
 
 pub use account::{LoginPage, PasswordPage, TokensPage};
 pub use admin::{AuditPage, UsersPage};
 pub use analysis::AnalysisPage;
-pub use cases::{CasePage, CasesPage, DashboardPage, StudyPage};
+pub use cases::{CasePage, CasesPage};
 pub use screening::ScreeningPage;
+pub use study::{DashboardPage, StudyPage};
 
 use crate::i18n::t;
 use crate::MeResource;
@@ -101,4 +103,19 @@ pub fn NotFound() -> impl IntoView {
             <a href="/">{t("nav.home")}</a>
         </section>
     }
+}
+
+/// The label of a code (`opt.<code>`), or the code itself.
+pub(crate) fn opt(code: &str) -> String {
+    let key = format!("opt.{code}");
+    let s = t(&key);
+    if s == key {
+        code.to_owned()
+    } else {
+        s
+    }
+}
+
+pub(crate) fn state_label(s: osteo_trial::case::CaseState) -> String {
+    t(&format!("state.{}", s.as_str()))
 }

@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use osteo_app::api::Flash;
+use osteo_app::flash::Flash;
 use osteo_app::auth;
 use osteo_app::i18n::request_locale;
 use osteo_trial::accounts::User;

@@ -1,6 +1,6 @@
 //! The server side of the audit trail: append, verify, query.
 
-use super::*;
+use super::record::*;
 use crate::store::{now_utc, Db};
 use sqlx::{Any, Row, Transaction};
 

@@ -3,9 +3,10 @@
 //! counter (a row lock on PostgreSQL, the write lock on SQLite), each gets the
 //! next number, and a failed transaction gives its number back.
 
-use super::*;
+use super::entry::*;
 use crate::audit::{self, Change, Principal};
 use crate::domain::Permission;
+use crate::domain::StudyKind;
 use crate::store::{now_utc, Db};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};

@@ -211,7 +211,7 @@ pub async fn locked_analysis(db: &Db, by: &Principal) -> Result<LockedAnalysis, 
     let locked = analysis_of(db, &snapshot).await?;
     let mut tx = db.begin_write().await?;
     audit::append(&mut tx, by, Change::new("analysis.read", "study", 1)).await?;
-    super::store::record_access(
+    super::access::record_access(
         &mut tx,
         by,
         "analysis.read",
@@ -246,7 +246,7 @@ pub async fn record_download(
         Change::new("export.download", "study", 1).field("file", None, Some(what.clone())),
     )
     .await?;
-    super::store::record_access(&mut tx, by, "export.download", &what).await?;
+    super::access::record_access(&mut tx, by, "export.download", &what).await?;
     if let Some(key) = db.anchor_key() {
         audit::anchor::anchor_in(&mut tx, key, "export", None).await?;
     }
@@ -288,7 +288,7 @@ pub async fn analysis_of(db: &Db, snapshot: &LockedSnapshot) -> Result<LockedAna
         dataset_sha256: snapshot.dataset_sha256.clone(),
         sap_version,
         analysis,
-        data_access: super::store::data_access(db, Some(&snapshot.locked_at)).await?,
+        data_access: super::access::data_access(db, Some(&snapshot.locked_at)).await?,
         audit_head,
     })
 }

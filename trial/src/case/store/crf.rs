@@ -1,7 +1,17 @@
 //! The clinical CRF: drafts, the complete form, changes with a reason, and
 //! the PI's signed amendments of the inputs frozen at the AI lock.
 
-use super::*;
+use super::cases::*;
+use super::signatures::{reauthenticate, signatures, void_signatures};
+use crate::audit::{self, Change, Principal};
+use crate::case::crf::ClinicalCrf;
+use crate::case::error::CaseError;
+use crate::case::record::*;
+use crate::domain::{Permission, Reason};
+use crate::screening::latest_screening_date;
+use crate::store::{now_utc, Db};
+use crate::write::{begin, Tx};
+use sqlx::Row;
 
 pub(super) async fn latest_crf(tx: &mut Tx, case_id: i64) -> Result<Option<CrfRecord>, CaseError> {
     let row = sqlx::query(

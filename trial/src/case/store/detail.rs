@@ -1,7 +1,22 @@
 //! What a user may see of cases: one case (blinded parts withheld), the
 //! case list, worklists and the lookup by study number.
 
-use super::*;
+use super::cases::*;
+use super::crf::{deviations_of, latest_crf};
+use super::end::case_end_of;
+use super::images::images;
+use super::pathology::latest_pathology;
+use super::prediction::{ai_failures, fetch_prediction};
+use super::quality::quality_marks;
+use super::reads::{assigned, reads_of};
+use crate::audit::Principal;
+use crate::case::error::CaseError;
+use crate::case::record::*;
+use crate::domain::{Permission, Role};
+use crate::screening::{study_kind, Arm};
+use crate::store::Db;
+use crate::write::is_locked;
+use sqlx::Row;
 
 /// Whether `by` sees unblinded data now: the unblinded roles always, a
 /// statistician after database lock, a radiologist never.

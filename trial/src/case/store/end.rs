@@ -1,7 +1,15 @@
 //! How a case leaves the study: an eligibility exclusion until the reads
 //! lock, a PI-signed withdrawal until pathology is entered.
 
-use super::*;
+use super::cases::*;
+use super::signatures::reauthenticate;
+use crate::audit::{self, Change, Principal};
+use crate::case::error::CaseError;
+use crate::case::record::*;
+use crate::domain::{Permission, Reason};
+use crate::store::{now_utc, Db};
+use crate::write::{begin, Tx};
+use sqlx::Row;
 
 /// Ends a case, with a coded reason and the state it was in recorded:
 /// an eligibility exclusion (E1–E3) is the coordinator's, until the reads

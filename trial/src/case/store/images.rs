@@ -2,7 +2,14 @@
 //! de-identified and stored them; the views are complete with a frontal and a
 //! lateral view.
 
-use super::*;
+use super::cases::*;
+use crate::audit::{self, Change, Principal};
+use crate::case::error::CaseError;
+use crate::case::record::*;
+use crate::domain::Permission;
+use crate::store::{now_utc, Db};
+use crate::write::{begin, Tx};
+use sqlx::Row;
 
 /// Records a stored radiograph of a case. The image ingest calls this once
 /// the file is validated, de-identified and stored under `image.sha256`.

@@ -1,7 +1,17 @@
 //! The reference standard: entered only after the locks, signed, and
 //! corrected as a new version with a reason.
 
-use super::*;
+use super::cases::*;
+use super::signatures::{reauthenticate, signatures, void_signatures};
+use crate::audit::{self, Change, Principal};
+use crate::case::error::CaseError;
+use crate::case::pathology::{Pathology, PathologyInput};
+use crate::case::record::*;
+use crate::domain::{Permission, Reason};
+use crate::screening::latest_screening_date;
+use crate::store::{now_utc, Db};
+use crate::write::{begin, Tx};
+use sqlx::Row;
 
 pub(super) async fn latest_pathology(
     tx: &mut Tx,

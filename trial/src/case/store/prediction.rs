@@ -1,7 +1,17 @@
 //! The AI prediction: the model's input as the study says, the locked
 //! record from the pinned model only, and failed runs.
 
-use super::*;
+use super::cases::*;
+use super::crf::latest_crf;
+use super::images::images;
+use super::reads::{assigned, reads_of, rule_table};
+use crate::audit::{self, Change, Principal};
+use crate::case::error::CaseError;
+use crate::case::record::*;
+use crate::domain::AuditSource;
+use crate::store::{now_utc, Db};
+use crate::write::{begin, Tx};
+use sqlx::Row;
 
 /// Records the model's prediction for a case: written once, by the system
 /// only, after every read is locked; it never changes afterwards.

@@ -1,7 +1,14 @@
 //! The coordinator's marks that a case's radiographs are of poor quality
 //! (each proposes exclusion E1).
 
-use super::*;
+use super::cases::*;
+use crate::audit::{self, Change, Principal};
+use crate::case::error::CaseError;
+use crate::case::record::*;
+use crate::domain::{Permission, Reason};
+use crate::store::{now_utc, Db};
+use crate::write::{begin, Tx};
+use sqlx::Row;
 
 /// Marks the case's radiographs as poor quality (a coordinator, with a
 /// reason): the case then proposes exclusion E1, which the coordinator

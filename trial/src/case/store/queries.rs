@@ -1,6 +1,15 @@
 //! Data queries on a case and their messages.
 
-use super::*;
+use super::cases::*;
+use crate::audit::{self, Change, Principal};
+use crate::case::crf::ClinicalCrf;
+use crate::case::error::CaseError;
+use crate::case::record::*;
+use crate::domain::Permission;
+use crate::screening::study_kind_of;
+use crate::store::{now_utc, Db};
+use crate::write::{begin, Tx};
+use sqlx::Row;
 
 pub(super) const QUERY_FIELDS_EXTRA: [&str; 4] = ["case", "images", "read", "pathology"];
 

@@ -1,7 +1,18 @@
 //! Blinded reads: assignment (numbered: the first is the primary reader),
 //! drafts scored by the study's rule table, signing, and the reads' lock.
 
-use super::*;
+use super::cases::*;
+use super::signatures::{reauthenticate, signatures};
+use crate::accounts;
+use crate::audit::{self, Change, Principal};
+use crate::case::bonerads::RuleTable;
+use crate::case::error::CaseError;
+use crate::case::record::*;
+use crate::domain::{Permission, Role};
+use crate::store::{now_utc, Db};
+use crate::write::{begin, Tx};
+use sqlx::any::AnyRow;
+use sqlx::Row;
 
 pub(super) async fn readers_per_case(tx: &mut Tx) -> Result<i64, sqlx::Error> {
     sqlx::query("SELECT readers_per_case FROM study_settings WHERE id = 1")
@@ -102,7 +113,7 @@ pub(super) async fn read_from_row(tx: &mut Tx, r: &AnyRow) -> Result<Read, CaseE
         reader: r.try_get("username")?,
         reader_name: r.try_get("display_name")?,
         input: Some(serde_json::from_str(&r.try_get::<String, _>("data")?)?),
-        score: Some(bonerads::Score {
+        score: Some(crate::case::bonerads::Score {
             points: points.and_then(|p| u8::try_from(p).ok()),
             category: u8::try_from(category).unwrap_or(0),
         }),

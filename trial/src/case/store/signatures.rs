@@ -1,7 +1,14 @@
 //! Electronic signatures (21 CFR 11.50, 11.200): applied after
 //! re-authentication, voided once by an edit of the signed data.
 
-use super::*;
+use crate::accounts;
+use crate::audit::{self, Change, Principal};
+use crate::case::error::CaseError;
+use crate::case::record::*;
+use crate::store::{now_utc, Db};
+use crate::write::Tx;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row};
 
 /// Re-authenticates `by` (21 CFR 11.200) and returns the printed name.
 /// Done before the write lock is taken: the password check is slow.

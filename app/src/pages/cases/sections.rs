@@ -1,0 +1,361 @@
+//! The sections of the case page after the CRF: the blinded reads, pathology,
+//! the end of a case (exclusion or withdrawal), data queries and the
+//! diagnostic report.
+
+use super::form::{SignForm, Signatures};
+use crate::api::cases::CaseData;
+use crate::i18n::t;
+use crate::pages::{opt, state_label};
+use leptos::prelude::*;
+use osteo_trial::case::bonerads::{Margin, Periosteal};
+use osteo_trial::case::crf::*;
+use osteo_trial::case::pathology::{Procedure, WHO_2020};
+use osteo_trial::case::{CaseEnd, CaseState, QueryStatus, WithdrawalReason};
+use osteo_trial::screening::ExclusionCode;
+
+#[component]
+pub(crate) fn ReadSection(v: CaseData) -> impl IntoView {
+    let id = v.detail.summary.id;
+    let mine = v
+        .detail
+        .reads
+        .iter()
+        .find(|r| r.reader == v.username)
+        .cloned();
+    let can_edit = v.can_read
+        && v.detail.summary.state == CaseState::CrfComplete
+        && mine.as_ref().is_none_or(|r| !r.is_locked())
+        && !v.locked;
+    let input = mine.as_ref().and_then(|r| r.input.clone());
+    let echo = v.echo.clone().filter(|e| e.form == format!("read:{id}"));
+    // A failed post's values win over the stored draft.
+    let echoed = |name: &str| echo.as_ref().map(|e| e.value(name));
+    let get = |name: &str, f: &dyn Fn(&osteo_trial::case::ReadInput) -> String| {
+        echoed(name).unwrap_or_else(|| input.as_ref().map(f).unwrap_or_default())
+    };
+    let margin = get("margin", &|i| {
+        i.features
+            .margin
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_else(|| "none".into())
+    });
+    let periosteal = get("periosteal", &|i| i.features.periosteal.as_str().to_owned());
+    let erosion = get("endosteal_erosion", &|i| {
+        i.features.endosteal_erosion.as_str().to_owned()
+    });
+    let likelihood = get("likelihood", &|i| i.likelihood.to_string());
+    let call = get("call", &|i| i.call.as_str().to_owned());
+    let flag = |name: &str, f: &dyn Fn(&osteo_trial::case::ReadInput) -> bool| match echoed(name) {
+        Some(v) => v == "true",
+        None => input.as_ref().is_some_and(f),
+    };
+    let flags = (
+        flag("pathological_fracture", &|i| {
+            i.features.pathological_fracture
+        }),
+        flag("soft_tissue_mass", &|i| i.features.soft_tissue_mass),
+        flag("known_primary_malignancy", &|i| {
+            i.features.known_primary_malignancy
+        }),
+    );
+    let comment = get("comment", &|i| i.comment.clone().unwrap_or_default());
+    let read_error = echo.as_ref().map(|e| e.message.clone());
+    view! {
+        <details class="card" id="read" open=true>
+            <summary>{t("read.title")} {v.rule_version.clone().map(|r| format!(" · {r}"))}</summary>
+            {v.can_read.then(|| view! { <p class="muted">{t("read.blinded")}</p> })}
+            <table class="dense" id="reads">
+                <thead><tr><th>{t("read.reader")}</th><th>{t("read.points")}</th><th>{t("read.category")}</th>
+                    <th>{t("read.likelihood")}</th><th>{t("read.call")}</th><th>{t("read.status")}</th></tr></thead>
+                <tbody>
+                    {v.detail.reads.iter().map(|r| view! {
+                        <tr>
+                            <td>{r.reader_name.clone()}</td>
+                            <td>{r.score.and_then(|s| s.points)}</td>
+                            <td id=format!("bone-rads-{}", r.reader)>{r.score.map(|s| format!("Bone-RADS {}", s.category))}</td>
+                            <td>{r.input.as_ref().map(|i| i.likelihood)}</td>
+                            <td>{r.input.as_ref().map(|i| opt(i.call.as_str()))}</td>
+                            <td>{if r.is_locked() { t("read.signed") } else { t("read.draft") }}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            {read_error.map(|m| view! { <p class="error" role="alert" id="read-error">{t("read.not_saved")} " " {m}</p> })}
+            {can_edit.then(|| view! {
+                <form method="post" action=format!("/cases/{id}/read") class="grid" id="read-form">
+                    <label>{t("field.margin")}
+                        <select name="margin" id="f-margin">
+                            <option value="none" selected={margin == "none"}>{t("read.not_assessable")}</option>
+                            {Margin::ALL.iter().map(|m| view! { <option value=m.as_str() selected={m.as_str() == margin}>{m.as_str()}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>{t("field.periosteal")}
+                        <select name="periosteal" id="f-periosteal">
+                            {Periosteal::ALL.iter().map(|p| view! { <option value=p.as_str() selected={p.as_str() == periosteal}>{opt(p.as_str())}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>{t("field.endosteal_erosion")}
+                        <select name="endosteal_erosion" id="f-endosteal">
+                            {ErosionDepth::ALL.iter().map(|e| view! { <option value=e.as_str() selected={e.as_str() == erosion}>{opt(e.as_str())}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label class="check"><input type="checkbox" name="pathological_fracture" value="true" checked=flags.0/>{t("field.pathological_fracture")}</label>
+                    <label class="check"><input type="checkbox" name="soft_tissue_mass" value="true" checked=flags.1/>{t("field.soft_tissue_mass")}</label>
+                    <label class="check"><input type="checkbox" name="known_primary_malignancy" value="true" checked=flags.2/>{t("field.known_primary_malignancy")}</label>
+                    <label>{t("read.likelihood")}<input type="number" name="likelihood" id="f-likelihood" min="0" max="100" value=likelihood required/></label>
+                    <label>{t("read.call")}
+                        <select name="call" id="f-call">
+                            <option value="benign" selected={call == "benign"}>{opt("benign")}</option>
+                            <option value="malignant" selected={call == "malignant"}>{opt("malignant")}</option>
+                        </select>
+                    </label>
+                    <label>{t("read.comment")}<input name="comment" maxlength="1000" value=comment/></label>
+                    <button type="submit" id="read-save">{t("read.save")}</button>
+                </form>
+                {mine.is_some().then(|| view! { <SignForm action=format!("/cases/{id}/read/sign") id="read-sign" meanings=false/> })}
+            })}
+        </details>
+    }
+    .into_any()
+}
+
+#[component]
+pub(crate) fn PathologySection(v: CaseData) -> impl IntoView {
+    let id = v.detail.summary.id;
+    let state = v.detail.summary.state;
+    let current = v.detail.pathology.clone();
+    let open_form = v.can_enter
+        && !v.locked
+        && matches!(
+            state,
+            CaseState::AiLocked | CaseState::PathologyEntered | CaseState::Complete
+        );
+    let gate = v.can_enter && !state.reached(CaseState::AiLocked) && !state.is_final();
+    let echo = v
+        .echo
+        .clone()
+        .filter(|e| e.form == format!("pathology:{id}"));
+    let value = |name: &str| echo.as_ref().map(|e| e.value(name)).unwrap_or_default();
+    let (entity, procedure, date, pathologist, comment, reason) = (
+        value("entity"),
+        value("procedure"),
+        value("specimen_date"),
+        value("pathologist"),
+        value("comment"),
+        value("reason"),
+    );
+    let error = echo.as_ref().map(|e| e.message.clone());
+    view! {
+        <details class="card" id="pathology" open=true>
+            <summary>{t("pathology.title")}</summary>
+            {gate.then(|| view! { <p class="muted" id="pathology-gate">{t("pathology.gate")}</p> })}
+            {error.map(|m| view! { <p class="error" role="alert" id="pathology-error">{t("pathology.not_saved")} " " {m}</p> })}
+            {current.clone().map(|p| view! {
+                <p id="pathology-current"><strong>{p.pathology.entity_name.clone()}</strong>
+                    " · /" {p.pathology.behaviour.as_str()} " · " {opt(p.pathology.tier.as_str())} " · "
+                    {opt(p.pathology.procedure.as_str())} " " {p.pathology.specimen_date.clone()} " · " {p.pathology.pathologist.clone()}
+                    " · v" {p.version}</p>
+                <Signatures list=p.signatures.clone()/>
+            })}
+            {open_form.then(|| view! {
+                <form method="post" action=format!("/cases/{id}/pathology") class="grid" id="pathology-form">
+                    <label>{t("pathology.entity")}
+                        <select name="entity" id="f-entity" required>
+                            {WHO_2020.iter().map(|e| view! {
+                                <option value=e.code selected={e.code == entity}>{e.name} " /" {e.behaviour.as_str()}</option>
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    <label>{t("pathology.procedure")}
+                        <select name="procedure">
+                            {Procedure::ALL.iter().map(|p| view! { <option value=p.as_str() selected={p.as_str() == procedure}>{opt(p.as_str())}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>{t("pathology.specimen_date")}<input type="date" name="specimen_date" id="f-specimen-date" max=v.latest.clone() value=date required/></label>
+                    <label>{t("pathology.pathologist")}<input name="pathologist" id="f-pathologist" maxlength="200" value=pathologist required/></label>
+                    <label>{t("pathology.comment")}<input name="comment" maxlength="1000" value=comment/></label>
+                    {current.is_some().then(|| view! { <label>{t("crf.reason")}<input name="reason" maxlength="500" value=reason required/></label> })}
+                    <button type="submit" id="pathology-save">{t("pathology.save")}</button>
+                </form>
+                {(current.as_ref().is_some_and(|p| p.signatures.is_empty()) && v.can_sign).then(|| view! {
+                    <SignForm action=format!("/cases/{id}/pathology/sign") id="pathology-sign" meanings=true/>
+                })}
+            })}
+        </details>
+    }
+    .into_any()
+}
+
+/// How a case leaves the study: an eligibility exclusion (the coordinator,
+/// until the reads lock), a coded withdrawal (the PI with a signature, until
+/// pathology is entered), and the record of an end once there is one.
+#[component]
+pub(crate) fn EndSection(v: CaseData) -> impl IntoView {
+    let s = v.detail.summary.clone();
+    let id = s.id;
+    let open = !s.state.is_final() && !v.locked;
+    let before_reads = !s.state.reached(CaseState::ReadsLocked) && open;
+    let before_pathology = !s.state.reached(CaseState::PathologyEntered) && open;
+    let exclude = v.can_enter && before_reads;
+    let withdraw = v.can_withdraw && before_pathology;
+    let note = v.can_enter && !before_reads && before_pathology;
+    let record = v.detail.end.clone();
+    let ended = record.is_some();
+    (exclude || withdraw || note || ended).then(|| view! {
+        <details class="card" id="end-case" open={!v.detail.quality_marks.is_empty() || ended}>
+            <summary>{t("end.title")}</summary>
+            {record.map(|e| {
+                let (kind, code) = match e.end {
+                    CaseEnd::Withdrawn(r) => (t("end.withdrawn"), opt(r.as_str())),
+                    CaseEnd::Excluded(c) => (t("end.excluded"), c.as_str().to_owned()),
+                };
+                view! {
+                    <p id="end-record"><strong>{kind} " — " {code}</strong> " · " {t("end.from_state")} " "
+                        <span id="end-from">{state_label(e.from_state)}</span> " · " {e.by.clone()} " · "
+                        {e.at.get(..16).unwrap_or_default().replace('T', " ")} " · " {e.reason.clone()}
+                        {e.signed_by.map(|n| view! { " · " {t("end.signed_by")} " " {n} })}</p>
+                }
+            })}
+            {exclude.then(|| view! {
+                <form method="post" action=format!("/cases/{id}/end") class="grid" id="exclude-form">
+                    <label>{t("end.how")}
+                        <select name="code">
+                            {ExclusionCode::ALL.iter().map(|c| view! { <option value=format!("excluded:{}", c.as_str())
+                                selected={*c == ExclusionCode::E1 && !v.detail.quality_marks.is_empty()}>{t("end.excluded")} " — " {c.as_str()} " " {t(&format!("screening.code.{}", c.as_str()))}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>{t("crf.reason")}<input name="reason" maxlength="500" required/></label>
+                    <button type="submit" class="danger" id="exclude-submit">{t("end.exclude")}</button>
+                </form>
+            })}
+            {note.then(|| view! { <p class="muted" id="end-after-reads">{t("end.after_reads")}</p> })}
+            {withdraw.then(|| view! {
+                <form method="post" action=format!("/cases/{id}/end") class="grid sign" id="withdraw-form">
+                    <label>{t("end.how")}
+                        <select name="code">
+                            {WithdrawalReason::ALL.iter().map(|r| view! { <option value=format!("withdrawn:{}", r.as_str())>{t("end.withdrawn")} " — " {opt(r.as_str())}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>{t("crf.reason")}<input name="reason" maxlength="500" required/></label>
+                    <label>{t("sign.password")}<input type="password" name="password" autocomplete="current-password" required/></label>
+                    <button type="submit" class="danger" id="withdraw-submit">{t("end.withdraw")}</button>
+                    <small class="muted">{t("end.withdraw_statement")}</small>
+                </form>
+            })}
+        </details>
+    })
+}
+
+#[component]
+pub(crate) fn QueriesSection(v: CaseData) -> impl IntoView {
+    let id = v.detail.summary.id;
+    let show = v.can_query || v.can_answer || !v.queries.is_empty();
+    show.then(|| view! {
+        <details class="card" id="queries" open=!v.queries.is_empty()>
+            <summary>{t("queries.title")} " (" {v.queries.iter().filter(|q| matches!(q.status, QueryStatus::Open | QueryStatus::Answered)).count()} ")"</summary>
+            {v.queries.iter().map(|q| {
+                let qid = q.id;
+                let actions: Vec<&'static str> = match q.status {
+                    QueryStatus::Open if v.can_answer => vec!["answer"],
+                    QueryStatus::Open if v.can_query => vec!["cancel"],
+                    QueryStatus::Answered if v.can_query => vec!["close", "reopen"],
+                    _ => vec![],
+                };
+                view! {
+                    <div class="query">
+                        <p><strong>{t(&format!("field.{}", q.field))}</strong> " · " <span class="badge">{t(&format!("query.{}", q.status.as_str()))}</span></p>
+                        <ul>{q.messages.iter().map(|m| view! { <li><em>{m.by.clone()}</em> " (" {t(&format!("query.{}", m.action))} "): " {m.text.clone()}</li> }).collect_view()}</ul>
+                        {(!actions.is_empty() && !v.locked).then(|| view! {
+                            <form method="post" action=format!("/queries/{qid}?case={id}") class="grid">
+                                <input name="text" maxlength="2000" required placeholder=t("queries.text")/>
+                                {actions.into_iter().map(|a| view! { <button type="submit" name="action" value=a>{t(&format!("query.{a}"))}</button> }).collect_view()}
+                            </form>
+                        })}
+                    </div>
+                }
+            }).collect_view()}
+            {(v.can_query && !v.locked).then(|| view! {
+                <form method="post" action=format!("/cases/{id}/queries") class="grid" id="query-form">
+                    <label>{t("queries.field")}
+                        <select name="field">
+                            {["case", "images", "read", "pathology"].into_iter().chain(ClinicalCrf::FIELDS).map(|f| view! { <option value=f>{t(&format!("field.{f}"))}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>{t("queries.text")}<input name="text" maxlength="2000" required/></label>
+                    <button type="submit">{t("queries.raise")}</button>
+                </form>
+            })}
+        </details>
+    }.into_any())
+}
+
+/// The per-case diagnostic report (once the prediction is locked, for the
+/// roles that see AI output): the primary reader's Bone-RADS features,
+/// points, category and management suggestion, the AI probability and call
+/// with the model card, and the views with their heat maps.
+#[component]
+pub(crate) fn DiagnosticReport(v: CaseData) -> impl IntoView {
+    let id = v.detail.summary.id;
+    // The primary reader is the first reader assigned.
+    let primary = v.detail.readers.first();
+    let read = v
+        .detail
+        .reads
+        .iter()
+        .find(|r| r.is_locked() && Some(&r.reader) == primary)
+        .or_else(|| v.detail.reads.iter().find(|r| r.is_locked()))
+        .cloned();
+    let prediction = v.detail.prediction.clone();
+    let yes_no = |b: bool| opt(if b { "true" } else { "false" });
+    view! {
+        <details class="card" id="diagnostic-report" open=true>
+            <summary>{t("report.title")}</summary>
+            {v.model.as_ref().and_then(|m| m.label.clone()).map(|label| view! { <p class="warning">{label}</p> })}
+            <h3>{t("report.bonerads")}</h3>
+            {match read.as_ref().and_then(|r| r.input.clone().zip(r.score).map(|(i, s)| (r.reader_name.clone(), i, s))) {
+                None => view! { <p class="muted">"—"</p> }.into_any(),
+                Some((reader, input, score)) => {
+                    let f = input.features;
+                    view! {
+                        <table id="report-features">
+                            <tr><th>{t("read.reader")}</th><td>{reader}</td></tr>
+                            <tr><th>{t("field.margin")}</th><td>{f.margin.map(|m| m.as_str().to_owned()).unwrap_or_else(|| t("read.not_assessable"))}</td></tr>
+                            <tr><th>{t("field.periosteal")}</th><td>{opt(f.periosteal.as_str())}</td></tr>
+                            <tr><th>{t("field.erosion_depth")}</th><td>{opt(f.endosteal_erosion.as_str())}</td></tr>
+                            <tr><th>{t("field.pathological_fracture")}</th><td>{yes_no(f.pathological_fracture)}</td></tr>
+                            <tr><th>{t("field.soft_tissue_mass")}</th><td>{yes_no(f.soft_tissue_mass)}</td></tr>
+                            <tr><th>{t("field.known_primary_malignancy")}</th><td>{yes_no(f.known_primary_malignancy)}</td></tr>
+                            <tr><th>{t("read.points")}</th><td>{score.points.map(|p| p.to_string()).unwrap_or_else(|| "—".into())}</td></tr>
+                            <tr><th>{t("read.category")}</th><td id="report-category">{format!("Bone-RADS {}", score.category)}</td></tr>
+                            <tr><th>{t("report.management")}</th><td id="report-management">{t(&format!("report.management.{}", score.category))}</td></tr>
+                        </table>
+                    }.into_any()
+                }
+            }}
+            <h3>{t("report.ai")}</h3>
+            {prediction.map(|p| view! {
+                <p id="report-ai"><strong>{format!("{:.1}%", p.input.probability * 100.0)}</strong> " · " {opt(p.call.as_str())}
+                    " (" {t("ai.threshold")} " " {format!("{:.1}%", p.input.threshold * 100.0)} ")"</p>
+                <p class="muted">{t("report.calibration")}</p>
+                <p><a href=format!("/cases/{id}/report.pdf") id="report-pdf" download>{t("report.pdf")}</a></p>
+                {v.model.as_ref().map(|m| view! {
+                    <p class="muted">{t("report.model")} " " <code>{m.model_id.clone()}</code> " · " {m.training_data.clone()}
+                        " · " {t("ai.card")} " " {format!("{:.3}", m.validation_auc)}</p>
+                })}
+                <div class="views">
+                    // Heat map n belongs to the n-th view the model read.
+                    {p.input.image_sha256.iter().take(p.input.heatmaps.len()).enumerate().map(|(n, sha)| {
+                        let view = v.detail.images.iter().find(|i| &i.sha256 == sha).map(|i| opt(i.view.as_str()));
+                        view! {
+                            <figure>
+                                <img src=format!("/images/{sha}/preview.png?size=320") alt=t("report.view") width="240" loading="lazy"/>
+                                <img src=format!("/cases/{id}/heatmaps/{n}") alt=t("ai.heatmap") width="240" loading="lazy"/>
+                                <figcaption>{view}</figcaption>
+                            </figure>
+                        }
+                    }).collect_view()}
+                </div>
+            })}
+        </details>
+    }
+}

@@ -1,0 +1,56 @@
+//! Argon2id hashing and checking of passwords (OWASP minimum parameters),
+//! off the async runtime, with a dummy check that keeps the timing of an
+//! unknown username the same as a wrong password.
+
+use super::user::OneTimePassword;
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+pub(super) fn argon2() -> Argon2<'static> {
+    // OWASP Password Storage Cheat Sheet, Argon2id minimum: m=19 MiB, t=2, p=1.
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a password off the async threads.
+pub(super) async fn hash_password(password: String) -> Result<String, String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        argon2()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Checks a password against a stored hash off the async threads.
+pub(super) async fn verify_password(password: String, hash: String) -> Result<bool, String> {
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash).map_err(|e| e.to_string())?;
+        Ok(argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// A hash of a random password, checked when the username is unknown so that
+/// a wrong username takes as long as a wrong password.
+pub(super) async fn dummy_verify(password: String) {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = match DUMMY.get() {
+        Some(h) => h.clone(),
+        None => {
+            let h = hash_password(OneTimePassword::generate().0)
+                .await
+                .unwrap_or_default();
+            DUMMY.get_or_init(|| h).clone()
+        }
+    };
+    let _ = verify_password(password, hash).await;
+}

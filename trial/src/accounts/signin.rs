@@ -1,0 +1,259 @@
+//! Signing in, re-entering the password to sign, signing out, and changing
+//! one's own password: the lockout after five failures in a row.
+
+use super::directory::{fetch_user, find_by_username, get_user};
+use super::error::{AccountError, LoginError};
+use super::password::{dummy_verify, hash_password, verify_password};
+use super::user::{User, LOCKOUT_MINUTES, MAX_FAILED_LOGINS};
+use crate::audit::{self, Change, Principal};
+use crate::domain::{AuditSource, NewPassword, Role};
+use crate::store::{format_utc, now_utc, Db};
+use sqlx::Row;
+
+/// Why a password is checked: to sign in, or to apply an electronic
+/// signature (21 CFR 11.200(a)(1): each signing re-enters the password).
+/// Failures count towards the same lockout either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthPurpose {
+    Login,
+    Signature,
+}
+
+impl AuthPurpose {
+    fn ok_action(self) -> &'static str {
+        match self {
+            AuthPurpose::Login => "login",
+            AuthPurpose::Signature => "signature.reauthenticated",
+        }
+    }
+    fn failed_action(self) -> &'static str {
+        match self {
+            AuthPurpose::Login => "login.failed",
+            AuthPurpose::Signature => "signature.password_failed",
+        }
+    }
+}
+
+/// Signs a user in, counting failures and locking after [`MAX_FAILED_LOGINS`].
+pub async fn login(
+    db: &Db,
+    username: &str,
+    password: &str,
+    source: AuditSource,
+) -> Result<User, LoginError> {
+    authenticate(db, username, password, source, AuthPurpose::Login).await
+}
+
+/// Checks the signed-in user's password again before a signature.
+pub async fn reauthenticate(db: &Db, by: &Principal, password: &str) -> Result<User, LoginError> {
+    let user_id = by.user_id.ok_or(LoginError::Invalid)?;
+    let user = get_user(db, user_id).await?.ok_or(LoginError::Invalid)?;
+    authenticate(
+        db,
+        &user.username,
+        password,
+        by.source,
+        AuthPurpose::Signature,
+    )
+    .await
+}
+
+pub(super) async fn authenticate(
+    db: &Db,
+    username: &str,
+    password: &str,
+    source: AuditSource,
+    purpose: AuthPurpose,
+) -> Result<User, LoginError> {
+    let anonymous = Principal {
+        user_id: None,
+        name: "anonymous".into(),
+        role: Role::Monitor,
+        source,
+    };
+    let attempted: String = username.trim().chars().take(64).collect();
+    let Some(user) = find_by_username(db, &attempted).await? else {
+        dummy_verify(password.to_owned()).await;
+        audit::record(
+            db,
+            &anonymous,
+            Change {
+                action: "login.failed",
+                entity: "session",
+                new_value: Some(format!("unknown username {attempted}")),
+                ..Change::default()
+            },
+        )
+        .await?;
+        return Err(LoginError::Invalid);
+    };
+    let principal = user.principal(source);
+    if !user.active {
+        audit::record(
+            db,
+            &principal,
+            Change::new("login.refused_deactivated", "user", user.id),
+        )
+        .await?;
+        return Err(LoginError::Deactivated);
+    }
+    if user.is_locked() {
+        audit::record(
+            db,
+            &principal,
+            Change::new("login.refused_locked", "user", user.id),
+        )
+        .await?;
+        return Err(LoginError::Locked {
+            until: user.locked_until.unwrap_or_default(),
+        });
+    }
+    let hash: String = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+        .bind(user.id)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("password_hash")?;
+    let ok = verify_password(password.to_owned(), hash)
+        .await
+        .map_err(LoginError::Hash)?;
+
+    let mut tx = crate::write::transaction(db).await?;
+    // Re-read under the write lock: another sign-in may have counted, or
+    // locked the account, while this password was being checked.
+    let current = fetch_user(&mut *tx, user.id)
+        .await?
+        .ok_or(LoginError::Invalid)?;
+    if !current.active {
+        return Err(LoginError::Deactivated);
+    }
+    if current.is_locked() {
+        audit::append(
+            &mut tx,
+            &principal,
+            Change::new("login.refused_locked", "user", user.id),
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(LoginError::Locked {
+            until: current.locked_until.unwrap_or_default(),
+        });
+    }
+    if ok {
+        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+            .bind(user.id)
+            .execute(&mut *tx)
+            .await?;
+        audit::append(
+            &mut tx,
+            &principal,
+            Change::new(purpose.ok_action(), "user", user.id),
+        )
+        .await?;
+        let user = fetch_user(&mut *tx, user.id)
+            .await?
+            .ok_or(LoginError::Invalid)?;
+        tx.commit().await?;
+        return Ok(user);
+    }
+    let failures = current.failed_logins + 1;
+    // The fifth failure in a row locks the account and starts a new count.
+    let lock = (failures >= MAX_FAILED_LOGINS)
+        .then(|| format_utc(chrono::Utc::now() + chrono::Duration::minutes(LOCKOUT_MINUTES)));
+    sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
+        .bind(if lock.is_some() { 0 } else { failures })
+        .bind(&lock)
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        &principal,
+        Change::new(purpose.failed_action(), "user", user.id).field(
+            "failed_logins",
+            Some(current.failed_logins.to_string()),
+            Some(failures.to_string()),
+        ),
+    )
+    .await?;
+    if let Some(until) = &lock {
+        audit::append(
+            &mut tx,
+            &principal,
+            Change::new("account.locked", "user", user.id).field(
+                "locked_until",
+                current.locked_until,
+                Some(until.clone()),
+            ),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Err(match lock {
+        Some(until) => LoginError::Locked { until },
+        None => LoginError::Invalid,
+    })
+}
+
+/// Records a sign-out.
+pub async fn record_logout(db: &Db, by: &Principal) -> Result<(), sqlx::Error> {
+    let id = by.user_id.unwrap_or_default();
+    audit::record(db, by, Change::new("logout", "user", id))
+        .await
+        .map(|_| ())
+}
+
+/// A user changes their own password (also the forced change after a
+/// one-time password). Other sessions of the user end.
+pub async fn change_password(
+    db: &Db,
+    by: &Principal,
+    current: &str,
+    new: &str,
+) -> Result<User, AccountError> {
+    let id = by.user_id.ok_or(AccountError::Forbidden)?;
+    let new = NewPassword::parse(new)?;
+    if new.expose() == current {
+        return Err(AccountError::PasswordUnchanged);
+    }
+    let hash: String = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or(AccountError::UnknownUser(id))?
+        .try_get("password_hash")?;
+    if !verify_password(current.to_owned(), hash)
+        .await
+        .map_err(AccountError::Hash)?
+    {
+        audit::record(db, by, Change::new("password.change_refused", "user", id)).await?;
+        return Err(AccountError::WrongPassword);
+    }
+    let new_hash = hash_password(new.expose().to_owned())
+        .await
+        .map_err(AccountError::Hash)?;
+    let mut tx = crate::write::transaction(db).await?;
+    sqlx::query(
+        "UPDATE users SET password_hash = $1, must_change_password = 0, password_changed_at = $2, \
+         session_epoch = session_epoch + 1 WHERE id = $3",
+    )
+    .bind(&new_hash)
+    .bind(now_utc())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        by,
+        Change::new("password.change", "user", id).field(
+            "password",
+            Some("***".into()),
+            Some("***".into()),
+        ),
+    )
+    .await?;
+    let user = fetch_user(&mut *tx, id)
+        .await?
+        .ok_or(AccountError::UnknownUser(id))?;
+    tx.commit().await?;
+    Ok(user)
+}

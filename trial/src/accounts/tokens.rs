@@ -1,0 +1,178 @@
+//! Personal API tokens: created with a secret shown once, stored as a
+//! hash, revoked, and authenticated.
+
+use super::directory::{fetch_user, require};
+use super::error::AccountError;
+use super::user::User;
+use crate::audit::{self, Change, Principal};
+use crate::domain::{DisplayName, Permission};
+use crate::store::{now_utc, Db};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+/// An API token as listed (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    /// The first characters of the secret, to tell tokens apart.
+    pub prefix: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// The secret of a new token, shown once.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenSecret(String);
+
+impl TokenSecret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for TokenSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenSecret(***)")
+    }
+}
+
+pub(super) fn token_hash(secret: &str) -> String {
+    // The secret has 160 random bits, so a fast hash suffices (unlike passwords).
+    crate::store::sha256_hex(secret.as_bytes())
+}
+
+/// Creates a personal API token; it acts with its owner's role.
+pub async fn create_token(
+    db: &Db,
+    by: &Principal,
+    name: &str,
+) -> Result<(ApiToken, TokenSecret), AccountError> {
+    require(by, Permission::UseApiTokens)?;
+    let owner = by.user_id.ok_or(AccountError::Forbidden)?;
+    let name = DisplayName::parse(name)?;
+    let mut bytes = [0_u8; 20];
+    rand::thread_rng().fill(&mut bytes);
+    let secret = format!("osteo_{}", hex::encode(bytes));
+    let prefix: String = secret.chars().take(12).collect();
+    let now = now_utc();
+    let mut tx = crate::write::transaction(db).await?;
+    let id: i64 = sqlx::query(
+        "INSERT INTO api_tokens (user_id, name, prefix, token_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(owner)
+    .bind(name.as_str())
+    .bind(&prefix)
+    .bind(token_hash(&secret))
+    .bind(&now)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("id")?;
+    audit::append(
+        &mut tx,
+        by,
+        Change::new("api_token.create", "api_token", id).field(
+            "token",
+            None,
+            Some(format!("{} ({prefix}…)", name.as_str())),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((
+        ApiToken {
+            id,
+            name: name.as_str().to_owned(),
+            prefix,
+            created_at: now,
+            last_used_at: None,
+            revoked_at: None,
+        },
+        TokenSecret(secret),
+    ))
+}
+
+pub async fn list_tokens(db: &Db, by: &Principal) -> Result<Vec<ApiToken>, AccountError> {
+    let owner = by.user_id.ok_or(AccountError::Forbidden)?;
+    let rows = sqlx::query(
+        "SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY id DESC",
+    )
+    .bind(owner)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ApiToken {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                prefix: r.try_get("prefix")?,
+                created_at: r.try_get("created_at")?,
+                last_used_at: r.try_get("last_used_at")?,
+                revoked_at: r.try_get("revoked_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// Revokes one of the caller's own tokens (administrators may revoke any).
+pub async fn revoke_token(db: &Db, by: &Principal, token_id: i64) -> Result<(), AccountError> {
+    let caller = by.user_id.ok_or(AccountError::Forbidden)?;
+    let mut tx = crate::write::transaction(db).await?;
+    let row = sqlx::query("SELECT user_id, revoked_at FROM api_tokens WHERE id = $1")
+        .bind(token_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AccountError::UnknownToken)?;
+    let owner: i64 = row.try_get("user_id")?;
+    let revoked: Option<String> = row.try_get("revoked_at")?;
+    if owner != caller && !by.role.can(Permission::ManageUsers) {
+        return Err(AccountError::UnknownToken);
+    }
+    if revoked.is_some() {
+        return Ok(());
+    }
+    let now = now_utc();
+    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2")
+        .bind(&now)
+        .bind(token_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        by,
+        Change::new("api_token.revoke", "api_token", token_id).field("revoked_at", None, Some(now)),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Finds the active owner of a token secret. Unknown, revoked or deactivated
+/// all answer `None`: the caller says only "invalid token".
+pub async fn authenticate_token(db: &Db, secret: &str) -> Result<Option<User>, sqlx::Error> {
+    if !secret.starts_with("osteo_") || secret.len() > 100 {
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "SELECT id, user_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+    )
+    .bind(token_hash(secret))
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let token_id: i64 = row.try_get("id")?;
+    let user_id: i64 = row.try_get("user_id")?;
+    let user = fetch_user(db.pool(), user_id).await?.filter(|u| u.active);
+    if user.is_some() {
+        // Last use is operational data, not a change to trial records: not audited.
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(now_utc())
+            .bind(token_id)
+            .execute(db.pool())
+            .await?;
+    }
+    Ok(user)
+}
