@@ -10,9 +10,9 @@
 rust_i18n::i18n!("locales", fallback = "en");
 
 pub mod api;
-pub mod flash;
 #[cfg(feature = "ssr")]
 pub mod auth;
+pub mod flash;
 pub mod i18n;
 mod pages;
 

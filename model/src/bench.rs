@@ -1,6 +1,7 @@
 //! Speed of the network on a device, and parity between two devices: what
 //! `osteo-edc model bench` and the GPU check (`examples/gpu_check.rs`) run.
 
+use crate::error::ModelError;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -69,7 +70,7 @@ pub fn inference(
     views: usize,
     runs: usize,
     device: &Device,
-) -> Result<Timing, String> {
+) -> Result<Timing, ModelError> {
     let mut ms = Vec::with_capacity(runs);
     for i in 0..=runs {
         let x = input(config, 1, views, device);
@@ -79,7 +80,7 @@ pub fn inference(
             .logits
             .into_data();
         let elapsed = t.elapsed().as_secs_f64() * 1e3;
-        y.try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+        y.try_to_vec::<f32>().map_err(ModelError::backend)?;
         if i > 0 {
             ms.push(elapsed);
         }
@@ -95,7 +96,7 @@ pub fn inference_with_heatmaps(
     views: usize,
     runs: usize,
     device: &Device,
-) -> Result<Timing, String> {
+) -> Result<Timing, ModelError> {
     let ad = device.clone().autodiff();
     let frozen = config.init(&ad)?.freeze();
     let size = config.image_size;
@@ -112,7 +113,7 @@ pub fn inference_with_heatmaps(
         let explained = crate::infer::guided_maps(&frozen, config, &sample, &ad)?;
         let elapsed = t.elapsed().as_secs_f64() * 1e3;
         if explained.maps.len() != views {
-            return Err("a heat map is missing".into());
+            return Err(ModelError::Output("a heat map is missing".into()));
         }
         if i > 0 {
             ms.push(elapsed);
@@ -129,7 +130,7 @@ pub fn training_step(
     views: usize,
     steps: usize,
     device: &Device,
-) -> Result<Timing, String> {
+) -> Result<Timing, ModelError> {
     let ad = device.clone().autodiff();
     let mut net = config.init(&ad)?;
     let mut optim = AdamWConfig::new().init();
@@ -148,10 +149,10 @@ pub fn training_step(
         let value = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         net = optim.step(1e-3, net, grads);
-        device.sync().map_err(|e| format!("{e:?}"))?;
+        device.sync().map_err(ModelError::backend)?;
         let elapsed = t.elapsed().as_secs_f64() * 1e3;
         if !value.is_finite() {
-            return Err("the training loss is not finite".into());
+            return Err(ModelError::Output("the training loss is not finite".into()));
         }
         if i > 0 {
             ms.push(elapsed);
@@ -169,8 +170,8 @@ pub fn parity(
     dev_b: &Device,
     config: &NetConfig,
     cases: usize,
-) -> Result<f64, String> {
-    let run = |net: &Net, dev: &Device| -> Result<Vec<f32>, String> {
+) -> Result<f64, ModelError> {
+    let run = |net: &Net, dev: &Device| -> Result<Vec<f32>, ModelError> {
         let x = input(config, cases, 2, dev);
         host(
             net.forward(x.images, x.positions, x.mask, x.clinical)
@@ -193,6 +194,6 @@ pub fn peak_rss_mib() -> Option<f64> {
 }
 
 /// The network of `config` with fresh weights, in inference mode.
-pub fn fresh(config: &NetConfig, device: &Device) -> Result<Net, String> {
+pub fn fresh(config: &NetConfig, device: &Device) -> Result<Net, ModelError> {
     Ok(config.init(device)?.valid())
 }

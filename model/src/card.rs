@@ -11,6 +11,7 @@
 //! whose files do not match its card is refused ([`ModelDir::open`]), so the
 //! model that made a prediction is exactly the one its id names.
 
+use crate::error::ModelError;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -60,8 +61,8 @@ pub struct ModelCard {
 }
 
 /// The SHA-256 of a file, hex.
-pub fn file_sha256(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn file_sha256(path: &Path) -> Result<String, ModelError> {
+    let bytes = std::fs::read(path).map_err(|e| ModelError::file(path, e))?;
     Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
@@ -76,34 +77,34 @@ pub struct ModelDir {
 impl ModelDir {
     /// Opens `path`, refusing it when a file is missing or the weights or
     /// config do not match the card's hashes.
-    pub fn open(path: &Path) -> Result<ModelDir, String> {
+    pub fn open(path: &Path) -> Result<ModelDir, ModelError> {
         let read = |name: &str| {
             std::fs::read_to_string(path.join(name))
-                .map_err(|e| format!("{}: {e}", path.join(name).display()))
+                .map_err(|e| ModelError::file(&path.join(name), e))
         };
         let card: ModelCard = serde_json::from_str(&read(CARD)?)
-            .map_err(|e| format!("{}: {e}", path.join(CARD).display()))?;
+            .map_err(|e| ModelError::file(&path.join(CARD), e))?;
         let weights = file_sha256(&path.join(WEIGHTS))?;
         if weights != card.weights_sha256 {
-            return Err(format!(
+            return Err(ModelError::Card(format!(
                 "{}: the weights' SHA-256 is {weights}, the card says {}; refusing a model that is not the one its card describes",
                 path.display(),
                 card.weights_sha256
-            ));
+            )));
         }
         let config_path = path.join(CONFIG);
         let config_bytes =
-            std::fs::read(&config_path).map_err(|e| format!("{}: {e}", config_path.display()))?;
+            std::fs::read(&config_path).map_err(|e| ModelError::file(&config_path, e))?;
         let config_sha = hex::encode(Sha256::digest(&config_bytes));
         if config_sha != card.config_sha256 {
-            return Err(format!(
+            return Err(ModelError::Card(format!(
                 "{}: config.json's SHA-256 is {config_sha}, the card says {}",
                 path.display(),
                 card.config_sha256
-            ));
+            )));
         }
-        let config: NetConfig = serde_json::from_slice(&config_bytes)
-            .map_err(|e| format!("{}: {e}", config_path.display()))?;
+        let config: NetConfig =
+            serde_json::from_slice(&config_bytes).map_err(|e| ModelError::file(&config_path, e))?;
         Ok(ModelDir {
             path: path.to_owned(),
             config,

@@ -9,6 +9,7 @@
 //! has an explicit "missing" indicator so the network can tell "no" from
 //! "not recorded".
 
+use crate::error::ModelError;
 use serde::{Deserialize, Serialize};
 
 /// A closed set of codes, written as the CRF writes them.
@@ -24,15 +25,15 @@ macro_rules! vocabulary {
             }
         }
         impl std::str::FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
+            type Err = ModelError;
+            fn from_str(s: &str) -> Result<Self, ModelError> {
                 $name::ALL.iter().copied().find(|v| v.as_str() == s.trim()).ok_or_else(|| {
-                    format!(
+                    ModelError::Vocabulary(format!(
                         "`{}` is not a {} code of the model (use one of {})",
                         s.trim(),
                         stringify!($name).to_lowercase(),
                         $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
-                    )
+                    ))
                 })
             }
         }

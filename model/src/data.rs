@@ -2,6 +2,7 @@
 //! pixel pipeline, augmentation, batching into tensors, and the
 //! patient-grouped split.
 
+use crate::error::ModelError;
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -51,7 +52,7 @@ impl Sample {
 }
 
 /// Loads the images of `rows` (paths relative to `images`) at `size`.
-pub fn load(rows: &[ManifestRow], images: &Path, size: usize) -> Result<Vec<Sample>, String> {
+pub fn load(rows: &[ManifestRow], images: &Path, size: usize) -> Result<Vec<Sample>, ModelError> {
     rows.iter()
         .map(|row| {
             let views = load_views(row, images)?;
@@ -67,13 +68,13 @@ pub fn load(rows: &[ManifestRow], images: &Path, size: usize) -> Result<Vec<Samp
 
 /// The views of one manifest row (paths relative to `images`) as display
 /// intensities (pipeline steps 1–3).
-pub fn load_views(row: &ManifestRow, images: &Path) -> Result<Vec<Grey>, String> {
+pub fn load_views(row: &ManifestRow, images: &Path) -> Result<Vec<Grey>, ModelError> {
     row.views()
         .into_iter()
         .map(|rel| {
             let path = images.join(rel);
             let fail = |e: &dyn std::fmt::Display| {
-                format!("case {}: {}: {e}", row.case_id, path.display())
+                ModelError::Image(format!("case {}: {}: {e}", row.case_id, path.display()))
             };
             let obj = dicom_object::open_file(&path).map_err(|e| fail(&e))?;
             Grey::from_dicom(&obj).map_err(|e| fail(&e))

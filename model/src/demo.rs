@@ -4,6 +4,7 @@
 //! start of the server has a working model without any download. Every
 //! output of it is labelled [`crate::DEMO_LABEL`].
 
+use crate::error::ModelError;
 use std::path::{Path, PathBuf};
 
 use crate::card::{self, ModelCard, ModelDir};
@@ -49,23 +50,23 @@ pub fn training() -> TrainConfig {
 
 /// Writes the embedded demo model into `models/<model id>/` (once) and
 /// returns that directory, checked against its card.
-pub fn install(models: &Path) -> Result<PathBuf, String> {
+pub fn install(models: &Path) -> Result<PathBuf, ModelError> {
     let card_json = FILES
         .iter()
         .find(|(n, _)| *n == card::CARD)
         .map(|(_, b)| *b)
-        .ok_or("the demo model has no card")?;
-    let card: ModelCard =
-        serde_json::from_slice(card_json).map_err(|e| format!("demo card: {e}"))?;
+        .ok_or_else(|| ModelError::Card("the demo model has no card".into()))?;
+    let card: ModelCard = serde_json::from_slice(card_json)
+        .map_err(|e| ModelError::Card(format!("demo card: {e}")))?;
     let dir = models.join(&card.model_id);
     if !dir.join(card::CARD).exists() {
         let tmp = models.join(format!(".{}.{}.tmp", card.model_id, std::process::id()));
-        std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::create_dir_all(&tmp).map_err(|e| ModelError::file(&tmp, e))?;
         for (name, bytes) in FILES {
             std::fs::write(tmp.join(name), bytes)
-                .map_err(|e| format!("{}: {e}", tmp.join(name).display()))?;
+                .map_err(|e| ModelError::file(&tmp.join(name), e))?;
         }
-        std::fs::rename(&tmp, &dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::rename(&tmp, &dir).map_err(|e| ModelError::file(&dir, e))?;
     }
     ModelDir::open(&dir)?;
     Ok(dir)
@@ -73,7 +74,7 @@ pub fn install(models: &Path) -> Result<PathBuf, String> {
 
 /// Rebuilds the demo model into `out`: generates the phantoms under
 /// `out/phantoms` (removed afterwards), trains, writes the model directory.
-pub fn build(out: &Path, progress: &mut dyn FnMut(Event)) -> Result<ModelCard, String> {
+pub fn build(out: &Path, progress: &mut dyn FnMut(Event)) -> Result<ModelCard, ModelError> {
     let images = out.join("phantoms");
     let cfg = PhantomConfig {
         width: PHANTOM_WIDTH,

@@ -22,6 +22,7 @@
 //! statistics and dropout in inference mode), so the heat map explains
 //! exactly the forward pass that gave the probability.
 
+use crate::error::ModelError;
 use std::path::Path;
 
 use burn::module::Module;
@@ -77,13 +78,13 @@ pub struct Prediction {
 impl Predictor {
     /// Opens and checks the model directory (see [`ModelDir::open`]) and
     /// loads its weights on `device`.
-    pub fn open(path: &Path, device: &Device) -> Result<Predictor, String> {
+    pub fn open(path: &Path, device: &Device) -> Result<Predictor, ModelError> {
         let dir = ModelDir::open(path)?;
         let ad = device.clone().autodiff();
         let load = |on: &Device| {
             dir.config.init(on).and_then(|n| {
                 n.try_load_file(path.join(card::WEIGHTS))
-                    .map_err(|e| format!("{}: {e:?}", path.display()))
+                    .map_err(|e| ModelError::file(path, format!("{e:?}")))
             })
         };
         let frozen = load(&ad)?.freeze();
@@ -107,13 +108,13 @@ impl Predictor {
         views: &[Grey],
         clinical: &Clinical,
         heatmaps: bool,
-    ) -> Result<Prediction, String> {
+    ) -> Result<Prediction, ModelError> {
         let max = self.dir.config.max_views;
         if views.is_empty() || views.len() > max {
-            return Err(format!(
+            return Err(ModelError::Output(format!(
                 "a case needs 1 to {max} views, not {}",
                 views.len()
-            ));
+            )));
         }
         let config = &self.dir.config;
         let size = config.image_size;
@@ -172,7 +173,7 @@ pub(crate) fn guided_maps(
     config: &crate::NetConfig,
     sample: &Sample,
     ad: &Device,
-) -> Result<Explained, String> {
+) -> Result<Explained, ModelError> {
     let size = config.image_size;
     let b = data::batch(&[sample], config, ad, None);
     // One pass with the views as a leaf: the logit, and its gradient with
@@ -191,7 +192,7 @@ pub(crate) fn guided_maps(
     let grads = out.logits.sum().backward();
     let pixels = images
         .grad(&grads)
-        .ok_or("no gradient reached the pixels")?;
+        .ok_or_else(|| ModelError::Output("no gradient reached the pixels".into()))?;
     // Grad-CAM on the last block: the head again, from its feature maps as
     // a leaf, each position's activations weighted by their own gradient
     // and summed over channels (HiResCAM).
@@ -199,7 +200,7 @@ pub(crate) fn guided_maps(
     let grads = out.logits.sum().backward();
     let g = leaf
         .grad(&grads)
-        .ok_or("no gradient reached the feature maps")?;
+        .ok_or_else(|| ModelError::Output("no gradient reached the feature maps".into()))?;
     let [_, _, h, w] = g.dims();
     let cam = host(relu((leaf.inner() * g).sum_dim(1)))?;
     let saliency = host(pixels.abs())?;
@@ -336,9 +337,11 @@ fn jet(t: f32) -> [f32; 3] {
 
 /// The view with its heat map as a colour overlay, PNG, fitted into
 /// `max_side` (never enlarged). Low values (< 0.2) stay uncoloured.
-pub fn overlay_png(view: &Grey, heat: &HeatMap, max_side: u32) -> Result<Vec<u8>, String> {
+pub fn overlay_png(view: &Grey, heat: &HeatMap, max_side: u32) -> Result<Vec<u8>, ModelError> {
     if (view.width, view.height) != (heat.width, heat.height) {
-        return Err("the heat map does not match the view".into());
+        return Err(ModelError::Output(
+            "the heat map does not match the view".into(),
+        ));
     }
     let img = image::RgbImage::from_fn(view.width as u32, view.height as u32, |x, y| {
         let i = y as usize * view.width + x as usize;
@@ -356,7 +359,7 @@ pub fn overlay_png(view: &Grey, heat: &HeatMap, max_side: u32) -> Result<Vec<u8>
     }
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ModelError::Output(e.to_string()))?;
     Ok(out.into_inner())
 }
 
@@ -382,7 +385,7 @@ pub fn evaluate(
     predictor: &Predictor,
     rows: &[ManifestRow],
     images: &Path,
-) -> Result<Evaluation, String> {
+) -> Result<Evaluation, ModelError> {
     let samples = data::load(rows, images, predictor.image_size())?;
     let refs: Vec<&Sample> = samples.iter().collect();
     let logits = train::logits(
@@ -430,7 +433,7 @@ fn localisation(
     predictor: &Predictor,
     rows: &[ManifestRow],
     images: &Path,
-) -> Result<(usize, usize), String> {
+) -> Result<(usize, usize), ModelError> {
     let (mut inside, mut total) = (0, 0);
     for row in rows.iter().filter(|r| r.label.is_malignant()) {
         // Each present view with its mask, in the order of `row.views()`.
@@ -455,14 +458,16 @@ fn localisation(
             let Some(mask) = mask else { continue };
             let path = images.join(mask);
             let mask = image::open(&path)
-                .map_err(|e| format!("case {}: {}: {e}", row.case_id, path.display()))?
+                .map_err(|e| {
+                    ModelError::Output(format!("case {}: {}: {e}", row.case_id, path.display()))
+                })?
                 .to_luma8();
             if (mask.width() as usize, mask.height() as usize) != (heat.width, heat.height) {
-                return Err(format!(
+                return Err(ModelError::Output(format!(
                     "case {}: the mask {} is not the size of {rel}",
                     row.case_id,
                     path.display()
-                ));
+                )));
             }
             let (x, y) = heat.peak;
             total += 1;

@@ -7,12 +7,14 @@
 //! (probability, model id, weight and image hashes).
 
 pub mod clinical;
+pub mod error;
 pub mod manifest;
 pub mod net;
 pub mod phantom;
 pub mod pixels;
 
 pub use clinical::Clinical;
+pub use error::ModelError;
 pub use manifest::{Label, ManifestRow};
 pub use net::{Net, NetConfig};
 
@@ -26,17 +28,17 @@ pub mod train;
 pub use burn;
 
 /// A tensor's values copied to the host (waits for the device).
-pub(crate) fn host<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>, String> {
+pub(crate) fn host<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>, ModelError> {
     t.into_data()
         .try_to_vec::<f32>()
-        .map_err(|e| format!("{e:?}"))
+        .map_err(ModelError::backend)
 }
 pub use card::{ModelCard, ModelDir, DEMO_LABEL};
 
 /// The device of a backend by name: `flex` (always built), `wgpu`, `cuda`,
 /// `ndarray` and `tch` (with the crate's `gpu-wgpu` / `gpu-cuda` /
 /// `cpu-ndarray` / `cpu-tch` features).
-pub fn device(name: &str) -> Result<burn::tensor::Device, String> {
+pub fn device(name: &str) -> Result<burn::tensor::Device, ModelError> {
     use burn::tensor::Device;
     match name {
         "flex" => Ok(Device::flex()),
@@ -52,8 +54,8 @@ pub fn device(name: &str) -> Result<burn::tensor::Device, String> {
         #[cfg(feature = "cpu-tch")]
         #[allow(deprecated)]
         "tch" => Ok(Device::libtorch()),
-        other => Err(format!(
+        other => Err(ModelError::Backend(format!(
             "backend {other} is not built in (flex always is; wgpu, cuda, ndarray and tch need the gpu-wgpu / gpu-cuda / cpu-ndarray / cpu-tch features)"
-        )),
+        ))),
     }
 }

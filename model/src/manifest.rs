@@ -11,6 +11,7 @@
 //! | `bone_rads_points`, `bone_rads_category` | the reader's score |
 //! | `mask_frontal`, `mask_lateral` | optional lesion masks (PNG), used only to test heat maps |
 
+use crate::error::ModelError;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -83,40 +84,49 @@ fn opt(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
 
-/// A code of the model's vocabulary, or empty; anything else names its line.
-fn code<T: std::str::FromStr<Err = String>>(
+/// An optional column: empty is `None`; a value that does not parse is
+/// refused with the message `bad` makes of it.
+fn optional<T: std::str::FromStr>(
     s: &str,
-    column: &str,
-    line: usize,
-) -> Result<Option<T>, String> {
+    bad: impl FnOnce(&str, T::Err) -> String,
+) -> Result<Option<T>, ModelError> {
     match s.trim() {
         "" => Ok(None),
         t => t
             .parse()
             .map(Some)
-            .map_err(|e| format!("line {line}, {column}: {e}")),
+            .map_err(|e| ModelError::Manifest(bad(t, e))),
     }
 }
 
-fn yes_no(s: &str, column: &str, line: usize) -> Result<Option<bool>, String> {
+/// A code of the model's vocabulary, or empty; anything else names its line.
+fn code<T: std::str::FromStr<Err = ModelError>>(
+    s: &str,
+    column: &str,
+    line: usize,
+) -> Result<Option<T>, ModelError> {
+    optional(s, |_, e| format!("line {line}, {column}: {e}"))
+}
+
+fn yes_no(s: &str, column: &str, line: usize) -> Result<Option<bool>, ModelError> {
     match s.trim() {
         "" => Ok(None),
         "yes" | "true" | "1" => Ok(Some(true)),
         "no" | "false" | "0" => Ok(Some(false)),
-        other => Err(format!(
+        other => Err(ModelError::Manifest(format!(
             "line {line}: {column} must be yes, no or empty, not {other:?}"
-        )),
+        ))),
     }
 }
 
-fn number<T: std::str::FromStr>(s: &str, column: &str, line: usize) -> Result<Option<T>, String> {
-    match s.trim() {
-        "" => Ok(None),
-        t => t
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("line {line}: {column} is not a number: {t:?}")),
-    }
+fn number<T: std::str::FromStr>(
+    s: &str,
+    column: &str,
+    line: usize,
+) -> Result<Option<T>, ModelError> {
+    optional(s, |t, _| {
+        format!("line {line}: {column} is not a number: {t:?}")
+    })
 }
 
 fn yes_no_text(v: Option<bool>) -> String {
@@ -128,31 +138,33 @@ fn yes_no_text(v: Option<bool>) -> String {
 }
 
 /// Reads and checks a manifest; every problem names its line.
-pub fn read(path: &Path) -> Result<Vec<ManifestRow>, String> {
-    let mut reader =
-        csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn read(path: &Path) -> Result<Vec<ManifestRow>, ModelError> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| ModelError::file(path, e))?;
     let mut rows = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, record) in reader.deserialize::<Record>().enumerate() {
         let line = i + 2;
-        let r = record.map_err(|e| format!("{}: line {line}: {e}", path.display()))?;
+        let r = record
+            .map_err(|e| ModelError::Manifest(format!("{}: line {line}: {e}", path.display())))?;
         let label = match r.label.trim() {
             "benign" | "0" => Label::Benign,
             "malignant" | "1" => Label::Malignant,
             other => {
-                return Err(format!(
+                return Err(ModelError::Manifest(format!(
                     "line {line}: label must be benign or malignant, not {other:?}"
-                ))
+                )))
             }
         };
         if r.case_id.trim().is_empty() || r.patient_id.trim().is_empty() {
-            return Err(format!("line {line}: case_id and patient_id are required"));
+            return Err(ModelError::Manifest(format!(
+                "line {line}: case_id and patient_id are required"
+            )));
         }
         if !seen.insert(r.case_id.trim().to_owned()) {
-            return Err(format!(
+            return Err(ModelError::Manifest(format!(
                 "line {line}: case {} appears twice",
                 r.case_id.trim()
-            ));
+            )));
         }
         let row = ManifestRow {
             case_id: r.case_id.trim().to_owned(),
@@ -173,8 +185,12 @@ pub fn read(path: &Path) -> Result<Vec<ManifestRow>, String> {
                     .split(';')
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
-                    .map(|s| s.parse().map_err(|e| format!("line {line}, symptoms: {e}")))
-                    .collect::<Result<_, String>>()?,
+                    .map(|s| {
+                        s.parse().map_err(|e| {
+                            ModelError::Manifest(format!("line {line}, symptoms: {e}"))
+                        })
+                    })
+                    .collect::<Result<_, ModelError>>()?,
                 pathological_fracture: yes_no(
                     &r.pathological_fracture,
                     "pathological_fracture",
@@ -190,20 +206,25 @@ pub fn read(path: &Path) -> Result<Vec<ManifestRow>, String> {
             },
         };
         if row.views().is_empty() {
-            return Err(format!("line {line}: case {} has no view", row.case_id));
+            return Err(ModelError::Manifest(format!(
+                "line {line}: case {} has no view",
+                row.case_id
+            )));
         }
         rows.push(row);
     }
     if rows.is_empty() {
-        return Err(format!("{}: the manifest has no cases", path.display()));
+        return Err(ModelError::Manifest(format!(
+            "{}: the manifest has no cases",
+            path.display()
+        )));
     }
     Ok(rows)
 }
 
 /// Writes a manifest.
-pub fn write(path: &Path, rows: &[ManifestRow]) -> Result<(), String> {
-    let mut writer =
-        csv::Writer::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn write(path: &Path, rows: &[ManifestRow]) -> Result<(), ModelError> {
+    let mut writer = csv::Writer::from_path(path).map_err(|e| ModelError::file(path, e))?;
     for r in rows {
         let c = &r.clinical;
         writer
@@ -245,7 +266,9 @@ pub fn write(path: &Path, rows: &[ManifestRow]) -> Result<(), String> {
                 mask_frontal: r.mask_frontal.clone().unwrap_or_default(),
                 mask_lateral: r.mask_lateral.clone().unwrap_or_default(),
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ModelError::Manifest(e.to_string()))?;
     }
-    writer.flush().map_err(|e| e.to_string())
+    writer
+        .flush()
+        .map_err(|e| ModelError::Manifest(e.to_string()))
 }

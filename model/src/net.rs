@@ -15,6 +15,7 @@
 //! [`Device`] its tensors live on (CPU `flex` by default; wgpu or CUDA with
 //! the crate's GPU features).
 
+use crate::error::ModelError;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -75,15 +76,21 @@ impl NetConfig {
     }
 
     /// A checked network of this shape on `device`.
-    pub fn init(&self, device: &Device) -> Result<Net, String> {
+    pub fn init(&self, device: &Device) -> Result<Net, ModelError> {
         if self.channels.is_empty() || self.channels.contains(&0) {
-            return Err("channels must list at least one stage, none of width 0".into());
+            return Err(ModelError::Config(
+                "channels must list at least one stage, none of width 0".into(),
+            ));
         }
         if !(self.pool_sharpness > 0.0 && self.pool_sharpness.is_finite()) {
-            return Err("pool_sharpness must be a positive number".into());
+            return Err(ModelError::Config(
+                "pool_sharpness must be a positive number".into(),
+            ));
         }
         if self.image_size < 16 || self.max_views == 0 {
-            return Err("image_size must be at least 16 and max_views at least 1".into());
+            return Err(ModelError::Config(
+                "image_size must be at least 16 and max_views at least 1".into(),
+            ));
         }
         let c0 = self.channels[0];
         let conv = |cin: usize, cout: usize, k: usize, s: usize| {

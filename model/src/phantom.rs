@@ -21,6 +21,7 @@
 //! Images are written as real DICOM files: CR, 12 bits stored, MONOCHROME1
 //! or MONOCHROME2 at random, with a window.
 
+use crate::error::ModelError;
 use std::path::Path;
 
 use dicom_core::value::PrimitiveValue;
@@ -486,7 +487,7 @@ impl PhantomView {
 
 impl PhantomCase {
     /// The Part 10 file of view `v`.
-    pub fn dicom(&self, v: usize) -> Result<Vec<u8>, String> {
+    pub fn dicom(&self, v: usize) -> Result<Vec<u8>, ModelError> {
         let view = &self.views[v];
         let mut obj = InMemDicomObject::new_empty();
         let uid = |kind: u32| {
@@ -561,8 +562,10 @@ impl PhantomCase {
             text(&mut obj, 0x0028, 0x1050, VR::DS, &format!("{}", w.centre));
             text(&mut obj, 0x0028, 0x1051, VR::DS, &format!("{}", w.width));
         }
-        let rows = u16::try_from(self.height).map_err(|_| "image too tall")?;
-        let cols = u16::try_from(self.width).map_err(|_| "image too wide")?;
+        let rows =
+            u16::try_from(self.height).map_err(|_| ModelError::Image("image too tall".into()))?;
+        let cols =
+            u16::try_from(self.width).map_err(|_| ModelError::Image("image too wide".into()))?;
         for (e, value) in [
             (0x0002u16, 1u16),
             (0x0010, rows),
@@ -590,9 +593,10 @@ impl PhantomCase {
                     .media_storage_sop_class_uid(CR_IMAGE_STORAGE)
                     .media_storage_sop_instance_uid(sop_uid),
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ModelError::Image(e.to_string()))?;
         let mut out = Vec::new();
-        file.write_all(&mut out).map_err(|e| e.to_string())?;
+        file.write_all(&mut out)
+            .map_err(|e| ModelError::Image(e.to_string()))?;
         Ok(out)
     }
 
@@ -613,13 +617,12 @@ impl PhantomCase {
     }
 
     /// Writes the views (DICOM) and the masks (PNG) under `dir/<case id>/`.
-    pub fn write(&self, dir: &Path) -> Result<(), String> {
+    pub fn write(&self, dir: &Path) -> Result<(), ModelError> {
         let case_dir = dir.join(&self.case_id);
-        std::fs::create_dir_all(&case_dir).map_err(|e| format!("{}: {e}", case_dir.display()))?;
+        std::fs::create_dir_all(&case_dir).map_err(|e| ModelError::file(&case_dir, e))?;
         for (v, view) in self.views.iter().enumerate() {
             let file = case_dir.join(format!("{}.dcm", view.view));
-            std::fs::write(&file, self.dicom(v)?)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
+            std::fs::write(&file, self.dicom(v)?).map_err(|e| ModelError::file(&file, e))?;
             let mask = image::GrayImage::from_fn(self.width as u32, self.height as u32, |x, y| {
                 image::Luma([if view.mask[y as usize * self.width + x as usize] {
                     255
@@ -628,8 +631,7 @@ impl PhantomCase {
                 }])
             });
             let file = case_dir.join(format!("{}-mask.png", view.view));
-            mask.save(&file)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
+            mask.save(&file).map_err(|e| ModelError::file(&file, e))?;
         }
         Ok(())
     }
@@ -642,9 +644,13 @@ fn case_number(id: &str) -> u32 {
 }
 
 /// Writes `n` phantoms and their `manifest.csv` into `out`.
-pub fn write_set(n: usize, config: &PhantomConfig, out: &Path) -> Result<Vec<PhantomCase>, String> {
+pub fn write_set(
+    n: usize,
+    config: &PhantomConfig,
+    out: &Path,
+) -> Result<Vec<PhantomCase>, ModelError> {
     let cases = generate(n, config);
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    std::fs::create_dir_all(out).map_err(|e| ModelError::file(out, e))?;
     for case in &cases {
         case.write(out)?;
     }

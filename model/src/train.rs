@@ -13,6 +13,7 @@
 //! probability at which the validation sensitivity is still at least the
 //! target (0.95 by default), which makes specificity as high as that allows.
 
+use crate::error::ModelError;
 use std::path::Path;
 
 use burn::config::Config;
@@ -130,7 +131,7 @@ pub fn logits(
     samples: &[&Sample],
     device: &Device,
     batch_size: usize,
-) -> Result<Vec<f32>, String> {
+) -> Result<Vec<f32>, ModelError> {
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(batch_size.max(1)) {
         let b = data::batch(chunk, config, device, None);
@@ -225,16 +226,16 @@ pub fn train(
     out: &Path,
     resume: bool,
     progress: &mut dyn FnMut(Event),
-) -> Result<ModelCard, String> {
+) -> Result<ModelCard, ModelError> {
     let samples = set.samples;
     let size = net_config.image_size;
     if samples
         .iter()
         .any(|s| s.views.iter().any(|v| v.len() != size * size))
     {
-        return Err(format!(
+        return Err(ModelError::Training(format!(
             "every view must be preprocessed at the network's size {size}"
-        ));
+        )));
     }
     let (train_idx, val_idx) = data::grouped_split(samples, cfg.validation_share, cfg.seed);
     let n_pos = train_idx
@@ -248,7 +249,9 @@ pub fn train(
         || !val_labels.iter().any(|&l| l > 0.5)
         || !val_labels.iter().any(|&l| l < 0.5)
     {
-        return Err("training and validation both need benign and malignant cases".into());
+        return Err(ModelError::Training(
+            "training and validation both need benign and malignant cases".into(),
+        ));
     }
     let class_weight = |label: f32| {
         let n = train_idx.len() as f32;
@@ -263,7 +266,7 @@ pub fn train(
     device.seed(cfg.seed);
     let ad = device.clone().autodiff();
     let checkpoint = out.join("checkpoint");
-    std::fs::create_dir_all(&checkpoint).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
+    std::fs::create_dir_all(&checkpoint).map_err(|e| ModelError::file(&checkpoint, e))?;
     let mut net = net_config.init(&ad)?;
     let mut optim = AdamWConfig::new()
         .with_weight_decay(cfg.weight_decay as f32)
@@ -271,15 +274,17 @@ pub fn train(
     let mut state = Progress::default();
     let state_file = checkpoint.join("progress.json");
     if resume && state_file.exists() {
-        state =
-            serde_json::from_str(&std::fs::read_to_string(&state_file).map_err(|e| e.to_string())?)
-                .map_err(|e| format!("{}: {e}", state_file.display()))?;
+        state = serde_json::from_str(
+            &std::fs::read_to_string(&state_file)
+                .map_err(|e| ModelError::Training(e.to_string()))?,
+        )
+        .map_err(|e| ModelError::file(&state_file, e))?;
         net = net
             .try_load_file(checkpoint.join("last.bpk"))
-            .map_err(|e| format!("checkpoint weights: {e:?}"))?;
+            .map_err(|e| ModelError::Training(format!("checkpoint weights: {e:?}")))?;
         optim = optim
             .load(checkpoint.join("optimizer.bpk"))
-            .map_err(|e| format!("checkpoint optimiser: {e:?}"))?;
+            .map_err(|e| ModelError::Training(format!("checkpoint optimiser: {e:?}")))?;
     }
     let steps = train_idx.len().div_ceil(cfg.batch_size.max(1));
     progress(Event::Started {
@@ -337,7 +342,7 @@ pub fn train(
             valid
                 .clone()
                 .save_file(&best_file)
-                .map_err(|e| format!("saving the best weights: {e:?}"))?;
+                .map_err(|e| ModelError::Training(format!("saving the best weights: {e:?}")))?;
         } else if state.best_epoch > 0 {
             state.since_best += 1;
         }
@@ -352,15 +357,15 @@ pub fn train(
         state.epochs_done = epoch + 1;
         net.clone()
             .save_file(checkpoint.join("last.bpk"))
-            .map_err(|e| format!("checkpoint: {e:?}"))?;
+            .map_err(|e| ModelError::Training(format!("checkpoint: {e:?}")))?;
         optim
             .save(checkpoint.join("optimizer.bpk"))
-            .map_err(|e| format!("checkpoint: {e:?}"))?;
+            .map_err(|e| ModelError::Training(format!("checkpoint: {e:?}")))?;
         std::fs::write(
             &state_file,
-            serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?,
+            serde_json::to_vec_pretty(&state).map_err(|e| ModelError::Training(e.to_string()))?,
         )
-        .map_err(|e| format!("{}: {e}", state_file.display()))?;
+        .map_err(|e| ModelError::file(&state_file, e))?;
         progress(Event::Epoch(metrics));
     }
 
@@ -368,7 +373,7 @@ pub fn train(
     let best = net_config
         .init(&device)?
         .try_load_file(&best_file)
-        .map_err(|e| format!("best weights: {e:?}"))?
+        .map_err(|e| ModelError::Training(format!("best weights: {e:?}")))?
         .valid();
     let val_logits = logits(&best, net_config, &val_samples, &device, cfg.batch_size)?;
     let temperature = fit_temperature(&val_logits, &val_labels);
@@ -378,7 +383,7 @@ pub fn train(
         .collect();
     let (threshold, sensitivity, specificity) =
         threshold_for_sensitivity(&probabilities, &val_labels, cfg.target_sensitivity)
-            .ok_or("validation needs both classes")?;
+            .ok_or_else(|| ModelError::Training("validation needs both classes".into()))?;
     let brier = probabilities
         .iter()
         .zip(&val_labels)
@@ -388,19 +393,20 @@ pub fn train(
 
     let write = |name: &str, bytes: &[u8]| {
         let path = out.join(name);
-        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+        std::fs::write(&path, bytes).map_err(|e| ModelError::file(&path, e))
     };
     best.clone()
         .save_file(out.join(card::WEIGHTS))
-        .map_err(|e| format!("saving weights: {e:?}"))?;
+        .map_err(|e| ModelError::Training(format!("saving weights: {e:?}")))?;
     net_config
         .save(out.join(card::CONFIG))
-        .map_err(|e| format!("config.json: {e}"))?;
+        .map_err(|e| ModelError::Training(format!("config.json: {e}")))?;
     cfg.save(out.join(card::TRAINING))
-        .map_err(|e| format!("training.json: {e}"))?;
+        .map_err(|e| ModelError::Training(format!("training.json: {e}")))?;
     write(
         card::METRICS,
-        &serde_json::to_vec_pretty(&state.history).map_err(|e| e.to_string())?,
+        &serde_json::to_vec_pretty(&state.history)
+            .map_err(|e| ModelError::Training(e.to_string()))?,
     )?;
     let weights_sha256 = card::file_sha256(&out.join(card::WEIGHTS))?;
     let model_card = ModelCard {
@@ -433,7 +439,7 @@ pub fn train(
     };
     write(
         card::CARD,
-        &serde_json::to_vec_pretty(&model_card).map_err(|e| e.to_string())?,
+        &serde_json::to_vec_pretty(&model_card).map_err(|e| ModelError::Training(e.to_string()))?,
     )?;
     write(card::CARD_MD, model_card.markdown().as_bytes())?;
     Ok(model_card)

@@ -19,6 +19,7 @@
 //! a model). A model directory whose files do not match its card's hashes
 //! stops the server from starting.
 
+use osteo_trial::domain::{Probability, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -212,8 +213,9 @@ impl Ai {
     }
 
     async fn attempt(&self, db: &Db, images: &Arc<dyn ObjectStore>, case_id: i64) {
+        let case = osteo_trial::domain::CaseId::new(case_id);
         let system = Principal::system();
-        let input = match case::ai_input(db, &system, case_id).await {
+        let input = match case::ai_input(db, &system, case).await {
             Ok(i) => i,
             Err(e) => {
                 tracing::warn!(case_id, error = %e, "the case's model input cannot be read");
@@ -228,7 +230,7 @@ impl Ai {
         let model_id = self.card().model_id.clone();
         let result = self.predict(images, &input).await;
         let outcome = match result {
-            Ok(prediction) => case::record_prediction(db, &system, case_id, prediction)
+            Ok(prediction) => case::record_prediction(db, &system, case, prediction)
                 .await
                 .map(|p| tracing::info!(case_id, model_id = %p.input.model_id, "prediction locked"))
                 .map_err(|e| match e {
@@ -240,7 +242,7 @@ impl Ai {
         };
         if let Err(Some(error)) = outcome {
             tracing::warn!(case_id, attempt = input.failures + 1, %error, "the model run failed");
-            if let Err(e) = case::record_ai_failure(db, &system, case_id, &model_id, &error).await {
+            if let Err(e) = case::record_ai_failure(db, &system, case, &model_id, &error).await {
                 tracing::warn!(case_id, error = %e, "recording the failed run failed");
             }
             // The next sweeps leave the case alone for 2, 4, 8, … seconds;
@@ -297,29 +299,42 @@ impl Ai {
                     Grey::from_dicom(&obj).map_err(|e| e.to_string())
                 })
                 .collect::<Result<Vec<_>, String>>()?;
-            let prediction = predictor.predict(&views, &clinical, true)?;
+            let prediction = predictor
+                .predict(&views, &clinical, true)
+                .map_err(|e| e.to_string())?;
             let overlays = views
                 .iter()
                 .zip(&prediction.heatmaps)
                 .map(|(v, h)| infer::overlay_png(v, h, 1024))
-                .collect::<Result<Vec<_>, String>>()?;
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
             Ok::<_, String>((prediction, overlays))
         })
         .await
         .map_err(|e| format!("the model run stopped: {e}"))??;
         let mut heatmaps = Vec::new();
         for png in overlays {
-            let sha = crate::imaging::sha256_hex(&png);
-            images.put(&sha, &png).await.map_err(|e| e.to_string())?;
+            let sha = Sha256::of(&png);
+            images
+                .put(sha.as_str(), &png)
+                .await
+                .map_err(|e| e.to_string())?;
             heatmaps.push(sha);
         }
+        // The model's numbers and the stored hashes are parsed here, where
+        // they enter the trial's record.
         let card = self.card();
+        let text = |e: osteo_trial::domain::IdError| e.to_string();
         Ok(PredictionInput {
-            probability: prediction.probability,
-            threshold: card.threshold,
+            probability: Probability::try_from(prediction.probability).map_err(text)?,
+            threshold: Probability::try_from(card.threshold).map_err(text)?,
             model_id: card.model_id.clone(),
-            weights_sha256: card.weights_sha256.clone(),
-            image_sha256: chosen.iter().map(|i| i.sha256.clone()).collect(),
+            weights_sha256: card.weights_sha256.parse().map_err(text)?,
+            image_sha256: chosen
+                .iter()
+                .map(|i| i.sha256.parse())
+                .collect::<Result<_, _>>()
+                .map_err(text)?,
             heatmaps,
             bone_rads_source: input.bone_rads_source,
         })
@@ -422,7 +437,7 @@ pub async fn heatmap_png(
     db: &Db,
     images: &dyn ObjectStore,
     by: &Principal,
-    case_id: i64,
+    case_id: osteo_trial::domain::CaseId,
     n: usize,
 ) -> Result<Option<Vec<u8>>, CaseError> {
     let Some(prediction) = case::prediction(db, by, case_id).await? else {
@@ -431,7 +446,7 @@ pub async fn heatmap_png(
     let Some(sha) = prediction.input.heatmaps.get(n) else {
         return Ok(None);
     };
-    Ok(images.get(sha).await.ok().flatten())
+    Ok(images.get(sha.as_str()).await.ok().flatten())
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ fn rgb(png: Option<Vec<u8>>) -> Option<image::RgbImage> {
 pub async fn pdf(
     state: &AppState,
     by: &Principal,
-    case_id: i64,
+    case_id: osteo_trial::domain::CaseId,
     locale: Locale,
 ) -> Result<Option<Vec<u8>>, CaseError> {
     let Some(prediction) = case::prediction(&state.db, by, case_id).await? else {
@@ -51,13 +51,13 @@ pub async fn pdf(
     for (n, heatmap) in prediction.input.heatmaps.iter().enumerate() {
         let image_sha = prediction.input.image_sha256.get(n);
         let view = image_sha
-            .and_then(|s| detail.images.iter().find(|i| &i.sha256 == s))
+            .and_then(|s| detail.images.iter().find(|i| s == &i.sha256))
             .map(|i| i.view.as_str().to_owned());
         let plain = match image_sha {
             Some(sha) => crate::imaging::preview(
                 state.images.as_ref(),
                 &state.settings.data_dir.join("cache"),
-                sha,
+                sha.as_str(),
                 480,
                 None,
             )
@@ -66,7 +66,7 @@ pub async fn pdf(
             .flatten(),
             None => None,
         };
-        let overlay = state.images.get(heatmap).await.ok().flatten();
+        let overlay = state.images.get(heatmap.as_str()).await.ok().flatten();
         views.push((view, rgb(plain), rgb(overlay)));
     }
     // The primary reader is the first reader assigned.
@@ -124,7 +124,7 @@ fn render(c: &Content, locale: Locale) -> Result<Vec<u8>, PdfError> {
     w.key_values(&[
         (
             t("report.probability"),
-            format!("{:.1}%", p.input.probability * 100.0),
+            format!("{:.1}%", p.input.probability.get() * 100.0),
         ),
         (
             t("report.call"),
@@ -132,7 +132,7 @@ fn render(c: &Content, locale: Locale) -> Result<Vec<u8>, PdfError> {
                 "{} ({} {:.1}%)",
                 opt(p.call.as_str()),
                 t("ai.threshold"),
-                p.input.threshold * 100.0
+                p.input.threshold.get() * 100.0
             ),
         ),
         (t("report.model"), p.input.model_id.clone()),

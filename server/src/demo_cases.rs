@@ -89,6 +89,7 @@ pub async fn seed(
             .context("an enrolled screening has a study number")?;
         let case_id = osteo_trial::case::find_case(db, &number)
             .await?
+            .map(osteo_trial::domain::CaseId::new)
             .with_context(|| format!("the case of {number}"))?;
         for v in 0..case.views.len() {
             let bytes = case.dicom(v).map_err(anyhow::Error::msg)?;

@@ -118,7 +118,7 @@ pub async fn heatmap(
     State(state): State<AppState>,
     Member(me, _session): Member,
     headers: HeaderMap,
-    axum::extract::Path((id, n)): axum::extract::Path<(i64, usize)>,
+    axum::extract::Path((id, n)): axum::extract::Path<(osteo_trial::domain::CaseId, usize)>,
 ) -> Reply {
     let by = me.principal(AuditSource::Ui);
     let png = crate::ai::heatmap_png(&state.db, state.images.as_ref(), &by, id, n)
@@ -139,7 +139,7 @@ pub async fn case_report(
     State(state): State<AppState>,
     Member(me, _session): Member,
     headers: HeaderMap,
-    axum::extract::Path(id): axum::extract::Path<i64>,
+    axum::extract::Path(id): axum::extract::Path<osteo_trial::domain::CaseId>,
     Query(q): Query<LangQuery>,
 ) -> Reply {
     let locale = q

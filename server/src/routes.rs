@@ -1,5 +1,7 @@
 //! Every route of the server, in one place.
 
+use crate::forms::cases::Signed;
+use crate::forms::users::AccountAction;
 use crate::middleware::{self, SESSION_COOKIE};
 use crate::session_store::DbSessionStore;
 use crate::state::AppState;
@@ -98,12 +100,12 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .form(
             urls::ADMIN_USER_RESET,
             BackTo::Page(page::USERS),
-            post(forms::users::reset_password),
+            post(forms::users::account_action).layer(Extension(AccountAction::ResetPassword)),
         )
         .form(
             urls::ADMIN_USER_UNLOCK,
             BackTo::Page(page::USERS),
-            post(forms::users::unlock),
+            post(forms::users::account_action).layer(Extension(AccountAction::Unlock)),
         )
         .form(
             urls::ADMIN_USER_ACTIVE,
@@ -135,7 +137,7 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .form(
             urls::CASE_CRF_SIGN,
             BackTo::Case,
-            post(forms::cases::case_crf_sign),
+            post(forms::cases::case_sign).layer(Extension(Signed::Crf)),
         )
         .form(
             urls::CASE_CRF_AMEND,
@@ -151,7 +153,7 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .form(
             urls::CASE_READ_SIGN,
             BackTo::Case,
-            post(forms::cases::case_read_sign),
+            post(forms::cases::case_sign).layer(Extension(Signed::Read)),
         )
         .form(
             urls::CASE_PATHOLOGY,
@@ -161,7 +163,7 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .form(
             urls::CASE_PATHOLOGY_SIGN,
             BackTo::Case,
-            post(forms::cases::case_pathology_sign),
+            post(forms::cases::case_sign).layer(Extension(Signed::Pathology)),
         )
         .form(urls::CASE_END, BackTo::Case, post(forms::cases::case_end))
         .form(

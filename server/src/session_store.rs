@@ -27,6 +27,21 @@ impl DbSessionStore {
             .await?;
         Ok(done.rows_affected())
     }
+
+    /// Writes `record` with `sql` (its id, data and expiry as `$1`–`$3`);
+    /// returns the rows written.
+    async fn write(&self, record: &Record, sql: &str) -> session_store::Result<u64> {
+        let data = serde_json::to_string(&record)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let done = sqlx::query(sql)
+            .bind(record.id.to_string())
+            .bind(data)
+            .bind(unix_millis(record.expiry_date))
+            .execute(self.db.pool())
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
 }
 
 /// Expiry is stored in milliseconds since 1970: whole seconds would cut up
@@ -44,18 +59,13 @@ impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         // A fresh id until it does not collide (a 128-bit random id almost never does).
         loop {
-            let data = serde_json::to_string(&record)
-                .map_err(|e| session_store::Error::Encode(e.to_string()))?;
-            let inserted = sqlx::query(
-                "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(record.id.to_string())
-            .bind(data)
-            .bind(unix_millis(record.expiry_date))
-            .execute(self.db.pool())
-            .await
-            .map_err(backend)?;
-            if inserted.rows_affected() == 1 {
+            let inserted = self
+                .write(
+                    record,
+                    "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                )
+                .await?;
+            if inserted == 1 {
                 return Ok(());
             }
             record.id = Id::default();
@@ -63,18 +73,12 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let data = serde_json::to_string(&record)
-            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
-        sqlx::query(
+        self.write(
+            record,
             "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3) \
              ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date",
         )
-        .bind(record.id.to_string())
-        .bind(data)
-        .bind(unix_millis(record.expiry_date))
-        .execute(self.db.pool())
-        .await
-        .map_err(backend)?;
+        .await?;
         Ok(())
     }
 

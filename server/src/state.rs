@@ -23,6 +23,25 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Reads a multipart upload of radiographs into the case, file by file,
+    /// under the settings' limits (`imaging::upload::receive`).
+    pub async fn receive_upload(
+        &self,
+        by: &osteo_trial::audit::Principal,
+        case_id: osteo_trial::domain::CaseId,
+        form: axum::extract::Multipart,
+    ) -> Result<Vec<crate::imaging::upload::FileOutcome>, String> {
+        crate::imaging::upload::receive(
+            &self.db,
+            self.images.as_ref(),
+            &self.settings.image_limits(),
+            by,
+            case_id,
+            form,
+        )
+        .await
+    }
+
     pub fn policy(&self) -> SessionPolicy {
         SessionPolicy {
             absolute: self.settings.absolute_timeout,

@@ -23,7 +23,7 @@ pub mod page {
     pub const ANALYSIS: &str = "/analysis";
 
     /// A case's page.
-    pub fn case(id: i64) -> String {
+    pub fn case(id: impl std::fmt::Display) -> String {
         format!("{CASES}/{id}")
     }
 }

@@ -107,16 +107,17 @@ pub async fn predict(
     case_id: i64,
     probability: f64,
 ) -> Result<case::Prediction, case::CaseError> {
+    let sha = |s: String| s.parse().expect("a SHA-256");
     case::record_prediction(
         &app.db,
         &Principal::system(),
-        case_id,
+        osteo_trial::domain::CaseId::try_from(case_id).expect("a case id"),
         PredictionInput {
-            probability,
-            threshold: 0.5,
+            probability: probability.try_into().expect("a probability"),
+            threshold: 0.5.try_into().expect("a probability"),
             model_id: TEST_MODEL_ID.into(),
-            weights_sha256: test_model_weights(),
-            image_sha256: vec!["a".repeat(64), "b".repeat(64)],
+            weights_sha256: sha(test_model_weights()),
+            image_sha256: vec![sha("a".repeat(64)), sha("b".repeat(64))],
             heatmaps: vec![],
             bone_rads_source: case::BoneRadsSource::PrimaryReader,
         },

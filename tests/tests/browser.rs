@@ -634,17 +634,18 @@ async fn the_viewer_windows_zooms_pans_and_overlays_the_heat_map() {
         .put(&overlay_sha, &overlay)
         .await
         .unwrap();
+    let sha = |s: &str| s.parse::<osteo_trial::domain::Sha256>().unwrap();
     osteo_trial::case::record_prediction(
         &app.db,
         &osteo_trial::audit::Principal::system(),
-        id,
+        id.try_into().unwrap(),
         osteo_trial::case::PredictionInput {
-            probability: 0.8,
-            threshold: 0.5,
+            probability: 0.8.try_into().unwrap(),
+            threshold: 0.5.try_into().unwrap(),
             model_id: osteo_tests::workflow::TEST_MODEL_ID.into(),
-            weights_sha256: osteo_tests::workflow::test_model_weights(),
-            image_sha256: shas.clone(),
-            heatmaps: vec![overlay_sha],
+            weights_sha256: sha(&osteo_tests::workflow::test_model_weights()),
+            image_sha256: shas.iter().map(|s| sha(s)).collect(),
+            heatmaps: vec![sha(&overlay_sha)],
             bone_rads_source: osteo_trial::case::BoneRadsSource::PrimaryReader,
         },
     )

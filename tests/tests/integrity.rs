@@ -473,18 +473,18 @@ async fn a_trial_database_never_gets_the_demo_and_records_only_the_pinned_models
     // Team::new pinned the test double: another model's prediction is refused
     // by the service (audited) and by the database.
     let mut other = osteo_trial::case::PredictionInput {
-        probability: 0.4,
-        threshold: 0.5,
+        probability: 0.4.try_into().unwrap(),
+        threshold: 0.5.try_into().unwrap(),
         model_id: "another-model".into(),
-        weights_sha256: "d".repeat(64),
-        image_sha256: vec!["a".repeat(64)],
+        weights_sha256: "d".repeat(64).parse().unwrap(),
+        image_sha256: vec!["a".repeat(64).parse().unwrap()],
         heatmaps: vec![],
         bone_rads_source: osteo_trial::case::BoneRadsSource::PrimaryReader,
     };
     let e = osteo_trial::case::record_prediction(
         &app.db,
         &osteo_trial::audit::Principal::system(),
-        id,
+        id.try_into().unwrap(),
         other.clone(),
     )
     .await
@@ -1389,9 +1389,13 @@ async fn the_model_takes_the_primary_readers_score_or_the_consensus_as_the_study
     // The primary reader (first assigned) reads 9 points.
     team.save_read(id).await;
     team.sign_read(&app, id).await;
-    let input = case::ai_input(&app.db, &osteo_trial::audit::Principal::system(), id)
-        .await
-        .unwrap();
+    let input = case::ai_input(
+        &app.db,
+        &osteo_trial::audit::Principal::system(),
+        id.try_into().unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(input.bone_rads_source, BoneRadsSource::Consensus);
     // Median of {1, 9} (the upper for two) = 9 → category 4.
     assert_eq!(
@@ -1436,9 +1440,13 @@ async fn the_model_takes_the_primary_readers_score_or_the_consensus_as_the_study
         .await;
     team.save_read(id).await;
     team.sign_read(&app, id).await;
-    let input = case::ai_input(&app.db, &osteo_trial::audit::Principal::system(), id)
-        .await
-        .unwrap();
+    let input = case::ai_input(
+        &app.db,
+        &osteo_trial::audit::Principal::system(),
+        id.try_into().unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(input.bone_rads_source, BoneRadsSource::PrimaryReader);
     assert_eq!(
         input.bone_rads.map(|s| (s.points, s.category)),

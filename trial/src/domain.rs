@@ -3,6 +3,9 @@
 //! Every type in this module can only hold a valid value: it is built through
 //! `parse` / `TryFrom`, which returns a typed error that says how to fix the input.
 
+pub mod ids;
+
+pub use ids::{CaseId, IdError, Probability, Sha256, UserId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -70,7 +73,7 @@ impl Role {
             ViewCases | ViewUnblinded => {
                 matches!(self, Admin | PrincipalInvestigator | Coordinator | Monitor)
             }
-            SignCrf => matches!(self, Coordinator | PrincipalInvestigator),
+            SignCrf | SignPathology => matches!(self, Coordinator | PrincipalInvestigator),
             RaiseQuery => matches!(self, Monitor | Coordinator | PrincipalInvestigator),
             AnswerQuery => matches!(self, Coordinator),
             ManageStudy => matches!(self, Admin | PrincipalInvestigator),
@@ -131,6 +134,8 @@ pub enum Permission {
     ViewUnblinded,
     /// Sign the clinical CRF.
     SignCrf,
+    /// Sign the pathology result (the reference standard).
+    SignPathology,
     /// Raise a data query and close or reopen it.
     RaiseQuery,
     /// Answer a data query.

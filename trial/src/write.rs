@@ -153,15 +153,78 @@ pub async fn sign(
     .fetch_one(&mut **tx)
     .await?
     .try_get("id")?;
+    let what = format!("{printed_name} ({}) {meaning} v{version}", by.name);
+    audit_signature(tx, by, entity, id, what, None).await?;
+    Ok(sig)
+}
+
+/// The audit row of an electronic signature (`signature.apply`), written in
+/// the signature's transaction: every kind of signature — on a case's
+/// record, the analysis plan, an unlock — is audited the same way.
+pub(crate) async fn audit_signature(
+    tx: &mut Tx,
+    by: &Principal,
+    entity: &'static str,
+    id: i64,
+    what: String,
+    reason: Option<&str>,
+) -> Result<(), sqlx::Error> {
     audit::append(
         tx,
         by,
-        Change::new("signature.apply", entity, id).field(
-            "signature",
-            None,
-            Some(format!("{printed_name} ({}) {meaning} v{version}", by.name)),
-        ),
+        Change::new("signature.apply", entity, id)
+            .field("signature", None, Some(what))
+            .reason(reason),
     )
-    .await?;
-    Ok(sig)
+    .await
+    .map(drop)
 }
+
+/// The conversions a service error of the write path shares, for an error
+/// type with the variants `Refused(String)`, `Store(sqlx::Error)`,
+/// `DatabaseLocked`, `Forbidden`, `PasswordHashing(String)` and
+/// `BadPassword`: a rule the database refused (told by its code, see
+/// [`is_rule_refusal`]) keeps the database's message; the database lock,
+/// a missing permission and a failed re-authentication map to their
+/// variants.
+macro_rules! write_path_errors {
+    ($error:ident) => {
+        impl From<sqlx::Error> for $error {
+            fn from(e: sqlx::Error) -> Self {
+                if $crate::write::is_rule_refusal(&e) {
+                    if let sqlx::Error::Database(d) = &e {
+                        return $error::Refused(d.message().to_owned());
+                    }
+                }
+                $error::Store(e)
+            }
+        }
+
+        impl From<$crate::write::WriteError> for $error {
+            fn from(e: $crate::write::WriteError) -> Self {
+                match e {
+                    $crate::write::WriteError::Locked => $error::DatabaseLocked,
+                    $crate::write::WriteError::Store(e) => e.into(),
+                }
+            }
+        }
+
+        impl From<$crate::write::Forbidden> for $error {
+            fn from(_: $crate::write::Forbidden) -> Self {
+                $error::Forbidden
+            }
+        }
+
+        impl From<$crate::accounts::LoginError> for $error {
+            fn from(e: $crate::accounts::LoginError) -> Self {
+                use $crate::accounts::LoginError as L;
+                match e {
+                    L::Store(s) => $error::Store(s),
+                    L::Hash(e) => $error::PasswordHashing(e),
+                    L::Invalid | L::Locked { .. } | L::Deactivated => $error::BadPassword,
+                }
+            }
+        }
+    };
+}
+pub(crate) use write_path_errors;

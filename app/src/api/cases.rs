@@ -64,7 +64,10 @@ pub struct CaseData {
     pub can_enter: bool,
     pub can_assign: bool,
     pub can_read: bool,
+    /// May sign the clinical CRF.
     pub can_sign: bool,
+    /// May sign the pathology result.
+    pub can_sign_pathology: bool,
     pub can_query: bool,
     pub can_answer: bool,
     /// Active radiologists, `(username, display name)`, for assignment.
@@ -96,6 +99,8 @@ pub async fn case_view(id: i64) -> Result<CaseData, AppError> {
     use osteo_trial::study;
     let (ctx, me) = super::ssr::user().await?;
     let by = me.principal(AuditSource::Ui);
+    let id =
+        osteo_trial::domain::CaseId::try_from(id).map_err(|e| AppError::Invalid(e.to_string()))?;
     let detail = case::case_detail(&ctx.db, &by, id)
         .await
         .map_err(super::ssr::refused)?;
@@ -136,6 +141,7 @@ pub async fn case_view(id: i64) -> Result<CaseData, AppError> {
         can_assign: me.role.can(Permission::AssignReaders),
         can_read: me.role.can(Permission::ReadCases),
         can_sign: me.role.can(Permission::SignCrf),
+        can_sign_pathology: me.role.can(Permission::SignPathology),
         can_query: me.role.can(Permission::RaiseQuery),
         can_answer: me.role.can(Permission::AnswerQuery),
         radiologists,

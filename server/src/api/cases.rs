@@ -17,6 +17,7 @@ use osteo_trial::case::{
     self, CaseDetail, CaseEnd, CaseState, CaseSummary, CrfRecord, DataQuery, PathologyRecord,
     Prediction, QueryAction, Read, ReadInput, SignatureMeaning,
 };
+use osteo_trial::domain::CaseId;
 use osteo_trial::domain::Reason;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -48,7 +49,7 @@ pub async fn worklist(
 pub async fn show(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
 ) -> Result<Json<CaseDetail>, ApiError> {
     let Path(id) = id?;
     Ok(Json(
@@ -69,7 +70,7 @@ pub struct UploadOut {
 pub async fn upload_images(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
     form: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, Json<UploadOut>), ApiError> {
     let Path(id) = id?;
@@ -80,16 +81,10 @@ pub async fn upload_images(
     let form = form.map_err(|e| {
         ApiError::bad_request(format!("send multipart/form-data: {}", e.body_text()))
     })?;
-    let files = crate::imaging::upload::receive(
-        &state.db,
-        state.images.as_ref(),
-        &state.settings.image_limits(),
-        &by,
-        id,
-        form,
-    )
-    .await
-    .map_err(ApiError::bad_request)?;
+    let files = state
+        .receive_upload(&by, id, form)
+        .await
+        .map_err(ApiError::bad_request)?;
     Ok((
         crate::imaging::upload::batch_status(&files),
         Json(UploadOut { files }),
@@ -103,7 +98,7 @@ pub async fn upload_images(
 pub async fn images_complete(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
 ) -> Result<Json<CaseState>, ApiError> {
     let Path(id) = id?;
     Ok(Json(
@@ -129,7 +124,7 @@ pub struct CrfIn {
 pub async fn save_crf(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
     ApiJson(body): ApiJson<CrfIn>,
 ) -> Result<Json<CrfRecord>, ApiError> {
     let Path(id) = id?;
@@ -174,7 +169,7 @@ impl SignIn {
 pub async fn sign_crf(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
     ApiJson(body): ApiJson<SignIn>,
 ) -> Result<Json<CrfRecord>, ApiError> {
     let Path(id) = id?;
@@ -198,7 +193,7 @@ pub struct ReaderIn {
 pub async fn assign_reader(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
     ApiJson(body): ApiJson<ReaderIn>,
 ) -> Result<Json<Vec<String>>, ApiError> {
     let Path(id) = id?;
@@ -214,7 +209,7 @@ pub async fn assign_reader(
 pub async fn save_read(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
     ApiJson(body): ApiJson<ReadInput>,
 ) -> Result<Json<Read>, ApiError> {
     let Path(id) = id?;
@@ -230,7 +225,7 @@ pub async fn save_read(
 pub async fn sign_read(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
     ApiJson(body): ApiJson<SignIn>,
 ) -> Result<Json<Read>, ApiError> {
     let Path(id) = id?;
@@ -246,7 +241,7 @@ pub async fn sign_read(
 pub async fn reads(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
 ) -> Result<Json<Vec<Read>>, ApiError> {
     let Path(id) = id?;
     Ok(Json(case::reads(&state.db, &user.principal(), id).await?))
@@ -259,7 +254,7 @@ pub async fn reads(
 pub async fn prediction(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
 ) -> Result<Json<Option<Prediction>>, ApiError> {
     let Path(id) = id?;
     Ok(Json(
@@ -275,7 +270,7 @@ pub async fn prediction(
 pub async fn heatmap(
     State(state): State<AppState>,
     user: ApiUser,
-    path: Result<Path<(i64, usize)>, PathRejection>,
+    path: Result<Path<(CaseId, usize)>, PathRejection>,
 ) -> Result<axum::response::Response, ApiError> {
     let Path((id, n)) = path?;
     match crate::ai::heatmap_png(&state.db, state.images.as_ref(), &user.principal(), id, n).await?
@@ -307,7 +302,7 @@ pub struct ReportQuery {
 pub async fn case_report(
     State(state): State<AppState>,
     user: ApiUser,
-    path: Result<Path<i64>, PathRejection>,
+    path: Result<Path<CaseId>, PathRejection>,
     Query(q): Query<ReportQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     let Path(id) = path?;
@@ -341,7 +336,7 @@ pub async fn case_report(
 pub async fn pathology(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
 ) -> Result<Json<Option<PathologyRecord>>, ApiError> {
     let Path(id) = id?;
     Ok(Json(
@@ -366,7 +361,7 @@ pub struct PathologyIn {
 pub async fn enter_pathology(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
     ApiJson(body): ApiJson<PathologyIn>,
 ) -> Result<(StatusCode, Json<PathologyRecord>), ApiError> {
     let Path(id) = id?;
@@ -389,7 +384,7 @@ pub async fn enter_pathology(
 pub async fn sign_pathology(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
     ApiJson(body): ApiJson<SignIn>,
 ) -> Result<Json<PathologyRecord>, ApiError> {
     let Path(id) = id?;
@@ -422,7 +417,7 @@ pub struct EndIn {
 pub async fn end(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
     ApiJson(body): ApiJson<EndIn>,
 ) -> Result<Json<CaseState>, ApiError> {
     let Path(id) = id?;
@@ -463,7 +458,7 @@ pub struct AmendIn {
 pub async fn amend_crf(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
     ApiJson(body): ApiJson<AmendIn>,
 ) -> Result<(StatusCode, Json<CrfRecord>), ApiError> {
     let Path(id) = id?;
@@ -500,7 +495,7 @@ pub struct QualityIn {
 pub async fn poor_quality(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
     ApiJson(body): ApiJson<QualityIn>,
 ) -> Result<Json<CaseDetail>, ApiError> {
     let Path(id) = id?;
@@ -531,7 +526,8 @@ pub struct QueryFilter {
     #[serde(default)]
     open: bool,
     /// One case only.
-    case: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    case: Option<CaseId>,
 }
 
 /// Data queries, per site and case.
@@ -564,7 +560,7 @@ pub struct QueryIn {
 pub async fn raise_query(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<CaseId>, PathRejection>,
     ApiJson(body): ApiJson<QueryIn>,
 ) -> Result<(StatusCode, Json<DataQuery>), ApiError> {
     let Path(id) = id?;

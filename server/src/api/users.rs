@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use osteo_trial::accounts::{self, AccountUpdate, NewUser, User};
+use osteo_trial::domain::UserId;
 use osteo_trial::domain::{DisplayName, Permission, Reason, Role, SiteCode, Username};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -130,7 +131,7 @@ pub struct CreatedToken {
     secret: String,
 }
 
-fn id_of(id: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {
+fn id_of<T>(id: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
     id.map(|Path(i)| i).map_err(ApiError::from)
 }
 
@@ -233,7 +234,7 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<UserId>, PathRejection>,
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> Result<Json<UserOut>, ApiError> {
     let id = id_of(id)?;
@@ -272,7 +273,7 @@ pub async fn update(
 pub async fn reset_password(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<UserId>, PathRejection>,
     ApiJson(body): ApiJson<WithReason>,
 ) -> Result<Json<OneTimePasswordOut>, ApiError> {
     let id = id_of(id)?;
@@ -290,7 +291,7 @@ pub async fn reset_password(
 pub async fn unlock(
     State(state): State<AppState>,
     user: ApiUser,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<UserId>, PathRejection>,
     ApiJson(body): ApiJson<WithReason>,
 ) -> Result<Json<UserOut>, ApiError> {
     let id = id_of(id)?;

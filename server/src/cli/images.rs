@@ -418,13 +418,15 @@ async fn import(
         )));
     }
     let store = FileStore::new(data_dir.join("objects"));
-    let mut cases: HashMap<String, Option<i64>> = HashMap::new();
+    let mut cases: HashMap<String, Option<osteo_trial::domain::CaseId>> = HashMap::new();
     let (mut stored, mut refused) = (0, 0);
     for row in rows {
         let case_id = match cases.get(&row.study_number) {
             Some(id) => *id,
             None => {
-                let id = osteo_trial::case::find_case(&db, &row.study_number).await?;
+                let id = osteo_trial::case::find_case(&db, &row.study_number)
+                    .await?
+                    .map(osteo_trial::domain::CaseId::new);
                 cases.insert(row.study_number.clone(), id);
                 id
             }

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use osteo_trial::accounts::{self, AccountError, AccountUpdate, NewUser};
 use osteo_trial::audit::anchor::{Anchor, PublicKey};
 use osteo_trial::audit::{self, AuditFilter, Change, Principal, VerifyError};
-use osteo_trial::domain::{DisplayName, Reason, Role, SiteCode, StudyKind, Username};
+use osteo_trial::domain::{DisplayName, Reason, Role, SiteCode, StudyKind, UserId, Username};
 use osteo_trial::store::Db;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -491,7 +491,7 @@ async fn user(args: &DbArgs, cmd: UserCommand) -> anyhow::Result<ExitCode> {
         UserCommand::ResetPassword { username, reason } => {
             let user = find(&db, &username).await?;
             let reason = Reason::parse(&reason).map_err(usage)?;
-            let password = accounts::reset_password(&db, &by, user.id, &reason)
+            let password = accounts::reset_password(&db, &by, UserId::new(user.id), &reason)
                 .await
                 .map_err(account_error)?;
             println!(
@@ -511,7 +511,7 @@ async fn user(args: &DbArgs, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 active: Some(active),
                 ..AccountUpdate::default()
             };
-            let user = accounts::update_account(&db, &by, user.id, update, &reason)
+            let user = accounts::update_account(&db, &by, UserId::new(user.id), update, &reason)
                 .await
                 .map_err(account_error)?;
             println!(
@@ -531,7 +531,7 @@ async fn user(args: &DbArgs, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 ..AccountUpdate::default()
             };
             let reason = Reason::parse(&reason).map_err(usage)?;
-            let user = accounts::update_account(&db, &by, user.id, update, &reason)
+            let user = accounts::update_account(&db, &by, UserId::new(user.id), update, &reason)
                 .await
                 .map_err(account_error)?;
             println!("{} is now {}", user.username, user.role);
@@ -539,7 +539,7 @@ async fn user(args: &DbArgs, cmd: UserCommand) -> anyhow::Result<ExitCode> {
         UserCommand::Unlock { username, reason } => {
             let user = find(&db, &username).await?;
             let reason = Reason::parse(&reason).map_err(usage)?;
-            accounts::unlock(&db, &by, user.id, &reason)
+            accounts::unlock(&db, &by, UserId::new(user.id), &reason)
                 .await
                 .map_err(account_error)?;
             println!("{} is unlocked", user.username);

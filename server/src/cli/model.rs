@@ -144,8 +144,8 @@ pub struct BenchArgs {
     pub backend: String,
 }
 
-fn usage(msg: impl Into<String>) -> anyhow::Error {
-    crate::cli::usage_error(msg.into())
+fn usage(msg: impl std::fmt::Display) -> anyhow::Error {
+    crate::cli::usage_error(msg.to_string())
 }
 
 /// Runs a model command; `model_in_use` gives the configured model directory

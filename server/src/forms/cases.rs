@@ -8,18 +8,20 @@ use crate::urls::page;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
+use axum::Extension;
 use osteo_app::auth;
 use osteo_trial::case::bonerads::Features;
 use osteo_trial::case::crf::{ClinicalCrf, FieldIssue};
 use osteo_trial::case::pathology::PathologyInput;
 use osteo_trial::case::{self, CaseError, FormEcho, ReadInput};
+use osteo_trial::domain::CaseId;
 use osteo_trial::domain::{AuditSource, Reason};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 type Pairs = Vec<(String, String)>;
 
-async fn saved(session: &Session, id: i64, message: &str, anchor: &str) -> Reply {
+async fn saved(session: &Session, id: CaseId, message: &str, anchor: &str) -> Reply {
     flash(session, message, None, None).await;
     Ok(Redirect::to(&format!("{}#{anchor}", page::case(id))).into_response())
 }
@@ -35,7 +37,7 @@ fn get<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
 /// Goes back to the form with its values and problems.
 async fn echo(
     session: &Session,
-    id: i64,
+    id: CaseId,
     form: &str,
     values: Pairs,
     issues: Vec<FieldIssue>,
@@ -67,7 +69,7 @@ pub async fn case_images(
     State(state): State<AppState>,
     Member(me, session): Member,
     headers: HeaderMap,
-    Id(id): Id,
+    Id(id): Id<CaseId>,
     form: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Reply {
     let page = page::case(id);
@@ -83,17 +85,7 @@ pub async fn case_images(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
     let received = match form {
-        Ok(form) => {
-            crate::imaging::upload::receive(
-                &state.db,
-                state.images.as_ref(),
-                &state.settings.image_limits(),
-                &by,
-                id,
-                form,
-            )
-            .await
-        }
+        Ok(form) => state.receive_upload(&by, id, form).await,
         Err(e) => Err(format!("send multipart/form-data: {}", e.body_text())),
     };
     if wants_json {
@@ -139,7 +131,7 @@ pub async fn case_images_complete(
     State(state): State<AppState>,
     Member(me, session): Member,
     headers: HeaderMap,
-    Id(id): Id,
+    Id(id): Id<CaseId>,
 ) -> Reply {
     case::complete_images(&state.db, &me.principal(AuditSource::Ui), id)
         .await
@@ -152,7 +144,7 @@ pub async fn case_crf(
     State(state): State<AppState>,
     Member(me, session): Member,
     headers: HeaderMap,
-    Id(id): Id,
+    Id(id): Id<CaseId>,
     FormBody(pairs): FormBody<Pairs>,
 ) -> Reply {
     let complete = get(&pairs, "action") == Some("complete");
@@ -224,28 +216,6 @@ pub async fn case_crf(
     }
 }
 
-#[tracing::instrument(skip_all)]
-pub async fn case_crf_sign(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    Id(id): Id,
-    FormBody(f): FormBody<SignForm>,
-) -> Reply {
-    let err = |e| refused(&headers, &page::case(id), e);
-    let meaning = f.meaning().map_err(err)?;
-    case::sign_crf(
-        &state.db,
-        &me.principal(AuditSource::Ui),
-        id,
-        meaning,
-        &f.password,
-    )
-    .await
-    .map_err(err)?;
-    saved(&session, id, "flash.signed", "crf").await
-}
-
 #[derive(Deserialize)]
 pub struct ReaderForm {
     username: String,
@@ -256,7 +226,7 @@ pub async fn case_assign(
     State(state): State<AppState>,
     Member(me, session): Member,
     headers: HeaderMap,
-    Id(id): Id,
+    Id(id): Id<CaseId>,
     FormBody(f): FormBody<ReaderForm>,
 ) -> Reply {
     case::assign_reader(&state.db, &me.principal(AuditSource::Ui), id, &f.username)
@@ -296,7 +266,7 @@ pub async fn case_read(
     State(state): State<AppState>,
     Member(me, session): Member,
     headers: HeaderMap,
-    Id(id): Id,
+    Id(id): Id<CaseId>,
     FormBody(pairs): FormBody<Pairs>,
 ) -> Reply {
     let result = match read_input(&pairs) {
@@ -310,20 +280,6 @@ pub async fn case_read(
         }
         Err(e) => echo(&session, id, "read", pairs, vec![], e.to_string()).await,
     }
-}
-
-#[tracing::instrument(skip_all)]
-pub async fn case_read_sign(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    Id(id): Id,
-    FormBody(f): FormBody<SignForm>,
-) -> Reply {
-    case::sign_read(&state.db, &me.principal(AuditSource::Ui), id, &f.password)
-        .await
-        .map_err(|e| refused(&headers, &page::case(id), e))?;
-    saved(&session, id, "flash.signed", "read").await
 }
 
 /// The pathology form, as submitted.
@@ -348,7 +304,7 @@ pub async fn case_pathology(
     State(state): State<AppState>,
     Member(me, session): Member,
     headers: HeaderMap,
-    Id(id): Id,
+    Id(id): Id<CaseId>,
     FormBody(pairs): FormBody<Pairs>,
 ) -> Reply {
     let result = match pathology_input(&pairs) {
@@ -376,26 +332,48 @@ pub async fn case_pathology(
     }
 }
 
+/// A record of the case page that takes a signature; each signing route
+/// names its record (`routes`).
+#[derive(Debug, Clone, Copy)]
+pub enum Signed {
+    Crf,
+    Read,
+    Pathology,
+}
+
+/// Signs the case's CRF, the user's own read or the pathology with the
+/// password (and, for the CRF and pathology, the meaning) of the form, and
+/// goes back to that section of the case page.
 #[tracing::instrument(skip_all)]
-pub async fn case_pathology_sign(
+pub async fn case_sign(
     State(state): State<AppState>,
+    Extension(record): Extension<Signed>,
     Member(me, session): Member,
     headers: HeaderMap,
-    Id(id): Id,
+    Id(id): Id<CaseId>,
     FormBody(f): FormBody<SignForm>,
 ) -> Reply {
     let err = |e| refused(&headers, &page::case(id), e);
-    let meaning = f.meaning().map_err(err)?;
-    case::sign_pathology(
-        &state.db,
-        &me.principal(AuditSource::Ui),
-        id,
-        meaning,
-        &f.password,
-    )
-    .await
+    let (db, by) = (&state.db, me.principal(AuditSource::Ui));
+    let section = match record {
+        Signed::Crf => {
+            let meaning = f.meaning().map_err(err)?;
+            case::sign_crf(db, &by, id, meaning, &f.password)
+                .await
+                .map(|_| "crf")
+        }
+        Signed::Read => case::sign_read(db, &by, id, &f.password)
+            .await
+            .map(|_| "read"),
+        Signed::Pathology => {
+            let meaning = f.meaning().map_err(err)?;
+            case::sign_pathology(db, &by, id, meaning, &f.password)
+                .await
+                .map(|_| "pathology")
+        }
+    }
     .map_err(err)?;
-    saved(&session, id, "flash.signed", "pathology").await
+    saved(&session, id, "flash.signed", section).await
 }
 
 #[derive(Deserialize)]
@@ -412,7 +390,7 @@ pub async fn case_end(
     State(state): State<AppState>,
     Member(me, session): Member,
     headers: HeaderMap,
-    Id(id): Id,
+    Id(id): Id<CaseId>,
     FormBody(f): FormBody<EndForm>,
 ) -> Reply {
     let page = page::case(id);
@@ -440,7 +418,7 @@ pub async fn case_crf_amend(
     State(state): State<AppState>,
     Member(me, session): Member,
     headers: HeaderMap,
-    Id(id): Id,
+    Id(id): Id<CaseId>,
     FormBody(pairs): FormBody<Pairs>,
 ) -> Reply {
     let reason = match get(&pairs, "reason").map(Reason::parse) {
@@ -499,7 +477,7 @@ pub async fn case_poor_quality(
     State(state): State<AppState>,
     Member(me, session): Member,
     headers: HeaderMap,
-    Id(id): Id,
+    Id(id): Id<CaseId>,
     FormBody(f): FormBody<QualityForm>,
 ) -> Reply {
     let page = page::case(id);
@@ -521,7 +499,7 @@ pub async fn case_raise_query(
     State(state): State<AppState>,
     Member(me, session): Member,
     headers: HeaderMap,
-    Id(id): Id,
+    Id(id): Id<CaseId>,
     FormBody(f): FormBody<QueryForm>,
 ) -> Reply {
     case::raise_query(
@@ -567,5 +545,11 @@ pub async fn query_action(
     )
     .await
     .map_err(|e| refused(&headers, &page, e))?;
-    saved(&session, q.case_id, "flash.query_saved", "queries").await
+    saved(
+        &session,
+        CaseId::new(q.case_id),
+        "flash.query_saved",
+        "queries",
+    )
+    .await
 }

@@ -10,8 +10,8 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use osteo_app::flash::Flash;
 use osteo_app::auth;
+use osteo_app::flash::Flash;
 use osteo_app::i18n::request_locale;
 use osteo_trial::accounts::User;
 use osteo_trial::domain::Locale;
@@ -111,16 +111,17 @@ impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequest<S> for F
 }
 
 /// The numeric id in the path; anything else is a page that does not exist.
-pub struct Id(pub(crate) i64);
+/// Case routes take it as a [`CaseId`](osteo_trial::domain::CaseId).
+pub struct Id<T = i64>(pub(crate) T);
 
-impl<S: Send + Sync> FromRequestParts<S> for Id {
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Id<T> {
     type Rejection = Halt;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &S,
     ) -> std::result::Result<Self, Self::Rejection> {
-        match Path::<i64>::from_request_parts(parts, state).await {
+        match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(id)) => Ok(Id(id)),
             Err(_) => Err(not_found(&parts.headers)),
         }

@@ -7,7 +7,9 @@ use crate::urls::page;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect};
+use axum::Extension;
 use osteo_trial::accounts::{self, AccountError, AccountUpdate, NewUser};
+use osteo_trial::domain::UserId;
 use osteo_trial::domain::{
     AuditSource, DisplayName, DomainError, Reason, Role, SiteCode, Username,
 };
@@ -81,7 +83,7 @@ pub async fn update_user(
     State(state): State<AppState>,
     Member(me, session): Member,
     headers: HeaderMap,
-    Id(id): Id,
+    Id(id): Id<UserId>,
     FormBody(f): FormBody<UpdateUserForm>,
 ) -> Reply {
     let parsed = (|| -> std::result::Result<(AccountUpdate, Reason), DomainError> {
@@ -105,7 +107,7 @@ async fn apply_update(
     me: &osteo_trial::accounts::User,
     session: &Session,
     headers: &HeaderMap,
-    id: i64,
+    id: UserId,
     update: AccountUpdate,
     reason: &Reason,
 ) -> Reply {
@@ -132,7 +134,7 @@ pub async fn set_active(
     State(state): State<AppState>,
     Member(me, session): Member,
     headers: HeaderMap,
-    Id(id): Id,
+    Id(id): Id<UserId>,
     FormBody(f): FormBody<ActiveForm>,
 ) -> Reply {
     let reason = Reason::parse(&f.reason).map_err(|e| users_error(&headers, e.into()))?;
@@ -143,43 +145,50 @@ pub async fn set_active(
     apply_update(&state, &me, &session, &headers, id, update, &reason).await
 }
 
-#[tracing::instrument(skip_all)]
-pub async fn reset_password(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    Id(id): Id,
-    FormBody(f): FormBody<ReasonForm>,
-) -> Reply {
-    let reason = Reason::parse(&f.reason).map_err(|e| users_error(&headers, e.into()))?;
-    let password = accounts::reset_password(&state.db, &me.principal(AuditSource::Ui), id, &reason)
-        .await
-        .map_err(|e| users_error(&headers, e))?;
-    let username = accounts::get_user(&state.db, id)
-        .await
-        .ok()
-        .flatten()
-        .map(|u| u.username);
-    done(
-        &session,
-        "flash.password_reset",
-        username,
-        Some(password.expose().to_owned()),
-    )
-    .await
+/// What an administrator does to an account with a reason alone; each
+/// route names its action (`routes`).
+#[derive(Debug, Clone, Copy)]
+pub enum AccountAction {
+    /// A new one-time password, shown once.
+    ResetPassword,
+    /// Lifts a lockout before it expires.
+    Unlock,
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn unlock(
+pub async fn account_action(
     State(state): State<AppState>,
+    Extension(action): Extension<AccountAction>,
     Member(me, session): Member,
     headers: HeaderMap,
-    Id(id): Id,
+    Id(id): Id<UserId>,
     FormBody(f): FormBody<ReasonForm>,
 ) -> Reply {
     let reason = Reason::parse(&f.reason).map_err(|e| users_error(&headers, e.into()))?;
-    let user = accounts::unlock(&state.db, &me.principal(AuditSource::Ui), id, &reason)
-        .await
-        .map_err(|e| users_error(&headers, e))?;
-    done(&session, "flash.user_unlocked", Some(user.username), None).await
+    let by = me.principal(AuditSource::Ui);
+    match action {
+        AccountAction::ResetPassword => {
+            let password = accounts::reset_password(&state.db, &by, id, &reason)
+                .await
+                .map_err(|e| users_error(&headers, e))?;
+            let username = accounts::get_user(&state.db, id.get())
+                .await
+                .ok()
+                .flatten()
+                .map(|u| u.username);
+            done(
+                &session,
+                "flash.password_reset",
+                username,
+                Some(password.expose().to_owned()),
+            )
+            .await
+        }
+        AccountAction::Unlock => {
+            let user = accounts::unlock(&state.db, &by, id, &reason)
+                .await
+                .map_err(|e| users_error(&headers, e))?;
+            done(&session, "flash.user_unlocked", Some(user.username), None).await
+        }
+    }
 }

@@ -547,7 +547,7 @@ pub async fn ingest(
     db: &Db,
     store: &dyn storage::ObjectStore,
     by: &Principal,
-    case_id: i64,
+    case_id: osteo_trial::domain::CaseId,
     bytes: Vec<u8>,
     view_override: Option<View>,
     limits: Limits,

@@ -40,7 +40,7 @@ pub async fn receive(
     images: &dyn ObjectStore,
     limits: &Limits,
     by: &Principal,
-    case_id: i64,
+    case_id: osteo_trial::domain::CaseId,
     mut form: Multipart,
 ) -> Result<Vec<FileOutcome>, String> {
     let mut view: Option<View> = None;
@@ -131,7 +131,7 @@ pub async fn receive(
 pub async fn audit_refusal(
     db: &osteo_trial::store::Db,
     by: &Principal,
-    case_id: i64,
+    case_id: osteo_trial::domain::CaseId,
     name: &str,
     size: usize,
     original_sha256: &str,

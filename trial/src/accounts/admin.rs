@@ -7,6 +7,7 @@ use super::error::AccountError;
 use super::password::hash_password;
 use super::user::{OneTimePassword, User};
 use crate::audit::{self, Change, Principal};
+use crate::domain::UserId;
 use crate::domain::{DisplayName, Locale, Permission, Reason, Role, SiteCode, Username};
 use crate::store::{is_unique_violation, now_utc, Db};
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,7 @@ pub struct NewUser {
 
 /// Creates an account with a one-time password that must be changed at the
 /// first sign-in.
+#[tracing::instrument(skip_all)]
 pub async fn create_user(
     db: &Db,
     by: &Principal,
@@ -95,10 +97,11 @@ pub async fn create_user(
 
 /// An administrator resets a password: a new one-time password, the user's
 /// sessions end, any lock is lifted.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn reset_password(
     db: &Db,
     by: &Principal,
-    user_id: i64,
+    user_id: UserId,
     reason: &Reason,
 ) -> Result<OneTimePassword, AccountError> {
     require(by, Permission::ManageUsers)?;
@@ -106,10 +109,8 @@ pub async fn reset_password(
     let hash = hash_password(password.0.clone())
         .await
         .map_err(AccountError::Hash)?;
-    let mut tx = crate::write::transaction(db).await?;
-    let user = fetch_user(&mut *tx, user_id)
-        .await?
-        .ok_or(AccountError::UnknownUser(user_id))?;
+    let (mut tx, user) = account_to_change(db, user_id).await?;
+    let user_id = user_id.get();
     if !user.active {
         return Err(AccountError::Deactivated);
     }
@@ -139,17 +140,16 @@ pub async fn reset_password(
 }
 
 /// Lifts a lockout before it expires.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn unlock(
     db: &Db,
     by: &Principal,
-    user_id: i64,
+    user_id: UserId,
     reason: &Reason,
 ) -> Result<User, AccountError> {
     require(by, Permission::ManageUsers)?;
-    let mut tx = crate::write::transaction(db).await?;
-    let user = fetch_user(&mut *tx, user_id)
-        .await?
-        .ok_or(AccountError::UnknownUser(user_id))?;
+    let (mut tx, user) = account_to_change(db, user_id).await?;
+    let user_id = user_id.get();
     sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
         .bind(user_id)
         .execute(&mut *tx)
@@ -203,23 +203,22 @@ pub struct AccountUpdate {
 
 /// Changes role, site, name or active state, each field audited with old and
 /// new value and the reason. Ending a user's authority also ends their sessions.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn update_account(
     db: &Db,
     by: &Principal,
-    user_id: i64,
+    user_id: UserId,
     update: AccountUpdate,
     reason: &Reason,
 ) -> Result<User, AccountError> {
     require(by, Permission::ManageUsers)?;
-    if by.user_id == Some(user_id)
+    if by.user_id == Some(user_id.get())
         && (update.active == Some(false) || update.role.is_some_and(|r| r != Role::Admin))
     {
         return Err(AccountError::SelfLockout);
     }
-    let mut tx = crate::write::transaction(db).await?;
-    let user = fetch_user(&mut *tx, user_id)
-        .await?
-        .ok_or(AccountError::UnknownUser(user_id))?;
+    let (mut tx, user) = account_to_change(db, user_id).await?;
+    let user_id = user_id.get();
     let why = Some(reason.as_str());
     let mut end_sessions = false;
     if let Some(role) = update.role.filter(|r| *r != user.role) {
@@ -341,6 +340,7 @@ pub async fn update_account(
 }
 
 /// A user's choice of interface language.
+#[tracing::instrument(skip_all)]
 pub async fn set_locale(db: &Db, by: &Principal, locale: Locale) -> Result<(), AccountError> {
     let id = by.user_id.ok_or(AccountError::Forbidden)?;
     let mut tx = crate::write::transaction(db).await?;
@@ -367,4 +367,17 @@ pub async fn set_locale(db: &Db, by: &Principal, locale: Locale) -> Result<(), A
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The account an administrator changes, read in the write transaction
+/// the change goes into.
+async fn account_to_change(
+    db: &Db,
+    user_id: UserId,
+) -> Result<(crate::write::Tx, User), AccountError> {
+    let mut tx = crate::write::transaction(db).await?;
+    let user = fetch_user(&mut *tx, user_id.get())
+        .await?
+        .ok_or(AccountError::UnknownUser(user_id.get()))?;
+    Ok((tx, user))
 }

@@ -11,6 +11,7 @@ use sqlx::Row;
 
 /// Creates the study record and its first site on a brand-new database.
 /// Returns whether the database was new.
+#[tracing::instrument(skip_all)]
 pub async fn ensure_study(db: &Db, kind: crate::domain::StudyKind) -> Result<bool, sqlx::Error> {
     let mut tx = crate::write::transaction(db).await?;
     let exists = sqlx::query("SELECT id FROM study WHERE id = 1")
@@ -60,6 +61,7 @@ pub async fn ensure_study(db: &Db, kind: crate::domain::StudyKind) -> Result<boo
 }
 
 /// One demonstration account per role, each with a one-time password.
+#[tracing::instrument(skip_all)]
 pub async fn create_demo_accounts(db: &Db) -> Result<Vec<(User, OneTimePassword)>, AccountError> {
     let site = SiteCode::parse("QDUAH")?;
     let mut created = Vec::new();

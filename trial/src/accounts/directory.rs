@@ -48,10 +48,12 @@ where
         .transpose()
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn get_user(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
     fetch_user(db.pool(), id).await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<User>, sqlx::Error> {
     let sql = format!(
         "SELECT {USER_COLUMNS} FROM users u JOIN sites s ON s.id = u.site_id WHERE u.username = $1"
@@ -65,6 +67,7 @@ pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<User>, s
 }
 
 /// All accounts, for those allowed to see them.
+#[tracing::instrument(skip_all)]
 pub async fn list_users(db: &Db, by: &Principal) -> Result<Vec<User>, AccountError> {
     require(by, Permission::ViewUsers)?;
     let sql = format!(
@@ -76,6 +79,7 @@ pub async fn list_users(db: &Db, by: &Principal) -> Result<Vec<User>, AccountErr
 
 /// The active radiologists, `(username, display name)`: whom a case can be
 /// assigned to read.
+#[tracing::instrument(skip_all)]
 pub async fn radiologists(db: &Db, by: &Principal) -> Result<Vec<(String, String)>, AccountError> {
     require(by, Permission::AssignReaders)?;
     let rows = sqlx::query(
@@ -101,6 +105,7 @@ pub struct Site {
     pub name: String,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list_sites(db: &Db) -> Result<Vec<Site>, sqlx::Error> {
     let rows = sqlx::query("SELECT id, code, name FROM sites ORDER BY code")
         .fetch_all(db.pool())

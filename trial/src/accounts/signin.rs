@@ -35,6 +35,7 @@ impl AuthPurpose {
 }
 
 /// Signs a user in, counting failures and locking after [`MAX_FAILED_LOGINS`].
+#[tracing::instrument(skip_all)]
 pub async fn login(
     db: &Db,
     username: &str,
@@ -45,6 +46,7 @@ pub async fn login(
 }
 
 /// Checks the signed-in user's password again before a signature.
+#[tracing::instrument(skip_all)]
 pub async fn reauthenticate(db: &Db, by: &Principal, password: &str) -> Result<User, LoginError> {
     let user_id = by.user_id.ok_or(LoginError::Invalid)?;
     let user = get_user(db, user_id).await?.ok_or(LoginError::Invalid)?;
@@ -195,6 +197,7 @@ pub(super) async fn authenticate(
 }
 
 /// Records a sign-out.
+#[tracing::instrument(skip_all)]
 pub async fn record_logout(db: &Db, by: &Principal) -> Result<(), sqlx::Error> {
     let id = by.user_id.unwrap_or_default();
     audit::record(db, by, Change::new("logout", "user", id))
@@ -204,6 +207,7 @@ pub async fn record_logout(db: &Db, by: &Principal) -> Result<(), sqlx::Error> {
 
 /// A user changes their own password (also the forced change after a
 /// one-time password). Other sessions of the user end.
+#[tracing::instrument(skip_all)]
 pub async fn change_password(
     db: &Db,
     by: &Principal,

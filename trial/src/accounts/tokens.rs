@@ -45,6 +45,7 @@ pub(super) fn token_hash(secret: &str) -> String {
 }
 
 /// Creates a personal API token; it acts with its owner's role.
+#[tracing::instrument(skip_all)]
 pub async fn create_token(
     db: &Db,
     by: &Principal,
@@ -94,6 +95,7 @@ pub async fn create_token(
     ))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list_tokens(db: &Db, by: &Principal) -> Result<Vec<ApiToken>, AccountError> {
     let owner = by.user_id.ok_or(AccountError::Forbidden)?;
     let rows = sqlx::query(
@@ -118,6 +120,7 @@ pub async fn list_tokens(db: &Db, by: &Principal) -> Result<Vec<ApiToken>, Accou
 }
 
 /// Revokes one of the caller's own tokens (administrators may revoke any).
+#[tracing::instrument(skip_all)]
 pub async fn revoke_token(db: &Db, by: &Principal, token_id: i64) -> Result<(), AccountError> {
     let caller = by.user_id.ok_or(AccountError::Forbidden)?;
     let mut tx = crate::write::transaction(db).await?;
@@ -152,6 +155,7 @@ pub async fn revoke_token(db: &Db, by: &Principal, token_id: i64) -> Result<(), 
 
 /// Finds the active owner of a token secret. Unknown, revoked or deactivated
 /// all answer `None`: the caller says only "invalid token".
+#[tracing::instrument(skip_all)]
 pub async fn authenticate_token(db: &Db, secret: &str) -> Result<Option<User>, sqlx::Error> {
     if !secret.starts_with("osteo_") || secret.len() > 100 {
         return Ok(None);

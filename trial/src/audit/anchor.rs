@@ -60,6 +60,7 @@ impl Anchor {
 
 /// Signs the chain's head as it stands in the caller's transaction (after
 /// the rows it must cover) and records the anchor there.
+#[tracing::instrument(skip_all)]
 pub async fn anchor_in(
     tx: &mut Transaction<'_, Any>,
     key: &AnchorKey,
@@ -97,6 +98,7 @@ pub async fn anchor_in(
 
 /// Signs the head in a transaction of its own with the database's key
 /// (`None` when the database has none).
+#[tracing::instrument(skip_all)]
 pub async fn anchor(db: &Db, reason: &str) -> Result<Option<Anchor>, sqlx::Error> {
     let Some(key) = db.anchor_key() else {
         return Ok(None);
@@ -109,6 +111,7 @@ pub async fn anchor(db: &Db, reason: &str) -> Result<Option<Anchor>, sqlx::Error
 
 /// Signs the head if rows were appended since the last anchor and that
 /// anchor is older than `max_age` (the hourly anchor).
+#[tracing::instrument(skip_all)]
 pub async fn anchor_if_due(
     db: &Db,
     max_age: chrono::Duration,
@@ -134,6 +137,7 @@ pub async fn anchor_if_due(
 }
 
 /// Every anchor, oldest first.
+#[tracing::instrument(skip_all)]
 pub async fn anchors(db: &Db) -> Result<Vec<Anchor>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT seq, head_hash, signed_at, reason, lock_event_id, public_key, signature FROM audit_anchors ORDER BY id",
@@ -156,6 +160,7 @@ pub async fn anchors(db: &Db) -> Result<Vec<Anchor>, sqlx::Error> {
 }
 
 /// The anchor signed at a lock event.
+#[tracing::instrument(skip_all)]
 pub async fn anchor_of_lock(db: &Db, lock_event_id: i64) -> Result<Option<Anchor>, sqlx::Error> {
     Ok(anchors(db)
         .await?

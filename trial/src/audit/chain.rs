@@ -27,6 +27,7 @@ impl AuditRow {
 }
 
 /// Appends one row in the caller's transaction and returns its sequence number.
+#[tracing::instrument(skip_all)]
 pub async fn append(
     tx: &mut Transaction<'_, Any>,
     by: &Principal,
@@ -93,6 +94,7 @@ pub async fn append(
 
 /// Appends one row in a transaction of its own (for events that change
 /// nothing else, such as a logout).
+#[tracing::instrument(skip_all)]
 pub async fn record(db: &Db, by: &Principal, change: Change) -> Result<i64, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     let seq = append(&mut tx, by, change).await?;
@@ -109,6 +111,7 @@ pub enum VerifyError {
 }
 
 /// The hash of row `seq` (`GENESIS_HASH` for 0), if the chain has it.
+#[tracing::instrument(skip_all)]
 pub async fn row_hash(db: &Db, seq: i64) -> Result<Option<String>, sqlx::Error> {
     if seq == 0 {
         return Ok(Some(GENESIS_HASH.to_owned()));
@@ -130,6 +133,7 @@ pub const ANCHORED_ACTIONS: [&str; 3] = ["database.lock", "database.unlock", "ex
 /// signature, and that the chain still has the anchored hash at the
 /// anchored row. Without a key the anchors' hashes are still compared, but
 /// an anchor proves nothing (anyone could have written it).
+#[tracing::instrument(skip_all)]
 pub async fn verify(
     db: &Db,
     key: Option<&super::anchor::PublicKey>,
@@ -294,6 +298,7 @@ impl AuditFilter {
 /// Reads a page of the audit trail, newest first. Keyset paging on `seq` and
 /// the indexes on (actor, seq), (entity, seq) and (at, seq) keep every page
 /// fast however long the trail grows (`osteo-edc audit bench` measures it).
+#[tracing::instrument(skip_all)]
 pub async fn query(db: &Db, filter: &AuditFilter, limit: i64) -> Result<AuditPage, QueryError> {
     let filter = filter.clone().normalised()?;
     let limit = limit.clamp(1, 500);

@@ -100,42 +100,7 @@ pub enum CaseError {
     Rendering(String),
 }
 
-impl From<sqlx::Error> for CaseError {
-    fn from(e: sqlx::Error) -> Self {
-        if crate::write::is_rule_refusal(&e) {
-            if let sqlx::Error::Database(d) = &e {
-                return CaseError::Refused(d.message().to_owned());
-            }
-        }
-        CaseError::Store(e)
-    }
-}
-
-impl From<crate::write::WriteError> for CaseError {
-    fn from(e: crate::write::WriteError) -> Self {
-        match e {
-            crate::write::WriteError::Locked => CaseError::DatabaseLocked,
-            crate::write::WriteError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<crate::write::Forbidden> for CaseError {
-    fn from(_: crate::write::Forbidden) -> Self {
-        CaseError::Forbidden
-    }
-}
-
-impl From<crate::accounts::LoginError> for CaseError {
-    fn from(e: crate::accounts::LoginError) -> Self {
-        use crate::accounts::LoginError as L;
-        match e {
-            L::Store(s) => CaseError::Store(s),
-            L::Hash(e) => CaseError::PasswordHashing(e),
-            L::Invalid | L::Locked { .. } | L::Deactivated => CaseError::BadPassword,
-        }
-    }
-}
+crate::write::write_path_errors!(CaseError);
 
 impl ServiceError for CaseError {
     fn kind(&self) -> ErrorKind {

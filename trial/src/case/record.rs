@@ -6,6 +6,7 @@ use super::bonerads::{self, Features, Score};
 use super::crf::{ClinicalCrf, FieldIssue};
 use super::pathology::Pathology;
 use crate::codes::code_enum;
+use crate::domain::{CaseId, Probability, Sha256};
 use crate::screening::ExclusionCode;
 use serde::{Deserialize, Serialize};
 
@@ -220,17 +221,17 @@ impl Read {
 /// The model's output for a case, written once by the system.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PredictionInput {
-    /// Malignancy probability in [0, 1].
-    pub probability: f64,
+    /// Malignancy probability.
+    pub probability: Probability,
     /// The study's operating threshold; the call is malignant at or above it.
-    pub threshold: f64,
+    pub threshold: Probability,
     pub model_id: String,
-    /// SHA-256 of the weights, 64 hex digits.
-    pub weights_sha256: String,
-    /// SHA-256 of each input image, 64 hex digits each.
-    pub image_sha256: Vec<String>,
-    /// Where each view's heat map is stored.
-    pub heatmaps: Vec<String>,
+    /// SHA-256 of the weights.
+    pub weights_sha256: Sha256,
+    /// SHA-256 of each input image.
+    pub image_sha256: Vec<Sha256>,
+    /// Where each view's heat map is stored (its SHA-256 in the object store).
+    pub heatmaps: Vec<Sha256>,
     /// Which Bone-RADS score the model took.
     pub bone_rads_source: BoneRadsSource,
 }
@@ -238,20 +239,18 @@ pub struct PredictionInput {
 /// A locked prediction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
-    pub case_id: i64,
+    pub case_id: CaseId,
     #[serde(flatten)]
     pub input: PredictionInput,
     pub call: Call,
     pub created_at: String,
     /// SHA-256 over the canonical record: what "locked" is checked against.
-    pub record_sha256: String,
+    pub record_sha256: Sha256,
 }
 
 /// Why a prediction record is malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum PredictionError {
-    #[error("a probability and a threshold lie in [0, 1]")]
-    Probability,
     #[error("a SHA-256 is 64 lowercase hex digits")]
     Hash,
     #[error("a prediction needs at least one input image")]
@@ -261,22 +260,17 @@ pub enum PredictionError {
 }
 
 impl PredictionInput {
+    /// The call at the threshold, once the parts the types cannot promise
+    /// are checked (the probability, the threshold and the digests are
+    /// valid by construction).
     pub fn check(&self) -> Result<Call, PredictionError> {
-        let unit = |p: f64| p.is_finite() && (0.0..=1.0).contains(&p);
-        if !unit(self.probability) || !unit(self.threshold) {
-            return Err(PredictionError::Probability);
-        }
-        let hex = |h: &String| crate::codes::is_sha256(h);
-        if !hex(&self.weights_sha256) || !self.image_sha256.iter().all(hex) {
-            return Err(PredictionError::Hash);
-        }
         if self.image_sha256.is_empty() {
             return Err(PredictionError::NoImages);
         }
         if self.model_id.trim().is_empty() || self.model_id.len() > 200 {
             return Err(PredictionError::ModelId);
         }
-        Ok(if self.probability >= self.threshold {
+        Ok(if self.probability.get() >= self.threshold.get() {
             Call::Malignant
         } else {
             Call::Benign
@@ -664,22 +658,24 @@ mod tests {
 
     #[test]
     fn a_prediction_is_checked_and_its_call_follows_the_threshold() {
+        let probability = |p: f64| Probability::try_from(p);
         let mut p = PredictionInput {
-            probability: 0.5,
-            threshold: 0.5,
+            probability: probability(0.5).unwrap(),
+            threshold: probability(0.5).unwrap(),
             model_id: "test".into(),
-            weights_sha256: "a".repeat(64),
-            image_sha256: vec!["b".repeat(64)],
+            weights_sha256: "a".repeat(64).parse().unwrap(),
+            image_sha256: vec!["b".repeat(64).parse().unwrap()],
             heatmaps: vec![],
             bone_rads_source: BoneRadsSource::PrimaryReader,
         };
         assert_eq!(p.check(), Ok(Call::Malignant));
-        p.probability = 0.49;
+        p.probability = probability(0.49).unwrap();
         assert_eq!(p.check(), Ok(Call::Benign));
-        p.probability = f64::NAN;
-        assert_eq!(p.check(), Err(PredictionError::Probability));
-        p.probability = 0.3;
-        p.weights_sha256 = "A".repeat(64);
-        assert_eq!(p.check(), Err(PredictionError::Hash));
+        // A probability outside [0, 1] and a malformed digest cannot be
+        // made: they are refused where they are parsed.
+        assert!(probability(f64::NAN).is_err());
+        assert!("A".repeat(64).parse::<Sha256>().is_err());
+        p.image_sha256.clear();
+        assert_eq!(p.check(), Err(PredictionError::NoImages));
     }
 }

@@ -58,6 +58,7 @@ pub(crate) fn study_kind_of(r: &AnyRow) -> StudyKind {
 }
 
 /// The kind of study the database holds.
+#[tracing::instrument(skip_all)]
 pub async fn study_kind<'e, E>(executor: E) -> Result<StudyKind, sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = Any>,
@@ -182,6 +183,7 @@ async fn enrol(
 
 /// Logs a screened patient at the user's site: the next screening number,
 /// and for an enrolment the next study number of the arm.
+#[tracing::instrument(skip_all)]
 pub async fn screen(
     db: &Db,
     by: &Principal,
@@ -249,6 +251,7 @@ pub async fn screen(
 /// Records a correction: a new version, each changed field audited with the
 /// reason. An enrolled patient stays enrolled; a patient first recorded as
 /// not enrolled by mistake is enrolled now, with the next study number.
+#[tracing::instrument(skip_all)]
 pub async fn correct(
     db: &Db,
     by: &Principal,
@@ -346,6 +349,7 @@ pub async fn correct(
 }
 
 /// The log (all sites) with its gap and order report and the flow counts.
+#[tracing::instrument(skip_all)]
 pub async fn log(db: &Db, by: &Principal) -> Result<ScreeningLog, ScreeningError> {
     require(by, Permission::ViewScreening)?;
     let rows = sqlx::query(&format!("{ENTRY_SQL} ORDER BY si.code, s.screening_no"))
@@ -359,6 +363,7 @@ pub async fn log(db: &Db, by: &Principal) -> Result<ScreeningLog, ScreeningError
 }
 
 /// Every version of one entry, oldest first.
+#[tracing::instrument(skip_all)]
 pub async fn history(
     db: &Db,
     by: &Principal,

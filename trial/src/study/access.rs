@@ -11,6 +11,7 @@ use sqlx::Row;
 /// Writes a look at the data into the data access history, while the
 /// database has no final lock (after it, downloads are audited only: the
 /// history lists the looks that came before the final analysis).
+#[tracing::instrument(skip_all)]
 pub(crate) async fn record_access(
     tx: &mut Tx,
     by: &Principal,
@@ -48,6 +49,7 @@ pub(super) async fn record_access_at(
 }
 
 /// The data access history up to and including `until` (RFC 3339 UTC).
+#[tracing::instrument(skip_all)]
 pub async fn data_access(db: &Db, until: Option<&str>) -> Result<Vec<DataAccess>, StudyError> {
     sqlx::query(
         "SELECT at, actor, role, action, detail FROM data_access WHERE ($1 IS NULL OR at <= $1) ORDER BY id",

@@ -11,6 +11,7 @@ use crate::write::{is_locked, require};
 use sqlx::Row;
 
 /// Operational figures only: no accuracy, no pathology, no AI output.
+#[tracing::instrument(skip_all)]
 pub async fn dashboard(db: &Db, by: &Principal) -> Result<Dashboard, StudyError> {
     require(by, Permission::ViewDashboard)?;
     let log = screening::log(db, by).await?;

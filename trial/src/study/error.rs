@@ -70,42 +70,7 @@ pub enum StudyError {
     PasswordHashing(String),
 }
 
-impl From<sqlx::Error> for StudyError {
-    fn from(e: sqlx::Error) -> Self {
-        if crate::write::is_rule_refusal(&e) {
-            if let sqlx::Error::Database(d) = &e {
-                return StudyError::Refused(d.message().to_owned());
-            }
-        }
-        StudyError::Store(e)
-    }
-}
-
-impl From<crate::write::WriteError> for StudyError {
-    fn from(e: crate::write::WriteError) -> Self {
-        match e {
-            crate::write::WriteError::Locked => StudyError::DatabaseLocked,
-            crate::write::WriteError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<crate::write::Forbidden> for StudyError {
-    fn from(_: crate::write::Forbidden) -> Self {
-        StudyError::Forbidden
-    }
-}
-
-impl From<crate::accounts::LoginError> for StudyError {
-    fn from(e: crate::accounts::LoginError) -> Self {
-        use crate::accounts::LoginError as L;
-        match e {
-            L::Store(s) => StudyError::Store(s),
-            L::Hash(e) => StudyError::PasswordHashing(e),
-            L::Invalid | L::Locked { .. } | L::Deactivated => StudyError::BadPassword,
-        }
-    }
-}
+crate::write::write_path_errors!(StudyError);
 
 impl ServiceError for StudyError {
     fn kind(&self) -> ErrorKind {

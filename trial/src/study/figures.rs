@@ -61,7 +61,7 @@ pub struct Analysis {
     /// Every exclusion and withdrawal after enrolment, with the state the
     /// case was in when it happened (STARD 2015 item 20).
     pub ended: Vec<EndedCase>,
-    /// Changes of frozen model inputs after the AI lock (protocol deviations).
+    /// The protocol deviations: model inputs changed after the AI lock.
     pub deviations: Vec<DeviationRow>,
     /// The model pinned for the study, whose predictions these are.
     pub model: Option<PinnedModel>,

@@ -14,6 +14,7 @@ use crate::write::{begin, is_locked, require, Tx};
 use sqlx::Row;
 
 /// The lock, its history, and what stands in its way.
+#[tracing::instrument(skip_all)]
 pub async fn lock_status(db: &Db) -> Result<LockStatus, StudyError> {
     let row = sqlx::query("SELECT locked, changed_at, export_sha256 FROM study_lock WHERE id = 1")
         .fetch_one(db.pool())
@@ -134,6 +135,7 @@ const CANONICAL_TABLES: [(&str, &str); 23] = [
 /// The canonical export of the trial data as JSON: every table of
 /// [`CANONICAL_TABLES`] in a fixed order, keys sorted. Its SHA-256
 /// identifies the locked dataset; the same data always gives the same bytes.
+#[tracing::instrument(skip_all)]
 pub async fn canonical_export(tx: &mut Tx) -> Result<Vec<u8>, StudyError> {
     let mut out = serde_json::Map::new();
     for (name, sql) in CANONICAL_TABLES {
@@ -167,6 +169,7 @@ pub async fn canonical_export(tx: &mut Tx) -> Result<Vec<u8>, StudyError> {
 /// (which the PI's signature covers). Records the time and the SHA-256 of
 /// the canonical export, keeps the export as the lock's snapshot, writes the
 /// look into the data access history and signs the audit chain's head.
+#[tracing::instrument(skip_all)]
 pub async fn lock_database(
     db: &Db,
     by: &Principal,
@@ -230,6 +233,7 @@ pub async fn lock_database(
 /// Signs the unlock of an interim lock, as the PI or the monitor, with a
 /// reason: the database unlocks when both have signed. A final lock is
 /// never undone.
+#[tracing::instrument(skip_all)]
 pub async fn unlock_database(
     db: &Db,
     by: &Principal,
@@ -285,19 +289,14 @@ pub async fn unlock_database(
     .bind(now_utc())
     .execute(&mut *tx)
     .await?;
-    audit::append(
+    let what = format!("{name} ({}) approval of the unlock as {role}", by.name);
+    crate::write::audit_signature(
         &mut tx,
         by,
-        Change::new("signature.apply", "unlock", lock_event)
-            .field(
-                "signature",
-                None,
-                Some(format!(
-                    "{name} ({}) approval of the unlock as {role}",
-                    by.name
-                )),
-            )
-            .reason(Some(reason.as_str())),
+        "unlock",
+        lock_event,
+        what,
+        Some(reason.as_str()),
     )
     .await?;
     if signed.len() + 1 >= 2 {

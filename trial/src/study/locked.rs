@@ -14,6 +14,7 @@ use crate::write::{begin, is_locked};
 use sqlx::Row;
 
 /// Every SAP version, newest last.
+#[tracing::instrument(skip_all)]
 pub async fn sap_versions(db: &Db) -> Result<Vec<SapVersion>, StudyError> {
     let rows = sqlx::query(
         "SELECT v.version, v.settings, v.created_at, u.username FROM sap_versions v JOIN users u ON u.id = v.created_by ORDER BY v.version",
@@ -47,12 +48,14 @@ pub async fn sap_versions(db: &Db) -> Result<Vec<SapVersion>, StudyError> {
 }
 
 /// The plan in force: the newest version signed by both.
+#[tracing::instrument(skip_all)]
 pub async fn locked_sap(db: &Db) -> Result<Option<SapVersion>, StudyError> {
     Ok(sap_versions(db).await?.into_iter().rev().find(|v| v.locked))
 }
 
 /// Drafts a new SAP version (statistician or PI); refused once a version is
 /// locked — a locked plan is never changed.
+#[tracing::instrument(skip_all)]
 pub async fn draft_sap(db: &Db, by: &Principal, sap: Sap) -> Result<SapVersion, StudyError> {
     if !matches!(by.role, Role::Statistician | Role::PrincipalInvestigator) {
         return Err(StudyError::Forbidden);
@@ -89,6 +92,7 @@ pub async fn draft_sap(db: &Db, by: &Principal, sap: Sap) -> Result<SapVersion, 
 }
 
 /// Signs the newest SAP version, with the password, as statistician or PI.
+#[tracing::instrument(skip_all)]
 pub async fn sign_sap(db: &Db, by: &Principal, password: &str) -> Result<SapVersion, StudyError> {
     let role = match by.role {
         Role::Statistician => "statistician",
@@ -114,16 +118,8 @@ pub async fn sign_sap(db: &Db, by: &Principal, password: &str) -> Result<SapVers
         .bind(now_utc())
         .execute(&mut *tx)
         .await?;
-    audit::append(
-        &mut tx,
-        by,
-        Change::new("signature.apply", "sap", latest.version).field(
-            "signature",
-            None,
-            Some(format!("{name} ({}) approval as {role}", by.name)),
-        ),
-    )
-    .await?;
+    let what = format!("{name} ({}) approval as {role}", by.name);
+    crate::write::audit_signature(&mut tx, by, "sap", latest.version, what, None).await?;
     tx.commit().await?;
     sap_versions(db)
         .await?
@@ -136,6 +132,7 @@ pub async fn sign_sap(db: &Db, by: &Principal, password: &str) -> Result<SapVers
 /// and SHA-256. Refused before lock for everyone (blinded for the
 /// statistician), and to roles that never see accuracy; what is done with it
 /// is audited by the caller.
+#[tracing::instrument(skip_all)]
 pub async fn locked_snapshot(db: &Db, by: &Principal) -> Result<LockedSnapshot, StudyError> {
     let allowed = matches!(
         by.role,
@@ -206,6 +203,7 @@ pub struct LockedSnapshot {
 
 /// The locked analysis, computed from the snapshot taken at the latest lock
 /// with the locked SAP.
+#[tracing::instrument(skip_all)]
 pub async fn locked_analysis(db: &Db, by: &Principal) -> Result<LockedAnalysis, StudyError> {
     let snapshot = locked_snapshot(db, by).await?;
     let locked = analysis_of(db, &snapshot).await?;
@@ -228,6 +226,7 @@ pub async fn locked_analysis(db: &Db, by: &Principal) -> Result<LockedAnalysis, 
 /// A download of the locked data (an export file or the report): audited
 /// with the file's SHA-256, written into the data access history while no
 /// final lock exists, and covered by a signed anchor of the audit chain.
+#[tracing::instrument(skip_all)]
 pub async fn record_download(
     db: &Db,
     by: &Principal,
@@ -257,6 +256,7 @@ pub async fn record_download(
 /// The analysis of a locked snapshot with the signed SAP it holds (the
 /// caller got the snapshot through [`locked_snapshot`], which checks who may
 /// see it and that it is the data the lock recorded).
+#[tracing::instrument(skip_all)]
 pub async fn analysis_of(db: &Db, snapshot: &LockedSnapshot) -> Result<LockedAnalysis, StudyError> {
     let (sap_version, sap) = match super::accuracy::snapshot_sap(&snapshot.data) {
         Some(found) => found,
@@ -294,6 +294,7 @@ pub async fn analysis_of(db: &Db, snapshot: &LockedSnapshot) -> Result<LockedAna
 }
 
 /// Keeps the canonical export taken at a lock (the data the analysis reads).
+#[tracing::instrument(skip_all)]
 pub(crate) async fn keep_snapshot(
     tx: &mut crate::write::Tx,
     lock_event: i64,

@@ -13,12 +13,14 @@ use sqlx::Row;
 // ------------------------------------------------------------ the model pin
 
 /// The model pinned for the study, if any (the latest pin).
+#[tracing::instrument(skip_all)]
 pub async fn pinned_model(db: &Db) -> Result<Option<ModelPin>, StudyError> {
     let mut conn = db.pool().acquire().await?;
     Ok(pinned(&mut conn).await?)
 }
 
 /// The same, inside a transaction.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn pinned_model_in(tx: &mut Tx) -> Result<Option<ModelPin>, sqlx::Error> {
     pinned(tx).await
 }
@@ -57,6 +59,7 @@ pub struct PinRequest {
 /// Pins the trial's model: the principal investigator, with a signature,
 /// before the first prediction. After the first prediction the pin never
 /// changes (the service refuses, and the database too).
+#[tracing::instrument(skip_all)]
 pub async fn pin_model(
     db: &Db,
     by: &Principal,
@@ -72,6 +75,7 @@ pub async fn pin_model(
 
 /// The demonstration study pins its demo model itself (system principal);
 /// refused in the trial.
+#[tracing::instrument(skip_all)]
 pub async fn pin_demo_model(db: &Db, request: &PinRequest) -> Result<ModelPin, StudyError> {
     if crate::screening::study_kind(db.pool()).await? != crate::domain::StudyKind::Demo {
         return Err(StudyError::DemoModelInTrial);

@@ -5,6 +5,7 @@
 use super::settings::*;
 use crate::audit::{self, Change, Principal};
 use crate::case::bonerads::RuleTable;
+use crate::domain::CaseId;
 
 use super::StudyError;
 use crate::case::BoneRadsSource;
@@ -14,6 +15,7 @@ use crate::write::{begin, require, Tx};
 use sqlx::Row;
 
 /// The current settings.
+#[tracing::instrument(skip_all)]
 pub async fn settings(db: &Db) -> Result<StudySettings, StudyError> {
     let row = sqlx::query(
         "SELECT rule_version, readers_per_case, bone_rads_source, dicom_dates FROM study_settings WHERE id = 1",
@@ -37,6 +39,7 @@ pub async fn settings(db: &Db) -> Result<StudySettings, StudyError> {
 }
 
 /// The rule table of a version.
+#[tracing::instrument(skip_all)]
 pub async fn rule_table(db: &Db, version: &str) -> Result<RuleTable, StudyError> {
     let row = sqlx::query("SELECT rules FROM bone_rads_rules WHERE version = $1")
         .bind(version)
@@ -80,6 +83,7 @@ async fn set_column(
 
 /// Confirms the Bone-RADS rule table every read will be scored with; fixed
 /// once the first read is saved.
+#[tracing::instrument(skip_all)]
 pub async fn confirm_rule_table(
     db: &Db,
     by: &Principal,
@@ -102,6 +106,7 @@ pub async fn confirm_rule_table(
 
 /// Sets how many radiologists read each case (1 to 3) and which score the
 /// model takes; fixed once the first read is saved.
+#[tracing::instrument(skip_all)]
 pub async fn set_reading(
     db: &Db,
     by: &Principal,
@@ -153,6 +158,7 @@ pub async fn set_reading(
 
 /// Sets how dates in stored radiographs are de-identified ([`DICOM_DATES`]);
 /// fixed once the first radiograph is stored.
+#[tracing::instrument(skip_all)]
 pub async fn set_dicom_dates(
     db: &Db,
     by: &Principal,
@@ -181,7 +187,9 @@ pub async fn set_dicom_dates(
 /// The number of days the dates of a case's radiographs move by, under the
 /// study's `shift` setting (`None` under `keep`): drawn at random (−365 to
 /// −1) the first time, the same for every later radiograph of the case.
-pub async fn date_shift(db: &Db, case_id: i64) -> Result<Option<i64>, StudyError> {
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
+pub async fn date_shift(db: &Db, case_id: CaseId) -> Result<Option<i64>, StudyError> {
+    let case_id = case_id.get();
     if settings(db).await?.dicom_dates != "shift" {
         return Ok(None);
     }
@@ -212,6 +220,7 @@ pub async fn date_shift(db: &Db, case_id: i64) -> Result<Option<i64>, StudyError
 
 /// Applies the settings that differ from the current ones (a value equal to
 /// the current one is no change, so re-sending a form is harmless).
+#[tracing::instrument(skip_all)]
 pub async fn update_settings(
     db: &Db,
     by: &Principal,

@@ -22,7 +22,7 @@ use osteo_trial::case::{CaseState, CaseSummary};
 /// prediction is locked and the role may see it (heat map n belongs to the
 /// n-th view the model read).
 pub(crate) fn viewer_images(v: &CaseData) -> Vec<ViewerImage> {
-    let read: &[String] = v.detail.prediction.as_ref().map_or(&[], |p| {
+    let read: &[osteo_trial::domain::Sha256] = v.detail.prediction.as_ref().map_or(&[], |p| {
         &p.input.image_sha256[..p.input.heatmaps.len().min(p.input.image_sha256.len())]
     });
     let id = v.detail.summary.id;
@@ -223,7 +223,7 @@ pub fn CasePage() -> impl IntoView {
                                                         " · " {t("ai.calibration")} " T = " {format!("{:.2}", m.temperature)} " · " {m.training_data.clone()}</p>
                                                 })}
                                                 <p class="muted">{t("ai.locked")} " " {p.created_at.get(..19).unwrap_or_default().replace('T', " ")}
-                                                    " · SHA-256 " <code>{p.record_sha256.get(..16).unwrap_or_default().to_owned()} "…"</code></p>
+                                                    " · SHA-256 " <code>{p.record_sha256.as_str().get(..16).unwrap_or_default().to_owned()} "…"</code></p>
                                                 <div class="views" id="heatmaps">
                                                     {(0..p.input.heatmaps.len()).map(|n| view! {
                                                         <figure>

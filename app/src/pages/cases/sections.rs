@@ -177,7 +177,7 @@ pub(crate) fn PathologySection(v: CaseData) -> impl IntoView {
                     {current.is_some().then(|| view! { <label>{t("crf.reason")}<input name="reason" maxlength="500" value=reason required/></label> })}
                     <button type="submit" id="pathology-save">{t("pathology.save")}</button>
                 </form>
-                {(current.as_ref().is_some_and(|p| p.signatures.is_empty()) && v.can_sign).then(|| view! {
+                {(current.as_ref().is_some_and(|p| p.signatures.is_empty()) && v.can_sign_pathology).then(|| view! {
                     <SignForm action=format!("/cases/{id}/pathology/sign") id="pathology-sign" meanings=true/>
                 })}
             })}
@@ -334,8 +334,8 @@ pub(crate) fn DiagnosticReport(v: CaseData) -> impl IntoView {
             }}
             <h3>{t("report.ai")}</h3>
             {prediction.map(|p| view! {
-                <p id="report-ai"><strong>{format!("{:.1}%", p.input.probability * 100.0)}</strong> " · " {opt(p.call.as_str())}
-                    " (" {t("ai.threshold")} " " {format!("{:.1}%", p.input.threshold * 100.0)} ")"</p>
+                <p id="report-ai"><strong>{format!("{:.1}%", p.input.probability.get() * 100.0)}</strong> " · " {opt(p.call.as_str())}
+                    " (" {t("ai.threshold")} " " {format!("{:.1}%", p.input.threshold.get() * 100.0)} ")"</p>
                 <p class="muted">{t("report.calibration")}</p>
                 <p><a href=format!("/cases/{id}/report.pdf") id="report-pdf" download>{t("report.pdf")}</a></p>
                 {v.model.as_ref().map(|m| view! {
@@ -345,7 +345,7 @@ pub(crate) fn DiagnosticReport(v: CaseData) -> impl IntoView {
                 <div class="views">
                     // Heat map n belongs to the n-th view the model read.
                     {p.input.image_sha256.iter().take(p.input.heatmaps.len()).enumerate().map(|(n, sha)| {
-                        let view = v.detail.images.iter().find(|i| &i.sha256 == sha).map(|i| opt(i.view.as_str()));
+                        let view = v.detail.images.iter().find(|i| sha == &i.sha256).map(|i| opt(i.view.as_str()));
                         view! {
                             <figure>
                                 <img src=format!("/images/{sha}/preview.png?size=320") alt=t("report.view") width="240" loading="lazy"/>

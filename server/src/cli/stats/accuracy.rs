@@ -152,14 +152,7 @@ pub(super) fn compare_json(a: CompareArgs) -> Result<Value, InputError> {
             scores,
             dropped,
         } = complete(&table, &[0, 1], a.data.na, &a.score)?;
-        let c = roc::compare_paired(
-            &scores[0],
-            &scores[1],
-            &truth,
-            Direction::HigherIsPositive,
-            Direction::HigherIsPositive,
-            level,
-        )?;
+        let c = compare_two(&scores, &truth, level)?;
         (c, dropped)
     };
     Ok(json!({
@@ -182,4 +175,21 @@ pub(super) fn compare_json(a: CompareArgs) -> Result<Value, InputError> {
         "delong_diff_ci_lower": c.diff_ci.map(|c| c.0),
         "delong_diff_ci_upper": c.diff_ci.map(|c| c.1),
     }))
+}
+
+/// The paired comparison of the first two score columns, higher scores
+/// positive (`stats compare`, and the pilot data of `stats power`).
+pub(super) fn compare_two(
+    scores: &[Vec<f64>],
+    truth: &[bool],
+    level: f64,
+) -> Result<roc::AucComparison, StatsError> {
+    roc::compare_paired(
+        &scores[0],
+        &scores[1],
+        truth,
+        Direction::HigherIsPositive,
+        Direction::HigherIsPositive,
+        level,
+    )
 }

@@ -1,7 +1,6 @@
 //! `stats power`: sample size and power of the primary endpoint.
 
 use super::input::{bad, complete, read, Complete, Data, InputError, NaPolicy, PowerArgs};
-use osteo_trial::analysis::roc::{self, Direction};
 use serde_json::{json, Map, Value};
 
 /// What a power command solves for.
@@ -92,14 +91,7 @@ pub(super) fn power_json(a: PowerArgs) -> Result<Value, InputError> {
                 let names = vec![s1.clone(), s2.clone()];
                 let table = read(&data, &names)?;
                 let Complete { truth, scores, .. } = complete(&table, &[0, 1], data.na, &names)?;
-                let c = roc::compare_paired(
-                    &scores[0],
-                    &scores[1],
-                    &truth,
-                    Direction::HigherIsPositive,
-                    Direction::HigherIsPositive,
-                    0.95,
-                )?;
+                let c = super::accuracy::compare_two(&scores, &truth, 0.95)?;
                 let pilot_pos = truth.iter().filter(|t| **t).count() as f64;
                 let kappa = a
                     .kappa

@@ -80,6 +80,7 @@ where
 
 /// Opens the case for a patient just enrolled (called inside the
 /// enrolment's transaction).
+#[tracing::instrument(skip_all)]
 pub(crate) async fn create_case(
     tx: &mut Transaction<'_, Any>,
     by: &Principal,

@@ -7,6 +7,7 @@ use crate::audit::{self, Change, Principal};
 use crate::case::crf::ClinicalCrf;
 use crate::case::error::CaseError;
 use crate::case::record::*;
+use crate::domain::CaseId;
 use crate::domain::{Permission, Reason};
 use crate::screening::latest_screening_date;
 use crate::store::{now_utc, Db};
@@ -38,14 +39,16 @@ pub(super) async fn latest_crf(tx: &mut Tx, case_id: i64) -> Result<Option<CrfRe
 /// Saves the clinical CRF: a draft, or marked complete. A form once complete
 /// stays complete, and every later change needs a reason, is audited field by
 /// field and voids the signatures on the form.
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn save_crf(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     crf: ClinicalCrf,
     mark_complete: bool,
     reason: Option<&Reason>,
 ) -> Result<CrfRecord, CaseError> {
+    let case_id = case_id.get();
     require(by, Permission::EnterCaseData)?;
     let crf = crf.normalised();
     let issues = crf.issues(&latest_screening_date());
@@ -173,14 +176,16 @@ pub(super) async fn write_crf_version(
 /// the principal investigator, with a reason and their signature (password).
 /// Each changed frozen field is recorded as a protocol deviation, which the
 /// locked report lists; the prediction itself never changes.
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn amend_frozen_crf(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     crf: ClinicalCrf,
     reason: &Reason,
     password: &str,
 ) -> Result<CrfRecord, CaseError> {
+    let case_id = case_id.get();
     require(by, Permission::AmendFrozenInputs)?;
     let crf = crf.normalised();
     let issues = crf.issues(&latest_screening_date());
@@ -292,13 +297,15 @@ pub(super) async fn deviations_of(
 }
 
 /// Signs the current, complete CRF.
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn sign_crf(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     meaning: SignatureMeaning,
     password: &str,
 ) -> Result<CrfRecord, CaseError> {
+    let case_id = case_id.get();
     require(by, Permission::SignCrf)?;
     let name = reauthenticate(db, by, password).await?;
     let mut tx = begin(db, by, "crf.sign", "case", case_id).await?;

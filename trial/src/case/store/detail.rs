@@ -12,6 +12,7 @@ use super::reads::{assigned, reads_of};
 use crate::audit::Principal;
 use crate::case::error::CaseError;
 use crate::case::record::*;
+use crate::domain::CaseId;
 use crate::domain::{Permission, Role};
 use crate::screening::{study_kind, Arm};
 use crate::store::Db;
@@ -26,7 +27,13 @@ pub(super) async fn unblinded(db: &Db, by: &Principal) -> Result<bool, CaseError
 }
 
 /// The whole case as `by` may see it.
-pub async fn case_detail(db: &Db, by: &Principal, case_id: i64) -> Result<CaseDetail, CaseError> {
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
+pub async fn case_detail(
+    db: &Db,
+    by: &Principal,
+    case_id: CaseId,
+) -> Result<CaseDetail, CaseError> {
+    let case_id = case_id.get();
     let all = unblinded(db, by).await?;
     let reader = by.role.can(Permission::ReadCases);
     if !all && !reader {
@@ -87,11 +94,13 @@ pub async fn case_detail(db: &Db, by: &Principal, case_id: i64) -> Result<CaseDe
 }
 
 /// The prediction alone (403 for blinded users).
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn prediction(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
 ) -> Result<Option<Prediction>, CaseError> {
+    let case_id = case_id.get();
     if !unblinded(db, by).await? {
         return Err(CaseError::Blinded);
     }
@@ -103,11 +112,13 @@ pub async fn prediction(
 }
 
 /// The pathology alone (403 for blinded users).
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn pathology_of(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
 ) -> Result<Option<PathologyRecord>, CaseError> {
+    let case_id = case_id.get();
     if !unblinded(db, by).await? {
         return Err(CaseError::Blinded);
     }
@@ -120,7 +131,9 @@ pub async fn pathology_of(
 
 /// Every read of a case (403 for blinded users; a radiologist sees their own
 /// read on the case page).
-pub async fn reads(db: &Db, by: &Principal, case_id: i64) -> Result<Vec<Read>, CaseError> {
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
+pub async fn reads(db: &Db, by: &Principal, case_id: CaseId) -> Result<Vec<Read>, CaseError> {
+    let case_id = case_id.get();
     if !unblinded(db, by).await? {
         return Err(CaseError::Blinded);
     }
@@ -132,6 +145,7 @@ pub async fn reads(db: &Db, by: &Principal, case_id: i64) -> Result<Vec<Read>, C
 }
 
 /// Every case (roles that see cases), newest activity first within state order.
+#[tracing::instrument(skip_all)]
 pub async fn list_cases(db: &Db, by: &Principal) -> Result<Vec<CaseSummary>, CaseError> {
     require(by, Permission::ViewCases)?;
     let rows = sqlx::query(&format!("{SUMMARY_SQL} ORDER BY c.arm, c.study_no"))
@@ -144,6 +158,7 @@ pub async fn list_cases(db: &Db, by: &Principal) -> Result<Vec<CaseSummary>, Cas
 
 /// What is due for `by`: a coordinator's open steps, a radiologist's reads,
 /// a monitor's cases with open queries, everything open for the PI.
+#[tracing::instrument(skip_all)]
 pub async fn worklist(db: &Db, by: &Principal) -> Result<Vec<CaseSummary>, CaseError> {
     let me = by.user_id.unwrap_or(-1);
     let sql = match by.role {
@@ -180,6 +195,7 @@ pub async fn worklist(db: &Db, by: &Principal) -> Result<Vec<CaseSummary>, CaseE
 
 /// The case id of a study number such as `P-0007` (`D-0007` in the
 /// demonstration study).
+#[tracing::instrument(skip_all)]
 pub async fn find_case(db: &Db, study_number: &str) -> Result<Option<i64>, CaseError> {
     let kind = study_kind(db.pool()).await?;
     let Some((arm, no)) = Arm::parse_label(kind, study_number) else {

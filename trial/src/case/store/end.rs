@@ -6,6 +6,7 @@ use super::signatures::reauthenticate;
 use crate::audit::{self, Change, Principal};
 use crate::case::error::CaseError;
 use crate::case::record::*;
+use crate::domain::CaseId;
 use crate::domain::{Permission, Reason};
 use crate::store::{now_utc, Db};
 use crate::write::{begin, Tx};
@@ -17,14 +18,16 @@ use sqlx::Row;
 /// obtained) carries the principal investigator's signature (password) and
 /// is possible until pathology is entered. Once pathology is known the case
 /// stays in the analysis. A refusal is audited.
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn end_case(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     end: CaseEnd,
     reason: &Reason,
     password: Option<&str>,
 ) -> Result<CaseState, CaseError> {
+    let case_id = case_id.get();
     let printed_name = match end {
         CaseEnd::Excluded(_) => {
             require(by, Permission::EnterCaseData)?;

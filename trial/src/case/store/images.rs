@@ -6,6 +6,7 @@ use super::cases::*;
 use crate::audit::{self, Change, Principal};
 use crate::case::error::CaseError;
 use crate::case::record::*;
+use crate::domain::CaseId;
 use crate::domain::Permission;
 use crate::store::{now_utc, Db};
 use crate::write::{begin, Tx};
@@ -13,12 +14,14 @@ use sqlx::Row;
 
 /// Records a stored radiograph of a case. The image ingest calls this once
 /// the file is validated, de-identified and stored under `image.sha256`.
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn attach_image(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     image: NewImage,
 ) -> Result<CaseImage, CaseError> {
+    let case_id = case_id.get();
     require(by, Permission::EnterCaseData)?;
     if !crate::codes::is_sha256(&image.sha256) || !crate::codes::is_sha256(&image.original_sha256) {
         return Err(CaseError::Prediction(PredictionError::Hash));
@@ -100,13 +103,16 @@ pub async fn attach_image(
 
 /// The study number of a case (`P-0007`): what replaces the patient's
 /// identifiers in its de-identified images.
-pub async fn study_number(db: &Db, case_id: i64) -> Result<String, CaseError> {
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
+pub async fn study_number(db: &Db, case_id: CaseId) -> Result<String, CaseError> {
+    let case_id = case_id.get();
     Ok(fetch_summary(db.pool(), case_id).await?.0.study_number)
 }
 
 /// The case a stored image belongs to, if `by` may see that case's images:
 /// the roles that see every case, and the radiologists assigned to it.
 /// A statistician never needs the images, and gets `Forbidden`.
+#[tracing::instrument(skip_all)]
 pub async fn image_for_viewer(db: &Db, by: &Principal, sha256: &str) -> Result<i64, CaseError> {
     let case_id: i64 = sqlx::query("SELECT case_id FROM case_images WHERE sha256 = $1")
         .bind(sha256)
@@ -133,6 +139,7 @@ pub async fn image_for_viewer(db: &Db, by: &Principal, sha256: &str) -> Result<i
 }
 
 /// The case already holding an image uploaded with this original hash.
+#[tracing::instrument(skip_all)]
 pub async fn image_by_original(db: &Db, original_sha256: &str) -> Result<Option<i64>, CaseError> {
     Ok(
         sqlx::query("SELECT case_id FROM case_images WHERE original_sha256 = $1")
@@ -152,6 +159,7 @@ pub fn new_uid() -> String {
 }
 
 /// New UIDs are under the UUID-derived root 2.25 (PS3.5 B.2).
+#[tracing::instrument(skip_all)]
 pub async fn map_uids(
     db: &Db,
     by: &Principal,
@@ -221,11 +229,13 @@ pub(super) async fn images(tx: &mut Tx, case_id: i64) -> Result<Vec<CaseImage>, 
 
 /// The coordinator confirms the radiographs are complete: at least one
 /// frontal and one lateral view.
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn complete_images(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
 ) -> Result<CaseState, CaseError> {
+    let case_id = case_id.get();
     require(by, Permission::EnterCaseData)?;
     let mut tx = begin(db, by, "images.complete", "case", case_id).await?;
     let imgs = images(&mut tx, case_id).await?;

@@ -7,6 +7,7 @@ use crate::audit::{self, Change, Principal};
 use crate::case::error::CaseError;
 use crate::case::pathology::{Pathology, PathologyInput};
 use crate::case::record::*;
+use crate::domain::CaseId;
 use crate::domain::{Permission, Reason};
 use crate::screening::latest_screening_date;
 use crate::store::{now_utc, Db};
@@ -52,13 +53,15 @@ pub(super) async fn latest_pathology(
 /// Enters the reference standard — only once the AI prediction and every
 /// read of the case are locked — or corrects it: a new version with a
 /// reason, which voids the signature on the old one.
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn enter_pathology(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     input: PathologyInput,
     reason: Option<&Reason>,
 ) -> Result<PathologyRecord, CaseError> {
+    let case_id = case_id.get();
     require(by, Permission::EnterCaseData)?;
     let p = input.check(&latest_screening_date())?;
     let mut tx = begin(db, by, "pathology.enter", "case", case_id).await?;
@@ -153,14 +156,16 @@ pub async fn enter_pathology(
 }
 
 /// Signs the current pathology; the first signature completes the case.
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn sign_pathology(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     meaning: SignatureMeaning,
     password: &str,
 ) -> Result<PathologyRecord, CaseError> {
-    require(by, Permission::SignCrf)?;
+    let case_id = case_id.get();
+    require(by, Permission::SignPathology)?;
     let name = reauthenticate(db, by, password).await?;
     let mut tx = begin(db, by, "pathology.sign", "case", case_id).await?;
     let record = latest_pathology(&mut tx, case_id)

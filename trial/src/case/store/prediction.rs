@@ -9,18 +9,21 @@ use crate::audit::{self, Change, Principal};
 use crate::case::error::CaseError;
 use crate::case::record::*;
 use crate::domain::AuditSource;
+use crate::domain::{CaseId, Probability, Sha256};
 use crate::store::{now_utc, Db};
 use crate::write::{begin, Tx};
 use sqlx::Row;
 
 /// Records the model's prediction for a case: written once, by the system
 /// only, after every read is locked; it never changes afterwards.
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn record_prediction(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     input: PredictionInput,
 ) -> Result<Prediction, CaseError> {
+    let case_id = case_id.get();
     if by.source != AuditSource::System {
         return Err(CaseError::Forbidden);
     }
@@ -35,7 +38,7 @@ pub async fn record_prediction(
     let pin = crate::study::pinned_model_in(&mut tx)
         .await?
         .ok_or(CaseError::NoPinnedModel)?;
-    if pin.weights_sha256 != input.weights_sha256 || pin.model_id != input.model_id {
+    if input.weights_sha256 != pin.weights_sha256 || pin.model_id != input.model_id {
         drop(tx);
         let refused = CaseError::NotPinnedModel(input.model_id.clone());
         return Err(refuse(db, by, "prediction.refused", case_id, refused).await);
@@ -59,11 +62,11 @@ pub async fn record_prediction(
          bone_rads_source, record_sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(case_id)
-    .bind(input.probability)
-    .bind(input.threshold)
+    .bind(input.probability.get())
+    .bind(input.threshold.get())
     .bind(call.as_str())
     .bind(&input.model_id)
-    .bind(&input.weights_sha256)
+    .bind(input.weights_sha256.as_str())
     .bind(serde_json::to_string(&input.image_sha256)?)
     .bind(serde_json::to_string(&input.heatmaps)?)
     .bind(input.bone_rads_source.as_str())
@@ -91,6 +94,7 @@ pub async fn record_prediction(
 
 /// The cases whose reads are locked and that have no prediction yet, oldest
 /// first: the model's queue (system principal only).
+#[tracing::instrument(skip_all)]
 pub async fn awaiting_ai(db: &Db, by: &Principal) -> Result<Vec<i64>, CaseError> {
     if by.source != AuditSource::System {
         return Err(CaseError::Forbidden);
@@ -108,7 +112,9 @@ pub async fn awaiting_ai(db: &Db, by: &Principal) -> Result<Vec<i64>, CaseError>
 
 /// What the model takes for one case (system principal only); refused
 /// unless the case is at `reads_locked` with a complete CRF.
-pub async fn ai_input(db: &Db, by: &Principal, case_id: i64) -> Result<AiInput, CaseError> {
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
+pub async fn ai_input(db: &Db, by: &Principal, case_id: CaseId) -> Result<AiInput, CaseError> {
+    let case_id = case_id.get();
     if by.source != AuditSource::System {
         return Err(CaseError::Forbidden);
     }
@@ -162,13 +168,15 @@ pub async fn ai_input(db: &Db, by: &Principal, case_id: i64) -> Result<AiInput, 
 }
 
 /// Records a failed model run on a case (system principal only), audited.
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn record_ai_failure(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     model_id: &str,
     error: &str,
 ) -> Result<AiFailure, CaseError> {
+    let case_id = case_id.get();
     if by.source != AuditSource::System {
         return Err(CaseError::Forbidden);
     }
@@ -231,19 +239,28 @@ pub(super) async fn fetch_prediction(
     else {
         return Ok(None);
     };
+    // What the database holds is parsed as any input is: a value the types
+    // refuse is a decoding error, never a record that looks valid.
+    let stored = |e: crate::domain::IdError| CaseError::Store(sqlx::Error::Decode(Box::new(e)));
+    let probability = |column: &str| -> Result<Probability, CaseError> {
+        Probability::try_from(r.try_get::<f64, _>(column)?).map_err(stored)
+    };
+    let sha = |column: &str| -> Result<Sha256, CaseError> {
+        r.try_get::<String, _>(column)?.parse().map_err(stored)
+    };
     Ok(Some(Prediction {
-        case_id,
+        case_id: CaseId::new(case_id),
         input: PredictionInput {
-            probability: r.try_get("probability")?,
-            threshold: r.try_get("threshold")?,
+            probability: probability("probability")?,
+            threshold: probability("threshold")?,
             model_id: r.try_get("model_id")?,
-            weights_sha256: r.try_get("weights_sha256")?,
+            weights_sha256: sha("weights_sha256")?,
             image_sha256: serde_json::from_str(&r.try_get::<String, _>("image_sha256")?)?,
             heatmaps: serde_json::from_str(&r.try_get::<String, _>("heatmaps")?)?,
             bone_rads_source: r.try_get::<String, _>("bone_rads_source")?.parse()?,
         },
         call: r.try_get::<String, _>("call")?.parse()?,
         created_at: r.try_get("created_at")?,
-        record_sha256: r.try_get("record_sha256")?,
+        record_sha256: sha("record_sha256")?,
     }))
 }

@@ -5,6 +5,7 @@ use super::cases::*;
 use crate::audit::{self, Change, Principal};
 use crate::case::error::CaseError;
 use crate::case::record::*;
+use crate::domain::CaseId;
 use crate::domain::{Permission, Reason};
 use crate::store::{now_utc, Db};
 use crate::write::{begin, Tx};
@@ -13,12 +14,14 @@ use sqlx::Row;
 /// Marks the case's radiographs as poor quality (a coordinator, with a
 /// reason): the case then proposes exclusion E1, which the coordinator
 /// confirms by ending the case. Refused once the case has ended.
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn mark_poor_quality(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     reason: &Reason,
 ) -> Result<(), CaseError> {
+    let case_id = case_id.get();
     require(by, Permission::EnterCaseData)?;
     let mut tx = begin(db, by, "images.poor_quality", "case", case_id).await?;
     let (summary, _) = fetch_summary(&mut *tx, case_id).await?;

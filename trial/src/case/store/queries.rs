@@ -5,6 +5,7 @@ use crate::audit::{self, Change, Principal};
 use crate::case::crf::ClinicalCrf;
 use crate::case::error::CaseError;
 use crate::case::record::*;
+use crate::domain::CaseId;
 use crate::domain::Permission;
 use crate::screening::study_kind_of;
 use crate::store::{now_utc, Db};
@@ -107,13 +108,15 @@ pub(super) async fn add_message(
 }
 
 /// Raises a data query on one field of a case.
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn raise_query(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     field: &str,
     text: &str,
 ) -> Result<DataQuery, CaseError> {
+    let case_id = case_id.get();
     require(by, Permission::RaiseQuery)?;
     let field = field.trim();
     if !ClinicalCrf::FIELDS.contains(&field) && !QUERY_FIELDS_EXTRA.contains(&field) {
@@ -153,6 +156,7 @@ pub async fn raise_query(
 }
 
 /// Answers, closes, reopens or cancels a query.
+#[tracing::instrument(skip_all)]
 pub async fn act_on_query(
     db: &Db,
     by: &Principal,
@@ -206,12 +210,13 @@ pub async fn act_on_query(
 }
 
 /// Queries, of one case or of every case; only open and answered ones when `open_only`.
+#[tracing::instrument(skip_all)]
 pub async fn list_queries(
     db: &Db,
     by: &Principal,
-    case_id: Option<i64>,
+    case_id: Option<CaseId>,
     open_only: bool,
 ) -> Result<Vec<DataQuery>, CaseError> {
     require(by, Permission::ViewCases)?;
-    fetch_queries(db, case_id, None, open_only).await
+    fetch_queries(db, case_id.map(CaseId::get), None, open_only).await
 }

@@ -8,6 +8,7 @@ use crate::audit::{self, Change, Principal};
 use crate::case::bonerads::RuleTable;
 use crate::case::error::CaseError;
 use crate::case::record::*;
+use crate::domain::CaseId;
 use crate::domain::{Permission, Role};
 use crate::store::{now_utc, Db};
 use crate::write::{begin, Tx};
@@ -22,12 +23,14 @@ pub(super) async fn readers_per_case(tx: &mut Tx) -> Result<i64, sqlx::Error> {
 }
 
 /// Assigns a radiologist to read a case.
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn assign_reader(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     username: &str,
 ) -> Result<Vec<String>, CaseError> {
+    let case_id = case_id.get();
     require(by, Permission::AssignReaders)?;
     let reader = accounts::find_by_username(db, username)
         .await?
@@ -158,12 +161,14 @@ pub(super) async fn rule_table(tx: &mut Tx) -> Result<(String, RuleTable), CaseE
 
 /// Saves the radiologist's own read (a draft until signed), scored with the
 /// study's rule table.
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn save_read(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     input: ReadInput,
 ) -> Result<Read, CaseError> {
+    let case_id = case_id.get();
     require(by, Permission::ReadCases)?;
     let me = user_id(by)?;
     if input.likelihood > 100 {
@@ -274,12 +279,14 @@ pub async fn save_read(
 /// Signs the radiologist's own read, which locks it. When every assigned
 /// read is signed (and the study's number of readers is reached) the case
 /// moves to `reads_locked` and waits for the AI.
+#[tracing::instrument(skip_all, fields(case_id = %case_id))]
 pub async fn sign_read(
     db: &Db,
     by: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     password: &str,
 ) -> Result<Read, CaseError> {
+    let case_id = case_id.get();
     require(by, Permission::ReadCases)?;
     let me = user_id(by)?;
     let name = reauthenticate(db, by, password).await?;
