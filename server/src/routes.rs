@@ -1,4 +1,7 @@
-//! Every route of the server, in one place.
+//! The page router: probes, form posts (each with the page a refusal goes
+//! back to), downloads, the pages, and the REST API nested under
+//! [`urls::API`]; every path from [`crate::urls`]. And the layers every
+//! request passes.
 
 use crate::forms::cases::Signed;
 use crate::forms::users::AccountAction;

@@ -252,7 +252,7 @@ struct Usage(String);
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The upload guard's child: no runtime, no threads, no log.
+    // The parse bound's child: no runtime, no threads, no log.
     if let Command::Images(crate::cli::images::ImagesCommand::Guard) = &cli.command {
         return crate::imaging::parse_bound::child_main();
     }

@@ -5,6 +5,7 @@
 use super::directory::{fetch_user, require, site_id};
 use super::error::AccountError;
 use super::password::hash_password;
+use super::password::{store_password, OneTime};
 use super::user::{OneTimePassword, User};
 use crate::audit::{self, Change, Principal};
 use crate::domain::UserId;
@@ -114,15 +115,7 @@ pub async fn reset_password(
     if !user.active {
         return Err(AccountError::Deactivated);
     }
-    sqlx::query(
-        "UPDATE users SET password_hash = $1, must_change_password = 1, failed_logins = 0, locked_until = NULL, \
-         password_changed_at = $2, session_epoch = session_epoch + 1 WHERE id = $3",
-    )
-    .bind(&hash)
-    .bind(now_utc())
-    .bind(user_id)
-    .execute(&mut *tx)
-    .await?;
+    store_password(&mut tx, user_id, &hash, OneTime::Yes).await?;
     audit::append(
         &mut tx,
         by,

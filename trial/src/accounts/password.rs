@@ -54,3 +54,38 @@ pub(super) async fn dummy_verify(password: String) {
     };
     let _ = verify_password(password, hash).await;
 }
+
+/// Whether a stored password is a one-time password, which must be replaced
+/// at the next sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OneTime {
+    Yes,
+    No,
+}
+
+/// Stores a new password hash for the account and ends its sessions (the
+/// session epoch moves on); a reset also lifts any lockout.
+pub(super) async fn store_password(
+    tx: &mut crate::write::Tx,
+    user_id: i64,
+    hash: &str,
+    one_time: OneTime,
+) -> Result<(), sqlx::Error> {
+    let sql = match one_time {
+        OneTime::Yes => {
+            "UPDATE users SET password_hash = $1, must_change_password = 1, failed_logins = 0, \
+             locked_until = NULL, password_changed_at = $2, session_epoch = session_epoch + 1 WHERE id = $3"
+        }
+        OneTime::No => {
+            "UPDATE users SET password_hash = $1, must_change_password = 0, password_changed_at = $2, \
+             session_epoch = session_epoch + 1 WHERE id = $3"
+        }
+    };
+    sqlx::query(sql)
+        .bind(hash)
+        .bind(crate::store::now_utc())
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -4,10 +4,11 @@
 use super::directory::{fetch_user, find_by_username, get_user};
 use super::error::{AccountError, LoginError};
 use super::password::{dummy_verify, hash_password, verify_password};
+use super::password::{store_password, OneTime};
 use super::user::{User, LOCKOUT_MINUTES, MAX_FAILED_LOGINS};
 use crate::audit::{self, Change, Principal};
 use crate::domain::{AuditSource, NewPassword, Role};
-use crate::store::{format_utc, now_utc, Db};
+use crate::store::{format_utc, Db};
 use sqlx::Row;
 
 /// Why a password is checked: to sign in, or to apply an electronic
@@ -236,15 +237,7 @@ pub async fn change_password(
         .await
         .map_err(AccountError::Hash)?;
     let mut tx = crate::write::transaction(db).await?;
-    sqlx::query(
-        "UPDATE users SET password_hash = $1, must_change_password = 0, password_changed_at = $2, \
-         session_epoch = session_epoch + 1 WHERE id = $3",
-    )
-    .bind(&new_hash)
-    .bind(now_utc())
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
+    store_password(&mut tx, id, &new_hash, OneTime::No).await?;
     audit::append(
         &mut tx,
         by,

@@ -112,12 +112,7 @@ pub async fn save_crf(
     if complete && !was_complete {
         advance(&mut tx, by, case_id, CaseEvent::CrfCompleted, None).await?;
     }
-    touch(&mut tx, case_id).await?;
-    let record = latest_crf(&mut tx, case_id)
-        .await?
-        .ok_or(CaseError::NothingToSign)?;
-    tx.commit().await?;
-    Ok(record)
+    commit_crf(tx, case_id).await
 }
 
 /// Writes the next version of the CRF, audits each changed field with the
@@ -261,12 +256,7 @@ pub async fn amend_frozen_crf(
         Some(reason.as_str()),
     )
     .await?;
-    touch(&mut tx, case_id).await?;
-    let record = latest_crf(&mut tx, case_id)
-        .await?
-        .ok_or(CaseError::NothingToSign)?;
-    tx.commit().await?;
-    Ok(record)
+    commit_crf(tx, case_id).await
 }
 
 pub(super) async fn deviations_of(
@@ -314,6 +304,16 @@ pub async fn sign_crf(
         .filter(|c| c.complete)
         .ok_or(CaseError::NothingToSign)?;
     crate::write::sign(&mut tx, by, &name, "crf", case_id, crf.version, meaning).await?;
+    let record = latest_crf(&mut tx, case_id)
+        .await?
+        .ok_or(CaseError::NothingToSign)?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// Marks the case changed, commits the CRF's new version and returns it.
+async fn commit_crf(mut tx: Tx, case_id: i64) -> Result<CrfRecord, CaseError> {
+    touch(&mut tx, case_id).await?;
     let record = latest_crf(&mut tx, case_id)
         .await?
         .ok_or(CaseError::NothingToSign)?;

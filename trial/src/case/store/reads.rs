@@ -215,41 +215,32 @@ pub async fn save_read(
     let data = serde_json::to_string(&input)?;
     let points = score.points.map(i64::from);
     let category = i64::from(score.category);
-    match &existing {
-        None => {
-            sqlx::query(
-                "INSERT INTO reads (case_id, reader_id, data, points, category, rule_version, likelihood, call, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(case_id)
-            .bind(me)
-            .bind(&data)
-            .bind(points)
-            .bind(category)
-            .bind(&version)
-            .bind(i64::from(input.likelihood))
-            .bind(input.call.as_str())
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        Some(r) => {
-            sqlx::query(
-                "UPDATE reads SET data = $1, points = $2, category = $3, rule_version = $4, likelihood = $5, call = $6, \
-                 updated_at = $7 WHERE id = $8",
-            )
-            .bind(&data)
-            .bind(points)
-            .bind(category)
-            .bind(&version)
-            .bind(i64::from(input.likelihood))
-            .bind(input.call.as_str())
-            .bind(&now)
-            .bind(r.id)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
+    // A new read, or the reader's own unsigned read replaced: the same
+    // values, keyed by the case or by the read.
+    let (sql, key) = match &existing {
+        None => (
+            "INSERT INTO reads (case_id, reader_id, data, points, category, rule_version, likelihood, call, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            case_id,
+        ),
+        Some(r) => (
+            "UPDATE reads SET data = $3, points = $4, category = $5, rule_version = $6, likelihood = $7, call = $8, \
+             updated_at = $9 WHERE id = $1 AND reader_id = $2",
+            r.id,
+        ),
+    };
+    sqlx::query(sql)
+        .bind(key)
+        .bind(me)
+        .bind(&data)
+        .bind(points)
+        .bind(category)
+        .bind(&version)
+        .bind(i64::from(input.likelihood))
+        .bind(input.call.as_str())
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
     let old = existing
         .as_ref()
         .and_then(|r| r.input.as_ref())
