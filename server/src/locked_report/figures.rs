@@ -1,7 +1,7 @@
 //! The locked report's figures: the STARD 2015 flow diagram, the ROC
 //! curves, and the readers against the AI.
 
-use super::{auc_with_ci, f3, interval, label, p_value, rate_cells};
+use super::format::{auc_with_ci, f3, interval, label, p_value, rate_cells};
 use crate::pdf::{rgb, Writer, BODY, LEFT, RIGHT, SMALL};
 use osteo_app::i18n::tl;
 use osteo_trial::domain::Locale;
