@@ -35,7 +35,7 @@ fn main() {
         std::process::exit(2);
     });
     let cpu = Device::flex();
-    let fail = |what: &str, e: String| -> ! {
+    let fail = |what: &str, e: osteo_model::ModelError| -> ! {
         println!(
             "{}",
             json!({ "backend": backend, "error": format!("{what}: {e}") })
@@ -51,7 +51,7 @@ fn main() {
             .init(device)
             .and_then(|n| {
                 n.try_load_file(dir.join(card::WEIGHTS))
-                    .map_err(|e| format!("{e:?}"))
+                    .map_err(osteo_model::ModelError::backend)
             })
             .map(|n| n.valid())
     };
