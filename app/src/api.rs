@@ -83,16 +83,6 @@ pub struct UsersView {
     pub sites: Vec<SiteView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenView {
-    pub id: i64,
-    pub name: String,
-    pub prefix: String,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-    pub revoked_at: Option<String>,
-}
-
 #[cfg(feature = "ssr")]
 pub mod ssr {
     //! What the server provides to the pages and server functions.
@@ -300,22 +290,11 @@ pub async fn screening_log() -> Result<ScreeningView, AppError> {
 
 /// The caller's API tokens.
 #[server(prefix = "/sfn", endpoint = "tokens")]
-pub async fn list_tokens() -> Result<Vec<TokenView>, AppError> {
+pub async fn list_tokens() -> Result<Vec<osteo_trial::domain::ApiToken>, AppError> {
     use osteo_trial::accounts;
     use osteo_trial::domain::AuditSource;
     let (ctx, me) = ssr::user().await?;
-    let tokens = accounts::list_tokens(&ctx.db, &me.principal(AuditSource::Ui))
+    accounts::list_tokens(&ctx.db, &me.principal(AuditSource::Ui))
         .await
-        .map_err(ssr::refused)?;
-    Ok(tokens
-        .into_iter()
-        .map(|t| TokenView {
-            id: t.id,
-            name: t.name,
-            prefix: t.prefix,
-            created_at: t.created_at,
-            last_used_at: t.last_used_at,
-            revoked_at: t.revoked_at,
-        })
-        .collect())
+        .map_err(ssr::refused)
 }

@@ -29,6 +29,51 @@ pub enum WriteError {
     Store(#[from] sqlx::Error),
 }
 
+/// What failed below a service's own rules, shared by the case and study
+/// errors (`write_path_errors!` converts into it). Only [`Refused`] is the
+/// caller's concern (a conflict); the rest are internal faults.
+///
+/// [`Refused`]: StoreFailure::Refused
+#[derive(Debug, thiserror::Error)]
+pub enum StoreFailure {
+    /// The database refused the statement by one of its rules (a trigger):
+    /// the services check first, so this is a race or a path they missed.
+    #[error("the database refused the change: {0}")]
+    Refused(String),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    #[error("a stored record could not be read")]
+    StoredJson(#[source] serde_json::Error),
+    #[error("password hashing failed: {0}")]
+    PasswordHashing(String),
+}
+
+impl StoreFailure {
+    /// The database's refusal or failure, told apart by [`is_rule_refusal`].
+    pub fn from_database(e: sqlx::Error) -> Self {
+        if is_rule_refusal(&e) {
+            if let sqlx::Error::Database(d) = &e {
+                return StoreFailure::Refused(d.message().to_owned());
+            }
+        }
+        StoreFailure::Database(e)
+    }
+
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            StoreFailure::Refused(_) => crate::error::ErrorKind::Conflict,
+            _ => crate::error::ErrorKind::Internal,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreFailure::Refused(_) => "refused",
+            _ => "internal",
+        }
+    }
+}
+
 /// The role of the one acting does not allow the write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("your role does not allow this")]
@@ -126,6 +171,20 @@ pub fn is_rule_refusal(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Inserts a row (`insert` ends with `RETURNING id`) and appends to the
+/// audit trail the `change` made from its id, in the same transaction:
+/// the row and its record commit together or not at all. Returns the id.
+pub async fn insert_audited<'q>(
+    tx: &mut Tx,
+    by: &Principal,
+    insert: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    change: impl FnOnce(i64) -> Change,
+) -> Result<i64, sqlx::Error> {
+    let id: i64 = insert.fetch_one(&mut **tx).await?.try_get("id")?;
+    audit::append(tx, by, change(id)).await?;
+    Ok(id)
+}
+
 /// Applies an electronic signature (21 CFR 11.50: printed name, time,
 /// meaning) to `entity` `id` version `version`.
 pub async fn sign(
@@ -181,22 +240,22 @@ pub(crate) async fn audit_signature(
 }
 
 /// The conversions a service error of the write path shares, for an error
-/// type with the variants `Refused(String)`, `Store(sqlx::Error)`,
-/// `DatabaseLocked`, `Forbidden`, `PasswordHashing(String)` and
-/// `BadPassword`: a rule the database refused (told by its code, see
-/// [`is_rule_refusal`]) keeps the database's message; the database lock,
-/// a missing permission and a failed re-authentication map to their
-/// variants.
+/// type with the variants `Failed(StoreFailure)`, `DatabaseLocked`,
+/// `Forbidden` and `BadPassword`: a rule the database refused (told by its
+/// code, see [`is_rule_refusal`]) keeps the database's message; the
+/// database lock, a missing permission and a failed re-authentication map
+/// to their variants.
 macro_rules! write_path_errors {
     ($error:ident) => {
         impl From<sqlx::Error> for $error {
             fn from(e: sqlx::Error) -> Self {
-                if $crate::write::is_rule_refusal(&e) {
-                    if let sqlx::Error::Database(d) = &e {
-                        return $error::Refused(d.message().to_owned());
-                    }
-                }
-                $error::Store(e)
+                $crate::write::StoreFailure::from_database(e).into()
+            }
+        }
+
+        impl From<serde_json::Error> for $error {
+            fn from(e: serde_json::Error) -> Self {
+                $crate::write::StoreFailure::StoredJson(e).into()
             }
         }
 
@@ -219,8 +278,8 @@ macro_rules! write_path_errors {
             fn from(e: $crate::accounts::LoginError) -> Self {
                 use $crate::accounts::LoginError as L;
                 match e {
-                    L::Store(s) => $error::Store(s),
-                    L::Hash(e) => $error::PasswordHashing(e),
+                    L::Store(s) => $crate::write::StoreFailure::Database(s).into(),
+                    L::Hash(e) => $crate::write::StoreFailure::PasswordHashing(e).into(),
                     L::Invalid | L::Locked { .. } | L::Deactivated => $error::BadPassword,
                 }
             }

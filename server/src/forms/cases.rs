@@ -2,25 +2,107 @@
 //! refused CRF, read or pathology comes back with what was typed (kept in the
 //! session for the next page); other refusals redirect with an `?error=` code.
 
-use super::{back, flash, refused, FormBody, Id, Member, Reply, SignForm};
+use super::{back, flash, refused, FormBody, Halt, Id, Member, Reply, SignForm};
 use crate::state::AppState;
 use crate::urls::page;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use axum::Extension;
 use osteo_app::auth;
+use osteo_trial::audit::Principal;
 use osteo_trial::case::bonerads::Features;
 use osteo_trial::case::crf::{ClinicalCrf, FieldIssue};
 use osteo_trial::case::pathology::PathologyInput;
 use osteo_trial::case::{self, CaseError, FormEcho, ReadInput};
 use osteo_trial::domain::CaseId;
-use osteo_trial::domain::{AuditSource, Reason};
+use osteo_trial::domain::{AuditSource, Permission, Reason};
+use osteo_trial::write::StoreFailure;
 use serde::Deserialize;
 use tower_sessions::Session;
 
 type Pairs = Vec<(String, String)>;
 
+/// A form post on one case's page: the server's state, who posts (as an
+/// audit principal), their session, the request's headers and the case.
+/// Every case form takes it, so that the way back — to the page's section
+/// after a success, to the form with what was typed, or to the page with
+/// the error's code — is written once.
+pub struct CasePost {
+    state: AppState,
+    by: Principal,
+    session: Session,
+    headers: HeaderMap,
+    id: CaseId,
+}
+
+impl FromRequestParts<AppState> for CasePost {
+    type Rejection = Halt;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        let Member(me, session) = Member::from_request_parts(parts, state).await?;
+        let Id(id) = Id::<CaseId>::from_request_parts(parts, state).await?;
+        Ok(CasePost {
+            state: state.clone(),
+            by: me.principal(AuditSource::Ui),
+            session,
+            headers: parts.headers.clone(),
+            id,
+        })
+    }
+}
+
+impl CasePost {
+    /// A refusal of a trial service, answered by its kind (`refused`),
+    /// back to this case's page.
+    fn refused<E: osteo_trial::error::ServiceError>(&self, e: E) -> Halt {
+        refused(&self.headers, &page::case(self.id), e)
+    }
+
+    /// Back to the page's section `anchor`, with `message` shown once.
+    async fn saved(&self, message: &str, anchor: &str) -> Reply {
+        saved(&self.session, self.id, message, anchor).await
+    }
+
+    /// Back to the form with its values and problems.
+    async fn echo(
+        &self,
+        form: &str,
+        values: Pairs,
+        issues: Vec<FieldIssue>,
+        message: String,
+    ) -> Reply {
+        let echo = FormEcho {
+            form: format!("{form}:{}", self.id),
+            values: values
+                .into_iter()
+                .filter(|(k, _)| k != "password")
+                .collect(),
+            issues,
+            message,
+        };
+        if let Err(e) = auth::set_echo(&self.session, echo).await {
+            tracing::warn!(error = %e, "could not keep the form for the next page");
+        }
+        Err(
+            Redirect::to(&format!("{}?error={form}#{form}", page::case(self.id)))
+                .into_response()
+                .into(),
+        )
+    }
+
+    /// Back to the CRF form with the fields' problems.
+    async fn echo_crf(&self, values: Pairs, issues: Vec<FieldIssue>) -> Reply {
+        let message = CaseError::Crf(vec![]).to_string();
+        self.echo("crf", values, issues, message).await
+    }
+}
+
+/// Back to the section `anchor` of case `id`'s page, with `message` shown once.
 async fn saved(session: &Session, id: CaseId, message: &str, anchor: &str) -> Reply {
     flash(session, message, None, None).await;
     Ok(Redirect::to(&format!("{}#{anchor}", page::case(id))).into_response())
@@ -34,58 +116,35 @@ fn get<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// Goes back to the form with its values and problems.
-async fn echo(
-    session: &Session,
-    id: CaseId,
-    form: &str,
-    values: Pairs,
-    issues: Vec<FieldIssue>,
-    message: String,
-) -> Reply {
-    let echo = FormEcho {
-        form: format!("{form}:{id}"),
-        values: values
-            .into_iter()
-            .filter(|(k, _)| k != "password")
-            .collect(),
-        issues,
-        message,
-    };
-    if let Err(e) = auth::set_echo(session, echo).await {
-        tracing::warn!(error = %e, "could not keep the form for the next page");
+/// The problem with the form's reason for a change: `code` and the error's text.
+fn reason_issue(code: &str, e: &impl std::fmt::Display) -> FieldIssue {
+    FieldIssue {
+        field: "reason".into(),
+        code: code.into(),
+        message: e.to_string(),
     }
-    Err(
-        Redirect::to(&format!("{}?error={form}#{form}", page::case(id)))
-            .into_response()
-            .into(),
-    )
 }
 
 /// Radiographs uploaded from the case page; the outcome of each file goes
 /// back to the page.
 #[tracing::instrument(skip_all)]
 pub async fn case_images(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    Id(id): Id<CaseId>,
+    post: CasePost,
     form: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Reply {
-    let page = page::case(id);
-    let by = me.principal(AuditSource::Ui);
-    if !by.role.can(osteo_trial::domain::Permission::EnterCaseData) {
-        return Err(refused(&headers, &page, CaseError::Forbidden));
+    if !post.by.role.can(Permission::EnterCaseData) {
+        return Err(post.refused(CaseError::Forbidden));
     }
     // The page's drag-and-drop uploader sends one file per request and asks
     // for the outcome as JSON (the API's shape), to show it beside the file's
     // progress bar; the plain form gets it as a message on the case page.
-    let wants_json = headers
+    let wants_json = post
+        .headers
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
     let received = match form {
-        Ok(form) => state.receive_upload(&by, id, form).await,
+        Ok(form) => post.state.receive_upload(&post.by, post.id, form).await,
         Err(e) => Err(format!("send multipart/form-data: {}", e.body_text())),
     };
     if wants_json {
@@ -102,7 +161,7 @@ pub async fn case_images(
                 .into_response(),
         });
     }
-    let files = received.map_err(|_| back(&page, "upload"))?;
+    let files = received.map_err(|_| back(&page::case(post.id), "upload"))?;
     let detail = files
         .iter()
         .map(|f| match (&f.error, &f.view) {
@@ -122,79 +181,36 @@ pub async fn case_images(
         })
         .collect::<Vec<_>>()
         .join(" · ");
-    flash(&session, "flash.images_uploaded", Some(detail), None).await;
-    Ok(Redirect::to(&format!("{}#images", page::case(id))).into_response())
+    flash(&post.session, "flash.images_uploaded", Some(detail), None).await;
+    Ok(Redirect::to(&format!("{}#images", page::case(post.id))).into_response())
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn case_images_complete(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    Id(id): Id<CaseId>,
-) -> Reply {
-    case::complete_images(&state.db, &me.principal(AuditSource::Ui), id)
+pub async fn case_images_complete(post: CasePost) -> Reply {
+    case::complete_images(&post.state.db, &post.by, post.id)
         .await
-        .map_err(|e| refused(&headers, &page::case(id), e))?;
-    saved(&session, id, "flash.case_saved", "crf").await
+        .map_err(|e| post.refused(e))?;
+    post.saved("flash.case_saved", "crf").await
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn case_crf(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    Id(id): Id<CaseId>,
-    FormBody(pairs): FormBody<Pairs>,
-) -> Reply {
+pub async fn case_crf(post: CasePost, FormBody(pairs): FormBody<Pairs>) -> Reply {
     let complete = get(&pairs, "action") == Some("complete");
     let reason = match get(&pairs, "reason").map(Reason::parse).transpose() {
         Ok(r) => r,
         Err(e) => {
-            let issue = FieldIssue {
-                field: "reason".into(),
-                code: "invalid".into(),
-                message: e.to_string(),
-            };
-            return echo(&session, id, "crf", pairs, vec![issue], e.to_string()).await;
+            let issue = reason_issue("invalid", &e);
+            return post.echo("crf", pairs, vec![issue], e.to_string()).await;
         }
     };
     let crf = match ClinicalCrf::from_pairs(&pairs) {
         Ok(c) => c,
-        Err(issues) => {
-            return echo(
-                &session,
-                id,
-                "crf",
-                pairs,
-                issues,
-                CaseError::Crf(vec![]).to_string(),
-            )
-            .await
-        }
+        Err(issues) => return post.echo_crf(pairs, issues).await,
     };
-    match case::save_crf(
-        &state.db,
-        &me.principal(AuditSource::Ui),
-        id,
-        crf,
-        complete,
-        reason.as_ref(),
-    )
-    .await
-    {
-        Ok(_) => saved(&session, id, "flash.crf_saved", "crf").await,
-        Err(CaseError::Crf(issues)) => {
-            echo(
-                &session,
-                id,
-                "crf",
-                pairs,
-                issues,
-                CaseError::Crf(vec![]).to_string(),
-            )
-            .await
-        }
+    let (db, by, id) = (&post.state.db, &post.by, post.id);
+    match case::save_crf(db, by, id, crf, complete, reason.as_ref()).await {
+        Ok(_) => post.saved("flash.crf_saved", "crf").await,
+        Err(CaseError::Crf(issues)) => post.echo_crf(pairs, issues).await,
         Err(
             e @ (CaseError::ReasonRequired
             | CaseError::Transition(_)
@@ -202,17 +218,13 @@ pub async fn case_crf(
             | CaseError::FrozenInput(_)),
         ) => {
             let issues = if matches!(e, CaseError::ReasonRequired) {
-                vec![FieldIssue {
-                    field: "reason".into(),
-                    code: "required".into(),
-                    message: e.to_string(),
-                }]
+                vec![reason_issue("required", &e)]
             } else {
                 vec![]
             };
-            echo(&session, id, "crf", pairs, issues, e.to_string()).await
+            post.echo("crf", pairs, issues, e.to_string()).await
         }
-        Err(e) => Err(refused(&headers, &page::case(id), e)),
+        Err(e) => Err(post.refused(e)),
     }
 }
 
@@ -222,17 +234,11 @@ pub struct ReaderForm {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn case_assign(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    Id(id): Id<CaseId>,
-    FormBody(f): FormBody<ReaderForm>,
-) -> Reply {
-    case::assign_reader(&state.db, &me.principal(AuditSource::Ui), id, &f.username)
+pub async fn case_assign(post: CasePost, FormBody(f): FormBody<ReaderForm>) -> Reply {
+    case::assign_reader(&post.state.db, &post.by, post.id, &f.username)
         .await
-        .map_err(|e| refused(&headers, &page::case(id), e))?;
-    saved(&session, id, "flash.case_saved", "readers").await
+        .map_err(|e| post.refused(e))?;
+    post.saved("flash.case_saved", "readers").await
 }
 
 fn read_input(pairs: &Pairs) -> Result<ReadInput, CaseError> {
@@ -262,23 +268,19 @@ fn read_input(pairs: &Pairs) -> Result<ReadInput, CaseError> {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn case_read(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    Id(id): Id<CaseId>,
-    FormBody(pairs): FormBody<Pairs>,
-) -> Reply {
+pub async fn case_read(post: CasePost, FormBody(pairs): FormBody<Pairs>) -> Reply {
     let result = match read_input(&pairs) {
-        Ok(input) => case::save_read(&state.db, &me.principal(AuditSource::Ui), id, input).await,
+        Ok(input) => case::save_read(&post.state.db, &post.by, post.id, input).await,
         Err(e) => Err(e),
     };
     match result {
-        Ok(_) => saved(&session, id, "flash.read_saved", "read").await,
-        Err(e @ (CaseError::Forbidden | CaseError::NotAssigned | CaseError::Store(_))) => {
-            Err(refused(&headers, &page::case(id), e))
-        }
-        Err(e) => echo(&session, id, "read", pairs, vec![], e.to_string()).await,
+        Ok(_) => post.saved("flash.read_saved", "read").await,
+        Err(
+            e @ (CaseError::Forbidden
+            | CaseError::NotAssigned
+            | CaseError::Failed(StoreFailure::Database(_))),
+        ) => Err(post.refused(e)),
+        Err(e) => post.echo("read", pairs, vec![], e.to_string()).await,
     }
 }
 
@@ -300,35 +302,21 @@ fn pathology_input(pairs: &Pairs) -> Result<(PathologyInput, Option<Reason>), Ca
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn case_pathology(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    Id(id): Id<CaseId>,
-    FormBody(pairs): FormBody<Pairs>,
-) -> Reply {
+pub async fn case_pathology(post: CasePost, FormBody(pairs): FormBody<Pairs>) -> Reply {
+    let (db, by, id) = (&post.state.db, &post.by, post.id);
     let result = match pathology_input(&pairs) {
-        Ok((input, reason)) => {
-            case::enter_pathology(
-                &state.db,
-                &me.principal(AuditSource::Ui),
-                id,
-                input,
-                reason.as_ref(),
-            )
-            .await
-        }
+        Ok((input, reason)) => case::enter_pathology(db, by, id, input, reason.as_ref()).await,
         Err(e) => Err(e),
     };
     match result {
-        Ok(_) => saved(&session, id, "flash.pathology_saved", "pathology").await,
+        Ok(_) => post.saved("flash.pathology_saved", "pathology").await,
         Err(
             e @ (CaseError::Forbidden
-            | CaseError::Store(_)
+            | CaseError::Failed(StoreFailure::Database(_))
             | CaseError::PathologyGate
             | CaseError::DatabaseLocked),
-        ) => Err(refused(&headers, &page::case(id), e)),
-        Err(e) => echo(&session, id, "pathology", pairs, vec![], e.to_string()).await,
+        ) => Err(post.refused(e)),
+        Err(e) => post.echo("pathology", pairs, vec![], e.to_string()).await,
     }
 }
 
@@ -346,34 +334,30 @@ pub enum Signed {
 /// goes back to that section of the case page.
 #[tracing::instrument(skip_all)]
 pub async fn case_sign(
-    State(state): State<AppState>,
     Extension(record): Extension<Signed>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    Id(id): Id<CaseId>,
+    post: CasePost,
     FormBody(f): FormBody<SignForm>,
 ) -> Reply {
-    let err = |e| refused(&headers, &page::case(id), e);
-    let (db, by) = (&state.db, me.principal(AuditSource::Ui));
+    let (db, by, id) = (&post.state.db, &post.by, post.id);
     let section = match record {
         Signed::Crf => {
-            let meaning = f.meaning().map_err(err)?;
-            case::sign_crf(db, &by, id, meaning, &f.password)
+            let meaning = f.meaning().map_err(|e| post.refused(e))?;
+            case::sign_crf(db, by, id, meaning, &f.password)
                 .await
                 .map(|_| "crf")
         }
-        Signed::Read => case::sign_read(db, &by, id, &f.password)
+        Signed::Read => case::sign_read(db, by, id, &f.password)
             .await
             .map(|_| "read"),
         Signed::Pathology => {
-            let meaning = f.meaning().map_err(err)?;
-            case::sign_pathology(db, &by, id, meaning, &f.password)
+            let meaning = f.meaning().map_err(|e| post.refused(e))?;
+            case::sign_pathology(db, by, id, meaning, &f.password)
                 .await
                 .map(|_| "pathology")
         }
     }
-    .map_err(err)?;
-    saved(&session, id, "flash.signed", section).await
+    .map_err(|e| post.refused(e))?;
+    post.saved("flash.signed", section).await
 }
 
 #[derive(Deserialize)]
@@ -386,83 +370,47 @@ pub struct EndForm {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn case_end(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    Id(id): Id<CaseId>,
-    FormBody(f): FormBody<EndForm>,
-) -> Reply {
-    let page = page::case(id);
+pub async fn case_end(post: CasePost, FormBody(f): FormBody<EndForm>) -> Reply {
+    let page = page::case(post.id);
     let (kind, code) = f.code.split_once(':').unwrap_or(("", ""));
     let end = crate::api::cases::parse_end(kind, code).map_err(|_| back(&page, "invalid"))?;
     let reason = Reason::parse(&f.reason).map_err(|_| back(&page, "reason_required"))?;
-    case::end_case(
-        &state.db,
-        &me.principal(AuditSource::Ui),
-        id,
-        end,
-        &reason,
-        f.password.as_deref(),
-    )
-    .await
-    .map_err(|e| refused(&headers, &page, e))?;
-    saved(&session, id, "flash.case_saved", "end-case").await
+    let password = f.password.as_deref();
+    case::end_case(&post.state.db, &post.by, post.id, end, &reason, password)
+        .await
+        .map_err(|e| post.refused(e))?;
+    post.saved("flash.case_saved", "end-case").await
 }
 
 /// The principal investigator changes model inputs frozen at the AI lock
 /// (a signed protocol deviation). Refusals come back to the form with what
 /// was typed.
 #[tracing::instrument(skip_all)]
-pub async fn case_crf_amend(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    Id(id): Id<CaseId>,
-    FormBody(pairs): FormBody<Pairs>,
-) -> Reply {
+pub async fn case_crf_amend(post: CasePost, FormBody(pairs): FormBody<Pairs>) -> Reply {
     let reason = match get(&pairs, "reason").map(Reason::parse) {
         Some(Ok(r)) => r,
         Some(Err(_)) | None => {
             let e = CaseError::ReasonRequired;
-            let issue = FieldIssue {
-                field: "reason".into(),
-                code: "required".into(),
-                message: e.to_string(),
-            };
-            return echo(&session, id, "crf", pairs, vec![issue], e.to_string()).await;
+            let issue = reason_issue("required", &e);
+            return post.echo("crf", pairs, vec![issue], e.to_string()).await;
         }
     };
     let password = get(&pairs, "password").unwrap_or_default().to_owned();
     let crf = match ClinicalCrf::from_pairs(&pairs) {
         Ok(c) => c,
-        Err(issues) => {
-            let message = CaseError::Crf(vec![]).to_string();
-            return echo(&session, id, "crf", pairs, issues, message).await;
-        }
+        Err(issues) => return post.echo_crf(pairs, issues).await,
     };
-    match case::amend_frozen_crf(
-        &state.db,
-        &me.principal(AuditSource::Ui),
-        id,
-        crf,
-        &reason,
-        &password,
-    )
-    .await
-    {
-        Ok(_) => saved(&session, id, "flash.crf_saved", "crf").await,
-        Err(CaseError::Crf(issues)) => {
-            let message = CaseError::Crf(vec![]).to_string();
-            echo(&session, id, "crf", pairs, issues, message).await
-        }
+    let (db, by, id) = (&post.state.db, &post.by, post.id);
+    match case::amend_frozen_crf(db, by, id, crf, &reason, &password).await {
+        Ok(_) => post.saved("flash.crf_saved", "crf").await,
+        Err(CaseError::Crf(issues)) => post.echo_crf(pairs, issues).await,
         Err(
             e @ (CaseError::NothingChanged
             | CaseError::BadPassword
             | CaseError::Transition(_)
             | CaseError::DatabaseLocked),
-        ) => echo(&session, id, "crf", pairs, vec![], e.to_string()).await,
-        Err(e) => Err(refused(&headers, &page::case(id), e)),
+        ) => post.echo("crf", pairs, vec![], e.to_string()).await,
+        Err(e) => Err(post.refused(e)),
     }
 }
 
@@ -473,19 +421,13 @@ pub struct QualityForm {
 
 /// Marks the case's radiographs as poor quality, which proposes exclusion E1.
 #[tracing::instrument(skip_all)]
-pub async fn case_poor_quality(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    Id(id): Id<CaseId>,
-    FormBody(f): FormBody<QualityForm>,
-) -> Reply {
-    let page = page::case(id);
-    let reason = Reason::parse(&f.reason).map_err(|_| back(&page, "reason_required"))?;
-    case::mark_poor_quality(&state.db, &me.principal(AuditSource::Ui), id, &reason)
+pub async fn case_poor_quality(post: CasePost, FormBody(f): FormBody<QualityForm>) -> Reply {
+    let reason =
+        Reason::parse(&f.reason).map_err(|_| back(&page::case(post.id), "reason_required"))?;
+    case::mark_poor_quality(&post.state.db, &post.by, post.id, &reason)
         .await
-        .map_err(|e| refused(&headers, &page, e))?;
-    saved(&session, id, "flash.quality_marked", "end-case").await
+        .map_err(|e| post.refused(e))?;
+    post.saved("flash.quality_marked", "end-case").await
 }
 
 #[derive(Deserialize)]
@@ -495,23 +437,11 @@ pub struct QueryForm {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn case_raise_query(
-    State(state): State<AppState>,
-    Member(me, session): Member,
-    headers: HeaderMap,
-    Id(id): Id<CaseId>,
-    FormBody(f): FormBody<QueryForm>,
-) -> Reply {
-    case::raise_query(
-        &state.db,
-        &me.principal(AuditSource::Ui),
-        id,
-        &f.field,
-        &f.text,
-    )
-    .await
-    .map_err(|e| refused(&headers, &page::case(id), e))?;
-    saved(&session, id, "flash.query_saved", "queries").await
+pub async fn case_raise_query(post: CasePost, FormBody(f): FormBody<QueryForm>) -> Reply {
+    case::raise_query(&post.state.db, &post.by, post.id, &f.field, &f.text)
+        .await
+        .map_err(|e| post.refused(e))?;
+    post.saved("flash.query_saved", "queries").await
 }
 
 #[derive(Deserialize)]

@@ -312,12 +312,13 @@ fn integrity_sections(w: &mut Writer, locked: &LockedAnalysis, locale: Locale) {
     if a.deviations.is_empty() {
         w.paragraph(&t("pdf.none"), BODY);
     }
-    for d in &a.deviations {
+    for row in &a.deviations {
+        let d = &row.change;
         w.paragraph(
             &[
                 format!(
                     "{} — {}: {} → {}",
-                    d.study_number,
+                    row.study_number,
                     t(&format!("field.{}", d.field)),
                     d.old_value.clone().unwrap_or_default(),
                     d.new_value.clone().unwrap_or_default()

@@ -2,7 +2,7 @@
 //! unlocking, updating (role, site, name, active), and the user's own
 //! language.
 
-use super::directory::{fetch_user, require, site_id};
+use super::directory::{fetch_user, require, set_lockout, site_id};
 use super::error::AccountError;
 use super::password::hash_password;
 use super::password::{store_password, OneTime};
@@ -89,11 +89,7 @@ pub async fn create_user(
         ),
     )
     .await?;
-    let user = fetch_user(&mut *tx, id)
-        .await?
-        .ok_or(AccountError::UnknownUser(id))?;
-    tx.commit().await?;
-    Ok((user, password))
+    Ok((commit_user(tx, id).await?, password))
 }
 
 /// An administrator resets a password: a new one-time password, the user's
@@ -143,10 +139,7 @@ pub async fn unlock(
     require(by, Permission::ManageUsers)?;
     let (mut tx, user) = account_to_change(db, user_id).await?;
     let user_id = user_id.get();
-    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+    set_lockout(&mut tx, user_id, 0, None).await?;
     audit::append(
         &mut tx,
         by,
@@ -155,11 +148,7 @@ pub async fn unlock(
             .reason(Some(reason.as_str())),
     )
     .await?;
-    let user = fetch_user(&mut *tx, user_id)
-        .await?
-        .ok_or(AccountError::UnknownUser(user_id))?;
-    tx.commit().await?;
-    Ok(user)
+    commit_user(tx, user_id).await
 }
 
 /// Writes one column of an account and the audit row that records it.
@@ -213,6 +202,12 @@ pub async fn update_account(
     let (mut tx, user) = account_to_change(db, user_id).await?;
     let user_id = user_id.get();
     let why = Some(reason.as_str());
+    // The audited change of one field of the account, old value to new.
+    let changed = |action, field, old: String, new: String| {
+        Change::new(action, "user", user_id)
+            .field(field, Some(old), Some(new))
+            .reason(why)
+    };
     let mut end_sessions = false;
     if let Some(role) = update.role.filter(|r| *r != user.role) {
         // Roles never cross the blind (DESIGN.md invariant 12): no path,
@@ -247,9 +242,7 @@ pub async fn update_account(
             .await?;
             return Err(e);
         }
-        let change = Change::new("user.role", "user", user_id)
-            .field("role", Some(user.role.to_string()), Some(role.to_string()))
-            .reason(why);
+        let change = changed("user.role", "role", user.role.to_string(), role.to_string());
         set_column(
             &mut tx,
             by,
@@ -263,26 +256,24 @@ pub async fn update_account(
     }
     if let Some(site) = update.site.filter(|s| s.as_str() != user.site_code) {
         let new_site = site_id(&mut *tx, &site).await?;
-        let change = Change::new("user.site", "user", user_id)
-            .field(
-                "site",
-                Some(user.site_code.clone()),
-                Some(site.as_str().to_owned()),
-            )
-            .reason(why);
+        let change = changed(
+            "user.site",
+            "site",
+            user.site_code.clone(),
+            site.as_str().to_owned(),
+        );
         set_column(&mut tx, by, user_id, "site_id", new_site, change).await?;
     }
     if let Some(name) = update
         .display_name
         .filter(|n| n.as_str() != user.display_name)
     {
-        let change = Change::new("user.display_name", "user", user_id)
-            .field(
-                "display_name",
-                Some(user.display_name.clone()),
-                Some(name.as_str().to_owned()),
-            )
-            .reason(why);
+        let change = changed(
+            "user.display_name",
+            "display_name",
+            user.display_name.clone(),
+            name.as_str().to_owned(),
+        );
         set_column(
             &mut tx,
             by,
@@ -309,13 +300,12 @@ pub async fn update_account(
         } else {
             "user.deactivate"
         };
-        let change = Change::new(action, "user", user_id)
-            .field(
-                "active",
-                Some(user.active.to_string()),
-                Some(active.to_string()),
-            )
-            .reason(why);
+        let change = changed(
+            action,
+            "active",
+            user.active.to_string(),
+            active.to_string(),
+        );
         set_column(&mut tx, by, user_id, "active", i64::from(active), change).await?;
         end_sessions = true;
     }
@@ -325,11 +315,7 @@ pub async fn update_account(
             .execute(&mut *tx)
             .await?;
     }
-    let user = fetch_user(&mut *tx, user_id)
-        .await?
-        .ok_or(AccountError::UnknownUser(user_id))?;
-    tx.commit().await?;
-    Ok(user)
+    commit_user(tx, user_id).await
 }
 
 /// A user's choice of interface language.
@@ -337,9 +323,7 @@ pub async fn update_account(
 pub async fn set_locale(db: &Db, by: &Principal, locale: Locale) -> Result<(), AccountError> {
     let id = by.user_id.ok_or(AccountError::Forbidden)?;
     let mut tx = crate::write::transaction(db).await?;
-    let user = fetch_user(&mut *tx, id)
-        .await?
-        .ok_or(AccountError::UnknownUser(id))?;
+    let user = existing_user(&mut tx, id).await?;
     if user.locale == Some(locale) {
         return Ok(());
     }
@@ -369,8 +353,21 @@ async fn account_to_change(
     user_id: UserId,
 ) -> Result<(crate::write::Tx, User), AccountError> {
     let mut tx = crate::write::transaction(db).await?;
-    let user = fetch_user(&mut *tx, user_id.get())
-        .await?
-        .ok_or(AccountError::UnknownUser(user_id.get()))?;
+    let user = existing_user(&mut tx, user_id.get()).await?;
     Ok((tx, user))
+}
+
+/// The account `user_id` as the transaction sees it; it must exist.
+async fn existing_user(tx: &mut crate::write::Tx, user_id: i64) -> Result<User, AccountError> {
+    fetch_user(&mut **tx, user_id)
+        .await?
+        .ok_or(AccountError::UnknownUser(user_id))
+}
+
+/// Commits the change to account `user_id` and returns the account as the
+/// change left it.
+async fn commit_user(mut tx: crate::write::Tx, user_id: i64) -> Result<User, AccountError> {
+    let user = existing_user(&mut tx, user_id).await?;
+    tx.commit().await?;
+    Ok(user)
 }

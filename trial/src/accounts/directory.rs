@@ -49,6 +49,23 @@ where
 }
 
 #[tracing::instrument(skip_all)]
+/// Sets the account's run of failed sign-ins and its lockout (none: not
+/// locked).
+pub(super) async fn set_lockout(
+    tx: &mut crate::write::Tx,
+    user_id: i64,
+    failed_logins: i64,
+    locked_until: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
+        .bind(failed_logins)
+        .bind(locked_until)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await
+        .map(drop)
+}
+
 pub async fn get_user(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
     fetch_user(db.pool(), id).await
 }

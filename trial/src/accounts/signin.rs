@@ -1,7 +1,7 @@
 //! Signing in, re-entering the password to sign, signing out, and changing
 //! one's own password: the lockout after five failures in a row.
 
-use super::directory::{fetch_user, find_by_username, get_user};
+use super::directory::{fetch_user, find_by_username, get_user, set_lockout};
 use super::error::{AccountError, LoginError};
 use super::password::{dummy_verify, hash_password, verify_password};
 use super::password::{store_password, OneTime};
@@ -142,10 +142,7 @@ pub(super) async fn authenticate(
         });
     }
     if ok {
-        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-            .bind(user.id)
-            .execute(&mut *tx)
-            .await?;
+        set_lockout(&mut tx, user.id, 0, None).await?;
         audit::append(
             &mut tx,
             &principal,
@@ -162,12 +159,8 @@ pub(super) async fn authenticate(
     // The fifth failure in a row locks the account and starts a new count.
     let lock = (failures >= MAX_FAILED_LOGINS)
         .then(|| format_utc(chrono::Utc::now() + chrono::Duration::minutes(LOCKOUT_MINUTES)));
-    sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
-        .bind(if lock.is_some() { 0 } else { failures })
-        .bind(&lock)
-        .bind(user.id)
-        .execute(&mut *tx)
-        .await?;
+    let count = if lock.is_some() { 0 } else { failures };
+    set_lockout(&mut tx, user.id, count, lock.as_deref()).await?;
     audit::append(
         &mut tx,
         &principal,

@@ -5,23 +5,12 @@ use super::directory::{fetch_user, require};
 use super::error::AccountError;
 use super::user::User;
 use crate::audit::{self, Change, Principal};
+pub use crate::domain::ApiToken;
 use crate::domain::{DisplayName, Permission};
 use crate::store::{now_utc, Db};
+use crate::write::insert_audited;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
-
-/// An API token as listed (never the secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiToken {
-    pub id: i64,
-    pub name: String,
-    /// The first characters of the secret, to tell tokens apart.
-    pub prefix: String,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-    pub revoked_at: Option<String>,
-}
 
 /// The secret of a new token, shown once.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,26 +49,21 @@ pub async fn create_token(
     let prefix: String = secret.chars().take(12).collect();
     let now = now_utc();
     let mut tx = crate::write::transaction(db).await?;
-    let id: i64 = sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO api_tokens (user_id, name, prefix, token_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(owner)
     .bind(name.as_str())
     .bind(&prefix)
     .bind(token_hash(&secret))
-    .bind(&now)
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("id")?;
-    audit::append(
-        &mut tx,
-        by,
+    .bind(&now);
+    let id = insert_audited(&mut tx, by, insert, |id| {
         Change::new("api_token.create", "api_token", id).field(
             "token",
             None,
             Some(format!("{} ({prefix}…)", name.as_str())),
-        ),
-    )
+        )
+    })
     .await?;
     tx.commit().await?;
     Ok((

@@ -85,16 +85,10 @@ pub enum CaseError {
     Code(#[from] UnknownCode),
     #[error(transparent)]
     Domain(#[from] DomainError),
-    /// The database refused the statement by one of its rules (a trigger):
-    /// the services check first, so this is a race or a path they missed.
-    #[error("the database refused the change: {0}")]
-    Refused(String),
-    #[error("database error")]
-    Store(#[source] sqlx::Error),
-    #[error("a stored record could not be read")]
-    StoredJson(#[from] serde_json::Error),
-    #[error("password hashing failed: {0}")]
-    PasswordHashing(String),
+    /// The database refused the change or failed, or a stored record did
+    /// not parse: below the service's own rules.
+    #[error(transparent)]
+    Failed(#[from] crate::write::StoreFailure),
     /// A report or picture could not be made from the record.
     #[error("{0}")]
     Rendering(String),
@@ -121,9 +115,8 @@ impl ServiceError for CaseError {
             | E::Code(_)
             | E::Domain(_)
             | E::BadPassword => ErrorKind::Invalid,
-            E::Store(_) | E::StoredJson(_) | E::PasswordHashing(_) | E::Rendering(_) => {
-                ErrorKind::Internal
-            }
+            E::Failed(f) => f.kind(),
+            E::Rendering(_) => ErrorKind::Internal,
             E::CaseClosed(_)
             | E::Transition(_)
             | E::NothingToSign
@@ -141,8 +134,7 @@ impl ServiceError for CaseError {
             | E::FrozenInput(_)
             | E::NothingChanged
             | E::DatabaseLocked
-            | E::QueryTransition { .. }
-            | E::Refused(_) => ErrorKind::Conflict,
+            | E::QueryTransition { .. } => ErrorKind::Conflict,
         }
     }
 
@@ -196,8 +188,8 @@ impl ServiceError for CaseError {
             E::QueryText => "query_text",
             E::UnknownField(_) => "unknown_field",
             E::Code(_) | E::Domain(_) => "invalid",
-            E::Refused(_) => "refused",
-            E::Store(_) | E::StoredJson(_) | E::PasswordHashing(_) | E::Rendering(_) => "internal",
+            E::Failed(f) => f.code(),
+            E::Rendering(_) => "internal",
         }
     }
 }

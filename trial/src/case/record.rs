@@ -401,6 +401,15 @@ pub struct CaseEndRecord {
 pub struct Deviation {
     pub case_id: i64,
     pub crf_version: i64,
+    #[serde(flatten)]
+    pub change: InputChange,
+}
+
+/// What a protocol deviation changed, why, when and under whose signature:
+/// shown on the case page and listed in the locked analysis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputChange {
+    /// The CRF field (its name in the CRF's vocabulary).
     pub field: String,
     pub old_value: Option<String>,
     pub new_value: Option<String>,

@@ -19,6 +19,7 @@ use crate::analysis::roc::{auc, compare_paired, curve, Direction, Sample};
 use crate::analysis::threshold::{at_threshold, Rate};
 use crate::analysis::StatsError;
 use crate::case::crf::ClinicalCrf;
+use crate::case::record::InputChange;
 use crate::screening::{FlowCounts, ScreeningEntry, ScreeningInput, ScreeningLog};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -111,12 +112,14 @@ fn deviations(snapshot: &Value, numbers: &BTreeMap<i64, String>) -> Vec<Deviatio
         .filter_map(|d| {
             Some(DeviationRow {
                 study_number: numbers.get(&int(d, "case_id")?)?.clone(),
-                field: text(d, "field")?,
-                old_value: text(d, "old_value"),
-                new_value: text(d, "new_value"),
-                reason: text(d, "reason").unwrap_or_default(),
-                at: text(d, "at").unwrap_or_default(),
-                signed_by: text(d, "printed_name").unwrap_or_default(),
+                change: InputChange {
+                    field: text(d, "field")?,
+                    old_value: text(d, "old_value"),
+                    new_value: text(d, "new_value"),
+                    reason: text(d, "reason").unwrap_or_default(),
+                    at: text(d, "at").unwrap_or_default(),
+                    signed_by: text(d, "printed_name").unwrap_or_default(),
+                },
             })
         })
         .collect()

@@ -59,15 +59,10 @@ pub enum StudyError {
     Code(#[from] UnknownCode),
     #[error(transparent)]
     Screening(#[from] crate::screening::ScreeningError),
-    /// The database refused the statement by one of its rules (a trigger).
-    #[error("the database refused the change: {0}")]
-    Refused(String),
-    #[error("database error")]
-    Store(#[source] sqlx::Error),
-    #[error("a stored record could not be read")]
-    StoredJson(#[from] serde_json::Error),
-    #[error("password hashing failed: {0}")]
-    PasswordHashing(String),
+    /// The database refused the change or failed, or a stored record did
+    /// not parse: below the service's own rules.
+    #[error(transparent)]
+    Failed(#[from] crate::write::StoreFailure),
 }
 
 crate::write::write_path_errors!(StudyError);
@@ -84,7 +79,7 @@ impl ServiceError for StudyError {
             | E::Sap(_)
             | E::Code(_)
             | E::BadModel => ErrorKind::Invalid,
-            E::Store(_) | E::StoredJson(_) | E::PasswordHashing(_) => ErrorKind::Internal,
+            E::Failed(f) => f.kind(),
             E::DatabaseLocked
             | E::NothingToSign
             | E::RuleTableInUse
@@ -99,8 +94,7 @@ impl ServiceError for StudyError {
             | E::Analysis(_)
             | E::SnapshotTampered
             | E::ModelPinFixed
-            | E::DemoModelInTrial
-            | E::Refused(_) => ErrorKind::Conflict,
+            | E::DemoModelInTrial => ErrorKind::Conflict,
         }
     }
 
@@ -132,8 +126,7 @@ impl ServiceError for StudyError {
             E::BadModel => "prediction",
             E::Code(_) => "invalid",
             E::Screening(e) => e.code(),
-            E::Refused(_) => "refused",
-            E::Store(_) | E::StoredJson(_) | E::PasswordHashing(_) => "internal",
+            E::Failed(f) => f.code(),
         }
     }
 }

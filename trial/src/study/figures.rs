@@ -90,12 +90,8 @@ pub struct EndedCase {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviationRow {
     pub study_number: String,
-    pub field: String,
-    pub old_value: Option<String>,
-    pub new_value: Option<String>,
-    pub reason: String,
-    pub at: String,
-    pub signed_by: String,
+    #[serde(flatten)]
+    pub change: crate::case::record::InputChange,
 }
 
 /// The model pinned for the study.

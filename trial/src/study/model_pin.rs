@@ -154,7 +154,7 @@ async fn insert_pin(
     .await?;
     tx.commit().await?;
     db.events().announce(crate::events::Event::ModelPinned);
-    pinned_model(db)
-        .await?
-        .ok_or_else(|| StudyError::Refused("the pin was not recorded".into()))
+    pinned_model(db).await?.ok_or_else(|| {
+        crate::write::StoreFailure::Refused("the pin was not recorded".into()).into()
+    })
 }

@@ -217,7 +217,7 @@ pub(crate) fn CrfForm(v: CaseData) -> impl IntoView {
                 <table class="dense" id="deviations">
                     <thead><tr><th>{t("deviation.field")}</th><th>{t("deviation.old")}</th><th>{t("deviation.new")}</th>
                         <th>{t("crf.reason")}</th><th>{t("deviation.signed")}</th></tr></thead>
-                    <tbody>{deviations.iter().map(|d| view! {
+                    <tbody>{deviations.iter().map(|d| &d.change).map(|d| view! {
                         <tr><td>{t(&format!("field.{}", d.field))}</td><td>{d.old_value.clone()}</td><td>{d.new_value.clone()}</td>
                             <td>{d.reason.clone()}</td><td>{d.signed_by.clone()} " · " {d.at.get(..16).unwrap_or_default().replace('T', " ")}</td></tr>
                     }).collect_view()}</tbody>

@@ -43,7 +43,9 @@ pub(super) const SUMMARY_SQL: &str = "SELECT c.id, c.arm, c.study_no, si.code AS
 pub(super) fn arm_of(r: &AnyRow) -> Result<Arm, CaseError> {
     r.try_get::<String, _>("arm")?
         .parse()
-        .map_err(|e: crate::screening::ScreeningError| CaseError::Refused(e.to_string()))
+        .map_err(|e: crate::screening::ScreeningError| {
+            crate::write::StoreFailure::Refused(e.to_string()).into()
+        })
 }
 
 pub(super) fn summary_from_row(r: &AnyRow) -> Result<(CaseSummary, Option<String>), CaseError> {

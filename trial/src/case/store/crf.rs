@@ -275,12 +275,14 @@ pub(super) async fn deviations_of(
             Ok(Deviation {
                 case_id: r.try_get("case_id")?,
                 crf_version: r.try_get("crf_version")?,
-                field: r.try_get("field")?,
-                old_value: r.try_get("old_value")?,
-                new_value: r.try_get("new_value")?,
-                reason: r.try_get("reason")?,
-                at: r.try_get("at")?,
-                signed_by: r.try_get("printed_name")?,
+                change: InputChange {
+                    field: r.try_get("field")?,
+                    old_value: r.try_get("old_value")?,
+                    new_value: r.try_get("new_value")?,
+                    reason: r.try_get("reason")?,
+                    at: r.try_get("at")?,
+                    signed_by: r.try_get("printed_name")?,
+                },
             })
         })
         .collect()

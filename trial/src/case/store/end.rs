@@ -9,6 +9,7 @@ use crate::case::record::*;
 use crate::domain::CaseId;
 use crate::domain::{Permission, Reason};
 use crate::store::{now_utc, Db};
+use crate::write::StoreFailure;
 use crate::write::{begin, Tx};
 use sqlx::Row;
 
@@ -119,7 +120,9 @@ pub(super) async fn case_end_of(
         "withdrawn" => CaseEnd::Withdrawn(code.parse()?),
         _ => CaseEnd::Excluded(
             code.parse()
-                .map_err(|e: crate::screening::ScreeningError| CaseError::Refused(e.to_string()))?,
+                .map_err(|e: crate::screening::ScreeningError| {
+                    CaseError::Failed(StoreFailure::Refused(e.to_string()))
+                })?,
         ),
     };
     Ok(Some(CaseEndRecord {

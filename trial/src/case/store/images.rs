@@ -3,13 +3,13 @@
 //! lateral view.
 
 use super::cases::*;
-use crate::audit::{self, Change, Principal};
+use crate::audit::{Change, Principal};
 use crate::case::error::CaseError;
 use crate::case::record::*;
 use crate::domain::CaseId;
 use crate::domain::Permission;
 use crate::store::{now_utc, Db};
-use crate::write::{begin, Tx};
+use crate::write::{begin, insert_audited, Tx};
 use sqlx::Row;
 
 /// Records a stored radiograph of a case. The image ingest calls this once
@@ -50,7 +50,7 @@ pub async fn attach_image(
     if duplicate.is_some() {
         return Err(CaseError::DuplicateImage);
     }
-    let id: i64 = sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO case_images (case_id, view, sha256, added_at, added_by, original_sha256, modality, transfer_syntax, \
          rows_px, columns_px, photometric, body_part, laterality, warnings) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
@@ -68,13 +68,8 @@ pub async fn attach_image(
     .bind(&image.photometric)
     .bind(&image.body_part)
     .bind(&image.laterality)
-    .bind(serde_json::to_string(&image.warnings)?)
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("id")?;
-    audit::append(
-        &mut tx,
-        by,
+    .bind(serde_json::to_string(&image.warnings)?);
+    let id = insert_audited(&mut tx, by, insert, |_| {
         Change::new("image.attach", "case", case_id).field(
             "image",
             None,
@@ -88,8 +83,8 @@ pub async fn attach_image(
                 image.sha256,
                 image.original_sha256
             )),
-        ),
-    )
+        )
+    })
     .await?;
     touch(&mut tx, case_id).await?;
     let stored = images(&mut tx, case_id)

@@ -241,7 +241,9 @@ pub(super) async fn fetch_prediction(
     };
     // What the database holds is parsed as any input is: a value the types
     // refuse is a decoding error, never a record that looks valid.
-    let stored = |e: crate::domain::IdError| CaseError::Store(sqlx::Error::Decode(Box::new(e)));
+    let stored = |e: crate::domain::IdError| {
+        crate::write::StoreFailure::Database(sqlx::Error::Decode(Box::new(e))).into()
+    };
     let probability = |column: &str| -> Result<Probability, CaseError> {
         Probability::try_from(r.try_get::<f64, _>(column)?).map_err(stored)
     };

@@ -258,13 +258,18 @@ pub async fn save_read(
         ),
     )
     .await?;
-    let read = reads_of(&mut tx, case_id, Some(me))
+    let read = own_read(&mut tx, case_id, me).await?;
+    tx.commit().await?;
+    Ok(read)
+}
+
+/// The asking radiologist's own read of the case.
+async fn own_read(tx: &mut Tx, case_id: i64, me: i64) -> Result<Read, CaseError> {
+    reads_of(tx, case_id, Some(me))
         .await?
         .into_iter()
         .next()
-        .ok_or(CaseError::NoReadToSign)?;
-    tx.commit().await?;
-    Ok(read)
+        .ok_or(CaseError::NoReadToSign)
 }
 
 /// Signs the radiologist's own read, which locks it. When every assigned
@@ -282,11 +287,7 @@ pub async fn sign_read(
     let me = user_id(by)?;
     let name = reauthenticate(db, by, password).await?;
     let mut tx = begin(db, by, "read.sign", "case", case_id).await?;
-    let read = reads_of(&mut tx, case_id, Some(me))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(CaseError::NoReadToSign)?;
+    let read = own_read(&mut tx, case_id, me).await?;
     if read.is_locked() {
         return Err(CaseError::ReadLocked);
     }
@@ -313,11 +314,7 @@ pub async fn sign_read(
     )
     .await?;
     let locked = maybe_lock_reads(&mut tx, by, case_id).await?;
-    let read = reads_of(&mut tx, case_id, Some(me))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(CaseError::NoReadToSign)?;
+    let read = own_read(&mut tx, case_id, me).await?;
     tx.commit().await?;
     if locked {
         db.events()
