@@ -150,7 +150,7 @@ pub mod ssr {
         use osteo_trial::error::ErrorKind;
         match e.kind() {
             ErrorKind::Forbidden => AppError::Forbidden,
-            ErrorKind::NotFound | ErrorKind::Conflict | ErrorKind::Invalid => {
+            ErrorKind::NotFound | ErrorKind::Conflict | ErrorKind::Invalid | ErrorKind::Busy => {
                 AppError::Invalid(e.to_string())
             }
             ErrorKind::Internal => {

@@ -30,8 +30,12 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// A session ends this long after sign-in, however active.
     pub absolute_timeout: Duration,
-    /// Mark cookies `Secure` (serve behind TLS).
+    /// Mark cookies `Secure` (serve behind TLS); also whenever the public
+    /// origin is https (see [`Settings::cookies_secure`]).
     pub secure_cookies: bool,
+    /// Sign-in attempts allowed per minute per client address and per
+    /// username, and where the client's address comes from.
+    pub login_limits: crate::throttle::LoginLimits,
     /// The origin browsers see (`https://edc.example.org`); when unset, the
     /// request's own `Host` is trusted. State-changing browser requests must
     /// come from it.
@@ -74,6 +78,16 @@ impl Settings {
         }
     }
 
+    /// Whether cookies carry `Secure`: when asked, and always when the
+    /// public origin browsers use is https.
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies
+            || self
+                .public_origin
+                .as_deref()
+                .is_some_and(|o| o.starts_with("https://"))
+    }
+
     /// Defaults for a local start in `data_dir`.
     pub fn local(data_dir: PathBuf) -> Settings {
         let key = data_dir.join(AUDIT_KEY_FILE);
@@ -88,6 +102,7 @@ impl Settings {
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(12 * 60 * 60),
             secure_cookies: false,
+            login_limits: crate::throttle::LoginLimits::default(),
             public_origin: None,
             body_limit: 1024 * 1024,
             image_limit: 256 * 1024 * 1024,

@@ -90,8 +90,39 @@ impl IntoResponse for ApiError {
                 fields: self.fields,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                retry_after(BUSY_RETRY_SECONDS),
+            );
+        }
+        response
     }
+}
+
+/// When a client told the server is busy (503) should try again, in seconds.
+pub const BUSY_RETRY_SECONDS: u64 = 2;
+
+/// A `Retry-After` value of `seconds`.
+pub fn retry_after(seconds: u64) -> axum::http::HeaderValue {
+    axum::http::HeaderValue::from(seconds.max(1))
+}
+
+/// An HTML error page for a refusal the client may retry later: 429 (too
+/// many requests from it) or 503 (the server at its bound), with
+/// `Retry-After`.
+pub fn html_retry_later(
+    status: StatusCode,
+    locale: osteo_trial::domain::Locale,
+    key: &str,
+    seconds: u64,
+) -> Response {
+    let mut response = html_error(status, locale, key);
+    response
+        .headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, retry_after(seconds));
+    response
 }
 
 impl ApiError {
@@ -105,6 +136,7 @@ impl ApiError {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+            ErrorKind::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => return ApiError::internal(error_chain(&e)),
         };
         ApiError::new(status, e.code(), e.to_string())

@@ -21,6 +21,7 @@ mod routes;
 mod session_store;
 pub mod startup;
 pub mod state;
+pub mod throttle;
 mod urls;
 
 pub use config::Settings;

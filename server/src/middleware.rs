@@ -43,7 +43,7 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or_default();
-            let scheme = if state.settings.secure_cookies {
+            let scheme = if state.settings.cookies_secure() {
                 "https"
             } else {
                 "http"

@@ -52,7 +52,7 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
-        .with_secure(state.settings.secure_cookies)
+        .with_secure(state.settings.cookies_secure())
         .with_expiry(Expiry::OnInactivity(idle))
         // Every request of a signed-in user renews the idle timer.
         .with_always_save(true);

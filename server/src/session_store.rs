@@ -72,13 +72,21 @@ impl SessionStore for DbSessionStore {
         }
     }
 
+    /// Updates a session that exists; never creates one. A request that
+    /// loaded the session before a sign-out (or an expiry) deleted it ends
+    /// by saving it, because every request renews the idle timer: writing
+    /// it back then would sign the user in again. New sessions come only
+    /// from [`SessionStore::create`] (sign-in cycles the id).
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        self.write(
-            record,
-            "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date",
-        )
-        .await?;
+        let updated = self
+            .write(
+                record,
+                "UPDATE sessions SET data = $2, expiry_date = $3 WHERE id = $1",
+            )
+            .await?;
+        if updated == 0 {
+            tracing::debug!("a session ended while a request of it was in flight; not saved");
+        }
         Ok(())
     }
 

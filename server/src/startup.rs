@@ -24,6 +24,7 @@ pub struct Application {
     pub demo_accounts: Vec<(User, OneTimePassword)>,
     /// The study the database holds.
     pub study_kind: StudyKind,
+    login_throttle: Arc<crate::throttle::LoginThrottle>,
 }
 
 /// Opens the database and applies pending migrations.
@@ -154,6 +155,7 @@ impl Application {
                 None
             }
         };
+        let login_throttle = Arc::new(crate::throttle::LoginThrottle::new(settings.login_limits));
         let state = AppState {
             db: db.clone(),
             settings: Arc::new(settings),
@@ -161,6 +163,7 @@ impl Application {
             images,
             ai,
             study_kind,
+            login_throttle: login_throttle.clone(),
         };
         let router = routes::router(state, DbSessionStore::new(db.clone()));
         Ok(Application {
@@ -170,6 +173,7 @@ impl Application {
             port: addr.port(),
             demo_accounts,
             study_kind,
+            login_throttle,
         })
     }
 
@@ -185,6 +189,14 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = DbSessionStore::new(self.db.clone());
         let db = self.db.clone();
+        let throttle = self.login_throttle.clone();
+        let forget = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                throttle.forget_expired();
+            }
+        });
         let cleanup = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
             loop {
@@ -200,10 +212,15 @@ impl Application {
                 }
             }
         });
-        let result = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await;
+        let result = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
         cleanup.abort();
+        forget.abort();
         self.db.close().await;
         result
     }

@@ -20,6 +20,8 @@ pub struct AppState {
     pub ai: Option<Arc<crate::ai::Ai>>,
     /// The trial, or the demonstration study (fixed when the database was made).
     pub study_kind: StudyKind,
+    /// Sign-in attempts counted per client address and per username.
+    pub login_throttle: Arc<crate::throttle::LoginThrottle>,
 }
 
 impl AppState {

@@ -19,6 +19,7 @@ pub mod dicom;
 pub mod workflow;
 
 use osteo_server::{Application, Settings};
+use osteo_trial::audit::Principal;
 use osteo_trial::domain::Role;
 use osteo_trial::store::Db;
 use reqwest::redirect::Policy;
@@ -40,6 +41,9 @@ pub struct TestApp {
     pub demo: Vec<(String, Role, String)>,
     pub dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
+    /// The accounts whose one-time password the harness has replaced by
+    /// [`PASSWORD`] (see [`TestApp::password`]).
+    chosen: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Drop for TestApp {
@@ -174,6 +178,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         program: binary(),
         memory_mib: osteo_server::imaging::parse_bound::DEFAULT_MEMORY_MIB,
     });
+    // Tests sign in many times a minute from one address; the tests of
+    // sign-in throttling set their own limits.
+    settings.login_limits.per_address = std::num::NonZeroU32::new(100_000).expect("non-zero");
+    settings.login_limits.per_username = std::num::NonZeroU32::new(100_000).expect("non-zero");
     configure(&mut settings);
     let database_url = settings.database_url.clone();
     let app = server_runtime()
@@ -200,6 +208,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         demo,
         dir,
         server,
+        chosen: Default::default(),
     }
 }
 
@@ -222,6 +231,24 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no demonstration account {username}"))
     }
 
+    /// The password an account of the harness has now: [`PASSWORD`] once
+    /// [`TestApp::signed_in`] or [`TestApp::api_client`] has replaced its
+    /// one-time password, the one-time password before that.
+    pub fn password(&self, username: &str) -> String {
+        let chosen = self.chosen.lock().map(|c| c.contains(username));
+        if chosen.unwrap_or(false) {
+            PASSWORD.to_owned()
+        } else {
+            self.one_time_password(username)
+        }
+    }
+
+    fn chose_password(&self, username: &str) {
+        if let Ok(mut chosen) = self.chosen.lock() {
+            chosen.insert(username.to_owned());
+        }
+    }
+
     /// A browser-like client: keeps cookies, does not follow redirects, and
     /// sends this site's `Origin` on posts.
     pub fn browser(&self) -> Browser {
@@ -240,6 +267,12 @@ impl TestApp {
     /// one-time password with [`PASSWORD`].
     pub async fn signed_in(&self, username: &str) -> Browser {
         let b = self.browser();
+        if !self.must_change_password(username).await {
+            // Its password was changed already (an API client of it was made).
+            let r = b.login(username, PASSWORD).await;
+            assert_eq!(location(&r), "/", "signed in with the changed password");
+            return b;
+        }
         let r = b.login(username, &self.one_time_password(username)).await;
         assert_eq!(
             location(&r),
@@ -260,15 +293,44 @@ impl TestApp {
             )
             .await;
         assert_eq!(location(&r), "/", "the password change succeeds");
+        self.chose_password(username);
         b
     }
 
-    /// An API client authenticated with a new token of `username`.
+    /// Whether `username` still has its one-time password.
+    pub async fn must_change_password(&self, username: &str) -> bool {
+        osteo_trial::accounts::find_by_username(&self.db, username)
+            .await
+            .expect("the database answers")
+            .expect("the account exists")
+            .must_change_password
+    }
+
+    /// An API client authenticated with a new token of `username`. Tokens
+    /// work only once the account has chosen its own password, so a
+    /// one-time password is first replaced by [`PASSWORD`], as its owner
+    /// would.
     pub async fn api_client(&self, username: &str) -> Api {
         let user = osteo_trial::accounts::find_by_username(&self.db, username)
             .await
             .expect("the database answers")
             .expect("the account exists");
+        let demo = self.demo.iter().any(|(u, _, _)| u == username);
+        if user.must_change_password && demo {
+            osteo_trial::accounts::change_password(
+                &self.db,
+                &user.principal(osteo_trial::domain::AuditSource::Ui),
+                &self.one_time_password(username),
+                PASSWORD,
+            )
+            .await
+            .expect("the one-time password is replaced");
+            self.chose_password(username);
+        } else if user.must_change_password {
+            // An account the test made, whose one-time password it let go.
+            choose_password(&self.db, username).await;
+            self.chose_password(username);
+        }
         let (_, secret) = osteo_trial::accounts::create_token(
             &self.db,
             &user.principal(osteo_trial::domain::AuditSource::Api),
@@ -282,6 +344,26 @@ impl TestApp {
             client: reqwest::Client::new(),
         }
     }
+}
+
+/// Gives `username` the password [`PASSWORD`] of its own choosing, as its
+/// owner would after an operator's reset on the command line: API tokens
+/// work only for an account that has replaced its one-time password.
+pub async fn choose_password(db: &Db, username: &str) -> osteo_trial::accounts::User {
+    use osteo_trial::accounts;
+    let user = accounts::find_by_username(db, username)
+        .await
+        .expect("the database answers")
+        .expect("the account exists");
+    let reason = osteo_trial::domain::Reason::parse("test set-up").expect("a reason");
+    let id = osteo_trial::domain::UserId::new(user.id);
+    let once = accounts::reset_password(db, &Principal::cli("test"), id, &reason)
+        .await
+        .expect("a one-time password");
+    let principal = user.principal(osteo_trial::domain::AuditSource::Ui);
+    accounts::change_password(db, &principal, once.expose(), PASSWORD)
+        .await
+        .expect("the password is chosen")
 }
 
 /// The `Location` of a redirect ("" when there is none).

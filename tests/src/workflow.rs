@@ -158,7 +158,7 @@ pub async fn pin_test_model(app: &TestApp) {
                 .into(),
             demo: false,
         },
-        &app.one_time_password("investigator"),
+        &app.password("investigator"),
     )
     .await
     .unwrap_or_else(|e| panic!("pinning the test double: {e}"));
@@ -258,7 +258,7 @@ impl Team {
             .send_json(
                 Method::POST,
                 &format!("/cases/{id}/read/sign"),
-                &json!({"password": app.one_time_password("radiologist")}),
+                &json!({"password": app.password("radiologist")}),
             )
             .await;
         assert_eq!(status, 200, "{v}");
@@ -287,7 +287,7 @@ impl Team {
             .send_json(
                 Method::POST,
                 &format!("/cases/{id}/pathology/sign"),
-                &json!({"password": app.one_time_password("coordinator")}),
+                &json!({"password": app.password("coordinator")}),
             )
             .await;
         assert_eq!(status, 200, "{v}");
@@ -312,7 +312,7 @@ pub async fn signed_sap(app: &TestApp) {
             .send_json(
                 Method::POST,
                 "/sap/sign",
-                &json!({"password": app.one_time_password(who)}),
+                &json!({"password": app.password(who)}),
             )
             .await;
         assert_eq!(status, 200, "{v}");
@@ -324,7 +324,7 @@ pub async fn signed_sap(app: &TestApp) {
 pub async fn locked_study(app: &TestApp) -> (Team, Api, Value) {
     let team = Team::new(app).await;
     let stats = app.api_client("statistician").await;
-    let pi_password = app.one_time_password("investigator");
+    let pi_password = app.password("investigator");
     for (p, entity) in [
         (0.92, "osteosarcoma"),
         (0.64, "ewing_sarcoma"),

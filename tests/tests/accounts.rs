@@ -765,3 +765,338 @@ async fn the_language_follows_the_browser_and_can_be_switched() {
         "/?error=bad_request"
     );
 }
+
+/// A sign-in post that the throttle refuses: 429, a `Retry-After` of whole
+/// seconds, the page in the request's language.
+fn assert_throttled(r: &reqwest::Response) -> u64 {
+    assert_eq!(r.status(), 429, "throttled");
+    let retry: u64 = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    retry
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_throttled_per_username_and_per_address_before_any_password_work() {
+    let limits = |s: &mut osteo_server::config::Settings| {
+        s.login_limits.per_username = std::num::NonZeroU32::new(3).unwrap();
+        s.login_limits.per_address = std::num::NonZeroU32::new(5).unwrap();
+    };
+    let app = spawn_app_with(limits).await;
+    let b = app.browser();
+    for _ in 0..3 {
+        let r = b.login("coordinator", "not the password").await;
+        assert_eq!(location(&r), "/login?error=invalid");
+    }
+    let before = audit_rows(&app.db).await;
+    // The fourth for the same username: refused before the password is
+    // checked, so not counted as a failed sign-in, not audited.
+    let r = b.login("coordinator", "not the password").await;
+    assert_throttled(&r);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many sign-in attempts"));
+    assert_eq!(
+        audit_rows(&app.db).await,
+        before,
+        "a throttled attempt writes nothing"
+    );
+    let failed: (i64,) =
+        sqlx::query_as("SELECT failed_logins FROM users WHERE username = 'coordinator'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        failed.0, 3,
+        "only the checked attempts count towards the lockout"
+    );
+    // The address has used 4 of its 5: one more username, then it waits too.
+    let r = b.login("monitor", "not the password").await;
+    assert_eq!(location(&r), "/login?error=invalid");
+    assert_throttled(&b.login("admin", &app.one_time_password("admin")).await);
+
+    // Behind a reverse proxy, each client's address is the last entry of
+    // X-Forwarded-For (the one the proxy appended).
+    let proxied = spawn_app_with(|s| {
+        limits(s);
+        s.login_limits.per_address = std::num::NonZeroU32::new(1).unwrap();
+        s.login_limits.trust_forwarded_for = true;
+    })
+    .await;
+    let post = |forwarded: &'static str, username: &'static str| {
+        proxied
+            .browser()
+            .client
+            .post(format!("{}/auth/login", proxied.base))
+            .header("Origin", &proxied.base)
+            .header("X-Forwarded-For", forwarded)
+            .form(&[("username", username), ("password", "not the password")])
+            .send()
+    };
+    let r = post("198.51.100.7, 10.0.0.1", "monitor").await.unwrap();
+    assert_eq!(location(&r), "/login?error=invalid");
+    assert_throttled(
+        &post("198.51.100.8, 10.0.0.1", "statistician")
+            .await
+            .unwrap(),
+    );
+    let r = post("10.0.0.2", "statistician").await.unwrap();
+    assert_eq!(location(&r), "/login?error=invalid", "another client");
+}
+
+#[tokio::test]
+async fn an_unknown_username_is_never_written_into_the_audit_trail() {
+    let app = spawn_app().await;
+    let b = app.browser();
+    // People type their password into the username field by mistake.
+    let typed = "Tr0ub4dor&3-typed-as-username";
+    assert_eq!(
+        location(&b.login(typed, "whatever password").await),
+        "/login?error=invalid"
+    );
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT action, new_value FROM audit_log WHERE action = 'login.failed' ORDER BY seq",
+    )
+    .fetch_all(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![(
+            "login.failed".to_owned(),
+            Some("unknown username".to_owned())
+        )]
+    );
+    let anywhere: (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM audit_log WHERE actor LIKE $1 OR entity_id LIKE $1 OR field LIKE $1 \
+         OR old_value LIKE $1 OR new_value LIKE $1 OR reason LIKE $1",
+    )
+    .bind("%Tr0ub4dor%")
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        anywhere.0, 0,
+        "the text typed is nowhere in the audit trail"
+    );
+}
+
+#[tokio::test]
+async fn a_password_reset_revokes_the_accounts_api_tokens() {
+    let app = spawn_app().await;
+    let api = app.api_client("statistician").await;
+    let (status, _) = api.get_json("/me").await;
+    assert_eq!(status, 200, "the token works");
+    let admin = app.api_client("admin").await;
+    let id: (i64,) = sqlx::query_as("SELECT id FROM users WHERE username = 'statistician'")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    let (status, body) = admin
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/users/{}/reset-password", id.0),
+            &serde_json::json!({"reason": "lost laptop"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = api.get_json("/me").await;
+    assert_eq!(status, 401, "the token ended with the old password");
+    let active: (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(id.0)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(active.0, 0);
+    let revoked: (String, Option<String>) = sqlx::query_as(
+        "SELECT action, old_value FROM audit_log WHERE action = 'api_token.revoke_all' AND entity_id = $1",
+    )
+    .bind(id.0.to_string())
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(revoked.1.as_deref(), Some("1 active"));
+}
+
+#[tokio::test]
+async fn tokens_are_refused_while_the_account_must_change_its_password() {
+    let app = spawn_app().await;
+    let monitor = osteo_trial::accounts::find_by_username(&app.db, "monitor")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(monitor.must_change_password);
+    let principal = monitor.principal(osteo_trial::domain::AuditSource::Ui);
+    let (_, secret) = osteo_trial::accounts::create_token(&app.db, &principal, "early")
+        .await
+        .unwrap();
+    let get = || {
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/me", app.base))
+            .bearer_auth(secret.expose())
+            .send()
+    };
+    assert_eq!(
+        get().await.unwrap().status(),
+        401,
+        "one-time password still set"
+    );
+    osteo_trial::accounts::change_password(
+        &app.db,
+        &principal,
+        &app.one_time_password("monitor"),
+        osteo_tests::PASSWORD,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        get().await.unwrap().status(),
+        200,
+        "its own password chosen"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_current_password_at_password_change_counts_towards_the_lockout() {
+    let app = spawn_app().await;
+    let b = app.signed_in("coordinator").await;
+    let change = |current: &'static str| {
+        let b = &b;
+        async move {
+            let form = [
+                ("current_password", current),
+                ("new_password", "a brand new password"),
+                ("confirm_password", "a brand new password"),
+            ];
+            b.post_form("/auth/password", &form).await
+        }
+    };
+    for _ in 0..4 {
+        assert_eq!(
+            location(&change("a wrong guess").await),
+            "/account/password?error=wrong_password"
+        );
+    }
+    assert_eq!(
+        location(&change("a wrong guess").await),
+        "/account/password?error=locked",
+        "the fifth wrong password locks the account, as at sign-in"
+    );
+    let refused: (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE action = 'password.change_refused'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(refused.0, 5);
+    let r = app
+        .browser()
+        .login("coordinator", osteo_tests::PASSWORD)
+        .await;
+    assert!(
+        location(&r).starts_with("/login?error=locked"),
+        "even the right password waits: {}",
+        location(&r)
+    );
+    // Locked, the right current password cannot change it either.
+    assert_eq!(
+        location(&change(osteo_tests::PASSWORD).await),
+        "/account/password?error=locked"
+    );
+}
+
+#[tokio::test]
+async fn cookies_are_secure_whenever_the_public_origin_is_https() {
+    let app = spawn_app_with(|s| {
+        s.secure_cookies = false;
+        s.public_origin = Some("https://edc.example.org".into());
+    })
+    .await;
+    let r = app
+        .browser()
+        .login("admin", &app.one_time_password("admin"))
+        .await;
+    let cookies: Vec<_> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("osteo_session=") && c.contains("Secure")),
+        "{cookies:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_in_flight_at_sign_out_does_not_bring_the_session_back() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    osteo_tests::choose_password(&app.db, "monitor").await;
+    let b = app.browser();
+    let r = b.login("monitor", osteo_tests::PASSWORD).await;
+    assert_eq!(location(&r), "/");
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("osteo_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    // A request of the session starts: its head arrives (the server loads
+    // the session), its body is still on the way.
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let body = "lang=en";
+    let head = format!(
+        "POST /ui/lang HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: {base}\r\n\
+         Cookie: osteo_session={cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {len}\r\nConnection: close\r\n\r\n",
+        port = app.port,
+        base = app.base,
+        len = body.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Meanwhile the user signs out.
+    let r = b.post_form("/auth/logout", &[]).await;
+    assert_eq!(location(&r), "/login?info=signed_out");
+    // The request ends, after the sign-out.
+    slow.write_all(body.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    let sessions: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        sessions.0, 0,
+        "the request in flight did not write the session back"
+    );
+    let again = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/", app.base))
+        .header("Cookie", format!("osteo_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        location(&again).starts_with("/login"),
+        "the old cookie no longer signs in: {}",
+        location(&again)
+    );
+}

@@ -89,7 +89,7 @@ async fn a_case_walks_from_enrolment_to_complete_and_every_step_is_audited() {
         .send_json(
             Method::POST,
             &format!("/cases/{id}/read/sign"),
-            &json!({"password": app.one_time_password("radiologist")}),
+            &json!({"password": app.password("radiologist")}),
         )
         .await;
     assert_eq!(status, 200, "{r}");
@@ -129,7 +129,7 @@ async fn a_case_walks_from_enrolment_to_complete_and_every_step_is_audited() {
         .send_json(
             Method::POST,
             &format!("/cases/{id}/pathology/sign"),
-            &json!({"password": app.one_time_password("coordinator")}),
+            &json!({"password": app.password("coordinator")}),
         )
         .await;
     assert_eq!(status, 200, "{v}");
@@ -252,7 +252,7 @@ async fn illegal_steps_are_refused_with_what_the_case_waits_for() {
         .send_json(
             Method::POST,
             &format!("/cases/{ready}/read/sign"),
-            &json!({"password": app.one_time_password("radiologist")}),
+            &json!({"password": app.password("radiologist")}),
         )
         .await;
     assert_eq!(status, 409, "nothing to sign before a read is saved");
@@ -270,7 +270,7 @@ async fn illegal_steps_are_refused_with_what_the_case_waits_for() {
         .send_json(
             Method::POST,
             &format!("/cases/{ready}/read/sign"),
-            &json!({"password": app.one_time_password("radiologist")}),
+            &json!({"password": app.password("radiologist")}),
         )
         .await;
     assert_eq!(status, 200);
@@ -307,7 +307,7 @@ async fn illegal_steps_are_refused_with_what_the_case_waits_for() {
             Method::POST,
             &format!("/cases/{id}/end"),
             &json!({"kind": "withdrawn", "code": "consent_withdrawn", "reason": "again",
-                    "password": app.one_time_password("investigator")}),
+                    "password": app.password("investigator")}),
         )
         .await;
     assert_eq!(status, 409, "{v}");
@@ -414,7 +414,7 @@ async fn the_crf_checks_its_fields_and_edits_after_completion_need_a_reason_and_
         .send_json(
             Method::POST,
             &format!("/cases/{id}/crf/sign"),
-            &json!({"meaning": "author", "password": app.one_time_password("coordinator")}),
+            &json!({"meaning": "author", "password": app.password("coordinator")}),
         )
         .await;
     assert_eq!(status, 200, "{v}");
@@ -512,7 +512,7 @@ async fn pathology_waits_for_the_locks_in_the_service_the_api_and_the_database_f
         .send_json(
             Method::POST,
             &format!("/cases/{id}/read/sign"),
-            &json!({"password": app.one_time_password("radiologist")}),
+            &json!({"password": app.password("radiologist")}),
         )
         .await;
     let (status, _) = team
@@ -590,7 +590,7 @@ async fn blinded_roles_receive_no_pathology_ai_output_or_other_reads() {
         .send_json(
             Method::POST,
             &format!("/cases/{id}/read/sign"),
-            &json!({"password": app.one_time_password("radiologist")}),
+            &json!({"password": app.password("radiologist")}),
         )
         .await;
     let mut other = workflow::read();
@@ -745,7 +745,7 @@ async fn the_database_lock_needs_finished_cases_refuses_every_write_and_unlocks_
     let app = spawn_app().await;
     let team = Team::new(&app).await;
     let stats = app.api_client("statistician").await;
-    let pi_password = app.one_time_password("investigator");
+    let pi_password = app.password("investigator");
     let done = team.complete_case(&app).await;
     let open = workflow::enrol(&team.coordinator).await;
     workflow::signed_sap(&app).await;
@@ -771,7 +771,7 @@ async fn the_database_lock_needs_finished_cases_refuses_every_write_and_unlocks_
         .send_json(
             Method::POST,
             "/study/lock",
-            &json!({"password": app.one_time_password("coordinator")}),
+            &json!({"password": app.password("coordinator")}),
         )
         .await;
     assert_eq!(status, 403, "only the PI locks");
@@ -917,7 +917,7 @@ async fn the_database_lock_needs_finished_cases_refuses_every_write_and_unlocks_
         .send_json(
             Method::POST,
             "/study/unlock",
-            &json!({"password": app.one_time_password("monitor"), "reason": "agreed: late query"}),
+            &json!({"password": app.password("monitor"), "reason": "agreed: late query"}),
         )
         .await;
     assert_eq!(
@@ -1048,7 +1048,7 @@ async fn the_analysis_is_blinded_until_lock_then_computed_from_the_locked_snapsh
     let app = spawn_app().await;
     let team = Team::new(&app).await;
     let stats = app.api_client("statistician").await;
-    let pi_password = app.one_time_password("investigator");
+    let pi_password = app.password("investigator");
     // Four complete cases: two malignant, two benign (one the AI scores high).
     for (p, entity) in [
         (0.92, "osteosarcoma"),

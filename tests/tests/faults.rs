@@ -6,7 +6,7 @@
 // A test that cannot go on should stop right there.
 #![allow(clippy::unwrap_used)]
 
-use osteo_tests::{binary, fresh_database_url};
+use osteo_tests::{binary, choose_password, fresh_database_url};
 use osteo_trial::store::Db;
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
@@ -115,10 +115,7 @@ async fn a_server_killed_mid_burst_loses_and_duplicates_no_number() {
     let port = free_port();
     let mut server = serve(&url, dir.path(), port).await;
     let db = Db::connect(&url).await.unwrap();
-    let coordinator = osteo_trial::accounts::find_by_username(&db, "coordinator")
-        .await
-        .unwrap()
-        .unwrap();
+    let coordinator = choose_password(&db, "coordinator").await;
     let (_, token) = osteo_trial::accounts::create_token(
         &db,
         &coordinator.principal(osteo_trial::domain::AuditSource::Api),

@@ -46,7 +46,7 @@ async fn withdraw(app: &TestApp, team: &Team, id: i64, code: &str) -> (u16, Valu
             Method::POST,
             &format!("/cases/{id}/end"),
             &json!({"kind": "withdrawn", "code": code, "reason": "as the protocol allows",
-                    "password": app.one_time_password("investigator")}),
+                    "password": app.password("investigator")}),
         )
         .await
 }
@@ -100,7 +100,7 @@ async fn no_case_is_excluded_once_its_reads_are_locked_and_none_leaves_once_path
             Method::POST,
             &format!("/cases/{read}/end"),
             &json!({"kind": "withdrawn", "code": "lost_to_follow_up", "reason": "moved away",
-                    "password": app.one_time_password("coordinator")}),
+                    "password": app.password("coordinator")}),
         )
         .await;
     assert_eq!(status, 403, "only the PI withdraws: {v}");
@@ -359,7 +359,7 @@ async fn the_models_inputs_are_frozen_at_the_ai_lock_and_a_change_is_a_signed_de
         .send_json(
             Method::POST,
             &format!("/cases/{id}/crf/amendments"),
-            &amend(&app.one_time_password("investigator")),
+            &amend(&app.password("investigator")),
         )
         .await;
     assert_eq!(status, 201, "{v}");
@@ -624,7 +624,7 @@ async fn the_pi_pins_the_model_the_server_runs_and_only_then_it_predicts() {
         .send_json(
             Method::POST,
             &format!("/cases/{id}/read/sign"),
-            &json!({"password": app.one_time_password("radiologist")}),
+            &json!({"password": app.password("radiologist")}),
         )
         .await;
     assert_eq!(status, 200);
@@ -687,13 +687,13 @@ async fn a_final_lock_is_never_undone_and_every_look_before_it_is_in_the_report(
             .send_json(
                 Method::POST,
                 "/study/unlock",
-                &json!({"password": app.one_time_password(who), "reason": "a late query"}),
+                &json!({"password": app.password(who), "reason": "a late query"}),
             )
             .await;
         assert_eq!(status, 200, "{v}");
     }
     // A final lock before the target needs a reason for stopping early.
-    let pi_password = app.one_time_password("investigator");
+    let pi_password = app.password("investigator");
     let (status, v) = team
         .pi
         .send_json(
@@ -723,7 +723,7 @@ async fn a_final_lock_is_never_undone_and_every_look_before_it_is_in_the_report(
             .send_json(
                 Method::POST,
                 "/study/unlock",
-                &json!({"password": app.one_time_password(who), "reason": "try"}),
+                &json!({"password": app.password(who), "reason": "try"}),
             )
             .await;
         assert_eq!(
@@ -785,7 +785,7 @@ async fn the_report_lists_every_exclusion_withdrawal_and_deviation_with_the_stat
         .send_json(
             Method::POST,
             &format!("/cases/{amended}/crf/amendments"),
-            &json!({"data": data, "reason": "bone misread at entry", "password": app.one_time_password("investigator")}),
+            &json!({"data": data, "reason": "bone misread at entry", "password": app.password("investigator")}),
         )
         .await;
     assert_eq!(status, 201, "{v}");
@@ -796,7 +796,7 @@ async fn the_report_lists_every_exclusion_withdrawal_and_deviation_with_the_stat
         .send_json(
             Method::POST,
             "/study/lock",
-            &json!({"password": app.one_time_password("investigator")}),
+            &json!({"password": app.password("investigator")}),
         )
         .await;
     assert_eq!(status, 200, "{v}");
@@ -921,7 +921,7 @@ async fn the_database_refuses_every_statement_that_would_replace_or_remove_prote
         .send_json(
             Method::POST,
             "/study/lock",
-            &json!({"password": app.one_time_password("investigator")}),
+            &json!({"password": app.password("investigator")}),
         )
         .await;
     let mut statements = vec!["INSERT INTO lock_snapshots (lock_event_id, export) VALUES (1, '{}') ON CONFLICT (lock_event_id) DO UPDATE SET export = excluded.export".to_owned()];
@@ -1356,11 +1356,13 @@ async fn the_model_takes_the_primary_readers_score_or_the_consensus_as_the_study
     assert_eq!(status, 200, "{v}");
     let team = Team::new(&app).await;
     let admin = app.api_client("admin").await;
-    let (_, created) = admin
+    let (status, created) = admin
         .send_json(Method::POST, "/users", &json!({"username": "second.reader", "display_name": "Second Reader", "role": "radiologist", "site": "QDUAH"}))
         .await;
-    let second_password = created["one_time_password"].as_str().unwrap().to_owned();
+    assert_eq!(status, 201, "{created}");
+    // Its API client replaces the one-time password (tokens need that).
     let second = app.api_client("second.reader").await;
+    let second_password = app.password("second.reader");
     let id = team.case_ready_to_read(&app).await; // "radiologist" assigned first
     let (status, v) = team
         .coordinator
@@ -1415,11 +1417,13 @@ async fn the_model_takes_the_primary_readers_score_or_the_consensus_as_the_study
     .await;
     let team = Team::new(&app).await;
     let admin = app.api_client("admin").await;
-    let (_, created) = admin
+    let (status, created) = admin
         .send_json(Method::POST, "/users", &json!({"username": "second.reader", "display_name": "Second Reader", "role": "radiologist", "site": "QDUAH"}))
         .await;
-    let second_password = created["one_time_password"].as_str().unwrap().to_owned();
+    assert_eq!(status, 201, "{created}");
+    // Its API client replaces the one-time password (tokens need that).
     let second = app.api_client("second.reader").await;
+    let second_password = app.password("second.reader");
     let id = team.case_ready_to_read(&app).await;
     team.coordinator
         .send_json(

@@ -10,6 +10,7 @@
 //! | [`ErrorKind::NotFound`] | 404 | back with the error code | `Invalid` |
 //! | [`ErrorKind::Conflict`] | 409 | back with the error code | `Invalid` |
 //! | [`ErrorKind::Invalid`] | 400 | back with the error code | `Invalid` |
+//! | [`ErrorKind::Busy`] | 503 with `Retry-After` | the 503 page | `Invalid` |
 //! | [`ErrorKind::Internal`] | 500, nothing said | the 500 page | `Internal` |
 //!
 //! The user's mistakes and the trial's rules are told in words that say what
@@ -27,6 +28,9 @@ pub enum ErrorKind {
     Conflict,
     /// The input is malformed or incomplete.
     Invalid,
+    /// The server is at its bound for this work (password checks): nothing
+    /// was done; the same request may succeed a few seconds later.
+    Busy,
     /// A fault of the system (the database, a stored file).
     Internal,
 }

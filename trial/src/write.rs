@@ -44,8 +44,10 @@ pub enum StoreFailure {
     Database(#[source] sqlx::Error),
     #[error("a stored record could not be read")]
     StoredJson(#[source] serde_json::Error),
-    #[error("password hashing failed: {0}")]
-    PasswordHashing(String),
+    /// A password could not be checked: the server is busy, or the
+    /// hashing failed.
+    #[error(transparent)]
+    Password(#[from] crate::accounts::PasswordError),
 }
 
 impl StoreFailure {
@@ -62,6 +64,9 @@ impl StoreFailure {
     pub fn kind(&self) -> crate::error::ErrorKind {
         match self {
             StoreFailure::Refused(_) => crate::error::ErrorKind::Conflict,
+            StoreFailure::Password(crate::accounts::PasswordError::Busy) => {
+                crate::error::ErrorKind::Busy
+            }
             _ => crate::error::ErrorKind::Internal,
         }
     }
@@ -69,6 +74,7 @@ impl StoreFailure {
     pub fn code(&self) -> &'static str {
         match self {
             StoreFailure::Refused(_) => "refused",
+            StoreFailure::Password(crate::accounts::PasswordError::Busy) => "busy",
             _ => "internal",
         }
     }
@@ -279,7 +285,7 @@ macro_rules! write_path_errors {
                 use $crate::accounts::LoginError as L;
                 match e {
                     L::Store(s) => $crate::write::StoreFailure::Database(s).into(),
-                    L::Hash(e) => $crate::write::StoreFailure::PasswordHashing(e).into(),
+                    L::Password(e) => $crate::write::StoreFailure::Password(e).into(),
                     L::Invalid | L::Locked { .. } | L::Deactivated => $error::BadPassword,
                 }
             }

@@ -112,9 +112,18 @@ struct ServeArgs {
     /// Minutes after sign-in after which a session ends however active.
     #[arg(long, env = "OSTEO_ABSOLUTE_TIMEOUT_MINUTES", default_value_t = 720)]
     absolute_timeout_minutes: u64,
-    /// Mark cookies Secure (when served over HTTPS).
+    /// Mark cookies Secure (when served over HTTPS; always so when --public-origin is https).
     #[arg(long, env = "OSTEO_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// Sign-in attempts allowed per minute from one client address; more get 429 with Retry-After.
+    #[arg(long, env = "OSTEO_LOGIN_PER_ADDRESS", default_value_t = crate::throttle::LoginLimits::default().per_address)]
+    login_per_address: std::num::NonZeroU32,
+    /// Sign-in attempts allowed per minute for one username, from anywhere; more get 429 with Retry-After.
+    #[arg(long, env = "OSTEO_LOGIN_PER_USERNAME", default_value_t = crate::throttle::LoginLimits::default().per_username)]
+    login_per_username: std::num::NonZeroU32,
+    /// Take the client's address from the last X-Forwarded-For entry (only behind a reverse proxy that appends it).
+    #[arg(long, env = "OSTEO_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
     /// The origin browsers use, e.g. https://edc.example.org (default: the request's Host).
     #[arg(long, env = "OSTEO_PUBLIC_ORIGIN")]
     public_origin: Option<String>,
@@ -354,6 +363,11 @@ async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.idle_timeout = Duration::from_secs(args.idle_timeout_minutes * 60);
     settings.absolute_timeout = Duration::from_secs(args.absolute_timeout_minutes * 60);
     settings.secure_cookies = args.secure_cookies;
+    settings.login_limits = crate::throttle::LoginLimits {
+        per_address: args.login_per_address,
+        per_username: args.login_per_username,
+        trust_forwarded_for: args.trust_forwarded_for,
+    };
     settings.public_origin = args.public_origin;
     settings.body_limit = args.body_limit_bytes;
     settings.image_limit = args.image_limit_mib * 1024 * 1024;
@@ -424,7 +438,7 @@ fn usage<E: std::fmt::Display>(e: E) -> anyhow::Error {
 /// Maps a service error: the operator's mistakes are usage errors.
 fn account_error(e: AccountError) -> anyhow::Error {
     match e {
-        AccountError::Store(_) | AccountError::Hash(_) => anyhow::Error::new(e),
+        AccountError::Store(_) | AccountError::Password(_) => anyhow::Error::new(e),
         e => usage(e),
     }
 }

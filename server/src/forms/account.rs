@@ -1,13 +1,16 @@
 //! Signing in and out, the user's own password, language and API tokens.
 
-use super::{back, flash, internal, lang_cookie, refused, FormBody, Id, Member, Reply, SignedIn};
+use super::{
+    back, busy, flash, internal, lang_cookie, refused, FormBody, Id, Member, Reply, SignedIn,
+};
 use crate::state::AppState;
+use crate::throttle::ClientAddress;
 use crate::urls::page;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{AppendHeaders, IntoResponse, Redirect};
 use osteo_app::auth;
-use osteo_trial::accounts::{self, LoginError};
+use osteo_trial::accounts::{self, LoginError, PasswordError};
 use osteo_trial::domain::{AuditSource, Locale};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -23,12 +26,25 @@ pub struct LoginForm {
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     session: Session,
     headers: HeaderMap,
     FormBody(f): FormBody<LoginForm>,
 ) -> Reply {
     if f.username.trim().is_empty() || f.password.is_empty() || f.password.len() > 1024 {
         return Err(back(page::LOGIN, "bad_request"));
+    }
+    // Counted before any password work: an attempt over the limit costs
+    // no Argon2 and no audit row.
+    if let Err(too_many) = state.login_throttle.check(address, &f.username) {
+        tracing::warn!(address = ?address, "sign-in attempts over the limit");
+        return Err(crate::errors::html_retry_later(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            osteo_app::i18n::request_locale(&headers),
+            "login.error.too_many",
+            too_many.retry_after.as_secs_f64().ceil() as u64,
+        )
+        .into());
     }
     match accounts::login(&state.db, &f.username, &f.password, AuditSource::Ui).await {
         Ok(user) => {
@@ -45,8 +61,12 @@ pub async fn login(
                 None => Redirect::to(to).into_response(),
             })
         }
-        Err(LoginError::Invalid) => Err(back(page::LOGIN, "invalid")),
+        Err(LoginError::Invalid) => {
+            tracing::info!(address = ?address, "sign-in refused: wrong username or password");
+            Err(back(page::LOGIN, "invalid"))
+        }
         Err(LoginError::Deactivated) => Err(back(page::LOGIN, "deactivated")),
+        Err(LoginError::Password(PasswordError::Busy)) => Err(busy(&headers)),
         Err(LoginError::Locked { until }) => {
             // "2026-11-26T10:15:00.123456Z" -> "2026-11-26 10:15:00"
             let until: String = until

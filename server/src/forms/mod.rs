@@ -60,8 +60,21 @@ pub(crate) fn refused<E: osteo_trial::error::ServiceError>(
         )
         .into(),
         ErrorKind::Internal => internal(headers, crate::errors::error_chain(&e)),
+        ErrorKind::Busy => busy(headers),
         ErrorKind::NotFound | ErrorKind::Conflict | ErrorKind::Invalid => back(page, e.code()),
     }
+}
+
+/// The server is at its bound for password work: the 503 page, with
+/// `Retry-After`.
+pub(crate) fn busy(headers: &HeaderMap) -> Halt {
+    crate::errors::html_retry_later(
+        StatusCode::SERVICE_UNAVAILABLE,
+        request_locale(headers),
+        "error.busy",
+        crate::errors::BUSY_RETRY_SECONDS,
+    )
+    .into()
 }
 
 pub(crate) fn internal(headers: &HeaderMap, e: impl std::fmt::Display) -> Halt {

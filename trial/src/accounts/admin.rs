@@ -6,6 +6,7 @@ use super::directory::{fetch_user, require, set_lockout, site_id};
 use super::error::AccountError;
 use super::password::hash_password;
 use super::password::{store_password, OneTime};
+use super::tokens::revoke_all_tokens;
 use super::user::{OneTimePassword, User};
 use crate::audit::{self, Change, Principal};
 use crate::domain::UserId;
@@ -33,9 +34,7 @@ pub async fn create_user(
 ) -> Result<(User, OneTimePassword), AccountError> {
     require(by, Permission::ManageUsers)?;
     let password = OneTimePassword::generate();
-    let hash = hash_password(password.0.clone())
-        .await
-        .map_err(AccountError::Hash)?;
+    let hash = hash_password(password.0.clone()).await?;
     let mut tx = crate::write::transaction(db).await?;
     let site_id = site_id(&mut *tx, &new.site).await?;
     // Looked up first (inside the write lock): on SQLite a colliding insert
@@ -103,15 +102,16 @@ pub async fn reset_password(
 ) -> Result<OneTimePassword, AccountError> {
     require(by, Permission::ManageUsers)?;
     let password = OneTimePassword::generate();
-    let hash = hash_password(password.0.clone())
-        .await
-        .map_err(AccountError::Hash)?;
+    let hash = hash_password(password.0.clone()).await?;
     let (mut tx, user) = account_to_change(db, user_id).await?;
     let user_id = user_id.get();
     if !user.active {
         return Err(AccountError::Deactivated);
     }
     store_password(&mut tx, user_id, &hash, OneTime::Yes).await?;
+    // Whoever knew the old password may hold the account's tokens: they
+    // end with it.
+    let revoked = revoke_all_tokens(&mut tx, user_id).await?;
     audit::append(
         &mut tx,
         by,
@@ -124,6 +124,16 @@ pub async fn reset_password(
             .reason(Some(reason.as_str())),
     )
     .await?;
+    if revoked > 0 {
+        let change = Change::new("api_token.revoke_all", "user", user_id)
+            .field(
+                "api_tokens",
+                Some(format!("{revoked} active")),
+                Some("revoked".into()),
+            )
+            .reason(Some("password reset"));
+        audit::append(&mut tx, by, change).await?;
+    }
     tx.commit().await?;
     Ok(password)
 }
@@ -287,13 +297,7 @@ pub async fn update_account(
     if let Some(active) = update.active.filter(|a| *a != user.active) {
         if !active {
             // A deactivated account's tokens stop working with it.
-            sqlx::query(
-                "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-            )
-            .bind(now_utc())
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
+            revoke_all_tokens(&mut tx, user_id).await?;
         }
         let action = if active {
             "user.reactivate"

@@ -26,12 +26,14 @@ pub enum AccountError {
     ReaderStaysBlind,
     #[error("the account is deactivated")]
     Deactivated,
+    #[error("the account is locked after too many wrong passwords; try again after {0}")]
+    Locked(String),
     #[error("there is no such API token")]
     UnknownToken,
     #[error("database error: {0}")]
     Store(#[from] sqlx::Error),
-    #[error("password hashing failed: {0}")]
-    Hash(String),
+    #[error(transparent)]
+    Password(#[from] super::password::PasswordError),
 }
 
 impl crate::error::ServiceError for AccountError {
@@ -45,10 +47,12 @@ impl crate::error::ServiceError for AccountError {
             E::UsernameTaken(_)
             | E::SelfLockout
             | E::Deactivated
+            | E::Locked(_)
             | E::PasswordUnchanged
             | E::NeverAReader
             | E::ReaderStaysBlind => K::Conflict,
-            E::Store(_) | E::Hash(_) => K::Internal,
+            E::Password(super::password::PasswordError::Busy) => K::Busy,
+            E::Store(_) | E::Password(_) => K::Internal,
         }
     }
 
@@ -74,8 +78,10 @@ impl crate::error::ServiceError for AccountError {
             E::NeverAReader => "never_a_reader",
             E::ReaderStaysBlind => "reader_stays_blind",
             E::Deactivated => "deactivated",
+            E::Locked(_) => "locked",
             E::UnknownToken => "unknown",
-            E::Store(_) | E::Hash(_) => "internal",
+            E::Password(super::password::PasswordError::Busy) => "busy",
+            E::Store(_) | E::Password(_) => "internal",
         }
     }
 }
@@ -90,6 +96,6 @@ pub enum LoginError {
     Deactivated,
     #[error("database error: {0}")]
     Store(#[from] sqlx::Error),
-    #[error("password hashing failed: {0}")]
-    Hash(String),
+    #[error(transparent)]
+    Password(#[from] super::password::PasswordError),
 }

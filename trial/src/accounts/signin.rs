@@ -11,26 +11,32 @@ use crate::domain::{AuditSource, NewPassword, Role};
 use crate::store::{format_utc, Db};
 use sqlx::Row;
 
-/// Why a password is checked: to sign in, or to apply an electronic
-/// signature (21 CFR 11.200(a)(1): each signing re-enters the password).
-/// Failures count towards the same lockout either way.
+/// Why a password is checked: to sign in, to apply an electronic
+/// signature (21 CFR 11.200(a)(1): each signing re-enters the password), or
+/// to change one's own password. Failures count towards the same lockout
+/// whatever the purpose, so that no form guesses passwords unbounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthPurpose {
     Login,
     Signature,
+    PasswordChange,
 }
 
 impl AuthPurpose {
-    fn ok_action(self) -> &'static str {
+    /// The audit action of a right password (none for a password change:
+    /// the change itself is recorded).
+    fn ok_action(self) -> Option<&'static str> {
         match self {
-            AuthPurpose::Login => "login",
-            AuthPurpose::Signature => "signature.reauthenticated",
+            AuthPurpose::Login => Some("login"),
+            AuthPurpose::Signature => Some("signature.reauthenticated"),
+            AuthPurpose::PasswordChange => None,
         }
     }
     fn failed_action(self) -> &'static str {
         match self {
             AuthPurpose::Login => "login.failed",
             AuthPurpose::Signature => "signature.password_failed",
+            AuthPurpose::PasswordChange => "password.change_refused",
         }
     }
 }
@@ -49,16 +55,19 @@ pub async fn login(
 /// Checks the signed-in user's password again before a signature.
 #[tracing::instrument(skip_all)]
 pub async fn reauthenticate(db: &Db, by: &Principal, password: &str) -> Result<User, LoginError> {
+    check_own_password(db, by, password, AuthPurpose::Signature).await
+}
+
+/// Checks the signed-in user's own password, counting a failure.
+async fn check_own_password(
+    db: &Db,
+    by: &Principal,
+    password: &str,
+    purpose: AuthPurpose,
+) -> Result<User, LoginError> {
     let user_id = by.user_id.ok_or(LoginError::Invalid)?;
     let user = get_user(db, user_id).await?.ok_or(LoginError::Invalid)?;
-    authenticate(
-        db,
-        &user.username,
-        password,
-        by.source,
-        AuthPurpose::Signature,
-    )
-    .await
+    authenticate(db, &user.username, password, by.source, purpose).await
 }
 
 pub(super) async fn authenticate(
@@ -76,14 +85,15 @@ pub(super) async fn authenticate(
     };
     let attempted: String = username.trim().chars().take(64).collect();
     let Some(user) = find_by_username(db, &attempted).await? else {
-        dummy_verify(password.to_owned()).await;
+        dummy_verify(password.to_owned()).await?;
         audit::record(
             db,
             &anonymous,
             Change {
                 action: "login.failed",
                 entity: "session",
-                new_value: Some(format!("unknown username {attempted}")),
+                // Never the text typed: it may be a password.
+                new_value: Some("unknown username".into()),
                 ..Change::default()
             },
         )
@@ -116,9 +126,7 @@ pub(super) async fn authenticate(
         .fetch_one(db.pool())
         .await?
         .try_get("password_hash")?;
-    let ok = verify_password(password.to_owned(), hash)
-        .await
-        .map_err(LoginError::Hash)?;
+    let ok = verify_password(password.to_owned(), hash).await?;
 
     let mut tx = crate::write::transaction(db).await?;
     // Re-read under the write lock: another sign-in may have counted, or
@@ -143,12 +151,9 @@ pub(super) async fn authenticate(
     }
     if ok {
         set_lockout(&mut tx, user.id, 0, None).await?;
-        audit::append(
-            &mut tx,
-            &principal,
-            Change::new(purpose.ok_action(), "user", user.id),
-        )
-        .await?;
+        if let Some(action) = purpose.ok_action() {
+            audit::append(&mut tx, &principal, Change::new(action, "user", user.id)).await?;
+        }
         let user = fetch_user(&mut *tx, user.id)
             .await?
             .ok_or(LoginError::Invalid)?;
@@ -213,22 +218,17 @@ pub async fn change_password(
     if new.expose() == current {
         return Err(AccountError::PasswordUnchanged);
     }
-    let hash: String = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?
-        .ok_or(AccountError::UnknownUser(id))?
-        .try_get("password_hash")?;
-    if !verify_password(current.to_owned(), hash)
+    // A wrong current password counts towards the lockout, as at sign-in.
+    check_own_password(db, by, current, AuthPurpose::PasswordChange)
         .await
-        .map_err(AccountError::Hash)?
-    {
-        audit::record(db, by, Change::new("password.change_refused", "user", id)).await?;
-        return Err(AccountError::WrongPassword);
-    }
-    let new_hash = hash_password(new.expose().to_owned())
-        .await
-        .map_err(AccountError::Hash)?;
+        .map_err(|e| match e {
+            LoginError::Invalid => AccountError::WrongPassword,
+            LoginError::Locked { until } => AccountError::Locked(until),
+            LoginError::Deactivated => AccountError::Deactivated,
+            LoginError::Store(e) => AccountError::Store(e),
+            LoginError::Password(e) => AccountError::Password(e),
+        })?;
+    let new_hash = hash_password(new.expose().to_owned()).await?;
     let mut tx = crate::write::transaction(db).await?;
     store_password(&mut tx, id, &new_hash, OneTime::No).await?;
     audit::append(

@@ -79,6 +79,22 @@ pub async fn create_token(
     ))
 }
 
+/// Revokes every active API token of account `user_id`, in the caller's
+/// transaction (a reset password, a deactivated account); says how many.
+pub(super) async fn revoke_all_tokens(
+    tx: &mut crate::write::Tx,
+    user_id: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now_utc())
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn list_tokens(db: &Db, by: &Principal) -> Result<Vec<ApiToken>, AccountError> {
     let owner = by.user_id.ok_or(AccountError::Forbidden)?;
@@ -153,7 +169,12 @@ pub async fn authenticate_token(db: &Db, secret: &str) -> Result<Option<User>, s
     let Some(row) = row else { return Ok(None) };
     let token_id: i64 = row.try_get("id")?;
     let user_id: i64 = row.try_get("user_id")?;
-    let user = fetch_user(db.pool(), user_id).await?.filter(|u| u.active);
+    // A deactivated account's tokens stop working with it; so do the tokens
+    // of an account that must change its password (a one-time password was
+    // issued: whoever held the account before may hold its tokens).
+    let user = fetch_user(db.pool(), user_id)
+        .await?
+        .filter(|u| u.active && !u.must_change_password);
     if user.is_some() {
         // Last use is operational data, not a change to trial records: not audited.
         sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
