@@ -15,6 +15,38 @@ use osteo_app::i18n::request_locale;
 use osteo_trial::domain::Permission;
 use tower_sessions::Session;
 
+/// The policy of an HTML response that is not a page of the app (an error
+/// page): no script at all, the style sheet from this site.
+const STATIC_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Security headers on every response: the pages' Content-Security-Policy
+/// is set by the app with its nonce (`osteo_app::page_policy`); any other
+/// HTML answer gets [`STATIC_POLICY`]. Behind https (the cookies are
+/// `Secure`), `Strict-Transport-Security` tells browsers never to use plain
+/// http for this site for a year.
+pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            header::HeaderValue::from_static(STATIC_POLICY),
+        );
+    }
+    if state.settings.cookies_secure() {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            header::HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
+}
+
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "osteo_session";
 

@@ -249,6 +249,10 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::security_headers,
+        ))
         // The wasm bundle shrinks about four times with gzip.
         .layer(CompressionLayer::new().gzip(true))
         .layer(TraceLayer::new_for_http())

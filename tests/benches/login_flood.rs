@@ -5,8 +5,8 @@
 //! `cargo build --release -p osteo-server`; `OSTEO_EDC_BIN` names another
 //! binary) starts `osteo-edc serve` on loopback with a new SQLite database,
 //! and then:
-//! 1. **quiet**: a coordinator saves a CRF draft `SAVES` times, each a real
-//!    change, one after another; latency per save.
+//! 1. **quiet**: for `SECONDS`, a coordinator saves a CRF draft, each a real
+//!    change, one after another with a pause of `PAUSE_MS`; latency per save.
 //! 2. **flood**: the same saves while `RATE` failed sign-ins a second (made-up
 //!    usernames, each from one of 250 loopback addresses 127.0.0.2–251, so
 //!    that per-address limits do not hide the password work) are sent for
@@ -17,8 +17,9 @@
 //!
 //! The server's resident memory (VmRSS of its process) is sampled every
 //! 100 ms. The result is one JSON object on standard output; `audit verify`
-//! runs at the end. Settings: the environment variables `SAVES` (400),
-//! `RATE` (200), `BURST` (300), `BURST_AT` (16), `IDLE_SECONDS` (30).
+//! runs at the end. Settings: the environment variables `SECONDS` (20),
+//! `PAUSE_MS` (5), `RATE` (200), `BURST` (300), `BURST_AT` (16),
+//! `IDLE_SECONDS` (30).
 
 // A benchmark that cannot go on should stop right there.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -99,13 +100,17 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
 }
 
-/// `n` CRF draft saves of case `id`, each a real change (the age moves by
+/// CRF draft saves of case `id` for `seconds`, one after another with a
+/// pause of `pause_ms` between them, each a real change (the age moves by
 /// one); their latencies, sorted.
-async fn saves(api: &Api, id: i64, n: u64, start_age: u64) -> Vec<Duration> {
-    let mut took = Vec::with_capacity(n as usize);
-    for i in 0..n {
+async fn saves(api: &Api, id: i64, seconds: u64, pause_ms: u64) -> Vec<Duration> {
+    let mut took = Vec::new();
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut i = 0_u64;
+    while Instant::now() < until {
+        i += 1;
         let mut data = crf();
-        data["age_years"] = json!(10 + (start_age + i) % 80);
+        data["age_years"] = json!(10 + i % 80);
         let body = json!({"data": data, "complete": false});
         let t = Instant::now();
         let r = api
@@ -118,6 +123,7 @@ async fn saves(api: &Api, id: i64, n: u64, start_age: u64) -> Vec<Duration> {
         let _ = r.bytes().await;
         took.push(t.elapsed());
         assert_eq!(status, 200, "a CRF draft save");
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
     }
     took.sort();
     took
@@ -168,7 +174,8 @@ async fn wrong_sign_in(client: &reqwest::Client, base: &str, n: u64, answers: &A
 
 #[tokio::main]
 async fn main() {
-    let save_count = setting("SAVES", 400);
+    let seconds = setting("SECONDS", 20);
+    let pause_ms = setting("PAUSE_MS", 5);
     let rate = setting("RATE", 200);
     let burst = setting("BURST", 300);
     let burst_at = setting("BURST_AT", 16) as usize;
@@ -222,11 +229,11 @@ async fn main() {
     };
     let case = enrol(&api).await;
     // Warm up: the first saves fill the caches and the connection pool.
-    saves(&api, case, 20, 0).await;
+    saves(&api, case, 2, pause_ms).await;
     let rss_start = rss_mib(pid);
 
     // 1. Quiet.
-    let quiet = saves(&api, case, save_count, 100).await;
+    let quiet = saves(&api, case, seconds, pause_ms).await;
 
     // 2. The same saves under a flood of failed sign-ins.
     let clients = Arc::new(clients());
@@ -258,7 +265,7 @@ async fn main() {
             (sent, sending)
         })
     };
-    let flooded = saves(&api, case, save_count, 1000).await;
+    let flooded = saves(&api, case, seconds, pause_ms).await;
     flooding.store(false, Ordering::SeqCst);
     let (sent, sending) = flood.await.expect("the flood ends");
     let rss_flood_peak = watch.peak_mib();

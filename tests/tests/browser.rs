@@ -1002,3 +1002,96 @@ async fn dropped_files_upload_one_by_one_with_progress_and_their_outcome() {
     );
     c.close().await.unwrap();
 }
+
+/// Every page carries a Content-Security-Policy that allows scripts only
+/// from this site and inline only with the response's nonce; the hydrated
+/// app runs under it in Chromium (pages of several roles hydrate, their
+/// scripts all carry the nonce). Framing, the referrer and, behind https,
+/// plain http are refused too (issue 15, point 3).
+#[tokio::test]
+async fn pages_carry_a_content_security_policy_that_the_hydrated_app_satisfies() {
+    let app = spawn_app().await;
+    let r = reqwest::get(format!("{}/login", app.base)).await.unwrap();
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let policy = header("content-security-policy");
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("referrer-policy"), "same-origin");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert!(
+        header("strict-transport-security").is_empty(),
+        "not over plain http"
+    );
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|n| n.split('\'').next())
+        .expect("a nonce in the policy")
+        .to_owned();
+    assert!(nonce.len() >= 16, "{nonce}");
+    let html = r.text().await.unwrap();
+    let scripts = html.matches("<script").count();
+    assert!(scripts >= 1, "the hydration script");
+    assert_eq!(
+        html.matches(&format!("nonce=\"{nonce}\"")).count(),
+        scripts,
+        "every inline script carries this response's nonce"
+    );
+    // Another response, another nonce.
+    let again = reqwest::get(format!("{}/login", app.base)).await.unwrap();
+    let other = again
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(!other.contains(&nonce));
+
+    for who in ["coordinator", "statistician"] {
+        app.signed_in(who).await;
+    }
+    let driver = chromedriver();
+    let c = browser(&driver, true).await;
+    for (who, pages) in [
+        ("coordinator", ["/", "/screening", "/cases"]),
+        ("statistician", ["/", "/analysis", "/account/tokens"]),
+    ] {
+        c.delete_all_cookies().await.unwrap();
+        sign_in(&c, &app, who, osteo_tests::PASSWORD).await;
+        for page in pages {
+            c.goto(&format!("{}{page}", app.base)).await.unwrap();
+            hydrated(&c).await;
+            let unsigned = c
+                .execute(
+                    "return Array.from(document.scripts).filter(s => !s.src && !s.nonce).length",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                unsigned,
+                json!(0),
+                "{who} {page}: inline scripts without the nonce"
+            );
+        }
+    }
+    c.close().await.unwrap();
+
+    let secure = osteo_tests::spawn_app_with(|s| {
+        s.public_origin = Some("https://edc.example.org".into());
+    })
+    .await;
+    let r = reqwest::get(format!("{}/login", secure.base))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()
+            .get("strict-transport-security")
+            .and_then(|v| v.to_str().ok()),
+        Some("max-age=31536000; includeSubDomains")
+    );
+}

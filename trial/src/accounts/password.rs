@@ -3,18 +3,20 @@
 //! unknown username the same as a wrong password.
 //!
 //! Password work is bounded, because anyone who can reach the sign-in page
-//! can ask for it: at most [`workers`] computations run at once, each in a
-//! memory area of its own that is allocated once and reused (19 MiB each),
-//! so a flood of sign-ins neither piles 19 MiB allocations onto the blocking
-//! pool nor leaves them in the allocator's arenas. Excess requests wait
-//! briefly in a bounded queue ([`MAX_WAITING`], [`MAX_WAIT`]) and are then
-//! refused as [`PasswordError::Busy`].
+//! can ask for it: at most [`workers`] computations run at once, each on a
+//! worker thread with a memory area of its own, allocated once and reused
+//! (19 MiB each), so a flood of sign-ins neither piles 19 MiB allocations
+//! onto the blocking pool nor leaves them in the allocator's arenas. The
+//! workers run at the lowest priority of ordinary threads, so that the
+//! trial's own requests come first when the processors are busy. Excess
+//! requests wait briefly in a bounded queue ([`MAX_WAITING`], [`MAX_WAIT`])
+//! and are then refused as [`PasswordError::Busy`].
 
 use super::user::OneTimePassword;
 use argon2::password_hash::{rand_core::OsRng, Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// Requests that may wait for a password worker at once; more are refused
@@ -54,26 +56,74 @@ pub fn workers() -> usize {
         .max(1)
 }
 
-/// A bound on password work: the permits, the queue and the memory areas.
+/// A job for a password worker: it runs in the worker's memory area.
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// A bound on password work: the permits, the queue, and the worker
+/// threads, each with its memory area.
 pub(super) struct Gate {
     permits: tokio::sync::Semaphore,
     waiting: AtomicUsize,
-    areas: Mutex<Vec<Vec<Block>>>,
+    jobs: Mutex<std::sync::mpsc::Sender<Job>>,
+    /// Memory areas the workers have allocated (one each at most); the
+    /// tests read it.
+    #[cfg_attr(not(test), allow(dead_code))]
+    areas: Arc<AtomicUsize>,
 }
 
 impl Gate {
+    /// `workers` threads at the lowest scheduling priority of ordinary
+    /// threads (nice 19 on Linux): when the trial's own work wants the
+    /// processors, it gets them, and password checks wait; on an idle
+    /// server they run at full speed.
     pub(super) fn new(workers: usize) -> Gate {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let areas = Arc::new(AtomicUsize::new(0));
+        for i in 0..workers {
+            let (queue, areas) = (queue.clone(), areas.clone());
+            let started = std::thread::Builder::new()
+                .name(format!("password-{i}"))
+                .spawn(move || worker(&queue, &areas));
+            if let Err(e) = started {
+                tracing::error!(error = %e, "a password worker could not start");
+            }
+        }
         Gate {
             permits: tokio::sync::Semaphore::new(workers),
             waiting: AtomicUsize::new(0),
-            areas: Mutex::new(Vec::new()),
+            jobs: Mutex::new(jobs),
+            areas,
         }
     }
 
-    /// Memory areas kept for reuse (never more than its workers).
+    /// Memory areas the workers hold (never more than there are workers).
     #[cfg(test)]
     pub(super) fn areas_held(&self) -> usize {
-        self.areas.lock().map(|a| a.len()).unwrap_or_default()
+        self.areas.load(Ordering::SeqCst)
+    }
+}
+
+/// A password worker: takes jobs until the gate is gone, each in the one
+/// memory area it keeps.
+fn worker(queue: &Mutex<std::sync::mpsc::Receiver<Job>>, areas: &AtomicUsize) {
+    use thread_priority::{set_current_thread_priority, ThreadPriority};
+    if let Err(e) = set_current_thread_priority(ThreadPriority::Min) {
+        tracing::warn!(error = ?e, "password work runs at normal priority");
+    }
+    let mut area = Vec::new();
+    loop {
+        let job = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let had_area = !area.is_empty();
+        // A job that panics loses its answer (the caller is told), not the worker.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut area)));
+        if !had_area && !area.is_empty() {
+            areas.fetch_add(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -83,8 +133,8 @@ fn gate() -> &'static Gate {
     GATE.get_or_init(|| Gate::new(workers()))
 }
 
-/// Runs `work` on the blocking pool in a reused memory area of at least
-/// `blocks` Argon2 blocks, once a password worker is free.
+/// Runs `work` on a password worker, in its memory area grown to at least
+/// `blocks` Argon2 blocks, once a worker is free.
 async fn with_area<R: Send + 'static>(
     gate: &Gate,
     blocks: usize,
@@ -96,28 +146,30 @@ async fn with_area<R: Send + 'static>(
     }
     let permit = tokio::time::timeout(MAX_WAIT, gate.permits.acquire()).await;
     gate.waiting.fetch_sub(1, Ordering::SeqCst);
+    // As many permits as workers: a job with a permit finds a worker free.
     let _permit = match permit {
         Ok(Ok(p)) => p,
         _ => return Err(PasswordError::Busy),
     };
-    // One area per permit at most: the pool never holds more than `workers()`.
-    let area = gate.areas.lock().ok().and_then(|mut a| a.pop());
-    let (result, area) = tokio::task::spawn_blocking(move || {
-        let mut area = area.unwrap_or_default();
+    let (done, answer) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move |area: &mut Vec<Block>| {
         if area.len() < blocks {
             area.resize(blocks, Block::default());
         }
         let result = work(&mut area[..blocks]);
         // What the computation left behind is derived from a password.
         area.fill(Block::default());
-        (result, area)
-    })
-    .await
-    .map_err(|e| PasswordError::Failed(e.to_string()))?;
-    if let Ok(mut areas) = gate.areas.lock() {
-        areas.push(area);
+        let _ = done.send(result);
+    });
+    let sent = gate.jobs.lock().map(|jobs| jobs.send(job).is_ok());
+    if !sent.unwrap_or(false) {
+        return Err(PasswordError::Failed(
+            "no password worker is running".into(),
+        ));
     }
-    Ok(result)
+    answer
+        .await
+        .map_err(|_| PasswordError::Failed("the password worker failed".into()))
 }
 
 /// Argon2 of `password` with `salt` into an output of `len` bytes.
