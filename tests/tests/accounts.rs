@@ -341,9 +341,14 @@ async fn session_cookies_are_http_only_and_same_site_strict() {
     );
 
     let secure = spawn_app_with(|s| s.secure_cookies = true).await;
-    let r = secure
+    assert_secure_session_cookie(&secure).await;
+}
+
+/// Signs the administrator in on `app`; its session cookie must be `Secure`.
+async fn assert_secure_session_cookie(app: &osteo_tests::TestApp) {
+    let r = app
         .browser()
-        .login("admin", &secure.one_time_password("admin"))
+        .login("admin", &app.one_time_password("admin"))
         .await;
     let cookie: Vec<_> = r
         .headers()
@@ -1018,22 +1023,7 @@ async fn cookies_are_secure_whenever_the_public_origin_is_https() {
         s.public_origin = Some("https://edc.example.org".into());
     })
     .await;
-    let r = app
-        .browser()
-        .login("admin", &app.one_time_password("admin"))
-        .await;
-    let cookies: Vec<_> = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    assert!(
-        cookies
-            .iter()
-            .any(|c| c.starts_with("osteo_session=") && c.contains("Secure")),
-        "{cookies:?}"
-    );
+    assert_secure_session_cookie(&app).await;
 }
 
 #[tokio::test]
