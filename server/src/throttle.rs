@@ -13,7 +13,7 @@
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -74,15 +74,18 @@ impl LoginThrottle {
         if let Some(address) = address {
             self.by_address
                 .check_key(&address)
-                .map_err(|n| self.too_many(n.wait_time_from(self.clock.now())))?;
+                .map_err(|n| self.too_many(&n))?;
         }
         self.by_username
             .check_key(&username_key(username))
-            .map_err(|n| self.too_many(n.wait_time_from(self.clock.now())))
+            .map_err(|n| self.too_many(&n))
     }
 
-    fn too_many(&self, wait: Duration) -> TooMany {
-        TooMany { retry_after: wait }
+    /// The refusal of a limiter: how long until its next slot.
+    fn too_many(&self, refused: &NotUntil<<DefaultClock as Clock>::Instant>) -> TooMany {
+        TooMany {
+            retry_after: refused.wait_time_from(self.clock.now()),
+        }
     }
 
     /// Forgets the counts that have run out, so that a flood of made-up
@@ -95,7 +98,8 @@ impl LoginThrottle {
     }
 
     /// Counts held (addresses, usernames).
-    pub fn tracked(&self) -> (usize, usize) {
+    #[cfg(test)]
+    fn tracked(&self) -> (usize, usize) {
         (self.by_address.len(), self.by_username.len())
     }
 
