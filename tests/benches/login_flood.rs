@@ -24,12 +24,12 @@
 // A benchmark that cannot go on should stop right there.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use osteo_tests::process::{rss_mib, RssWatch, ServerProcess};
 use osteo_tests::workflow::{crf, enrol};
-use osteo_tests::{binary, choose_password, fresh_database_url, Api};
+use osteo_tests::{binary, Api};
 use osteo_trial::store::Db;
 use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,56 +39,6 @@ fn setting(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// The server process, killed when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The resident memory of process `pid`, in MiB.
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// Samples the resident memory every 100 ms and keeps the peak until told
-/// to stop.
-struct RssWatch {
-    peak_kib: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-}
-
-impl RssWatch {
-    fn start(pid: u32) -> RssWatch {
-        let peak_kib = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (peak, done) = (peak_kib.clone(), stop.clone());
-        tokio::spawn(async move {
-            while !done.load(Ordering::SeqCst) {
-                peak.fetch_max((rss_mib(pid) * 1024.0) as u64, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
-        RssWatch { peak_kib, stop }
-    }
-
-    fn peak_mib(self) -> f64 {
-        self.stop.store(true, Ordering::SeqCst);
-        self.peak_kib.load(Ordering::SeqCst) as f64 / 1024.0
-    }
 }
 
 /// Percentile `p` (0–100) of sorted latencies, in milliseconds.
@@ -182,51 +132,10 @@ async fn main() {
     let idle = setting("IDLE_SECONDS", 30);
 
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let url = fresh_database_url(dir.path()).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
-    let base = format!("http://127.0.0.1:{port}");
-    let server = Server(
-        Command::new(binary())
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .args(["--demo-cases", "0"])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env("DATABASE_URL", &url)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts"),
-    );
-    let pid = server.0.id();
-    let started = Instant::now();
-    while !reqwest::get(format!("{base}/readyz"))
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let db = Db::connect(&url).await.expect("the database");
-    let coordinator = choose_password(&db, "coordinator").await;
-    let (_, token) = osteo_trial::accounts::create_token(
-        &db,
-        &coordinator.principal(osteo_trial::domain::AuditSource::Api),
-        "bench",
-    )
-    .await
-    .expect("a token");
-    let api = Api {
-        base: base.clone(),
-        token: token.expose().to_owned(),
-        client: reqwest::Client::new(),
-    };
+    let server = ServerProcess::fresh(dir.path(), &[]).await;
+    let (pid, base) = (server.pid(), server.base.clone());
+    let db = Db::connect(&server.url).await.expect("the database");
+    let api = server.api(&db, "coordinator").await;
     let case = enrol(&api).await;
     // Warm up: the first saves fill the caches and the connection pool.
     saves(&api, case, 2, pause_ms).await;
@@ -301,13 +210,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(idle)).await;
     let rss_idle = rss_mib(pid);
 
-    let verify = Command::new(binary())
-        .args(["audit", "verify"])
-        .env("DATABASE_URL", &url)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .expect("audit verify runs");
+    let verify = server.audit_verify();
     drop(server);
 
     let summary = |l: &[Duration]| {
@@ -340,10 +243,7 @@ async fn main() {
             "after_idle": rss_idle,
             "idle_seconds": idle,
         },
-        "audit_verify": {
-            "exit": verify.status.code(),
-            "says": String::from_utf8_lossy(&verify.stdout).trim().to_owned(),
-        },
+        "audit_verify": {"exit": verify.0, "says": verify.1},
     });
     println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
 }

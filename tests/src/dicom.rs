@@ -51,10 +51,14 @@ impl Radiograph {
         }
     }
 
-    /// The Part 10 file.
-    pub fn bytes(&self) -> Vec<u8> {
+    fn sop_uid(&self) -> String {
+        format!("1.2.826.0.1.3680043.2.1125.3.{}", self.seed)
+    }
+
+    /// The data set, pixel data included.
+    pub fn object(&self) -> InMemDicomObject {
         let mut obj = InMemDicomObject::new_empty();
-        let sop_uid = format!("1.2.826.0.1.3680043.2.1125.3.{}", self.seed);
+        let sop_uid = self.sop_uid();
         let text = |obj: &mut InMemDicomObject, g: u16, e: u16, vr: VR, v: &str| {
             obj.put(DataElement::new(Tag(g, e), vr, PrimitiveValue::from(v)));
         };
@@ -128,16 +132,91 @@ impl Radiograph {
                 PrimitiveValue::U16(pixels),
             ));
         }
-        let file = obj
+        obj
+    }
+
+    /// The Part 10 file (explicit VR little endian).
+    pub fn bytes(&self) -> Vec<u8> {
+        let file = self
+            .object()
             .with_meta(
                 FileMetaTableBuilder::new()
                     .transfer_syntax(EXPLICIT_VR_LE)
                     .media_storage_sop_class_uid(self.sop_class)
-                    .media_storage_sop_instance_uid(sop_uid),
+                    .media_storage_sop_instance_uid(self.sop_uid()),
             )
             .expect("a file meta group");
         let mut out = Vec::new();
         file.write_all(&mut out).expect("the file encodes");
+        out
+    }
+}
+
+pub const DEFLATED_EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1.99";
+
+/// Deflated-DICOM bombs: Part 10 files in the Deflated Explicit VR Little
+/// Endian transfer syntax whose pixel data element declares, and holds,
+/// `inflated` bytes of zeros. A 2 MB file inflates to 2 GB.
+///
+/// The zeros are compressed once (a sync-flushed, byte-aligned run of
+/// deflate blocks that refer only to themselves), and each bomb is its own
+/// header's blocks, then those, then an empty final block: so many distinct
+/// bombs cost one compression.
+pub struct DeflateBomb {
+    zeros: Vec<u8>,
+    inflated: u32,
+}
+
+impl DeflateBomb {
+    pub fn new(inflated: u32) -> DeflateBomb {
+        use std::io::Write;
+        let mut zeros = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        let chunk = vec![0u8; 1 << 20];
+        let mut left = inflated as usize;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            zeros.write_all(&chunk[..n]).expect("deflate");
+            left -= n;
+        }
+        zeros.flush().expect("deflate");
+        DeflateBomb {
+            zeros: zeros.get_ref().clone(),
+            inflated,
+        }
+    }
+
+    /// The bomb made of radiograph `of` (its pixel data replaced).
+    pub fn file(&self, of: &Radiograph) -> Vec<u8> {
+        use dicom_encoding::TransferSyntaxIndex;
+        use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+        use std::io::Write;
+        let mut obj = of.object();
+        obj.remove_element(Tag(0x7FE0, 0x0010));
+        let mut header = Vec::new();
+        let explicit = TransferSyntaxRegistry
+            .get(EXPLICIT_VR_LE)
+            .expect("explicit VR little endian");
+        obj.write_dataset_with_ts(&mut header, explicit)
+            .expect("the data set encodes");
+        // (7FE0,0010) OW, then a 32-bit length: explicit VR, little endian.
+        header.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0]);
+        header.extend_from_slice(&self.inflated.to_le_bytes());
+        let mut head = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        head.write_all(&header).expect("deflate");
+        head.flush().expect("deflate");
+        let meta = FileMetaTableBuilder::new()
+            .transfer_syntax(DEFLATED_EXPLICIT_VR_LE)
+            .media_storage_sop_class_uid(of.sop_class)
+            .media_storage_sop_instance_uid(of.sop_uid())
+            .build()
+            .expect("a file meta group");
+        let mut out = vec![0u8; 128];
+        out.extend_from_slice(b"DICM");
+        meta.write(&mut out).expect("the meta group encodes");
+        out.extend_from_slice(head.get_ref());
+        out.extend_from_slice(&self.zeros);
+        // An empty final block (fixed Huffman, end of block).
+        out.extend_from_slice(&[0x03, 0x00]);
         out
     }
 }

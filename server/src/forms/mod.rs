@@ -9,7 +9,6 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use osteo_app::auth;
 use osteo_app::flash::Flash;
 use osteo_app::i18n::request_locale;
@@ -95,8 +94,43 @@ pub mod study;
 pub mod users;
 
 /// A form body; a body that is too large gets 413, a malformed or
-/// incomplete one goes back to its page with `bad_request`.
+/// incomplete one — and one whose fields, once percent-decoded, are not
+/// UTF-8 — goes back to its page with `bad_request`. (A lenient decoder
+/// would read such bytes as U+FFFD: a password of replacement characters
+/// would then be tried, counted and audited.)
 pub struct FormBody<T>(T);
+
+/// The body as `application/x-www-form-urlencoded` with every name and
+/// value valid UTF-8 once decoded.
+fn strict_form<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Option<T> {
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_type {
+        return None;
+    }
+    let utf8 = body
+        .split(|b| *b == b'&')
+        .flat_map(|pair| pair.splitn(2, |b| *b == b'='))
+        .all(|part| {
+            let spaced: Vec<u8> = part
+                .iter()
+                .map(|b| if *b == b'+' { b' ' } else { *b })
+                .collect();
+            percent_encoding::percent_decode(&spaced)
+                .decode_utf8()
+                .is_ok()
+        });
+    if !utf8 {
+        return None;
+    }
+    serde_urlencoded::from_bytes(body).ok()
+}
 
 impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequest<S> for FormBody<T> {
     type Rejection = Halt;
@@ -110,8 +144,10 @@ impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequest<S> for F
             .unwrap_or(BackTo::Page(page::HOME));
         let page = back_to.page(req.uri().path());
         let headers = req.headers().clone();
-        match Form::<T>::from_request(req, state).await {
-            Ok(Form(f)) => Ok(FormBody(f)),
+        match axum::body::Bytes::from_request(req, state).await {
+            Ok(body) => strict_form(&headers, &body)
+                .map(FormBody)
+                .ok_or_else(|| back(&page, "bad_request")),
             Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(html_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 request_locale(&headers),

@@ -51,10 +51,8 @@ pub enum IngestError {
     Bits(u16),
     #[error("the file has no pixel data")]
     NoPixels,
-    #[error(
-        "the file cannot be read safely (damaged, or a sequence this reader cannot follow): {0}"
-    )]
-    Damaged(#[from] scan::Oversized),
+    #[error(transparent)]
+    Unsafe(#[from] scan::Unsafe),
     #[error("the declared size does not fit the image: {0}")]
     Sizes(String),
     #[error("the view cannot be told from the file (View Position `{0}`); choose frontal, lateral or oblique in the upload form")]

@@ -9,15 +9,21 @@
 //! of encapsulated pixel data — so whatever the parser reserves afterwards
 //! is bounded by the file's size, which the upload limit bounds. Errors
 //! other than an oversized length are left to the parser to report.
-//! Deflated data sets are not walked (their lengths live in the compressed
-//! stream).
+//!
+//! A deflated data set (Deflated Explicit VR Little Endian) is first
+//! inflated into nothing, counting, and refused when it inflates to more
+//! than [`MAX_INFLATED`]: a 2 MB file of compressed zeros inflates to 2 GB,
+//! and the parser would hold all of it. Within the bound, the walk runs
+//! over the inflated stream, against the inflated length. Nothing is
+//! stored on the way, so refusing a bomb costs a few hundred milliseconds
+//! of one thread and no memory.
 
 use dicom_core::header::{HasLength, Header};
 use dicom_core::{Tag, VR};
 use dicom_encoding::transfer_syntax::{Codec, TransferSyntaxIndex};
 use dicom_parser::stateful::decode::{DynStatefulDecoder, StatefulDecode};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 
 const PREAMBLE: usize = 128;
 const ITEM: Tag = Tag(0xFFFE, 0xE000);
@@ -25,21 +31,33 @@ const ITEM_END: Tag = Tag(0xFFFE, 0xE00D);
 const SEQUENCE_END: Tag = Tag(0xFFFE, 0xE0DD);
 const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
 const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+const DEFLATED_EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1.99";
 
-/// An element that declares more bytes than the file has left.
+/// The most bytes a deflated data set may inflate to: the largest image
+/// accepted ([`super::MAX_PIXELS`] values of 16 bits) and 16 MiB for the
+/// rest of the data set.
+pub const MAX_INFLATED: u64 = super::MAX_PIXELS * 2 + 16 * 1024 * 1024;
+
+/// Why the walk refused a file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("element {tag} at byte {at} declares {declared} bytes where {left} remain")]
-pub struct Oversized {
-    pub tag: Tag,
-    pub at: u64,
-    pub declared: u32,
-    pub left: u64,
+pub enum Unsafe {
+    /// An element that declares more bytes than the file has left.
+    #[error("the file cannot be read safely (damaged, or a sequence this reader cannot follow): element {tag} at byte {at} declares {declared} bytes where {left} remain")]
+    Oversized {
+        tag: Tag,
+        at: u64,
+        declared: u32,
+        left: u64,
+    },
+    /// A deflated data set that inflates beyond [`MAX_INFLATED`].
+    #[error("the deflated data set inflates to more than {} MiB, more than any radiograph; it was refused", MAX_INFLATED / (1024 * 1024))]
+    Inflates,
 }
 
 /// Walks the headers of a Part 10 file (preamble, `DICM`, meta group, data
 /// set). `Ok` also when the walk stops at something else it cannot read:
 /// the parser reports that.
-pub fn check_lengths(bytes: &[u8]) -> Result<(), Oversized> {
+pub fn check_lengths(bytes: &[u8]) -> Result<(), Unsafe> {
     if bytes.len() < PREAMBLE + 4 || &bytes[PREAMBLE..PREAMBLE + 4] != b"DICM" {
         return Ok(());
     }
@@ -49,39 +67,78 @@ pub fn check_lengths(bytes: &[u8]) -> Result<(), Oversized> {
     };
     // The meta group is explicit VR little endian; the data set starts at
     // the first header of another group.
-    let (dataset_at, ts_uid) = match walk(bytes, start, explicit, true)? {
-        Some(at) => {
-            let meta = match dicom_object::meta::FileMetaTable::from_reader(Cursor::new(
-                &bytes[PREAMBLE..],
-            )) {
-                Ok(m) => m,
-                Err(_) => return Ok(()),
-            };
-            (at, meta.transfer_syntax().to_owned())
-        }
-        None => return Ok(()),
-    };
+    let (dataset_at, ts_uid) =
+        match walk(at(bytes, start), start, bytes.len() as u64, explicit, true)? {
+            Some(at) => {
+                let meta = match dicom_object::meta::FileMetaTable::from_reader(Cursor::new(
+                    &bytes[PREAMBLE..],
+                )) {
+                    Ok(m) => m,
+                    Err(_) => return Ok(()),
+                };
+                (at, meta.transfer_syntax().to_owned())
+            }
+            None => return Ok(()),
+        };
+    if ts_uid.trim_end_matches('\0') == DEFLATED_EXPLICIT_VR_LE {
+        let deflated = bytes.get(dataset_at as usize..).unwrap_or_default();
+        let inflated = inflated_length(deflated)?;
+        let inflate = flate2::read::DeflateDecoder::new(deflated);
+        return walk(inflate, 0, inflated, explicit, false).map(|_| ());
+    }
     let Some(ts) = TransferSyntaxRegistry.get(&ts_uid) else {
         return Ok(());
     };
     if matches!(ts.codec(), Codec::Dataset(_)) {
         return Ok(());
     }
-    walk(bytes, dataset_at, ts, false).map(|_| ())
+    walk(
+        at(bytes, dataset_at),
+        dataset_at,
+        bytes.len() as u64,
+        ts,
+        false,
+    )
+    .map(|_| ())
 }
 
-/// Walks headers from `from`. With `meta_only`, stops at the first header
-/// outside group 0002 and returns where it starts.
-fn walk(
-    bytes: &[u8],
-    from: u64,
-    ts: &dicom_encoding::TransferSyntax,
-    meta_only: bool,
-) -> Result<Option<u64>, Oversized> {
-    let total = bytes.len() as u64;
+/// The bytes from `from` on.
+fn at(bytes: &[u8], from: u64) -> Cursor<&[u8]> {
     let mut cursor = Cursor::new(bytes);
     cursor.set_position(from);
-    let Ok(mut decoder) = DynStatefulDecoder::new_with_ts(cursor, ts, from) else {
+    cursor
+}
+
+/// How many bytes `deflated` (a raw deflate stream) inflates to, counted
+/// without keeping them; [`Unsafe::Inflates`] beyond [`MAX_INFLATED`]. A
+/// damaged stream counts up to where it breaks: the parser reports it.
+fn inflated_length(deflated: &[u8]) -> Result<u64, Unsafe> {
+    let mut inflate = flate2::read::DeflateDecoder::new(deflated).take(MAX_INFLATED + 1);
+    let mut counted = 0_u64;
+    let mut buffer = [0u8; 64 * 1024];
+    loop {
+        match inflate.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => counted += n as u64,
+        }
+    }
+    if counted > MAX_INFLATED {
+        return Err(Unsafe::Inflates);
+    }
+    Ok(counted)
+}
+
+/// Walks headers from `source`, which is at byte `from` of `total`. With
+/// `meta_only`, stops at the first header outside group 0002 and returns
+/// where it starts.
+fn walk<R: Read>(
+    source: R,
+    from: u64,
+    total: u64,
+    ts: &dicom_encoding::TransferSyntax,
+    meta_only: bool,
+) -> Result<Option<u64>, Unsafe> {
+    let Ok(mut decoder) = DynStatefulDecoder::new_with_ts(source, ts, from) else {
         return Ok(None);
     };
     // Inside encapsulated pixel data, items are fragments: skipped, not entered.
@@ -102,7 +159,7 @@ fn walk(
         let length = header.length().get();
         if let Some(declared) = length {
             if u64::from(declared) > left {
-                return Err(Oversized {
+                return Err(Unsafe::Oversized {
                     tag,
                     at,
                     declared,
@@ -142,6 +199,27 @@ mod tests {
     /// A Part 10 file with one OB element of 16 bytes whose length field
     /// then says `declared`.
     fn file(declared: u32) -> Vec<u8> {
+        file_in(EXPLICIT_VR_LE, declared)
+    }
+
+    /// Where the data set of a Part 10 file starts: after the meta group,
+    /// whose length (0002,0000) is the value at bytes 140–143.
+    fn dataset_start(file: &[u8]) -> usize {
+        let length: [u8; 4] = file[140..144].try_into().unwrap();
+        144 + u32::from_le_bytes(length) as usize
+    }
+
+    /// A raw deflate stream of `bytes`.
+    fn deflate(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut out = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        out.write_all(bytes).unwrap();
+        out.finish().unwrap()
+    }
+
+    /// [`file`] in transfer syntax `ts` (explicit VR little endian, or
+    /// deflated: the same data set, patched, then compressed).
+    fn file_in(ts: &str, declared: u32) -> Vec<u8> {
         use dicom_core::value::PrimitiveValue;
         use dicom_core::DataElement;
         use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
@@ -164,26 +242,66 @@ mod tests {
         let file = obj
             .with_meta(
                 FileMetaTableBuilder::new()
-                    .transfer_syntax(EXPLICIT_VR_LE)
+                    .transfer_syntax(ts)
                     .media_storage_sop_class_uid("1.2.3")
                     .media_storage_sop_instance_uid("1.2.3.4"),
             )
             .unwrap();
         let mut out = Vec::new();
         file.write_all(&mut out).unwrap();
+        let mut dataset = Vec::new();
+        let explicit = TransferSyntaxRegistry.get(EXPLICIT_VR_LE).unwrap();
+        file.write_dataset_with_ts(&mut dataset, explicit).unwrap();
         let header = [0x42, 0x00, 0x11, 0x00, b'O', b'B', 0, 0];
-        let at = out.windows(8).position(|w| w == header).unwrap() + 8;
-        out[at..at + 4].copy_from_slice(&declared.to_le_bytes());
+        let at = dataset.windows(8).position(|w| w == header).unwrap() + 8;
+        dataset[at..at + 4].copy_from_slice(&declared.to_le_bytes());
+        out.truncate(dataset_start(&out));
+        if ts == DEFLATED_EXPLICIT_VR_LE {
+            out.extend_from_slice(&deflate(&dataset));
+        } else {
+            out.extend_from_slice(&dataset);
+        }
         out
+    }
+
+    #[test]
+    fn a_deflated_data_set_is_walked_inflated_and_a_bomb_is_refused_unkept() {
+        let fine = file_in(DEFLATED_EXPLICIT_VR_LE, 16);
+        assert_eq!(check_lengths(&fine), Ok(()));
+        // The parser reads it as it is: the test file is a real one.
+        dicom_object::OpenFileOptions::new()
+            .from_reader(Cursor::new(&fine[..]))
+            .unwrap();
+        assert!(matches!(
+            check_lengths(&file_in(DEFLATED_EXPLICIT_VR_LE, 0xFFFF_FFF0)),
+            Err(Unsafe::Oversized {
+                declared: 0xFFFF_FFF0,
+                left: 16,
+                ..
+            })
+        ));
+        // Zeros beyond the bound after a valid header: refused.
+        let mut bomb = fine[..dataset_start(&fine)].to_vec();
+        let mut dataset = vec![0x42, 0x00, 0x11, 0x00, b'O', b'B', 0, 0];
+        let zeros = MAX_INFLATED as u32 + 1;
+        dataset.extend_from_slice(&zeros.to_le_bytes());
+        dataset.resize(dataset.len() + zeros as usize, 0);
+        bomb.extend_from_slice(&deflate(&dataset));
+        assert!(bomb.len() < 2 * 1024 * 1024, "{} bytes", bomb.len());
+        assert_eq!(check_lengths(&bomb), Err(Unsafe::Inflates));
     }
 
     #[test]
     fn a_length_beyond_the_end_of_the_file_is_found() {
         assert_eq!(check_lengths(&file(16)), Ok(()));
-        let err = check_lengths(&file(0xFFFF_FFF0)).unwrap_err();
         assert_eq!(
-            (err.tag, err.declared, err.left),
-            (Tag(0x0042, 0x0011), 0xFFFF_FFF0, 16)
+            check_lengths(&file(0xFFFF_FFF0)),
+            Err(Unsafe::Oversized {
+                tag: Tag(0x0042, 0x0011),
+                at: 322,
+                declared: 0xFFFF_FFF0,
+                left: 16
+            })
         );
         // Not Part 10: left to the parser.
         assert_eq!(check_lengths(b"not a DICOM file"), Ok(()));
