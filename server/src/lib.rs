@@ -5,6 +5,7 @@
 
 pub mod ai;
 pub mod api;
+pub mod backup;
 pub mod case_report;
 pub mod cli;
 pub mod config;

@@ -81,33 +81,40 @@ pub async fn fresh_database_url(dir: &std::path::Path) -> String {
     fresh_database(dir).await.url
 }
 
+/// A new, empty PostgreSQL database on the test server (no tables): its
+/// owner's URL.
+pub async fn empty_postgres_database() -> String {
+    let admin = std::env::var("OSTEO_TEST_POSTGRES_URL").expect(
+        "OSTEO_TEST_POSTGRES_URL must name a PostgreSQL server for OSTEO_TEST_DATABASE=postgres",
+    );
+    let name = format!("osteo_test_{:016x}", rand::random::<u64>());
+    let admin_db = Db::connect(&admin)
+        .await
+        .expect("connecting to the test PostgreSQL server");
+    // Once per server; tests racing to create it see one of two errors.
+    sqlx::query(&format!(
+        "DO $$ BEGIN CREATE ROLE {APP_ROLE} LOGIN; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    ))
+    .execute(admin_db.pool())
+    .await
+    .expect("creating the server's role");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(admin_db.pool())
+        .await
+        .expect("creating a test database");
+    admin_db.close().await;
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("a PostgreSQL URL ends in /DATABASE");
+    format!("{base}/{name}")
+}
+
 /// A fresh database: on PostgreSQL created and migrated by the owner, with
 /// the server's rights granted to [`APP_ROLE`].
 pub async fn fresh_database(dir: &std::path::Path) -> FreshDatabase {
     if engine() == "postgres" {
-        let admin = std::env::var("OSTEO_TEST_POSTGRES_URL")
-            .expect("OSTEO_TEST_POSTGRES_URL must name a PostgreSQL server for OSTEO_TEST_DATABASE=postgres");
-        let name = format!("osteo_test_{:016x}", rand::random::<u64>());
-        let admin_db = Db::connect(&admin)
-            .await
-            .expect("connecting to the test PostgreSQL server");
-        // Once per server; tests racing to create it see one of two errors.
-        sqlx::query(&format!(
-            "DO $$ BEGIN CREATE ROLE {APP_ROLE} LOGIN; \
-             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
-        ))
-        .execute(admin_db.pool())
-        .await
-        .expect("creating the server's role");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(admin_db.pool())
-            .await
-            .expect("creating a test database");
-        admin_db.close().await;
-        let (base, _) = admin
-            .rsplit_once('/')
-            .expect("a PostgreSQL URL ends in /DATABASE");
-        let owner_url = format!("{base}/{name}");
+        let owner_url = empty_postgres_database().await;
         let owner = Db::connect(&owner_url)
             .await
             .expect("connecting as the owner");

@@ -3,7 +3,7 @@
 //! memory, killed when dropped. Used where a test or a benchmark measures
 //! the process itself (memory, crashes, more than one server).
 
-use crate::{binary, choose_password, fresh_database_url, Api};
+use crate::{binary, choose_password, fresh_database, Api};
 use osteo_trial::store::Db;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,6 +16,8 @@ pub struct ServerProcess {
     pub child: Child,
     pub base: String,
     pub url: String,
+    /// The database's owner (PostgreSQL; on SQLite the same as `url`).
+    pub owner_url: String,
     pub data_dir: PathBuf,
 }
 
@@ -50,6 +52,7 @@ impl ServerProcess {
             child,
             base,
             url: url.to_owned(),
+            owner_url: url.to_owned(),
             data_dir: data_dir.to_path_buf(),
         };
         server.wait_ready().await;
@@ -58,8 +61,10 @@ impl ServerProcess {
 
     /// A server on a new database in `dir`.
     pub async fn fresh(dir: &Path, extra: &[&str]) -> ServerProcess {
-        let url = fresh_database_url(dir).await;
-        ServerProcess::start(&url, dir, extra).await
+        let fresh = fresh_database(dir).await;
+        let mut server = ServerProcess::start(&fresh.url, dir, extra).await;
+        server.owner_url = fresh.owner_url;
+        server
     }
 
     async fn wait_ready(&mut self) {

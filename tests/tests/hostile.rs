@@ -111,14 +111,23 @@ async fn nested_huge_and_non_utf8_bodies_get_a_4xx_and_change_nothing() {
             } else {
                 reqwest::Method::POST
             };
-            let r = api
+            let sent = api
                 .request(method, path)
                 .header("content-type", "application/json")
                 .body(body.clone())
                 .send()
-                .await
-                .expect("the server answers");
+                .await;
+            // The server answers 413 as soon as a body passes its limit and
+            // stops reading: a client still writing the rest of 64 MiB may
+            // see the connection close before it reads that answer.
+            let r = match sent {
+                Err(e) if body.len() > 32 << 20 && e.is_request() => continue,
+                sent => sent.expect("the server answers"),
+            };
             let status = r.status().as_u16();
+            if body.len() > 32 << 20 {
+                assert_eq!(status, 413, "{what} to {path}");
+            }
             assert!(
                 (400..500).contains(&status),
                 "{what} to {path}: {status} {}",

@@ -2,6 +2,7 @@
 //! Exit codes: 0 success, 1 failure (including a broken audit chain),
 //! 2 bad input.
 
+pub mod backup;
 pub mod images;
 pub mod model;
 pub mod stats;
@@ -93,6 +94,10 @@ enum Command {
     /// Radiographs: check files before a study, render, de-identify, bulk import into cases, and the rendering benchmark.
     #[command(subcommand)]
     Images(crate::cli::images::ImagesCommand),
+    /// Back up the database, every stored radiograph, the audit key and the models into a new folder while the server runs (`backup --out DIR`); `backup verify DIR` re-checks a backup.
+    Backup(crate::cli::backup::BackupArgs),
+    /// Restore a backup into an empty data directory (or an empty PostgreSQL database) and object store, verifying it before and after.
+    Restore(crate::cli::backup::RestoreArgs),
 }
 
 #[derive(Args)]
@@ -299,6 +304,8 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(&cli.db, args).await,
+        Command::Backup(args) => crate::cli::backup::backup_cmd(&cli.db, args).await,
+        Command::Restore(args) => crate::cli::backup::restore_cmd(&cli.db, args).await,
         Command::Migrate { grant_to } => {
             let db = open_database(&cli.db.settings()).await?;
             let new = accounts::ensure_study(&db, StudyKind::Trial).await?;
