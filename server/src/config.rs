@@ -36,6 +36,9 @@ pub struct Settings {
     /// Sign-in attempts allowed per minute per client address and per
     /// username, and where the client's address comes from.
     pub login_limits: crate::throttle::LoginLimits,
+    /// A bearer token that lets a scraper off the loopback interface read
+    /// `/metrics` ([`crate::metrics`]).
+    pub metrics_token: Option<String>,
     /// The origin browsers see (`https://edc.example.org`); when unset, the
     /// request's own `Host` is trusted. State-changing browser requests must
     /// come from it.
@@ -103,6 +106,7 @@ impl Settings {
             absolute_timeout: Duration::from_secs(12 * 60 * 60),
             secure_cookies: false,
             login_limits: crate::throttle::LoginLimits::default(),
+            metrics_token: None,
             public_origin: None,
             body_limit: 1024 * 1024,
             image_limit: 256 * 1024 * 1024,

@@ -16,6 +16,7 @@ pub mod exports;
 mod forms;
 pub mod imaging;
 pub mod locked_report;
+pub mod metrics;
 mod middleware;
 mod pdf;
 mod routes;

@@ -21,8 +21,9 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use osteo_app::api::ssr::UiContext;
 use osteo_app::{shell, App};
 use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -60,6 +61,7 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
     Router::new()
         .route(urls::HEALTHZ, get(healthz))
         .route(urls::READYZ, get(readyz))
+        .route(urls::METRICS, get(crate::metrics::metrics))
         .form(
             urls::LOGIN,
             BackTo::Page(page::LOGIN),
@@ -255,8 +257,27 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         ))
         // The wasm bundle shrinks about four times with gzip.
         .layer(CompressionLayer::new().gzip(true))
-        .layer(TraceLayer::new_for_http())
+        .layer(from_fn_with_state(state.clone(), crate::metrics::track))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Each request's span: its method, path and request id (`x-request-id`,
+/// made here unless the proxy in front sent one), so that every log line of
+/// a request, in text or JSON, can be found by the id the response carries.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
 
 /// The app's page routes, generated once per process.

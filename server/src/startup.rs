@@ -164,6 +164,7 @@ impl Application {
             ai,
             study_kind,
             login_throttle: login_throttle.clone(),
+            metrics: Arc::default(),
         };
         let router = routes::router(state, DbSessionStore::new(db.clone()));
         Ok(Application {

@@ -22,6 +22,8 @@ pub struct AppState {
     pub study_kind: StudyKind,
     /// Sign-in attempts counted per client address and per username.
     pub login_throttle: Arc<crate::throttle::LoginThrottle>,
+    /// Request counts and latencies, for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {

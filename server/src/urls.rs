@@ -63,6 +63,7 @@ impl BackTo {
 // Probes.
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
+pub const METRICS: &str = "/metrics";
 
 // Sign-in, the user's own account, the interface language.
 pub const LOGIN: &str = "/auth/login";

@@ -34,7 +34,20 @@ impl ServerProcess {
     /// the `extra` arguments, and waits until it is ready (two minutes at
     /// most).
     pub async fn start(url: &str, data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        ServerProcess::start_logging(url, data_dir, extra, "warn").await
+    }
+
+    /// [`ServerProcess::start`] with the log filter `log` (`RUST_LOG`); the
+    /// log goes to `server.log` in the data directory.
+    pub async fn start_logging(
+        url: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        log: &str,
+    ) -> ServerProcess {
         let port = free_port();
+        std::fs::create_dir_all(data_dir).expect("the data directory");
+        let log_file = std::fs::File::create(data_dir.join("server.log")).expect("a log file");
         let base = format!("http://127.0.0.1:{port}");
         let child = Command::new(binary())
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
@@ -43,9 +56,9 @@ impl ServerProcess {
             .arg("--data-dir")
             .arg(data_dir)
             .env("DATABASE_URL", url)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_file)
             .spawn()
             .expect("the binary starts");
         let mut server = ServerProcess {

@@ -33,8 +33,17 @@ use std::time::{Duration, Instant};
 struct Cli {
     #[command(flatten)]
     db: DbArgs,
+    /// The log's format on standard error: text for people, json (one object a line, with each request's id) for a log collector.
+    #[arg(long, env = "OSTEO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args)]
@@ -147,6 +156,9 @@ struct ServeArgs {
     /// Memory bound, in MiB, of the child process each upload is read in before the server reads it (0: no child process; the server reads it under the time limit only).
     #[arg(long, env = "OSTEO_PARSE_MEMORY_MIB", default_value_t = crate::imaging::parse_bound::DEFAULT_MEMORY_MIB)]
     parse_memory_mib: u64,
+    /// A bearer token that lets a scraper off this machine read /metrics (Prometheus text); without it only loopback clients may.
+    #[arg(long, env = "OSTEO_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     /// Where radiographs and heat maps are stored, as an object-store URL: file:///absolute/path, or s3://bucket/prefix in a build with the `s3` feature (credentials from the AWS_* variables). Default: the objects folder of the data directory.
     #[arg(long, env = "OSTEO_OBJECT_STORE")]
     object_store: Option<String>,
@@ -270,14 +282,16 @@ pub fn main() -> ExitCode {
     if let Command::Images(crate::cli::images::ImagesCommand::Guard) = &cli.command {
         return crate::imaging::parse_bound::child_main();
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // The JPEG 2000 decoder logs every header it reads at info.
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info,jpeg2k=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        // The JPEG 2000 decoder logs every header it reads at info.
+        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info,jpeg2k=warn".into());
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => log.init(),
+        LogFormat::Json => log.json().with_current_span(true).init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -380,6 +394,7 @@ async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.image_limit = args.image_limit_mib * 1024 * 1024;
     settings.file_limit = args.file_limit_mib * 1024 * 1024;
     settings.object_store = args.object_store;
+    settings.metrics_token = args.metrics_token.filter(|t| !t.is_empty());
     settings.parse_timeout = Duration::from_secs(args.parse_timeout_seconds.max(1));
     settings.parse_bound = if args.parse_memory_mib == 0 {
         None

@@ -110,6 +110,17 @@ pub async fn awaiting_ai(db: &Db, by: &Principal) -> Result<Vec<i64>, CaseError>
         .collect()
 }
 
+/// How many cases wait for the model (the queue's length, for monitoring:
+/// a count, nothing about any case).
+pub async fn ai_queue_length(db: &Db) -> Result<i64, CaseError> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM cases c WHERE c.state = 'reads_locked' \
+         AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.case_id = c.id)",
+    )
+    .fetch_one(db.pool())
+    .await?)
+}
+
 /// What the model takes for one case (system principal only); refused
 /// unless the case is at `reads_locked` with a complete CRF.
 #[tracing::instrument(skip_all, fields(case_id = %case_id))]
