@@ -339,18 +339,7 @@ impl TestApp {
             choose_password(&self.db, username).await;
             self.chose_password(username);
         }
-        let (_, secret) = osteo_trial::accounts::create_token(
-            &self.db,
-            &user.principal(osteo_trial::domain::AuditSource::Api),
-            "test token",
-        )
-        .await
-        .expect("a token");
-        Api {
-            base: self.base.clone(),
-            token: secret.expose().to_owned(),
-            client: reqwest::Client::new(),
-        }
+        Api::with_new_token(&self.db, &user, &self.base).await
     }
 }
 
@@ -429,6 +418,22 @@ pub struct Api {
 }
 
 impl Api {
+    /// A client of the server at `base` with a new API token of `user`.
+    pub async fn with_new_token(db: &Db, user: &osteo_trial::accounts::User, base: &str) -> Api {
+        let (_, secret) = osteo_trial::accounts::create_token(
+            db,
+            &user.principal(osteo_trial::domain::AuditSource::Api),
+            "test token",
+        )
+        .await
+        .expect("a token");
+        Api {
+            base: base.to_owned(),
+            token: secret.expose().to_owned(),
+            client: reqwest::Client::new(),
+        }
+    }
+
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client
             .request(method, format!("{}/api/v1{path}", self.base))

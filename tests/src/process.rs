@@ -111,18 +111,7 @@ impl ServerProcess {
     /// first, as a one-time password cannot hold a token).
     pub async fn api(&self, db: &Db, username: &str) -> Api {
         let user = choose_password(db, username).await;
-        let (_, token) = osteo_trial::accounts::create_token(
-            db,
-            &user.principal(osteo_trial::domain::AuditSource::Api),
-            "test",
-        )
-        .await
-        .expect("a token");
-        Api {
-            base: self.base.clone(),
-            token: token.expose().to_owned(),
-            client: reqwest::Client::new(),
-        }
+        Api::with_new_token(db, &user, &self.base).await
     }
 
     /// `osteo-edc audit verify` on this server's database: its exit code

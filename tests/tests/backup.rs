@@ -289,21 +289,25 @@ async fn backup_verify_names_a_changed_object_an_extra_file_and_a_rewritten_trai
     // A trail rewritten inside the copy, with the manifest's hash updated
     // to match: the chain itself says so.
     let copy = out.join("database.sqlite");
-    let edit = Db::connect(&format!("sqlite://{}", copy.display()))
+    // One connection, journal in the file itself: when it closes, the
+    // file holds the edit and nothing writes to it afterwards.
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut edit = sqlx::AnyConnection::connect(&format!("sqlite://{}", copy.display()))
         .await
         .expect("the copy");
-    sqlx::query("DROP TRIGGER audit_log_no_update")
-        .execute(edit.pool())
-        .await
-        .expect("the guard dropped, as someone with the file could");
-    sqlx::query("UPDATE audit_log SET actor = 'someone else' WHERE seq = 2")
-        .execute(edit.pool())
-        .await
-        .expect("a row rewritten");
-    edit.close().await;
-    for left in ["database.sqlite-wal", "database.sqlite-shm"] {
-        let _ = std::fs::remove_file(out.join(left));
+    for statement in [
+        "PRAGMA journal_mode = DELETE",
+        // The guard dropped, as someone with the file could.
+        "DROP TRIGGER audit_log_no_update",
+        "UPDATE audit_log SET actor = 'someone else' WHERE seq = 2",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut edit)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
+    edit.close().await.expect("closed");
     let (sha, bytes) = {
         let data = std::fs::read(&copy).expect("the copy");
         (osteo_trial::store::sha256_hex(&data), data.len())
