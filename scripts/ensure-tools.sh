@@ -33,6 +33,7 @@ if [ "$mode" = test ]; then
     command -v gdcmconv >/dev/null || packages+=(libgdcm-tools)
     command -v pdftotext >/dev/null || packages+=(poppler-utils)
     { python3 -c 'import pydicom' || /usr/bin/python3 -c 'import pydicom'; } 2>/dev/null || packages+=(python3-pydicom)
+    python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
     if [ ${#packages[@]} -gt 0 ]; then
         if [ "$(id -u)" -ne 0 ]; then
             echo "missing: ${packages[*]}; install them with: sudo apt-get install ${packages[*]}" >&2
@@ -42,5 +43,17 @@ if [ "$mode" = test ]; then
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+    fi
+fi
+
+if [ "$mode" = test ]; then
+    # schemathesis, pinned, in its own virtual environment under target/.
+    want_st=4.32.5
+    st=target/tools/schemathesis
+    if [ "$("$st/bin/schemathesis" --version 2>/dev/null | awk '{ print $3 }')" != "$want_st" ]; then
+        echo "== installing schemathesis $want_st into $st"
+        rm -rf "$st"
+        python3 -m venv "$st"
+        "$st/bin/pip" install -q "schemathesis==$want_st"
     fi
 fi

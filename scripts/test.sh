@@ -19,6 +19,8 @@ packages=(-p osteo-trial -p osteo-app -p osteo-model -p osteo-server -p osteo-te
 
 step "tools"
 ./scripts/ensure-tools.sh test
+# The API's conformance test (tests/tests/schemathesis.rs) runs this one.
+export OSTEO_SCHEMATHESIS="$PWD/target/tools/schemathesis/bin/schemathesis"
 
 step "cargo fmt --check"
 cargo fmt --all --check

@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Username (or `system`, `cli:NAME`, `anonymous`).
     actor: Option<String>,
@@ -21,12 +22,16 @@ pub struct AuditQuery {
     entity: Option<String>,
     entity_id: Option<String>,
     /// First day, YYYY-MM-DD (UTC).
+    #[param(format = Date)]
     from: Option<String>,
     /// Last day, YYYY-MM-DD (UTC).
+    #[param(format = Date)]
     to: Option<String>,
     /// Rows older than this sequence number (the `next_before_seq` of the previous page).
+    #[param(minimum = 1)]
     before: Option<i64>,
     /// Page size, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
@@ -82,6 +87,21 @@ pub async fn list(
 ) -> Result<Json<AuditPageOut>, ApiError> {
     require_audit(&user)?;
     let Query(q) = query?;
+    if q.limit.is_some_and(|l| !(1..=500).contains(&l)) {
+        return Err(ApiError::bad_request("limit is a page size from 1 to 500"));
+    }
+    for (name, day) in [("from", &q.from), ("to", &q.to)] {
+        if let Some(day) = day {
+            if chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").is_err() {
+                return Err(ApiError::bad_request(format!(
+                    "{name} is a day, YYYY-MM-DD, not `{day}`"
+                )));
+            }
+        }
+    }
+    if q.before.is_some_and(|b| b < 1) {
+        return Err(ApiError::bad_request("before is a sequence number from 1"));
+    }
     let filter = AuditFilter {
         actor: q.actor,
         entity: q.entity,

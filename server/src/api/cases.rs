@@ -57,6 +57,16 @@ pub async fn show(
     ))
 }
 
+/// A refused upload: every file refused (each with its reason), or a form
+/// that could not be read at all.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // A document type: answers are an `UploadOut` or an `ErrorBody`.
+pub enum UploadRefused {
+    Files(UploadOut),
+    Error(ErrorBody),
+}
+
 /// The outcome of each uploaded file.
 #[derive(Serialize, ToSchema)]
 pub struct UploadOut {
@@ -65,7 +75,7 @@ pub struct UploadOut {
 
 /// Uploads one or many DICOM radiographs (multipart: optional `view` = auto|frontal|lateral|oblique, then `file` parts). Each file is checked, de-identified and stored, or refused with its reason; 200 when at least one was stored, 400 when none was.
 #[utoipa::path(post, path = urls::CASE_IMAGES, context_path = urls::API, params(("id" = i64, Path)), request_body(content_type = "multipart/form-data", description = "view (optional), file (one or more)"),
-    responses((status = 200, body = UploadOut), (status = 400, body = UploadOut), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = UploadOut), (status = 400, description = "no file was stored (each file's reason), or the form could not be read", body = UploadRefused), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn upload_images(
     State(state): State<AppState>,
@@ -288,6 +298,7 @@ pub async fn heatmap(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// `en` (default) or `zh-CN`.
     lang: Option<String>,
@@ -521,12 +532,13 @@ pub fn parse_end(kind: &str, code: &str) -> Result<CaseEnd, String> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QueryFilter {
     /// Only open and answered queries.
     #[serde(default)]
     open: bool,
     /// One case only.
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 1)]
     case: Option<CaseId>,
 }
 

@@ -118,7 +118,7 @@ async fn not_found() -> ApiError {
         exports::list, exports::file,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonAnswers),
     security(("token" = [])),
 )]
 pub struct ApiDoc;
@@ -132,6 +132,104 @@ impl Modify for BearerAuth {
             "token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The answers the API's extractors and checks give on every operation,
+/// documented once here rather than on each handler: 401 without a valid
+/// token; 403 where a role may not act; 400 and 404 for a path whose id is
+/// malformed or unknown; 400 for bad query parameters; 400, 413 and 415 for
+/// a body that is not JSON of the expected fields, too large, or of another
+/// type; 503 (busy, with `Retry-After`) where a password is checked. Each
+/// is an [`ErrorBody`].
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let answer = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let own = path.ends_with(urls::ME) || path.ends_with(urls::TOKENS);
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                // Record ids are whole numbers from 1: so the document says.
+                for p in op.parameters.iter_mut().flatten() {
+                    if matches!(p.parameter_in, ParameterIn::Path) && p.name == "id" {
+                        if let Some(utoipa::openapi::RefOr::T(
+                            utoipa::openapi::schema::Schema::Object(o),
+                        )) = p.schema.as_mut()
+                        {
+                            o.minimum = Some(utoipa::Number::Int(1));
+                        }
+                    }
+                }
+                let params = op.parameters.as_deref().unwrap_or_default();
+                let in_path = params
+                    .iter()
+                    .any(|p| matches!(p.parameter_in, ParameterIn::Path));
+                let in_query = params
+                    .iter()
+                    .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+                let body = op.request_body.is_some();
+                let password = body
+                    && ["sign", "pin", "lock", "amendments", "reset-password"]
+                        .iter()
+                        .any(|w| path.contains(w));
+                let mut add = |code: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| answer(description).into());
+                };
+                add(
+                    "401",
+                    "no valid API token (`Authorization: Bearer osteo_…`)",
+                );
+                if !own {
+                    add("403", "the token's role may not do this");
+                }
+                if in_path {
+                    add("400", "a malformed path (an id that is not a number)");
+                    add("404", "no such record");
+                }
+                if in_query {
+                    add("400", "bad query parameters");
+                }
+                if body {
+                    add(
+                        "400",
+                        "the body is not JSON of the expected fields, or a rule refuses it",
+                    );
+                    add("413", "the body is too large");
+                    add("415", "the body is not `application/json`");
+                }
+                if password {
+                    add(
+                        "503",
+                        "the password checks are busy: retry after `Retry-After` seconds",
+                    );
+                }
+            }
+        }
     }
 }
 

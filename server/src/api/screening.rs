@@ -19,28 +19,72 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct ScreeningIn {
     /// prospective or retrospective.
+    #[schema(pattern = "^(prospective|retrospective)$")]
     arm: String,
     /// YYYY-MM-DD; not in the future, not before 2024-04-01.
+    #[schema(format = Date)]
     screening_date: String,
     /// The inclusion criterion (bone tumour to be confirmed by biopsy or surgery) is met.
     inclusion_met: bool,
     /// Exclusion codes: E1, E2, E3.
     #[serde(default)]
+    #[schema(inline, value_type = Vec<String>, pattern = "^E[123]$")]
     exclusions: Vec<String>,
     /// enrolled, excluded or not_enrolled.
+    #[schema(pattern = "^(enrolled|excluded|not_enrolled)$")]
     outcome: String,
     /// declined, missed or inclusion_not_met (with not_enrolled only).
+    #[schema(pattern = "^(declined|missed|inclusion_not_met)$")]
     not_enrolled_reason: Option<String>,
     comment: Option<String>,
 }
 
-/// A correction: the whole entry as it should read, and why.
+/// A correction: the whole entry as it should read (the fields of
+/// `ScreeningIn`), and why. Its fields are listed rather than flattened: a
+/// flattened entry made the document an `allOf` of two closed objects, which
+/// no body can satisfy.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CorrectionIn {
-    #[serde(flatten)]
-    entry: ScreeningIn,
+    /// prospective or retrospective.
+    #[schema(pattern = "^(prospective|retrospective)$")]
+    arm: String,
+    /// YYYY-MM-DD; not in the future, not before 2024-04-01.
+    #[schema(format = Date)]
+    screening_date: String,
+    /// The inclusion criterion (bone tumour to be confirmed by biopsy or surgery) is met.
+    inclusion_met: bool,
+    /// Exclusion codes: E1, E2, E3.
+    #[serde(default)]
+    #[schema(inline, value_type = Vec<String>, pattern = "^E[123]$")]
+    exclusions: Vec<String>,
+    /// enrolled, excluded or not_enrolled.
+    #[schema(pattern = "^(enrolled|excluded|not_enrolled)$")]
+    outcome: String,
+    /// declined, missed or inclusion_not_met (with not_enrolled only).
+    #[schema(pattern = "^(declined|missed|inclusion_not_met)$")]
+    not_enrolled_reason: Option<String>,
+    comment: Option<String>,
+    /// Why the entry is corrected (required).
+    #[schema(min_length = 1, max_length = 500)]
     reason: String,
+}
+
+impl CorrectionIn {
+    fn split(self) -> (ScreeningIn, String) {
+        (
+            ScreeningIn {
+                arm: self.arm,
+                screening_date: self.screening_date,
+                inclusion_met: self.inclusion_met,
+                exclusions: self.exclusions,
+                outcome: self.outcome,
+                not_enrolled_reason: self.not_enrolled_reason,
+                comment: self.comment,
+            },
+            self.reason,
+        )
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -109,8 +153,9 @@ pub async fn correct(
     ApiJson(body): ApiJson<CorrectionIn>,
 ) -> Result<Json<ScreeningEntry>, ApiError> {
     let Path(id) = id?;
-    let reason = Reason::parse(&body.reason).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let input = body.entry.parse()?;
+    let (entry, reason) = body.split();
+    let reason = Reason::parse(&reason).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let input = entry.parse()?;
     Ok(Json(
         screening::correct(&state.db, &user.principal(), id, input, &reason).await?,
     ))
