@@ -444,6 +444,35 @@ pub async fn verify(
     })
 }
 
+/// Where a file of the backup (the key file, a model's file) goes in the
+/// data directory; `None` for the key file when the key comes from
+/// `OSTEO_AUDIT_KEY`.
+fn restored_path(settings: &Settings, rel: &str) -> Option<PathBuf> {
+    if rel != crate::config::AUDIT_KEY_FILE {
+        return Some(settings.data_dir.join(rel));
+    }
+    match &settings.audit_key {
+        AuditKeySource::File(path) => Some(path.clone()),
+        AuditKeySource::Seed(_) => None,
+    }
+}
+
+/// Copies `from` to `target`, unless the same file (by `sha256`) is there;
+/// a different one there is an error.
+fn restore_file(from: &Path, target: &Path, sha256: &str) -> anyhow::Result<()> {
+    if target.exists() {
+        if hash_file(target)?.0 != sha256 {
+            bail!("{} exists and differs from the backup's", target.display());
+        }
+        return Ok(());
+    }
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::copy(from, target)?;
+    Ok(())
+}
+
 async fn restore_postgres(file: &Path, url: &str) -> anyhow::Result<()> {
     let db = Db::connect(url).await?;
     let tables: i64 = sqlx::query_scalar(
@@ -501,32 +530,15 @@ pub async fn restore(settings: &Settings, dir: &Path) -> anyhow::Result<Verified
     }
     let store = object_store(settings)?;
     for f in &manifest.files {
-        let target = if f.path.starts_with(&format!("{OBJECTS}/")) {
+        if f.path.starts_with(&format!("{OBJECTS}/")) {
             let bytes = std::fs::read(dir.join(&f.path))?;
             store
                 .put(&f.sha256, &bytes)
                 .await
                 .map_err(|e| anyhow::anyhow!("storing object {}: {e}", f.sha256))?;
-            continue;
-        } else if f.path == crate::config::AUDIT_KEY_FILE {
-            match &settings.audit_key {
-                AuditKeySource::File(path) => path.clone(),
-                AuditKeySource::Seed(_) => continue,
-            }
-        } else {
-            settings.data_dir.join(&f.path)
-        };
-        if target.exists() {
-            let (sha, _) = hash_file(&target)?;
-            if sha != f.sha256 {
-                bail!("{} exists and differs from the backup's", target.display());
-            }
-            continue;
+        } else if let Some(target) = restored_path(settings, &f.path) {
+            restore_file(&dir.join(&f.path), &target, &f.sha256)?;
         }
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::copy(dir.join(&f.path), &target)?;
     }
     let db = crate::startup::open_database(settings).await?;
     let found = contents(&mut *db.pool().acquire().await?).await?;

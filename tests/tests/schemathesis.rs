@@ -45,8 +45,11 @@ async fn the_api_answers_as_its_document_says_for_every_role() {
         let api = server.api(&db, role).await;
         let tester = tester.clone();
         let (base, token) = (server.base.clone(), api.token.clone());
+        let workdir = dir.path().to_path_buf();
         let out = tokio::task::spawn_blocking(move || {
+            // Its cache goes into the temporary directory, not the repository.
             std::process::Command::new(tester)
+                .current_dir(&workdir)
                 .args(["run", &format!("{base}/api/v1/openapi.json")])
                 .args(["-H", &format!("Authorization: Bearer {token}")])
                 .args(["--checks", CHECKS])

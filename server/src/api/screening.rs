@@ -14,61 +14,53 @@ use osteo_trial::screening::{self, ScreeningEntry, ScreeningError, ScreeningInpu
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// One screened patient, as entered.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScreeningIn {
-    /// prospective or retrospective.
-    #[schema(pattern = "^(prospective|retrospective)$")]
-    arm: String,
-    /// YYYY-MM-DD; not in the future, not before 2024-04-01.
-    #[schema(format = Date)]
-    screening_date: String,
-    /// The inclusion criterion (bone tumour to be confirmed by biopsy or surgery) is met.
-    inclusion_met: bool,
-    /// Exclusion codes: E1, E2, E3.
-    #[serde(default)]
-    #[schema(inline, value_type = Vec<String>, pattern = "^E[123]$")]
-    exclusions: Vec<String>,
-    /// enrolled, excluded or not_enrolled.
-    #[schema(pattern = "^(enrolled|excluded|not_enrolled)$")]
-    outcome: String,
-    /// declined, missed or inclusion_not_met (with not_enrolled only).
-    #[schema(pattern = "^(declined|missed|inclusion_not_met)$")]
-    not_enrolled_reason: Option<String>,
-    comment: Option<String>,
+/// Declares a screening body: the fields of one entry (declared here once),
+/// then the body's own. A correction lists them beside its reason rather
+/// than flattening a `ScreeningIn`: a flattened entry made the document an
+/// `allOf` of two closed objects, which no body can satisfy.
+macro_rules! screening_body {
+    ($(#[$meta:meta])* $name:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Deserialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// prospective or retrospective.
+            #[schema(pattern = "^(prospective|retrospective)$")]
+            arm: String,
+            /// YYYY-MM-DD; not in the future, not before 2024-04-01.
+            #[schema(format = Date)]
+            screening_date: String,
+            /// The inclusion criterion (bone tumour to be confirmed by biopsy or surgery) is met.
+            inclusion_met: bool,
+            /// Exclusion codes: E1, E2, E3.
+            #[serde(default)]
+            #[schema(inline, value_type = Vec<String>, pattern = "^E[123]$")]
+            exclusions: Vec<String>,
+            /// enrolled, excluded or not_enrolled.
+            #[schema(pattern = "^(enrolled|excluded|not_enrolled)$")]
+            outcome: String,
+            /// declined, missed or inclusion_not_met (with not_enrolled only).
+            #[schema(pattern = "^(declined|missed|inclusion_not_met)$")]
+            not_enrolled_reason: Option<String>,
+            comment: Option<String>,
+            $($(#[$field_meta])* $field: $ty,)*
+        }
+    };
 }
 
-/// A correction: the whole entry as it should read (the fields of
-/// `ScreeningIn`), and why. Its fields are listed rather than flattened: a
-/// flattened entry made the document an `allOf` of two closed objects, which
-/// no body can satisfy.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CorrectionIn {
-    /// prospective or retrospective.
-    #[schema(pattern = "^(prospective|retrospective)$")]
-    arm: String,
-    /// YYYY-MM-DD; not in the future, not before 2024-04-01.
-    #[schema(format = Date)]
-    screening_date: String,
-    /// The inclusion criterion (bone tumour to be confirmed by biopsy or surgery) is met.
-    inclusion_met: bool,
-    /// Exclusion codes: E1, E2, E3.
-    #[serde(default)]
-    #[schema(inline, value_type = Vec<String>, pattern = "^E[123]$")]
-    exclusions: Vec<String>,
-    /// enrolled, excluded or not_enrolled.
-    #[schema(pattern = "^(enrolled|excluded|not_enrolled)$")]
-    outcome: String,
-    /// declined, missed or inclusion_not_met (with not_enrolled only).
-    #[schema(pattern = "^(declined|missed|inclusion_not_met)$")]
-    not_enrolled_reason: Option<String>,
-    comment: Option<String>,
-    /// Why the entry is corrected (required).
-    #[schema(min_length = 1, max_length = 500)]
-    reason: String,
-}
+screening_body!(
+    /// One screened patient, as entered.
+    ScreeningIn {}
+);
+
+screening_body!(
+    /// A correction: the whole entry as it should read, and why.
+    CorrectionIn {
+        /// Why the entry is corrected (required).
+        #[schema(min_length = 1, max_length = 500)]
+        reason: String,
+    }
+);
 
 impl CorrectionIn {
     fn split(self) -> (ScreeningIn, String) {

@@ -102,7 +102,7 @@ pub(super) async fn backup_cmd(db: &DbArgs, args: BackupArgs) -> anyhow::Result<
                     .as_ref()
                     .map(|h| format!(" (head {} at row {})", h.hash, h.seq))
                     .unwrap_or_default(),
-                m.files.len() + 2,
+                m.files.len() + 1,
                 bytes as f64 / (1024.0 * 1024.0),
                 out.display()
             );
