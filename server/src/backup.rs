@@ -262,7 +262,7 @@ pub async fn backup(settings: &Settings, out: &Path) -> anyhow::Result<Manifest>
         let found = read_sqlite_copy(&file).await?;
         ("sqlite", SQLITE_FILE, found)
     };
-    db.pool().close().await;
+    db.close().await;
     let store = object_store(settings)?;
     let mut files = Vec::new();
     for sha in &found.images {
@@ -322,7 +322,7 @@ async fn open_sqlite_copy(file: &Path) -> anyhow::Result<(Db, tempfile::TempDir)
 async fn read_sqlite_copy(file: &Path) -> anyhow::Result<Contents> {
     let (db, _scratch) = open_sqlite_copy(file).await?;
     let found = contents(&mut *db.pool().acquire().await?).await?;
-    db.pool().close().await;
+    db.close().await;
     Ok(found)
 }
 
@@ -434,7 +434,7 @@ pub async fn verify(
                 .await
                 .map_err(|e| anyhow::anyhow!("the audit trail does not verify: {e}"))?,
         );
-        db.pool().close().await;
+        db.close().await;
     }
     Ok(Verified {
         files_checked: listed.len(),
@@ -473,14 +473,23 @@ fn restore_file(from: &Path, target: &Path, sha256: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn restore_postgres(file: &Path, url: &str) -> anyhow::Result<()> {
-    let db = Db::connect(url).await?;
-    let tables: i64 = sqlx::query_scalar(
+/// The tables of the PostgreSQL database at `url` (in its current schema):
+/// 0 for an empty database.
+pub(crate) async fn postgres_tables(url: &str) -> anyhow::Result<i64> {
+    let db = Db::connect(url)
+        .await
+        .with_context(|| format!("connecting to {}", osteo_trial::store::redact_url(url)))?;
+    let tables = sqlx::query_scalar(
         "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()",
     )
     .fetch_one(db.pool())
     .await?;
-    db.pool().close().await;
+    db.close().await;
+    Ok(tables)
+}
+
+async fn restore_postgres(file: &Path, url: &str) -> anyhow::Result<()> {
+    let tables = postgres_tables(url).await?;
     if tables > 0 {
         bail!("the database to restore into is not empty ({tables} tables): restore into a new database");
     }
@@ -553,7 +562,7 @@ pub async fn restore(settings: &Settings, dir: &Path) -> anyhow::Result<Verified
     let audit = osteo_trial::audit::verify(&db, key.as_ref())
         .await
         .map_err(|e| anyhow::anyhow!("the restored audit trail does not verify: {e}"))?;
-    db.pool().close().await;
+    db.close().await;
     Ok(Verified {
         audit: Some(audit),
         key_checked: key.map(|k| k.to_hex()),

@@ -179,6 +179,9 @@ impl AuditKeySource {
     }
 }
 
+/// The embedded SQLite database's file name in the data directory.
+pub const DATABASE_FILE: &str = "osteo-edc.db";
+
 pub fn default_database_url(data_dir: &std::path::Path) -> String {
-    format!("sqlite://{}", data_dir.join("osteo-edc.db").display())
+    format!("sqlite://{}", data_dir.join(DATABASE_FILE).display())
 }

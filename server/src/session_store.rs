@@ -23,7 +23,7 @@ impl DbSessionStore {
         let now = unix_millis(time::OffsetDateTime::now_utc());
         let done = sqlx::query("DELETE FROM sessions WHERE expiry_date < $1")
             .bind(now)
-            .execute(self.db.pool())
+            .execute(self.db.writer())
             .await?;
         Ok(done.rows_affected())
     }
@@ -37,7 +37,7 @@ impl DbSessionStore {
             .bind(record.id.to_string())
             .bind(data)
             .bind(unix_millis(record.expiry_date))
-            .execute(self.db.pool())
+            .execute(self.db.writer())
             .await
             .map_err(backend)?;
         Ok(done.rows_affected())
@@ -108,7 +108,7 @@ impl SessionStore for DbSessionStore {
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id = $1")
             .bind(id.to_string())
-            .execute(self.db.pool())
+            .execute(self.db.writer())
             .await
             .map_err(backend)?;
         Ok(())

@@ -16,6 +16,7 @@
 pub const APP_ROLE: &str = "osteo_app";
 
 pub mod dicom;
+pub mod odm;
 pub mod process;
 pub mod workflow;
 

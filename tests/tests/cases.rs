@@ -1358,6 +1358,10 @@ async fn the_odm_export_holds_the_locked_data_and_every_audit_record_of_the_case
     let (status, kind, body) = stats.get_file("/exports/odm.xml").await;
     assert_eq!((status, kind.as_str()), (200, "application/xml"));
     let xml = String::from_utf8(body).unwrap();
+    // Valid by CDISC's own schema.
+    if let Err(complaints) = osteo_tests::odm::validate(&xml) {
+        panic!("the ODM export does not validate against ODM1-3-2.xsd:\n{complaints}");
+    }
 
     // Well-formed, in the ODM 1.3 namespace; count what it holds.
     let mut subjects = Vec::new();
@@ -1460,4 +1464,159 @@ async fn the_odm_export_holds_the_locked_data_and_every_audit_record_of_the_case
         logged[0].starts_with(&format!("odm.xml sha256={sha}")),
         "{logged:?}"
     );
+}
+
+/// The ODM file of a study with the events that give it its harder parts —
+/// a withdrawal, a corrected and re-signed pathology report, a query raised,
+/// answered and closed, a screen failure — passes CDISC's schema.
+#[tokio::test]
+async fn the_odm_export_of_a_study_with_withdrawals_corrections_and_queries_validates() {
+    let app = spawn_app().await;
+    let team = Team::new(&app).await;
+    let c = &team.coordinator;
+    let monitor = app.api_client("monitor").await;
+    let stats = app.api_client("statistician").await;
+    let mut complete = Vec::new();
+    for (p, entity) in [(0.81, "osteosarcoma"), (0.22, "enchondroma")] {
+        complete.push(team.complete_case_with(&app, p, entity).await);
+    }
+    // A corrected pathology report, signed again.
+    let id = complete[0];
+    let mut fix = workflow::pathology();
+    fix["entity"] = json!("telangiectatic_osteosarcoma");
+    fix["reason"] = json!("report amended by pathology");
+    let (status, v) = c
+        .send_json(Method::POST, &format!("/cases/{id}/pathology"), &fix)
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = c
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/pathology/sign"),
+            &json!({"password": app.password("coordinator")}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    // A query raised, answered and closed.
+    let id = complete[1];
+    let (status, q) = monitor
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/queries"),
+            &json!({"field": "age_years", "text": "Age does not match the source document."}),
+        )
+        .await;
+    assert_eq!(status, 201, "{q}");
+    let qid = q["id"].as_i64().unwrap();
+    for (api, action, text) in [
+        (c, "answer", "Checked against the referral: 34 is right."),
+        (&monitor, "close", "Verified."),
+    ] {
+        let (status, v) = api
+            .send_json(
+                Method::POST,
+                &format!("/queries/{qid}"),
+                &json!({"action": action, "text": text}),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+    }
+    // A withdrawal signed by the PI, and a screen failure.
+    let withdrawn = team.case_ready_to_read(&app).await;
+    let (status, v) = team
+        .pi
+        .send_json(
+            Method::POST,
+            &format!("/cases/{withdrawn}/end"),
+            &json!({"kind": "withdrawn", "code": "consent_withdrawn", "reason": "the patient withdrew consent",
+                    "password": app.password("investigator")}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = c
+        .send_json(
+            Method::POST,
+            "/screenings",
+            &json!({"arm": "prospective", "screening_date": "2025-06-03", "inclusion_met": true,
+                    "exclusions": ["E1"], "outcome": "excluded"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    workflow::signed_sap(&app).await;
+    let (status, lock) = team
+        .pi
+        .send_json(
+            Method::POST,
+            "/study/lock",
+            &json!({"password": app.password("investigator")}),
+        )
+        .await;
+    assert_eq!(status, 200, "{lock}");
+    let (status, _, body) = stats.get_file("/exports/odm.xml").await;
+    assert_eq!(status, 200);
+    let xml = String::from_utf8(body).unwrap();
+    if let Err(complaints) = osteo_tests::odm::validate(&xml) {
+        panic!("the ODM export does not validate against ODM1-3-2.xsd:\n{complaints}");
+    }
+    for expected in [
+        "telangiectatic_osteosarcoma",
+        "report amended by pathology",
+        "the patient withdrew consent",
+    ] {
+        assert!(xml.contains(expected), "the ODM file holds {expected:?}");
+    }
+    // The validator is a real one: the same file with a subject's key
+    // removed is refused.
+    let broken = xml.replacen("SubjectKey=", "SubjectLabel=", 1);
+    let complaints = osteo_tests::odm::validate(&broken).expect_err("an invalid file is refused");
+    assert!(complaints.contains("SubjectKey"), "{complaints}");
+}
+
+/// The cases page sends a page of 50 of each list, says where it stands
+/// and links to the next and previous pages.
+#[tokio::test]
+async fn the_cases_page_lists_cases_a_page_at_a_time() {
+    let app = spawn_app().await;
+    let c = app.api_client("coordinator").await;
+    for _ in 0..55 {
+        workflow::enrol(&c).await;
+    }
+    let browser = app.signed_in("coordinator").await;
+    let rows = |html: &str, table: &str| -> usize {
+        let start = html.find(&format!("id=\"{table}\"")).expect("the table");
+        let end = start + html[start..].find("</table>").expect("its end");
+        html[start..end].matches("<tr>").count() - 1
+    };
+    let (status, first) = browser.get_text("/cases").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (rows(&first, "worklist"), rows(&first, "all-cases")),
+        (50, 50)
+    );
+    assert!(first.contains("1–50 "), "{first}");
+    assert!(first.contains(" 55"), "the total");
+    assert!(
+        first.contains("href=\"/cases?due=2&amp;page=1\""),
+        "{first}"
+    );
+    assert!(
+        first.contains("href=\"/cases?page=2&amp;due=1\""),
+        "{first}"
+    );
+    let (_, second) = browser.get_text("/cases?page=2").await;
+    assert_eq!(
+        (rows(&second, "worklist"), rows(&second, "all-cases")),
+        (50, 5)
+    );
+    assert!(second.contains("51–55 "), "{second}");
+    assert!(
+        second.contains("href=\"/cases?page=1&amp;due=1\""),
+        "{second}"
+    );
+    assert!(second.contains("P-0055"), "the last case on the last page");
+    // A page past the end says so and leads back.
+    let (status, past) = browser.get_text("/cases?page=9&due=x").await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&past, "all-cases"), 0);
+    assert!(past.contains("href=\"/cases?page=2&amp;due=1\""), "{past}");
 }

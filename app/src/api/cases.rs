@@ -4,31 +4,40 @@
 
 use super::AppError;
 use leptos::prelude::*;
-use osteo_trial::case::{CaseDetail, CaseSummary, DataQuery, FormEcho};
+use osteo_trial::case::{CaseDetail, CaseList, DataQuery, FormEcho};
 use osteo_trial::domain::Role;
 use osteo_trial::study::{Dashboard, LockStatus, StudySettings};
 use serde::{Deserialize, Serialize};
 
-/// The cases page: what is due for this user, and every case for the roles that see them.
+/// The cases page: what is due for this user, and every case for the roles
+/// that see them, each a page of [`CASES_PER_PAGE`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CasesData {
     pub role: Role,
-    pub worklist: Vec<CaseSummary>,
-    pub all: Option<Vec<CaseSummary>>,
+    pub worklist: CaseList,
+    pub all: Option<CaseList>,
 }
 
+/// Rows in one page of the worklist or of the case list: a study of 2,200
+/// cases would otherwise send every one of them, twice, with every view of
+/// the page (docs/build.md, "Load").
+pub const CASES_PER_PAGE: i64 = 50;
+
+/// The cases page, with the worklist's page `due` and the case list's page
+/// `page` (both counting from 1).
 #[server(prefix = "/sfn", endpoint = "cases")]
-pub async fn cases_view() -> Result<CasesData, AppError> {
+pub async fn cases_view(due: i64, page: i64) -> Result<CasesData, AppError> {
     use osteo_trial::case;
     use osteo_trial::domain::{AuditSource, Permission};
     let (ctx, me) = super::ssr::user().await?;
     let by = me.principal(AuditSource::Ui);
-    let worklist = case::worklist(&ctx.db, &by)
+    let from = |page: i64| (page.max(1) - 1).saturating_mul(CASES_PER_PAGE);
+    let worklist = case::worklist_page(&ctx.db, &by, from(due), CASES_PER_PAGE)
         .await
         .map_err(super::ssr::refused)?;
     let all = if me.role.can(Permission::ViewCases) {
         Some(
-            case::list_cases(&ctx.db, &by)
+            case::list_cases_page(&ctx.db, &by, from(page), CASES_PER_PAGE)
                 .await
                 .map_err(super::ssr::refused)?,
         )

@@ -3,6 +3,7 @@
 //! 2 bad input.
 
 pub mod backup;
+pub mod bench;
 pub mod images;
 pub mod model;
 pub mod stats;
@@ -105,6 +106,9 @@ enum Command {
     Images(crate::cli::images::ImagesCommand),
     /// Back up the database, every stored radiograph, the audit key and the models into a new folder while the server runs (`backup --out DIR`); `backup verify DIR` re-checks a backup.
     Backup(crate::cli::backup::BackupArgs),
+    /// Benchmarks of the whole server: `bench load` measures concurrent users on a generated study of 2,200 cases.
+    #[command(subcommand)]
+    Bench(crate::cli::bench::BenchCommand),
     /// Restore a backup into an empty data directory (or an empty PostgreSQL database) and object store, verifying it before and after.
     Restore(crate::cli::backup::RestoreArgs),
 }
@@ -282,9 +286,16 @@ pub fn main() -> ExitCode {
     if let Command::Images(crate::cli::images::ImagesCommand::Guard) = &cli.command {
         return crate::imaging::parse_bound::child_main();
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        // The JPEG 2000 decoder logs every header it reads at info.
-        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info,jpeg2k=warn".into());
+    // The load benchmark's server would log each of its requests.
+    let quiet = matches!(cli.command, Command::Bench(_));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        if quiet {
+            "warn".into()
+        } else {
+            // The JPEG 2000 decoder logs every header it reads at info.
+            "info,sqlx=warn,tower_http=info,jpeg2k=warn".into()
+        }
+    });
     let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -319,6 +330,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(&cli.db, args).await,
         Command::Backup(args) => crate::cli::backup::backup_cmd(&cli.db, args).await,
+        Command::Bench(command) => crate::cli::bench::run(command).await,
         Command::Restore(args) => crate::cli::backup::restore_cmd(&cli.db, args).await,
         Command::Migrate { grant_to } => {
             let db = open_database(&cli.db.settings()).await?;

@@ -161,7 +161,7 @@ pub async fn authenticate_token(db: &Db, secret: &str) -> Result<Option<User>, s
         return Ok(None);
     }
     let row = sqlx::query(
-        "SELECT id, user_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        "SELECT id, user_id, last_used_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
     )
     .bind(token_hash(secret))
     .fetch_optional(db.pool())
@@ -175,12 +175,17 @@ pub async fn authenticate_token(db: &Db, secret: &str) -> Result<Option<User>, s
     let user = fetch_user(db.pool(), user_id)
         .await?
         .filter(|u| u.active && !u.must_change_password);
-    if user.is_some() {
-        // Last use is operational data, not a change to trial records: not audited.
+    // Last use is operational data, not a change to trial records: not
+    // audited, and recorded to the minute, so that a script's every read
+    // does not become a write.
+    let last_used: Option<String> = row.try_get("last_used_at")?;
+    let now = now_utc();
+    let minute = |t: &str| t.get(..16).map(str::to_owned);
+    if user.is_some() && last_used.as_deref().and_then(minute) != minute(&now) {
         sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-            .bind(now_utc())
+            .bind(now)
             .bind(token_id)
-            .execute(db.pool())
+            .execute(db.writer())
             .await?;
     }
     Ok(user)

@@ -343,6 +343,15 @@ pub struct PathologyRecord {
     pub signatures: Vec<Signature>,
 }
 
+/// One page of a worklist or of the case list: the cases from `offset`
+/// (counting from 0), and how many there are in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseList {
+    pub cases: Vec<CaseSummary>,
+    pub total: i64,
+    pub offset: i64,
+}
+
 /// A line of a worklist or the case list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseSummary {

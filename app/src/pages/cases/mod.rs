@@ -9,14 +9,14 @@ mod sections;
 use form::CrfForm;
 use sections::{DiagnosticReport, EndSection, PathologySection, QueriesSection, ReadSection};
 
-use crate::api::cases::{case_view, cases_view, CaseData};
+use crate::api::cases::{case_view, cases_view, CaseData, CASES_PER_PAGE};
 use crate::i18n::t;
 use crate::pages::upload::Uploader;
 use crate::pages::viewer::{Viewer, ViewerImage};
 use crate::pages::{error_text, opt, state_label};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use osteo_trial::case::{CaseState, CaseSummary};
+use osteo_trial::case::{CaseList, CaseState, CaseSummary};
 
 /// The case's views for the viewer, each with its heat map when the
 /// prediction is locked and the role may see it (heat map n belongs to the
@@ -73,26 +73,79 @@ pub(crate) fn CaseTable(cases: Vec<CaseSummary>, id: &'static str) -> impl IntoV
     }
 }
 
+/// Where a list of cases stands: "51–100 of 2200", and links to the
+/// previous and next pages (the query parameter `param`; the other list's
+/// page, `keep`, stays as it is).
+#[component]
+fn Pager(
+    list: CaseList,
+    param: &'static str,
+    keep: (&'static str, i64),
+    id: &'static str,
+) -> impl IntoView {
+    let per = CASES_PER_PAGE;
+    let page = list.offset / per + 1;
+    let last = ((list.total + per - 1) / per).max(1);
+    let href = move |p: i64| format!("/cases?{param}={p}&{}={}", keep.0, keep.1);
+    let shown = list.cases.len() as i64;
+    (list.total > per || page > 1).then(|| {
+        view! {
+            <nav class="pager muted" id=id aria-label=t("cases.pages")>
+                {if shown > 0 {
+                    format!("{}–{} ", list.offset + 1, list.offset + shown)
+                } else {
+                    String::new()
+                }}
+                {t("cases.of")} {format!(" {}", list.total)}
+                {(page > 1).then(|| view! {
+                    " · " <a href=href(page.min(last + 1) - 1) rel="prev">{t("cases.previous")}</a>
+                })}
+                {(page < last).then(|| view! {
+                    " · " <a href=href(page + 1) rel="next">{t("cases.next")}</a>
+                })}
+            </nav>
+        }
+    })
+}
+
 #[component]
 pub fn CasesPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| cases_view());
+    let query = use_query_map();
+    // The worklist's page (`due`) and the case list's (`page`), from 1.
+    let pages = move || {
+        let q = query.read();
+        let n = |k: &str| {
+            q.get(k)
+                .and_then(|v| v.parse::<i64>().ok())
+                .filter(|&p| p >= 1)
+                .unwrap_or(1)
+        };
+        (n("due"), n("page"))
+    };
+    let data = Resource::new(pages, |(due, page)| cases_view(due, page));
     view! {
         <section>
             <h1>{t("cases.title")}</h1>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
+                    let (due, page) = pages();
                     match data.await {
                         Err(e) => view! { <p class="error">{t(e.message_key())}</p> }.into_any(),
                         Ok(v) => view! {
                             <h2>{t("cases.worklist")}</h2>
-                            {if v.worklist.is_empty() {
+                            {if v.worklist.total == 0 {
                                 view! { <p class="muted" id="worklist-empty">{t("cases.nothing_due")}</p> }.into_any()
                             } else {
-                                view! { <CaseTable cases=v.worklist.clone() id="worklist"/> }.into_any()
+                                let list = v.worklist.clone();
+                                view! {
+                                    <CaseTable cases=list.cases.clone() id="worklist"/>
+                                    <Pager list=list param="due" keep=("page", page) id="worklist-pages"/>
+                                }.into_any()
                             }}
                             {v.all.clone().map(|all| view! {
                                 <h2>{t("cases.all")}</h2>
-                                <CaseTable cases=all id="all-cases"/>
+                                <CaseTable cases=all.cases.clone() id="all-cases"/>
+                                <Pager list=all param="page" keep=("due", due) id="all-cases-pages"/>
                             })}
                         }.into_any(),
                     }

@@ -15,13 +15,24 @@ use crate::write::{begin, Tx};
 use sqlx::Row;
 
 pub(super) async fn latest_crf(tx: &mut Tx, case_id: i64) -> Result<Option<CrfRecord>, CaseError> {
+    crf_version(tx, case_id, None).await
+}
+
+/// Version `version` of a case's CRF (the latest when `None`), with its
+/// signatures.
+async fn crf_version(
+    conn: &mut sqlx::AnyConnection,
+    case_id: i64,
+    version: Option<i64>,
+) -> Result<Option<CrfRecord>, CaseError> {
     let row = sqlx::query(
         "SELECT v.version, v.data, v.complete, v.created_at, u.username, v.reason_for_change \
          FROM crf_versions v JOIN users u ON u.id = v.created_by WHERE v.case_id = $1 \
-         ORDER BY v.version DESC LIMIT 1",
+         AND ($2 IS NULL OR v.version = $2) ORDER BY v.version DESC LIMIT 1",
     )
     .bind(case_id)
-    .fetch_optional(&mut **tx)
+    .bind(version)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(r) = row else { return Ok(None) };
     let version: i64 = r.try_get("version")?;
@@ -32,7 +43,7 @@ pub(super) async fn latest_crf(tx: &mut Tx, case_id: i64) -> Result<Option<CrfRe
         saved_at: r.try_get("created_at")?,
         saved_by: r.try_get("username")?,
         reason_for_change: r.try_get("reason_for_change")?,
-        signatures: signatures(&mut **tx, "crf", case_id, Some(version)).await?,
+        signatures: signatures(&mut *conn, "crf", case_id, Some(version)).await?,
     }))
 }
 
@@ -108,11 +119,18 @@ pub async fn save_crf(
         }
     }
     let reason = reason.map(Reason::as_str);
-    write_crf_version(&mut tx, by, case_id, old.as_ref(), &crf, complete, reason).await?;
+    let version =
+        write_crf_version(&mut tx, by, case_id, old.as_ref(), &crf, complete, reason).await?;
     if complete && !was_complete {
         advance(&mut tx, by, case_id, CaseEvent::CrfCompleted, None).await?;
     }
-    commit_crf(tx, case_id).await
+    touch(&mut tx, case_id).await?;
+    tx.commit().await?;
+    // The version just written, read after the write lock is released:
+    // saves are what many clients do at once (docs/build.md, "Load").
+    crf_version(&mut *db.pool().acquire().await?, case_id, Some(version))
+        .await?
+        .ok_or(CaseError::NothingToSign)
 }
 
 /// Writes the next version of the CRF, audits each changed field with the
@@ -141,19 +159,18 @@ pub(super) async fn write_crf_version(
     .execute(&mut **tx)
     .await?;
     let before = old.map(|o| o.data.field_values());
+    let mut changes = Vec::new();
     for (i, (field, new)) in crf.field_values().into_iter().enumerate() {
         let previous = before.as_ref().map(|b| b[i].1.clone());
         if previous.as_deref().unwrap_or("") != new {
-            audit::append(
-                tx,
-                by,
+            changes.push(
                 Change::new("crf.save", "case", case_id)
                     .field(field, previous, Some(new))
                     .reason(reason),
-            )
-            .await?;
+            );
         }
     }
+    audit::append_all(tx, by, changes).await?;
     if old.is_some_and(|o| !o.signatures.is_empty()) {
         void_signatures(
             tx,

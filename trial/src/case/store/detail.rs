@@ -144,43 +144,111 @@ pub async fn reads(db: &Db, by: &Principal, case_id: CaseId) -> Result<Vec<Read>
     Ok(r)
 }
 
-/// Every case (roles that see cases), newest activity first within state order.
+/// Every case (roles that see cases), in study-number order within each arm.
 #[tracing::instrument(skip_all)]
 pub async fn list_cases(db: &Db, by: &Principal) -> Result<Vec<CaseSummary>, CaseError> {
     require(by, Permission::ViewCases)?;
-    let rows = sqlx::query(&format!("{SUMMARY_SQL} ORDER BY c.arm, c.study_no"))
-        .fetch_all(db.pool())
-        .await?;
-    rows.iter()
-        .map(|r| summary_from_row(r).map(|(s, _)| s))
-        .collect()
+    summaries(&mut *db.pool().acquire().await?, &all_cases_sql(), by, None).await
+}
+
+/// One page of [`list_cases`]: `limit` cases from `offset`, and how many
+/// there are in all.
+#[tracing::instrument(skip_all)]
+pub async fn list_cases_page(
+    db: &Db,
+    by: &Principal,
+    offset: i64,
+    limit: i64,
+) -> Result<CaseList, CaseError> {
+    require(by, Permission::ViewCases)?;
+    page_of(
+        db,
+        &all_cases_sql(),
+        "SELECT COUNT(*) FROM cases c",
+        by,
+        offset,
+        limit,
+    )
+    .await
+}
+
+fn all_cases_sql() -> String {
+    format!("{SUMMARY_SQL} ORDER BY c.arm, c.study_no")
 }
 
 /// What is due for `by`: a coordinator's open steps, a radiologist's reads,
-/// a monitor's cases with open queries, everything open for the PI.
+/// a monitor's cases with open queries, everything open for the PI; the
+/// longest waiting first.
 #[tracing::instrument(skip_all)]
 pub async fn worklist(db: &Db, by: &Principal) -> Result<Vec<CaseSummary>, CaseError> {
-    let me = by.user_id.unwrap_or(-1);
-    let sql = match by.role {
-        Role::Coordinator => format!(
-            "{SUMMARY_SQL} WHERE c.state IN ('enrolled', 'images_complete', 'crf_complete', 'ai_locked', 'pathology_entered') \
-             ORDER BY c.updated_at"
-        ),
-        Role::Radiologist => format!(
-            "{SUMMARY_SQL} WHERE c.state = 'crf_complete' AND EXISTS (SELECT 1 FROM read_assignments a WHERE a.case_id = c.id \
+    match worklist_sql(by.role) {
+        Some(sql) => summaries(&mut *db.pool().acquire().await?, &sql, by, None).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// One page of [`worklist`]: `limit` cases from `offset`, and how many are
+/// due in all.
+#[tracing::instrument(skip_all)]
+pub async fn worklist_page(
+    db: &Db,
+    by: &Principal,
+    offset: i64,
+    limit: i64,
+) -> Result<CaseList, CaseError> {
+    match (worklist_sql(by.role), worklist_filter(by.role)) {
+        (Some(sql), Some(filter)) => {
+            let count = format!("SELECT COUNT(*) FROM cases c WHERE {filter}");
+            page_of(db, &sql, &count, by, offset, limit).await
+        }
+        _ => Ok(CaseList::default()),
+    }
+}
+
+/// Which cases are due for `role` (a condition on `cases c`; `$1` is the
+/// user's id), or `None` for the roles without a worklist.
+fn worklist_filter(role: Role) -> Option<&'static str> {
+    Some(match role {
+        Role::Coordinator => {
+            "c.state IN ('enrolled', 'images_complete', 'crf_complete', 'ai_locked', 'pathology_entered')"
+        }
+        Role::Radiologist => {
+            "c.state = 'crf_complete' AND EXISTS (SELECT 1 FROM read_assignments a WHERE a.case_id = c.id \
              AND a.reader_id = $1) AND NOT EXISTS (SELECT 1 FROM reads r WHERE r.case_id = c.id AND r.reader_id = $1 \
-             AND r.signed_at IS NOT NULL) ORDER BY c.updated_at"
-        ),
-        Role::Monitor => format!(
-            "{SUMMARY_SQL} WHERE EXISTS (SELECT 1 FROM queries q WHERE q.case_id = c.id AND q.status IN ('open', 'answered')) \
-             ORDER BY c.updated_at"
-        ),
-        Role::PrincipalInvestigator => format!(
-            "{SUMMARY_SQL} WHERE c.state NOT IN ('complete', 'withdrawn', 'excluded') ORDER BY c.updated_at"
-        ),
-        Role::Admin | Role::Statistician => return Ok(Vec::new()),
+             AND r.signed_at IS NOT NULL)"
+        }
+        Role::Monitor => {
+            "EXISTS (SELECT 1 FROM queries q WHERE q.case_id = c.id AND q.status IN ('open', 'answered'))"
+        }
+        Role::PrincipalInvestigator => "c.state NOT IN ('complete', 'withdrawn', 'excluded')",
+        Role::Admin | Role::Statistician => return None,
+    })
+}
+
+/// The worklist's query: the longest waiting first (the `cases_updated`
+/// index gives that order without a sort).
+fn worklist_sql(role: Role) -> Option<String> {
+    worklist_filter(role)
+        .map(|filter| format!("{SUMMARY_SQL} WHERE {filter} ORDER BY c.updated_at, c.id"))
+}
+
+/// The cases `sql` selects (`$1` is `by`'s user id), one page of them
+/// (offset, limit) when `page` is given.
+async fn summaries(
+    conn: &mut sqlx::AnyConnection,
+    sql: &str,
+    by: &Principal,
+    page: Option<(i64, i64)>,
+) -> Result<Vec<CaseSummary>, CaseError> {
+    let sql = match page {
+        // Two integers of ours, not input.
+        Some((offset, limit)) => format!("{sql} LIMIT {limit} OFFSET {offset}"),
+        None => sql.to_owned(),
     };
-    let rows = sqlx::query(&sql).bind(me).fetch_all(db.pool()).await?;
+    let rows = sqlx::query(&sql)
+        .bind(by.user_id.unwrap_or(-1))
+        .fetch_all(conn)
+        .await?;
     let mut out = rows
         .iter()
         .map(|r| summary_from_row(r).map(|(s, _)| s))
@@ -191,6 +259,33 @@ pub async fn worklist(db: &Db, by: &Principal) -> Result<Vec<CaseSummary>, CaseE
         }
     }
     Ok(out)
+}
+
+/// A page of the cases `sql` selects, with their count (`count`, the same
+/// cases counted), read in one transaction so that the two agree. `limit`
+/// is at most 500.
+async fn page_of(
+    db: &Db,
+    sql: &str,
+    count: &str,
+    by: &Principal,
+    offset: i64,
+    limit: i64,
+) -> Result<CaseList, CaseError> {
+    let offset = offset.max(0);
+    let limit = limit.clamp(1, 500);
+    let mut tx = db.pool().begin().await?;
+    let total: i64 = sqlx::query_scalar(count)
+        .bind(by.user_id.unwrap_or(-1))
+        .fetch_one(&mut *tx)
+        .await?;
+    let cases = summaries(&mut tx, sql, by, Some((offset, limit))).await?;
+    tx.commit().await?;
+    Ok(CaseList {
+        cases,
+        total,
+        offset,
+    })
 }
 
 /// The case id of a study number such as `P-0007` (`D-0007` in the
