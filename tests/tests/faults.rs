@@ -680,8 +680,8 @@ async fn read_signatures_ai_locks_pathology_and_the_database_lock_survive_kills(
     // One lock and its undoing (the PI's and the monitor's signatures),
     // timed; then locks killed at a random moment within that time after
     // the request left, or half as long again (the PI's password check,
-    // the lock's transaction, its export), each followed by a restart and the checks, and by the
-    // undoing of an interim lock that was taken.
+    // the lock's transaction, its export), each followed by a restart and
+    // the checks, and by the undoing of an interim lock that was taken.
     let monitor_index = 4;
     let unlock = |base: String| async move {
         for who in [2, monitor_index] {

@@ -52,32 +52,25 @@ fn pool_options(engine: Engine, max: u32) -> AnyPoolOptions {
         .acquire_timeout(Duration::from_secs(10))
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
-                if engine == Engine::Postgres {
+                let setup: &[&str] = match engine {
                     // No request waits for ever: a lock held too long is an
                     // error with the statement named in the log, not a hang.
-                    sqlx::query("SET lock_timeout = '15s'")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("SET statement_timeout = '60s'")
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                if engine == Engine::Sqlite {
-                    // WAL lets readers run beside the one writer; foreign keys
-                    // are off by default in SQLite; wait rather than fail
-                    // when another writer (another process) holds the lock.
-                    sqlx::query("PRAGMA journal_mode = WAL")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA foreign_keys = ON")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA busy_timeout = 10000")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA synchronous = FULL")
-                        .execute(&mut *conn)
-                        .await?;
+                    Engine::Postgres => {
+                        &["SET lock_timeout = '15s'", "SET statement_timeout = '60s'"]
+                    }
+                    // WAL lets readers run beside the one writer; foreign
+                    // keys are off by default in SQLite; wait rather than
+                    // fail when another writer (another process) holds the
+                    // lock.
+                    Engine::Sqlite => &[
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA foreign_keys = ON",
+                        "PRAGMA busy_timeout = 10000",
+                        "PRAGMA synchronous = FULL",
+                    ],
+                };
+                for sql in setup {
+                    sqlx::query(sql).execute(&mut *conn).await?;
                 }
                 Ok(())
             })

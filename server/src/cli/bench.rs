@@ -222,6 +222,9 @@ async fn load_in(args: &LoadArgs, ops: &[Op], dir: &std::path::Path) -> anyhow::
         clients.push(Client::sign_in(&db, &coordinator, &base, i).await?);
     }
     let saves = Arc::new(AtomicU64::new(0));
+    // One counter for the whole run, past the values the study was seeded
+    // with: every save draws the next, so each is a different form.
+    let changes = Arc::new(AtomicU64::new(u64::from(args.cases)));
     let before = crf_counts(&db).await?;
     let mut rounds = Vec::new();
     eprintln!(
@@ -236,6 +239,7 @@ async fn load_in(args: &LoadArgs, ops: &[Op], dir: &std::path::Path) -> anyhow::
                 &cases,
                 Duration::from_secs_f64(args.seconds),
                 &saves,
+                &changes,
             )
             .await;
             eprintln!(
@@ -471,11 +475,9 @@ async fn run_round(
     cases: &[CaseId],
     length: Duration,
     saves: &Arc<AtomicU64>,
+    changes: &Arc<AtomicU64>,
 ) -> Round {
     let n = clients.len();
-    let change = Arc::new(AtomicU64::new(
-        saves.load(Ordering::Relaxed) * 7 + 1_000_003,
-    ));
     let started = Instant::now();
     let deadline = started + length;
     let mut tasks = Vec::with_capacity(n);
@@ -487,7 +489,7 @@ async fn run_round(
             .skip(client.index)
             .step_by(n)
             .collect();
-        let change = change.clone();
+        let changes = changes.clone();
         let saves = saves.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -498,7 +500,7 @@ async fn run_round(
                 next += 1;
                 let t = Instant::now();
                 let ok = client
-                    .send(op, case, change.fetch_add(1, Ordering::Relaxed))
+                    .send(op, case, changes.fetch_add(1, Ordering::Relaxed))
                     .await;
                 latencies.push(t.elapsed());
                 if ok {
