@@ -130,10 +130,11 @@ pub mod ssr {
             .and_then(|parts| parts.extensions.get::<crate::auth::RequestAuth>().cloned())
     }
 
-    /// The signed-in user who has set their own password.
+    /// The signed-in user who has set their own password (and enrolled a
+    /// second factor where the role requires one).
     pub async fn user() -> Result<(UiContext, User), AppError> {
         let (ctx, user) = signed_in().await?;
-        if user.must_change_password {
+        if user.must_change_password || user.must_enrol_second_factor() {
             return Err(AppError::Forbidden);
         }
         Ok((ctx, user))

@@ -144,6 +144,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <pages::NotFound/> }>
                     <Route path=path!("/") view=pages::HomePage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=pages::LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/login/code") view=pages::LoginCodePage ssr=SsrMode::Async/>
                     <Route path=path!("/account/password") view=pages::PasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/account/tokens") view=pages::TokensPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/users") view=pages::UsersPage ssr=SsrMode::Async/>

@@ -68,6 +68,11 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
             post(forms::account::login),
         )
         .form(
+            urls::LOGIN_CODE,
+            BackTo::Page(page::LOGIN_CODE),
+            post(forms::account::second_factor),
+        )
+        .form(
             urls::LOGOUT,
             BackTo::Page(page::HOME),
             post(forms::account::logout),

@@ -44,6 +44,29 @@ pub fn LoginPage() -> impl IntoView {
     }
 }
 
+/// The second step of signing in: the code from the authenticator app, or
+/// one of the recovery codes.
+#[component]
+pub fn LoginCodePage() -> impl IntoView {
+    let query = use_query_map();
+    view! {
+        <section class="card narrow">
+            <h1>{t("login_code.title")}</h1>
+            <p class="muted">{t("login_code.intro")}</p>
+            {move || query.read().get("error").map(|code| view! {
+                <p class="error" id="login-code-error" role="alert">{error_text("login_code.error", &code)}</p>
+            })}
+            <form method="post" action="/auth/code" id="login-code-form">
+                <label>
+                    {t("login_code.code")}
+                    <input name="code" id="code" autocomplete="one-time-code" inputmode="numeric" maxlength="64" required autofocus/>
+                </label>
+                <button type="submit" id="login-code-submit">{t("login_code.submit")}</button>
+            </form>
+        </section>
+    }
+}
+
 #[component]
 pub fn PasswordPage() -> impl IntoView {
     let query = use_query_map();

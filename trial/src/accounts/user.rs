@@ -31,6 +31,10 @@ pub struct User {
     /// deactivation, role change).
     pub session_epoch: i64,
     pub created_at: String,
+    /// Whether the account signs in with a second factor
+    /// ([`super::second_factor`]).
+    #[serde(default)]
+    pub second_factor: bool,
 }
 
 impl User {
@@ -40,6 +44,12 @@ impl User {
             .as_deref()
             .and_then(parse_utc)
             .is_some_and(|t| t > chrono::Utc::now())
+    }
+
+    /// Whether the account must enrol a second factor before it does
+    /// anything else (its role requires one, and it has none).
+    pub fn must_enrol_second_factor(&self) -> bool {
+        super::second_factor::required(self.role) && !self.second_factor
     }
 
     /// The principal this user acts as through `source`.
