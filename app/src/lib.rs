@@ -147,6 +147,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login/code") view=pages::LoginCodePage ssr=SsrMode::Async/>
                     <Route path=path!("/account/password") view=pages::PasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/account/tokens") view=pages::TokensPage ssr=SsrMode::Async/>
+                    <Route path=path!("/account/second-factor") view=pages::SecondFactorPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/users") view=pages::UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/audit") view=pages::AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/screening") view=pages::ScreeningPage ssr=SsrMode::Async/>

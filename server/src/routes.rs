@@ -88,6 +88,16 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
             post(forms::account::set_language),
         )
         .form(
+            urls::SECOND_FACTOR_START,
+            BackTo::Page(page::SECOND_FACTOR),
+            post(forms::account::start_second_factor),
+        )
+        .form(
+            urls::SECOND_FACTOR_CONFIRM,
+            BackTo::Page(page::SECOND_FACTOR),
+            post(forms::account::confirm_second_factor),
+        )
+        .form(
             urls::ACCOUNT_TOKENS,
             BackTo::Page(page::TOKENS),
             post(forms::account::create_token),

@@ -72,6 +72,8 @@ pub const METRICS: &str = "/metrics";
 // Sign-in, the user's own account, the interface language.
 pub const LOGIN: &str = "/auth/login";
 pub const LOGIN_CODE: &str = "/auth/code";
+pub const SECOND_FACTOR_START: &str = "/account/second-factor/start";
+pub const SECOND_FACTOR_CONFIRM: &str = "/account/second-factor/confirm";
 pub const LOGOUT: &str = "/auth/logout";
 pub const PASSWORD: &str = "/auth/password";
 pub const LANGUAGE: &str = "/ui/lang";

@@ -268,3 +268,52 @@ pub async fn revoke_token(
         Err(e) => Err(refused(&headers, page::TOKENS, e)),
     }
 }
+
+// ------------------------------------------------------------ second factor
+
+/// Starts enrolling a second factor (a new secret; the page shows it).
+#[tracing::instrument(skip_all)]
+pub async fn start_second_factor(
+    State(state): State<AppState>,
+    SignedIn(me, _session): SignedIn,
+    headers: HeaderMap,
+) -> Reply {
+    match accounts::second_factor::start_enrolment(&state.db, &me.principal(AuditSource::Ui)).await
+    {
+        Ok(_) => Ok(Redirect::to(page::SECOND_FACTOR).into_response()),
+        Err(e) => Err(refused(&headers, page::SECOND_FACTOR, e)),
+    }
+}
+
+/// Confirms the enrolment with a code from the app; the recovery codes are
+/// shown once, on the next page.
+#[tracing::instrument(skip_all)]
+pub async fn confirm_second_factor(
+    State(state): State<AppState>,
+    SignedIn(me, session): SignedIn,
+    headers: HeaderMap,
+    FormBody(f): FormBody<CodeForm>,
+) -> Reply {
+    if f.code.trim().is_empty() || f.code.len() > 64 {
+        return Err(back(page::SECOND_FACTOR, "bad_request"));
+    }
+    match accounts::second_factor::confirm_enrolment(
+        &state.db,
+        &me.principal(AuditSource::Ui),
+        &f.code,
+    )
+    .await
+    {
+        Ok(codes) => {
+            flash(
+                &session,
+                "second_factor.recovery_codes",
+                None,
+                Some(codes.join("  ")),
+            )
+            .await;
+            Ok(Redirect::to(page::SECOND_FACTOR).into_response())
+        }
+        Err(e) => Err(refused(&headers, page::SECOND_FACTOR, e)),
+    }
+}

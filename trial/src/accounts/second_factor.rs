@@ -119,6 +119,25 @@ pub async fn start_enrolment(db: &Db, by: &Principal) -> Result<Enrolment, Accou
     })
 }
 
+/// The enrolment under way for `user`, if one was started and not yet
+/// confirmed (for the enrolment page to show again).
+#[tracing::instrument(skip_all)]
+pub async fn pending_enrolment(db: &Db, user: &User) -> Result<Option<Enrolment>, AccountError> {
+    let pending: Option<String> =
+        sqlx::query_scalar("SELECT totp_pending FROM users WHERE id = $1")
+            .bind(user.id)
+            .fetch_one(db.pool())
+            .await?;
+    pending
+        .map(|secret| {
+            Ok(Enrolment {
+                otpauth_url: totp(&secret, &user.username)?.get_url(),
+                secret,
+            })
+        })
+        .transpose()
+}
+
 /// Confirms the enrolment with a code from the app: the second factor is on
 /// from now, the earlier recovery codes are void, and ten new ones are
 /// returned, to be shown once.
