@@ -35,6 +35,12 @@ pub struct User {
     /// ([`super::second_factor`]).
     #[serde(default)]
     pub second_factor: bool,
+    /// Whether the account must enrol a second factor before it does
+    /// anything else: an administrator or PI of the trial without one (in
+    /// the demonstration study a second factor is optional, so that a demo
+    /// needs no phone).
+    #[serde(default)]
+    pub second_factor_due: bool,
 }
 
 impl User {
@@ -47,9 +53,9 @@ impl User {
     }
 
     /// Whether the account must enrol a second factor before it does
-    /// anything else (its role requires one, and it has none).
+    /// anything else ([`User::second_factor_due`]).
     pub fn must_enrol_second_factor(&self) -> bool {
-        super::second_factor::required(self.role) && !self.second_factor
+        self.second_factor_due
     }
 
     /// The principal this user acts as through `source`.
