@@ -130,10 +130,11 @@ pub mod ssr {
             .and_then(|parts| parts.extensions.get::<crate::auth::RequestAuth>().cloned())
     }
 
-    /// The signed-in user who has set their own password.
+    /// The signed-in user who has set their own password (and enrolled a
+    /// second factor where the role requires one).
     pub async fn user() -> Result<(UiContext, User), AppError> {
         let (ctx, user) = signed_in().await?;
-        if user.must_change_password {
+        if user.must_change_password || user.must_enrol_second_factor() {
             return Err(AppError::Forbidden);
         }
         Ok((ctx, user))
@@ -289,6 +290,49 @@ pub async fn screening_log() -> Result<ScreeningView, AppError> {
 }
 
 /// The caller's API tokens.
+/// The second-factor page: whether the account has one, whether its role
+/// requires one, and the enrolment under way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondFactorState {
+    pub enrolled: bool,
+    pub required: bool,
+    pub pending: Option<PendingEnrolment>,
+}
+
+/// A started enrolment: the secret as text and its `otpauth://` address as
+/// a QR code (SVG), for the authenticator app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingEnrolment {
+    pub secret: String,
+    pub qr_svg: String,
+}
+
+#[server(prefix = "/sfn", endpoint = "second_factor")]
+pub async fn second_factor_view() -> Result<SecondFactorState, AppError> {
+    use osteo_trial::accounts::second_factor;
+    // Signed in, but perhaps still to enrol: this page is where one does.
+    let (ctx, me) = ssr::signed_in().await?;
+    let pending = second_factor::pending_enrolment(&ctx.db, &me)
+        .await
+        .map_err(ssr::refused)?
+        .map(|e| -> Result<PendingEnrolment, AppError> {
+            let qr = qrcode::QrCode::new(e.otpauth_url.as_bytes()).map_err(ssr::internal)?;
+            Ok(PendingEnrolment {
+                secret: e.secret,
+                qr_svg: qr
+                    .render::<qrcode::render::svg::Color>()
+                    .min_dimensions(200, 200)
+                    .build(),
+            })
+        })
+        .transpose()?;
+    Ok(SecondFactorState {
+        enrolled: me.second_factor,
+        required: second_factor::required(me.role),
+        pending,
+    })
+}
+
 #[server(prefix = "/sfn", endpoint = "tokens")]
 pub async fn list_tokens() -> Result<Vec<osteo_trial::domain::ApiToken>, AppError> {
     use osteo_trial::accounts;

@@ -12,6 +12,12 @@ const KEY_EPOCH: &str = "epoch";
 const KEY_AUTH_AT: &str = "auth_at";
 const KEY_FLASH: &str = "flash";
 const KEY_ECHO: &str = "echo";
+const KEY_PENDING: &str = "pending_uid";
+const KEY_PENDING_EPOCH: &str = "pending_epoch";
+const KEY_PENDING_AT: &str = "pending_at";
+
+/// How long the second factor may take after the password.
+pub const SECOND_FACTOR_WINDOW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// How long a session may live however active it is (the idle timeout is
 /// the session layer's expiry).
@@ -46,12 +52,47 @@ pub enum NoUser {
 /// session fixation).
 pub async fn begin(session: &Session, user: &User) -> Result<(), tower_sessions::session::Error> {
     session.cycle_id().await?;
+    let _ = session.remove::<i64>(KEY_PENDING).await?;
     session.insert(KEY_USER, user.id).await?;
     session.insert(KEY_EPOCH, user.session_epoch).await?;
     session
         .insert(KEY_AUTH_AT, format_utc(chrono::Utc::now()))
         .await?;
     Ok(())
+}
+
+/// Remembers, after a right password, whose second factor this session
+/// waits for (a new session id; nobody is signed in until the code).
+pub async fn begin_second_factor(
+    session: &Session,
+    user: &User,
+) -> Result<(), tower_sessions::session::Error> {
+    session.cycle_id().await?;
+    session.insert(KEY_PENDING, user.id).await?;
+    session
+        .insert(KEY_PENDING_EPOCH, user.session_epoch)
+        .await?;
+    session
+        .insert(KEY_PENDING_AT, format_utc(chrono::Utc::now()))
+        .await?;
+    Ok(())
+}
+
+/// The account whose second factor this session waits for, while the
+/// window lasts and the account is as it was at the password.
+pub async fn pending_second_factor(db: &Db, session: &Session) -> Option<User> {
+    let uid: i64 = session.get(KEY_PENDING).await.ok().flatten()?;
+    let epoch: Option<i64> = session.get(KEY_PENDING_EPOCH).await.ok().flatten();
+    let at: Option<String> = session.get(KEY_PENDING_AT).await.ok().flatten();
+    let fresh = at.as_deref().and_then(parse_utc).is_some_and(|t| {
+        chrono::Utc::now()
+            .signed_duration_since(t)
+            .to_std()
+            .unwrap_or_default()
+            < SECOND_FACTOR_WINDOW
+    });
+    let user = accounts::get_user(db, uid).await.ok().flatten()?;
+    (fresh && user.active && Some(user.session_epoch) == epoch).then_some(user)
 }
 
 /// Follows a password change in this session (the change ends the others).

@@ -144,8 +144,10 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <pages::NotFound/> }>
                     <Route path=path!("/") view=pages::HomePage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=pages::LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/login/code") view=pages::LoginCodePage ssr=SsrMode::Async/>
                     <Route path=path!("/account/password") view=pages::PasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/account/tokens") view=pages::TokensPage ssr=SsrMode::Async/>
+                    <Route path=path!("/account/second-factor") view=pages::SecondFactorPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/users") view=pages::UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/audit") view=pages::AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/screening") view=pages::ScreeningPage ssr=SsrMode::Async/>

@@ -168,6 +168,14 @@ pub async fn pages(session: Session, mut req: Request, next: Next) -> Response {
         Ok(user) if user.must_change_password && path != "/account/password" => {
             Redirect::to("/account/password").into_response()
         }
+        // Administrators and PIs enrol a second factor before anything else.
+        Ok(user)
+            if user.must_enrol_second_factor()
+                && !user.must_change_password
+                && path != crate::urls::page::SECOND_FACTOR =>
+        {
+            Redirect::to(crate::urls::page::SECOND_FACTOR).into_response()
+        }
         Ok(user) => {
             let needs = if path.starts_with("/admin/users") {
                 Some(Permission::ManageUsers)

@@ -68,6 +68,11 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
             post(forms::account::login),
         )
         .form(
+            urls::LOGIN_CODE,
+            BackTo::Page(page::LOGIN_CODE),
+            post(forms::account::second_factor),
+        )
+        .form(
             urls::LOGOUT,
             BackTo::Page(page::HOME),
             post(forms::account::logout),
@@ -81,6 +86,16 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
             urls::LANGUAGE,
             BackTo::Page(page::HOME),
             post(forms::account::set_language),
+        )
+        .form(
+            urls::SECOND_FACTOR_START,
+            BackTo::Page(page::SECOND_FACTOR),
+            post(forms::account::start_second_factor),
+        )
+        .form(
+            urls::SECOND_FACTOR_CONFIRM,
+            BackTo::Page(page::SECOND_FACTOR),
+            post(forms::account::confirm_second_factor),
         )
         .form(
             urls::ACCOUNT_TOKENS,

@@ -14,6 +14,10 @@ pub const API: &str = "/api/v1";
 pub mod page {
     pub const HOME: &str = "/";
     pub const LOGIN: &str = "/login";
+    /// The second step of signing in, for accounts with a second factor.
+    pub const LOGIN_CODE: &str = "/login/code";
+    /// Enrolling a second factor.
+    pub const SECOND_FACTOR: &str = "/account/second-factor";
     pub const PASSWORD: &str = "/account/password";
     pub const TOKENS: &str = "/account/tokens";
     pub const USERS: &str = "/admin/users";
@@ -67,6 +71,9 @@ pub const METRICS: &str = "/metrics";
 
 // Sign-in, the user's own account, the interface language.
 pub const LOGIN: &str = "/auth/login";
+pub const LOGIN_CODE: &str = "/auth/code";
+pub const SECOND_FACTOR_START: &str = "/account/second-factor/start";
+pub const SECOND_FACTOR_CONFIRM: &str = "/account/second-factor/confirm";
 pub const LOGOUT: &str = "/auth/logout";
 pub const PASSWORD: &str = "/auth/password";
 pub const LANGUAGE: &str = "/ui/lang";

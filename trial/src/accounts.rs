@@ -16,6 +16,7 @@ mod bootstrap;
 mod directory;
 mod error;
 mod password;
+pub mod second_factor;
 mod signin;
 mod tokens;
 mod user;

@@ -44,6 +44,29 @@ pub fn LoginPage() -> impl IntoView {
     }
 }
 
+/// The second step of signing in: the code from the authenticator app, or
+/// one of the recovery codes.
+#[component]
+pub fn LoginCodePage() -> impl IntoView {
+    let query = use_query_map();
+    view! {
+        <section class="card narrow">
+            <h1>{t("login_code.title")}</h1>
+            <p class="muted">{t("login_code.intro")}</p>
+            {move || query.read().get("error").map(|code| view! {
+                <p class="error" id="login-code-error" role="alert">{error_text("login_code.error", &code)}</p>
+            })}
+            <form method="post" action="/auth/code" id="login-code-form">
+                <label>
+                    {t("login_code.code")}
+                    <input name="code" id="code" autocomplete="one-time-code" inputmode="numeric" maxlength="64" required autofocus/>
+                </label>
+                <button type="submit" id="login-code-submit">{t("login_code.submit")}</button>
+            </form>
+        </section>
+    }
+}
+
 #[component]
 pub fn PasswordPage() -> impl IntoView {
     let query = use_query_map();
@@ -145,6 +168,58 @@ pub fn TokensPage() -> impl IntoView {
                                     }).collect_view()}
                                 </tbody>
                             </table>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// Enrolling a second factor: start (a new secret), scan the QR code or
+/// type the secret into an authenticator app, confirm with its code; the
+/// recovery codes are then shown once.
+#[component]
+pub fn SecondFactorPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| crate::api::second_factor_view());
+    let query = use_query_map();
+    view! {
+        <section class="card narrow">
+            <h1>{t("second_factor.title")}</h1>
+            {move || query.read().get("error").map(|code| view! {
+                <p class="error" id="second-factor-error" role="alert">{error_text("second_factor.error", &code)}</p>
+            })}
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => view! { <p class="error">{t(e.message_key())}</p> }.into_any(),
+                        Ok(v) => view! {
+                            <p id="second-factor-state">{if v.enrolled {
+                                t("second_factor.enrolled")
+                            } else if v.required {
+                                t("second_factor.required")
+                            } else {
+                                t("second_factor.optional")
+                            }}</p>
+                            {match v.pending {
+                                Some(p) => view! {
+                                    <p>{t("second_factor.scan")}</p>
+                                    <div class="qr" id="second-factor-qr" inner_html=p.qr_svg></div>
+                                    <p>{t("second_factor.or_type")} " " <code id="second-factor-secret">{p.secret}</code></p>
+                                    <form method="post" action="/account/second-factor/confirm" id="second-factor-confirm">
+                                        <label>
+                                            {t("login_code.code")}
+                                            <input name="code" id="second-factor-code" autocomplete="one-time-code" inputmode="numeric" maxlength="16" required/>
+                                        </label>
+                                        <button type="submit">{t("second_factor.confirm")}</button>
+                                    </form>
+                                }.into_any(),
+                                None => view! {
+                                    <form method="post" action="/account/second-factor/start" id="second-factor-start">
+                                        <button type="submit">{if v.enrolled { t("second_factor.replace") } else { t("second_factor.start") }}</button>
+                                    </form>
+                                }.into_any(),
+                            }}
                         }.into_any(),
                     }
                 })}

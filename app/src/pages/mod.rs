@@ -10,7 +10,7 @@ mod study;
 mod upload;
 mod viewer;
 
-pub use account::{LoginPage, PasswordPage, TokensPage};
+pub use account::{LoginCodePage, LoginPage, PasswordPage, SecondFactorPage, TokensPage};
 pub use admin::{AuditPage, UsersPage};
 pub use analysis::AnalysisPage;
 pub use cases::{CasePage, CasesPage};

@@ -47,6 +47,13 @@ pub async fn login(
         .into());
     }
     match accounts::login(&state.db, &f.username, &f.password, AuditSource::Ui).await {
+        Ok(user) if user.second_factor => {
+            // The password was right; the code from the app comes next.
+            auth::begin_second_factor(&session, &user)
+                .await
+                .map_err(|e| internal(&headers, e))?;
+            Ok(Redirect::to(page::LOGIN_CODE).into_response())
+        }
         Ok(user) => {
             auth::begin(&session, &user)
                 .await
@@ -75,6 +82,64 @@ pub async fn login(
                 .collect::<String>()
                 .replace('T', "%20");
             Ok(Redirect::to(&format!("/login?error=locked&until={until}")).into_response())
+        }
+        Err(e) => Err(internal(&headers, e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: String,
+}
+
+/// The second step of signing in: the code from the authenticator app (or
+/// a recovery code) for the account whose password this session gave.
+#[tracing::instrument(skip_all)]
+pub async fn second_factor(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    session: Session,
+    headers: HeaderMap,
+    FormBody(f): FormBody<CodeForm>,
+) -> Reply {
+    let Some(user) = auth::pending_second_factor(&state.db, &session).await else {
+        return Ok(Redirect::to("/login?error=expired").into_response());
+    };
+    if f.code.trim().is_empty() || f.code.len() > 64 {
+        return Err(back(page::LOGIN_CODE, "bad_request"));
+    }
+    if let Err(too_many) = state.login_throttle.check(address, &user.username) {
+        return Err(crate::errors::html_retry_later(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            osteo_app::i18n::request_locale(&headers),
+            "login.error.too_many",
+            too_many.retry_after.as_secs_f64().ceil() as u64,
+        )
+        .into());
+    }
+    match accounts::second_factor::check(&state.db, &user, Some(&f.code), AuditSource::Ui).await {
+        Ok(()) => {
+            auth::begin(&session, &user)
+                .await
+                .map_err(|e| internal(&headers, e))?;
+            let to = if user.must_change_password {
+                page::PASSWORD
+            } else {
+                "/"
+            };
+            Ok(match user.locale {
+                Some(l) => (AppendHeaders([lang_cookie(l)]), Redirect::to(to)).into_response(),
+                None => Redirect::to(to).into_response(),
+            })
+        }
+        Err(LoginError::Locked { .. }) => {
+            auth::end(&session)
+                .await
+                .map_err(|e| internal(&headers, e))?;
+            Ok(Redirect::to("/login?error=locked").into_response())
+        }
+        Err(LoginError::Invalid | LoginError::SecondFactorNeeded) => {
+            Err(back(page::LOGIN_CODE, "invalid"))
         }
         Err(e) => Err(internal(&headers, e)),
     }
@@ -201,5 +266,54 @@ pub async fn revoke_token(
             Ok(Redirect::to(page::TOKENS).into_response())
         }
         Err(e) => Err(refused(&headers, page::TOKENS, e)),
+    }
+}
+
+// ------------------------------------------------------------ second factor
+
+/// Starts enrolling a second factor (a new secret; the page shows it).
+#[tracing::instrument(skip_all)]
+pub async fn start_second_factor(
+    State(state): State<AppState>,
+    SignedIn(me, _session): SignedIn,
+    headers: HeaderMap,
+) -> Reply {
+    match accounts::second_factor::start_enrolment(&state.db, &me.principal(AuditSource::Ui)).await
+    {
+        Ok(_) => Ok(Redirect::to(page::SECOND_FACTOR).into_response()),
+        Err(e) => Err(refused(&headers, page::SECOND_FACTOR, e)),
+    }
+}
+
+/// Confirms the enrolment with a code from the app; the recovery codes are
+/// shown once, on the next page.
+#[tracing::instrument(skip_all)]
+pub async fn confirm_second_factor(
+    State(state): State<AppState>,
+    SignedIn(me, session): SignedIn,
+    headers: HeaderMap,
+    FormBody(f): FormBody<CodeForm>,
+) -> Reply {
+    if f.code.trim().is_empty() || f.code.len() > 64 {
+        return Err(back(page::SECOND_FACTOR, "bad_request"));
+    }
+    match accounts::second_factor::confirm_enrolment(
+        &state.db,
+        &me.principal(AuditSource::Ui),
+        &f.code,
+    )
+    .await
+    {
+        Ok(codes) => {
+            flash(
+                &session,
+                "second_factor.recovery_codes",
+                None,
+                Some(codes.join("  ")),
+            )
+            .await;
+            Ok(Redirect::to(page::SECOND_FACTOR).into_response())
+        }
+        Err(e) => Err(refused(&headers, page::SECOND_FACTOR, e)),
     }
 }

@@ -216,6 +216,9 @@ impl FromRequestParts<AppState> for Member {
         if user.must_change_password {
             return Err(Redirect::to(page::PASSWORD).into_response().into());
         }
+        if user.must_enrol_second_factor() {
+            return Err(Redirect::to(page::SECOND_FACTOR).into_response().into());
+        }
         Ok(Member(user, session))
     }
 }

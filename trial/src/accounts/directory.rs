@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 pub(super) const USER_COLUMNS: &str = "u.id, u.username, u.display_name, u.role, u.site_id, s.code AS site_code, \
-     u.must_change_password, u.active, u.failed_logins, u.locked_until, u.locale, u.session_epoch, u.created_at";
+     u.must_change_password, u.active, u.failed_logins, u.locked_until, u.locale, u.session_epoch, u.created_at, \
+     CASE WHEN u.totp_secret IS NULL THEN 0 ELSE 1 END AS second_factor, \
+     CASE WHEN u.totp_secret IS NULL AND u.role IN ('admin', 'principal_investigator') \
+     AND (SELECT kind FROM study WHERE id = 1) = 'trial' THEN 1 ELSE 0 END AS second_factor_due";
 
 pub(super) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
     let role: String = row.try_get("role")?;
@@ -30,6 +33,8 @@ pub(super) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error
         locale: locale.and_then(|l| l.parse().ok()),
         session_epoch: row.try_get("session_epoch")?,
         created_at: row.try_get("created_at")?,
+        second_factor: row.try_get::<i64, _>("second_factor")? != 0,
+        second_factor_due: row.try_get::<i64, _>("second_factor_due")? != 0,
     })
 }
 

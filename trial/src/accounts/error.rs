@@ -30,6 +30,8 @@ pub enum AccountError {
     Locked(String),
     #[error("there is no such API token")]
     UnknownToken,
+    #[error("{0}")]
+    SecondFactor(String),
     #[error("database error: {0}")]
     Store(#[from] sqlx::Error),
     #[error(transparent)]
@@ -51,6 +53,7 @@ impl crate::error::ServiceError for AccountError {
             | E::PasswordUnchanged
             | E::NeverAReader
             | E::ReaderStaysBlind => K::Conflict,
+            E::SecondFactor(_) => K::Invalid,
             E::Password(super::password::PasswordError::Busy) => K::Busy,
             E::Store(_) | E::Password(_) => K::Internal,
         }
@@ -80,6 +83,7 @@ impl crate::error::ServiceError for AccountError {
             E::Deactivated => "deactivated",
             E::Locked(_) => "locked",
             E::UnknownToken => "unknown",
+            E::SecondFactor(_) => "second_factor",
             E::Password(super::password::PasswordError::Busy) => "busy",
             E::Store(_) | E::Password(_) => "internal",
         }
@@ -94,6 +98,8 @@ pub enum LoginError {
     Locked { until: String },
     #[error("the account is deactivated; ask an administrator")]
     Deactivated,
+    #[error("this account signs in with a second factor: give the code from the authenticator app, or a recovery code")]
+    SecondFactorNeeded,
     #[error("database error: {0}")]
     Store(#[from] sqlx::Error),
     #[error(transparent)]

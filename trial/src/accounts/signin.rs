@@ -160,16 +160,32 @@ pub(super) async fn authenticate(
         tx.commit().await?;
         return Ok(user);
     }
+    let lock = count_failure(&mut tx, &principal, &current, purpose.failed_action()).await?;
+    tx.commit().await?;
+    Err(match lock {
+        Some(until) => LoginError::Locked { until },
+        None => LoginError::Invalid,
+    })
+}
+
+/// Counts a failed check of `current`'s password or second factor, audited
+/// as `action`; the fifth in a row locks the account (its end returned)
+/// and starts a new count.
+pub(super) async fn count_failure(
+    tx: &mut crate::write::Tx,
+    principal: &Principal,
+    current: &User,
+    action: &'static str,
+) -> Result<Option<String>, sqlx::Error> {
     let failures = current.failed_logins + 1;
-    // The fifth failure in a row locks the account and starts a new count.
     let lock = (failures >= MAX_FAILED_LOGINS)
         .then(|| format_utc(chrono::Utc::now() + chrono::Duration::minutes(LOCKOUT_MINUTES)));
     let count = if lock.is_some() { 0 } else { failures };
-    set_lockout(&mut tx, user.id, count, lock.as_deref()).await?;
+    set_lockout(tx, current.id, count, lock.as_deref()).await?;
     audit::append(
-        &mut tx,
-        &principal,
-        Change::new(purpose.failed_action(), "user", user.id).field(
+        tx,
+        principal,
+        Change::new(action, "user", current.id).field(
             "failed_logins",
             Some(current.failed_logins.to_string()),
             Some(failures.to_string()),
@@ -178,21 +194,17 @@ pub(super) async fn authenticate(
     .await?;
     if let Some(until) = &lock {
         audit::append(
-            &mut tx,
-            &principal,
-            Change::new("account.locked", "user", user.id).field(
+            tx,
+            principal,
+            Change::new("account.locked", "user", current.id).field(
                 "locked_until",
-                current.locked_until,
+                current.locked_until.clone(),
                 Some(until.clone()),
             ),
         )
         .await?;
     }
-    tx.commit().await?;
-    Err(match lock {
-        Some(until) => LoginError::Locked { until },
-        None => LoginError::Invalid,
-    })
+    Ok(lock)
 }
 
 /// Records a sign-out.
@@ -222,7 +234,7 @@ pub async fn change_password(
     check_own_password(db, by, current, AuthPurpose::PasswordChange)
         .await
         .map_err(|e| match e {
-            LoginError::Invalid => AccountError::WrongPassword,
+            LoginError::Invalid | LoginError::SecondFactorNeeded => AccountError::WrongPassword,
             LoginError::Locked { until } => AccountError::Locked(until),
             LoginError::Deactivated => AccountError::Deactivated,
             LoginError::Store(e) => AccountError::Store(e),

@@ -174,7 +174,7 @@ pub async fn authenticate_token(db: &Db, secret: &str) -> Result<Option<User>, s
     // issued: whoever held the account before may hold its tokens).
     let user = fetch_user(db.pool(), user_id)
         .await?
-        .filter(|u| u.active && !u.must_change_password);
+        .filter(|u| u.active && !u.must_change_password && !u.must_enrol_second_factor());
     // Last use is operational data, not a change to trial records: not
     // audited, and recorded to the minute, so that a script's every read
     // does not become a write.

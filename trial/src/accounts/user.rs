@@ -31,6 +31,16 @@ pub struct User {
     /// deactivation, role change).
     pub session_epoch: i64,
     pub created_at: String,
+    /// Whether the account signs in with a second factor
+    /// ([`super::second_factor`]).
+    #[serde(default)]
+    pub second_factor: bool,
+    /// Whether the account must enrol a second factor before it does
+    /// anything else: an administrator or PI of the trial without one (in
+    /// the demonstration study a second factor is optional, so that a demo
+    /// needs no phone).
+    #[serde(default)]
+    pub second_factor_due: bool,
 }
 
 impl User {
@@ -40,6 +50,12 @@ impl User {
             .as_deref()
             .and_then(parse_utc)
             .is_some_and(|t| t > chrono::Utc::now())
+    }
+
+    /// Whether the account must enrol a second factor before it does
+    /// anything else ([`User::second_factor_due`]).
+    pub fn must_enrol_second_factor(&self) -> bool {
+        self.second_factor_due
     }
 
     /// The principal this user acts as through `source`.
