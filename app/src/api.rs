@@ -55,6 +55,9 @@ pub struct Me {
     pub role: Role,
     pub site_code: String,
     pub must_change_password: bool,
+    /// Whether the account has a second factor: its signature forms ask
+    /// for the code.
+    pub second_factor: bool,
 }
 
 /// An account row of the administration page.
@@ -69,6 +72,7 @@ pub struct UserView {
     pub locked_until: Option<String>,
     pub failed_logins: i64,
     pub must_change_password: bool,
+    pub second_factor: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +190,7 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
             role: u.role,
             site_code: u.site_code,
             must_change_password: u.must_change_password,
+            second_factor: u.second_factor,
         })),
         Err(AppError::NotSignedIn) => Ok(None),
         Err(e) => Err(e),
@@ -231,6 +236,7 @@ pub async fn list_users() -> Result<UsersView, AppError> {
                 active: u.active,
                 failed_logins: u.failed_logins,
                 must_change_password: u.must_change_password,
+                second_factor: u.second_factor,
             })
             .collect(),
         sites: sites

@@ -3,6 +3,18 @@
 //! `model` together. Nothing imports this crate but its binary and the
 //! end-to-end tests.
 
+/// Gives each API body and form that carries an electronic signature (`password` and
+/// `second_factor`) its [`SigningSecret`](osteo_trial::accounts::SigningSecret).
+macro_rules! signing_bodies {
+    ($($body:ty),+) => {$(
+        impl $body {
+            fn secret(&self) -> osteo_trial::accounts::SigningSecret {
+                osteo_trial::accounts::SigningSecret::new(&self.password, self.second_factor.as_deref())
+            }
+        }
+    )+};
+}
+
 pub mod ai;
 pub mod api;
 pub mod backup;

@@ -128,6 +128,11 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
             post(forms::users::account_action).layer(Extension(AccountAction::Unlock)),
         )
         .form(
+            urls::ADMIN_USER_RESET_SECOND_FACTOR,
+            BackTo::Page(page::USERS),
+            post(forms::users::account_action).layer(Extension(AccountAction::ResetSecondFactor)),
+        )
+        .form(
             urls::ADMIN_USER_ACTIVE,
             BackTo::Page(page::USERS),
             post(forms::users::set_active),

@@ -89,10 +89,12 @@ pub const USERS: &str = "/users";
 pub const USER: &str = "/users/{id}";
 pub const USER_RESET_PASSWORD: &str = "/users/{id}/reset-password";
 pub const USER_UNLOCK: &str = "/users/{id}/unlock";
+pub const USER_RESET_SECOND_FACTOR: &str = "/users/{id}/reset-second-factor";
 pub const ADMIN_USERS: &str = "/admin/users";
 pub const ADMIN_USER: &str = "/admin/users/{id}";
 pub const ADMIN_USER_RESET: &str = "/admin/users/{id}/reset";
 pub const ADMIN_USER_UNLOCK: &str = "/admin/users/{id}/unlock";
+pub const ADMIN_USER_RESET_SECOND_FACTOR: &str = "/admin/users/{id}/reset-second-factor";
 pub const ADMIN_USER_ACTIVE: &str = "/admin/users/{id}/active";
 
 // The audit trail.

@@ -18,6 +18,7 @@ pub const APP_ROLE: &str = "osteo_app";
 pub mod dicom;
 pub mod odm;
 pub mod process;
+pub mod totp;
 pub mod workflow;
 
 use osteo_server::{Application, Settings};
@@ -46,6 +47,9 @@ pub struct TestApp {
     /// The accounts whose one-time password the harness has replaced by
     /// [`PASSWORD`] (see [`TestApp::password`]).
     chosen: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The authenticator apps of the accounts the harness enrolled in a
+    /// second factor (the trial's administrator and PI must have one).
+    pub apps: totp::Authenticators,
 }
 
 impl Drop for TestApp {
@@ -218,6 +222,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         dir,
         server,
         chosen: Default::default(),
+        apps: Default::default(),
     }
 }
 
@@ -258,10 +263,55 @@ impl TestApp {
         }
     }
 
+    /// Enrols `username` in a second factor through the services, as its
+    /// owner would on the enrolment page, keeping the key in
+    /// [`TestApp::apps`]; returns the recovery codes.
+    pub async fn enrol_second_factor(&self, username: &str) -> Vec<String> {
+        use osteo_trial::accounts::{self, second_factor};
+        let user = accounts::find_by_username(&self.db, username)
+            .await
+            .expect("the database answers")
+            .expect("the account exists");
+        let principal = user.principal(osteo_trial::domain::AuditSource::Ui);
+        let enrolment = second_factor::start_enrolment(&self.db, &principal)
+            .await
+            .expect("an enrolment starts");
+        let key = totp::base32(&enrolment.secret);
+        let step = totp::now() / 30;
+        let codes =
+            second_factor::confirm_enrolment(&self.db, &principal, &totp::totp(&key, step * 30, 6))
+                .await
+                .expect("the app's code confirms the enrolment");
+        self.apps.enrolled(username, key, step);
+        codes
+    }
+
+    /// Enrols `username` if the trial requires it a second factor and it
+    /// has none yet (an administrator or PI).
+    async fn enrol_if_due(&self, username: &str) {
+        let user = osteo_trial::accounts::find_by_username(&self.db, username)
+            .await
+            .expect("the database answers")
+            .expect("the account exists");
+        if user.second_factor_due {
+            self.enrol_second_factor(username).await;
+        }
+    }
+
+    /// What `username` types to sign electronically: the password it has
+    /// now and, with a second factor, the code its app shows.
+    pub async fn signing(&self, username: &str) -> osteo_trial::accounts::SigningSecret {
+        self.enrol_if_due(username).await;
+        let code = self.apps.code(username, totp::Use::Signature).await;
+        osteo_trial::accounts::SigningSecret::new(&self.password(username), code.as_deref())
+    }
+
     /// A browser-like client: keeps cookies, does not follow redirects, and
     /// sends this site's `Origin` on posts.
     pub fn browser(&self) -> Browser {
         Browser {
+            apps: self.apps.clone(),
+            user: Default::default(),
             base: self.base.clone(),
             client: reqwest::Client::builder()
                 .cookie_store(true)
@@ -278,7 +328,18 @@ impl TestApp {
         let b = self.browser();
         if !self.must_change_password(username).await {
             // Its password was changed already (an API client of it was made).
+            self.enrol_if_due(username).await;
             let r = b.login(username, PASSWORD).await;
+            let r = if location(&r) == "/login/code" {
+                let code = self
+                    .apps
+                    .code(username, totp::Use::SignIn)
+                    .await
+                    .expect("the harness enrolled this account");
+                b.post_form("/auth/code", &[("code", &code)]).await
+            } else {
+                r
+            };
             assert_eq!(location(&r), "/", "signed in with the changed password");
             return b;
         }
@@ -303,6 +364,7 @@ impl TestApp {
             .await;
         assert_eq!(location(&r), "/", "the password change succeeds");
         self.chose_password(username);
+        self.enrol_if_due(username).await;
         b
     }
 
@@ -340,7 +402,10 @@ impl TestApp {
             choose_password(&self.db, username).await;
             self.chose_password(username);
         }
-        Api::with_new_token(&self.db, &user, &self.base).await
+        self.enrol_if_due(username).await;
+        let mut api = Api::with_new_token(&self.db, &user, &self.base).await;
+        api.authenticator = Some((self.apps.clone(), username.to_owned()));
+        api
     }
 }
 
@@ -376,6 +441,11 @@ pub fn location(r: &reqwest::Response) -> String {
 pub struct Browser {
     pub base: String,
     pub client: reqwest::Client,
+    /// The apps of enrolled accounts: a form with a password (a signature)
+    /// gets the code of the signed-in account's app, as its owner would
+    /// type it, unless the form gives `second_factor` itself.
+    apps: totp::Authenticators,
+    user: std::sync::Mutex<Option<String>>,
 }
 
 impl Browser {
@@ -394,16 +464,29 @@ impl Browser {
     }
 
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut form: Vec<(&str, String)> = form.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        let signs = path != "/auth/login"
+            && form.iter().any(|(k, _)| *k == "password")
+            && !form.iter().any(|(k, _)| *k == "second_factor");
+        let user = self.user.lock().ok().and_then(|u| u.clone());
+        if let (true, Some(user)) = (signs, user) {
+            if let Some(code) = self.apps.code(&user, totp::Use::Signature).await {
+                form.push(("second_factor", code));
+            }
+        }
         self.client
             .post(format!("{}{path}", self.base))
             .header("Origin", &self.base)
-            .form(form)
+            .form(&form)
             .send()
             .await
             .expect("the server answers")
     }
 
     pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        if let Ok(mut user) = self.user.lock() {
+            *user = Some(username.to_owned());
+        }
         self.post_form(
             "/auth/login",
             &[("username", username), ("password", password)],
@@ -416,6 +499,10 @@ pub struct Api {
     pub base: String,
     pub token: String,
     pub client: reqwest::Client,
+    /// The token owner's authenticator app, when it has a second factor: a
+    /// body with a `password` (a signature) gets its code, as its owner
+    /// would type it, unless the body gives `second_factor` itself.
+    pub authenticator: Option<(totp::Authenticators, String)>,
 }
 
 impl Api {
@@ -432,6 +519,7 @@ impl Api {
             base: base.to_owned(),
             token: secret.expose().to_owned(),
             client: reqwest::Client::new(),
+            authenticator: None,
         }
     }
 
@@ -474,9 +562,17 @@ impl Api {
         path: &str,
         body: &serde_json::Value,
     ) -> (u16, serde_json::Value) {
+        let mut body = body.clone();
+        if let (Some(fields), Some((apps, user))) = (body.as_object_mut(), &self.authenticator) {
+            if fields.contains_key("password") && !fields.contains_key("second_factor") {
+                if let Some(code) = apps.code(user, totp::Use::Signature).await {
+                    fields.insert("second_factor".into(), code.into());
+                }
+            }
+        }
         let r = self
             .request(method, path)
-            .json(body)
+            .json(&body)
             .send()
             .await
             .expect("the server answers");

@@ -158,7 +158,7 @@ pub async fn pin_test_model(app: &TestApp) {
                 .into(),
             demo: false,
         },
-        &app.password("investigator"),
+        &app.signing("investigator").await,
     )
     .await
     .unwrap_or_else(|e| panic!("pinning the test double: {e}"));

@@ -233,6 +233,7 @@ async fn servers_killed_at_random_moments_lose_nothing_acknowledged() {
         base: server.base.clone(),
         token: token.clone(),
         client: client(),
+        authenticator: None,
     });
     let ack = Arc::new(Mutex::new(Acknowledged::default()));
     let seeds = Arc::new(AtomicU16::new(20_000));
@@ -262,6 +263,7 @@ async fn servers_killed_at_random_moments_lose_nothing_acknowledged() {
             base: server.base.clone(),
             token: token.clone(),
             client: client(),
+            authenticator: None,
         });
         let acknowledged = ack.lock().unwrap().clone();
         check(&db, dir.path(), &acknowledged).await;
@@ -569,6 +571,7 @@ async fn read_signatures_ai_locks_pathology_and_the_database_lock_survive_kills(
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap(),
+        authenticator: None,
     };
     let (status, s) = api(&server.base, 2)
         .send_json(

@@ -532,7 +532,7 @@ async fn a_trial_database_never_gets_the_demo_and_records_only_the_pinned_models
             card_json: "{}".into(),
             demo: false,
         },
-        osteo_tests::PASSWORD,
+        &app.signing("investigator").await,
     )
     .await
     .unwrap_err();

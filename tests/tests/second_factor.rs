@@ -3,70 +3,8 @@
 //! checked first against the RFC's own test vectors, independent of the
 //! server's `totp-rs`.
 
-use hmac::{Hmac, Mac};
+use osteo_tests::totp::{base32, now, totp};
 use osteo_tests::{location, spawn_app, PASSWORD};
-use sha1::Sha1;
-
-/// RFC 4648 base32 (no padding), as authenticator apps read the key.
-fn base32(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut bits = 0_u32;
-    let mut count = 0;
-    let mut out = Vec::new();
-    for c in text.trim_end_matches('=').bytes() {
-        let v = ALPHABET
-            .iter()
-            .position(|&a| a == c.to_ascii_uppercase())
-            .expect("a base32 character") as u32;
-        bits = (bits << 5) | v;
-        count += 5;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-            bits &= (1 << count) - 1;
-        }
-    }
-    out
-}
-
-/// The `digits`-digit TOTP of `key` at Unix time `t` (30-second steps).
-fn totp(key: &[u8], t: u64, digits: u32) -> String {
-    let mut mac = Hmac::<Sha1>::new_from_slice(key).expect("any key length");
-    mac.update(&(t / 30).to_be_bytes());
-    let h = mac.finalize().into_bytes();
-    let offset = usize::from(h[19] & 0x0f);
-    let value = u32::from_be_bytes([
-        h[offset] & 0x7f,
-        h[offset + 1],
-        h[offset + 2],
-        h[offset + 3],
-    ]);
-    format!(
-        "{:0width$}",
-        value % 10_u32.pow(digits),
-        width = digits as usize
-    )
-}
-
-fn now() -> u64 {
-    chrono::Utc::now().timestamp() as u64
-}
-
-#[test]
-fn the_tests_own_totp_gives_rfc_6238s_test_vectors() {
-    let key = b"12345678901234567890";
-    for (t, code) in [
-        (59, "94287082"),
-        (1_111_111_109, "07081804"),
-        (1_111_111_111, "14050471"),
-        (1_234_567_890, "89005924"),
-        (2_000_000_000, "69279037"),
-        (20_000_000_000, "65353130"),
-    ] {
-        assert_eq!(totp(key, t, 8), code, "T = {t}");
-    }
-    assert_eq!(base32("GEZDGNBVGY3TQOJQ"), b"1234567890");
-}
 
 /// The text of the element with `id`, from a page.
 fn text_of(html: &str, id: &str) -> String {

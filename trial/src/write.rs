@@ -286,9 +286,9 @@ macro_rules! write_path_errors {
                 match e {
                     L::Store(s) => $crate::write::StoreFailure::Database(s).into(),
                     L::Password(e) => $crate::write::StoreFailure::Password(e).into(),
-                    L::Invalid | L::Locked { .. } | L::Deactivated | L::SecondFactorNeeded => {
-                        $error::BadPassword
-                    }
+                    L::Invalid | L::Locked { .. } | L::Deactivated => $error::BadPassword,
+                    L::SecondFactorNeeded => $error::SecondFactorNeeded,
+                    L::SecondFactorNotEnrolled => $error::SecondFactorNotEnrolled,
                 }
             }
         }

@@ -111,6 +111,12 @@ fn UserRow(user: UserView, sites: Vec<SiteView>) -> impl IntoView {
                             <button type="submit">{t("users.unlock")}</button>
                         </form>
                     })}
+                    {user.second_factor.then(|| view! {
+                        <form method="post" action=format!("{base}/reset-second-factor") class="grid">
+                            <label>{t("users.reason")}<input name="reason" maxlength="500" required/></label>
+                            <button type="submit">{t("users.reset_second_factor")}</button>
+                        </form>
+                    })}
                     <form method="post" action=format!("{base}/active") class="grid">
                         <input type="hidden" name="active" value=if user.active { "false" } else { "true" }/>
                         <label>{t("users.reason")}<input name="reason" maxlength="500" required/></label>

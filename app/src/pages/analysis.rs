@@ -5,6 +5,7 @@
 use super::error_text;
 use crate::api::cases::analysis_view;
 use crate::i18n::t;
+use crate::pages::SigningSecret;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use osteo_trial::analysis::roc::AucEstimate;
@@ -75,7 +76,7 @@ pub fn AnalysisPage() -> impl IntoView {
                                     </form>
                                     {(!d.saps.is_empty()).then(|| view! {
                                         <form method="post" action="/sap/sign" class="grid sign" id="sap-sign">
-                                            <label>{t("sign.password")}<input type="password" name="password" autocomplete="current-password" required/></label>
+                                            <SigningSecret/>
                                             <button type="submit">{t("analysis.sign")}</button>
                                             <small class="muted">{t("sign.statement")}</small>
                                         </form>

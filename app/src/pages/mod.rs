@@ -35,6 +35,26 @@ pub(crate) fn error_text(prefix: &str, code: &str) -> String {
     }
 }
 
+/// What a signature form asks besides its own fields: the password again
+/// and, for an account with a second factor, the authenticator app's code
+/// (21 CFR 11.200(a): every component at each signing).
+#[component]
+pub(crate) fn SigningSecret() -> impl IntoView {
+    let me = expect_context::<MeResource>();
+    view! {
+        <label>{t("sign.password")}<input type="password" name="password" autocomplete="current-password" required/></label>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                me.await.ok().flatten().filter(|m| m.second_factor).map(|_| view! {
+                    <label>{t("sign.second_factor")}
+                        <input type="text" name="second_factor" autocomplete="one-time-code" inputmode="numeric" required/>
+                    </label>
+                })
+            })}
+        </Suspense>
+    }
+}
+
 #[component]
 pub fn HomePage() -> impl IntoView {
     let me = expect_context::<MeResource>();

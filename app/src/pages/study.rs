@@ -3,6 +3,7 @@
 
 use crate::api::cases::{dashboard_view, study_view};
 use crate::i18n::t;
+use crate::pages::SigningSecret;
 use crate::pages::{error_text, opt, state_label};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -127,7 +128,7 @@ pub fn StudyPage() -> impl IntoView {
                                         <form method="post" action="/study/unlock" class="grid sign" id="unlock-form">
                                             <p class="muted">{t("lock.unlock_needs_two")}</p>
                                             <label>{t("crf.reason")}<input name="reason" maxlength="500" required/></label>
-                                            <label>{t("sign.password")}<input type="password" name="password" autocomplete="current-password" required/></label>
+                                            <SigningSecret/>
                                             <button type="submit" class="danger" id="unlock-submit">{t("study.unlock")}</button>
                                         </form>
                                     })}
@@ -139,7 +140,7 @@ pub fn StudyPage() -> impl IntoView {
                                                 </select>
                                             </label>
                                             <label>{t("lock.early_stop")}<input name="early_stop_reason" maxlength="500" id="f-early-stop"/></label>
-                                            <label>{t("sign.password")}<input type="password" name="password" autocomplete="current-password" required/></label>
+                                            <SigningSecret/>
                                             <button type="submit" disabled=!lock.blockers.is_empty() id="lock-submit">{t("study.lock_now")}</button>
                                             <small class="muted">{t("lock.final_statement")} " " {t("sign.statement")}</small>
                                         </form>
@@ -190,7 +191,7 @@ pub(crate) fn ModelPinCard(v: crate::api::cases::StudyData) -> impl IntoView {
             }}
             {(v.can_pin && v.model.is_some() && !running_is_pinned && !v.lock.locked).then(|| view! {
                 <form method="post" action="/study/model/pin" class="grid sign" id="pin-form">
-                    <label>{t("sign.password")}<input type="password" name="password" autocomplete="current-password" required/></label>
+                    <SigningSecret/>
                     <button type="submit" id="pin-submit">{t("pin.submit")}</button>
                     <small class="muted">{t("pin.statement")}</small>
                 </form>

@@ -12,6 +12,8 @@ use osteo_trial::study::{self};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+signing_bodies!(PasswordIn);
+
 /// Every version of the statistical analysis plan with its signatures.
 #[utoipa::path(get, path = urls::SAP, context_path = urls::API, responses((status = 200, description = "SAP versions, oldest first")))]
 #[tracing::instrument(skip_all)]
@@ -39,6 +41,10 @@ pub async fn sap_draft(
 #[serde(deny_unknown_fields)]
 pub struct PasswordIn {
     password: String,
+    /// The second factor's code (six digits from the authenticator app, or
+    /// an unused recovery code): required when the account has a second
+    /// factor, which administrators and principal investigators always have.
+    second_factor: Option<String>,
 }
 
 /// Signs the newest SAP version as statistician or PI; signed by both, it is fixed.
@@ -51,7 +57,7 @@ pub async fn sap_sign(
     ApiJson(body): ApiJson<PasswordIn>,
 ) -> Result<Json<osteo_trial::study::sap::SapVersion>, ApiError> {
     Ok(Json(
-        study::sign_sap(&state.db, &user.principal(), &body.password).await?,
+        study::sign_sap(&state.db, &user.principal(), &body.secret()).await?,
     ))
 }
 

@@ -22,6 +22,8 @@ use osteo_trial::domain::Reason;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+signing_bodies!(SignIn, AmendIn);
+
 /// Every case (coordinators, PIs, monitors, administrators).
 #[utoipa::path(get, path = urls::CASES, context_path = urls::API, responses((status = 200, description = "case summaries"), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
@@ -159,6 +161,10 @@ pub struct SignIn {
     /// author, review or approval.
     meaning: Option<String>,
     password: String,
+    /// The second factor's code (six digits from the authenticator app, or
+    /// an unused recovery code): required when the account has a second
+    /// factor, which administrators and principal investigators always have.
+    second_factor: Option<String>,
 }
 
 impl SignIn {
@@ -185,7 +191,7 @@ pub async fn sign_crf(
     let Path(id) = id?;
     let meaning = body.meaning(SignatureMeaning::Author)?;
     Ok(Json(
-        case::sign_crf(&state.db, &user.principal(), id, meaning, &body.password).await?,
+        case::sign_crf(&state.db, &user.principal(), id, meaning, &body.secret()).await?,
     ))
 }
 
@@ -240,7 +246,7 @@ pub async fn sign_read(
 ) -> Result<Json<Read>, ApiError> {
     let Path(id) = id?;
     body.meaning(SignatureMeaning::Author)?;
-    let read = case::sign_read(&state.db, &user.principal(), id, &body.password).await?;
+    let read = case::sign_read(&state.db, &user.principal(), id, &body.secret()).await?;
     Ok(Json(read))
 }
 
@@ -401,7 +407,7 @@ pub async fn sign_pathology(
     let Path(id) = id?;
     let meaning = body.meaning(SignatureMeaning::Author)?;
     Ok(Json(
-        case::sign_pathology(&state.db, &user.principal(), id, meaning, &body.password).await?,
+        case::sign_pathology(&state.db, &user.principal(), id, meaning, &body.secret()).await?,
     ))
 }
 
@@ -415,6 +421,10 @@ pub struct EndIn {
     reason: String,
     /// A withdrawal: the principal investigator's password (the signature).
     password: Option<String>,
+    /// The second factor's code (six digits from the authenticator app, or
+    /// an unused recovery code): required when the account has a second
+    /// factor, which administrators and principal investigators always have.
+    second_factor: Option<String>,
 }
 
 /// Ends a case with a coded reason: an eligibility exclusion (E1–E3, the
@@ -441,7 +451,12 @@ pub async fn end(
             id,
             end,
             &reason,
-            body.password.as_deref(),
+            body.password
+                .as_deref()
+                .map(|p| {
+                    osteo_trial::accounts::SigningSecret::new(p, body.second_factor.as_deref())
+                })
+                .as_ref(),
         )
         .await?,
     ))
@@ -457,6 +472,10 @@ pub struct AmendIn {
     reason: String,
     /// The principal investigator's password: the signature on the deviation.
     password: String,
+    /// The second factor's code (six digits from the authenticator app, or
+    /// an unused recovery code): required when the account has a second
+    /// factor, which administrators and principal investigators always have.
+    second_factor: Option<String>,
 }
 
 /// Changes CRF fields frozen at the AI lock (those the model took, or that
@@ -481,9 +500,9 @@ pub async fn amend_crf(
                 &state.db,
                 &user.principal(),
                 id,
-                body.data,
+                body.data.clone(),
                 &reason,
-                &body.password,
+                &body.secret(),
             )
             .await?,
         ),

@@ -37,6 +37,10 @@ pub fn router(image_limit: usize) -> Router<AppState> {
         .route(urls::USER, get(users::show).patch(users::update))
         .route(urls::USER_RESET_PASSWORD, post(users::reset_password))
         .route(urls::USER_UNLOCK, post(users::unlock))
+        .route(
+            urls::USER_RESET_SECOND_FACTOR,
+            post(users::reset_second_factor),
+        )
         .route(urls::TOKENS, get(users::tokens).post(users::create_token))
         .route(urls::TOKEN, delete(users::revoke_token))
         .route(urls::AUDIT, get(audit::list))
@@ -105,7 +109,7 @@ async fn not_found() -> ApiError {
     ),
     paths(
         users::me, users::sites, users::list, users::create, users::show, users::update,
-        users::reset_password, users::unlock, users::tokens, users::create_token, users::revoke_token,
+        users::reset_password, users::unlock, users::reset_second_factor, users::tokens, users::create_token, users::revoke_token,
         audit::list, audit::verify,
         screening::list, screening::create, screening::correct, screening::versions,
         cases::list, cases::worklist, cases::show, cases::upload_images, cases::images_complete, cases::save_crf, cases::sign_crf,

@@ -12,6 +12,8 @@ use osteo_trial::study::{self, Dashboard, LockStatus, StudySettings};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+signing_bodies!(LockIn, UnlockIn, PinIn);
+
 /// The study settings.
 #[utoipa::path(get, path = urls::STUDY_SETTINGS, context_path = urls::API, responses((status = 200, description = "settings")))]
 #[tracing::instrument(skip_all)]
@@ -88,6 +90,10 @@ pub async fn lock_status(
 #[serde(deny_unknown_fields)]
 pub struct LockIn {
     password: String,
+    /// The second factor's code (six digits from the authenticator app, or
+    /// an unused recovery code): required when the account has a second
+    /// factor, which administrators and principal investigators always have.
+    second_factor: Option<String>,
     /// `interim` (the default: a look the PI and the monitor can undo
     /// together) or `final` (never undone).
     kind: Option<String>,
@@ -99,6 +105,10 @@ pub struct LockIn {
 #[serde(deny_unknown_fields)]
 pub struct UnlockIn {
     password: String,
+    /// The second factor's code (six digits from the authenticator app, or
+    /// an unused recovery code): required when the account has a second
+    /// factor, which administrators and principal investigators always have.
+    second_factor: Option<String>,
     /// Why the lock is undone (required).
     reason: Option<String>,
 }
@@ -123,7 +133,7 @@ pub async fn lock(
         study::lock_database(
             &state.db,
             &user.principal(),
-            &body.password,
+            &body.secret(),
             kind,
             early.as_ref(),
         )
@@ -145,7 +155,7 @@ pub async fn unlock(
     let reason = reason(body.reason.as_deref())?
         .ok_or_else(|| ApiError::bad_request("an unlock needs a reason"))?;
     Ok(Json(
-        study::unlock_database(&state.db, &user.principal(), &body.password, &reason).await?,
+        study::unlock_database(&state.db, &user.principal(), &body.secret(), &reason).await?,
     ))
 }
 
@@ -178,6 +188,10 @@ pub async fn model(
 pub struct PinIn {
     /// The principal investigator's password (the signature).
     password: String,
+    /// The second factor's code (six digits from the authenticator app, or
+    /// an unused recovery code): required when the account has a second
+    /// factor, which administrators and principal investigators always have.
+    second_factor: Option<String>,
 }
 
 /// Pins the model this server runs as the trial's model: the principal
@@ -198,6 +212,6 @@ pub async fn pin_model(
             "this server runs no model: start it with --model DIR to pin that model",
         )
     })?;
-    let pin = study::pin_model(&state.db, &user.principal(), &request, &body.password).await?;
+    let pin = study::pin_model(&state.db, &user.principal(), &request, &body.secret()).await?;
     Ok(Json(pin))
 }

@@ -25,6 +25,8 @@ pub struct UserOut {
     site: String,
     active: bool,
     must_change_password: bool,
+    /// Whether the account signs in and signs with a second factor (TOTP).
+    second_factor: bool,
     failed_logins: i64,
     /// Set while the account is locked after failed sign-ins (RFC 3339, UTC).
     locked_until: Option<String>,
@@ -42,6 +44,7 @@ impl From<User> for UserOut {
             site: u.site_code,
             active: u.active,
             must_change_password: u.must_change_password,
+            second_factor: u.second_factor,
             failed_logins: u.failed_logins,
             created_at: u.created_at,
         }
@@ -282,6 +285,24 @@ pub async fn reset_password(
     Ok(Json(OneTimePasswordOut {
         one_time_password: password.expose().to_owned(),
     }))
+}
+
+/// Ends an account's second factor (a lost phone; administrators): its
+/// secret and unused recovery codes are void, its sessions end, and it
+/// enrols again at its next sign-in.
+#[utoipa::path(post, path = urls::USER_RESET_SECOND_FACTOR, context_path = urls::API, params(("id" = i64, Path)), request_body = WithReason,
+    responses((status = 200, body = UserOut), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn reset_second_factor(
+    State(state): State<AppState>,
+    user: ApiUser,
+    id: Result<Path<UserId>, PathRejection>,
+    ApiJson(body): ApiJson<WithReason>,
+) -> Result<Json<UserOut>, ApiError> {
+    let id = id_of(id)?;
+    let reason = Reason::parse(&body.reason).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let reset = accounts::second_factor::reset(&state.db, &user.principal(), id, &reason).await?;
+    Ok(Json(reset.into()))
 }
 
 /// Lifts a lockout before it ends (administrators).

@@ -205,6 +205,15 @@ enum UserCommand {
         #[arg(long)]
         reason: String,
     },
+    /// End a lost second factor (TOTP): its secret and unused recovery
+    /// codes are void, its sessions end, and it enrols again at its next
+    /// sign-in.
+    ResetSecondFactor {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Deactivate an account (accounts are never deleted).
     Deactivate {
         #[arg(long)]
@@ -546,6 +555,17 @@ async fn user(args: &DbArgs, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 "one-time password for {}: {}",
                 user.username,
                 password.expose()
+            );
+        }
+        UserCommand::ResetSecondFactor { username, reason } => {
+            let user = find(&db, &username).await?;
+            let reason = Reason::parse(&reason).map_err(usage)?;
+            accounts::second_factor::reset(&db, &by, UserId::new(user.id), &reason)
+                .await
+                .map_err(account_error)?;
+            println!(
+                "second factor of {} reset: it enrols again at its next sign-in",
+                user.username
             );
         }
         UserCommand::Deactivate { username, reason }

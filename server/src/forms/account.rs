@@ -117,7 +117,15 @@ pub async fn second_factor(
         )
         .into());
     }
-    match accounts::second_factor::check(&state.db, &user, Some(&f.code), AuditSource::Ui).await {
+    match accounts::second_factor::check(
+        &state.db,
+        &user,
+        Some(&f.code),
+        AuditSource::Ui,
+        accounts::second_factor::CodeUse::SignIn,
+    )
+    .await
+    {
         Ok(()) => {
             auth::begin(&session, &user)
                 .await

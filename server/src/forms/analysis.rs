@@ -54,7 +54,7 @@ pub async fn sap_sign(
     headers: HeaderMap,
     FormBody(f): FormBody<SignForm>,
 ) -> Reply {
-    study::sign_sap(&state.db, &me.principal(AuditSource::Ui), &f.password)
+    study::sign_sap(&state.db, &me.principal(AuditSource::Ui), &f.secret())
         .await
         .map_err(|e| refused(&headers, page::ANALYSIS, e))?;
     flash(&session, "flash.sap_signed", None, None).await;

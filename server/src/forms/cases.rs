@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use axum::Extension;
 use osteo_app::auth;
+use osteo_trial::accounts::SigningSecret;
 use osteo_trial::audit::Principal;
 use osteo_trial::case::bonerads::Features;
 use osteo_trial::case::crf::{ClinicalCrf, FieldIssue};
@@ -80,7 +81,7 @@ impl CasePost {
             form: format!("{form}:{}", self.id),
             values: values
                 .into_iter()
-                .filter(|(k, _)| k != "password")
+                .filter(|(k, _)| k != "password" && k != "second_factor")
                 .collect(),
             issues,
             message,
@@ -342,16 +343,16 @@ pub async fn case_sign(
     let section = match record {
         Signed::Crf => {
             let meaning = f.meaning().map_err(|e| post.refused(e))?;
-            case::sign_crf(db, by, id, meaning, &f.password)
+            case::sign_crf(db, by, id, meaning, &f.secret())
                 .await
                 .map(|_| "crf")
         }
-        Signed::Read => case::sign_read(db, by, id, &f.password)
+        Signed::Read => case::sign_read(db, by, id, &f.secret())
             .await
             .map(|_| "read"),
         Signed::Pathology => {
             let meaning = f.meaning().map_err(|e| post.refused(e))?;
-            case::sign_pathology(db, by, id, meaning, &f.password)
+            case::sign_pathology(db, by, id, meaning, &f.secret())
                 .await
                 .map(|_| "pathology")
         }
@@ -367,6 +368,8 @@ pub struct EndForm {
     reason: String,
     /// A withdrawal: the principal investigator's password (the signature).
     password: Option<String>,
+    /// The second factor's code, when the account has one.
+    second_factor: Option<String>,
 }
 
 #[tracing::instrument(skip_all)]
@@ -375,10 +378,20 @@ pub async fn case_end(post: CasePost, FormBody(f): FormBody<EndForm>) -> Reply {
     let (kind, code) = f.code.split_once(':').unwrap_or(("", ""));
     let end = crate::api::cases::parse_end(kind, code).map_err(|_| back(&page, "invalid"))?;
     let reason = Reason::parse(&f.reason).map_err(|_| back(&page, "reason_required"))?;
-    let password = f.password.as_deref();
-    case::end_case(&post.state.db, &post.by, post.id, end, &reason, password)
-        .await
-        .map_err(|e| post.refused(e))?;
+    let secret = f
+        .password
+        .as_deref()
+        .map(|p| SigningSecret::new(p, f.second_factor.as_deref()));
+    case::end_case(
+        &post.state.db,
+        &post.by,
+        post.id,
+        end,
+        &reason,
+        secret.as_ref(),
+    )
+    .await
+    .map_err(|e| post.refused(e))?;
     post.saved("flash.case_saved", "end-case").await
 }
 
@@ -395,13 +408,16 @@ pub async fn case_crf_amend(post: CasePost, FormBody(pairs): FormBody<Pairs>) ->
             return post.echo("crf", pairs, vec![issue], e.to_string()).await;
         }
     };
-    let password = get(&pairs, "password").unwrap_or_default().to_owned();
+    let secret = SigningSecret::new(
+        get(&pairs, "password").unwrap_or_default(),
+        get(&pairs, "second_factor"),
+    );
     let crf = match ClinicalCrf::from_pairs(&pairs) {
         Ok(c) => c,
         Err(issues) => return post.echo_crf(pairs, issues).await,
     };
     let (db, by, id) = (&post.state.db, &post.by, post.id);
-    match case::amend_frozen_crf(db, by, id, crf, &reason, &password).await {
+    match case::amend_frozen_crf(db, by, id, crf, &reason, &secret).await {
         Ok(_) => post.saved("flash.crf_saved", "crf").await,
         Err(CaseError::Crf(issues)) => post.echo_crf(pairs, issues).await,
         Err(

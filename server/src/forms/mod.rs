@@ -250,7 +250,11 @@ fn lang_cookie(locale: Locale) -> (header::HeaderName, String) {
 pub struct SignForm {
     meaning: Option<String>,
     pub(crate) password: String,
+    /// The second factor's code, when the account has one.
+    second_factor: Option<String>,
 }
+
+signing_bodies!(SignForm);
 
 impl SignForm {
     pub(crate) fn meaning(

@@ -12,6 +12,8 @@ use osteo_trial::study;
 use serde::Deserialize;
 use tower_sessions::Session;
 
+signing_bodies!(LockForm, UnlockForm);
+
 #[derive(Deserialize)]
 pub struct SettingsForm {
     rule_version: Option<String>,
@@ -59,6 +61,8 @@ pub async fn study_settings(
 #[derive(Deserialize)]
 pub struct LockForm {
     password: String,
+    /// The second factor's code, when the account has one.
+    second_factor: Option<String>,
     /// `interim` (the default) or `final`.
     kind: Option<String>,
     /// A final lock before the enrolment target: why the study stops early.
@@ -68,6 +72,8 @@ pub struct LockForm {
 #[derive(Deserialize)]
 pub struct UnlockForm {
     password: String,
+    /// The second factor's code, when the account has one.
+    second_factor: Option<String>,
     reason: Option<String>,
 }
 
@@ -94,7 +100,7 @@ pub async fn study_lock(
     study::lock_database(
         &state.db,
         &me.principal(AuditSource::Ui),
-        &f.password,
+        &f.secret(),
         kind,
         early.as_ref(),
     )
@@ -117,7 +123,7 @@ pub async fn study_unlock(
     let status = study::unlock_database(
         &state.db,
         &me.principal(AuditSource::Ui),
-        &f.password,
+        &f.secret(),
         &reason,
     )
     .await
@@ -144,7 +150,7 @@ pub async fn model_pin(
         &state.db,
         &me.principal(AuditSource::Ui),
         &request,
-        &f.password,
+        &f.secret(),
     )
     .await
     .map_err(|e| refused(&headers, page::STUDY, e))?;

@@ -153,6 +153,8 @@ pub enum AccountAction {
     ResetPassword,
     /// Lifts a lockout before it expires.
     Unlock,
+    /// Ends a lost second factor; the account enrols again.
+    ResetSecondFactor,
 }
 
 #[tracing::instrument(skip_all)]
@@ -189,6 +191,18 @@ pub async fn account_action(
                 .await
                 .map_err(|e| users_error(&headers, e))?;
             done(&session, "flash.user_unlocked", Some(user.username), None).await
+        }
+        AccountAction::ResetSecondFactor => {
+            let user = accounts::second_factor::reset(&state.db, &by, id, &reason)
+                .await
+                .map_err(|e| users_error(&headers, e))?;
+            done(
+                &session,
+                "flash.second_factor_reset",
+                Some(user.username),
+                None,
+            )
+            .await
         }
     }
 }

@@ -100,6 +100,8 @@ pub enum LoginError {
     Deactivated,
     #[error("this account signs in with a second factor: give the code from the authenticator app, or a recovery code")]
     SecondFactorNeeded,
+    #[error("administrators and principal investigators enrol a second factor before they sign: open the account's second-factor page")]
+    SecondFactorNotEnrolled,
     #[error("database error: {0}")]
     Store(#[from] sqlx::Error),
     #[error(transparent)]

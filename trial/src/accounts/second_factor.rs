@@ -7,8 +7,13 @@
 //!   accounts and sign the database lock; anyone may enrol;
 //! - asked at sign-in after the password, and with the password at every
 //!   electronic signature;
-//! - a code is accepted once: the step it belongs to is recorded, and a code
-//!   of that step or an earlier one is refused (RFC 6238 §5.2);
+//! - at sign-in a code is accepted once: the step it belongs to is
+//!   recorded, and a code of that step or an earlier one is refused (RFC
+//!   6238 §5.2), so a code seen over a shoulder opens no second session;
+//! - at a signature, inside a session that a password and a code opened,
+//!   the code of the latest accepted step is accepted again (a principal
+//!   investigator signing three things in a row does not wait 90 seconds),
+//!   an earlier step's never;
 //! - a wrong code counts towards the same lockout as a wrong password;
 //! - enrolment shows the secret as a QR code and as text, and is confirmed
 //!   with a code from the app; the ten recovery codes are shown once, and
@@ -70,12 +75,38 @@ fn now_step() -> u64 {
     chrono::Utc::now().timestamp().max(0) as u64 / STEP
 }
 
-/// The step, within one of now, whose code `code` is, if any after `after`.
-fn matching_step(totp: &TOTP, code: &str, after: Option<i64>) -> Option<u64> {
+/// What a code is given for: opening a session, or signing inside one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeUse {
+    SignIn,
+    Signature,
+}
+
+impl CodeUse {
+    /// Whether a code of `step` may be used when `last` was the latest
+    /// accepted step.
+    fn allows(self, step: u64, last: Option<i64>) -> bool {
+        match (self, last) {
+            (_, None) => true,
+            (CodeUse::SignIn, Some(last)) => step as i64 > last,
+            (CodeUse::Signature, Some(last)) => step as i64 >= last,
+        }
+    }
+
+    fn failed_action(self) -> &'static str {
+        match self {
+            CodeUse::SignIn => "login.second_factor_failed",
+            CodeUse::Signature => "signature.second_factor_failed",
+        }
+    }
+}
+
+/// The step, within one of now, whose code `code` is, if `allowed`.
+fn matching_step(totp: &TOTP, code: &str, allowed: impl Fn(u64) -> bool) -> Option<u64> {
     let now = now_step();
     [now.saturating_sub(1), now, now + 1]
         .into_iter()
-        .filter(|&s| after.is_none_or(|a| s as i64 > a))
+        .filter(|&s| allowed(s))
         .find(|&s| constant_time_eq(totp.generate(s * STEP).as_bytes(), code.as_bytes()))
 }
 
@@ -157,7 +188,7 @@ pub async fn confirm_enrolment(
     let pending = pending.ok_or(AccountError::SecondFactor(
         "no enrolment is under way: start again from the second-factor page".into(),
     ))?;
-    let step = matching_step(&totp(&pending, &by.name)?, &normalise(code), None).ok_or(
+    let step = matching_step(&totp(&pending, &by.name)?, &normalise(code), |_| true).ok_or(
         AccountError::SecondFactor(
             "that code does not match: check the app's clock and type the code it shows now".into(),
         ),
@@ -218,13 +249,14 @@ fn recovery_code() -> String {
 /// Checks the second factor of `user` (nothing to check when the account
 /// has none): a code from the app, once per step, or an unused recovery
 /// code, used up. A wrong code counts towards the lockout like a wrong
-/// password (`purpose` names the audit action).
+/// password (`used_for` names the audit action and which steps are open).
 #[tracing::instrument(skip_all)]
 pub async fn check(
     db: &Db,
     user: &User,
     code: Option<&str>,
     source: crate::domain::AuditSource,
+    used_for: CodeUse,
 ) -> Result<(), LoginError> {
     let principal = user.principal(source);
     let row = sqlx::query("SELECT totp_secret, totp_last_step FROM users WHERE id = $1")
@@ -246,7 +278,7 @@ pub async fn check(
         .await?;
     let totp = totp(&secret, &user.username).map_err(|_| LoginError::Invalid)?;
     if code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()) {
-        if let Some(step) = matching_step(&totp, &code, last) {
+        if let Some(step) = matching_step(&totp, &code, |s| used_for.allows(s, last)) {
             sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2")
                 .bind(step as i64)
                 .bind(user.id)
@@ -280,7 +312,7 @@ pub async fn check(
         .await?
         .ok_or(LoginError::Invalid)?;
     let locked =
-        super::signin::count_failure(&mut tx, &principal, &current, "login.second_factor_failed")
+        super::signin::count_failure(&mut tx, &principal, &current, used_for.failed_action())
             .await?;
     tx.commit().await?;
     Err(match locked {
@@ -296,9 +328,10 @@ pub async fn check(
 pub async fn reset(
     db: &Db,
     by: &Principal,
-    user_id: i64,
+    user_id: crate::domain::UserId,
     reason: &crate::domain::Reason,
-) -> Result<(), AccountError> {
+) -> Result<User, AccountError> {
+    let user_id = user_id.get();
     super::directory::require(by, crate::domain::Permission::ManageUsers)?;
     let mut tx = crate::write::transaction(db).await?;
     let had: Option<String> = sqlx::query_scalar("SELECT totp_secret FROM users WHERE id = $1")
@@ -330,8 +363,11 @@ pub async fn reset(
             .reason(Some(reason.as_str())),
     )
     .await?;
+    let user = fetch_user(&mut *tx, user_id)
+        .await?
+        .ok_or(AccountError::UnknownUser(user_id))?;
     tx.commit().await?;
-    Ok(())
+    Ok(user)
 }
 
 #[cfg(test)]

@@ -52,10 +52,53 @@ pub async fn login(
     authenticate(db, username, password, source, AuthPurpose::Login).await
 }
 
-/// Checks the signed-in user's password again before a signature.
+/// What a person enters to sign electronically (21 CFR 11.200(a)): the
+/// password, and the code of the second factor when the account has one.
+#[derive(Clone, Default)]
+pub struct SigningSecret {
+    pub password: String,
+    pub code: Option<String>,
+}
+
+impl SigningSecret {
+    pub fn new(password: &str, code: Option<&str>) -> SigningSecret {
+        SigningSecret {
+            password: password.to_owned(),
+            code: code.map(str::to_owned),
+        }
+    }
+}
+
+impl std::fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningSecret(..)")
+    }
+}
+
+/// Checks the signed-in user's password again before a signature, and the
+/// second factor's code when the account has one. An administrator or
+/// principal investigator of the trial who has not enrolled a second factor
+/// does not sign (the pages and the API send them to enrol first; this
+/// holds for every other way in).
 #[tracing::instrument(skip_all)]
-pub async fn reauthenticate(db: &Db, by: &Principal, password: &str) -> Result<User, LoginError> {
-    check_own_password(db, by, password, AuthPurpose::Signature).await
+pub async fn reauthenticate(
+    db: &Db,
+    by: &Principal,
+    secret: &SigningSecret,
+) -> Result<User, LoginError> {
+    let user = check_own_password(db, by, &secret.password, AuthPurpose::Signature).await?;
+    if user.second_factor_due {
+        return Err(LoginError::SecondFactorNotEnrolled);
+    }
+    super::second_factor::check(
+        db,
+        &user,
+        secret.code.as_deref(),
+        by.source,
+        super::second_factor::CodeUse::Signature,
+    )
+    .await?;
+    Ok(user)
 }
 
 /// Checks the signed-in user's own password, counting a failure.
@@ -234,7 +277,9 @@ pub async fn change_password(
     check_own_password(db, by, current, AuthPurpose::PasswordChange)
         .await
         .map_err(|e| match e {
-            LoginError::Invalid | LoginError::SecondFactorNeeded => AccountError::WrongPassword,
+            LoginError::Invalid
+            | LoginError::SecondFactorNeeded
+            | LoginError::SecondFactorNotEnrolled => AccountError::WrongPassword,
             LoginError::Locked { until } => AccountError::Locked(until),
             LoginError::Deactivated => AccountError::Deactivated,
             LoginError::Store(e) => AccountError::Store(e),

@@ -64,8 +64,14 @@ pub enum CaseError {
     NothingChanged,
     #[error("a withdrawal needs the principal investigator's signature")]
     WithdrawalNeedsPi,
-    #[error("the password is not correct; the signature was not applied")]
+    #[error(
+        "the password or the second factor's code is not correct; the signature was not applied"
+    )]
     BadPassword,
+    #[error("this account signs with a second factor: give the code from the authenticator app (or a recovery code) with the password; the signature was not applied")]
+    SecondFactorNeeded,
+    #[error("administrators and principal investigators enrol a second factor before they sign: open the account's second-factor page; the signature was not applied")]
+    SecondFactorNotEnrolled,
     #[error(
         "the database is locked: no change is accepted until the principal investigator unlocks it"
     )]
@@ -114,7 +120,9 @@ impl ServiceError for CaseError {
             | E::UnknownField(_)
             | E::Code(_)
             | E::Domain(_)
-            | E::BadPassword => ErrorKind::Invalid,
+            | E::BadPassword
+            | E::SecondFactorNeeded => ErrorKind::Invalid,
+            E::SecondFactorNotEnrolled => ErrorKind::Forbidden,
             E::Failed(f) => f.kind(),
             E::Rendering(_) => ErrorKind::Internal,
             E::CaseClosed(_)
@@ -182,6 +190,8 @@ impl ServiceError for CaseError {
             E::NothingChanged => "nothing_changed",
             E::WithdrawalNeedsPi => "withdrawal_needs_pi",
             E::BadPassword => "bad_password",
+            E::SecondFactorNeeded => "second_factor_needed",
+            E::SecondFactorNotEnrolled => "second_factor_not_enrolled",
             E::DatabaseLocked => "database_locked",
             E::QueryTransition { .. } => "query_transition",
             E::UnknownQuery(_) => "unknown_query",

@@ -11,8 +11,14 @@ pub enum StudyError {
     Forbidden,
     #[error("this is blinded for your role")]
     Blinded,
-    #[error("the password is not correct; the signature was not applied")]
+    #[error(
+        "the password or the second factor's code is not correct; the signature was not applied"
+    )]
     BadPassword,
+    #[error("this account signs with a second factor: give the code from the authenticator app (or a recovery code) with the password; the signature was not applied")]
+    SecondFactorNeeded,
+    #[error("administrators and principal investigators enrol a second factor before they sign: open the account's second-factor page; the signature was not applied")]
+    SecondFactorNotEnrolled,
     #[error(
         "the database is locked: no change is accepted until the principal investigator unlocks it"
     )]
@@ -73,7 +79,9 @@ impl ServiceError for StudyError {
         match self {
             E::Screening(e) => e.kind(),
             E::Forbidden | E::Blinded => ErrorKind::Forbidden,
+            E::SecondFactorNotEnrolled => ErrorKind::Forbidden,
             E::BadPassword
+            | E::SecondFactorNeeded
             | E::UnknownRuleTable(_)
             | E::InvalidSetting(_)
             | E::Sap(_)
@@ -105,6 +113,8 @@ impl ServiceError for StudyError {
             E::Forbidden => "forbidden",
             E::Blinded => "blinded",
             E::BadPassword => "bad_password",
+            E::SecondFactorNeeded => "second_factor_needed",
+            E::SecondFactorNotEnrolled => "second_factor_not_enrolled",
             E::DatabaseLocked => "database_locked",
             E::NothingToSign => "nothing_to_sign",
             E::UnknownRuleTable(_) => "unknown_rule_table",

@@ -173,12 +173,12 @@ pub async fn canonical_export(tx: &mut Tx) -> Result<Vec<u8>, StudyError> {
 pub async fn lock_database(
     db: &Db,
     by: &Principal,
-    password: &str,
+    secret: &crate::accounts::SigningSecret,
     kind: LockKind,
     early_stop_reason: Option<&Reason>,
 ) -> Result<LockStatus, StudyError> {
     require(by, Permission::LockDatabase)?;
-    let name = crate::accounts::reauthenticate(db, by, password)
+    let name = crate::accounts::reauthenticate(db, by, secret)
         .await?
         .display_name;
     let mut tx = begin(db, by, "database.lock", "study", 1).await?;
@@ -237,12 +237,12 @@ pub async fn lock_database(
 pub async fn unlock_database(
     db: &Db,
     by: &Principal,
-    password: &str,
+    secret: &crate::accounts::SigningSecret,
     reason: &Reason,
 ) -> Result<LockStatus, StudyError> {
     require(by, Permission::SignUnlock)?;
     let role = by.role.as_str();
-    let name = crate::accounts::reauthenticate(db, by, password)
+    let name = crate::accounts::reauthenticate(db, by, secret)
         .await?
         .display_name;
     let mut tx = db.begin_write().await?;

@@ -93,13 +93,17 @@ pub async fn draft_sap(db: &Db, by: &Principal, sap: Sap) -> Result<SapVersion, 
 
 /// Signs the newest SAP version, with the password, as statistician or PI.
 #[tracing::instrument(skip_all)]
-pub async fn sign_sap(db: &Db, by: &Principal, password: &str) -> Result<SapVersion, StudyError> {
+pub async fn sign_sap(
+    db: &Db,
+    by: &Principal,
+    secret: &crate::accounts::SigningSecret,
+) -> Result<SapVersion, StudyError> {
     let role = match by.role {
         Role::Statistician => "statistician",
         Role::PrincipalInvestigator => "principal_investigator",
         _ => return Err(StudyError::Forbidden),
     };
-    let name = crate::accounts::reauthenticate(db, by, password)
+    let name = crate::accounts::reauthenticate(db, by, secret)
         .await?
         .display_name;
     let latest = sap_versions(db)

@@ -64,10 +64,10 @@ pub async fn pin_model(
     db: &Db,
     by: &Principal,
     request: &PinRequest,
-    password: &str,
+    secret: &crate::accounts::SigningSecret,
 ) -> Result<ModelPin, StudyError> {
     require(by, Permission::PinModel)?;
-    let name = crate::accounts::reauthenticate(db, by, password)
+    let name = crate::accounts::reauthenticate(db, by, secret)
         .await?
         .display_name;
     insert_pin(db, by, request, Some(&name)).await

@@ -3,6 +3,7 @@
 use crate::api::cases::CaseData;
 use crate::i18n::t;
 use crate::pages::opt;
+use crate::pages::SigningSecret;
 use leptos::prelude::*;
 use osteo_trial::case::crf::*;
 use osteo_trial::case::{CaseState, FormEcho, SignatureMeaning};
@@ -205,7 +206,7 @@ pub(crate) fn CrfForm(v: CaseData) -> impl IntoView {
                 })}
                 {amend.then(|| view! {
                     <label>{t("crf.reason")}<input name="reason" id="crf-reason" maxlength="500" required value=vals.get("reason")/></label>
-                    <label>{t("sign.password")}<input type="password" name="password" autocomplete="current-password" required/></label>
+                    <SigningSecret/>
                     <small class="muted">{t("crf.deviation_statement")}</small>
                     <div class="actions">
                         <button type="submit" id="crf-amend" class="danger">{t("crf.amend")}</button>
@@ -256,7 +257,7 @@ pub(crate) fn SignForm(action: String, id: &'static str, meanings: bool) -> impl
                     </select>
                 </label>
             })}
-            <label>{t("sign.password")}<input type="password" name="password" autocomplete="current-password" required/></label>
+            <SigningSecret/>
             <button type="submit">{t("sign.sign")}</button>
             <small class="muted">{t("sign.statement")}</small>
         </form>

@@ -5,6 +5,7 @@
 use super::form::{SignForm, Signatures};
 use crate::api::cases::CaseData;
 use crate::i18n::t;
+use crate::pages::SigningSecret;
 use crate::pages::{opt, state_label};
 use leptos::prelude::*;
 use osteo_trial::case::bonerads::{Margin, Periosteal};
@@ -237,7 +238,7 @@ pub(crate) fn EndSection(v: CaseData) -> impl IntoView {
                         </select>
                     </label>
                     <label>{t("crf.reason")}<input name="reason" maxlength="500" required/></label>
-                    <label>{t("sign.password")}<input type="password" name="password" autocomplete="current-password" required/></label>
+                    <SigningSecret/>
                     <button type="submit" class="danger" id="withdraw-submit">{t("end.withdraw")}</button>
                     <small class="muted">{t("end.withdraw_statement")}</small>
                 </form>

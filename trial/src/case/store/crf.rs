@@ -195,7 +195,7 @@ pub async fn amend_frozen_crf(
     case_id: CaseId,
     crf: ClinicalCrf,
     reason: &Reason,
-    password: &str,
+    secret: &crate::accounts::SigningSecret,
 ) -> Result<CrfRecord, CaseError> {
     let case_id = case_id.get();
     require(by, Permission::AmendFrozenInputs)?;
@@ -208,7 +208,7 @@ pub async fn amend_frozen_crf(
     if !missing.is_empty() {
         return Err(CaseError::Crf(missing));
     }
-    let name = reauthenticate(db, by, password).await?;
+    let name = reauthenticate(db, by, secret).await?;
     let mut tx = begin(db, by, "crf.amend", "case", case_id).await?;
     let state = state_of(&mut tx, case_id).await?;
     if !state.reached(CaseState::AiLocked) {
@@ -312,11 +312,11 @@ pub async fn sign_crf(
     by: &Principal,
     case_id: CaseId,
     meaning: SignatureMeaning,
-    password: &str,
+    secret: &crate::accounts::SigningSecret,
 ) -> Result<CrfRecord, CaseError> {
     let case_id = case_id.get();
     require(by, Permission::SignCrf)?;
-    let name = reauthenticate(db, by, password).await?;
+    let name = reauthenticate(db, by, secret).await?;
     let mut tx = begin(db, by, "crf.sign", "case", case_id).await?;
     let crf = latest_crf(&mut tx, case_id)
         .await?

@@ -26,7 +26,7 @@ pub async fn end_case(
     case_id: CaseId,
     end: CaseEnd,
     reason: &Reason,
-    password: Option<&str>,
+    secret: Option<&crate::accounts::SigningSecret>,
 ) -> Result<CaseState, CaseError> {
     let case_id = case_id.get();
     let printed_name = match end {
@@ -38,8 +38,8 @@ pub async fn end_case(
             if !by.role.can(Permission::WithdrawCases) {
                 return Err(CaseError::WithdrawalNeedsPi);
             }
-            let password = password.ok_or(CaseError::BadPassword)?;
-            Some(reauthenticate(db, by, password).await?)
+            let secret = secret.ok_or(CaseError::BadPassword)?;
+            Some(reauthenticate(db, by, secret).await?)
         }
     };
     let mut tx = begin(db, by, "case.end", "case", case_id).await?;

@@ -162,11 +162,11 @@ pub async fn sign_pathology(
     by: &Principal,
     case_id: CaseId,
     meaning: SignatureMeaning,
-    password: &str,
+    secret: &crate::accounts::SigningSecret,
 ) -> Result<PathologyRecord, CaseError> {
     let case_id = case_id.get();
     require(by, Permission::SignPathology)?;
-    let name = reauthenticate(db, by, password).await?;
+    let name = reauthenticate(db, by, secret).await?;
     let mut tx = begin(db, by, "pathology.sign", "case", case_id).await?;
     let record = latest_pathology(&mut tx, case_id)
         .await?

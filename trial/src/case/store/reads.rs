@@ -280,12 +280,12 @@ pub async fn sign_read(
     db: &Db,
     by: &Principal,
     case_id: CaseId,
-    password: &str,
+    secret: &crate::accounts::SigningSecret,
 ) -> Result<Read, CaseError> {
     let case_id = case_id.get();
     require(by, Permission::ReadCases)?;
     let me = user_id(by)?;
-    let name = reauthenticate(db, by, password).await?;
+    let name = reauthenticate(db, by, secret).await?;
     let mut tx = begin(db, by, "read.sign", "case", case_id).await?;
     let read = own_read(&mut tx, case_id, me).await?;
     if read.is_locked() {

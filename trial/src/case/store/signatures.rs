@@ -15,11 +15,9 @@ use sqlx::{Any, Row};
 pub(super) async fn reauthenticate(
     db: &Db,
     by: &Principal,
-    password: &str,
+    secret: &accounts::SigningSecret,
 ) -> Result<String, CaseError> {
-    Ok(accounts::reauthenticate(db, by, password)
-        .await?
-        .display_name)
+    Ok(accounts::reauthenticate(db, by, secret).await?.display_name)
 }
 
 /// Voids every signature in force on `entity` `id` (an edit of signed data).
