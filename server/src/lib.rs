@@ -26,6 +26,7 @@ mod downloads;
 mod errors;
 pub mod exports;
 mod forms;
+pub mod fuzzing;
 pub mod imaging;
 pub mod locked_report;
 pub mod metrics;

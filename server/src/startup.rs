@@ -186,6 +186,11 @@ impl Application {
         &self.db
     }
 
+    /// The router, for requests sent without a socket (the fuzz targets).
+    pub fn router(&self) -> axum::Router {
+        self.router.clone()
+    }
+
     /// Serves until Ctrl-C / SIGTERM (or the future is dropped).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = DbSessionStore::new(self.db.clone());

@@ -122,6 +122,12 @@ fn normalise(code: &str) -> String {
         .collect()
 }
 
+/// The code an authenticator app with `secret` shows now, for a set-up
+/// that enrols an account by program (the fuzzing harness's server).
+pub fn current_code(secret: &str, account: &str) -> Result<String, AccountError> {
+    Ok(totp(secret, account)?.generate(now_step() * STEP))
+}
+
 /// Starts (or restarts) the signed-in user's enrolment: a new secret, kept
 /// aside until a code from the app confirms it.
 #[tracing::instrument(skip_all)]
