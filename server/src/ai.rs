@@ -13,6 +13,16 @@
 //! (`ai_failures`, audited) and retried after a back-off, at most
 //! [`MAX_ATTEMPTS`] times; a prediction is never invented.
 //!
+//! Several servers may share one database (docs/operations.md, "More than
+//! one server"): before a run the worker takes the case's lease
+//! (`case::claim_for_ai`, one statement on either engine), so one server
+//! runs the model on a case at a time, and gives it back after. A server
+//! that stops in the middle of a run leaves its lease to run out
+//! (`--ai-lease-seconds`, 120 by default), after which another server takes
+//! the case over. Should a run ever outlast its lease and a second server
+//! compute the same case, the prediction is still recorded once: the
+//! database takes one prediction per case.
+//!
 //! The model in use is chosen by configuration (`--model DIR`). The
 //! demonstration study installs and pins the embedded demo model by
 //! default; the trial never runs it (without `--model DIR` its cases wait for
@@ -92,9 +102,16 @@ pub fn model_dir(
 }
 
 /// The loaded model and its queue.
+/// How long a lease on a case holds by default: far longer than a run.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
+
 pub struct Ai {
     predictor: Arc<Predictor>,
     workers: Arc<Semaphore>,
+    /// This process's name on the leases it takes.
+    holder: String,
+    /// How long a lease holds a case.
+    lease: Duration,
     /// Cases to leave alone until the given time (back-off after a failure).
     not_before: std::sync::Mutex<std::collections::HashMap<i64, Instant>>,
 }
@@ -110,8 +127,16 @@ impl Ai {
         Ok(Ai {
             predictor: Arc::new(predictor),
             workers: Arc::new(Semaphore::new(workers.max(1))),
+            holder: format!("pid{}-{:016x}", std::process::id(), rand::random::<u64>()),
+            lease: DEFAULT_LEASE,
             not_before: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// How long this server's lease on a case holds (see the module's text).
+    pub fn with_lease(mut self, lease: Duration) -> Ai {
+        self.lease = lease.max(Duration::from_secs(1));
+        self
     }
 
     pub fn card(&self) -> &ModelCard {
@@ -175,6 +200,26 @@ impl Ai {
                         if !in_flight.lock().map(|mut s| s.insert(id)).unwrap_or(false) {
                             continue;
                         }
+                        let case = osteo_trial::domain::CaseId::new(id);
+                        match case::claim_for_ai(&db, &system, case, &self.holder, self.lease).await
+                        {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                // Another server runs it, or ran it and its
+                                // lease has not run out yet.
+                                if let Ok(mut s) = in_flight.lock() {
+                                    s.remove(&id);
+                                }
+                                continue;
+                            }
+                            Err(e) => {
+                                tracing::warn!(case_id = id, error = %e, "taking the case's lease failed");
+                                if let Ok(mut s) = in_flight.lock() {
+                                    s.remove(&id);
+                                }
+                                continue;
+                            }
+                        }
                         let Ok(permit) = self.workers.clone().acquire_owned().await else {
                             return;
                         };
@@ -182,6 +227,16 @@ impl Ai {
                             (self.clone(), db.clone(), images.clone(), in_flight.clone());
                         tokio::spawn(async move {
                             this.attempt(&db, &images, id).await;
+                            if let Err(e) = case::release_ai_claim(
+                                &db,
+                                &Principal::system(),
+                                case,
+                                &this.holder,
+                            )
+                            .await
+                            {
+                                tracing::warn!(case_id = id, error = %e, "giving the lease back failed");
+                            }
                             if let Ok(mut s) = in_flight.lock() {
                                 s.remove(&id);
                             }

@@ -62,6 +62,9 @@ pub struct Settings {
     pub model: crate::ai::ModelChoice,
     /// Model runs at a time (each on its own blocking thread).
     pub ai_workers: usize,
+    /// How long one server's lease on a case holds before another server
+    /// may take the case over (several servers on one database).
+    pub ai_lease: std::time::Duration,
     /// The burn backend the model runs on: `flex` (CPU, always built), or
     /// `wgpu`, `cuda`, `tch`, `ndarray` in a build with that feature.
     pub ai_backend: String,
@@ -116,6 +119,7 @@ impl Settings {
             object_store: None,
             model: crate::ai::ModelChoice::Default,
             ai_workers: 1,
+            ai_lease: crate::ai::DEFAULT_LEASE,
             ai_backend: "flex".into(),
             demo_cases: 0,
         }

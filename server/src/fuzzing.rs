@@ -118,7 +118,13 @@ impl Api {
         let body = serde_json::json!({"arm": "prospective", "screening_date": "2025-06-02",
             "inclusion_met": true, "exclusions": [], "outcome": "enrolled"});
         let status = api
-            .send(Method::POST, "/api/v1/screenings", 0, body.to_string().into_bytes(), false)
+            .send(
+                Method::POST,
+                "/api/v1/screenings",
+                0,
+                body.to_string().into_bytes(),
+                false,
+            )
             .map_err(anyhow::Error::msg)?;
         anyhow::ensure!(status == 201, "enrolling the case answered {status}");
         Ok(api)
@@ -161,7 +167,10 @@ impl Api {
         let mut request = Request::builder()
             .method(method.clone())
             .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.tokens[role]))
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", self.tokens[role]),
+            )
             .header(header::CONTENT_TYPE, kind)
             .body(Body::from(body))
             .map_err(|e| e.to_string())?;
@@ -204,7 +213,8 @@ async fn token(db: &osteo_trial::store::Db, username: &str) -> anyhow::Result<St
         let code = accounts::second_factor::current_code(&enrolment.secret, username)?;
         accounts::second_factor::confirm_enrolment(db, &principal, &code).await?;
     }
-    let (_, secret) = accounts::create_token(db, &user.principal(AuditSource::Api), "fuzzing").await?;
+    let (_, secret) =
+        accounts::create_token(db, &user.principal(AuditSource::Api), "fuzzing").await?;
     Ok(secret.expose().to_owned())
 }
 

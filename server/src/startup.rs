@@ -131,11 +131,10 @@ impl Application {
         // a model whose files do not match refuses the start.
         let ai = match crate::ai::model_dir(&settings.model, study_kind, &settings.data_dir)? {
             Some(dir) => {
-                let ai = Arc::new(crate::ai::Ai::load(
-                    &dir,
-                    settings.ai_workers,
-                    &settings.ai_backend,
-                )?);
+                let ai = Arc::new(
+                    crate::ai::Ai::load(&dir, settings.ai_workers, &settings.ai_backend)
+                        .map(|ai| ai.with_lease(settings.ai_lease))?,
+                );
                 tracing::info!(model_id = %ai.card().model_id, dir = %dir.display(), demo = ai.card().demo, "model loaded");
                 // The demonstration study pins its demo model itself; the
                 // trial's model is pinned by the PI with a signature.

@@ -150,7 +150,11 @@ async fn sign_in(c: &Client, app: &TestApp, username: &str, password: &str) {
     submit(c, "#login-submit").await;
     // An account with a second factor: the code its app shows.
     if path(c).await == "/login/code" {
-        if let Some(code) = app.apps.code(username, osteo_tests::totp::Use::SignIn).await {
+        if let Some(code) = app
+            .apps
+            .code(username, osteo_tests::totp::Use::SignIn)
+            .await
+        {
             fill(c, "#code", &code).await;
             submit(c, "#login-code-submit").await;
         }

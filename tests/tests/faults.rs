@@ -786,3 +786,199 @@ async fn read_signatures_ai_locks_pathology_and_the_database_lock_survive_kills(
         acknowledged.signed_pathology.len()
     );
 }
+
+/// Two servers on one database (issue 15, point 6), behind no balancer
+/// but each taking half the clients: enrolments on both at once, reads and
+/// pathology on one, the model running on both; then one is killed in the
+/// middle. Afterwards numbering has no gap or duplicate, every acknowledged
+/// step is there, every case whose reads are locked got exactly one
+/// prediction (the survivor takes over the killed server's lease once it
+/// runs out), the model ran once per case but for that one take-over, a
+/// session opened on one server works on the other and ends on both, and
+/// the audit chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_on_one_database_share_the_work_and_survive_one_being_killed() {
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let lease = ["--ai-workers", "1", "--ai-lease-seconds", "3"];
+    let mut a = ServerProcess::fresh(dir_a.path(), &lease).await;
+    let url = a.url.clone();
+    // The second shares the first's object store and audit key, as servers
+    // behind one balancer share a bucket and a key.
+    let objects = format!("file://{}", dir_a.path().join("objects").display());
+    let key = dir_a
+        .path()
+        .join(osteo_server::config::AUDIT_KEY_FILE)
+        .display()
+        .to_string();
+    let mut b_args = lease.to_vec();
+    b_args.extend(["--object-store", &objects, "--audit-key", &key]);
+    let mut b = ServerProcess::start(&url, dir_b.path(), &b_args).await;
+    b.owner_url = a.owner_url.clone();
+    let db = Db::connect(&url).await.unwrap();
+    let tokens: Vec<String> = {
+        let mut t = Vec::new();
+        for who in ["coordinator", "radiologist", "investigator"] {
+            t.push(a.api(&db, who).await.token);
+        }
+        t
+    };
+    let api = |base: &str, i: usize| {
+        Arc::new(Api {
+            base: base.to_owned(),
+            token: tokens[i].clone(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            authenticator: None,
+        })
+    };
+    let (status, s) = api(&b.base, 2)
+        .send_json(
+            reqwest::Method::PATCH,
+            "/study/settings",
+            &json!({"rule_version": "acr-2023-stm4"}),
+        )
+        .await;
+    assert_eq!(status, 200, "the PI confirms the rule table: {s}");
+
+    // A session opened on one server is one on the other, and a sign-out
+    // on either ends it on both (cookies go by host, not port).
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = browser
+        .post(format!("{}/auth/login", a.base))
+        .header("Origin", &a.base)
+        .form(&[
+            ("username", "coordinator"),
+            ("password", osteo_tests::PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(osteo_tests::location(&r), "/", "signed in on the first");
+    let r = browser
+        .get(format!("{}/cases", b.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the session holds on the second");
+
+    let ack = Arc::new(Mutex::new(Later::default()));
+    let seeds = Arc::new(AtomicU16::new(50_000));
+    let count = Arc::new(AtomicUsize::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    workers.spawn(preparer(api(&a.base, 0), seeds.clone()));
+    workers.spawn(preparer(api(&b.base, 0), seeds.clone()));
+    // The reads go to the first server, whose model is woken by each one.
+    workers.spawn(reader(api(&a.base, 1), ack.clone(), count.clone()));
+    workers.spawn(pathologist(api(&b.base, 0), ack.clone(), count.clone()));
+    let wait_for = |n: usize| {
+        let count = count.clone();
+        async move {
+            let started = std::time::Instant::now();
+            while count.load(Ordering::SeqCst) < n {
+                assert!(
+                    started.elapsed() < Duration::from_secs(180),
+                    "the later steps made no progress"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    wait_for(3).await;
+    // Killed while its model runs on a case, holding the case's lease.
+    let holder = format!("pid{}-%", a.pid());
+    let started = std::time::Instant::now();
+    let taken_over: i64 = loop {
+        let held: Option<i64> = sqlx::query_scalar(
+            "SELECT case_id FROM ai_leases WHERE holder LIKE $1 AND expires_at > $2",
+        )
+        .bind(&holder)
+        .bind(osteo_trial::store::now_utc())
+        .fetch_optional(db.pool())
+        .await
+        .unwrap();
+        if let Some(case) = held {
+            a.kill();
+            break case;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the first server's model never took a case"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    // The second goes on alone (the first's clients stop at its death).
+    let at_kill = count.load(Ordering::SeqCst);
+    workers.spawn(reader(api(&b.base, 1), ack.clone(), count.clone()));
+    wait_for(at_kill + 4).await;
+    workers.abort_all();
+    while workers.join_next().await.is_some() {}
+
+    ai_catches_up(&db).await;
+    check(&db, dir_a.path(), &Acknowledged::default()).await;
+    let acknowledged = ack.lock().unwrap().clone();
+    check_later(&db, &acknowledged).await;
+    let (predictions, claims): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM predictions), \
+         (SELECT CAST(COALESCE(SUM(claims), 0) AS BIGINT) FROM ai_leases)",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert!(predictions >= 2, "{predictions} predictions");
+    let (claims_of_it, by): (i64, String) =
+        sqlx::query_as("SELECT claims, holder FROM ai_leases WHERE case_id = $1")
+            .bind(taken_over)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    if claims_of_it == 1 {
+        // The first server finished that run in the moment before the kill.
+        assert_eq!(claims, predictions, "the model ran once per case");
+    } else {
+        assert_eq!(claims_of_it, 2, "case {taken_over} was taken over once");
+        assert!(
+            !by.starts_with(&format!("pid{}-", a.pid())),
+            "by the second server"
+        );
+        assert_eq!(
+            claims,
+            predictions + 1,
+            "the model ran once per case, and twice on the case taken over"
+        );
+    }
+    let per_server: Vec<String> = sqlx::query_scalar("SELECT DISTINCT holder FROM ai_leases")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    eprintln!(
+        "{predictions} predictions, {claims} model runs, by {} servers (case {taken_over} taken over); {} signed reads, {} pathology entries",
+        per_server.len(),
+        acknowledged.signed_reads.len(),
+        acknowledged.pathology.len()
+    );
+
+    let r = browser
+        .post(format!("{}/auth/logout", b.base))
+        .header("Origin", &b.base)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection());
+    let restarted = ServerProcess::start(&url, dir_a.path(), &lease).await;
+    let r = browser
+        .get(format!("{}/cases", restarted.base))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 200, "signed out on one is signed out on all");
+    let (code, says) = restarted.audit_verify();
+    assert_eq!(code, Some(0), "the audit chain verifies: {says}");
+    drop(b);
+}

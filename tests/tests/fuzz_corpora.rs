@@ -40,7 +40,10 @@ fn every_corpus_input_and_every_crash_found_is_handled() {
     let mut failures = Vec::new();
     let mut count = 0;
     for (target, run) in [
-        ("dicom_header", fuzzing::dicom_header as fn(&[u8]) -> Result<(), String>),
+        (
+            "dicom_header",
+            fuzzing::dicom_header as fn(&[u8]) -> Result<(), String>,
+        ),
         ("dicom_ingest", fuzzing::dicom_ingest),
     ] {
         let inputs = inputs(target);
@@ -56,7 +59,10 @@ fn every_corpus_input_and_every_crash_found_is_handled() {
     }
     let api = Api::new().expect("the server's router starts");
     let inputs = inputs("api");
-    assert!(!inputs.is_empty(), "the corpus of the API target is in the repo");
+    assert!(
+        !inputs.is_empty(),
+        "the corpus of the API target is in the repo"
+    );
     let mut statuses = std::collections::BTreeMap::new();
     for (name, bytes) in inputs {
         count += 1;
@@ -70,8 +76,16 @@ fn every_corpus_input_and_every_crash_found_is_handled() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
     // The seeds reach the handlers, not only the extractors' refusals.
-    assert_eq!(statuses.get("corpus/api/screening"), Some(&201), "{statuses:?}");
-    assert_eq!(statuses.get("corpus/api/not-utf8"), Some(&400), "{statuses:?}");
+    assert_eq!(
+        statuses.get("corpus/api/screening"),
+        Some(&201),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.get("corpus/api/not-utf8"),
+        Some(&400),
+        "{statuses:?}"
+    );
     assert!(count > 20, "{count} inputs");
 }
 
@@ -165,11 +179,7 @@ fn write_the_seed_corpora() {
         ),
         (
             "read",
-            json(
-                "PUT /api/v1/cases/1/read",
-                1,
-                osteo_tests::workflow::read(),
-            ),
+            json("PUT /api/v1/cases/1/read", 1, osteo_tests::workflow::read()),
         ),
         (
             "pathology",

@@ -109,7 +109,10 @@ async fn signatures_ask_for_the_code_and_an_administrator_resets_a_lost_phone() 
     assert!(pi_user.second_factor_due, "the trial's PI must enrol");
     let raw = osteo_tests::Api::with_new_token(&app.db, &pi_user, &app.base).await;
     let (status, v) = raw.get_json("/me").await;
-    assert_eq!(status, 401, "a PI's token works only once it has enrolled: {v}");
+    assert_eq!(
+        status, 401,
+        "a PI's token works only once it has enrolled: {v}"
+    );
     let e = osteo_trial::study::sign_sap(
         &app.db,
         &pi_user.principal(osteo_trial::domain::AuditSource::Api),
@@ -167,7 +170,9 @@ async fn signatures_ask_for_the_code_and_an_administrator_resets_a_lost_phone() 
     .await
     .expect("the audit trail");
     assert!(
-        signed_by.iter().any(|a| a == "signature.second_factor_failed"),
+        signed_by
+            .iter()
+            .any(|a| a == "signature.second_factor_failed"),
         "the wrong code is in the audit trail: {signed_by:?}"
     );
 
@@ -208,7 +213,11 @@ async fn signatures_ask_for_the_code_and_an_administrator_resets_a_lost_phone() 
     let (status, _) = pi.get_json("/me").await;
     assert_eq!(status, 401, "the PI enrols again before its tokens work");
     let r = app.browser().login("investigator", PASSWORD).await;
-    assert_ne!(location(&r), "/login/code", "no code is asked of a reset account");
+    assert_ne!(
+        location(&r),
+        "/login/code",
+        "no code is asked of a reset account"
+    );
 
     // And from the command line.
     let out = std::process::Command::new(osteo_tests::binary())

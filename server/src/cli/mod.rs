@@ -172,6 +172,9 @@ struct ServeArgs {
     /// Model runs at a time (each on a blocking thread).
     #[arg(long, env = "OSTEO_AI_WORKERS", default_value_t = 1)]
     ai_workers: usize,
+    /// Seconds a server's lease on a case holds: with several servers on one database, a case whose server stopped in the middle of a model run is taken over by another after this long.
+    #[arg(long, env = "OSTEO_AI_LEASE_SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    ai_lease_seconds: u64,
     /// The burn backend the model runs on: flex (CPU, always built), or wgpu, cuda, tch, ndarray in a build with the matching feature (gpu-wgpu, gpu-cuda, cpu-tch, cpu-ndarray).
     #[arg(long, env = "OSTEO_AI_BACKEND", default_value = "flex")]
     ai_backend: String,
@@ -424,6 +427,7 @@ async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     settings.model = args.model;
     settings.ai_workers = args.ai_workers;
+    settings.ai_lease = std::time::Duration::from_secs(args.ai_lease_seconds);
     settings.ai_backend = args.ai_backend;
     settings.demo_cases = args.demo_cases;
     settings.validate().map_err(|e| Usage(e.to_string()))?;

@@ -110,6 +110,67 @@ pub async fn awaiting_ai(db: &Db, by: &Principal) -> Result<Vec<i64>, CaseError>
         .collect()
 }
 
+/// Takes the model's lease on a case for `holder` (one server's worker)
+/// for `lease`: `true` when this holder may run the model on it now. With
+/// several servers on one database, only one holds a case at a time; a lease
+/// that has run out (its server stopped in the middle of a run) is taken
+/// over, and a case that has its prediction, or is no longer waiting for
+/// one, is never taken. One statement, so two servers racing for a case
+/// cannot both win, on either engine (the row's unique key decides).
+pub async fn claim_for_ai(
+    db: &Db,
+    by: &Principal,
+    case_id: CaseId,
+    holder: &str,
+    lease: std::time::Duration,
+) -> Result<bool, CaseError> {
+    if by.source != AuditSource::System {
+        return Err(CaseError::Forbidden);
+    }
+    let now = chrono::Utc::now();
+    let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(2));
+    let mut tx = crate::write::transaction(db).await?;
+    let taken = sqlx::query(
+        "INSERT INTO ai_leases (case_id, holder, expires_at, claims) \
+         SELECT $1, $2, $3, 1 WHERE EXISTS (SELECT 1 FROM cases c WHERE c.id = $1 \
+         AND c.state = 'reads_locked' AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.case_id = c.id)) \
+         ON CONFLICT (case_id) DO UPDATE SET holder = excluded.holder, \
+         expires_at = excluded.expires_at, claims = ai_leases.claims + 1 \
+         WHERE ai_leases.expires_at < $4 RETURNING case_id",
+    )
+    .bind(case_id.get())
+    .bind(holder)
+    .bind(crate::store::format_utc(until))
+    .bind(crate::store::format_utc(now))
+    .fetch_optional(&mut *tx)
+    .await?
+    .is_some();
+    tx.commit().await?;
+    Ok(taken)
+}
+
+/// Gives the lease back once the run is over (recorded or failed), so that
+/// a retry need not wait for it to run out.
+pub async fn release_ai_claim(
+    db: &Db,
+    by: &Principal,
+    case_id: CaseId,
+    holder: &str,
+) -> Result<(), CaseError> {
+    if by.source != AuditSource::System {
+        return Err(CaseError::Forbidden);
+    }
+    let mut tx = crate::write::transaction(db).await?;
+    sqlx::query("UPDATE ai_leases SET expires_at = $1 WHERE case_id = $2 AND holder = $3")
+        .bind(now_utc())
+        .bind(case_id.get())
+        .bind(holder)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// How many cases wait for the model (the queue's length, for monitoring:
 /// a count, nothing about any case).
 pub async fn ai_queue_length(db: &Db) -> Result<i64, CaseError> {
