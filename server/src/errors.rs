@@ -32,10 +32,22 @@ pub struct ErrorDetail {
     pub code: String,
     /// What went wrong and how to fix it.
     pub message: String,
-    /// For a form: `[{"field", "code", "message"}]`, one per failed check.
+    /// For a form: one entry per failed check.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Vec<FieldProblem>>)]
     pub fields: Option<serde_json::Value>,
+}
+
+/// One failed check of a form's field (the document's shape of the
+/// entries of [`ErrorDetail::fields`]).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FieldProblem {
+    /// The field's name in the body (`age_years`, `size_mm`, …).
+    pub field: String,
+    /// The check that failed: `required`, `range`, `date`, `future`,
+    /// `order`, `not_applicable`.
+    pub code: String,
+    pub message: String,
 }
 
 impl ApiError {

@@ -7,9 +7,47 @@
 //! seed inputs of the corpora (files the tests' own DICOM writer makes, and
 //! requests of the kind the API's clients send).
 
+// The one `unsafe` of the tests: an allocator that counts and hands every
+// request to the system's, which a global allocator must be written as.
+#![allow(unsafe_code)]
+
 use osteo_server::fuzzing::{self, Api, BOUNDARY};
 use osteo_tests::dicom::{DeflateBomb, Radiograph};
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The allocator, counting the largest single request: a small file must
+/// not make the server reserve memory out of proportion to it (the first
+/// crash the fuzzer found took a damaged header for a 1.4 GB length).
+struct Largest;
+
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Largest {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Largest = Largest;
+
+/// The most one DICOM input of the corpora (each under 64 KiB) may
+/// reserve at once.
+const MAX_RESERVED: usize = 64 << 20;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -50,7 +88,13 @@ fn every_corpus_input_and_every_crash_found_is_handled() {
         assert!(!inputs.is_empty(), "the corpus of {target} is in the repo");
         for (name, bytes) in inputs {
             count += 1;
-            match std::panic::catch_unwind(|| run(&bytes)) {
+            LARGEST.store(0, Ordering::Relaxed);
+            let outcome = std::panic::catch_unwind(|| run(&bytes));
+            let reserved = LARGEST.load(Ordering::Relaxed);
+            if reserved > MAX_RESERVED {
+                failures.push(format!("{name}: reserved {} MiB at once", reserved >> 20));
+            }
+            match outcome {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => failures.push(format!("{name}: {e}")),
                 Err(_) => failures.push(format!("{name}: panicked")),

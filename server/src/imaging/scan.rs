@@ -49,6 +49,12 @@ pub enum Unsafe {
         declared: u32,
         left: u64,
     },
+    /// A file meta group whose headers cannot be followed to the end its
+    /// group length declares. dicom-rs reads the meta group with a reader
+    /// of its own, which took such bytes for a length and reserved it:
+    /// 1.4 GB for a 1.5 KB file the fuzzer wrote (`fuzz/regressions`).
+    #[error("the file meta group cannot be read: the element header at byte {at} is damaged")]
+    MetaUnreadable { at: u64 },
     /// A deflated data set that inflates beyond [`MAX_INFLATED`].
     #[error("the deflated data set inflates to more than {} MiB, more than any radiograph; it was refused", MAX_INFLATED / (1024 * 1024))]
     Inflates,
@@ -69,6 +75,12 @@ pub fn check_lengths(bytes: &[u8]) -> Result<(), Unsafe> {
     // the first header of another group.
     let (dataset_at, ts_uid) =
         match walk(at(bytes, start), start, bytes.len() as u64, explicit, true)? {
+            // dicom-rs's meta reader reads as far as the group length
+            // (0002,0000) says, with a reader of its own: the walk must have
+            // checked every header up to exactly there.
+            Some(at) if declared_meta_end(bytes).is_some_and(|end| end != at) => {
+                return Err(Unsafe::MetaUnreadable { at });
+            }
             Some(at) => {
                 let meta = match dicom_object::meta::FileMetaTable::from_reader(Cursor::new(
                     &bytes[PREAMBLE..],
@@ -100,6 +112,17 @@ pub fn check_lengths(bytes: &[u8]) -> Result<(), Unsafe> {
         false,
     )
     .map(|_| ())
+}
+
+/// Where the meta group ends by its group length (0002,0000), when the
+/// meta group starts with it.
+fn declared_meta_end(bytes: &[u8]) -> Option<u64> {
+    let header = bytes.get(PREAMBLE + 4..PREAMBLE + 16)?;
+    if header[..8] != [0x02, 0x00, 0x00, 0x00, b'U', b'L', 0x04, 0x00] {
+        return None;
+    }
+    let length = u32::from_le_bytes(header[8..12].try_into().ok()?);
+    Some((PREAMBLE + 16) as u64 + u64::from(length))
 }
 
 /// The bytes from `from` on.
@@ -149,6 +172,9 @@ fn walk<R: Read>(
             return Ok(None);
         }
         let Ok(header) = decoder.decode_header() else {
+            if meta_only {
+                return Err(Unsafe::MetaUnreadable { at });
+            }
             return Ok(None);
         };
         let tag = header.tag();
@@ -195,6 +221,18 @@ fn walk<R: Read>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first crash the fuzzer found (`fuzz/regressions`): a damaged
+    /// header in the meta group, which dicom-rs's meta reader took for a
+    /// length of 1.4 GB and reserved.
+    #[test]
+    fn a_damaged_meta_group_header_is_refused_before_the_meta_reader() {
+        let file = include_bytes!(
+            "../../../fuzz/regressions/dicom_header/meta-header-damaged-1.4gb-reserve.dcm"
+        );
+        let outcome = check_lengths(file);
+        assert!(outcome.is_err(), "{outcome:?}");
+    }
 
     /// A Part 10 file with one OB element of 16 bytes whose length field
     /// then says `declared`.
