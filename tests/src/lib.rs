@@ -524,6 +524,20 @@ impl Api {
         }
     }
 
+    /// A client of the server at `base` with the API token `token`, whose
+    /// requests give up after `timeout` (a killed server never answers).
+    pub fn with_token(base: &str, token: &str, timeout: Duration) -> Api {
+        Api {
+            base: base.to_owned(),
+            token: token.to_owned(),
+            client: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .expect("an HTTP client"),
+            authenticator: None,
+        }
+    }
+
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client
             .request(method, format!("{}/api/v1{path}", self.base))

@@ -295,10 +295,9 @@ impl Team {
     }
 }
 
-/// The statistician drafts a SAP and both the statistician and the PI sign it.
-pub async fn signed_sap(app: &TestApp) {
-    let stats = app.api_client("statistician").await;
-    let pi = app.api_client("investigator").await;
+/// The statistician drafts a SAP (threshold 0.5, intermediate reads
+/// excluded, each reader, 95 %).
+pub async fn draft_sap(stats: &Api) {
     let (status, v) = stats
         .send_json(
             Method::POST,
@@ -307,6 +306,13 @@ pub async fn signed_sap(app: &TestApp) {
         )
         .await;
     assert_eq!(status, 201, "{v}");
+}
+
+/// The statistician drafts a SAP and both the statistician and the PI sign it.
+pub async fn signed_sap(app: &TestApp) {
+    let stats = app.api_client("statistician").await;
+    let pi = app.api_client("investigator").await;
+    draft_sap(&stats).await;
     for (api, who) in [(&stats, "statistician"), (&pi, "investigator")] {
         let (status, v) = api
             .send_json(

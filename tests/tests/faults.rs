@@ -223,18 +223,8 @@ async fn servers_killed_at_random_moments_lose_nothing_acknowledged() {
     let url = server.url.clone();
     let db = Db::connect(&url).await.unwrap();
     let token = server.api(&db, "coordinator").await.token;
-    let client = || {
-        reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap()
-    };
-    let mut api = Arc::new(Api {
-        base: server.base.clone(),
-        token: token.clone(),
-        client: client(),
-        authenticator: None,
-    });
+    let timeout = Duration::from_secs(30);
+    let mut api = Arc::new(Api::with_token(&server.base, &token, timeout));
     let ack = Arc::new(Mutex::new(Acknowledged::default()));
     let seeds = Arc::new(AtomicU16::new(20_000));
     let mut survived = 0;
@@ -259,12 +249,7 @@ async fn servers_killed_at_random_moments_lose_nothing_acknowledged() {
         while writers.join_next().await.is_some() {}
         server = ServerProcess::start(&url, dir.path(), &[]).await;
         // The next writers, and the checks, talk to the new server.
-        api = Arc::new(Api {
-            base: server.base.clone(),
-            token: token.clone(),
-            client: client(),
-            authenticator: None,
-        });
+        api = Arc::new(Api::with_token(&server.base, &token, timeout));
         let acknowledged = ack.lock().unwrap().clone();
         check(&db, dir.path(), &acknowledged).await;
         let (code, says) = server.audit_verify();
@@ -564,15 +549,7 @@ async fn read_signatures_ai_locks_pathology_and_the_database_lock_survive_kills(
         }
         t
     };
-    let api = |base: &str, i: usize| Api {
-        base: base.to_owned(),
-        token: tokens[i].clone(),
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap(),
-        authenticator: None,
-    };
+    let api = |base: &str, i: usize| Api::with_token(base, &tokens[i], Duration::from_secs(60));
     let (status, s) = api(&server.base, 2)
         .send_json(
             reqwest::Method::PATCH,
@@ -823,17 +800,8 @@ async fn two_servers_on_one_database_share_the_work_and_survive_one_being_killed
         }
         t
     };
-    let api = |base: &str, i: usize| {
-        Arc::new(Api {
-            base: base.to_owned(),
-            token: tokens[i].clone(),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
-            authenticator: None,
-        })
-    };
+    let api =
+        |base: &str, i: usize| Arc::new(Api::with_token(base, &tokens[i], Duration::from_secs(60)));
     let (status, s) = api(&b.base, 2)
         .send_json(
             reqwest::Method::PATCH,

@@ -127,14 +127,7 @@ async fn signatures_ask_for_the_code_and_an_administrator_resets_a_lost_phone() 
 
     // The statistician drafts and signs a SAP; the PI, enrolled, signs.
     let stats = app.api_client("statistician").await;
-    let (status, v) = stats
-        .send_json(
-            Method::POST,
-            "/sap",
-            &json!({"threshold": 0.5, "intermediate": "excluded", "readers": "each_reader", "conf_level": 0.95}),
-        )
-        .await;
-    assert_eq!(status, 201, "{v}");
+    osteo_tests::workflow::draft_sap(&stats).await;
     let pi = app.api_client("investigator").await;
     assert!(app.apps.has("investigator"), "the harness enrolled the PI");
     let (status, v) = pi.get_json("/me").await;

@@ -38,13 +38,7 @@ pub async fn login(
     // no Argon2 and no audit row.
     if let Err(too_many) = state.login_throttle.check(address, &f.username) {
         tracing::warn!(address = ?address, "sign-in attempts over the limit");
-        return Err(crate::errors::html_retry_later(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            osteo_app::i18n::request_locale(&headers),
-            "login.error.too_many",
-            too_many.retry_after.as_secs_f64().ceil() as u64,
-        )
-        .into());
+        return Err(too_many_attempts(&headers, too_many.retry_after));
     }
     match accounts::login(&state.db, &f.username, &f.password, AuditSource::Ui).await {
         Ok(user) if user.second_factor => {
@@ -54,20 +48,7 @@ pub async fn login(
                 .map_err(|e| internal(&headers, e))?;
             Ok(Redirect::to(page::LOGIN_CODE).into_response())
         }
-        Ok(user) => {
-            auth::begin(&session, &user)
-                .await
-                .map_err(|e| internal(&headers, e))?;
-            let to = if user.must_change_password {
-                page::PASSWORD
-            } else {
-                "/"
-            };
-            Ok(match user.locale {
-                Some(l) => (AppendHeaders([lang_cookie(l)]), Redirect::to(to)).into_response(),
-                None => Redirect::to(to).into_response(),
-            })
-        }
+        Ok(user) => signed_in(&session, &headers, &user).await,
         Err(LoginError::Invalid) => {
             tracing::info!(address = ?address, "sign-in refused: wrong username or password");
             Err(back(page::LOGIN, "invalid"))
@@ -109,13 +90,7 @@ pub async fn second_factor(
         return Err(back(page::LOGIN_CODE, "bad_request"));
     }
     if let Err(too_many) = state.login_throttle.check(address, &user.username) {
-        return Err(crate::errors::html_retry_later(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            osteo_app::i18n::request_locale(&headers),
-            "login.error.too_many",
-            too_many.retry_after.as_secs_f64().ceil() as u64,
-        )
-        .into());
+        return Err(too_many_attempts(&headers, too_many.retry_after));
     }
     match accounts::second_factor::check(
         &state.db,
@@ -126,20 +101,7 @@ pub async fn second_factor(
     )
     .await
     {
-        Ok(()) => {
-            auth::begin(&session, &user)
-                .await
-                .map_err(|e| internal(&headers, e))?;
-            let to = if user.must_change_password {
-                page::PASSWORD
-            } else {
-                "/"
-            };
-            Ok(match user.locale {
-                Some(l) => (AppendHeaders([lang_cookie(l)]), Redirect::to(to)).into_response(),
-                None => Redirect::to(to).into_response(),
-            })
-        }
+        Ok(()) => signed_in(&session, &headers, &user).await,
         Err(LoginError::Locked { .. }) => {
             auth::end(&session)
                 .await
@@ -324,4 +286,33 @@ pub async fn confirm_second_factor(
         }
         Err(e) => Err(refused(&headers, page::SECOND_FACTOR, e)),
     }
+}
+
+/// The session begins (after the password, and the code when the account
+/// has a second factor): to the password change when one is due, else home,
+/// in the account's language.
+async fn signed_in(session: &Session, headers: &HeaderMap, user: &accounts::User) -> Reply {
+    auth::begin(session, user)
+        .await
+        .map_err(|e| internal(headers, e))?;
+    let to = if user.must_change_password {
+        page::PASSWORD
+    } else {
+        "/"
+    };
+    Ok(match user.locale {
+        Some(l) => (AppendHeaders([lang_cookie(l)]), Redirect::to(to)).into_response(),
+        None => Redirect::to(to).into_response(),
+    })
+}
+
+/// 429 with `Retry-After`: sign-in attempts over the limit.
+fn too_many_attempts(headers: &HeaderMap, retry_after: std::time::Duration) -> crate::forms::Halt {
+    crate::errors::html_retry_later(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        osteo_app::i18n::request_locale(headers),
+        "login.error.too_many",
+        retry_after.as_secs_f64().ceil() as u64,
+    )
+    .into()
 }

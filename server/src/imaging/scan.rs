@@ -55,6 +55,18 @@ pub enum Unsafe {
     /// 1.4 GB for a 1.5 KB file the fuzzer wrote (`fuzz/regressions`).
     #[error("the file meta group cannot be read: the element header at byte {at} is damaged")]
     MetaUnreadable { at: u64 },
+    /// A value of numbers whose length is not a whole number of them (an
+    /// SL of 10 bytes). dicom-rs reads the whole numbers and leaves the rest,
+    /// so its next header would start inside the value, where a 1.5 KB file
+    /// the fuzzer wrote had it reserve 1.3 GB (`fuzz/regressions`).
+    #[error("the file cannot be read safely: element {tag} at byte {at} ({vr}) declares {declared} bytes, not a whole number of its {size}-byte values")]
+    Misaligned {
+        tag: Tag,
+        at: u64,
+        vr: VR,
+        declared: u32,
+        size: u32,
+    },
     /// A deflated data set that inflates beyond [`MAX_INFLATED`].
     #[error("the deflated data set inflates to more than {} MiB, more than any radiograph; it was refused", MAX_INFLATED / (1024 * 1024))]
     Inflates,
@@ -71,32 +83,25 @@ pub fn check_lengths(bytes: &[u8]) -> Result<(), Unsafe> {
     let Some(explicit) = TransferSyntaxRegistry.get(EXPLICIT_VR_LE) else {
         return Ok(());
     };
-    // The meta group is explicit VR little endian; the data set starts at
-    // the first header of another group.
-    let (dataset_at, ts_uid) =
-        match walk(at(bytes, start), start, bytes.len() as u64, explicit, true)? {
-            // dicom-rs's meta reader reads as far as the group length
-            // (0002,0000) says, with a reader of its own: the walk must have
-            // checked every header up to exactly there.
-            Some(at) if declared_meta_end(bytes).is_some_and(|end| end != at) => {
-                return Err(Unsafe::MetaUnreadable { at });
-            }
-            Some(at) => {
-                let meta = match dicom_object::meta::FileMetaTable::from_reader(Cursor::new(
-                    &bytes[PREAMBLE..],
-                )) {
-                    Ok(m) => m,
-                    Err(_) => return Ok(()),
-                };
-                (at, meta.transfer_syntax().to_owned())
-            }
-            None => return Ok(()),
-        };
+    // The meta group is explicit VR little endian; the data set starts
+    // where it ends.
+    let (dataset_at, ts_uid) = match walk_meta(bytes, start, explicit)? {
+        Some(at) => {
+            let meta = match dicom_object::meta::FileMetaTable::from_reader(Cursor::new(
+                &bytes[PREAMBLE..],
+            )) {
+                Ok(m) => m,
+                Err(_) => return Ok(()),
+            };
+            (at, meta.transfer_syntax().to_owned())
+        }
+        None => return Ok(()),
+    };
     if ts_uid.trim_end_matches('\0') == DEFLATED_EXPLICIT_VR_LE {
         let deflated = bytes.get(dataset_at as usize..).unwrap_or_default();
         let inflated = inflated_length(deflated)?;
         let inflate = flate2::read::DeflateDecoder::new(deflated);
-        return walk(inflate, 0, inflated, explicit, false).map(|_| ());
+        return walk(inflate, 0, inflated, explicit);
     }
     let Some(ts) = TransferSyntaxRegistry.get(&ts_uid) else {
         return Ok(());
@@ -104,25 +109,68 @@ pub fn check_lengths(bytes: &[u8]) -> Result<(), Unsafe> {
     if matches!(ts.codec(), Codec::Dataset(_)) {
         return Ok(());
     }
-    walk(
-        at(bytes, dataset_at),
-        dataset_at,
-        bytes.len() as u64,
-        ts,
-        false,
-    )
-    .map(|_| ())
+    walk(at(bytes, dataset_at), dataset_at, bytes.len() as u64, ts)
 }
 
-/// Where the meta group ends by its group length (0002,0000), when the
-/// meta group starts with it.
-fn declared_meta_end(bytes: &[u8]) -> Option<u64> {
-    let header = bytes.get(PREAMBLE + 4..PREAMBLE + 16)?;
-    if header[..8] != [0x02, 0x00, 0x00, 0x00, b'U', b'L', 0x04, 0x00] {
-        return None;
+/// Follows the file meta group as dicom-rs's meta reader does: explicit VR
+/// little endian headers from `start`, the group length (0002,0000) first,
+/// then every element's value skipped whatever its tag or VR, as far as
+/// the group length says. Where the data set starts; `None` when the file
+/// has no group length (the meta reader refuses it).
+///
+/// The meta reader reserves each value's declared length before reading
+/// it, so every header up to the group's end must be decodable and fit in
+/// what is left of the group: a damaged one is refused here
+/// ([`Unsafe::MetaUnreadable`], [`Unsafe::Oversized`]).
+fn walk_meta(
+    bytes: &[u8],
+    start: u64,
+    explicit: &dicom_encoding::TransferSyntax,
+) -> Result<Option<u64>, Unsafe> {
+    let Ok(mut decoder) = DynStatefulDecoder::new_with_ts(at(bytes, start), explicit, start) else {
+        return Ok(None);
+    };
+    let Ok(first) = decoder.decode_header() else {
+        return Err(Unsafe::MetaUnreadable { at: start });
+    };
+    if first.tag() != Tag(0x0002, 0x0000) || first.length().get() != Some(4) {
+        return Ok(None);
     }
-    let length = u32::from_le_bytes(header[8..12].try_into().ok()?);
-    Some((PREAMBLE + 16) as u64 + u64::from(length))
+    let value_at = decoder.position() as usize;
+    let Some(value) = bytes.get(value_at..value_at + 4) else {
+        return Ok(None);
+    };
+    let group_length = u32::from_le_bytes([value[0], value[1], value[2], value[3]]);
+    let end = (value_at + 4) as u64 + u64::from(group_length);
+    if decoder.skip_bytes(4).is_err() {
+        return Ok(None);
+    }
+    loop {
+        let at = decoder.position();
+        if at >= end {
+            return Ok(Some(at));
+        }
+        let Ok(header) = decoder.decode_header() else {
+            return Err(Unsafe::MetaUnreadable { at });
+        };
+        let Some(declared) = header.length().get() else {
+            return Err(Unsafe::MetaUnreadable { at });
+        };
+        let left = end
+            .min(bytes.len() as u64)
+            .saturating_sub(decoder.position());
+        if u64::from(declared) > left {
+            return Err(Unsafe::Oversized {
+                tag: header.tag(),
+                at,
+                declared,
+                left,
+            });
+        }
+        if decoder.skip_bytes(declared).is_err() {
+            return Ok(None);
+        }
+    }
 }
 
 /// The bytes from `from` on.
@@ -151,36 +199,38 @@ fn inflated_length(deflated: &[u8]) -> Result<u64, Unsafe> {
     Ok(counted)
 }
 
-/// Walks headers from `source`, which is at byte `from` of `total`. With
-/// `meta_only`, stops at the first header outside group 0002 and returns
-/// where it starts.
+/// The size of one value of a VR of binary numbers (`None` for the others).
+fn value_size(vr: VR) -> Option<u32> {
+    match vr {
+        VR::SS | VR::US | VR::OW => Some(2),
+        VR::SL | VR::UL | VR::FL | VR::AT | VR::OL | VR::OF => Some(4),
+        VR::FD | VR::SV | VR::UV | VR::OD | VR::OV => Some(8),
+        _ => None,
+    }
+}
+
+/// Walks a data set's headers from `source`, which is at byte `from` of
+/// `total`.
 fn walk<R: Read>(
     source: R,
     from: u64,
     total: u64,
     ts: &dicom_encoding::TransferSyntax,
-    meta_only: bool,
-) -> Result<Option<u64>, Unsafe> {
+) -> Result<(), Unsafe> {
     let Ok(mut decoder) = DynStatefulDecoder::new_with_ts(source, ts, from) else {
-        return Ok(None);
+        return Ok(());
     };
     // Inside encapsulated pixel data, items are fragments: skipped, not entered.
     let mut in_fragments = false;
     loop {
         let at = decoder.position();
         if at >= total {
-            return Ok(None);
+            return Ok(());
         }
         let Ok(header) = decoder.decode_header() else {
-            if meta_only {
-                return Err(Unsafe::MetaUnreadable { at });
-            }
-            return Ok(None);
+            return Ok(());
         };
         let tag = header.tag();
-        if meta_only && tag.group() != 0x0002 {
-            return Ok(Some(at));
-        }
         let left = total.saturating_sub(decoder.position());
         let length = header.length().get();
         if let Some(declared) = length {
@@ -206,12 +256,23 @@ fn walk<R: Read>(
             }
             _ => {}
         }
+        if let (Some(size), Some(declared)) = (value_size(header.vr()), length) {
+            if declared % size != 0 {
+                return Err(Unsafe::Misaligned {
+                    tag,
+                    at,
+                    vr: header.vr(),
+                    declared,
+                    size,
+                });
+            }
+        }
         match (header.vr(), length) {
             // Sequences (and undefined-length values, which hold items) are entered.
             (VR::SQ, _) | (_, None) => continue,
             (_, Some(declared)) => {
                 if decoder.skip_bytes(declared).is_err() {
-                    return Ok(None);
+                    return Ok(());
                 }
             }
         }
@@ -222,16 +283,25 @@ fn walk<R: Read>(
 mod tests {
     use super::*;
 
-    /// The first crash the fuzzer found (`fuzz/regressions`): a damaged
-    /// header in the meta group, which dicom-rs's meta reader took for a
-    /// length of 1.4 GB and reserved.
+    /// The first crashes the fuzzer found (`fuzz/regressions`): damaged
+    /// headers in the meta group, which dicom-rs's meta reader took for
+    /// lengths of 1.4 GB and 775 MB and reserved.
     #[test]
-    fn a_damaged_meta_group_header_is_refused_before_the_meta_reader() {
-        let file = include_bytes!(
-            "../../../fuzz/regressions/dicom_header/meta-header-damaged-1.4gb-reserve.dcm"
-        );
-        let outcome = check_lengths(file);
-        assert!(outcome.is_err(), "{outcome:?}");
+    fn what_the_fuzzer_found_is_refused_before_dicom_rs_reserves_it() {
+        for file in [
+            &include_bytes!(
+                "../../../fuzz/regressions/dicom_header/meta-header-damaged-1.4gb-reserve.dcm"
+            )[..],
+            &include_bytes!(
+                "../../../fuzz/regressions/dicom_header/meta-group-length-not-ul-775mb-reserve.dcm"
+            )[..],
+            &include_bytes!(
+                "../../../fuzz/regressions/dicom_ingest/dataset-ob-length-1.3gb-reserve.dcm"
+            )[..],
+        ] {
+            let outcome = check_lengths(file);
+            assert!(outcome.is_err(), "{outcome:?}");
+        }
     }
 
     /// A Part 10 file with one OB element of 16 bytes whose length field
