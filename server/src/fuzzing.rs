@@ -46,9 +46,11 @@ pub fn dicom_ingest(data: &[u8]) -> Result<(), String> {
     imaging::deidentify(&mut obj, "P-001", &map, Some(-30));
     let encoded =
         imaging::encode(&obj).map_err(|e| format!("an accepted file does not encode: {e}"))?;
-    if imaging::inspect(&encoded).is_err() {
+    if let Err(e) = imaging::inspect(&encoded) {
         // The de-identified file is what is stored and served: it must read.
-        return Err("the de-identified file of an accepted upload is refused".into());
+        return Err(format!(
+            "the de-identified file of an accepted upload is refused: {e}"
+        ));
     }
     imaging::render::png(&obj, 128, None)
         .map(|_| ())

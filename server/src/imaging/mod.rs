@@ -220,6 +220,11 @@ pub fn decode_or_decompress(
     })
 }
 
+/// Whether `uid` is a UID (PS3.5 9.1): digits and dots, 1 to 64 of them.
+fn is_uid(uid: &str) -> bool {
+    (1..=64).contains(&uid.len()) && uid.chars().all(|c| c.is_ascii_digit() || c == '.')
+}
+
 /// Parses and checks one file (blocking: run it off the async threads).
 pub fn inspect(bytes: &[u8]) -> Result<(DefaultDicomObject, Inspected), IngestError> {
     inspect_with(bytes, true)
@@ -246,6 +251,20 @@ fn inspect_with(
         .media_storage_sop_class_uid()
         .trim_end_matches('\0')
         .to_owned();
+    // The SOP Class UIDs (meta group and data set) are what the stored
+    // copy's meta group is written from: a value that is not a UID (bytes
+    // outside digits and dots) would be written longer than its group
+    // length says, and the stored file would not read back (the fuzzer
+    // found one, `fuzz/regressions/dicom_ingest`).
+    let sop_dataset = text(&obj, SOP_CLASS).unwrap_or_default();
+    for uid in [&sop, &sop_dataset] {
+        if !is_uid(uid) {
+            return Err(IngestError::NotDicom(format!(
+                "the SOP Class UID {:?} is not a UID (digits and dots, at most 64)",
+                uid.chars().take(64).collect::<String>()
+            )));
+        }
+    }
     let modality = text(&obj, MODALITY).unwrap_or_default();
     if !matches!(modality.as_str(), "CR" | "DX") {
         return Err(IngestError::Modality(if modality.is_empty() {
@@ -255,7 +274,6 @@ fn inspect_with(
         }));
     }
     let intent = text(&obj, PRESENTATION_INTENT).unwrap_or_default();
-    let sop_dataset = text(&obj, SOP_CLASS).unwrap_or_default();
     if sop == DX_FOR_PROCESSING || sop_dataset == DX_FOR_PROCESSING || intent == "FOR PROCESSING" {
         return Err(IngestError::ForProcessing);
     }
@@ -457,9 +475,16 @@ pub fn deidentify(
             "UNMODIFIED"
         }),
     ));
-    if let Some(sop) = text(obj, Tag(0x0008, 0x0018)) {
-        obj.update_meta(|m| m.media_storage_sop_instance_uid = sop);
-    }
+    // The meta group's length is computed again, whatever changed: an
+    // upload's own may count meta elements dicom-rs does not keep, and the
+    // stored file would then say more than it holds (the fuzzer found one,
+    // `fuzz/regressions/dicom_ingest`).
+    let sop = text(obj, Tag(0x0008, 0x0018));
+    obj.update_meta(|m| {
+        if let Some(sop) = sop {
+            m.media_storage_sop_instance_uid = sop;
+        }
+    });
 }
 
 /// Longitudinal Temporal Information Modified (PS3.3 C.12.1).
