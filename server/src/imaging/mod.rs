@@ -475,15 +475,24 @@ pub fn deidentify(
             "UNMODIFIED"
         }),
     ));
-    // The meta group's length is computed again, whatever changed: an
-    // upload's own may count meta elements dicom-rs does not keep, and the
-    // stored file would then say more than it holds (the fuzzer found one,
-    // `fuzz/regressions/dicom_ingest`).
+    // The stored copy's meta group is this software's: the writer's
+    // implementation, no sender's application titles or private data (they
+    // name the sending site), and a group length computed again. An
+    // upload's own free-text meta values may hold bytes that dicom-rs
+    // writes longer than it counts, and the stored file would not read
+    // back (the fuzzer found two, `fuzz/regressions/dicom_ingest`).
     let sop = text(obj, Tag(0x0008, 0x0018));
     obj.update_meta(|m| {
         if let Some(sop) = sop {
             m.media_storage_sop_instance_uid = sop;
         }
+        m.implementation_class_uid = dicom_object::IMPLEMENTATION_CLASS_UID.to_owned();
+        m.implementation_version_name = Some(dicom_object::IMPLEMENTATION_VERSION_NAME.to_owned());
+        m.source_application_entity_title = None;
+        m.sending_application_entity_title = None;
+        m.receiving_application_entity_title = None;
+        m.private_information_creator_uid = None;
+        m.private_information = None;
     });
 }
 
