@@ -70,10 +70,13 @@ pub enum Use {
     Signature,
 }
 
-/// The authenticator apps of the harness's accounts: username → (key, the
-/// last step used). Shared by a test's app, browsers and API clients.
+/// One account's app: its key and the last step it gave a code for.
+type App = (Vec<u8>, u64);
+
+/// The authenticator apps of the harness's accounts, by username. Shared
+/// by a test's app, browsers and API clients.
 #[derive(Clone, Default)]
-pub struct Authenticators(Arc<Mutex<HashMap<String, (Vec<u8>, u64)>>>);
+pub struct Authenticators(Arc<Mutex<HashMap<String, App>>>);
 
 impl Authenticators {
     /// Records `username`'s key, enrolled with the code of `step`.

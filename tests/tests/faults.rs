@@ -468,6 +468,18 @@ async fn check_later(db: &Db, ack: &Later) {
     }
 }
 
+/// The PI confirms the protocol's rule table (reads wait for it).
+async fn confirm_rule_table(pi: &Api) {
+    let (status, s) = pi
+        .send_json(
+            reqwest::Method::PATCH,
+            "/study/settings",
+            &json!({"rule_version": "acr-2023-stm4"}),
+        )
+        .await;
+    assert_eq!(status, 200, "the PI confirms the rule table: {s}");
+}
+
 /// Waits until the model has run on every case whose reads are locked
 /// (a restarted server takes up what a killed one left).
 async fn ai_catches_up(db: &Db) {
@@ -550,14 +562,7 @@ async fn read_signatures_ai_locks_pathology_and_the_database_lock_survive_kills(
         t
     };
     let api = |base: &str, i: usize| Api::with_token(base, &tokens[i], Duration::from_secs(60));
-    let (status, s) = api(&server.base, 2)
-        .send_json(
-            reqwest::Method::PATCH,
-            "/study/settings",
-            &json!({"rule_version": "acr-2023-stm4"}),
-        )
-        .await;
-    assert_eq!(status, 200, "the PI confirms the rule table: {s}");
+    confirm_rule_table(&api(&server.base, 2)).await;
     let ack = Arc::new(Mutex::new(Later::default()));
     let seeds = Arc::new(AtomicU16::new(40_000));
     let mut survived = 0;
@@ -802,14 +807,7 @@ async fn two_servers_on_one_database_share_the_work_and_survive_one_being_killed
     };
     let api =
         |base: &str, i: usize| Arc::new(Api::with_token(base, &tokens[i], Duration::from_secs(60)));
-    let (status, s) = api(&b.base, 2)
-        .send_json(
-            reqwest::Method::PATCH,
-            "/study/settings",
-            &json!({"rule_version": "acr-2023-stm4"}),
-        )
-        .await;
-    assert_eq!(status, 200, "the PI confirms the rule table: {s}");
+    confirm_rule_table(&api(&b.base, 2)).await;
 
     // A session opened on one server is one on the other, and a sign-out
     // on either ends it on both (cookies go by host, not port).
