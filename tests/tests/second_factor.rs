@@ -76,6 +76,29 @@ async fn a_coordinator_enrols_a_second_factor_and_signs_in_with_it() {
             location(&r)
         );
     }
+    // The right password does not start the count of failures again while
+    // the code is wrong: wrong codes lock the account (five in a row, one
+    // already counted above), each after the right password, and a locked
+    // account is asked no code.
+    let mut wrong = 0;
+    loop {
+        let user = osteo_trial::accounts::find_by_username(&app.db, "coordinator")
+            .await
+            .unwrap()
+            .unwrap();
+        if user.is_locked() {
+            break;
+        }
+        assert!(wrong < 5, "five wrong codes lock the account");
+        let c = app.browser();
+        let r = c.login("coordinator", PASSWORD).await;
+        assert_eq!(location(&r), "/login/code", "wrong code {wrong}");
+        c.post_form("/auth/code", &[("code", "AAAAA-AAAAA")]).await;
+        wrong += 1;
+    }
+    assert_eq!(wrong, 4, "the failed recovery code above counted as one");
+    let r = app.browser().login("coordinator", PASSWORD).await;
+    assert!(location(&r).contains("error=locked"), "{}", location(&r));
     let actions: Vec<String> = sqlx::query_scalar(
         "SELECT action FROM audit_log WHERE action LIKE 'account.%' OR action LIKE 'login.second%' ORDER BY seq",
     )

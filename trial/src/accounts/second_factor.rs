@@ -25,7 +25,7 @@
 //! codes (RFC 6238 §5.1 asks that it be protected: the database's roles and
 //! the backups' handling are that protection, as for the audit trail).
 
-use super::directory::fetch_user;
+use super::directory::{fetch_user, set_lockout};
 use super::error::{AccountError, LoginError};
 use super::user::User;
 use crate::audit::{self, Change, Principal};
@@ -277,7 +277,17 @@ pub async fn check(
         return Err(LoginError::SecondFactorNeeded);
     };
     let mut tx = crate::write::transaction(db).await?;
-    // Re-read under the write lock: the same code may be racing in.
+    // Re-read under the write lock: the same code may be racing in, and
+    // failures may have locked the account meanwhile (a locked account
+    // takes no code, not even the right one).
+    let current = fetch_user(&mut *tx, user.id)
+        .await?
+        .ok_or(LoginError::Invalid)?;
+    if current.is_locked() {
+        return Err(LoginError::Locked {
+            until: current.locked_until.unwrap_or_default(),
+        });
+    }
     let last: Option<i64> = sqlx::query_scalar("SELECT totp_last_step FROM users WHERE id = $1")
         .bind(user.id)
         .fetch_one(&mut *tx)
@@ -290,6 +300,8 @@ pub async fn check(
                 .bind(user.id)
                 .execute(&mut *tx)
                 .await?;
+            // Both factors were right: the count of failures starts again.
+            set_lockout(&mut tx, user.id, 0, None).await?;
             tx.commit().await?;
             return Ok(());
         }
@@ -310,13 +322,11 @@ pub async fn check(
                 Change::new("account.recovery_code_used", "user", user.id),
             )
             .await?;
+            set_lockout(&mut tx, user.id, 0, None).await?;
             tx.commit().await?;
             return Ok(());
         }
     }
-    let current = fetch_user(&mut *tx, user.id)
-        .await?
-        .ok_or(LoginError::Invalid)?;
     let locked =
         super::signin::count_failure(&mut tx, &principal, &current, used_for.failed_action())
             .await?;

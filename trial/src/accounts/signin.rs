@@ -193,7 +193,12 @@ pub(super) async fn authenticate(
         });
     }
     if ok {
-        set_lockout(&mut tx, user.id, 0, None).await?;
+        // With a second factor the count of failures starts again only once
+        // the code is right too (`second_factor::check`): a right password
+        // alone must not let the code be guessed without end.
+        if !current.second_factor || purpose == AuthPurpose::PasswordChange {
+            set_lockout(&mut tx, user.id, 0, None).await?;
+        }
         if let Some(action) = purpose.ok_action() {
             audit::append(&mut tx, &principal, Change::new(action, "user", user.id)).await?;
         }
