@@ -528,6 +528,28 @@ impl PhantomCase {
             &format!("PHANTOM^{}", self.patient_id),
         );
         text(&mut obj, 0x0010, 0x0020, VR::LO, &self.patient_id);
+        // The Type 2 attributes of the CR image IOD (PS3.3 A.2): present,
+        // empty where a phantom has nothing to say.
+        text(&mut obj, 0x0010, 0x0030, VR::DA, "");
+        text(
+            &mut obj,
+            0x0010,
+            0x0040,
+            VR::CS,
+            match self.clinical.sex {
+                Some(crate::clinical::Sex::Female) => "F",
+                Some(crate::clinical::Sex::Male) => "M",
+                None => "",
+            },
+        );
+        text(&mut obj, 0x0008, 0x0020, VR::DA, "");
+        text(&mut obj, 0x0008, 0x0030, VR::TM, "");
+        text(&mut obj, 0x0008, 0x0050, VR::SH, "");
+        text(&mut obj, 0x0008, 0x0090, VR::PN, "");
+        text(&mut obj, 0x0020, 0x0010, VR::SH, "");
+        text(&mut obj, 0x0020, 0x0011, VR::IS, "1");
+        text(&mut obj, 0x0020, 0x0013, VR::IS, &(v + 1).to_string());
+        text(&mut obj, 0x0020, 0x0020, VR::CS, "");
         let bone = self
             .clinical
             .bone
@@ -558,6 +580,8 @@ impl PhantomCase {
         text(&mut obj, 0x0028, 0x0030, VR::DS, "0.2\\0.2");
         text(&mut obj, 0x0028, 0x1052, VR::DS, "0");
         text(&mut obj, 0x0028, 0x1053, VR::DS, "1");
+        // Required with a rescale (the Modality LUT macro): unspecified units.
+        text(&mut obj, 0x0028, 0x1054, VR::LO, "US");
         if let Some(w) = view.window {
             text(&mut obj, 0x0028, 0x1050, VR::DS, &format!("{}", w.centre));
             text(&mut obj, 0x0028, 0x1051, VR::DS, &format!("{}", w.width));

@@ -72,6 +72,9 @@ pub struct Settings {
     /// first start of a new database in demo mode. `serve` enrols 6 unless
     /// told otherwise; 0 here, so that tests and embedders start empty.
     pub demo_cases: usize,
+    /// The DICOM listener of the PACS link (`serve --dicom-port`); `None`:
+    /// images arrive only by upload.
+    pub dicom: Option<crate::pacs::DicomSettings>,
 }
 
 impl Settings {
@@ -122,6 +125,7 @@ impl Settings {
             ai_lease: crate::ai::DEFAULT_LEASE,
             ai_backend: "flex".into(),
             demo_cases: 0,
+            dicom: None,
         }
     }
 
@@ -133,6 +137,13 @@ impl Settings {
         }
         if self.idle_timeout > self.absolute_timeout {
             anyhow::bail!("the idle timeout cannot be longer than the absolute timeout");
+        }
+        if let Some(d) = &self.dicom {
+            if !osteo_trial::pacs::is_ae_title(&d.ae_title) {
+                anyhow::bail!(
+                    "--dicom-ae: an AE title has 1 to 16 characters, letters, digits and _-. (no backslash)"
+                );
+            }
         }
         if self.body_limit < 1024 {
             anyhow::bail!("the body limit must be at least 1024 bytes");

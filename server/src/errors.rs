@@ -172,6 +172,12 @@ impl From<osteo_trial::screening::ScreeningError> for ApiError {
     }
 }
 
+impl From<osteo_trial::pacs::PacsError> for ApiError {
+    fn from(e: osteo_trial::pacs::PacsError) -> Self {
+        ApiError::refused(e)
+    }
+}
+
 impl From<osteo_trial::study::StudyError> for ApiError {
     fn from(e: osteo_trial::study::StudyError) -> Self {
         ApiError::refused(e)

@@ -31,6 +31,7 @@ pub mod imaging;
 pub mod locked_report;
 pub mod metrics;
 mod middleware;
+pub mod pacs;
 mod pdf;
 mod routes;
 mod session_store;

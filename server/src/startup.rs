@@ -25,6 +25,8 @@ pub struct Application {
     /// The study the database holds.
     pub study_kind: StudyKind,
     login_throttle: Arc<crate::throttle::LoginThrottle>,
+    /// The PACS link's DICOM listener and its receiver, when configured.
+    dicom: Option<(TcpListener, Arc<crate::pacs::Scp>)>,
 }
 
 /// Opens the database and applies pending migrations.
@@ -154,6 +156,24 @@ impl Application {
                 None
             }
         };
+        let dicom = match &settings.dicom {
+            None => None,
+            Some(d) => {
+                let listener = TcpListener::bind(d.bind)
+                    .await
+                    .with_context(|| format!("binding the DICOM port {}", d.bind))?;
+                tracing::info!(address = %listener.local_addr()?, ae_title = %d.ae_title, "DICOM C-STORE SCP listening");
+                let scp = crate::pacs::Scp {
+                    db: db.clone(),
+                    images: images.clone(),
+                    limits: settings.image_limits(),
+                    quarantine: crate::pacs::QuarantineFolder(settings.data_dir.join("quarantine")),
+                    ae_title: d.ae_title.trim().to_owned(),
+                };
+                Some((listener, Arc::new(scp)))
+            }
+        };
+        let quarantine = crate::pacs::QuarantineFolder(settings.data_dir.join("quarantine"));
         let login_throttle = Arc::new(crate::throttle::LoginThrottle::new(settings.login_limits));
         let state = AppState {
             db: db.clone(),
@@ -164,6 +184,7 @@ impl Application {
             study_kind,
             login_throttle: login_throttle.clone(),
             metrics: Arc::default(),
+            quarantine,
         };
         let router = routes::router(state, DbSessionStore::new(db.clone()));
         Ok(Application {
@@ -174,7 +195,16 @@ impl Application {
             demo_accounts,
             study_kind,
             login_throttle,
+            dicom,
         })
+    }
+
+    /// The port the DICOM listener is bound to, when there is one.
+    pub fn dicom_port(&self) -> Option<u16> {
+        self.dicom
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
+            .map(|a| a.port())
     }
 
     pub fn port(&self) -> u16 {
@@ -217,6 +247,9 @@ impl Application {
                 }
             }
         });
+        let dicom = self
+            .dicom
+            .map(|(listener, scp)| tokio::spawn(scp.serve(listener)));
         let result = axum::serve(
             self.listener,
             self.router
@@ -226,6 +259,9 @@ impl Application {
         .await;
         cleanup.abort();
         forget.abort();
+        if let Some(d) = dicom {
+            d.abort();
+        }
         self.db.close().await;
         result
     }

@@ -24,6 +24,8 @@ pub struct AppState {
     pub login_throttle: Arc<crate::throttle::LoginThrottle>,
     /// Request counts and latencies, for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Received DICOM images that matched no case, until resolved.
+    pub quarantine: crate::pacs::QuarantineFolder,
 }
 
 impl AppState {

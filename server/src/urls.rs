@@ -131,6 +131,7 @@ pub const CASE_PATHOLOGY_SIGN: &str = "/cases/{id}/pathology/sign";
 pub const CASE_END: &str = "/cases/{id}/end";
 pub const CASE_POOR_QUALITY: &str = "/cases/{id}/poor-quality";
 pub const CASE_QUERIES: &str = "/cases/{id}/queries";
+pub const CASE_DICOM_ROUTES: &str = "/cases/{id}/dicom-routes";
 pub const QUERIES: &str = "/queries";
 pub const QUERY: &str = "/queries/{id}";
 
@@ -145,6 +146,14 @@ pub const STUDY_UNLOCK: &str = "/study/unlock";
 pub const STUDY_MODEL: &str = "/study/model";
 pub const STUDY_MODEL_PIN: &str = "/study/model/pin";
 pub const DASHBOARD: &str = "/dashboard";
+
+// The PACS link: allowed DICOM peers, and the quarantine of received images.
+pub const DICOM_PEERS: &str = "/dicom/peers";
+pub const DICOM_PEER_RETIRE: &str = "/dicom/peers/{id}/retire";
+pub const DICOM_QUARANTINE: &str = "/dicom/quarantine";
+pub const DICOM_QUARANTINED: &str = "/dicom/quarantine/{id}";
+pub const DICOM_QUARANTINE_ASSIGN: &str = "/dicom/quarantine/{id}/assign";
+pub const DICOM_QUARANTINE_DISCARD: &str = "/dicom/quarantine/{id}/discard";
 
 // The statistical analysis plan, the locked analysis and its files.
 pub const SAP: &str = "/sap";

@@ -66,6 +66,8 @@ impl Radiograph {
         text(&mut obj, 0x0008, 0x0018, VR::UI, &sop_uid);
         text(&mut obj, 0x0008, 0x0020, VR::DA, "20251002");
         text(&mut obj, 0x0008, 0x0023, VR::DA, "20251002");
+        text(&mut obj, 0x0008, 0x0030, VR::TM, "101500");
+        text(&mut obj, 0x0008, 0x0070, VR::LO, "Test Vendor");
         text(&mut obj, 0x0008, 0x002A, VR::DT, "20251002101500");
         text(&mut obj, 0x0008, 0x0050, VR::SH, "ACC123456");
         text(&mut obj, 0x0008, 0x0060, VR::CS, self.modality);
@@ -93,6 +95,9 @@ impl Radiograph {
             &format!("{}.2", self.study_uid),
         );
         text(&mut obj, 0x0020, 0x0010, VR::SH, "STUDY7");
+        text(&mut obj, 0x0020, 0x0011, VR::IS, "1");
+        text(&mut obj, 0x0020, 0x0013, VR::IS, &self.seed.to_string());
+        text(&mut obj, 0x0020, 0x0020, VR::CS, "");
         text(&mut obj, 0x0020, 0x0062, VR::CS, "L");
         text(&mut obj, 0x0028, 0x0004, VR::CS, self.photometric);
         // A private attribute, as vendors write them.
@@ -219,4 +224,22 @@ impl DeflateBomb {
         out.extend_from_slice(&[0x03, 0x00]);
         out
     }
+}
+
+/// Runs a converter (`program ARGS in.dcm out.dcm`: GDCM's `gdcmconv`,
+/// DCMTK's `dcmconv`, `dcmcjpls`, …) in `dir` and returns its output.
+pub fn convert(dir: &std::path::Path, input: &[u8], program: &str, args: &[&str]) -> Vec<u8> {
+    let (from, to) = (dir.join("in.dcm"), dir.join("out.dcm"));
+    std::fs::write(&from, input).expect("the input is written");
+    let status = std::process::Command::new(program)
+        .args(args)
+        .arg(&from)
+        .arg(&to)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("{program} ({e}): install Debian's libgdcm-tools and dcmtk (.ci/run does)")
+        });
+    assert!(status.success(), "{program} {args:?}");
+    std::fs::read(&to).expect("the converter wrote its output")
 }

@@ -15,6 +15,7 @@
 /// The role the server connects as in the PostgreSQL tests.
 pub const APP_ROLE: &str = "osteo_app";
 
+pub mod dciodvfy;
 pub mod dicom;
 pub mod odm;
 pub mod process;
@@ -50,6 +51,8 @@ pub struct TestApp {
     /// The authenticator apps of the accounts the harness enrolled in a
     /// second factor (the trial's administrator and PI must have one).
     pub apps: totp::Authenticators,
+    /// The DICOM listener's port, when the settings asked for one.
+    pub dicom_port: Option<u16>,
 }
 
 impl Drop for TestApp {
@@ -203,6 +206,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("the start-up task finishes")
         .expect("the server starts");
     let port = app.port();
+    let dicom_port = app.dicom_port();
     let db = app.db().clone();
     let demo = app
         .demo_accounts
@@ -223,6 +227,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         server,
         chosen: Default::default(),
         apps: Default::default(),
+        dicom_port,
     }
 }
 

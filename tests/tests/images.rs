@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 use dicom_core::Tag;
-use osteo_tests::dicom::{Radiograph, DX_FOR_PROCESSING};
+use osteo_tests::dicom::{convert, Radiograph, DX_FOR_PROCESSING};
 use osteo_tests::workflow::{enrol, upload};
 use osteo_tests::{audit_rows, spawn_app};
 use reqwest::Method;
@@ -26,6 +26,30 @@ fn text(obj: &dicom_object::DefaultDicomObject, tag: Tag) -> Option<String> {
     obj.element_opt(tag)
         .unwrap()
         .map(|e| e.to_str().unwrap().trim_end_matches(['\0', ' ']).to_owned())
+}
+
+/// The De-identification Method Code Sequence: each item's code value
+/// (its scheme checked to be DCM) and meaning.
+fn methods(obj: &dicom_object::DefaultDicomObject) -> Vec<(String, String)> {
+    let seq = obj
+        .element(Tag(0x0012, 0x0064))
+        .expect("a De-identification Method Code Sequence");
+    seq.items()
+        .expect("a sequence")
+        .iter()
+        .map(|item| {
+            let get = |e: u16| {
+                item.element(Tag(0x0008, e))
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .trim_end()
+                    .to_owned()
+            };
+            assert_eq!(get(0x0102), "DCM");
+            (get(0x0100), get(0x0104))
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -59,6 +83,9 @@ async fn an_uploaded_radiograph_is_de_identified_before_it_is_stored() {
         match action {
             osteo_server::imaging::deid::Action::Remove => {
                 assert_eq!(value, None, "{name} is removed")
+            }
+            osteo_server::imaging::deid::Action::Empty(_) => {
+                assert_eq!(value.as_deref(), Some(""), "{name} is kept, empty")
             }
             osteo_server::imaging::deid::Action::StudyNumber => {
                 assert_eq!(
@@ -133,7 +160,7 @@ async fn an_uploaded_radiograph_is_de_identified_before_it_is_stored() {
             "-c",
             "import sys, pydicom\n\
              ds = pydicom.dcmread(sys.argv[1])\n\
-             print(ds.PatientName, ds.PatientID, ds.PatientIdentityRemoved, ds.Rows, ds.Columns, len(ds.PixelData), 'PatientBirthDate' in ds, 'InstitutionName' in ds)",
+             print(ds.PatientName, ds.PatientID, ds.PatientIdentityRemoved, ds.Rows, ds.Columns, len(ds.PixelData), repr(ds.PatientBirthDate), 'InstitutionName' in ds)",
         ])
         .arg(stored_path(&app, sha))
         .output()
@@ -145,8 +172,23 @@ async fn an_uploaded_radiograph_is_de_identified_before_it_is_stored() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "P-0001 P-0001 YES 64 64 8192 False False",
-        "pydicom reads the stored file: the study number, no birth date or institution, the pixels whole"
+        "P-0001 P-0001 YES 64 64 8192 '' False",
+        "pydicom reads the stored file: the study number, an empty birth date, no institution, the pixels whole"
+    );
+    // The stored copy is a valid CR object (PS3.3 A.2) for dicom3tools'
+    // dciodvfy, and says how it was de-identified: the coded methods of
+    // PS3.16 CID 7050 (the basic profile, full dates by default).
+    osteo_tests::dciodvfy::assert_valid(&bytes, "the de-identified copy of an upload");
+    assert_eq!(
+        methods(&obj),
+        [
+            ("113100", "Basic Application Confidentiality Profile"),
+            (
+                "113106",
+                "Retain Longitudinal Temporal Information Full Dates Option"
+            )
+        ]
+        .map(|(c, m)| (c.to_owned(), m.to_owned()))
     );
 
     // Same study, second view: the study keeps one consistent new UID.
@@ -451,6 +493,15 @@ async fn under_the_shift_setting_each_case_has_its_dates_moved_by_its_own_days()
             assert!(text(&obj, Tag(0x0012, 0x0063))
                 .unwrap()
                 .contains("Modified Dates Option"));
+            assert_eq!(
+                methods(&obj)[1].0,
+                "113107",
+                "the Modified Dates Option's code"
+            );
+            osteo_tests::dciodvfy::assert_valid(
+                &std::fs::read(stored_path(&app, sha)).unwrap(),
+                "a copy with its dates moved",
+            );
         }
         shifts.push(days);
     }
@@ -782,23 +833,6 @@ fn the_parser_answers_random_and_mutated_files_without_panicking() {
 /// of the decoders under test, and returns the converted file.
 fn gdcmconv(dir: &std::path::Path, input: &[u8], args: &[&str]) -> Vec<u8> {
     convert(dir, input, "gdcmconv", args)
-}
-
-/// Runs a converter (`program ARGS in.dcm out.dcm`) and returns its output.
-fn convert(dir: &std::path::Path, input: &[u8], program: &str, args: &[&str]) -> Vec<u8> {
-    let (from, to) = (dir.join("in.dcm"), dir.join("out.dcm"));
-    std::fs::write(&from, input).unwrap();
-    let status = std::process::Command::new(program)
-        .args(args)
-        .arg(&from)
-        .arg(&to)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap_or_else(|e| {
-            panic!("{program} ({e}): install Debian's libgdcm-tools and dcmtk (.ci/run does)")
-        });
-    assert!(status.success(), "{program} {args:?}");
-    std::fs::read(&to).unwrap()
 }
 
 fn transfer_syntax(bytes: &[u8]) -> String {
@@ -1273,5 +1307,50 @@ fn the_quick_preview_reduction_equals_the_full_one() {
             .zip(&slow.values)
             .all(|(a, b)| (a - b).abs() < 1e-9));
         assert_eq!(quick.monochrome1, photometric == "MONOCHROME1");
+    }
+}
+
+/// Every DICOM object the system writes passes dicom3tools' `dciodvfy`
+/// with no error and DCMTK's `dcmdump` reads it: the phantoms the demo
+/// study and the model's tests are made of, and their de-identified copies
+/// stored through the upload (issue: a PACS link, point 4). The heat maps
+/// are PNG pictures, not DICOM objects.
+#[tokio::test]
+async fn the_phantoms_and_their_stored_copies_are_valid_dicom() {
+    let app = spawn_app().await;
+    let api = app.api_client("coordinator").await;
+    let config = osteo_model::phantom::PhantomConfig {
+        seed: 7,
+        ..Default::default()
+    };
+    for case in osteo_model::phantom::generate(2, &config) {
+        let files: Vec<Vec<u8>> = (0..case.views.len())
+            .map(|v| case.dicom(v).unwrap())
+            .collect();
+        for (v, file) in files.iter().enumerate() {
+            osteo_tests::dciodvfy::assert_valid(
+                file,
+                &format!("phantom {} view {v}", case.case_id),
+            );
+        }
+        let id = enrol(&api).await;
+        let (status, answer) = upload(&api, id, &files, None).await;
+        assert_eq!(status, 200, "{answer}");
+        for f in answer["files"].as_array().unwrap() {
+            assert_eq!(f["stored"].as_bool(), Some(true), "{f}");
+            let path = stored_path(&app, f["sha256"].as_str().unwrap());
+            let stored = std::fs::read(&path).unwrap();
+            osteo_tests::dciodvfy::assert_valid(&stored, "a phantom's stored copy");
+            let obj = dicom_object::OpenFileOptions::new()
+                .from_reader(&stored[..])
+                .unwrap();
+            assert_eq!(text(&obj, Tag(0x0012, 0x0062)).as_deref(), Some("YES"));
+            assert_eq!(methods(&obj).len(), 2);
+            let dump = std::process::Command::new("dcmdump")
+                .arg(&path)
+                .output()
+                .expect("dcmdump: install Debian's dcmtk (.ci/run does)");
+            assert!(dump.status.success(), "dcmdump reads {}", path.display());
+        }
     }
 }

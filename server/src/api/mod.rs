@@ -8,6 +8,7 @@ mod analysis;
 mod audit;
 pub mod cases;
 mod exports;
+mod pacs;
 mod screening;
 mod study;
 mod users;
@@ -77,6 +78,16 @@ pub fn router(image_limit: usize) -> Router<AppState> {
         .route(urls::CASE_END, post(cases::end))
         .route(urls::CASE_POOR_QUALITY, post(cases::poor_quality))
         .route(urls::CASE_QUERIES, post(cases::raise_query))
+        .route(
+            urls::CASE_DICOM_ROUTES,
+            get(pacs::routes).post(pacs::add_route),
+        )
+        .route(urls::DICOM_PEERS, get(pacs::peers).post(pacs::add_peer))
+        .route(urls::DICOM_PEER_RETIRE, post(pacs::retire_peer))
+        .route(urls::DICOM_QUARANTINE, get(pacs::quarantine))
+        .route(urls::DICOM_QUARANTINED, get(pacs::quarantined))
+        .route(urls::DICOM_QUARANTINE_ASSIGN, post(pacs::assign))
+        .route(urls::DICOM_QUARANTINE_DISCARD, post(pacs::discard))
         .route(urls::QUERIES, get(cases::queries))
         .route(urls::QUERY, post(cases::act_on_query))
         .route(
@@ -116,6 +127,8 @@ async fn not_found() -> ApiError {
         cases::amend_crf, cases::assign_reader, cases::save_read, cases::sign_read, cases::reads, cases::prediction, cases::heatmap,
         cases::case_report, cases::poor_quality, cases::pathology, cases::enter_pathology, cases::sign_pathology, cases::end,
         cases::queries, cases::raise_query, cases::act_on_query,
+        pacs::routes, pacs::add_route, pacs::peers, pacs::add_peer, pacs::retire_peer,
+        pacs::quarantine, pacs::quarantined, pacs::assign, pacs::discard,
         study::settings, study::update_settings, study::dashboard, study::lock_status, study::lock, study::unlock,
         study::model, study::pin_model,
         analysis::sap_list, analysis::sap_draft, analysis::sap_sign, analysis::analysis,

@@ -181,6 +181,15 @@ struct ServeArgs {
     /// Demo cases enrolled at the first start of a new database in demo mode: consecutive patients drawn by the phantom generator, CRF complete and radiographs stored, waiting for the blinded read (0: none).
     #[arg(long, env = "OSTEO_DEMO_CASES", default_value_t = 6)]
     demo_cases: usize,
+    /// Listen for DICOM C-ECHO and C-STORE on this port (the PACS link; 0: a free port, logged). Images go to the case whose registered accession number or patient ID they carry, or to the quarantine page; only the study's allowed peers may call. Without it, images arrive by upload only.
+    #[arg(long, env = "OSTEO_DICOM_PORT")]
+    dicom_port: Option<u16>,
+    /// The address the DICOM listener binds (default: the host of --bind).
+    #[arg(long, env = "OSTEO_DICOM_HOST")]
+    dicom_host: Option<std::net::IpAddr>,
+    /// This server's DICOM AE title, which senders must call.
+    #[arg(long, env = "OSTEO_DICOM_AE", default_value = "OSTEO")]
+    dicom_ae: String,
 }
 
 #[derive(Subcommand)]
@@ -430,6 +439,10 @@ async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.ai_lease = std::time::Duration::from_secs(args.ai_lease_seconds);
     settings.ai_backend = args.ai_backend;
     settings.demo_cases = args.demo_cases;
+    settings.dicom = args.dicom_port.map(|port| crate::pacs::DicomSettings {
+        bind: std::net::SocketAddr::new(args.dicom_host.unwrap_or(settings.bind.ip()), port),
+        ae_title: args.dicom_ae.clone(),
+    });
     settings.validate().map_err(|e| Usage(e.to_string()))?;
     if !settings
         .site_root

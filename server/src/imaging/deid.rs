@@ -11,13 +11,17 @@
 //! `osteo_trial::case::map_uids`); every private
 //! attribute is removed.
 
-use dicom_core::Tag;
+use dicom_core::{Tag, VR};
 
 /// What the profile does with an attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// X: remove.
     Remove,
+    /// Z: keep, empty. The Type 2 attributes of the Patient and General
+    /// Study modules must be present in the object, so they stay, with no
+    /// value (and are added empty when the sender left them out).
+    Empty(VR),
     /// Z / D: replace with the study number.
     StudyNumber,
     /// U: replace with a consistent new UID.
@@ -32,9 +36,13 @@ pub const PROFILE: &[(Tag, &str, Action)] = &[
     (Tag(0x0010, 0x0010), "PatientName", Action::StudyNumber),
     (Tag(0x0010, 0x0020), "PatientID", Action::StudyNumber),
     (Tag(0x0010, 0x0021), "IssuerOfPatientID", Action::Remove),
-    (Tag(0x0010, 0x0030), "PatientBirthDate", Action::Remove),
+    (
+        Tag(0x0010, 0x0030),
+        "PatientBirthDate",
+        Action::Empty(VR::DA),
+    ),
     (Tag(0x0010, 0x0032), "PatientBirthTime", Action::Remove),
-    (Tag(0x0010, 0x0040), "PatientSex", Action::Remove),
+    (Tag(0x0010, 0x0040), "PatientSex", Action::Empty(VR::CS)),
     (Tag(0x0010, 0x1000), "OtherPatientIDs", Action::Remove),
     (Tag(0x0010, 0x1001), "OtherPatientNames", Action::Remove),
     (
@@ -65,13 +73,17 @@ pub const PROFILE: &[(Tag, &str, Action)] = &[
         Action::Remove,
     ),
     (Tag(0x0010, 0x4000), "PatientComments", Action::Remove),
-    (Tag(0x0008, 0x0050), "AccessionNumber", Action::Remove),
+    (
+        Tag(0x0008, 0x0050),
+        "AccessionNumber",
+        Action::Empty(VR::SH),
+    ),
     (Tag(0x0008, 0x0080), "InstitutionName", Action::Remove),
     (Tag(0x0008, 0x0081), "InstitutionAddress", Action::Remove),
     (
         Tag(0x0008, 0x0090),
         "ReferringPhysicianName",
-        Action::Remove,
+        Action::Empty(VR::PN),
     ),
     (
         Tag(0x0008, 0x0092),
@@ -126,7 +138,7 @@ pub const PROFILE: &[(Tag, &str, Action)] = &[
     (Tag(0x0008, 0x2111), "DerivationDescription", Action::Remove),
     (Tag(0x0018, 0x1000), "DeviceSerialNumber", Action::Remove),
     (Tag(0x0018, 0x1030), "ProtocolName", Action::Remove),
-    (Tag(0x0020, 0x0010), "StudyID", Action::Remove),
+    (Tag(0x0020, 0x0010), "StudyID", Action::Empty(VR::SH)),
     (Tag(0x0020, 0x4000), "ImageComments", Action::Remove),
     (Tag(0x0032, 0x1032), "RequestingPhysician", Action::Remove),
     (
@@ -168,10 +180,39 @@ pub const PROFILE: &[(Tag, &str, Action)] = &[
     ),
 ];
 
-/// Patient Identity Removed (0012,0062) and De-identification Method (0012,0063).
+/// Patient Identity Removed (0012,0062), De-identification Method
+/// (0012,0063) and De-identification Method Code Sequence (0012,0064).
 pub const IDENTITY_REMOVED: Tag = Tag(0x0012, 0x0062);
 pub const METHOD: Tag = Tag(0x0012, 0x0063);
-pub const METHOD_TEXT_SHIFTED: &str =
-    "DICOM PS3.15 E.1 Basic Application Level Confidentiality Profile; Retain Longitudinal Temporal Information with Modified Dates Option; Osteo EDC";
-pub const METHOD_TEXT: &str =
-    "DICOM PS3.15 E.1 Basic Application Level Confidentiality Profile; Retain Longitudinal Temporal Information with Full Dates Option; Osteo EDC";
+pub const METHOD_CODES: Tag = Tag(0x0012, 0x0064);
+
+/// A coded concept of PS3.16 CID 7050 "De-identification Method" (coding
+/// scheme DCM): code value and code meaning.
+pub type MethodCode = (&'static str, &'static str);
+
+pub const BASIC_PROFILE: MethodCode = ("113100", "Basic Application Confidentiality Profile");
+pub const FULL_DATES: MethodCode = (
+    "113106",
+    "Retain Longitudinal Temporal Information Full Dates Option",
+);
+pub const MODIFIED_DATES: MethodCode = (
+    "113107",
+    "Retain Longitudinal Temporal Information Modified Dates Option",
+);
+
+/// The profile and options applied: the basic profile, and the dates
+/// option of the study's setting.
+pub fn methods(dates_shifted: bool) -> [MethodCode; 2] {
+    [
+        BASIC_PROFILE,
+        if dates_shifted {
+            MODIFIED_DATES
+        } else {
+            FULL_DATES
+        },
+    ]
+}
+
+/// Who de-identified: the last value of De-identification Method, after
+/// the code meanings (each value is an LO, at most 64 characters).
+pub const METHOD_BY: &str = "Osteo EDC";

@@ -15,7 +15,7 @@ pub mod scan;
 pub mod storage;
 pub mod upload;
 
-use deid::{Action, IDENTITY_REMOVED, METHOD, METHOD_TEXT, METHOD_TEXT_SHIFTED, PROFILE};
+use deid::{Action, IDENTITY_REMOVED, METHOD, METHOD_BY, METHOD_CODES, PROFILE};
 use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, Tag, VR};
 use dicom_object::{DefaultDicomObject, OpenFileOptions};
@@ -416,6 +416,9 @@ pub fn deidentify(
             Action::Remove => {
                 obj.remove_element(*tag);
             }
+            Action::Empty(vr) => {
+                obj.put(DataElement::new(*tag, *vr, PrimitiveValue::Empty));
+            }
             Action::StudyNumber => {
                 let vr = if tag.element() == 0x0010 {
                     VR::PN
@@ -457,14 +460,27 @@ pub fn deidentify(
     if let Some(days) = shift_days {
         shift_dates(obj, days);
     }
+    let methods = deid::methods(shift_days.is_some());
+    let said: dicom_core::value::C<String> = methods
+        .iter()
+        .map(|(_, meaning)| (*meaning).to_owned())
+        .chain([METHOD_BY.to_owned()])
+        .collect();
+    obj.put(DataElement::new(METHOD, VR::LO, PrimitiveValue::Strs(said)));
+    let items: Vec<dicom_object::InMemDicomObject> = methods
+        .iter()
+        .map(|(value, meaning)| {
+            dicom_object::InMemDicomObject::from_element_iter([
+                DataElement::new(Tag(0x0008, 0x0100), VR::SH, PrimitiveValue::from(*value)),
+                DataElement::new(Tag(0x0008, 0x0102), VR::SH, PrimitiveValue::from("DCM")),
+                DataElement::new(Tag(0x0008, 0x0104), VR::LO, PrimitiveValue::from(*meaning)),
+            ])
+        })
+        .collect();
     obj.put(DataElement::new(
-        METHOD,
-        VR::LO,
-        PrimitiveValue::from(if shift_days.is_some() {
-            METHOD_TEXT_SHIFTED
-        } else {
-            METHOD_TEXT
-        }),
+        METHOD_CODES,
+        VR::SQ,
+        dicom_core::value::DataSetSequence::from(items),
     ));
     obj.put(DataElement::new(
         TEMPORAL_MODIFIED,
@@ -573,6 +589,41 @@ pub struct Stored {
     pub warnings: Vec<String>,
 }
 
+/// A file that passed the checks and is not stored yet: the parsed object
+/// (its identifiers still in it) and what the checks found.
+pub struct Checked {
+    pub obj: DefaultDicomObject,
+    pub inspected: Inspected,
+    /// SHA-256 of the file as received.
+    pub original_sha256: String,
+}
+
+/// Checks one file as every entry point does — its size, the bounded
+/// child-process read, the parse under a time limit, the radiograph checks
+/// — without storing anything.
+pub async fn check(bytes: Vec<u8>, limits: &Limits) -> Result<Checked, IngestError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(IngestError::TooLarge {
+            size: Size(bytes.len()),
+            limit: Size(limits.max_bytes),
+        });
+    }
+    let original_sha256 = sha256_hex(&bytes);
+    if let Some(bound) = &limits.parse_bound {
+        bound.check(&bytes, limits.parse_timeout).await?;
+    }
+    let parse = tokio::task::spawn_blocking(move || inspect(&bytes));
+    let (obj, inspected) = tokio::time::timeout(limits.parse_timeout, parse)
+        .await
+        .map_err(|_| IngestError::Timeout(limits.parse_timeout.as_secs().max(1)))?
+        .map_err(|e| IngestError::Storage(e.to_string()))??;
+    Ok(Checked {
+        obj,
+        inspected,
+        original_sha256,
+    })
+}
+
 /// Ingests one file for a case: check, de-identify, store, record.
 #[tracing::instrument(skip_all, fields(case_id, bytes = bytes.len()))]
 pub async fn ingest(
@@ -590,22 +641,40 @@ pub async fn ingest(
             limit: Size(limits.max_bytes),
         });
     }
+    // The case and a repeated upload are refused before the file is read.
+    case::study_number(db, case_id).await?;
+    if case::image_by_original(db, &sha256_hex(&bytes))
+        .await?
+        .is_some()
+    {
+        return Err(IngestError::Duplicate);
+    }
+    let checked = check(bytes, &limits).await?;
+    store_checked(db, store, by, case_id, checked, view_override).await
+}
+
+/// Stores a checked file on a case: de-identified with the case's study
+/// number and date shift, stored by its hash, recorded on the case.
+pub async fn store_checked(
+    db: &Db,
+    store: &dyn storage::ObjectStore,
+    by: &Principal,
+    case_id: osteo_trial::domain::CaseId,
+    checked: Checked,
+    view_override: Option<View>,
+) -> Result<Stored, IngestError> {
+    let Checked {
+        mut obj,
+        inspected,
+        original_sha256,
+    } = checked;
     let study_number = case::study_number(db, case_id).await?;
-    let original_sha256 = sha256_hex(&bytes);
     if case::image_by_original(db, &original_sha256)
         .await?
         .is_some()
     {
         return Err(IngestError::Duplicate);
     }
-    if let Some(bound) = &limits.parse_bound {
-        bound.check(&bytes, limits.parse_timeout).await?;
-    }
-    let parse = tokio::task::spawn_blocking(move || inspect(&bytes));
-    let (mut obj, inspected) = tokio::time::timeout(limits.parse_timeout, parse)
-        .await
-        .map_err(|_| IngestError::Timeout(limits.parse_timeout.as_secs().max(1)))?
-        .map_err(|e| IngestError::Storage(e.to_string()))??;
     let view = match (view_override, inspected.view) {
         (Some(v), _) | (None, Some(v)) => v,
         (None, None) => return Err(IngestError::ViewUnknown(inspected.view_position.clone())),

@@ -71,6 +71,10 @@ pub fn render(locked: &LockedAnalysis, locale: Locale) -> Result<Vec<u8>, PdfErr
         ),
         (t("pdf.conf_level"), sap.conf_level.to_string()),
         (
+            t("pdf.planned_size"),
+            osteo_trial::study::PROSPECTIVE_TARGET.to_string(),
+        ),
+        (
             t("pdf.software"),
             format!("Osteo EDC {}", env!("CARGO_PKG_VERSION")),
         ),
@@ -103,6 +107,9 @@ pub fn render(locked: &LockedAnalysis, locale: Locale) -> Result<Vec<u8>, PdfErr
         w.paragraph(&format!("{}: {reason}", t("lock.early_stop")), BODY);
     }
     w.paragraph(&t("pdf.reproducible"), SMALL);
+    // The order of the tests and who saw what (STARD 2015 item 13a): what
+    // the system enforces on every entry point and in the database.
+    w.paragraph(&t("pdf.blinding"), SMALL);
 
     flow_diagram(&mut w, locked, locale);
 

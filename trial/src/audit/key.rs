@@ -87,6 +87,23 @@ impl AnchorKey {
     pub fn public(&self) -> PublicKey {
         PublicKey(self.key.verifying_key())
     }
+
+    /// HMAC-SHA256 of `message` under a key for `purpose` derived from this
+    /// one (itself HMAC-SHA256 of the purpose under the seed): one secret
+    /// kept outside the database serves several ends, and no derived value
+    /// tells anything of the seed or of another purpose's key. The PACS
+    /// link keys its routes with it (`crate::pacs`).
+    pub fn keyed_hash(&self, purpose: &str, message: &str) -> String {
+        use hmac::{Hmac, Mac};
+        type HmacSha256 = Hmac<sha2::Sha256>;
+        let mut derive = HmacSha256::new_from_slice(&self.key.to_bytes())
+            .expect("HMAC takes a key of any length");
+        derive.update(purpose.as_bytes());
+        let derived = derive.finalize().into_bytes();
+        let mut mac = HmacSha256::new_from_slice(&derived).expect("HMAC takes a key of any length");
+        mac.update(message.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
 }
 
 /// The public half of an anchor key.

@@ -1,0 +1,477 @@
+//! The PACS link (issue: a PACS link, point 1): the server's C-STORE SCP
+//! with DCMTK as the peer — `echoscu`, `storescu -xv` sending a two-view
+//! JPEG 2000 study, `storescu +sd` sending a folder of mixed transfer
+//! syntaxes, an association from an unknown AE refused — and the routes
+//! and the quarantine that decide where a received image goes.
+
+// A test that cannot go on should stop right there.
+#![allow(clippy::unwrap_used)]
+
+use osteo_tests::dicom::{convert, Radiograph, DX_FOR_PROCESSING};
+use osteo_tests::workflow::enrol;
+use osteo_tests::{spawn_app_with, TestApp};
+use reqwest::Method;
+use serde_json::json;
+use std::process::{Command, Output};
+
+const OUR_AE: &str = "OSTEO";
+const SENDER: &str = "MODALITY1";
+
+async fn app_with_dicom() -> TestApp {
+    let app = spawn_app_with(|s| {
+        s.dicom = Some(osteo_server::pacs::DicomSettings {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            ae_title: OUR_AE.into(),
+        });
+    })
+    .await;
+    let admin = app.api_client("admin").await;
+    let (status, peer) = admin
+        .send_json(
+            Method::POST,
+            "/dicom/peers",
+            &json!({"ae_title": SENDER, "address": "127.0.0.1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{peer}");
+    app
+}
+
+/// Runs a DCMTK network tool against the server as `calling` AE, off the
+/// test's thread (the database connections this test opened run on it).
+async fn dcmtk(
+    app: &TestApp,
+    program: &str,
+    calling: &str,
+    args: &[&str],
+    files: &[&std::path::Path],
+) -> Output {
+    let mut command = Command::new(program);
+    command
+        .args(["-aet", calling, "-aec", OUR_AE])
+        .args(args)
+        .arg("127.0.0.1")
+        .arg(app.dicom_port.unwrap().to_string())
+        .args(files);
+    let program = program.to_owned();
+    tokio::task::spawn_blocking(move || {
+        command
+            .output()
+            .unwrap_or_else(|e| panic!("{program} ({e}): install Debian's dcmtk (.ci/run does)"))
+    })
+    .await
+    .unwrap()
+}
+
+fn said(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+async fn route(app: &TestApp, case_id: i64, kind: &str, identifier: &str) {
+    let coordinator = app.api_client("coordinator").await;
+    let (status, r) = coordinator
+        .send_json(
+            Method::POST,
+            &format!("/cases/{case_id}/dicom-routes"),
+            &json!({"kind": kind, "identifier": identifier}),
+        )
+        .await;
+    assert_eq!(status, 201, "{r}");
+}
+
+async fn images_of(app: &TestApp, case_id: i64) -> Vec<serde_json::Value> {
+    let coordinator = app.api_client("coordinator").await;
+    let (status, case) = coordinator.get_json(&format!("/cases/{case_id}")).await;
+    assert_eq!(status, 200, "{case}");
+    case["images"].as_array().cloned().unwrap_or_default()
+}
+
+/// Done means: a `storescu` sends a real-looking CR study (two views, JPEG
+/// 2000) to a running server, and it appears on the right case,
+/// de-identified, without anyone touching a browser.
+#[tokio::test]
+async fn a_two_view_jpeg_2000_study_sent_by_storescu_lands_on_its_case_de_identified() {
+    let app = app_with_dicom().await;
+    let echo = dcmtk(&app, "echoscu", SENDER, &[], &[]).await;
+    assert!(echo.status.success(), "C-ECHO: {}", said(&echo));
+
+    let coordinator = app.api_client("coordinator").await;
+    let id = enrol(&coordinator).await;
+    let other = enrol(&coordinator).await;
+    route(&app, id, "accession_number", "ACC123456").await;
+    // The route's identifier is not kept, nor anything of it.
+    let stored: Vec<String> = sqlx::query_scalar("SELECT key_hmac FROM dicom_routes")
+        .fetch_all(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].contains("ACC") && stored[0].len() == 64);
+
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<_> = [("AP", 11u16), ("LL", 12)]
+        .into_iter()
+        .map(|(view, seed)| {
+            let j2k = convert(
+                dir.path(),
+                &Radiograph::cr("Wang", view, seed).bytes(),
+                "gdcmconv",
+                &["--j2k"],
+            );
+            write(dir.path(), &format!("{view}.dcm"), &j2k)
+        })
+        .collect();
+    let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    let store = dcmtk(&app, "storescu", SENDER, &["-xv", "-v"], &paths).await;
+    let log = said(&store);
+    assert!(store.status.success(), "{log}");
+    assert!(log.contains("JPEG 2000"), "JPEG 2000 was negotiated: {log}");
+    assert!(!log.contains("Error"), "{log}");
+
+    let images = images_of(&app, id).await;
+    let views: Vec<&str> = images.iter().filter_map(|i| i["view"].as_str()).collect();
+    assert_eq!(views, ["frontal", "lateral"], "{images:?}");
+    assert!(
+        images_of(&app, other).await.is_empty(),
+        "nothing guessed onto another case"
+    );
+    for image in &images {
+        let sha = image["sha256"].as_str().unwrap();
+        let path = app
+            .dir
+            .path()
+            .join("objects")
+            .join(&sha[..2])
+            .join(format!("{sha}.dcm"));
+        let bytes = std::fs::read(&path).unwrap();
+        for secret in ["Wang", "MRN-Wang", "ACC123456", "Affiliated Hospital"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "`{secret}` is not in the stored copy"
+            );
+        }
+        osteo_tests::dciodvfy::assert_valid(&bytes, "a received, de-identified CR");
+    }
+    // Who sent it is on the record.
+    let senders: Vec<String> =
+        sqlx::query_scalar("SELECT actor FROM audit_log WHERE action = 'image.attach'")
+            .fetch_all(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        senders,
+        [format!("dicom:{SENDER}"), format!("dicom:{SENDER}")]
+    );
+
+    // The same study sent again is acknowledged and stored once.
+    let again = dcmtk(&app, "storescu", SENDER, &["-xv"], &paths).await;
+    assert!(again.status.success(), "{}", said(&again));
+    assert_eq!(images_of(&app, id).await.len(), 2);
+}
+
+/// An association from an AE that is not an allowed peer, or that calls
+/// another AE title, is rejected at negotiation and audited; nothing it
+/// sends is kept.
+#[tokio::test]
+async fn unknown_callers_are_refused_at_association_and_audited() {
+    let app = app_with_dicom().await;
+    let stranger = dcmtk(&app, "echoscu", "STRANGER", &[], &[]).await;
+    assert!(!stranger.status.success(), "{}", said(&stranger));
+    assert!(
+        said(&stranger).to_lowercase().contains("reject"),
+        "{}",
+        said(&stranger)
+    );
+    let mut wrong_called = Command::new("echoscu");
+    wrong_called
+        .args(["-aet", SENDER, "-aec", "SOMEONE"])
+        .arg("127.0.0.1")
+        .arg(app.dicom_port.unwrap().to_string());
+    let wrong_called = tokio::task::spawn_blocking(move || wrong_called.output().unwrap())
+        .await
+        .unwrap();
+    assert!(!wrong_called.status.success());
+    // The refusal is audited as the connection closes: wait for it.
+    let mut refused: Vec<String> = Vec::new();
+    for _ in 0..100 {
+        refused = sqlx::query_scalar(
+            "SELECT new_value FROM audit_log WHERE action = 'dicom.association.refused' ORDER BY seq",
+        )
+        .fetch_all(app.db.pool())
+        .await
+        .unwrap();
+        if refused.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused[0].starts_with("STRANGER at 127.0.0.1"),
+        "{refused:?}"
+    );
+    assert!(refused[1].contains("called AE title"), "{refused:?}");
+
+    // A retired peer is refused too.
+    let admin = app.api_client("admin").await;
+    let (_, peers) = admin.get_json("/dicom/peers").await;
+    let peer = peers[0]["id"].as_i64().unwrap();
+    let (status, _) = admin
+        .send_json(
+            Method::POST,
+            &format!("/dicom/peers/{peer}/retire"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let after = dcmtk(&app, "echoscu", SENDER, &[], &[]).await;
+    assert!(!after.status.success(), "{}", said(&after));
+}
+
+/// An image that matches no route waits in quarantine; the coordinator sees
+/// what the file says, assigns it to its case (through the upload's path)
+/// or discards it with a reason; the original leaves the quarantine folder
+/// either way. A file the checks refuse is answered with a failure status.
+#[tokio::test]
+async fn unmatched_images_wait_in_quarantine_until_a_coordinator_resolves_them() {
+    let app = app_with_dicom().await;
+    let coordinator = app.api_client("coordinator").await;
+    let id = enrol(&coordinator).await;
+    let dir = tempfile::tempdir().unwrap();
+    let lost = write(
+        dir.path(),
+        "lost.dcm",
+        &Radiograph::cr("Li", "AP", 21).bytes(),
+    );
+    let stray = write(
+        dir.path(),
+        "stray.dcm",
+        &Radiograph::cr("Zhou", "AP", 22).bytes(),
+    );
+    let sent = dcmtk(
+        &app,
+        "storescu",
+        SENDER,
+        &[],
+        &[lost.as_path(), stray.as_path()],
+    )
+    .await;
+    assert!(sent.status.success(), "{}", said(&sent));
+
+    let (status, waiting) = coordinator.get_json("/dicom/quarantine").await;
+    assert_eq!(status, 200, "{waiting}");
+    let waiting = waiting.as_array().unwrap().clone();
+    assert_eq!(waiting.len(), 2, "{waiting:?}");
+    assert!(waiting.iter().all(|q| q["outcome"].is_null()));
+    assert!(
+        app.dir
+            .path()
+            .join("quarantine")
+            .read_dir()
+            .unwrap()
+            .count()
+            == 2
+    );
+    // A radiologist and a statistician do not see the quarantine.
+    for role in ["radiologist", "statistician"] {
+        let (status, _) = app
+            .api_client(role)
+            .await
+            .get_json("/dicom/quarantine")
+            .await;
+        assert_eq!(status, 403, "{role}");
+    }
+    let first = waiting[0]["id"].as_i64().unwrap();
+    let second = waiting[1]["id"].as_i64().unwrap();
+    let (_, detail) = coordinator
+        .get_json(&format!("/dicom/quarantine/{first}"))
+        .await;
+    assert_eq!(detail["found"]["patient_id"], "MRN-Li", "{detail}");
+    assert_eq!(detail["found"]["accession_number"], "ACC123456", "{detail}");
+
+    let (status, body) = coordinator
+        .send_json(
+            Method::POST,
+            &format!("/dicom/quarantine/{first}/assign"),
+            &json!({"case_id": id}),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(images_of(&app, id).await.len(), 1);
+    let (status, body) = coordinator
+        .send_json(
+            Method::POST,
+            &format!("/dicom/quarantine/{second}/discard"),
+            &json!({"reason": ""}),
+        )
+        .await;
+    assert_eq!(status, 400, "a discard needs a reason: {body}");
+    let (status, _) = coordinator
+        .send_json(
+            Method::POST,
+            &format!("/dicom/quarantine/{second}/discard"),
+            &json!({"reason": "not a trial patient: sent to the wrong AE"}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = coordinator
+        .send_json(
+            Method::POST,
+            &format!("/dicom/quarantine/{second}/assign"),
+            &json!({"case_id": id}),
+        )
+        .await;
+    assert_eq!(status, 404, "resolved once");
+    let (_, all) = coordinator.get_json("/dicom/quarantine").await;
+    let outcomes: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|q| q["outcome"].as_str())
+        .collect();
+    assert_eq!(outcomes, ["assigned", "discarded"]);
+    assert_eq!(
+        app.dir
+            .path()
+            .join("quarantine")
+            .read_dir()
+            .unwrap()
+            .count(),
+        0,
+        "the originals, with their identifiers, are gone"
+    );
+    // The database refuses a second resolution and a deletion.
+    for sql in [
+        "UPDATE dicom_quarantine SET outcome = 'discarded' WHERE outcome = 'assigned'",
+        "DELETE FROM dicom_quarantine",
+    ] {
+        assert!(
+            sqlx::query(sql).execute(app.db.pool()).await.is_err(),
+            "{sql}"
+        );
+    }
+
+    // A DX "for processing" image is refused by the checks: a failure
+    // status, an audit record, nothing kept.
+    let mut raw = Radiograph::cr("Sun", "AP", 23);
+    raw.sop_class = DX_FOR_PROCESSING;
+    raw.modality = "DX";
+    let raw = write(dir.path(), "raw.dcm", &raw.bytes());
+    let refused = dcmtk(&app, "storescu", SENDER, &["-v"], &[raw.as_path()]).await;
+    let log = said(&refused);
+    assert!(
+        log.contains("0xc000") || log.contains("Cannot understand") || log.contains("Error"),
+        "{log}"
+    );
+    let audited: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'dicom.image.refused'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+    let (_, all) = coordinator.get_json("/dicom/quarantine").await;
+    assert_eq!(all.as_array().unwrap().len(), 2, "not quarantined");
+}
+
+/// `storescu +sd` sends a folder of radiographs in the transfer syntaxes
+/// hospitals use; each is negotiated as it is and stored decoded.
+#[tokio::test]
+async fn a_folder_of_mixed_transfer_syntaxes_is_received_whole() {
+    let app = app_with_dicom().await;
+    let coordinator = app.api_client("coordinator").await;
+    let id = enrol(&coordinator).await;
+    route(&app, id, "patient_id", "MRN-Gao").await;
+    let dir = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("study");
+    std::fs::create_dir(&folder).unwrap();
+    let made: [(&str, &[&str]); 7] = [
+        ("gdcmconv", &["--raw"]),  // explicit VR little endian
+        ("dcmconv", &["+tb"]),     // explicit VR big endian
+        ("gdcmconv", &["--rle"]),  // RLE lossless
+        ("gdcmconv", &["--jpeg"]), // JPEG lossless
+        ("gdcmconv", &["--j2k"]),  // JPEG 2000 lossless
+        ("dcmconv", &["+td"]),     // deflated explicit VR little endian
+        ("dcmcjpls", &[]),         // JPEG-LS lossless (decoded by DCMTK)
+    ];
+    for (n, (program, args)) in made.iter().enumerate() {
+        let original = Radiograph::cr("Gao", "AP", 30 + n as u16).bytes();
+        write(
+            &folder,
+            &format!("{n}.dcm"),
+            &convert(work.path(), &original, program, args),
+        );
+    }
+    // storescu proposes uncompressed syntaxes unless told otherwise; this
+    // profile (DCMTK's association configuration file) proposes one
+    // context per syntax of the folder, so that each file goes as it is.
+    let syntaxes = [
+        "1.2.840.10008.1.2.1",
+        "1.2.840.10008.1.2.2",
+        "1.2.840.10008.1.2.5",
+        "1.2.840.10008.1.2.4.70",
+        "1.2.840.10008.1.2.4.90",
+        "1.2.840.10008.1.2.1.99",
+        "1.2.840.10008.1.2.4.80",
+    ];
+    let mut config = String::from("[[TransferSyntaxes]]\n");
+    for (n, ts) in syntaxes.iter().enumerate() {
+        config += &format!("[TS{n}]\nTransferSyntax1 = {ts}\n");
+    }
+    config += "[[PresentationContexts]]\n[Mixed]\n";
+    for n in 0..syntaxes.len() {
+        config += &format!(
+            "PresentationContext{} = 1.2.840.10008.5.1.4.1.1.1\\TS{n}\n",
+            n + 1
+        );
+    }
+    config += "[[Profiles]]\n[Mixed]\nPresentationContexts = Mixed\n";
+    let config = write(dir.path(), "mixed.cfg", config.as_bytes());
+    let config = config.to_str().unwrap();
+    let sent = dcmtk(
+        &app,
+        "storescu",
+        SENDER,
+        &["+sd", "-xf", config, "Mixed", "-v"],
+        &[folder.as_path()],
+    )
+    .await;
+    let log = said(&sent);
+    assert!(sent.status.success(), "{log}");
+    let mut got: Vec<String> = sqlx::query_scalar(
+        "SELECT transfer_syntax FROM case_images WHERE case_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(app.db.pool())
+    .await
+    .unwrap();
+    got.sort();
+    // JPEG-LS is decoded by DCMTK on the way in and recorded as the
+    // uncompressed file it became (as an upload is).
+    let mut sent: Vec<&str> = syntaxes
+        .iter()
+        .map(|ts| match *ts {
+            "1.2.840.10008.1.2.4.80" => "1.2.840.10008.1.2.1",
+            ts => ts,
+        })
+        .collect();
+    sent.sort();
+    assert_eq!(got, sent, "each file was stored: {log}");
+    // storescu says "Converting transfer syntax: A -> A" even when it
+    // does not: each file went in its own syntax.
+    for line in log.lines() {
+        if let Some(change) = line.split("Converting transfer syntax: ").nth(1) {
+            let (from, to) = change.split_once(" -> ").unwrap();
+            assert_eq!(from.trim(), to.trim(), "{log}");
+        }
+    }
+}
