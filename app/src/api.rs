@@ -106,6 +106,30 @@ pub mod ssr {
         pub model: Option<super::cases::ModelInfo>,
         /// The trial, or the demonstration study (fixed when the database was made).
         pub study_kind: osteo_trial::domain::StudyKind,
+        /// Reads what a quarantined DICOM file says of itself (the server's
+        /// PACS link provides it).
+        pub quarantine: Option<QuarantineReader>,
+    }
+
+    /// What a quarantined file says: label and value pairs, read from the
+    /// file by its SHA-256 (the identifiers never enter the database).
+    #[derive(Clone)]
+    pub struct QuarantineReader(
+        #[allow(clippy::type_complexity)]
+        pub  std::sync::Arc<
+            dyn Fn(
+                    String,
+                ) -> std::pin::Pin<
+                    Box<dyn std::future::Future<Output = Vec<(String, String)>> + Send>,
+                > + Send
+                + Sync,
+        >,
+    );
+
+    impl std::fmt::Debug for QuarantineReader {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("QuarantineReader")
+        }
     }
 
     pub fn context() -> Result<UiContext, AppError> {
@@ -211,6 +235,54 @@ pub async fn take_flash() -> Result<Option<crate::flash::Flash>, AppError> {
         Some(auth) => Ok(auth.flash),
         None => Ok(crate::auth::take_flash(&ssr::session().await?).await),
     }
+}
+
+/// A received DICOM image in the PACS link's quarantine, as its page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantineView {
+    pub id: i64,
+    pub received_at: String,
+    pub calling_ae: String,
+    pub peer_address: String,
+    pub size_bytes: i64,
+    pub reason: String,
+    pub outcome: Option<String>,
+    pub case_id: Option<i64>,
+    pub resolved_at: Option<String>,
+    pub resolution: Option<String>,
+    /// What the file says of itself (while it waits).
+    pub found: Vec<(String, String)>,
+}
+
+/// The quarantine, waiting images first (coordinators).
+#[server(prefix = "/sfn", endpoint = "quarantine")]
+pub async fn list_quarantine() -> Result<Vec<QuarantineView>, AppError> {
+    use osteo_trial::domain::AuditSource;
+    let (ctx, me) = ssr::user().await?;
+    let entries = osteo_trial::pacs::quarantined(&ctx.db, &me.principal(AuditSource::Ui))
+        .await
+        .map_err(ssr::refused)?;
+    let mut out = Vec::with_capacity(entries.len());
+    for q in entries {
+        let found = match (&ctx.quarantine, q.outcome.is_none()) {
+            (Some(reader), true) => (reader.0)(q.original_sha256.clone()).await,
+            _ => Vec::new(),
+        };
+        out.push(QuarantineView {
+            id: q.id,
+            received_at: q.received_at,
+            calling_ae: q.calling_ae,
+            peer_address: q.peer_address,
+            size_bytes: q.size_bytes,
+            reason: q.reason,
+            outcome: q.outcome,
+            case_id: q.case_id,
+            resolved_at: q.resolved_at,
+            resolution: q.resolution,
+            found,
+        });
+    }
+    Ok(out)
 }
 
 /// Accounts and sites, for those allowed to see them.

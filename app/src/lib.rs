@@ -153,6 +153,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/screening") view=pages::ScreeningPage ssr=SsrMode::Async/>
                     <Route path=path!("/cases") view=pages::CasesPage ssr=SsrMode::Async/>
                     <Route path=path!("/cases/:id") view=pages::CasePage ssr=SsrMode::Async/>
+                    <Route path=path!("/dicom/quarantine") view=pages::QuarantinePage ssr=SsrMode::Async/>
                     <Route path=path!("/dashboard") view=pages::DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("/study") view=pages::StudyPage ssr=SsrMode::Async/>
                     <Route path=path!("/analysis") view=pages::AnalysisPage ssr=SsrMode::Async/>
@@ -214,12 +215,14 @@ fn Header() -> impl IntoView {
                         let screening = m.role.can(Permission::ViewScreening);
                         let cases = m.role.can(Permission::ViewCases) || m.role.can(Permission::ReadCases);
                         let dashboard = m.role.can(Permission::ViewDashboard);
+                        let quarantine = m.role.can(Permission::EnterCaseData);
                         let study = m.role.can(Permission::ManageStudy) || m.role.can(Permission::SignUnlock);
                         view! {
                             <nav>
                                 <A href="/">{t("nav.home")}</A>
                                 {screening.then(|| view! { <A href="/screening">{t("nav.screening")}</A> })}
                                 {cases.then(|| view! { <A href="/cases">{t("nav.cases")}</A> })}
+                                {quarantine.then(|| view! { <A href="/dicom/quarantine">{t("nav.quarantine")}</A> })}
                                 {dashboard.then(|| view! { <A href="/dashboard">{t("nav.dashboard")}</A> })}
                                 {dashboard.then(|| view! { <A href="/analysis">{t("nav.analysis")}</A> })}
                                 {study.then(|| view! { <A href="/study">{t("nav.study")}</A> })}

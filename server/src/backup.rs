@@ -13,6 +13,9 @@
 //! - `audit-signing.key` — the audit chain's signing key when it is a file
 //!   (a secret: keep backups where the database itself may be kept);
 //! - `models/…` — the installed models (weights and cards);
+//! - `quarantine/<sha256>.dcm` — received DICOM images that matched no
+//!   case, waiting for a coordinator (they still carry the patient's
+//!   identifiers: one more reason to keep backups where the data may be);
 //! - `manifest.json` — the SHA-256 and size of every file, the counts of
 //!   screenings, cases, images and audit rows, and the audit chain's head.
 //!
@@ -37,6 +40,9 @@ const SQLITE_FILE: &str = "database.sqlite";
 const POSTGRES_FILE: &str = "database.pgdump";
 const OBJECTS: &str = "objects";
 const MODELS: &str = "models";
+/// Received DICOM images waiting for a coordinator (`crate::pacs`): the
+/// originals, with their identifiers, so a backup holds them too.
+const QUARANTINE: &str = "quarantine";
 
 /// What a backup holds, written last: a folder without it is not a backup.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -287,9 +293,11 @@ pub async fn backup(settings: &Settings, out: &Path) -> anyhow::Result<Manifest>
             files.push(entry(out, crate::config::AUDIT_KEY_FILE)?);
         }
     }
-    copy_tree(&settings.data_dir.join(MODELS), &out.join(MODELS))?;
-    for rel in files_under(out, &out.join(MODELS))? {
-        files.push(entry(out, &rel)?);
+    for folder in [MODELS, QUARANTINE] {
+        copy_tree(&settings.data_dir.join(folder), &out.join(folder))?;
+        for rel in files_under(out, &out.join(folder))? {
+            files.push(entry(out, &rel)?);
+        }
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let manifest = Manifest {

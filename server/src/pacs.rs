@@ -931,3 +931,23 @@ pub async fn found(
     .map_err(std::io::Error::other)?;
     Ok(read)
 }
+
+/// What a quarantined file says, as label keys (`pacs.found.*`) and values
+/// for its page; empty when the file cannot be read.
+pub async fn found_pairs(folder: &QuarantineFolder, sha256: &str) -> Vec<(String, String)> {
+    let Ok(Some(f)) = found(folder, sha256).await else {
+        return Vec::new();
+    };
+    [
+        ("patient_name", f.patient_name),
+        ("patient_id", f.patient_id),
+        ("accession_number", f.accession_number),
+        ("study_date", f.study_date),
+        ("modality", f.modality),
+        ("body_part", f.body_part),
+        ("view_position", f.view_position),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+    .collect()
+}

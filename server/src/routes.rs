@@ -32,6 +32,13 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         db: state.db.clone(),
         policy: state.policy(),
         study_kind: state.study_kind,
+        quarantine: Some({
+            let folder = state.quarantine.clone();
+            osteo_app::api::ssr::QuarantineReader(std::sync::Arc::new(move |sha: String| {
+                let folder = folder.clone();
+                Box::pin(async move { crate::pacs::found_pairs(&folder, &sha).await })
+            }))
+        }),
         model: state.ai.as_ref().map(|ai| {
             let card = ai.card();
             osteo_app::api::cases::ModelInfo {
@@ -71,6 +78,16 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
             urls::LOGIN_CODE,
             BackTo::Page(page::LOGIN_CODE),
             post(forms::account::second_factor),
+        )
+        .form(
+            urls::DICOM_QUARANTINE_ASSIGN,
+            BackTo::Page(forms::pacs::PAGE),
+            post(forms::pacs::quarantine_assign),
+        )
+        .form(
+            urls::DICOM_QUARANTINE_DISCARD,
+            BackTo::Page(forms::pacs::PAGE),
+            post(forms::pacs::quarantine_discard),
         )
         .form(
             urls::LOGOUT,

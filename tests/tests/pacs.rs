@@ -315,14 +315,50 @@ async fn unmatched_images_wait_in_quarantine_until_a_coordinator_resolves_them()
         )
         .await;
     assert_eq!(status, 400, "a discard needs a reason: {body}");
-    let (status, _) = coordinator
-        .send_json(
-            Method::POST,
-            &format!("/dicom/quarantine/{second}/discard"),
-            &json!({"reason": "not a trial patient: sent to the wrong AE"}),
+    // The page: the waiting image with what its file says, and its forms;
+    // the coordinator discards it there (a plain form post).
+    let page = app.signed_in("coordinator").await;
+    let (status, html) = page.get_text("/dicom/quarantine").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&format!("quarantined-{second}")), "{html}");
+    assert!(
+        html.contains("MRN-Zhou") && html.contains("Zhou^Test"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("action=\"/dicom/quarantine/{second}/discard\"")));
+    let answer = page
+        .post_form(
+            &format!("/dicom/quarantine/{second}/assign"),
+            &[("study_number", "P-9999"), ("view", "auto")],
         )
         .await;
-    assert_eq!(status, 204);
+    let location = |r: &reqwest::Response| {
+        r.headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(location(&answer), "/dicom/quarantine?error=no_case");
+    let answer = page
+        .post_form(
+            &format!("/dicom/quarantine/{second}/discard"),
+            &[("reason", "not a trial patient: sent to the wrong AE")],
+        )
+        .await;
+    assert_eq!(location(&answer), "/dicom/quarantine");
+    let (_, html) = page.get_text("/dicom/quarantine").await;
+    assert!(
+        !html.contains("MRN-Zhou"),
+        "resolved: what the file said is gone"
+    );
+    let (status, html) = app
+        .signed_in("radiologist")
+        .await
+        .get_text("/dicom/quarantine")
+        .await;
+    assert_eq!(status, 200, "the page answers, without the list");
+    assert!(!html.contains("id=\"quarantine\""));
     let (status, _) = coordinator
         .send_json(
             Method::POST,

@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod analysis;
 mod cases;
+mod pacs;
 mod screening;
 mod study;
 mod upload;
@@ -14,6 +15,7 @@ pub use account::{LoginCodePage, LoginPage, PasswordPage, SecondFactorPage, Toke
 pub use admin::{AuditPage, UsersPage};
 pub use analysis::AnalysisPage;
 pub use cases::{CasePage, CasesPage};
+pub use pacs::QuarantinePage;
 pub use screening::ScreeningPage;
 pub use study::{DashboardPage, StudyPage};
 

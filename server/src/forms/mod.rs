@@ -89,6 +89,7 @@ pub(crate) fn internal(headers: &HeaderMap, e: impl std::fmt::Display) -> Halt {
 pub mod account;
 pub mod analysis;
 pub mod cases;
+pub mod pacs;
 pub mod screening;
 pub mod study;
 pub mod users;
