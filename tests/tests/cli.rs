@@ -426,7 +426,11 @@ async fn the_images_commands_check_render_deidentify_and_import() {
             .map(|e| e.to_str().unwrap().trim_end_matches(['\0', ' ']).to_owned())
     };
     assert_eq!(text(0x0010, 0x0010).as_deref(), Some("P-0042"));
-    assert_eq!(text(0x0010, 0x0030), None, "no birth date");
+    assert_eq!(
+        text(0x0010, 0x0030).as_deref(),
+        Some(""),
+        "the birth date kept, empty (PS3.15 action Z)"
+    );
     assert_eq!(
         text(0x0008, 0x0020).as_deref(),
         Some("20250922"),
