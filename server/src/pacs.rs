@@ -832,6 +832,31 @@ pub struct Assignment {
     pub view: Option<osteo_trial::case::View>,
 }
 
+impl osteo_trial::error::ServiceError for AssignError {
+    fn kind(&self) -> osteo_trial::error::ErrorKind {
+        use osteo_trial::error::ErrorKind;
+        match self {
+            AssignError::Pacs(e) => e.kind(),
+            AssignError::Ingest(IngestError::Case(e)) => e.kind(),
+            AssignError::Ingest(IngestError::Study(e)) => e.kind(),
+            AssignError::Ingest(IngestError::Storage(_))
+            | AssignError::Missing
+            | AssignError::Folder(_) => ErrorKind::Internal,
+            AssignError::Ingest(_) => ErrorKind::Invalid,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            AssignError::Pacs(e) => e.code(),
+            AssignError::Ingest(IngestError::Case(e)) => e.code(),
+            AssignError::Ingest(IngestError::Study(e)) => e.code(),
+            AssignError::Ingest(_) => "image",
+            AssignError::Missing | AssignError::Folder(_) => "internal",
+        }
+    }
+}
+
 /// A coordinator's assignment of a quarantined image to a case: the file
 /// goes through the upload's path to the case, the entry is resolved, and
 /// the original (with its identifiers) leaves the quarantine folder.

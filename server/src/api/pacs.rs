@@ -323,14 +323,5 @@ pub async fn discard(
 }
 
 fn assign_error(e: crate::pacs::AssignError) -> ApiError {
-    use crate::imaging::IngestError as I;
-    use crate::pacs::AssignError as A;
-    match e {
-        A::Pacs(e) => e.into(),
-        A::Ingest(I::Case(e)) => e.into(),
-        A::Ingest(I::Study(e)) => e.into(),
-        A::Ingest(I::Storage(e)) => ApiError::internal(e),
-        A::Ingest(e) => ApiError::bad_request(e.to_string()),
-        e @ (A::Missing | A::Folder(_)) => ApiError::internal(e),
-    }
+    ApiError::refused(e)
 }

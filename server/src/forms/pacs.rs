@@ -25,16 +25,7 @@ pub struct DiscardForm {
 }
 
 fn answer(headers: &HeaderMap, e: crate::pacs::AssignError) -> super::Halt {
-    use crate::imaging::IngestError as I;
-    use crate::pacs::AssignError as A;
-    match e {
-        A::Pacs(e) => refused(headers, PAGE, e),
-        A::Ingest(I::Case(e)) => refused(headers, PAGE, e),
-        A::Ingest(I::Study(e)) => refused(headers, PAGE, e),
-        A::Ingest(I::Storage(e)) => super::internal(headers, e),
-        A::Ingest(_) => back(PAGE, "image"),
-        e @ (A::Missing | A::Folder(_)) => super::internal(headers, e),
-    }
+    refused(headers, PAGE, e)
 }
 
 #[tracing::instrument(skip_all)]
