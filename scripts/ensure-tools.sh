@@ -6,7 +6,8 @@
 #          postgresql (the suite runs on PostgreSQL too), dcmtk and
 #          libgdcm-tools (independent DICOM readers and encoders),
 #          python3-pydicom (its reader and its test files) and poppler-utils
-#          (pdftotext reads the reports back)
+#          (pdftotext reads the reports back); schemathesis and
+#          dicomweb-client in their own virtual environments under target/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-build}"
@@ -55,5 +56,14 @@ if [ "$mode" = test ]; then
         rm -rf "$st"
         python3 -m venv "$st"
         "$st/bin/pip" install -q "schemathesis==$want_st"
+    fi
+    # dicomweb-client (tests/tests/dicomweb.rs), pinned with what it pulls in.
+    dw=target/tools/dicomweb
+    if ! cmp -s tests/dicomweb/requirements.txt "$dw/requirements.txt"; then
+        echo "== installing dicomweb-client into $dw"
+        rm -rf "$dw"
+        python3 -m venv "$dw"
+        "$dw/bin/pip" install -q -r tests/dicomweb/requirements.txt
+        cp tests/dicomweb/requirements.txt "$dw/requirements.txt"
     fi
 fi

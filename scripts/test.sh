@@ -21,6 +21,8 @@ step "tools"
 ./scripts/ensure-tools.sh test
 # The API's conformance test (tests/tests/schemathesis.rs) runs this one.
 export OSTEO_SCHEMATHESIS="$PWD/target/tools/schemathesis/bin/schemathesis"
+# The DICOMweb test (tests/tests/dicomweb.rs) drives the server with dicomweb-client.
+export OSTEO_DICOMWEB_PYTHON="$PWD/target/tools/dicomweb/bin/python"
 
 step "cargo fmt --check"
 cargo fmt --all --check

@@ -22,6 +22,7 @@ pub mod case_report;
 pub mod cli;
 pub mod config;
 pub mod demo_cases;
+pub mod dicomweb;
 mod downloads;
 mod errors;
 pub mod exports;

@@ -120,6 +120,7 @@ pub async fn resolve_user(
     let path = req.uri().path();
     let skip = path.starts_with("/pkg/")
         || path.starts_with("/api/")
+        || path.starts_with("/dicomweb/")
         || path == "/healthz"
         || path == "/readyz";
     if !skip {

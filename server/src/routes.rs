@@ -259,6 +259,10 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
         .route(urls::CASE_REPORT, get(downloads::case_report))
         .route(urls::EXPORT, get(downloads::export))
         .nest(urls::API, api::router(state.settings.image_limit))
+        .nest(
+            urls::DICOMWEB,
+            crate::dicomweb::router(state.settings.image_limit),
+        )
         .leptos_routes_with_context(
             &state,
             route_list(),

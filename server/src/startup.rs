@@ -164,10 +164,14 @@ impl Application {
                     .with_context(|| format!("binding the DICOM port {}", d.bind))?;
                 tracing::info!(address = %listener.local_addr()?, ae_title = %d.ae_title, "DICOM C-STORE SCP listening");
                 let scp = crate::pacs::Scp {
-                    db: db.clone(),
-                    images: images.clone(),
-                    limits: settings.image_limits(),
-                    quarantine: crate::pacs::QuarantineFolder(settings.data_dir.join("quarantine")),
+                    receiver: crate::pacs::Receiver {
+                        db: db.clone(),
+                        images: images.clone(),
+                        limits: settings.image_limits(),
+                        quarantine: crate::pacs::QuarantineFolder(
+                            settings.data_dir.join("quarantine"),
+                        ),
+                    },
                     ae_title: d.ae_title.trim().to_owned(),
                 };
                 Some((listener, Arc::new(scp)))

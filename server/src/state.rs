@@ -48,6 +48,16 @@ impl AppState {
         .await
     }
 
+    /// The receiver every DICOM door shares (`pacs::Receiver`).
+    pub fn receiver(&self) -> crate::pacs::Receiver {
+        crate::pacs::Receiver {
+            db: self.db.clone(),
+            images: self.images.clone(),
+            limits: self.settings.image_limits(),
+            quarantine: self.quarantine.clone(),
+        }
+    }
+
     pub fn policy(&self) -> SessionPolicy {
         SessionPolicy {
             absolute: self.settings.absolute_timeout,

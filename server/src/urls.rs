@@ -9,6 +9,8 @@
 
 /// The REST API's prefix.
 pub const API: &str = "/api/v1";
+/// DICOMweb's base (STOW-RS, QIDO-RS, WADO-RS; `crate::dicomweb`).
+pub const DICOMWEB: &str = "/dicomweb";
 
 /// The pages (rendered by `osteo_app`) that form posts return to.
 pub mod page {

@@ -37,10 +37,10 @@ pub(crate) use store::create_case;
 pub use store::{
     act_on_query, ai_input, ai_queue_length, amend_frozen_crf, assign_reader, attach_image,
     awaiting_ai, case_detail, claim_for_ai, complete_images, end_case, enter_pathology, find_case,
-    image_by_original, image_for_viewer, list_cases, list_cases_page, list_queries, map_uids,
-    mark_poor_quality, new_uid, pathology_of, prediction, raise_query, reads, record_ai_failure,
-    record_prediction, release_ai_claim, save_crf, save_read, sign_crf, sign_pathology, sign_read,
-    study_number, worklist, worklist_page,
+    image_by_original, image_for_viewer, images_for_viewer, list_cases, list_cases_page,
+    list_queries, map_uids, mark_poor_quality, new_uid, pathology_of, prediction, raise_query,
+    reads, record_ai_failure, record_prediction, release_ai_claim, save_crf, save_read, sign_crf,
+    sign_pathology, sign_read, study_number, worklist, worklist_page, ViewerImage,
 };
 
 pub mod record;

@@ -587,6 +587,29 @@ pub use osteo_trial::store::sha256_hex;
 pub struct Stored {
     pub image: CaseImage,
     pub warnings: Vec<String>,
+    /// The stored object's UIDs, as de-identification made them.
+    pub uids: InstanceUids,
+}
+
+/// The UIDs a stored (de-identified) object goes by, as DICOMweb names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InstanceUids {
+    pub study: String,
+    pub series: String,
+    pub instance: String,
+    pub sop_class: String,
+}
+
+impl InstanceUids {
+    pub fn of(obj: &DefaultDicomObject) -> InstanceUids {
+        let t = |g, e| text(obj, Tag(g, e)).unwrap_or_default();
+        InstanceUids {
+            study: t(0x0020, 0x000D),
+            series: t(0x0020, 0x000E),
+            instance: t(0x0008, 0x0018),
+            sop_class: t(0x0008, 0x0016),
+        }
+    }
 }
 
 /// A file that passed the checks and is not stored yet: the parsed object
@@ -596,6 +619,8 @@ pub struct Checked {
     pub inspected: Inspected,
     /// SHA-256 of the file as received.
     pub original_sha256: String,
+    /// The file as received.
+    pub bytes: Vec<u8>,
 }
 
 /// Checks one file as every entry point does — its size, the bounded
@@ -612,8 +637,8 @@ pub async fn check(bytes: Vec<u8>, limits: &Limits) -> Result<Checked, IngestErr
     if let Some(bound) = &limits.parse_bound {
         bound.check(&bytes, limits.parse_timeout).await?;
     }
-    let parse = tokio::task::spawn_blocking(move || inspect(&bytes));
-    let (obj, inspected) = tokio::time::timeout(limits.parse_timeout, parse)
+    let parse = tokio::task::spawn_blocking(move || inspect(&bytes).map(|read| (read, bytes)));
+    let ((obj, inspected), bytes) = tokio::time::timeout(limits.parse_timeout, parse)
         .await
         .map_err(|_| IngestError::Timeout(limits.parse_timeout.as_secs().max(1)))?
         .map_err(|e| IngestError::Storage(e.to_string()))??;
@@ -621,6 +646,7 @@ pub async fn check(bytes: Vec<u8>, limits: &Limits) -> Result<Checked, IngestErr
         obj,
         inspected,
         original_sha256,
+        bytes,
     })
 }
 
@@ -667,6 +693,7 @@ pub async fn store_checked(
         mut obj,
         inspected,
         original_sha256,
+        bytes: _,
     } = checked;
     let study_number = case::study_number(db, case_id).await?;
     if case::image_by_original(db, &original_sha256)
@@ -681,9 +708,9 @@ pub async fn store_checked(
     };
     let map = case::map_uids(db, by, &uids(&obj)).await?;
     let shift_days = osteo_trial::study::date_shift(db, case_id).await?;
-    let encoded = tokio::task::spawn_blocking(move || {
+    let (encoded, uids) = tokio::task::spawn_blocking(move || {
         deidentify(&mut obj, &study_number, &map, shift_days);
-        encode(&obj)
+        Ok::<_, IngestError>((encode(&obj)?, InstanceUids::of(&obj)))
     })
     .await
     .map_err(|e| IngestError::Storage(e.to_string()))??;
@@ -718,6 +745,7 @@ pub async fn store_checked(
     Ok(Stored {
         image,
         warnings: inspected.warnings,
+        uids,
     })
 }
 
@@ -840,4 +868,100 @@ mod tests {
         assert_eq!(shift_date("2025-10-02", -1), "");
         assert_eq!(shift_date("", -1), "");
     }
+}
+
+/// What DICOMweb needs of a stored object: its UIDs, its transfer syntax
+/// and its data set as DICOM JSON (PS3.18 F.2). Read from the object once
+/// and cached by its hash, which never goes stale: the object behind a hash
+/// never changes.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct InstanceRecord {
+    pub uids: InstanceUids,
+    pub transfer_syntax: String,
+    /// The data set without bulk data: the pixel data, and any other binary
+    /// value over [`INLINE_LIMIT`] bytes, are left out (their bytes are in
+    /// the object WADO-RS returns).
+    pub metadata: serde_json::Value,
+}
+
+/// The largest binary value a metadata record carries inline.
+pub const INLINE_LIMIT: u32 = 1024;
+
+/// The [`InstanceRecord`] of a stored object; `None` when no such object is
+/// stored.
+pub async fn instance_record(
+    store: &dyn storage::ObjectStore,
+    cache_dir: &std::path::Path,
+    sha256: &str,
+) -> Result<Option<InstanceRecord>, IngestError> {
+    let json = cached(
+        store,
+        cache_dir,
+        sha256,
+        &format!("{sha256}-instance-v1.json"),
+        |obj| {
+            serde_json::to_vec(&InstanceRecord::of(obj)?)
+                .map_err(|e| IngestError::Storage(e.to_string()))
+        },
+    )
+    .await?;
+    json.map(|j| serde_json::from_slice(&j).map_err(|e| IngestError::Storage(e.to_string())))
+        .transpose()
+}
+
+impl InstanceRecord {
+    pub fn of(obj: &DefaultDicomObject) -> Result<InstanceRecord, IngestError> {
+        use dicom_core::header::{HasLength, Header};
+        let bulk = |e: &dicom_object::mem::InMemElement| {
+            e.tag() == Tag(0x7FE0, 0x0010)
+                || (matches!(
+                    e.vr(),
+                    VR::OB | VR::OW | VR::OF | VR::OD | VR::OL | VR::OV | VR::UN
+                ) && e.length().get().is_none_or(|l| l > INLINE_LIMIT))
+        };
+        let data_set = dicom_object::InMemDicomObject::from_element_iter(
+            obj.iter().filter(|e| !bulk(e)).cloned(),
+        );
+        Ok(InstanceRecord {
+            uids: InstanceUids::of(obj),
+            transfer_syntax: obj
+                .meta()
+                .transfer_syntax()
+                .trim_end_matches(['\0', ' '])
+                .to_owned(),
+            metadata: dicom_json::to_value(&data_set)
+                .map_err(|e| IngestError::Storage(format!("DICOM JSON: {e}")))?,
+        })
+    }
+}
+
+/// A stored object as a Part 10 file in the transfer syntax `ts`: the
+/// stored bytes when it is already in it, otherwise transcoded (the pixel
+/// data decoded, then encoded in `ts`); `None` when no such object is
+/// stored. A transfer syntax that cannot be reached is an error.
+pub async fn stored_in(
+    store: &dyn storage::ObjectStore,
+    sha256: &str,
+    stored_ts: &str,
+    ts: &str,
+) -> Result<Option<Vec<u8>>, IngestError> {
+    if ts == stored_ts {
+        return store
+            .get(sha256)
+            .await
+            .map_err(|e| IngestError::Storage(e.to_string()));
+    }
+    let target = ts.to_owned();
+    from_stored(store, sha256, move |obj| {
+        use dicom_encoding::TransferSyntaxIndex;
+        use dicom_pixeldata::Transcode;
+        let syntax = dicom_transfer_syntax_registry::TransferSyntaxRegistry
+            .get(&target)
+            .ok_or_else(|| IngestError::NotDicom(format!("unknown transfer syntax {target}")))?;
+        let mut obj = obj.clone();
+        obj.transcode(syntax)
+            .map_err(|e| IngestError::NotDicom(format!("cannot be transcoded to {target}: {e}")))?;
+        encode(&obj)
+    })
+    .await
 }

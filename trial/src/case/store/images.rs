@@ -133,6 +133,47 @@ pub async fn image_for_viewer(db: &Db, by: &Principal, sha256: &str) -> Result<i
     Err(CaseError::Forbidden)
 }
 
+/// A stored image and its case, as [`images_for_viewer`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewerImage {
+    pub case_id: i64,
+    pub view: View,
+    /// SHA-256 of the stored (de-identified) object.
+    pub sha256: String,
+}
+
+/// Every stored image `by` may see, in the order they were stored, under
+/// the rule of [`image_for_viewer`]: all of them for the roles that see
+/// every case, the assigned cases' for a radiologist, and `Forbidden` for
+/// the others.
+#[tracing::instrument(skip_all)]
+pub async fn images_for_viewer(db: &Db, by: &Principal) -> Result<Vec<ViewerImage>, CaseError> {
+    let rows = if by.role.can(Permission::ViewCases) {
+        sqlx::query("SELECT case_id, view, sha256 FROM case_images ORDER BY id")
+            .fetch_all(db.pool())
+            .await?
+    } else if by.role.can(Permission::ReadCases) {
+        sqlx::query(
+            "SELECT i.case_id, i.view, i.sha256 FROM case_images i \
+             JOIN read_assignments a ON a.case_id = i.case_id AND a.reader_id = $1 ORDER BY i.id",
+        )
+        .bind(by.user_id.unwrap_or(-1))
+        .fetch_all(db.pool())
+        .await?
+    } else {
+        return Err(CaseError::Forbidden);
+    };
+    rows.iter()
+        .map(|r| {
+            Ok(ViewerImage {
+                case_id: r.try_get("case_id")?,
+                view: r.try_get::<String, _>("view")?.parse()?,
+                sha256: r.try_get("sha256")?,
+            })
+        })
+        .collect()
+}
+
 /// The case already holding an image uploaded with this original hash.
 #[tracing::instrument(skip_all)]
 pub async fn image_by_original(db: &Db, original_sha256: &str) -> Result<Option<i64>, CaseError> {

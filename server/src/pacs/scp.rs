@@ -1,6 +1,5 @@
-//! The PACS link: a DICOM C-STORE SCP inside the server (`serve
-//! --dicom-port 11112 --dicom-ae OSTEO`), written on dicom-ul's
-//! asynchronous upper layer.
+//! The DICOM C-STORE SCP (`serve --dicom-port 11112 --dicom-ae OSTEO`),
+//! written on dicom-ul's asynchronous upper layer.
 //!
 //! - **Who may call.** The calling AE title, and the IP address where one is
 //!   set, must be an allowed peer of the study (`osteo_trial::pacs`, set by
@@ -10,23 +9,17 @@
 //!   (for presentation and for processing) and Secondary Capture, in the
 //!   transfer syntaxes the upload decodes ([`TRANSFER_SYNTAXES`]). Every
 //!   other abstract or transfer syntax is refused at negotiation.
-//! - **The same path as an upload.** A received object becomes the Part 10
-//!   file it was (file meta from the negotiated transfer syntax, the data
-//!   set as sent, never re-encoded) and goes through the upload's checks:
-//!   the bounded child-process read, the radiograph checks,
-//!   de-identification, content-addressed storage and the audit trail.
-//! - **Where it goes.** The case whose route (registered by the coordinator:
-//!   accession number or patient ID) matches the file. An image that
-//!   matches no route, or whose case no longer takes images, waits in the
-//!   quarantine folder for a coordinator; nothing is guessed and nothing
-//!   lost.
-//! - **What the sender hears.** Success once the object is stored on its
-//!   case or kept in quarantine (a repeat of a stored object is a success
-//!   too, as archives answer); a file the checks refuse gets a failure
-//!   status with the reason in Error Comment; an object over the size limit
-//!   gets "out of resources".
+//! - **What arrives.** A received object becomes the Part 10 file it was
+//!   (file meta from the negotiated transfer syntax, the data set as sent,
+//!   never re-encoded) and goes to [`Receiver::receive`], the path every
+//!   door shares.
+//! - **What the sender hears.** Success once the object is kept (on its
+//!   case, already, or in quarantine); a file the checks refuse gets a
+//!   failure status with the reason in Error Comment; an object over the
+//!   size limit gets "out of resources".
 
-use crate::imaging::{self, IngestError, Limits};
+use super::{failure_status, principal, status, Received, Receiver, Sender};
+use crate::imaging;
 use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, Tag, VR};
 use dicom_encoding::TransferSyntaxIndex;
@@ -36,11 +29,8 @@ use dicom_ul::association::server::{AccessControl, ServerAssociationOptions};
 use dicom_ul::pdu::{AssociationRJServiceUserReason, PDataValue, PDataValueType, UserIdentity};
 use dicom_ul::Pdu;
 use osteo_trial::audit::{self, Change, Principal};
-use osteo_trial::domain::{AuditSource, Role};
-use osteo_trial::pacs::{self, NewQuarantined, RouteKind};
-use osteo_trial::store::Db;
+use osteo_trial::pacs;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -95,14 +85,6 @@ const IDLE: Duration = Duration::from_secs(60);
 /// The largest PDU we accept.
 const MAX_PDU: u32 = 64 * 1024;
 
-/// DIMSE status codes (PS3.7 Annex C, PS3.4 B.2.3).
-mod status {
-    pub const SUCCESS: u16 = 0x0000;
-    pub const OUT_OF_RESOURCES: u16 = 0xA700;
-    pub const CANNOT_UNDERSTAND: u16 = 0xC000;
-    pub const PROCESSING_FAILURE: u16 = 0x0110;
-}
-
 /// Where the DICOM listener runs (from `serve --dicom-port/--dicom-ae`).
 #[derive(Debug, Clone)]
 pub struct DicomSettings {
@@ -111,78 +93,10 @@ pub struct DicomSettings {
     pub ae_title: String,
 }
 
-/// The receiver: what an association needs to store what it receives.
+/// The listener: our AE title, and the receiver behind it.
 pub struct Scp {
-    pub db: Db,
-    pub images: Arc<dyn imaging::storage::ObjectStore>,
-    pub limits: Limits,
-    /// The quarantine folder: unmatched originals by SHA-256, until resolved.
-    pub quarantine: QuarantineFolder,
+    pub receiver: Receiver,
     pub ae_title: String,
-}
-
-/// Originals waiting for a coordinator, named by their SHA-256. They still
-/// carry the patient's identifiers (the coordinator needs them to find the
-/// case), so they live apart from the de-identified store, readable by the
-/// server's user only, and are removed when resolved.
-#[derive(Debug, Clone)]
-pub struct QuarantineFolder(pub PathBuf);
-
-impl QuarantineFolder {
-    fn path(&self, sha256: &str) -> PathBuf {
-        self.0.join(format!("{sha256}.dcm"))
-    }
-
-    /// Keeps `bytes` under their hash (written whole, then renamed).
-    pub async fn put(&self, sha256: &str, bytes: &[u8]) -> std::io::Result<()> {
-        let path = self.path(sha256);
-        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-            return Ok(());
-        }
-        tokio::fs::create_dir_all(&self.0).await?;
-        let tmp = self.0.join(format!(".{sha256}.{}.tmp", std::process::id()));
-        {
-            use tokio::io::AsyncWriteExt;
-            let mut options = tokio::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            options.mode(0o600);
-            let mut file = options.open(&tmp).await?;
-            file.write_all(bytes).await?;
-            file.sync_all().await?;
-        }
-        tokio::fs::rename(&tmp, &path).await
-    }
-
-    pub async fn get(&self, sha256: &str) -> std::io::Result<Option<Vec<u8>>> {
-        if !osteo_trial::codes::is_sha256(sha256) {
-            return Ok(None);
-        }
-        match tokio::fs::read(self.path(sha256)).await {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub async fn remove(&self, sha256: &str) -> std::io::Result<()> {
-        match tokio::fs::remove_file(self.path(sha256)).await {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// The principal a sending AE acts as: the system, in the coordinator's
-/// role (it may attach images and nothing else a coordinator may not),
-/// audited as `dicom:<AE title>`.
-pub fn principal(calling_ae: &str) -> Principal {
-    Principal {
-        user_id: None,
-        name: format!("dicom:{}", calling_ae.trim()),
-        role: Role::Coordinator,
-        source: AuditSource::System,
-    }
 }
 
 /// The access check of one incoming association: our AE title called,
@@ -255,7 +169,7 @@ impl Scp {
 
     /// One association, from negotiation to release.
     async fn association(&self, socket: tokio::net::TcpStream, peer: SocketAddr) {
-        let peers = match pacs::peers(&self.db).await {
+        let peers = match pacs::peers(&self.receiver.db).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = ?e, "reading the allowed DICOM peers failed");
@@ -306,7 +220,7 @@ impl Scp {
             match pdu {
                 Pdu::PData { data } => {
                     for value in data {
-                        let Some(done) = message.take(value, self.limits.max_bytes) else {
+                        let Some(done) = message.take(value, self.receiver.limits.max_bytes) else {
                             continue;
                         };
                         let reply = self.answer(&association, done, &by, peer).await;
@@ -346,7 +260,7 @@ impl Scp {
             None,
             Some(format!("{calling} at {}: {why} ({error})", peer.ip())),
         );
-        if let Err(e) = audit::record(&self.db, &principal(&calling), change).await {
+        if let Err(e) = audit::record(&self.receiver.db, &principal(&calling), change).await {
             tracing::error!(error = %e, "the refused association could not be audited");
         }
     }
@@ -388,7 +302,7 @@ impl Scp {
                         status::OUT_OF_RESOURCES,
                         Some(format!(
                             "larger than the limit of {}",
-                            imaging::Size(self.limits.max_bytes)
+                            imaging::Size(self.receiver.limits.max_bytes)
                         )),
                     )
                 } else {
@@ -417,7 +331,7 @@ impl Scp {
         ))
     }
 
-    /// Stores one received file on its case, or in quarantine: the status
+    /// Stores one received file through the shared receiver: the status
     /// and error comment for the sender.
     async fn store(
         &self,
@@ -425,138 +339,18 @@ impl Scp {
         by: &Principal,
         peer: SocketAddr,
     ) -> (u16, Option<String>) {
-        let size = file.len();
-        let original = imaging::sha256_hex(&file);
-        let checked = match imaging::check(file.clone(), &self.limits).await {
-            Ok(c) => c,
-            Err(e) => {
-                self.audit_refusal(by, peer, size, &original, &e).await;
-                return refusal_status(&e);
-            }
+        let from = Sender {
+            name: by.name.trim_start_matches("dicom:").to_owned(),
+            address: peer.ip(),
         };
-        let identifiers = [
-            (
-                RouteKind::AccessionNumber,
-                imaging::text(&checked.obj, Tag(0x0008, 0x0050)),
-            ),
-            (
-                RouteKind::PatientId,
-                imaging::text(&checked.obj, Tag(0x0010, 0x0020)),
-            ),
-        ];
-        let routed = match pacs::route_of(&self.db, &identifiers).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = ?e, "routing a received image failed");
-                return (status::PROCESSING_FAILURE, Some("internal error".into()));
+        match self.receiver.receive(file, by, &from).await.outcome {
+            Received::Stored { .. } | Received::AlreadyHeld | Received::Quarantined(_) => {
+                (status::SUCCESS, None)
             }
-        };
-        let why = match routed {
-            None => "no route matches its accession number or patient ID".to_owned(),
-            Some(case_id) => {
-                match imaging::store_checked(
-                    &self.db,
-                    self.images.as_ref(),
-                    by,
-                    case_id,
-                    checked,
-                    None,
-                )
-                .await
-                {
-                    Ok(stored) => {
-                        tracing::info!(case_id = %case_id, sha256 = %stored.image.sha256, "a received image was stored");
-                        return (status::SUCCESS, None);
-                    }
-                    Err(IngestError::Duplicate) => return (status::SUCCESS, None),
-                    // The file is fine, its case does not take it now: keep it.
-                    Err(
-                        e @ (IngestError::Case(_)
-                        | IngestError::Study(_)
-                        | IngestError::ViewUnknown(_)),
-                    ) => {
-                        format!("its route's case did not take it: {e}")
-                    }
-                    Err(e) => {
-                        self.audit_refusal(by, peer, size, &original, &e).await;
-                        return refusal_status(&e);
-                    }
-                }
-            }
-        };
-        match self.keep(by, peer, &file, &original, why).await {
-            Ok(()) => (status::SUCCESS, None),
-            Err(e) => {
-                tracing::error!(error = %e, "quarantining a received image failed");
-                (
-                    status::OUT_OF_RESOURCES,
-                    Some("it could not be kept".into()),
-                )
-            }
+            Received::Refused(e) => (failure_status(&e), Some(e.to_string())),
+            Received::Failed(why) => (status::PROCESSING_FAILURE, Some(why.to_owned())),
         }
     }
-
-    /// Keeps an unrouted image in quarantine: the file, then its record.
-    async fn keep(
-        &self,
-        by: &Principal,
-        peer: SocketAddr,
-        file: &[u8],
-        sha256: &str,
-        reason: String,
-    ) -> anyhow::Result<()> {
-        self.quarantine.put(sha256, file).await?;
-        let id = pacs::quarantine(
-            &self.db,
-            by,
-            NewQuarantined {
-                calling_ae: by.name.trim_start_matches("dicom:").to_owned(),
-                peer_address: peer.ip().to_string(),
-                original_sha256: sha256.to_owned(),
-                size_bytes: i64::try_from(file.len()).unwrap_or(i64::MAX),
-                reason,
-            },
-        )
-        .await?;
-        tracing::info!(quarantine_id = id, "a received image waits in quarantine");
-        Ok(())
-    }
-
-    async fn audit_refusal(
-        &self,
-        by: &Principal,
-        peer: SocketAddr,
-        size: usize,
-        sha256: &str,
-        e: &IngestError,
-    ) {
-        let change = Change::new("dicom.image.refused", "dicom_peer", &by.name).field(
-            "file",
-            None,
-            Some(format!(
-                "from {} ({size} bytes, sha256 {sha256}): {e}",
-                peer.ip()
-            )),
-        );
-        if let Err(e) = audit::record(&self.db, by, change).await {
-            tracing::error!(error = %e, "the refusal could not be audited");
-        }
-    }
-}
-
-/// The status for a file the checks refused, with the reason cut to an
-/// Error Comment (LO, 64 characters).
-fn refusal_status(e: &IngestError) -> (u16, Option<String>) {
-    let status = match e {
-        IngestError::TooLarge { .. } | IngestError::Bounds(_) | IngestError::Timeout(_) => {
-            status::OUT_OF_RESOURCES
-        }
-        IngestError::Storage(_) | IngestError::Case(_) | IngestError::Study(_) => {
-            status::PROCESSING_FAILURE
-        }
-        _ => status::CANNOT_UNDERSTAND,
-    };
-    (status, Some(e.to_string()))
 }
 
 /// A DIMSE command's fields this SCP uses.
@@ -809,170 +603,4 @@ mod tests {
             .expect("the message is whole");
         assert!(done.overflow && done.data.is_empty() && done.context == 3);
     }
-}
-
-/// Why a quarantined image could not be assigned to a case.
-#[derive(Debug, thiserror::Error)]
-pub enum AssignError {
-    #[error(transparent)]
-    Pacs(#[from] pacs::PacsError),
-    #[error(transparent)]
-    Ingest(#[from] IngestError),
-    #[error("the quarantined file is missing from the quarantine folder")]
-    Missing,
-    #[error("the quarantine folder could not be read: {0}")]
-    Folder(#[from] std::io::Error),
-}
-
-/// Where a quarantined image goes: its case, and its view when the file
-/// does not say.
-#[derive(Debug, Clone, Copy)]
-pub struct Assignment {
-    pub case_id: osteo_trial::domain::CaseId,
-    pub view: Option<osteo_trial::case::View>,
-}
-
-impl osteo_trial::error::ServiceError for AssignError {
-    fn kind(&self) -> osteo_trial::error::ErrorKind {
-        use osteo_trial::error::ErrorKind;
-        match self {
-            AssignError::Pacs(e) => e.kind(),
-            AssignError::Ingest(IngestError::Case(e)) => e.kind(),
-            AssignError::Ingest(IngestError::Study(e)) => e.kind(),
-            AssignError::Ingest(IngestError::Storage(_))
-            | AssignError::Missing
-            | AssignError::Folder(_) => ErrorKind::Internal,
-            AssignError::Ingest(_) => ErrorKind::Invalid,
-        }
-    }
-
-    fn code(&self) -> &'static str {
-        match self {
-            AssignError::Pacs(e) => e.code(),
-            AssignError::Ingest(IngestError::Case(e)) => e.code(),
-            AssignError::Ingest(IngestError::Study(e)) => e.code(),
-            AssignError::Ingest(_) => "image",
-            AssignError::Missing | AssignError::Folder(_) => "internal",
-        }
-    }
-}
-
-/// A coordinator's assignment of a quarantined image to a case: the file
-/// goes through the upload's path to the case, the entry is resolved, and
-/// the original (with its identifiers) leaves the quarantine folder.
-/// Repeating an assignment that stored the image but did not finish
-/// resolves it.
-pub async fn assign(
-    db: &Db,
-    images: &dyn imaging::storage::ObjectStore,
-    limits: &Limits,
-    folder: &QuarantineFolder,
-    by: &Principal,
-    id: i64,
-    to: Assignment,
-) -> Result<(), AssignError> {
-    let Assignment { case_id, view } = to;
-    let entry = pacs::quarantined_one(db, by, id).await?;
-    if entry.outcome.is_some() {
-        return Err(pacs::PacsError::NotQuarantined.into());
-    }
-    let bytes = folder
-        .get(&entry.original_sha256)
-        .await?
-        .ok_or(AssignError::Missing)?;
-    let checked = imaging::check(bytes, limits).await?;
-    match imaging::store_checked(db, images, by, case_id, checked, view).await {
-        Ok(_) => {}
-        Err(IngestError::Duplicate) => {
-            let on = osteo_trial::case::image_by_original(db, &entry.original_sha256)
-                .await
-                .map_err(IngestError::Case)?;
-            if on != Some(case_id.get()) {
-                return Err(IngestError::Duplicate.into());
-            }
-        }
-        Err(e) => return Err(e.into()),
-    }
-    pacs::resolve(db, by, id, pacs::Resolution::Assigned(case_id)).await?;
-    folder.remove(&entry.original_sha256).await?;
-    Ok(())
-}
-
-/// A coordinator's discarding of a quarantined image, with the reason: the
-/// entry stays (resolved), the file is removed.
-pub async fn discard(
-    db: &Db,
-    folder: &QuarantineFolder,
-    by: &Principal,
-    id: i64,
-    reason: &str,
-) -> Result<(), AssignError> {
-    let entry = pacs::quarantined_one(db, by, id).await?;
-    pacs::resolve(db, by, id, pacs::Resolution::Discarded(reason.to_owned())).await?;
-    folder.remove(&entry.original_sha256).await?;
-    Ok(())
-}
-
-/// What a quarantined file says of itself, for the coordinator who matches
-/// it to a case (read from the file; never stored in the database).
-#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
-pub struct Found {
-    pub patient_name: Option<String>,
-    pub patient_id: Option<String>,
-    pub accession_number: Option<String>,
-    pub study_date: Option<String>,
-    pub modality: Option<String>,
-    pub body_part: Option<String>,
-    pub view_position: Option<String>,
-}
-
-/// Reads what a quarantined file says (its header only).
-pub async fn found(
-    folder: &QuarantineFolder,
-    sha256: &str,
-) -> Result<Option<Found>, std::io::Error> {
-    let Some(bytes) = folder.get(sha256).await? else {
-        return Ok(None);
-    };
-    let read = tokio::task::spawn_blocking(move || {
-        dicom_object::OpenFileOptions::new()
-            .read_until(Tag(0x7FE0, 0x0010))
-            .from_reader(std::io::Cursor::new(bytes))
-            .ok()
-            .map(|obj| {
-                let t = |g, e| imaging::text(&obj, Tag(g, e));
-                Found {
-                    patient_name: t(0x0010, 0x0010),
-                    patient_id: t(0x0010, 0x0020),
-                    accession_number: t(0x0008, 0x0050),
-                    study_date: t(0x0008, 0x0020),
-                    modality: t(0x0008, 0x0060),
-                    body_part: t(0x0018, 0x0015),
-                    view_position: t(0x0018, 0x5101),
-                }
-            })
-    })
-    .await
-    .map_err(std::io::Error::other)?;
-    Ok(read)
-}
-
-/// What a quarantined file says, as label keys (`pacs.found.*`) and values
-/// for its page; empty when the file cannot be read.
-pub async fn found_pairs(folder: &QuarantineFolder, sha256: &str) -> Vec<(String, String)> {
-    let Ok(Some(f)) = found(folder, sha256).await else {
-        return Vec::new();
-    };
-    [
-        ("patient_name", f.patient_name),
-        ("patient_id", f.patient_id),
-        ("accession_number", f.accession_number),
-        ("study_date", f.study_date),
-        ("modality", f.modality),
-        ("body_part", f.body_part),
-        ("view_position", f.view_position),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
-    .collect()
 }
