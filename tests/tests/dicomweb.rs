@@ -176,7 +176,10 @@ async fn dicomweb_client_stores_a_study_finds_it_and_fetches_it_de_identified() 
     assert_eq!(studies[0]["instances"], 2);
     assert_eq!(studies[0]["modalities"], json!(["CR"]));
     let instances = read["instances"].as_array().unwrap();
-    let mut series: Vec<&str> = instances.iter().filter_map(|i| i["series"].as_str()).collect();
+    let mut series: Vec<&str> = instances
+        .iter()
+        .filter_map(|i| i["series"].as_str())
+        .collect();
     series.dedup();
     assert_eq!(read["series"], series.len(), "{read}");
     assert_eq!(instances.len(), 2, "{read}");
