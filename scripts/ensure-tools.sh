@@ -5,7 +5,8 @@
 #   test:  also Debian's chromium + chromium-driver (browser tests),
 #          postgresql (the suite runs on PostgreSQL too), dcmtk and
 #          libgdcm-tools (independent DICOM readers and encoders), orthanc
-#          and orthanc-dicomweb (a hospital archive as a peer),
+#          and orthanc-dicomweb (a hospital archive as a peer), openssl
+#          (the certificates of DICOM over TLS),
 #          python3-pydicom (its reader and its test files) and poppler-utils
 #          (pdftotext reads the reports back); schemathesis and
 #          dicomweb-client in their own virtual environments under target/
@@ -35,6 +36,7 @@ if [ "$mode" = test ]; then
     command -v gdcmconv >/dev/null || packages+=(libgdcm-tools)
     command -v pdftotext >/dev/null || packages+=(poppler-utils)
     [ -x /usr/sbin/Orthanc ] || packages+=(orthanc)
+    command -v openssl >/dev/null || packages+=(openssl)
     [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || packages+=(orthanc-dicomweb)
     { python3 -c 'import pydicom' || /usr/bin/python3 -c 'import pydicom'; } 2>/dev/null || packages+=(python3-pydicom)
     python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)

@@ -159,10 +159,11 @@ impl Application {
         let dicom = match &settings.dicom {
             None => None,
             Some(d) => {
+                let tls = d.tls.as_ref().map(|t| t.server_config()).transpose()?;
                 let listener = TcpListener::bind(d.bind)
                     .await
                     .with_context(|| format!("binding the DICOM port {}", d.bind))?;
-                tracing::info!(address = %listener.local_addr()?, ae_title = %d.ae_title, "DICOM C-STORE SCP listening");
+                tracing::info!(address = %listener.local_addr()?, ae_title = %d.ae_title, tls = tls.is_some(), "DICOM C-STORE SCP listening");
                 let scp = crate::pacs::Scp {
                     receiver: crate::pacs::Receiver {
                         db: db.clone(),
@@ -173,6 +174,7 @@ impl Application {
                         ),
                     },
                     ae_title: d.ae_title.trim().to_owned(),
+                    tls,
                 };
                 Some((listener, Arc::new(scp)))
             }

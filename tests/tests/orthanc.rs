@@ -154,6 +154,7 @@ async fn orthanc_pushes_studies_over_c_store_and_stow_rs_and_they_land_on_their_
         s.dicom = Some(osteo_server::pacs::DicomSettings {
             bind: "127.0.0.1:0".parse().unwrap(),
             ae_title: OUR_AE.into(),
+            tls: None,
         });
     })
     .await;

@@ -18,10 +18,17 @@ const OUR_AE: &str = "OSTEO";
 const SENDER: &str = "MODALITY1";
 
 async fn app_with_dicom() -> TestApp {
-    let app = spawn_app_with(|s| {
+    app_with_dicom_over(None).await
+}
+
+/// A server whose DICOM port speaks TLS when `tls` is given, with
+/// [`SENDER`] at 127.0.0.1 as its allowed peer.
+async fn app_with_dicom_over(tls: Option<osteo_server::pacs::scp::TlsFiles>) -> TestApp {
+    let app = spawn_app_with(move |s| {
         s.dicom = Some(osteo_server::pacs::DicomSettings {
             bind: "127.0.0.1:0".parse().unwrap(),
             ae_title: OUR_AE.into(),
+            tls,
         });
     })
     .await;
@@ -510,4 +517,119 @@ async fn a_folder_of_mixed_transfer_syntaxes_is_received_whole() {
             assert_eq!(from.trim(), to.trim(), "{log}");
         }
     }
+}
+
+/// Makes, with Debian's `openssl`, an authority and the certificates it
+/// signs for the server and a sending modality: `(dir, files)`.
+fn certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", said(&out));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=Hospital test CA",
+        "-days",
+        "2",
+    ]);
+    for (who, usage) in [("server", "serverAuth"), ("modality", "clientAuth")] {
+        std::fs::write(
+            dir.join(format!("{who}.ext")),
+            format!("basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage={usage}\n"),
+        )
+        .unwrap();
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{who}.key"),
+            "-out",
+            &format!("{who}.csr"),
+            "-subj",
+            &format!("/CN={who}"),
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{who}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &format!("{who}.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{who}.ext"),
+        ]);
+    }
+}
+
+/// DICOM over TLS with mutual authentication: a modality holding a
+/// certificate of the hospital's authority, and allowed as a peer, echoes
+/// and stores; a plain connection, a TLS caller without a certificate and
+/// an unknown AE with a good certificate are all refused.
+#[tokio::test]
+async fn dicom_over_tls_takes_allowed_peers_with_certificates_only() {
+    let certs = tempfile::tempdir().unwrap();
+    certificates(certs.path());
+    let file = |name: &str| certs.path().join(name).display().to_string();
+    let app = app_with_dicom_over(Some(osteo_server::pacs::scp::TlsFiles {
+        cert: certs.path().join("server.pem"),
+        key: certs.path().join("server.key"),
+        client_ca: Some(certs.path().join("ca.pem")),
+    }))
+    .await;
+    let (key, cert, ca) = (file("modality.key"), file("modality.pem"), file("ca.pem"));
+    let tls = ["+tls", key.as_str(), cert.as_str(), "+cf", ca.as_str()];
+
+    let echo = dcmtk(&app, "echoscu", SENDER, &tls, &[]).await;
+    assert!(echo.status.success(), "C-ECHO over TLS: {}", said(&echo));
+
+    let coordinator = app.api_client("coordinator").await;
+    let id = enrol(&coordinator).await;
+    route(&app, id, "patient_id", "MRN-Gao").await;
+    let dir = tempfile::tempdir().unwrap();
+    let image = write(
+        dir.path(),
+        "ap.dcm",
+        &Radiograph::cr("Gao", "AP", 61).bytes(),
+    );
+    let store = dcmtk(&app, "storescu", SENDER, &tls, &[image.as_path()]).await;
+    assert!(store.status.success(), "C-STORE over TLS: {}", said(&store));
+    assert_eq!(images_of(&app, id).await.len(), 1);
+
+    let plain = dcmtk(&app, "echoscu", SENDER, &[], &[]).await;
+    assert!(!plain.status.success(), "plain DICOM: {}", said(&plain));
+    let anonymous = dcmtk(&app, "echoscu", SENDER, &["+tla", "+cf", ca.as_str()], &[]).await;
+    assert!(
+        !anonymous.status.success(),
+        "TLS without a certificate: {}",
+        said(&anonymous)
+    );
+    let stranger = dcmtk(&app, "echoscu", "STRANGER", &tls, &[]).await;
+    assert!(!stranger.status.success(), "{}", said(&stranger));
+    assert!(
+        said(&stranger).to_lowercase().contains("reject"),
+        "{}",
+        said(&stranger)
+    );
 }

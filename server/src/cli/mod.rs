@@ -190,6 +190,15 @@ struct ServeArgs {
     /// This server's DICOM AE title, which senders must call.
     #[arg(long, env = "OSTEO_DICOM_AE", default_value = "OSTEO")]
     dicom_ae: String,
+    /// DICOM over TLS: this server's certificate chain (PEM). With --dicom-tls-key, the DICOM port speaks TLS only (TLS 1.2 or 1.3, PS3.15's BCP 195 profile).
+    #[arg(long, env = "OSTEO_DICOM_TLS_CERT", requires = "dicom_tls_key")]
+    dicom_tls_cert: Option<std::path::PathBuf>,
+    /// DICOM over TLS: the private key of --dicom-tls-cert (PEM).
+    #[arg(long, env = "OSTEO_DICOM_TLS_KEY", requires = "dicom_tls_cert")]
+    dicom_tls_key: Option<std::path::PathBuf>,
+    /// DICOM over TLS: callers must also present a certificate signed by one of these authorities (PEM), besides being an allowed peer.
+    #[arg(long, env = "OSTEO_DICOM_TLS_CLIENT_CA", requires = "dicom_tls_cert")]
+    dicom_tls_client_ca: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -439,9 +448,23 @@ async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.ai_lease = std::time::Duration::from_secs(args.ai_lease_seconds);
     settings.ai_backend = args.ai_backend;
     settings.demo_cases = args.demo_cases;
+    if args.dicom_port.is_none() && args.dicom_tls_cert.is_some() {
+        return Err(usage_error(
+            "--dicom-tls-cert and --dicom-tls-key secure the DICOM port: give --dicom-port too"
+                .into(),
+        ));
+    }
     settings.dicom = args.dicom_port.map(|port| crate::pacs::DicomSettings {
         bind: std::net::SocketAddr::new(args.dicom_host.unwrap_or(settings.bind.ip()), port),
         ae_title: args.dicom_ae.clone(),
+        tls: match (&args.dicom_tls_cert, &args.dicom_tls_key) {
+            (Some(cert), Some(key)) => Some(crate::pacs::scp::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: args.dicom_tls_client_ca.clone(),
+            }),
+            _ => None,
+        },
     });
     settings.validate().map_err(|e| Usage(e.to_string()))?;
     if !settings

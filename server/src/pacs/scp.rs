@@ -91,12 +91,82 @@ pub struct DicomSettings {
     pub bind: SocketAddr,
     /// Our AE title: callers must call it.
     pub ae_title: String,
+    /// DICOM over TLS, when set (`--dicom-tls-cert/--dicom-tls-key`).
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of DICOM over TLS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// This server's certificate chain.
+    pub cert: std::path::PathBuf,
+    /// Its private key.
+    pub key: std::path::PathBuf,
+    /// When set, callers must present a certificate signed by one of these
+    /// authorities (mutual TLS), besides being an allowed peer.
+    pub client_ca: Option<std::path::PathBuf>,
+}
+
+impl TlsFiles {
+    /// The TLS configuration: TLS 1.2 and 1.3 with rustls's safe defaults
+    /// (which meet the BCP 195 profile of PS3.15 B.9). Every fault names
+    /// the file.
+    pub fn server_config(&self) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+        use anyhow::Context;
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.cert)
+            .and_then(|c| c.collect::<Result<_, _>>())
+            .with_context(|| format!("reading the certificates in {}", self.cert.display()))?;
+        anyhow::ensure!(
+            !certs.is_empty(),
+            "{} holds no certificate",
+            self.cert.display()
+        );
+        let key = PrivateKeyDer::from_pem_file(&self.key)
+            .with_context(|| format!("reading the private key in {}", self.key.display()))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .context("the TLS protocol versions")?;
+        let builder = match &self.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for c in CertificateDer::pem_file_iter(ca)
+                    .with_context(|| format!("reading the authorities in {}", ca.display()))?
+                {
+                    roots
+                        .add(c.with_context(|| format!("reading {}", ca.display()))?)
+                        .with_context(|| format!("an authority in {}", ca.display()))?;
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .with_context(|| format!("the client authorities of {}", ca.display()))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let config = builder.with_single_cert(certs, key).with_context(|| {
+            format!(
+                "the key in {} does not go with the certificate in {}",
+                self.key.display(),
+                self.cert.display()
+            )
+        })?;
+        Ok(Arc::new(config))
+    }
 }
 
 /// The listener: our AE title, and the receiver behind it.
 pub struct Scp {
     pub receiver: Receiver,
     pub ae_title: String,
+    /// DICOM over TLS (PS3.15 B.9, the BCP 195 profile): the listener
+    /// speaks TLS only.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// The access check of one incoming association: our AE title called,
@@ -194,15 +264,40 @@ impl Scp {
             options = options.with_transfer_syntax(ts);
         }
         let options = options.ae_access_control(SharedCheck(check.clone()));
-        let established = options.establish_async(socket).await;
-        let mut association = match established {
-            Ok(a) => a,
-            Err(e) => {
-                let seen = check.seen.lock().ok().and_then(|s| s.clone());
-                self.refused(peer, seen, &e.to_string()).await;
-                return;
-            }
+        let refused = |e: dicom_ul::association::Error| {
+            let seen = check.seen.lock().ok().and_then(|s| s.clone());
+            (seen, e.to_string())
         };
+        match &self.tls {
+            None => match options.establish_async(socket).await {
+                Ok(a) => self.exchange(a, peer).await,
+                Err(e) => {
+                    let (seen, e) = refused(e);
+                    self.refused(peer, seen, &e).await;
+                }
+            },
+            Some(tls) => match options
+                .tls_config(tls.clone())
+                .establish_tls_async(socket)
+                .await
+            {
+                Ok(a) => self.exchange(a, peer).await,
+                Err(e) => {
+                    let (seen, e) = refused(e);
+                    self.refused(peer, seen, &e).await;
+                }
+            },
+        }
+    }
+
+    /// An established association's messages, until release.
+    async fn exchange<S>(
+        &self,
+        mut association: dicom_ul::association::server::AsyncServerAssociation<S>,
+        peer: SocketAddr,
+    ) where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+    {
         let calling = dicom_ul::association::Association::peer_ae_title(&association)
             .trim()
             .to_owned();
