@@ -633,3 +633,94 @@ async fn dicom_over_tls_takes_allowed_peers_with_certificates_only() {
         said(&stranger)
     );
 }
+
+/// A peer that sends the study number in a tag of its own (here Study ID,
+/// set by the modality's operator) has its images routed by it when no
+/// worklist route matches; a number that names no case, or that disagrees
+/// with a route, leaves the image in quarantine.
+#[tokio::test]
+async fn a_peer_that_carries_the_study_number_in_a_configured_tag_is_routed_by_it() {
+    const TAGGED: &str = "MODALITY2";
+    let app = app_with_dicom().await;
+    let admin = app.api_client("admin").await;
+    let (status, refused) = admin
+        .send_json(
+            Method::POST,
+            "/dicom/peers",
+            &json!({"ae_title": TAGGED, "study_number_tag": "NoSuchKeyword"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["code"], "bad_tag", "{refused}");
+    let (status, peer) = admin
+        .send_json(
+            Method::POST,
+            "/dicom/peers",
+            &json!({"ae_title": TAGGED, "address": "127.0.0.1", "study_number_tag": "StudyID"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{peer}");
+    assert_eq!(peer["study_number_tag"], "00200010", "{peer}");
+
+    let coordinator = app.api_client("coordinator").await;
+    let id = enrol(&coordinator).await;
+    let other = enrol(&coordinator).await;
+    let (_, case) = coordinator.get_json(&format!("/cases/{id}")).await;
+    let number = case["summary"]["study_number"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let tagged = |name: &str, seed: u16, study_id: &str| {
+        let path = write(
+            dir.path(),
+            name,
+            &Radiograph::cr("Qian", "AP", seed).bytes(),
+        );
+        let out = Command::new("dcmodify")
+            .args(["-nb", "-i", &format!("(0020,0010)={study_id}")])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", said(&out));
+        path
+    };
+    let right = tagged("right.dcm", 71, &number);
+    let unknown = tagged("unknown.dcm", 72, "P-9999");
+    let sent = dcmtk(
+        &app,
+        "storescu",
+        TAGGED,
+        &[],
+        &[right.as_path(), unknown.as_path()],
+    )
+    .await;
+    assert!(sent.status.success(), "{}", said(&sent));
+    assert_eq!(images_of(&app, id).await.len(), 1);
+
+    // A route and the tag that disagree: nothing is guessed.
+    route(&app, other, "patient_id", "MRN-Qian").await;
+    let disagreeing = tagged("disagreeing.dcm", 73, &number);
+    let sent = dcmtk(&app, "storescu", TAGGED, &[], &[disagreeing.as_path()]).await;
+    assert!(sent.status.success(), "{}", said(&sent));
+    assert_eq!(images_of(&app, id).await.len(), 1);
+    assert!(images_of(&app, other).await.is_empty());
+    // The same tag from a peer not configured with it is not read.
+    let untagged = tagged("untagged.dcm", 74, &number);
+    let sent = dcmtk(&app, "storescu", SENDER, &[], &[untagged.as_path()]).await;
+    assert!(sent.status.success(), "{}", said(&sent));
+    assert_eq!(
+        images_of(&app, other).await.len(),
+        1,
+        "routed by patient ID"
+    );
+    assert_eq!(images_of(&app, id).await.len(), 1);
+
+    let (_, waiting) = coordinator.get_json("/dicom/quarantine").await;
+    let reasons: Vec<&str> = waiting
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|q| q["reason"].as_str())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{waiting}");
+    assert!(reasons[0].contains("`P-9999`"), "{reasons:?}");
+    assert!(reasons[1].contains("different cases"), "{reasons:?}");
+}

@@ -32,6 +32,8 @@ pub enum PacsError {
     BadAeTitle,
     #[error("`{0}` is not an IP address (write it as 10.0.0.5 or fe80::1, or leave it empty for any address)")]
     BadAddress(String),
+    #[error("`{0}` is not a DICOM tag: write it as eight hexadecimal digits, group then element (00200010)")]
+    BadTag(String),
     #[error("this AE title and address are already allowed")]
     PeerExists,
     #[error("no such DICOM peer (or it is already retired)")]
@@ -73,6 +75,7 @@ impl ServiceError for PacsError {
             E::Forbidden => ErrorKind::Forbidden,
             E::BadAeTitle
             | E::BadAddress(_)
+            | E::BadTag(_)
             | E::BadIdentifier
             | E::NoReason
             | E::Code(_)
@@ -94,6 +97,7 @@ impl ServiceError for PacsError {
             E::DatabaseLocked => "database_locked",
             E::BadAeTitle => "bad_ae_title",
             E::BadAddress(_) => "bad_address",
+            E::BadTag(_) => "bad_tag",
             E::PeerExists => "peer_exists",
             E::NoPeer => "no_peer",
             E::BadIdentifier => "bad_identifier",
@@ -119,7 +123,20 @@ pub struct Peer {
     pub ae_title: String,
     /// The IP address it must call from; `None`: any address.
     pub address: Option<String>,
+    /// The tag (eight hexadecimal digits) in which this peer sends the
+    /// study number, for images no route matches; `None`: routes only.
+    pub study_number_tag: Option<String>,
     pub added_at: String,
+}
+
+/// A peer to allow.
+#[derive(Debug, Clone, Default)]
+pub struct NewPeer<'a> {
+    pub ae_title: &'a str,
+    /// The IP address it must call from; `None` or empty: any address.
+    pub address: Option<&'a str>,
+    /// The tag carrying the study number (eight hexadecimal digits).
+    pub study_number_tag: Option<&'a str>,
 }
 
 /// Whether `ae` is a valid AE title (PS3.5 AE: at most 16 characters of the
@@ -135,7 +152,7 @@ pub fn is_ae_title(ae: &str) -> bool {
 /// The peers allowed now.
 pub async fn peers(db: &Db) -> Result<Vec<Peer>, PacsError> {
     let rows = sqlx::query(
-        "SELECT id, ae_title, address, added_at FROM dicom_peers WHERE retired_at IS NULL ORDER BY ae_title, id",
+        "SELECT id, ae_title, address, study_number_tag, added_at FROM dicom_peers WHERE retired_at IS NULL ORDER BY ae_title, id",
     )
     .fetch_all(db.pool())
     .await?;
@@ -145,6 +162,7 @@ pub async fn peers(db: &Db) -> Result<Vec<Peer>, PacsError> {
                 id: r.try_get("id")?,
                 ae_title: r.try_get("ae_title")?,
                 address: r.try_get("address")?,
+                study_number_tag: r.try_get("study_number_tag")?,
                 added_at: r.try_get("added_at")?,
             })
         })
@@ -155,23 +173,42 @@ pub async fn peers(db: &Db) -> Result<Vec<Peer>, PacsError> {
 /// Whether a calling AE at `address` may send: an allowed peer with that
 /// title, at that address or at any.
 pub fn allowed(peers: &[Peer], calling_ae: &str, address: std::net::IpAddr) -> bool {
-    peers.iter().any(|p| {
-        p.ae_title == calling_ae.trim()
-            && p.address
+    peer_of(peers, calling_ae, address).is_some()
+}
+
+/// The allowed peer a calling AE at `address` is: the entry for that very
+/// address first, then one for any address.
+pub fn peer_of<'p>(
+    peers: &'p [Peer],
+    calling_ae: &str,
+    address: std::net::IpAddr,
+) -> Option<&'p Peer> {
+    let titled = || peers.iter().filter(|p| p.ae_title == calling_ae.trim());
+    titled()
+        .find(|p| {
+            p.address
                 .as_deref()
-                .is_none_or(|a| a.parse::<std::net::IpAddr>().is_ok_and(|a| a == address))
-    })
+                .is_some_and(|a| a.parse::<std::net::IpAddr>().is_ok_and(|a| a == address))
+        })
+        .or_else(|| titled().find(|p| p.address.is_none()))
 }
 
 /// Allows a peer (a study setting: the administrator or the principal
 /// investigator).
-pub async fn add_peer(
-    db: &Db,
-    by: &Principal,
-    ae_title: &str,
-    address: Option<&str>,
-) -> Result<Peer, PacsError> {
+pub async fn add_peer(db: &Db, by: &Principal, new: NewPeer<'_>) -> Result<Peer, PacsError> {
+    let NewPeer {
+        ae_title,
+        address,
+        study_number_tag,
+    } = new;
     require(by, Permission::ManageStudy)?;
+    let study_number_tag = match study_number_tag.map(str::trim).filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) if t.len() == 8 && t.chars().all(|c| c.is_ascii_hexdigit()) => {
+            Some(t.to_ascii_uppercase())
+        }
+        Some(t) => return Err(PacsError::BadTag(t.chars().take(32).collect())),
+    };
     if !is_ae_title(ae_title) {
         return Err(PacsError::BadAeTitle);
     }
@@ -197,15 +234,20 @@ pub async fn add_peer(
     }
     let at = now_utc();
     let insert = sqlx::query(
-        "INSERT INTO dicom_peers (ae_title, address, added_at, added_by) VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO dicom_peers (ae_title, address, study_number_tag, added_at, added_by) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(&ae_title)
     .bind(&address)
+    .bind(&study_number_tag)
     .bind(&at)
     .bind(by.user_id);
     let said = format!(
-        "{ae_title} at {}",
-        address.as_deref().unwrap_or("any address")
+        "{ae_title} at {}{}",
+        address.as_deref().unwrap_or("any address"),
+        study_number_tag
+            .as_deref()
+            .map(|t| format!(", study number in ({},{})", &t[..4], &t[4..]))
+            .unwrap_or_default()
     );
     let id = insert_audited(&mut tx, by, insert, |id| {
         Change::new("dicom.peer.add", "dicom_peer", id).field("peer", None, Some(said))
@@ -216,6 +258,7 @@ pub async fn add_peer(
         id,
         ae_title,
         address,
+        study_number_tag,
         added_at: at,
     })
 }

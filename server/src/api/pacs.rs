@@ -23,6 +23,9 @@ pub struct PeerOut {
     ae_title: String,
     /// The IP address it must call from; absent: any address.
     address: Option<String>,
+    /// The tag (eight hexadecimal digits) in which this peer sends the
+    /// study number, for images no route matches; absent: routes only.
+    study_number_tag: Option<String>,
     added_at: String,
 }
 
@@ -32,6 +35,7 @@ impl From<Peer> for PeerOut {
             id: p.id,
             ae_title: p.ae_title,
             address: p.address,
+            study_number_tag: p.study_number_tag,
             added_at: p.added_at,
         }
     }
@@ -67,6 +71,11 @@ pub struct PeerIn {
     ae_title: String,
     /// The IP address it must call from; empty or absent: any address.
     address: Option<String>,
+    /// The tag in which this peer sends the study number (P-0007), by
+    /// keyword (`StudyID`) or as eight hexadecimal digits (`00200010`):
+    /// its images that match no route go to the case it names. Empty or
+    /// absent: routes only.
+    study_number_tag: Option<String>,
 }
 
 /// Allows a DICOM peer to send images (administrators and the PI).
@@ -78,11 +87,25 @@ pub async fn add_peer(
     user: ApiUser,
     ApiJson(body): ApiJson<PeerIn>,
 ) -> Result<(StatusCode, Json<PeerOut>), ApiError> {
+    let tag = body
+        .study_number_tag
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            crate::imaging::tag_named(t)
+                .map(crate::imaging::tag_key)
+                .ok_or_else(|| pacs::PacsError::BadTag(t.chars().take(32).collect()))
+        })
+        .transpose()?;
     let peer = pacs::add_peer(
         &state.db,
         &user.principal(),
-        &body.ae_title,
-        body.address.as_deref(),
+        pacs::NewPeer {
+            ae_title: &body.ae_title,
+            address: body.address.as_deref(),
+            study_number_tag: tag.as_deref(),
+        },
     )
     .await?;
     Ok((StatusCode::CREATED, Json(peer.into())))

@@ -23,8 +23,6 @@ use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use dicom_core::dictionary::DataDictionary;
-use dicom_dictionary_std::StandardDataDictionary;
 use serde_json::{json, Map, Value};
 
 /// Explicit VR Little Endian: what WADO-RS returns when no transfer syntax
@@ -90,14 +88,7 @@ struct Search {
 /// An attribute named by keyword (`PatientID`) or tag (`00100020`) as the
 /// DICOM JSON key.
 fn key_of(name: &str) -> Option<String> {
-    let tag = if name.len() == 8 && name.chars().all(|c| c.is_ascii_hexdigit()) {
-        let g = u16::from_str_radix(&name[..4], 16).ok()?;
-        let e = u16::from_str_radix(&name[4..], 16).ok()?;
-        dicom_core::Tag(g, e)
-    } else {
-        StandardDataDictionary.parse_tag(name)?
-    };
-    Some(format!("{:04X}{:04X}", tag.0, tag.1))
+    crate::imaging::tag_named(name).map(crate::imaging::tag_key)
 }
 
 fn parse_search(raw: Option<&str>) -> Result<Search, ApiError> {

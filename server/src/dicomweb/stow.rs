@@ -58,6 +58,7 @@ pub async fn store(
     let from = Sender {
         name: format!("STOW-RS {}", user.0.username),
         address: address.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        study_number_tag: None,
     };
     let base = base_url(&state, &headers);
     let receiver = state.receiver();

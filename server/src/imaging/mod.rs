@@ -125,6 +125,25 @@ pub struct Inspected {
     pub warnings: Vec<String>,
 }
 
+/// The tag an attribute is named by: a keyword of the standard dictionary
+/// (`PatientID`), or eight hexadecimal digits (`00100020`).
+pub fn tag_named(name: &str) -> Option<Tag> {
+    use dicom_core::dictionary::DataDictionary;
+    let name = name.trim();
+    if name.len() == 8 && name.chars().all(|c| c.is_ascii_hexdigit()) {
+        let g = u16::from_str_radix(&name[..4], 16).ok()?;
+        let e = u16::from_str_radix(&name[4..], 16).ok()?;
+        return Some(Tag(g, e));
+    }
+    dicom_dictionary_std::StandardDataDictionary.parse_tag(name)
+}
+
+/// A tag as eight upper-case hexadecimal digits, group then element: a key
+/// of DICOM JSON.
+pub fn tag_key(tag: Tag) -> String {
+    format!("{:04X}{:04X}", tag.0, tag.1)
+}
+
 /// An attribute's text, trimmed; `None` when absent or empty.
 pub(crate) fn text(obj: &DefaultDicomObject, tag: Tag) -> Option<String> {
     obj.element_opt(tag)

@@ -63,6 +63,9 @@ pub fn failure_status(e: &IngestError) -> u16 {
 pub struct Sender {
     pub name: String,
     pub address: IpAddr,
+    /// The tag in which this sender puts the study number, as its peer
+    /// entry says: consulted for images no route matches.
+    pub study_number_tag: Option<Tag>,
 }
 
 /// What became of a received object.
@@ -145,7 +148,7 @@ impl Receiver {
                 imaging::text(&checked.obj, Tag(0x0010, 0x0020)),
             ),
         ];
-        let routed = match pacs::route_of(&self.db, &identifiers).await {
+        let routed = match self.route(&checked.obj, &identifiers, from).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = ?e, "routing a received image failed");
@@ -155,8 +158,8 @@ impl Receiver {
         // Kept for the quarantine; storing on a case needs only the parsed object.
         let file = std::mem::take(&mut checked.bytes);
         let why = match routed {
-            None => "no route matches its accession number or patient ID".to_owned(),
-            Some(case_id) => {
+            Err(why) => why,
+            Ok(case_id) => {
                 match imaging::store_checked(
                     &self.db,
                     self.images.as_ref(),
@@ -197,6 +200,44 @@ impl Receiver {
                 reception(Received::Failed("it could not be kept"))
             }
         }
+    }
+
+    /// The case an image goes to, or why none: its worklist route (by
+    /// accession number or patient ID), else the study number in its
+    /// sender's configured tag. When both name a case they must agree:
+    /// nothing is guessed.
+    async fn route(
+        &self,
+        obj: &dicom_object::DefaultDicomObject,
+        identifiers: &[(RouteKind, Option<String>)],
+        from: &Sender,
+    ) -> anyhow::Result<Result<CaseId, String>> {
+        let routed = pacs::route_of(&self.db, identifiers).await?;
+        let Some(tag) = from.study_number_tag else {
+            return Ok(routed
+                .ok_or_else(|| "no route matches its accession number or patient ID".to_owned()));
+        };
+        let named = imaging::text(obj, tag);
+        let tagged = match &named {
+            None => None,
+            Some(number) => osteo_trial::case::find_case(&self.db, number)
+                .await?
+                .map(CaseId::new),
+        };
+        let at = format!("({:04X},{:04X})", tag.0, tag.1);
+        Ok(match (routed, tagged) {
+            (Some(r), Some(t)) if r != t => Err(format!(
+                "its route and the study number in {at} name different cases"
+            )),
+            (Some(case), _) | (None, Some(case)) => Ok(case),
+            (None, None) => Err(match named {
+                None => format!("no route matches it and {at}, where its sender puts the study number, is empty"),
+                Some(n) => format!(
+                    "no route matches it and {at} holds `{}`, which is no case's study number",
+                    n.chars().take(32).collect::<String>()
+                ),
+            }),
+        })
     }
 
     /// Keeps an unrouted image in quarantine: the file, then its record.

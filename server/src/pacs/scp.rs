@@ -270,7 +270,7 @@ impl Scp {
         };
         match &self.tls {
             None => match options.establish_async(socket).await {
-                Ok(a) => self.exchange(a, peer).await,
+                Ok(a) => self.exchange(a, peer, &check.peers).await,
                 Err(e) => {
                     let (seen, e) = refused(e);
                     self.refused(peer, seen, &e).await;
@@ -281,7 +281,7 @@ impl Scp {
                 .establish_tls_async(socket)
                 .await
             {
-                Ok(a) => self.exchange(a, peer).await,
+                Ok(a) => self.exchange(a, peer, &check.peers).await,
                 Err(e) => {
                     let (seen, e) = refused(e);
                     self.refused(peer, seen, &e).await;
@@ -295,6 +295,7 @@ impl Scp {
         &self,
         mut association: dicom_ul::association::server::AsyncServerAssociation<S>,
         peer: SocketAddr,
+        peers: &[pacs::Peer],
     ) where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
     {
@@ -303,6 +304,13 @@ impl Scp {
             .to_owned();
         tracing::info!(calling_ae = %calling, address = %peer.ip(), "DICOM association accepted");
         let by = principal(&calling);
+        let from = Sender {
+            name: calling.clone(),
+            address: peer.ip(),
+            study_number_tag: pacs::peer_of(peers, &calling, peer.ip())
+                .and_then(|p| p.study_number_tag.as_deref())
+                .and_then(imaging::tag_named),
+        };
         let mut message = Message::default();
         loop {
             let pdu = match association.receive().await {
@@ -318,7 +326,7 @@ impl Scp {
                         let Some(done) = message.take(value, self.receiver.limits.max_bytes) else {
                             continue;
                         };
-                        let reply = self.answer(&association, done, &by, peer).await;
+                        let reply = self.answer(&association, done, &by, &from).await;
                         if let Some(reply) = reply {
                             if let Err(e) = association.send(&reply).await {
                                 tracing::warn!(error = %e, "sending a DICOM response failed");
@@ -366,7 +374,7 @@ impl Scp {
         association: &dicom_ul::association::server::AsyncServerAssociation<S>,
         done: Done,
         by: &Principal,
-        peer: SocketAddr,
+        from: &Sender,
     ) -> Option<Pdu> {
         let command = match read_command(&done.command) {
             Ok(c) => c,
@@ -403,7 +411,7 @@ impl Scp {
                 } else {
                     match part10(&command, &ts, &done.data) {
                         Err(e) => (status::CANNOT_UNDERSTAND, Some(e)),
-                        Ok(file) => self.store(file, by, peer).await,
+                        Ok(file) => self.store(file, by, from).await,
                     }
                 };
                 (0x8001, status, comment)
@@ -428,17 +436,8 @@ impl Scp {
 
     /// Stores one received file through the shared receiver: the status
     /// and error comment for the sender.
-    async fn store(
-        &self,
-        file: Vec<u8>,
-        by: &Principal,
-        peer: SocketAddr,
-    ) -> (u16, Option<String>) {
-        let from = Sender {
-            name: by.name.trim_start_matches("dicom:").to_owned(),
-            address: peer.ip(),
-        };
-        match self.receiver.receive(file, by, &from).await.outcome {
+    async fn store(&self, file: Vec<u8>, by: &Principal, from: &Sender) -> (u16, Option<String>) {
+        match self.receiver.receive(file, by, from).await.outcome {
             Received::Stored { .. } | Received::AlreadyHeld | Received::Quarantined(_) => {
                 (status::SUCCESS, None)
             }
