@@ -90,6 +90,21 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
             post(forms::pacs::quarantine_discard),
         )
         .form(
+            urls::DICOM_PEERS,
+            BackTo::Page(page::STUDY),
+            post(forms::pacs::peer_add),
+        )
+        .form(
+            urls::DICOM_PEER_RETIRE,
+            BackTo::Page(page::STUDY),
+            post(forms::pacs::peer_retire),
+        )
+        .form(
+            urls::CASE_DICOM_ROUTES,
+            BackTo::Case,
+            post(forms::cases::case_dicom_route),
+        )
+        .form(
             urls::LOGOUT,
             BackTo::Page(page::HOME),
             post(forms::account::logout),

@@ -724,3 +724,119 @@ async fn a_peer_that_carries_the_study_number_in_a_configured_tag_is_routed_by_i
     assert!(reasons[0].contains("`P-9999`"), "{reasons:?}");
     assert!(reasons[1].contains("different cases"), "{reasons:?}");
 }
+
+/// The pages, without JavaScript: the administrator allows and retires a
+/// sender on the study page; a coordinator registers a case's route on the
+/// case page; bad values come back with their error and change nothing.
+#[tokio::test]
+async fn senders_and_routes_are_managed_on_the_pages() {
+    let app = app_with_dicom().await;
+    let location = |r: &reqwest::Response| {
+        r.headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let admin = app.signed_in("admin").await;
+    let (status, html) = admin.get_text("/study").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("id=\"dicom-peers\"") && html.contains(SENDER),
+        "{html}"
+    );
+    let answer = admin
+        .post_form(
+            "/dicom/peers",
+            &[
+                ("ae_title", "CT7"),
+                ("address", "not an address"),
+                ("study_number_tag", ""),
+            ],
+        )
+        .await;
+    assert_eq!(location(&answer), "/study?error=bad_address");
+    let answer = admin
+        .post_form(
+            "/dicom/peers",
+            &[
+                ("ae_title", "CT7"),
+                ("address", "10.0.0.7"),
+                ("study_number_tag", "StudyID"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&answer), "/study#dicom-peers");
+    let (_, html) = admin.get_text("/study").await;
+    assert!(
+        html.contains("CT7") && html.contains("(0020,0010)"),
+        "{html}"
+    );
+    let api = app.api_client("admin").await;
+    let (_, peers) = api.get_json("/dicom/peers").await;
+    let ct7 = peers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["ae_title"] == "CT7")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let answer = admin
+        .post_form(&format!("/dicom/peers/{ct7}/retire"), &[])
+        .await;
+    assert_eq!(location(&answer), "/study#dicom-peers");
+    let (_, peers) = api.get_json("/dicom/peers").await;
+    assert_eq!(peers.as_array().unwrap().len(), 1, "{peers}");
+    // A coordinator does not manage senders: the 403 page, nothing added.
+    let coordinator_page = app.signed_in("coordinator").await;
+    let answer = coordinator_page
+        .post_form("/dicom/peers", &[("ae_title", "CT8")])
+        .await;
+    assert_eq!(answer.status(), 403);
+    let (_, peers) = api.get_json("/dicom/peers").await;
+    assert_eq!(peers.as_array().unwrap().len(), 1, "{peers}");
+
+    let coordinator = app.api_client("coordinator").await;
+    let id = enrol(&coordinator).await;
+    let (_, html) = coordinator_page.get_text(&format!("/cases/{id}")).await;
+    assert!(html.contains("id=\"route-form\"") && html.contains("id=\"routes-none\""));
+    let answer = coordinator_page
+        .post_form(
+            &format!("/cases/{id}/dicom-routes"),
+            &[("kind", "accession_number"), ("identifier", "ACC-777")],
+        )
+        .await;
+    assert!(
+        location(&answer).starts_with(&format!("/cases/{id}")),
+        "{}",
+        location(&answer)
+    );
+    assert!(
+        !location(&answer).contains("error"),
+        "{}",
+        location(&answer)
+    );
+    let other = enrol(&coordinator).await;
+    let answer = coordinator_page
+        .post_form(
+            &format!("/cases/{other}/dicom-routes"),
+            &[("kind", "accession_number"), ("identifier", "ACC-777")],
+        )
+        .await;
+    assert!(
+        location(&answer).contains("error=route_taken"),
+        "{}",
+        location(&answer)
+    );
+    let (_, html) = coordinator_page.get_text(&format!("/cases/{id}")).await;
+    assert!(html.contains("id=\"routes\""), "{html}");
+    assert!(
+        !html.contains("ACC-777"),
+        "the identifier is not kept, nor shown"
+    );
+    let (_, routes) = coordinator
+        .get_json(&format!("/cases/{id}/dicom-routes"))
+        .await;
+    assert_eq!(routes.as_array().unwrap().len(), 1, "{routes}");
+}

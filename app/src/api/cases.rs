@@ -98,6 +98,9 @@ pub struct CaseData {
     /// or `not_pinned` (the model it runs is not the pinned one); `None`
     /// when the pinned model runs here.
     pub ai_waiting: Option<String>,
+    /// The case's PACS routes, `(kind, added at)`, for those who enter case
+    /// data (the identifiers themselves are not kept).
+    pub dicom_routes: Vec<(String, String)>,
 }
 
 #[server(prefix = "/sfn", endpoint = "case")]
@@ -165,6 +168,16 @@ pub async fn case_view(id: i64) -> Result<CaseData, AppError> {
         can_withdraw: me.role.can(Permission::WithdrawCases),
         can_amend: me.role.can(Permission::AmendFrozenInputs),
         ai_waiting: ai_waiting.map(str::to_owned),
+        dicom_routes: if me.role.can(Permission::EnterCaseData) {
+            osteo_trial::pacs::routes(&ctx.db, &by, id)
+                .await
+                .map_err(super::ssr::refused)?
+                .into_iter()
+                .map(|r| (r.kind.as_str().to_owned(), r.added_at))
+                .collect()
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -195,6 +208,19 @@ pub struct StudyData {
     pub model: Option<ModelInfo>,
     /// May pin the model (the PI).
     pub can_pin: bool,
+    /// The DICOM peers allowed to send (for those who manage the study).
+    pub dicom_peers: Vec<DicomPeerRow>,
+}
+
+/// An allowed DICOM peer, as the study page lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DicomPeerRow {
+    pub id: i64,
+    pub ae_title: String,
+    pub address: Option<String>,
+    /// The tag carrying the study number, `(gggg,eeee)`.
+    pub study_number_tag: Option<String>,
+    pub added_at: String,
 }
 
 /// Study settings, the pinned model and the database lock (administrators,
@@ -223,6 +249,25 @@ pub async fn study_view() -> Result<StudyData, AppError> {
             .map_err(super::ssr::refused)?,
         model: ctx.model.clone(),
         can_pin: me.role.can(Permission::PinModel),
+        dicom_peers: if me.role.can(Permission::ManageStudy) {
+            osteo_trial::pacs::peers(&ctx.db)
+                .await
+                .map_err(super::ssr::refused)?
+                .into_iter()
+                .map(|p| DicomPeerRow {
+                    id: p.id,
+                    ae_title: p.ae_title,
+                    address: p.address,
+                    study_number_tag: p
+                        .study_number_tag
+                        .filter(|t| t.len() == 8)
+                        .map(|t| format!("({},{})", &t[..4], &t[4..])),
+                    added_at: p.added_at,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
     })
 }
 

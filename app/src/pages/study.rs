@@ -106,6 +106,7 @@ pub fn StudyPage() -> impl IntoView {
                                     </form>
                                 </div>
                                 <ModelPinCard v=v.clone()/>
+                                {v.can_manage.then(|| view! { <DicomPeersCard peers=v.dicom_peers.clone()/> })}
                                 <div class="card" id="lock">
                                     <h2>{t("study.lock")}</h2>
                                     <p id="lock-state"><strong>{if lock.locked { t("study.locked") } else { t("study.unlocked") }}</strong>
@@ -196,6 +197,56 @@ pub(crate) fn ModelPinCard(v: crate::api::cases::StudyData) -> impl IntoView {
                     <small class="muted">{t("pin.statement")}</small>
                 </form>
             })}
+        </div>
+    }
+}
+
+/// The DICOM peers allowed to send images (the PACS link): the
+/// administrator or the PI allows one by AE title (and address), or
+/// retires it.
+#[component]
+fn DicomPeersCard(peers: Vec<crate::api::cases::DicomPeerRow>) -> impl IntoView {
+    view! {
+        <div class="card" id="dicom-peers">
+            <h2>{t("peers.title")}</h2>
+            <p class="muted">{t("peers.intro")}</p>
+            {if peers.is_empty() {
+                view! { <p id="peers-none">{t("peers.none")}</p> }.into_any()
+            } else {
+                view! {
+                    <table class="dense" id="peers">
+                        <caption>{t("peers.title")}</caption>
+                        <thead><tr>
+                            <th scope="col">{t("peers.ae_title")}</th>
+                            <th scope="col">{t("peers.address")}</th>
+                            <th scope="col">{t("peers.tag")}</th>
+                            <th scope="col">{t("peers.added")}</th>
+                            <th scope="col">{t("peers.action")}</th>
+                        </tr></thead>
+                        <tbody>
+                            {peers.into_iter().map(|p| view! {
+                                <tr id=format!("peer-{}", p.id)>
+                                    <td><code>{p.ae_title.clone()}</code></td>
+                                    <td>{p.address.clone().unwrap_or_else(|| t("peers.any_address"))}</td>
+                                    <td>{p.study_number_tag.clone().unwrap_or_else(|| "—".into())}</td>
+                                    <td class="muted">{p.added_at.get(..16).unwrap_or_default().replace('T', " ")}</td>
+                                    <td>
+                                        <form method="post" action=format!("/dicom/peers/{}/retire", p.id)>
+                                            <button type="submit" class="danger" aria-label=format!("{} {}", t("peers.retire"), p.ae_title)>{t("peers.retire")}</button>
+                                        </form>
+                                    </td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+            <form method="post" action="/dicom/peers" class="grid" id="peer-form">
+                <label>{t("peers.ae_title")}<input name="ae_title" id="f-peer-ae" maxlength="16" required/></label>
+                <label>{t("peers.address")}<input name="address" id="f-peer-address" maxlength="45" placeholder="10.0.0.5"/></label>
+                <label>{t("peers.tag")}<input name="study_number_tag" id="f-peer-tag" maxlength="64" placeholder="StudyID"/></label>
+                <button type="submit" id="peer-add">{t("peers.add")}</button>
+            </form>
         </div>
     }
 }

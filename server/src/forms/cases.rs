@@ -234,6 +234,26 @@ pub struct ReaderForm {
     username: String,
 }
 
+#[derive(Deserialize)]
+pub struct RouteForm {
+    kind: String,
+    identifier: String,
+}
+
+/// Registers the accession number or patient ID the PACS will send the
+/// case's images with.
+#[tracing::instrument(skip_all)]
+pub async fn case_dicom_route(post: CasePost, FormBody(f): FormBody<RouteForm>) -> Reply {
+    let kind = f
+        .kind
+        .parse::<osteo_trial::pacs::RouteKind>()
+        .map_err(|_| post.refused(osteo_trial::pacs::PacsError::BadIdentifier))?;
+    osteo_trial::pacs::add_route(&post.state.db, &post.by, post.id, kind, &f.identifier)
+        .await
+        .map_err(|e| post.refused(e))?;
+    post.saved("flash.case_saved", "images").await
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn case_assign(post: CasePost, FormBody(f): FormBody<ReaderForm>) -> Reply {
     case::assign_reader(&post.state.db, &post.by, post.id, &f.username)

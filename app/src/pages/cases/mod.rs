@@ -216,6 +216,27 @@ pub fn CasePage() -> impl IntoView {
                                     }).collect_view()}</ul>
                                     {(v.detail.images.is_empty()).then(|| view! { <p class="muted">{t("images.none")}</p> })}
                                     {(v.can_enter && s.state == CaseState::Enrolled && !v.locked).then(|| view! {
+                                        <div id="dicom-routes">
+                                            <h3>{t("routes.title")}</h3>
+                                            <p class="muted">{t("routes.intro")}</p>
+                                            {if v.dicom_routes.is_empty() {
+                                                view! { <p id="routes-none">{t("routes.none")}</p> }.into_any()
+                                            } else {
+                                                view! { <ul id="routes">{v.dicom_routes.iter().map(|(kind, at)| view! {
+                                                    <li>{t(&format!("routes.kind.{kind}"))} " · " <span class="muted">{at.get(..16).unwrap_or_default().replace('T', " ")}</span></li>
+                                                }).collect_view()}</ul> }.into_any()
+                                            }}
+                                            <form method="post" action=format!("/cases/{id}/dicom-routes") class="grid" id="route-form">
+                                                <label>{t("routes.kind")}
+                                                    <select name="kind" id="f-route-kind">
+                                                        <option value="accession_number">{t("routes.kind.accession_number")}</option>
+                                                        <option value="patient_id">{t("routes.kind.patient_id")}</option>
+                                                    </select>
+                                                </label>
+                                                <label>{t("routes.identifier")}<input name="identifier" id="f-route-identifier" maxlength="64" required autocomplete="off"/></label>
+                                                <button type="submit" id="route-add">{t("routes.add")}</button>
+                                            </form>
+                                        </div>
                                         <Uploader case_id=id/>
                                         <form method="post" action=format!("/cases/{id}/images/complete")>
                                             <button type="submit" id="images-complete">{t("images.complete")}</button>
