@@ -109,6 +109,53 @@ fn every_command_has_help() {
     }
 }
 
+/// DICOM over TLS without a DICOM port, or with a certificate that is not
+/// there, stops the server before it starts, saying which.
+#[test]
+fn serve_refuses_dicom_tls_it_cannot_set_up() {
+    let data = tempfile::tempdir().unwrap();
+    let missing = data.path().join("missing.pem");
+    let run = |args: &[&str]| {
+        std::process::Command::new(binary())
+            .arg("serve")
+            .args(args)
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .unwrap()
+    };
+    let path = missing.display().to_string();
+    let out = run(&["--dicom-tls-cert", &path, "--dicom-tls-key", &path]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("give --dicom-port"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["--dicom-tls-cert", &path]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--dicom-tls-cert needs --dicom-tls-key"
+    );
+    let out = run(&[
+        "--dicom-port",
+        "0",
+        "--dicom-tls-cert",
+        &path,
+        "--dicom-tls-key",
+        &path,
+        "--bind",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("missing.pem"),
+        "the error names the file: {}",
+        stderr(&out)
+    );
+}
+
 /// A backend this build does not have stops the server before it starts,
 /// naming the backend and the features that bring the others.
 #[test]
