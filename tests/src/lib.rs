@@ -18,6 +18,7 @@ pub const APP_ROLE: &str = "osteo_app";
 pub mod dciodvfy;
 pub mod dicom;
 pub mod odm;
+pub mod pacs;
 pub mod process;
 pub mod totp;
 pub mod workflow;

@@ -212,26 +212,7 @@ impl Team {
 
     /// Images complete, the CRF complete, the radiologist assigned.
     async fn complete_and_assign(&self, id: i64) {
-        for (method, path, body) in [
-            (
-                Method::POST,
-                format!("/cases/{id}/images/complete"),
-                json!({}),
-            ),
-            (
-                Method::PUT,
-                format!("/cases/{id}/crf"),
-                json!({"data": crf(), "complete": true}),
-            ),
-            (
-                Method::POST,
-                format!("/cases/{id}/readers"),
-                json!({"username": "radiologist"}),
-            ),
-        ] {
-            let (status, v) = self.coordinator.send_json(method, &path, &body).await;
-            assert_eq!(status, 200, "{path}: {v}");
-        }
+        complete_and_assign(&self.coordinator, id).await;
     }
 
     /// ... and on to `reads_locked`.
@@ -359,4 +340,29 @@ pub async fn locked_study(app: &TestApp) -> (Team, Api, Value) {
         .await;
     assert_eq!(status, 200, "{lock}");
     (team, stats, lock)
+}
+
+/// Takes an enrolled case with its views to `crf_complete` with the
+/// radiologist assigned: images complete, the CRF complete, the reader.
+pub async fn complete_and_assign(coordinator: &Api, id: i64) {
+    for (method, path, body) in [
+        (
+            Method::POST,
+            format!("/cases/{id}/images/complete"),
+            json!({}),
+        ),
+        (
+            Method::PUT,
+            format!("/cases/{id}/crf"),
+            json!({"data": crf(), "complete": true}),
+        ),
+        (
+            Method::POST,
+            format!("/cases/{id}/readers"),
+            json!({"username": "radiologist"}),
+        ),
+    ] {
+        let (status, v) = coordinator.send_json(method, &path, &body).await;
+        assert_eq!(status, 200, "{path}: {v}");
+    }
 }

@@ -9,7 +9,8 @@
 #![allow(clippy::unwrap_used)]
 
 use osteo_tests::dicom::{convert, Radiograph};
-use osteo_tests::workflow::{crf, enrol};
+use osteo_tests::pacs::{add_route, images_of, views_of};
+use osteo_tests::workflow::{complete_and_assign, enrol};
 use osteo_tests::{spawn_app, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -47,13 +48,6 @@ async fn client(python: &std::ffi::OsStr, app: &TestApp, token: &str, args: &[St
     );
     assert!(out.status.success(), "dicomweb-client: {said}");
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {said}"))
-}
-
-async fn images_of(app: &TestApp, case_id: i64) -> Vec<Value> {
-    let coordinator = app.api_client("coordinator").await;
-    let (status, case) = coordinator.get_json(&format!("/cases/{case_id}")).await;
-    assert_eq!(status, 200, "{case}");
-    case["images"].as_array().cloned().unwrap_or_default()
 }
 
 /// A raw STOW-RS request: `(status, body)`.
@@ -95,14 +89,7 @@ async fn dicomweb_client_stores_a_study_finds_it_and_fetches_it_de_identified() 
     let coordinator = app.api_client("coordinator").await;
     let id = enrol(&coordinator).await;
     let other = enrol(&coordinator).await;
-    let (status, r) = coordinator
-        .send_json(
-            Method::POST,
-            &format!("/cases/{id}/dicom-routes"),
-            &json!({"kind": "patient_id", "identifier": "MRN-Wang"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{r}");
+    add_route(&coordinator, id, "patient_id", "MRN-Wang").await;
 
     // A two-view study: the frontal view uncompressed, the lateral in JPEG
     // 2000; and an image of a patient no route names.
@@ -142,13 +129,11 @@ async fn dicomweb_client_stores_a_study_finds_it_and_fetches_it_de_identified() 
             && urls[2].is_empty(),
         "a Retrieve URL for each stored on its case, none for the quarantined: {urls:?}"
     );
-    let views: Vec<String> = images_of(&app, id)
-        .await
-        .iter()
-        .map(|i| i["view"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(views, ["frontal", "lateral"]);
-    assert!(images_of(&app, other).await.is_empty(), "nothing guessed");
+    assert_eq!(views_of(&coordinator, id).await, ["frontal", "lateral"]);
+    assert!(
+        images_of(&coordinator, other).await.is_empty(),
+        "nothing guessed"
+    );
     let (_, waiting) = coordinator.get_json("/dicom/quarantine").await;
     assert_eq!(waiting.as_array().unwrap().len(), 1, "{waiting}");
     assert!(waiting[0]["calling_ae"]
@@ -158,7 +143,7 @@ async fn dicomweb_client_stores_a_study_finds_it_and_fetches_it_de_identified() 
     // The same study stored again is acknowledged and kept once.
     let again = client(&python, &app, &coordinator.token, &args).await;
     assert_eq!(again["failed"], json!([]), "{again}");
-    assert_eq!(images_of(&app, id).await.len(), 2);
+    assert_eq!(images_of(&coordinator, id).await.len(), 2);
 
     // Found and fetched by the study number, de-identified.
     let (_, case) = coordinator.get_json(&format!("/cases/{id}")).await;
@@ -224,26 +209,7 @@ async fn dicomweb_client_stores_a_study_finds_it_and_fetches_it_de_identified() 
         .await
         .unwrap();
     assert_eq!(hidden.status(), 404);
-    for (method, path, body) in [
-        (
-            Method::POST,
-            format!("/cases/{id}/images/complete"),
-            json!({}),
-        ),
-        (
-            Method::PUT,
-            format!("/cases/{id}/crf"),
-            json!({"data": crf(), "complete": true}),
-        ),
-        (
-            Method::POST,
-            format!("/cases/{id}/readers"),
-            json!({"username": "radiologist"}),
-        ),
-    ] {
-        let (status, v) = coordinator.send_json(method, &path, &body).await;
-        assert_eq!(status, 200, "{path}: {v}");
-    }
+    complete_and_assign(&coordinator, id).await;
     let seen = client(
         &python,
         &app,

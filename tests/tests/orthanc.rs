@@ -8,9 +8,9 @@
 #![allow(clippy::unwrap_used)]
 
 use osteo_tests::dicom::Radiograph;
+use osteo_tests::pacs::{add_route, spawn_app_with_dicom, views_of};
 use osteo_tests::workflow::enrol;
-use osteo_tests::{spawn_app_with, TestApp};
-use reqwest::Method;
+use osteo_tests::TestApp;
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -127,54 +127,17 @@ impl Orthanc {
     }
 }
 
-async fn route(coordinator: &osteo_tests::Api, case_id: i64, patient_id: &str) {
-    let (status, r) = coordinator
-        .send_json(
-            Method::POST,
-            &format!("/cases/{case_id}/dicom-routes"),
-            &json!({"kind": "patient_id", "identifier": patient_id}),
-        )
-        .await;
-    assert_eq!(status, 201, "{r}");
-}
-
-async fn views_of(coordinator: &osteo_tests::Api, case_id: i64) -> Vec<String> {
-    let (_, case) = coordinator.get_json(&format!("/cases/{case_id}")).await;
-    case["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|i| i["view"].as_str().map(str::to_owned))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orthanc_pushes_studies_over_c_store_and_stow_rs_and_they_land_on_their_cases() {
-    let app = spawn_app_with(|s| {
-        s.dicom = Some(osteo_server::pacs::DicomSettings {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            ae_title: OUR_AE.into(),
-            tls: None,
-        });
-    })
-    .await;
-    let admin = app.api_client("admin").await;
-    let (status, peer) = admin
-        .send_json(
-            Method::POST,
-            "/dicom/peers",
-            &json!({"ae_title": ORTHANC_AE, "address": "127.0.0.1"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{peer}");
+    let app = spawn_app_with_dicom(OUR_AE, ORTHANC_AE, None).await;
     let coordinator = app.api_client("coordinator").await;
     let Some(orthanc) = orthanc(&app, &coordinator.token).await else {
         return;
     };
     let over_dimse = enrol(&coordinator).await;
     let over_web = enrol(&coordinator).await;
-    route(&coordinator, over_dimse, "MRN-Chen").await;
-    route(&coordinator, over_web, "MRN-Liu").await;
+    add_route(&coordinator, over_dimse, "patient_id", "MRN-Chen").await;
+    add_route(&coordinator, over_web, "patient_id", "MRN-Liu").await;
 
     // The archive receives the studies, as from its modalities.
     let mut held = Vec::new();

@@ -8,8 +8,9 @@
 #![allow(clippy::unwrap_used)]
 
 use osteo_tests::dicom::{convert, Radiograph, DX_FOR_PROCESSING};
+use osteo_tests::pacs::{add_route, spawn_app_with_dicom};
 use osteo_tests::workflow::enrol;
-use osteo_tests::{spawn_app_with, TestApp};
+use osteo_tests::TestApp;
 use reqwest::Method;
 use serde_json::json;
 use std::process::{Command, Output};
@@ -24,24 +25,7 @@ async fn app_with_dicom() -> TestApp {
 /// A server whose DICOM port speaks TLS when `tls` is given, with
 /// [`SENDER`] at 127.0.0.1 as its allowed peer.
 async fn app_with_dicom_over(tls: Option<osteo_server::pacs::scp::TlsFiles>) -> TestApp {
-    let app = spawn_app_with(move |s| {
-        s.dicom = Some(osteo_server::pacs::DicomSettings {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            ae_title: OUR_AE.into(),
-            tls,
-        });
-    })
-    .await;
-    let admin = app.api_client("admin").await;
-    let (status, peer) = admin
-        .send_json(
-            Method::POST,
-            "/dicom/peers",
-            &json!({"ae_title": SENDER, "address": "127.0.0.1"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{peer}");
-    app
+    spawn_app_with_dicom(OUR_AE, SENDER, tls).await
 }
 
 /// Runs a DCMTK network tool against the server as `calling` AE, off the
@@ -85,22 +69,17 @@ fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::path::PathBuf 
 }
 
 async fn route(app: &TestApp, case_id: i64, kind: &str, identifier: &str) {
-    let coordinator = app.api_client("coordinator").await;
-    let (status, r) = coordinator
-        .send_json(
-            Method::POST,
-            &format!("/cases/{case_id}/dicom-routes"),
-            &json!({"kind": kind, "identifier": identifier}),
-        )
-        .await;
-    assert_eq!(status, 201, "{r}");
+    add_route(
+        &app.api_client("coordinator").await,
+        case_id,
+        kind,
+        identifier,
+    )
+    .await;
 }
 
 async fn images_of(app: &TestApp, case_id: i64) -> Vec<serde_json::Value> {
-    let coordinator = app.api_client("coordinator").await;
-    let (status, case) = coordinator.get_json(&format!("/cases/{case_id}")).await;
-    assert_eq!(status, 200, "{case}");
-    case["images"].as_array().cloned().unwrap_or_default()
+    osteo_tests::pacs::images_of(&app.api_client("coordinator").await, case_id).await
 }
 
 /// Done means: a `storescu` sends a real-looking CR study (two views, JPEG

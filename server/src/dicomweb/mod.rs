@@ -40,22 +40,16 @@ pub fn router(image_limit: usize) -> Router<AppState> {
                 .post(stow::store)
                 .layer(DefaultBodyLimit::max(image_limit)),
         )
-        .route("/series", get(read::search_all_series))
-        .route("/instances", get(read::search_all_instances))
-        .route("/studies/{study}", get(read::retrieve_study))
-        .route("/studies/{study}/metadata", get(read::study_metadata))
+        .route("/series", get(read::search_series))
+        .route("/instances", get(read::search_instances))
+        .route("/studies/{study}", get(read::retrieve))
+        .route("/studies/{study}/metadata", get(read::metadata))
         .route("/studies/{study}/series", get(read::search_series))
-        .route(
-            "/studies/{study}/instances",
-            get(read::search_study_instances),
-        )
-        .route(
-            "/studies/{study}/series/{series}",
-            get(read::retrieve_series),
-        )
+        .route("/studies/{study}/instances", get(read::search_instances))
+        .route("/studies/{study}/series/{series}", get(read::retrieve))
         .route(
             "/studies/{study}/series/{series}/metadata",
-            get(read::series_metadata),
+            get(read::metadata),
         )
         .route(
             "/studies/{study}/series/{series}/instances",
@@ -63,11 +57,11 @@ pub fn router(image_limit: usize) -> Router<AppState> {
         )
         .route(
             "/studies/{study}/series/{series}/instances/{instance}",
-            get(read::retrieve_instance),
+            get(read::retrieve),
         )
         .route(
             "/studies/{study}/series/{series}/instances/{instance}/metadata",
-            get(read::instance_metadata),
+            get(read::metadata),
         )
         .fallback(not_found)
 }

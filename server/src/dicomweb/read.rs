@@ -20,10 +20,13 @@ use super::{attribute, base_url, retrieve_url, visible, Held};
 use crate::api::ApiUser;
 use crate::errors::ApiError;
 use crate::state::AppState;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 
 /// Explicit VR Little Endian: what WADO-RS returns when no transfer syntax
 /// is named (PS3.18 8.7.3.5.2).
@@ -340,6 +343,41 @@ async fn search(
     Ok(response)
 }
 
+/// Where a request points: the study, series and instance its path names
+/// (each absent when the path does not name it).
+pub struct Scope {
+    study: Option<String>,
+    series: Option<String>,
+    instance: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Scope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let mut named =
+            match Path::<HashMap<String, String>>::from_request_parts(parts, state).await {
+                Ok(Path(named)) => named,
+                Err(PathRejection::MissingPathParams(_)) => HashMap::new(),
+                Err(e) => return Err(ApiError::bad_request(e.body_text())),
+            };
+        Ok(Scope {
+            study: named.remove("study"),
+            series: named.remove("series"),
+            instance: named.remove("instance"),
+        })
+    }
+}
+
+impl Scope {
+    fn holds(&self, h: &Held) -> bool {
+        let u = &h.record.uids;
+        self.study.as_ref().is_none_or(|s| *s == u.study)
+            && self.series.as_ref().is_none_or(|s| *s == u.series)
+            && self.instance.as_ref().is_none_or(|i| *i == u.instance)
+    }
+}
+
 /// `GET /dicomweb/studies`
 pub async fn search_studies(
     State(state): State<AppState>,
@@ -350,91 +388,37 @@ pub async fn search_studies(
     search(&state, &user, &headers, raw, Level::Study, |_| true).await
 }
 
-/// `GET /dicomweb/series`
-pub async fn search_all_series(
-    State(state): State<AppState>,
-    user: ApiUser,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    search(&state, &user, &headers, raw, Level::Series, |_| true).await
-}
-
-/// `GET /dicomweb/instances`
-pub async fn search_all_instances(
-    State(state): State<AppState>,
-    user: ApiUser,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    search(&state, &user, &headers, raw, Level::Instance, |_| true).await
-}
-
-/// `GET /dicomweb/studies/{study}/series`
+/// `GET /dicomweb/series`, `GET /dicomweb/studies/{study}/series`
 pub async fn search_series(
     State(state): State<AppState>,
     user: ApiUser,
     headers: HeaderMap,
-    Path(study): Path<String>,
+    scope: Scope,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     search(&state, &user, &headers, raw, Level::Series, |h| {
-        h.record.uids.study == study
+        scope.holds(h)
     })
     .await
 }
 
-/// `GET /dicomweb/studies/{study}/instances`
-pub async fn search_study_instances(
-    State(state): State<AppState>,
-    user: ApiUser,
-    headers: HeaderMap,
-    Path(study): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    search(&state, &user, &headers, raw, Level::Instance, |h| {
-        h.record.uids.study == study
-    })
-    .await
-}
-
+/// `GET /dicomweb/instances`, `GET /dicomweb/studies/{study}/instances`,
 /// `GET /dicomweb/studies/{study}/series/{series}/instances`
 pub async fn search_instances(
     State(state): State<AppState>,
     user: ApiUser,
     headers: HeaderMap,
-    Path((study, series)): Path<(String, String)>,
+    scope: Scope,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     search(&state, &user, &headers, raw, Level::Instance, |h| {
-        h.record.uids.study == study && h.record.uids.series == series
+        scope.holds(h)
     })
     .await
 }
 
-/// What a retrieval names: a study, optionally a series, optionally an
-/// instance.
-struct Target {
-    study: String,
-    series: Option<String>,
-    instance: Option<String>,
-}
-
-impl Target {
-    fn holds(&self, h: &Held) -> bool {
-        let u = &h.record.uids;
-        u.study == self.study
-            && self.series.as_ref().is_none_or(|s| *s == u.series)
-            && self.instance.as_ref().is_none_or(|i| *i == u.instance)
-    }
-}
-
 /// The objects a retrieval names, or 404 when the caller sees none.
-async fn targeted(
-    state: &AppState,
-    user: &ApiUser,
-    target: &Target,
-) -> Result<Vec<Held>, ApiError> {
+async fn targeted(state: &AppState, user: &ApiUser, target: &Scope) -> Result<Vec<Held>, ApiError> {
     let held: Vec<Held> = visible(state, user)
         .await?
         .into_iter()
@@ -496,15 +480,16 @@ fn not_acceptable(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::NOT_ACCEPTABLE, "not_acceptable", message)
 }
 
-/// The objects as `multipart/related; type="application/dicom"`.
-async fn retrieve(
-    state: &AppState,
-    user: &ApiUser,
-    headers: &HeaderMap,
-    target: Target,
+/// The objects as `multipart/related; type="application/dicom"`:
+/// `GET /dicomweb/studies/{study}[/series/{series}[/instances/{instance}]]`.
+pub async fn retrieve(
+    State(state): State<AppState>,
+    user: ApiUser,
+    headers: HeaderMap,
+    target: Scope,
 ) -> Result<Response, ApiError> {
-    let wanted = wanted_syntax(headers)?;
-    let held = targeted(state, user, &target).await?;
+    let wanted = wanted_syntax(&headers)?;
+    let held = targeted(&state, &user, &target).await?;
     let boundary = format!("osteo-{:032x}", rand::random::<u128>());
     let mut body = Vec::new();
     for h in held {
@@ -544,9 +529,14 @@ async fn retrieve(
         .into_response())
 }
 
-/// The objects' metadata as a DICOM JSON array.
-async fn metadata(state: &AppState, user: &ApiUser, target: Target) -> Result<Response, ApiError> {
-    let held = targeted(state, user, &target).await?;
+/// The objects' metadata as a DICOM JSON array: `GET
+/// /dicomweb/studies/{study}[/series/{series}[/instances/{instance}]]/metadata`.
+pub async fn metadata(
+    State(state): State<AppState>,
+    user: ApiUser,
+    target: Scope,
+) -> Result<Response, ApiError> {
+    let held = targeted(&state, &user, &target).await?;
     let all: Vec<Value> = held.into_iter().map(|h| h.record.metadata).collect();
     Ok((
         [
@@ -556,93 +546,6 @@ async fn metadata(state: &AppState, user: &ApiUser, target: Target) -> Result<Re
         Value::Array(all).to_string(),
     )
         .into_response())
-}
-
-/// `GET /dicomweb/studies/{study}`
-pub async fn retrieve_study(
-    State(state): State<AppState>,
-    user: ApiUser,
-    headers: HeaderMap,
-    Path(study): Path<String>,
-) -> Result<Response, ApiError> {
-    let target = Target {
-        study,
-        series: None,
-        instance: None,
-    };
-    retrieve(&state, &user, &headers, target).await
-}
-
-/// `GET /dicomweb/studies/{study}/series/{series}`
-pub async fn retrieve_series(
-    State(state): State<AppState>,
-    user: ApiUser,
-    headers: HeaderMap,
-    Path((study, series)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let target = Target {
-        study,
-        series: Some(series),
-        instance: None,
-    };
-    retrieve(&state, &user, &headers, target).await
-}
-
-/// `GET /dicomweb/studies/{study}/series/{series}/instances/{instance}`
-pub async fn retrieve_instance(
-    State(state): State<AppState>,
-    user: ApiUser,
-    headers: HeaderMap,
-    Path((study, series, instance)): Path<(String, String, String)>,
-) -> Result<Response, ApiError> {
-    let target = Target {
-        study,
-        series: Some(series),
-        instance: Some(instance),
-    };
-    retrieve(&state, &user, &headers, target).await
-}
-
-/// `GET /dicomweb/studies/{study}/metadata`
-pub async fn study_metadata(
-    State(state): State<AppState>,
-    user: ApiUser,
-    Path(study): Path<String>,
-) -> Result<Response, ApiError> {
-    let target = Target {
-        study,
-        series: None,
-        instance: None,
-    };
-    metadata(&state, &user, target).await
-}
-
-/// `GET /dicomweb/studies/{study}/series/{series}/metadata`
-pub async fn series_metadata(
-    State(state): State<AppState>,
-    user: ApiUser,
-    Path((study, series)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let target = Target {
-        study,
-        series: Some(series),
-        instance: None,
-    };
-    metadata(&state, &user, target).await
-}
-
-/// `GET /dicomweb/studies/{study}/series/{series}/instances/{instance}/metadata`
-pub async fn instance_metadata(
-    State(state): State<AppState>,
-    user: ApiUser,
-    Path((study, series, instance)): Path<(String, String, String)>,
-) -> Result<Response, ApiError> {
-    let target = Target {
-        study,
-        series: Some(series),
-        instance: Some(instance),
-    };
-    metadata(&state, &user, target).await
 }
 
 #[cfg(test)]
