@@ -12,7 +12,6 @@ use osteo_tests::dicom::{convert, Radiograph};
 use osteo_tests::pacs::{add_route, images_of, views_of};
 use osteo_tests::workflow::{complete_and_assign, enrol};
 use osteo_tests::{spawn_app, TestApp};
-use reqwest::Method;
 use serde_json::{json, Value};
 
 /// The Python of the virtual environment holding dicomweb-client; `None`
