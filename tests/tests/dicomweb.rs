@@ -56,6 +56,17 @@ async fn stow(
     content_type: &str,
     body: Vec<u8>,
 ) -> (u16, String) {
+    let (status, _, body) = stow_with_warnings(app, token, content_type, body).await;
+    (status, body)
+}
+
+/// A raw STOW-RS request: `(status, Warning headers, body)`.
+async fn stow_with_warnings(
+    app: &TestApp,
+    token: Option<&str>,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, Vec<String>, String) {
     let mut request = reqwest::Client::new()
         .post(format!("{}/dicomweb/studies", app.base))
         .header("content-type", content_type)
@@ -64,8 +75,15 @@ async fn stow(
         request = request.bearer_auth(t);
     }
     let response = request.send().await.unwrap();
+    let warnings = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
     (
         response.status().as_u16(),
+        warnings,
         response.text().await.unwrap_or_default(),
     )
 }
@@ -271,7 +289,7 @@ async fn stow_rs_refuses_bad_requests_and_keeps_nothing() {
 
     // Only bad parts: 409 with each one's failure reason.
     let not_dicom = b"this is not a DICOM file".to_vec();
-    let (status, said) = stow(
+    let (status, warnings, said) = stow_with_warnings(
         &app,
         Some(&coordinator.token),
         dicom,
@@ -282,6 +300,11 @@ async fn stow_rs_refuses_bad_requests_and_keeps_nothing() {
     )
     .await;
     assert_eq!(status, 409, "{said}");
+    assert_eq!(warnings.len(), 2, "each failure says why: {warnings:?}");
+    assert!(
+        warnings[0].starts_with("299 osteo-edc \"part 1: ") && warnings[1].contains("text/plain"),
+        "{warnings:?}"
+    );
     let answer: Value = serde_json::from_str(&said).unwrap();
     let reasons: Vec<i64> = answer["00081198"]["Value"]
         .as_array()

@@ -139,3 +139,23 @@ fn retrieve_url(base: &str, study: &str, series: Option<&str>, instance: Option<
     }
     attribute("UR", vec![Value::String(url)])
 }
+
+/// Adds each text as a `Warning: 299` header (RFC 7234, as PS3.18 uses
+/// it), kept to printable ASCII: a character a header cannot carry becomes
+/// `?`, a quote an apostrophe.
+fn add_warnings(response: &mut axum::response::Response, warnings: &[String]) {
+    for w in warnings {
+        let text: String = w
+            .chars()
+            .map(|c| match c {
+                '"' => '\'',
+                '\\' => '/',
+                c if c.is_ascii_graphic() || c == ' ' => c,
+                _ => '?',
+            })
+            .collect();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("299 osteo-edc \"{text}\"")) {
+            response.headers_mut().append(header::WARNING, v);
+        }
+    }
+}

@@ -16,14 +16,14 @@
 //! - **Metadata** as DICOM JSON, without bulk data (the pixel data is in the
 //!   object).
 
-use super::{attribute, base_url, retrieve_url, visible, Held};
+use super::{add_warnings, attribute, base_url, retrieve_url, visible, Held};
 use crate::api::ApiUser;
 use crate::errors::ApiError;
 use crate::state::AppState;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -335,11 +335,7 @@ async fn search(
         Value::Array(found).to_string(),
     )
         .into_response();
-    for w in search.warnings {
-        if let Ok(v) = HeaderValue::from_str(&format!("299 osteo-edc \"{w}\"")) {
-            response.headers_mut().append(header::WARNING, v);
-        }
-    }
+    add_warnings(&mut response, &search.warnings);
     Ok(response)
 }
 
@@ -551,6 +547,7 @@ pub async fn metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     #[test]
     fn matching_follows_the_value_representation() {

@@ -10,7 +10,7 @@
 //! Reason. Each failure's reason in words is also in a `Warning` header.
 //! 200: all kept; 202: some failed; 409: none kept.
 
-use super::{attribute, base_url, retrieve_url};
+use super::{add_warnings, attribute, base_url, retrieve_url};
 use crate::api::ApiUser;
 use crate::errors::ApiError;
 use crate::pacs::{failure_status, status, Received, Sender};
@@ -18,7 +18,7 @@ use crate::state::AppState;
 use crate::throttle::ClientAddress;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use osteo_trial::domain::Permission;
 use serde_json::{json, Map, Value};
@@ -124,15 +124,7 @@ pub async fn store(
         Value::Object(answer).to_string(),
     )
         .into_response();
-    for w in warnings {
-        let text: String = w
-            .chars()
-            .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
-            .collect();
-        if let Ok(v) = HeaderValue::from_str(&format!("299 osteo-edc \"{text}\"")) {
-            response.headers_mut().append(header::WARNING, v);
-        }
-    }
+    add_warnings(&mut response, &warnings);
     Ok(response)
 }
 
