@@ -545,7 +545,10 @@ async fn read_signatures_ai_locks_pathology_and_the_database_lock_survive_kills(
     let dir = tempfile::tempdir().unwrap();
     // The demonstration study: its demo model is pinned and runs on every
     // case whose reads are locked.
-    let mut server = ServerProcess::fresh(dir.path(), &["--ai-workers", "1"]).await;
+    // A killed server's AI lease must run out before the restarted one
+    // takes its case: short here, so that catching up fits the wait.
+    let args = ["--ai-workers", "1", "--ai-lease-seconds", "10"];
+    let mut server = ServerProcess::fresh(dir.path(), &args).await;
     let url = server.url.clone();
     let db = Db::connect(&url).await.unwrap();
     let tokens: Vec<String> = {
@@ -595,7 +598,7 @@ async fn read_signatures_ai_locks_pathology_and_the_database_lock_survive_kills(
         }
         server.kill();
         while workers.join_next().await.is_some() {}
-        server = ServerProcess::start(&url, dir.path(), &[]).await;
+        server = ServerProcess::start(&url, dir.path(), &args).await;
         let acknowledged = ack.lock().unwrap().clone();
         check_later(&db, &acknowledged).await;
         ai_catches_up(&db).await;
