@@ -596,26 +596,7 @@ async fn the_pi_pins_the_model_the_server_runs_and_only_then_it_predicts() {
     )
     .await;
     assert_eq!(status, 200, "{v}");
-    for (method, path, body) in [
-        (
-            Method::POST,
-            format!("/cases/{id}/images/complete"),
-            json!({}),
-        ),
-        (
-            Method::PUT,
-            format!("/cases/{id}/crf"),
-            json!({"data": workflow::crf(), "complete": true}),
-        ),
-        (
-            Method::POST,
-            format!("/cases/{id}/readers"),
-            json!({"username": "radiologist"}),
-        ),
-    ] {
-        let (status, v) = coordinator.send_json(method, &path, &body).await;
-        assert_eq!(status, 200, "{path}: {v}");
-    }
+    workflow::complete_and_assign(&coordinator, id).await;
     let radiologist = app.api_client("radiologist").await;
     radiologist
         .send_json(Method::PUT, &format!("/cases/{id}/read"), &workflow::read())
