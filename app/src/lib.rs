@@ -12,6 +12,8 @@ rust_i18n::i18n!("locales", fallback = "en");
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod auth;
+#[cfg(feature = "ssr")]
+pub mod charts;
 pub mod flash;
 pub mod i18n;
 mod pages;

@@ -1620,3 +1620,132 @@ async fn the_cases_page_lists_cases_a_page_at_a_time() {
     assert_eq!(rows(&past, "all-cases"), 0);
     assert!(past.contains("href=\"/cases?page=2&amp;due=1\""), "{past}");
 }
+
+/// The study at a glance: enrolment over time against the target, the
+/// screening funnel, query ageing and the readers' throughput, in the API
+/// and as server-drawn charts on the dashboard page in both languages —
+/// and still no result of any kind before lock.
+#[tokio::test]
+async fn the_dashboard_shows_the_study_at_a_glance_without_results() {
+    let app = spawn_app().await;
+    let team = Team::new(&app).await;
+    let monitor = app.api_client("monitor").await;
+    let stats = app.api_client("statistician").await;
+    // Two more enrolments on later days, an E1 and an E3 exclusion.
+    for (date, outcome, exclusions) in [
+        ("2025-06-09", "enrolled", json!([])),
+        ("2025-06-20", "enrolled", json!([])),
+        ("2025-06-21", "excluded", json!(["E1"])),
+        ("2025-06-22", "excluded", json!(["E3"])),
+    ] {
+        let (status, e) = team
+            .coordinator
+            .send_json(
+                Method::POST,
+                "/screenings",
+                &json!({"arm": "prospective", "screening_date": date, "inclusion_met": true,
+                        "exclusions": exclusions, "outcome": outcome}),
+            )
+            .await;
+        assert_eq!(status, 201, "{e}");
+    }
+    // One case through to pathology (enrolled on 2025-06-02), another
+    // assigned but not yet read, and a query on it.
+    let done = team.complete_case(&app).await;
+    let waiting = team.case_ready_to_read(&app).await;
+    let (status, q) = monitor
+        .send_json(
+            Method::POST,
+            &format!("/cases/{waiting}/queries"),
+            &json!({"field": "age_years", "text": "Please check the age."}),
+        )
+        .await;
+    assert_eq!(status, 201, "{q}");
+
+    let (status, d) = stats.get_json("/dashboard").await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["enrolled_prospective"], 4);
+    assert_eq!(
+        d["enrolment"],
+        json!([{"site": "QDUAH", "dates": ["2025-06-02", "2025-06-02", "2025-06-09", "2025-06-20"]}])
+    );
+    assert_eq!(d["flow"]["excluded_e1"], 1);
+    assert_eq!(d["flow"]["excluded_e3"], 1);
+    assert_eq!(d["reference_standard"], 1, "the case {done} has pathology");
+    assert_eq!(
+        d["query_ageing"],
+        json!({"days_0_7": 1, "days_8_14": 0, "days_15_30": 0, "over_30": 0})
+    );
+    let readers = d["readers"].as_array().unwrap();
+    assert_eq!(readers.len(), 1, "{d}");
+    assert_eq!(readers[0]["assigned"], 2);
+    assert_eq!(readers[0]["signed"], 1);
+    assert_eq!(readers[0]["signed_last_7_days"], 1);
+    assert!(readers[0]["median_turnaround_minutes"].as_i64().unwrap() >= 0);
+    for leak in [
+        "auc",
+        "sensitivity",
+        "specificity",
+        "malignant",
+        "benign",
+        "probability",
+        "tier",
+    ] {
+        assert!(
+            !d.to_string().contains(leak),
+            "the dashboard shows no {leak}: {d}"
+        );
+    }
+
+    // The page draws the charts on the server: they are in the HTML.
+    let b = app.signed_in("statistician").await;
+    let (status, page) = b.get_text("/dashboard").await;
+    assert_eq!(status, 200);
+    for id in [
+        "chart-enrolment",
+        "chart-funnel",
+        "chart-states",
+        "chart-query-ageing",
+        "chart-readers",
+    ] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "the page has {id}");
+    }
+    assert!(
+        page.contains("aria-label=\"Prospective enrolment over time\""),
+        "{page}"
+    );
+    for text in [
+        "all sites (4)",
+        "target (200)",
+        "QDUAH (4)",
+        "reference standard recorded",
+        "0–7 days",
+    ] {
+        assert!(page.contains(text), "the page shows {text}");
+    }
+    assert_eq!(page.matches("<svg role=\"img\"").count(), 5, "five charts");
+    let lower = page.to_lowercase();
+    for leak in ["auc", "sensitivity", "specificity", "malignant"] {
+        assert!(!lower.contains(leak), "the dashboard page shows no {leak}");
+    }
+    // In Chinese, the charts' words are Chinese too.
+    let r = b
+        .client
+        .post(format!("{}/ui/lang", app.base))
+        .header("Origin", &app.base)
+        .header("Referer", format!("{}/dashboard", app.base))
+        .form(&[("lang", "zh-CN")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(osteo_tests::location(&r), "/dashboard");
+    let (_, zh) = b.get_text("/dashboard").await;
+    for text in [
+        "aria-label=\"前瞻性入组随时间变化\"",
+        "全部中心 (4)",
+        "目标 (200)",
+        "筛选漏斗",
+    ] {
+        assert!(zh.contains(text), "the Chinese page shows {text}");
+    }
+}

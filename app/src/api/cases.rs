@@ -183,12 +183,31 @@ pub async fn case_view(id: i64) -> Result<CaseData, AppError> {
 
 /// Operational figures only.
 #[server(prefix = "/sfn", endpoint = "dashboard")]
-pub async fn dashboard_view() -> Result<Dashboard, AppError> {
+pub async fn dashboard_view() -> Result<DashboardData, AppError> {
     use osteo_trial::domain::AuditSource;
     let (ctx, me) = super::ssr::user().await?;
-    osteo_trial::study::dashboard(&ctx.db, &me.principal(AuditSource::Ui))
+    let data = osteo_trial::study::dashboard(&ctx.db, &me.principal(AuditSource::Ui))
         .await
-        .map_err(super::ssr::refused)
+        .map_err(super::ssr::refused)?;
+    let charts = crate::charts::dashboard_charts(&data, crate::initial_locale());
+    Ok(DashboardData { data, charts })
+}
+
+/// The dashboard's figures and their charts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardData {
+    pub data: Dashboard,
+    pub charts: DashboardCharts,
+}
+
+/// The charts of the study overview, as SVG markup drawn on the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardCharts {
+    pub enrolment: String,
+    pub funnel: String,
+    pub states: String,
+    pub query_ageing: String,
+    pub readers: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

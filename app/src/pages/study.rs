@@ -21,7 +21,8 @@ pub fn DashboardPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match data.await {
                         Err(e) => view! { <p class="error">{t(e.message_key())}</p> }.into_any(),
-                        Ok(d) => {
+                        Ok(v) => {
+                            let d = v.data;
                             let pct = if d.prospective_target > 0 { d.enrolled_prospective * 100 / d.prospective_target } else { 0 };
                             view! {
                                 <div class="cards">
@@ -40,6 +41,7 @@ pub fn DashboardPage() -> impl IntoView {
                                             <tr><td>"E3"</td><td id="flow-e3">{d.flow.excluded_e3}</td></tr>
                                             <tr><td>{t("screening.reason.declined")}</td><td>{d.flow.declined}</td></tr>
                                             <tr><td>{t("screening.reason.missed")}</td><td>{d.flow.missed}</td></tr>
+                                            <tr><td>{t("dashboard.reference_standard")}</td><td id="flow-reference">{d.reference_standard}</td></tr>
                                         </table>
                                     </div>
                                     <div class="card" id="completeness">
@@ -55,12 +57,86 @@ pub fn DashboardPage() -> impl IntoView {
                                         <p>{if d.locked { t("study.locked") } else { t("study.unlocked") }}</p>
                                     </div>
                                 </div>
+                                <Overview d=d.clone() charts=v.charts/>
                             }.into_any()
                         }
                     }
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// The study at a glance: enrolment over time against the target, the
+/// screening funnel, cases by state, query ageing and the readers'
+/// throughput, as charts drawn on the server with their numbers beside.
+#[component]
+fn Overview(
+    d: osteo_trial::study::Dashboard,
+    charts: crate::api::cases::DashboardCharts,
+) -> impl IntoView {
+    let figure = |id: &'static str, svg: String, class: &'static str| {
+        view! {
+            <figure id=id class=class><div class="chart-box" inner_html=svg></div></figure>
+        }
+    };
+    let turnaround = |minutes: Option<i64>| match minutes {
+        None => "—".to_owned(),
+        Some(m) if m < 48 * 60 => format!("{:.1} {}", m as f64 / 60.0, t("dashboard.hours")),
+        Some(m) => format!("{:.1} {}", m as f64 / (24.0 * 60.0), t("dashboard.days")),
+    };
+    view! {
+        <h2 id="overview-title">{t("dashboard.overview")}</h2>
+        <div class="charts" id="overview">
+            {figure("chart-enrolment", charts.enrolment, "chart wide")}
+            {figure("chart-funnel", charts.funnel, "chart")}
+            {figure("chart-states", charts.states, "chart")}
+            {figure("chart-query-ageing", charts.query_ageing, "chart")}
+            {figure("chart-readers", charts.readers, "chart")}
+        </div>
+        <details class="card" id="overview-figures">
+            <summary>{t("dashboard.figures")}</summary>
+            <table class="dense" id="enrolment-by-site">
+                <caption>{t("dashboard.chart.enrolment")}</caption>
+                <thead><tr>
+                    <th scope="col">{t("dashboard.site")}</th>
+                    <th scope="col">{t("dashboard.enrolled")}</th>
+                    <th scope="col">{t("dashboard.first")}</th>
+                    <th scope="col">{t("dashboard.last")}</th>
+                </tr></thead>
+                <tbody>{d.enrolment.iter().map(|s| view! {
+                    <tr><td>{s.site.clone()}</td><td>{s.dates.len()}</td>
+                        <td>{s.dates.first().cloned().unwrap_or_default()}</td>
+                        <td>{s.dates.last().cloned().unwrap_or_default()}</td></tr>
+                }).collect_view()}</tbody>
+            </table>
+            <table class="dense" id="query-ageing">
+                <caption>{t("dashboard.chart.query_ageing")}</caption>
+                <tbody>{d.query_ageing.buckets().iter().map(|(k, n)| view! {
+                    <tr><th scope="row">{t(k)}</th><td>{*n}</td></tr>
+                }).collect_view()}</tbody>
+            </table>
+            {if d.readers.is_empty() {
+                view! { <p class="muted" id="readers-none">{t("dashboard.no_readers")}</p> }.into_any()
+            } else {
+                view! {
+                    <table class="dense" id="reader-throughput">
+                        <caption>{t("dashboard.chart.readers")}</caption>
+                        <thead><tr>
+                            <th scope="col">{t("dashboard.reader")}</th>
+                            <th scope="col">{t("dashboard.assigned")}</th>
+                            <th scope="col">{t("dashboard.signed")}</th>
+                            <th scope="col">{t("dashboard.last_7_days")}</th>
+                            <th scope="col">{t("dashboard.turnaround")}</th>
+                        </tr></thead>
+                        <tbody>{d.readers.iter().map(|r| view! {
+                            <tr><td>{r.reader.clone()}</td><td>{r.assigned}</td><td>{r.signed}</td>
+                                <td>{r.signed_last_7_days}</td><td>{turnaround(r.median_turnaround_minutes)}</td></tr>
+                        }).collect_view()}</tbody>
+                    </table>
+                }.into_any()
+            }}
+        </details>
     }
 }
 

@@ -54,6 +54,69 @@ pub struct Dashboard {
     pub open_queries: i64,
     pub answered_queries: i64,
     pub locked: bool,
+    /// Prospective enrolment over time, per site: the screening dates of
+    /// the enrolled patients, in date order.
+    pub enrolment: Vec<SiteEnrolment>,
+    /// Prospective cases whose reference standard (pathology) is recorded:
+    /// a count only, never the result.
+    pub reference_standard: i64,
+    /// Queries not yet closed (open or answered), by age.
+    pub query_ageing: QueryAgeing,
+    /// Each radiologist's reads: assigned, signed, and how long signing took.
+    pub readers: Vec<ReaderLoad>,
+}
+
+/// One site's prospective enrolments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteEnrolment {
+    pub site: String,
+    /// `YYYY-MM-DD` of each enrolled patient's screening, ascending.
+    pub dates: Vec<String>,
+}
+
+/// Unclosed queries by the days since they were raised.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryAgeing {
+    pub days_0_7: i64,
+    pub days_8_14: i64,
+    pub days_15_30: i64,
+    pub over_30: i64,
+}
+
+impl QueryAgeing {
+    /// The bucket counts with their translation keys, youngest first.
+    pub fn buckets(&self) -> [(&'static str, i64); 4] {
+        [
+            ("dashboard.age_0_7", self.days_0_7),
+            ("dashboard.age_8_14", self.days_8_14),
+            ("dashboard.age_15_30", self.days_15_30),
+            ("dashboard.age_over_30", self.over_30),
+        ]
+    }
+
+    /// Counts a query raised `days` whole days ago.
+    pub fn add(&mut self, days: i64) {
+        match days {
+            ..=7 => self.days_0_7 += 1,
+            8..=14 => self.days_8_14 += 1,
+            15..=30 => self.days_15_30 += 1,
+            _ => self.over_30 += 1,
+        }
+    }
+}
+
+/// One radiologist's throughput and turnaround.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReaderLoad {
+    pub reader: String,
+    /// Cases assigned to the reader.
+    pub assigned: i64,
+    /// Reads signed.
+    pub signed: i64,
+    /// Reads signed in the last seven days.
+    pub signed_last_7_days: i64,
+    /// Median minutes from assignment to signature, over the signed reads.
+    pub median_turnaround_minutes: Option<i64>,
 }
 
 /// The database lock and its history.
