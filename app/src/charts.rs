@@ -133,7 +133,7 @@ fn enrolment(sites: &[SiteEnrolment], target: i64, locale: Locale) -> String {
                 .build_cartesian_2d(0..last_day, 0..top)?;
             chart
                 .configure_mesh()
-                .light_line_style(GRID)
+                .light_line_style(TRANSPARENT)
                 .bold_line_style(GRID)
                 .label_style((FONT, 17).into_font().color(&INK))
                 .axis_desc_style((FONT, 17).into_font().color(&INK))
@@ -205,7 +205,7 @@ fn step(points: &[(i64, i64)]) -> Vec<(i64, i64)> {
 fn bars(title: &str, rows: &[(String, i64)], unit: &str) -> String {
     let n = rows.len().max(1);
     let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
-    let height = 70 + 30 * n as u32;
+    let height = 100 + 30 * n as u32;
     // Wide (CJK) characters take about twice the width of Latin ones.
     let width = |s: &str| -> u32 { s.chars().map(|c| if c > '\u{2e7f}' { 15 } else { 8 }).sum() };
     let longest = rows.iter().map(|r| width(&r.0)).max().unwrap_or(32);
@@ -221,18 +221,17 @@ fn bars(title: &str, rows: &[(String, i64)], unit: &str) -> String {
             let mut chart = ChartBuilder::on(&root)
                 .caption(title, (FONT, 20).into_font().color(&INK))
                 .margin(10)
-                .x_label_area_size(30)
+                .x_label_area_size(44)
                 .y_label_area_size(label_width)
-                .build_cartesian_2d(0f64..(max as f64 * 1.15), (0..n as i32).into_segmented())?;
+                .build_cartesian_2d(0..(max + max / 6 + 1), (0..n as i32).into_segmented())?;
             chart
                 .configure_mesh()
                 .disable_y_mesh()
-                .light_line_style(GRID)
+                .light_line_style(TRANSPARENT)
                 .bold_line_style(GRID)
                 .label_style((FONT, 17).into_font().color(&INK))
                 .axis_desc_style((FONT, 17).into_font().color(&INK))
-                .x_labels(5)
-                .x_label_formatter(&|v| format!("{}", v.round() as i64))
+                .x_labels(6)
                 .y_labels(n)
                 .y_label_formatter(&|v| match v {
                     SegmentValue::CenterOf(i) => {
@@ -245,8 +244,8 @@ fn bars(title: &str, rows: &[(String, i64)], unit: &str) -> String {
             chart.draw_series(rows.iter().enumerate().map(|(i, (_, v))| {
                 let mut bar = Rectangle::new(
                     [
-                        (0.0, SegmentValue::Exact(at(i))),
-                        (*v as f64, SegmentValue::Exact(at(i) + 1)),
+                        (0, SegmentValue::Exact(at(i))),
+                        (*v, SegmentValue::Exact(at(i) + 1)),
                     ],
                     BAR.filled(),
                 );
@@ -255,8 +254,8 @@ fn bars(title: &str, rows: &[(String, i64)], unit: &str) -> String {
             }))?;
             chart.draw_series(rows.iter().enumerate().map(|(i, (_, v))| {
                 Text::new(
-                    v.to_string(),
-                    (*v as f64 + max as f64 * 0.01, SegmentValue::CenterOf(at(i))),
+                    format!(" {v}"),
+                    (*v, SegmentValue::CenterOf(at(i))),
                     (FONT, 17)
                         .into_font()
                         .color(&INK)
@@ -327,7 +326,7 @@ mod tests {
             svg.starts_with("<svg role=\"img\" aria-label=\"Queries &lt;by&gt; age\""),
             "{svg}"
         );
-        for text in ["4", "0", "12", "0–7", "&gt; 30"] {
+        for text in [" 4", " 0", " 12", "0–7", "&gt; 30"] {
             assert!(
                 svg.contains(&format!("\n{text}\n</text>")),
                 "{text} missing from {svg}"
