@@ -213,6 +213,16 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
             post(forms::cases::case_sign).layer(Extension(Signed::Read)),
         )
         .form(
+            urls::CASE_READ_SIGN_NEXT,
+            BackTo::Case,
+            post(forms::cases::case_read_sign_next),
+        )
+        .form(
+            urls::CASE_READ_DRAFT,
+            BackTo::Case,
+            post(forms::cases::case_read_draft),
+        )
+        .form(
             urls::CASE_PATHOLOGY,
             BackTo::Case,
             post(forms::cases::case_pathology),

@@ -124,6 +124,10 @@ pub const CASE_CRF_AMENDMENTS: &str = "/cases/{id}/crf/amendments";
 pub const CASE_READERS: &str = "/cases/{id}/readers";
 pub const CASE_READ: &str = "/cases/{id}/read";
 pub const CASE_READ_SIGN: &str = "/cases/{id}/read/sign";
+/// The reading workstation's "sign and next" (a page form only).
+pub const CASE_READ_SIGN_NEXT: &str = "/cases/{id}/read/sign-next";
+/// The workstation's draft, kept as the reader scores (the page's script).
+pub const CASE_READ_DRAFT: &str = "/cases/{id}/read/draft";
 pub const CASE_READS: &str = "/cases/{id}/reads";
 pub const CASE_PREDICTION: &str = "/cases/{id}/prediction";
 pub const CASE_HEATMAP: &str = "/cases/{id}/heatmaps/{n}";

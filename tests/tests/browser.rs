@@ -501,12 +501,18 @@ async fn the_workflow_in_the_browser_coordinator_radiologist_statistician() {
         !exists(&c, "#prediction").await,
         "no AI section for a reader"
     );
-    let thumbs = c.find_all(Locator::Css("img.thumb")).await.unwrap().len();
-    assert_eq!(thumbs, 2, "the reader sees both views");
+    // The reading workstation: the views beside the summary and the form.
+    let views = c
+        .find_all(Locator::Css("#workstation img.radiograph"))
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(views, 2, "the reader sees both views");
+    assert!(exists(&c, "#clinical-summary").await);
     let fetched = c
         .execute_async(
             "const done = arguments[arguments.length - 1];
-             fetch(document.querySelector('img.thumb').src).then(r => done(r.status + ' ' + r.headers.get('content-type')));",
+             fetch(document.querySelector('img.radiograph').src).then(r => done(r.status + ' ' + r.headers.get('content-type')));",
             vec![],
         )
         .await
@@ -516,15 +522,26 @@ async fn the_workflow_in_the_browser_coordinator_radiologist_statistician() {
         json!("200 image/png"),
         "the rendered radiograph loads for the assigned reader"
     );
+    hydrated(&c).await;
     select(&c, "#f-margin", "II").await;
     select(&c, "#f-periosteal", "aggressive").await;
     fill(&c, "#f-likelihood", "80").await;
     select(&c, "#f-call", "malignant").await;
+    // The points and the category follow the fields in the browser.
+    until(
+        &c,
+        "document.getElementById('live-score').textContent === 'Points 9 · Bone-RADS 4'",
+        "the live score",
+    )
+    .await;
     submit(&c, "#read-save").await;
     assert_eq!(text(&c, "#bone-rads-radiologist").await, "Bone-RADS 4");
-    fill(&c, "#read-sign input[name=password]", osteo_tests::PASSWORD).await;
-    submit(&c, "#read-sign button").await;
-    assert_eq!(text(&c, "#flash").await, "Signed.");
+    hydrated(&c).await;
+    fill(&c, "#read-form input[name=password]", osteo_tests::PASSWORD).await;
+    submit(&c, "#read-sign-next").await;
+    assert_eq!(path(&c).await, "/cases", "the worklist is done");
+    assert_eq!(text(&c, "#flash").await, "Signed. Your worklist is empty.");
+    c.goto(&format!("{}/cases/{id}", app.base)).await.unwrap();
     assert!(!exists(&c, "#read-form").await, "a signed read is locked");
     save_screenshot(&c, "case-radiologist").await;
     submit(&c, "#logout").await;
@@ -1126,4 +1143,117 @@ async fn pages_carry_a_content_security_policy_that_the_hydrated_app_satisfies()
             .and_then(|v| v.to_str().ok()),
         Some("max-age=31536000; includeSubDomains")
     );
+}
+
+/// Types `keys` into whatever has the focus, as a person at the keyboard.
+async fn keys(c: &Client, keys: &str) {
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys(keys)
+        .await
+        .unwrap();
+}
+
+/// The id of the element that has the focus.
+async fn focused(c: &Client) -> String {
+    js(c, "document.activeElement && document.activeElement.id")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A radiologist reads two cases with the keyboard alone: the read form
+/// has the focus when the workstation opens, Tab walks the fields, letters
+/// choose in the lists, the points follow, and Enter signs ("sign and
+/// next") and opens the next case on the worklist.
+#[tokio::test]
+async fn the_reading_workstation_reads_two_cases_with_the_keyboard_alone() {
+    use fantoccini::key::Key;
+    let app = spawn_app().await;
+    let team = osteo_tests::workflow::Team::new(&app).await;
+    let first = team.case_ready_to_read(&app).await;
+    let second = team.case_ready_to_read(&app).await;
+    let driver = chromedriver();
+    let c = browser(&driver, true).await;
+    sign_in(&c, &app, "radiologist", osteo_tests::PASSWORD).await;
+    c.goto(&format!("{}/cases/{first}", app.base))
+        .await
+        .unwrap();
+    for (case, next) in [
+        (first, format!("/cases/{second}")),
+        (second, "/cases".to_owned()),
+    ] {
+        hydrated(&c).await;
+        assert_eq!(path(&c).await, format!("/cases/{case}"));
+        assert_eq!(focused(&c).await, "f-margin", "the read form has the focus");
+        until(
+            &c,
+            "document.getElementById('live-score').textContent === 'Bone-RADS 0'",
+            "no margin yet: cannot be assessed",
+        )
+        .await;
+        // Down three times: IA, IB, II.
+        for _ in 0..3 {
+            keys(&c, &Key::Down).await;
+        }
+        keys(&c, &Key::Tab).await;
+        assert_eq!(focused(&c).await, "f-periosteal");
+        keys(&c, "A").await;
+        until(
+            &c,
+            "document.getElementById('live-score').textContent === 'Points 9 · Bone-RADS 4'",
+            "the points follow the keyboard",
+        )
+        .await;
+        // Erosion stays, the fracture flag is ticked with the space bar.
+        keys(&c, &Key::Tab).await;
+        keys(&c, &Key::Tab).await;
+        assert_eq!(focused(&c).await, "f-fracture");
+        keys(&c, " ").await;
+        until(
+            &c,
+            "document.getElementById('live-score').textContent === 'Points 11 · Bone-RADS 4'",
+            "the flag counts",
+        )
+        .await;
+        for _ in 0..3 {
+            keys(&c, &Key::Tab).await;
+        }
+        assert_eq!(focused(&c).await, "f-likelihood");
+        keys(&c, "80").await;
+        keys(&c, &Key::Tab).await;
+        keys(&c, "M").await;
+        keys(&c, &Key::Tab).await;
+        assert_eq!(focused(&c).await, "f-read-comment");
+        keys(&c, &Key::Tab).await;
+        keys(&c, osteo_tests::PASSWORD).await;
+        let old = c.find(Locator::Css("html")).await.unwrap();
+        keys(&c, &Key::Enter).await;
+        let started = Instant::now();
+        while old.tag_name().await.is_ok() {
+            assert!(started.elapsed() < Duration::from_secs(20), "Enter signs");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        c.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("main"))
+            .await
+            .unwrap();
+        assert_eq!(path(&c).await, next, "sign and next");
+    }
+    assert_eq!(text(&c, "#flash").await, "Signed. Your worklist is empty.");
+    for case in [first, second] {
+        let (_, v) = team.coordinator.get_json(&format!("/cases/{case}")).await;
+        let read = &v["reads"][0];
+        assert_eq!(read["input"]["features"]["margin"], "II", "{v}");
+        assert_eq!(read["input"]["features"]["periosteal"], "aggressive");
+        assert_eq!(read["input"]["features"]["pathological_fracture"], true);
+        assert_eq!(read["input"]["likelihood"], 80);
+        assert_eq!(read["input"]["call"], "malignant");
+        assert_eq!(read["score"]["points"], 11);
+        assert!(read["signature"].is_object(), "signed: {v}");
+    }
+    save_screenshot(&c, "worklist-done").await;
 }

@@ -1749,3 +1749,161 @@ async fn the_dashboard_shows_the_study_at_a_glance_without_results() {
         assert!(zh.contains(text), "the Chinese page shows {text}");
     }
 }
+
+/// The radiologist's case page is a reading workstation: the views in their
+/// hanging order beside a compact clinical summary and the read form, the
+/// score of the draft, a worklist counter, and "sign and next", which saves
+/// and signs the read with the password of the same form and opens the next
+/// case. A refused signature keeps the read as a draft.
+#[tokio::test]
+async fn the_reading_workstation_signs_and_opens_the_next_case() {
+    let app = spawn_app().await;
+    let team = Team::new(&app).await;
+    // The lateral view arrives first; the workstation hangs the frontal left.
+    let lateral = osteo_tests::dicom::Radiograph::cr("patient-ws", "LL", 7).bytes();
+    let frontal = osteo_tests::dicom::Radiograph::cr("patient-ws", "AP", 8).bytes();
+    let first = team.case_ready_to_read_with(&[lateral, frontal]).await;
+    let second = team.case_ready_to_read(&app).await;
+    let b = app.signed_in("radiologist").await;
+    let (status, page) = b.get_text(&format!("/cases/{first}")).await;
+    assert_eq!(status, 200);
+    for id in [
+        "workstation",
+        "clinical-summary",
+        "read-form",
+        "live-score",
+        "read-sign-next",
+    ] {
+        assert!(
+            page.contains(&format!("id=\"{id}\"")),
+            "the workstation has #{id}"
+        );
+    }
+    assert!(
+        !page.contains("id=\"crf\""),
+        "the full CRF form gives way to the summary"
+    );
+    let at = |alt: &str| {
+        page.find(&format!("alt=\"{alt}"))
+            .unwrap_or_else(|| panic!("a {alt} view"))
+    };
+    assert!(at("Frontal") < at("Lateral"), "frontal left, lateral right");
+    assert!(
+        page.contains("this one included while unsigned: 2"),
+        "two cases left"
+    );
+
+    fn read(password: Option<&str>) -> Vec<(&'static str, &str)> {
+        let mut form = vec![
+            ("margin", "II"),
+            ("periosteal", "aggressive"),
+            ("endosteal_erosion", "under_one_third"),
+            ("likelihood", "80"),
+            ("call", "malignant"),
+        ];
+        if let Some(p) = password {
+            form.push(("password", p));
+        }
+        form
+    }
+    // A draft: the page shows its score (the browser keeps it live as the
+    // reader scores; the server scores again).
+    let r = b
+        .post_form(&format!("/cases/{first}/read"), &read(None))
+        .await;
+    assert_eq!(osteo_tests::location(&r), format!("/cases/{first}#read"));
+    let (_, page) = b.get_text(&format!("/cases/{first}")).await;
+    assert!(
+        page.contains("Points 9 · Bone-RADS 4"),
+        "margin II 5 + aggressive 4"
+    );
+    // The page's script keeps the draft as the reader scores: 204 when
+    // kept, 422 with the reason while it is not yet a whole read.
+    let r = b
+        .post_form(&format!("/cases/{first}/read/draft"), &read(None))
+        .await;
+    assert_eq!(r.status().as_u16(), 204);
+    let mut partial = read(None);
+    partial.retain(|(k, _)| *k != "likelihood");
+    let r = b
+        .post_form(&format!("/cases/{first}/read/draft"), &partial)
+        .await;
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(r.text().await.unwrap().contains("likelihood is required"));
+    let (_, c) = team.coordinator.get_json(&format!("/cases/{first}")).await;
+    assert_eq!(
+        c["reads"][0]["input"]["likelihood"], 80,
+        "the whole draft stays: {c}"
+    );
+    // Nobody else keeps a draft of this reader's read.
+    let coordinator = app.signed_in("coordinator").await;
+    let r = coordinator
+        .post_form(&format!("/cases/{first}/read/draft"), &read(None))
+        .await;
+    assert_ne!(r.status().as_u16(), 204);
+
+    let signed = |case: i64| {
+        let db = app.db.clone();
+        async move {
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM reads WHERE case_id = $1 AND signed_at IS NOT NULL",
+            )
+            .bind(case)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+            n
+        }
+    };
+    // A wrong password: the read is saved, not signed, and the page says why.
+    let mut wrong = read(Some("not the password"));
+    wrong[3] = ("likelihood", "85");
+    let r = b
+        .post_form(&format!("/cases/{first}/read/sign-next"), &wrong)
+        .await;
+    assert!(osteo_tests::location(&r).starts_with(&format!("/cases/{first}?error=")));
+    assert_eq!(signed(first).await, 0);
+    let (_, c) = team.coordinator.get_json(&format!("/cases/{first}")).await;
+    assert_eq!(
+        c["reads"][0]["input"]["likelihood"], 85,
+        "the draft kept: {c}"
+    );
+    // A read the server refuses is not signed either.
+    let mut bad = read(Some(osteo_tests::PASSWORD));
+    bad[3] = ("likelihood", "101");
+    let r = b
+        .post_form(&format!("/cases/{first}/read/sign-next"), &bad)
+        .await;
+    assert_eq!(
+        osteo_tests::location(&r),
+        format!("/cases/{first}?error=read#read")
+    );
+    assert_eq!(signed(first).await, 0);
+
+    // Signed: the next case on the worklist opens, with one case left.
+    let r = b
+        .post_form(
+            &format!("/cases/{first}/read/sign-next"),
+            &read(Some(osteo_tests::PASSWORD)),
+        )
+        .await;
+    assert_eq!(
+        osteo_tests::location(&r),
+        format!("/cases/{second}#workstation")
+    );
+    assert_eq!(signed(first).await, 1);
+    let (_, page) = b.get_text(&format!("/cases/{second}")).await;
+    assert!(page.contains("this one included while unsigned: 1"));
+    // The last one: back to the worklist, now empty.
+    let r = b
+        .post_form(
+            &format!("/cases/{second}/read/sign-next"),
+            &read(Some(osteo_tests::PASSWORD)),
+        )
+        .await;
+    assert_eq!(osteo_tests::location(&r), "/cases");
+    assert_eq!(signed(second).await, 1);
+    let (_, list) = b.get_text("/cases").await;
+    assert!(list.contains("id=\"worklist-empty\""));
+    assert!(list.contains("Your worklist is empty."));
+}

@@ -101,6 +101,13 @@ pub struct CaseData {
     /// The case's PACS routes, `(kind, added at)`, for those who enter case
     /// data (the identifiers themselves are not kept).
     pub dicom_routes: Vec<(String, String)>,
+    /// The study's confirmed Bone-RADS rule table, for a radiologist's page:
+    /// the browser scores the read as it is filled, from the same table the
+    /// server scores it with again on saving.
+    pub rule_table: Option<osteo_trial::case::bonerads::RuleTable>,
+    /// How many cases the radiologist's worklist holds (this one included
+    /// while its read is unsigned).
+    pub worklist_left: Option<i64>,
 }
 
 #[server(prefix = "/sfn", endpoint = "case")]
@@ -157,7 +164,7 @@ pub async fn case_view(id: i64) -> Result<CaseData, AppError> {
         can_query: me.role.can(Permission::RaiseQuery),
         can_answer: me.role.can(Permission::AnswerQuery),
         radiologists,
-        rule_version: settings.rule_version,
+        rule_version: settings.rule_version.clone(),
         latest: osteo_trial::screening::latest_screening_date(),
         queries,
         echo,
@@ -168,6 +175,24 @@ pub async fn case_view(id: i64) -> Result<CaseData, AppError> {
         can_withdraw: me.role.can(Permission::WithdrawCases),
         can_amend: me.role.can(Permission::AmendFrozenInputs),
         ai_waiting: ai_waiting.map(str::to_owned),
+        rule_table: match (&settings.rule_version, me.role.can(Permission::ReadCases)) {
+            (Some(version), true) => Some(
+                study::rule_table(&ctx.db, version)
+                    .await
+                    .map_err(super::ssr::refused)?,
+            ),
+            _ => None,
+        },
+        worklist_left: if me.role.can(Permission::ReadCases) {
+            Some(
+                case::worklist_page(&ctx.db, &by, 0, 1)
+                    .await
+                    .map_err(super::ssr::refused)?
+                    .total,
+            )
+        } else {
+            None
+        },
         dicom_routes: if me.role.can(Permission::EnterCaseData) {
             osteo_trial::pacs::routes(&ctx.db, &by, id)
                 .await

@@ -305,6 +305,69 @@ pub async fn case_read(post: CasePost, FormBody(pairs): FormBody<Pairs>) -> Repl
     }
 }
 
+/// The workstation's draft, posted by the page's script as the reader
+/// scores, so that a read in progress survives a reload: saves the read and
+/// answers 204, or 422 with the reason when it is not yet a whole read. No
+/// redirect and no message for the next page.
+#[tracing::instrument(skip_all)]
+pub async fn case_read_draft(post: CasePost, FormBody(pairs): FormBody<Pairs>) -> Reply {
+    let result = match read_input(&pairs) {
+        Ok(input) => case::save_read(&post.state.db, &post.by, post.id, input).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(
+            e @ (CaseError::Forbidden
+            | CaseError::NotAssigned
+            | CaseError::Failed(StoreFailure::Database(_))),
+        ) => Err(post.refused(e)),
+        Err(e) => Ok((StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).into_response()),
+    }
+}
+
+/// The reading workstation's "sign and next": saves the read from the form,
+/// signs it with the password of the same form, and opens the next case on
+/// the radiologist's worklist (the worklist itself once it is empty). A
+/// refused signature leaves the read saved as a draft and comes back to
+/// it; a refused read comes back with what was typed. Nothing is lost.
+#[tracing::instrument(skip_all)]
+pub async fn case_read_sign_next(post: CasePost, FormBody(pairs): FormBody<Pairs>) -> Reply {
+    let (db, by, id) = (&post.state.db, &post.by, post.id);
+    let saved = match read_input(&pairs) {
+        Ok(input) => case::save_read(db, by, id, input).await,
+        Err(e) => Err(e),
+    };
+    match saved {
+        Ok(_) => {}
+        Err(
+            e @ (CaseError::Forbidden
+            | CaseError::NotAssigned
+            | CaseError::Failed(StoreFailure::Database(_))),
+        ) => return Err(post.refused(e)),
+        Err(e) => return post.echo("read", pairs, vec![], e.to_string()).await,
+    }
+    let secret = SigningSecret::new(
+        get(&pairs, "password").unwrap_or_default(),
+        get(&pairs, "second_factor"),
+    );
+    case::sign_read(db, by, id, &secret)
+        .await
+        .map_err(|e| post.refused(e))?;
+    let worklist = case::worklist(db, by).await.map_err(|e| post.refused(e))?;
+    match worklist.iter().find(|c| c.id != id.get()) {
+        Some(next) => {
+            let left = format!("{} ({})", next.study_number, worklist.len());
+            flash(&post.session, "flash.read_signed_next", Some(left), None).await;
+            Ok(Redirect::to(&format!("{}#workstation", page::case(next.id))).into_response())
+        }
+        None => {
+            flash(&post.session, "flash.worklist_done", None, None).await;
+            Ok(Redirect::to(page::CASES).into_response())
+        }
+    }
+}
+
 /// The pathology form, as submitted.
 fn pathology_input(pairs: &Pairs) -> Result<(PathologyInput, Option<Reason>), CaseError> {
     let field = |name: &str| get(pairs, name).unwrap_or_default().to_owned();

@@ -7,7 +7,9 @@ mod form;
 mod sections;
 
 use form::CrfForm;
-use sections::{DiagnosticReport, EndSection, PathologySection, QueriesSection, ReadSection};
+use sections::{
+    DiagnosticReport, EndSection, PathologySection, QueriesSection, ReadSection, Workstation,
+};
 
 use crate::api::cases::{case_view, cases_view, CaseData, CASES_PER_PAGE};
 use crate::i18n::t;
@@ -26,9 +28,15 @@ pub(crate) fn viewer_images(v: &CaseData) -> Vec<ViewerImage> {
         &p.input.image_sha256[..p.input.heatmaps.len().min(p.input.image_sha256.len())]
     });
     let id = v.detail.summary.id;
-    v.detail
-        .images
-        .iter()
+    let mut images: Vec<&osteo_trial::case::CaseImage> = v.detail.images.iter().collect();
+    // The hanging order: frontal left, lateral right, any other after them.
+    images.sort_by_key(|i| match i.view.as_str() {
+        "frontal" => 0,
+        "lateral" => 1,
+        _ => 2,
+    });
+    images
+        .into_iter()
         .map(|i| ViewerImage {
             sha256: i.sha256.clone(),
             caption: [
@@ -180,6 +188,8 @@ pub fn CasePage() -> impl IntoView {
                             let s = v.detail.summary.clone();
                             let id = s.id;
                             let unblinded = v.detail.withheld.is_empty();
+                            // A radiologist's page is the reading workstation.
+                            let reader = v.can_read;
                             view! {
                                 <h1>{t("case.title")} " " <span id="study-number">{s.study_number.clone()}</span></h1>
                                 <p>
@@ -188,6 +198,7 @@ pub fn CasePage() -> impl IntoView {
                                     {v.detail.end_reason.clone().map(|r| view! { " · " <strong>{opt(&r)}</strong> })}
                                     {v.locked.then(|| view! { " · " <strong class="error">{t("study.locked")}</strong> })}
                                 </p>
+                                {(!reader).then(|| view! {
                                 <details class="card" id="images" open=true>
                                     <summary>{t("images.title")} " (" {v.detail.images.len()} ")"</summary>
                                     {(!v.detail.images.is_empty()).then(|| view! { <Viewer images=viewer_images(&v)/> })}
@@ -268,7 +279,12 @@ pub fn CasePage() -> impl IntoView {
                                         </form>
                                     })}
                                 </details>
-                                {view! { <ReadSection v=v.clone()/> }.into_any()}
+                                }.into_any())}
+                                {if reader {
+                                    view! { <Workstation v=v.clone()/> }.into_any()
+                                } else {
+                                    view! { <ReadSection v=v.clone()/> }.into_any()
+                                }}
                                 {unblinded.then(|| view! {
                                     <details class="card" id="prediction" open=true>
                                         <summary>{t("ai.title")}</summary>

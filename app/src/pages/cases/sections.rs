@@ -4,15 +4,73 @@
 
 use super::form::{SignForm, Signatures};
 use crate::api::cases::CaseData;
-use crate::i18n::t;
+use crate::i18n::{t, t_with};
+use crate::pages::viewer::Viewer;
 use crate::pages::SigningSecret;
 use crate::pages::{opt, state_label};
 use leptos::prelude::*;
-use osteo_trial::case::bonerads::{Margin, Periosteal};
+use osteo_trial::case::bonerads::{Features, Margin, Periosteal, Score};
 use osteo_trial::case::crf::*;
 use osteo_trial::case::pathology::{Procedure, WHO_2020};
 use osteo_trial::case::{CaseEnd, CaseState, QueryStatus, WithdrawalReason};
 use osteo_trial::screening::ExclusionCode;
+
+/// The radiologist's reading workstation: the views in their hanging order
+/// beside the clinical summary and the read form (stacked on a narrow
+/// screen). Everything is a plain form; with JavaScript the points and the
+/// category follow the fields as they are scored.
+#[component]
+pub(crate) fn Workstation(v: CaseData) -> impl IntoView {
+    let images = super::viewer_images(&v);
+    view! {
+        <div class="workstation" id="workstation">
+            <section class="ws-views" id="images" aria-label=t("workstation.views")>
+                {if images.is_empty() {
+                    view! { <p class="muted">{t("images.none")}</p> }.into_any()
+                } else {
+                    view! { <Viewer images=images/> }.into_any()
+                }}
+            </section>
+            <div class="ws-read">
+                <ClinicalSummary v=v.clone()/>
+                <ReadSection v=v/>
+            </div>
+        </div>
+    }
+}
+
+/// The clinical fields the reader may see, folded into a compact list.
+#[component]
+fn ClinicalSummary(v: CaseData) -> impl IntoView {
+    let fields: Vec<(String, String)> = v
+        .detail
+        .crf
+        .as_ref()
+        .map(|c| {
+            c.data
+                .field_values()
+                .into_iter()
+                .filter(|(_, value)| !value.is_empty())
+                .map(|(k, value)| {
+                    let shown = value
+                        .split(',')
+                        .map(|part| opt(part.trim()))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    (t(&format!("field.{k}")), shown)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    view! {
+        <details class="card clinical" id="clinical-summary" open=true>
+            <summary>{t("read.clinical")}</summary>
+            <dl class="summary-list">
+                {fields.into_iter().map(|(k, value)| view! { <dt>{k}</dt><dd>{value}</dd> }).collect_view()}
+            </dl>
+        </details>
+    }
+}
 
 #[component]
 pub(crate) fn ReadSection(v: CaseData) -> impl IntoView {
@@ -82,43 +140,176 @@ pub(crate) fn ReadSection(v: CaseData) -> impl IntoView {
                 </tbody>
             </table>
             {read_error.map(|m| view! { <p class="error" role="alert" id="read-error">{t("read.not_saved")} " " {m}</p> })}
-            {can_edit.then(|| view! {
-                <form method="post" action=format!("/cases/{id}/read") class="grid" id="read-form">
+            {can_edit.then(|| {
+                // The live score: the fields as signals, scored in the browser
+                // with the study's rule table (the server scores again on saving).
+                // A list with nothing chosen shows (and posts) its first option.
+                let or_first = |v: &str, first: &str| if v.is_empty() { first.to_owned() } else { v.to_owned() };
+                let margin_s = RwSignal::new(or_first(&margin, "none"));
+                let periosteal_s = RwSignal::new(or_first(&periosteal, Periosteal::ALL[0].as_str()));
+                let erosion_s = RwSignal::new(or_first(&erosion, ErosionDepth::ALL[0].as_str()));
+                let (fracture_s, mass_s, primary_s) =
+                    (RwSignal::new(flags.0), RwSignal::new(flags.1), RwSignal::new(flags.2));
+                let table = v.rule_table.clone();
+                let live = move || {
+                    let table = table.as_ref()?;
+                    let features = Features {
+                        margin: margin_s.get().parse().ok(),
+                        periosteal: periosteal_s.get().parse().ok()?,
+                        endosteal_erosion: erosion_s.get().parse().ok()?,
+                        pathological_fracture: fracture_s.get(),
+                        soft_tissue_mass: mass_s.get(),
+                        known_primary_malignancy: primary_s.get(),
+                    };
+                    Some(table.score(&features))
+                };
+                let score_text = move || match live() {
+                    Some(Score { points: Some(p), category }) => format!("{} {p} · Bone-RADS {category}", t("read.points")),
+                    Some(Score { points: None, .. }) => "Bone-RADS 0".to_owned(),
+                    None => String::new(),
+                };
+                // With JavaScript, each change keeps the draft on the server.
+                let draft = RwSignal::new(String::new());
+                // The form has the focus when the page opens (`autofocus`
+                // without the script; once hydrated, the script sets it).
+                let first_field = NodeRef::<leptos::html::Select>::new();
+                Effect::new(move |_| {
+                    if let Some(el) = first_field.get() {
+                        let _ = el.focus();
+                    }
+                });
+                view! {
+                <form method="post" action=format!("/cases/{id}/read") class="grid read-form" id="read-form"
+                    on:change=move |_| keep_draft(id, draft)>
                     <label>{t("field.margin")}
-                        <select name="margin" id="f-margin">
+                        <select name="margin" id="f-margin" autofocus=true node_ref=first_field on:change=move |ev| margin_s.set(event_target_value(&ev))>
                             <option value="none" selected={margin == "none"}>{t("read.not_assessable")}</option>
                             {Margin::ALL.iter().map(|m| view! { <option value=m.as_str() selected={m.as_str() == margin}>{m.as_str()}</option> }).collect_view()}
                         </select>
                     </label>
                     <label>{t("field.periosteal")}
-                        <select name="periosteal" id="f-periosteal">
+                        <select name="periosteal" id="f-periosteal" on:change=move |ev| periosteal_s.set(event_target_value(&ev))>
                             {Periosteal::ALL.iter().map(|p| view! { <option value=p.as_str() selected={p.as_str() == periosteal}>{opt(p.as_str())}</option> }).collect_view()}
                         </select>
                     </label>
                     <label>{t("field.endosteal_erosion")}
-                        <select name="endosteal_erosion" id="f-endosteal">
+                        <select name="endosteal_erosion" id="f-endosteal" on:change=move |ev| erosion_s.set(event_target_value(&ev))>
                             {ErosionDepth::ALL.iter().map(|e| view! { <option value=e.as_str() selected={e.as_str() == erosion}>{opt(e.as_str())}</option> }).collect_view()}
                         </select>
                     </label>
-                    <label class="check"><input type="checkbox" name="pathological_fracture" value="true" checked=flags.0/>{t("field.pathological_fracture")}</label>
-                    <label class="check"><input type="checkbox" name="soft_tissue_mass" value="true" checked=flags.1/>{t("field.soft_tissue_mass")}</label>
-                    <label class="check"><input type="checkbox" name="known_primary_malignancy" value="true" checked=flags.2/>{t("field.known_primary_malignancy")}</label>
-                    <label>{t("read.likelihood")}<input type="number" name="likelihood" id="f-likelihood" min="0" max="100" value=likelihood required/></label>
+                    <label class="check"><input type="checkbox" name="pathological_fracture" id="f-fracture" value="true" checked=flags.0
+                        on:change=move |ev| fracture_s.set(event_target_checked(&ev))/>{t("field.pathological_fracture")}</label>
+                    <label class="check"><input type="checkbox" name="soft_tissue_mass" id="f-mass" value="true" checked=flags.1
+                        on:change=move |ev| mass_s.set(event_target_checked(&ev))/>{t("field.soft_tissue_mass")}</label>
+                    <label class="check"><input type="checkbox" name="known_primary_malignancy" id="f-primary" value="true" checked=flags.2
+                        on:change=move |ev| primary_s.set(event_target_checked(&ev))/>{t("field.known_primary_malignancy")}</label>
+                    <p class="live-score"><output id="live-score" for="f-margin f-periosteal f-endosteal f-fracture f-mass f-primary" aria-live="polite">{score_text}</output></p>
+                    <label>{t("read.likelihood")}<input type="number" name="likelihood" id="f-likelihood" min="0" max="100" value=likelihood.clone() required/></label>
                     <label>{t("read.call")}
                         <select name="call" id="f-call">
                             <option value="benign" selected={call == "benign"}>{opt("benign")}</option>
                             <option value="malignant" selected={call == "malignant"}>{opt("malignant")}</option>
                         </select>
                     </label>
-                    <label>{t("read.comment")}<input name="comment" maxlength="1000" value=comment/></label>
-                    <button type="submit" id="read-save">{t("read.save")}</button>
+                    <label>{t("read.comment")}<input name="comment" id="f-read-comment" maxlength="1000" value=comment.clone()/></label>
+                    <fieldset class="sign" id="read-sign">
+                        <legend>{t("read.sign_next_legend")}</legend>
+                        <SigningSecret/>
+                        // The first button is the one Enter presses.
+                        <button type="submit" id="read-sign-next" formaction=format!("/cases/{id}/read/sign-next")>{t("read.sign_next")}</button>
+                        " "
+                        <button type="submit" id="read-save" class="secondary" formnovalidate=true>{t("read.save_draft")}</button>
+                        <small class="muted">{t("sign.statement")}</small>
+                        <p class="muted" id="draft-status" aria-live="polite">{move || draft.get()}</p>
+                    </fieldset>
                 </form>
-                {mine.is_some().then(|| view! { <SignForm action=format!("/cases/{id}/read/sign") id="read-sign" meanings=false/> })}
+                }
+            })}
+            {v.worklist_left.map(|n| view! {
+                <p class="muted" id="worklist-left">{t_with("read.left", &[("n", &n.to_string())])}</p>
             })}
         </details>
     }
     .into_any()
 }
+
+/// Keeps the read in progress on the server as a draft (the workstation's
+/// script, on each change), once it is a whole read: the likelihood given.
+/// Says on the page whether it was kept.
+#[cfg(feature = "hydrate")]
+fn keep_draft(case_id: i64, status: RwSignal<String>) {
+    use wasm_bindgen::JsCast;
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    let value = |id: &str| -> Option<String> {
+        let el = doc.get_element_by_id(id)?;
+        if let Some(s) = el.dyn_ref::<web_sys::HtmlSelectElement>() {
+            return Some(s.value());
+        }
+        el.dyn_ref::<web_sys::HtmlInputElement>().map(|i| {
+            if i.type_() == "checkbox" {
+                if i.checked() {
+                    "true".into()
+                } else {
+                    String::new()
+                }
+            } else {
+                i.value()
+            }
+        })
+    };
+    let whole = value("f-likelihood")
+        .and_then(|l| l.parse::<u8>().ok())
+        .is_some_and(|l| l <= 100);
+    if !whole {
+        return;
+    }
+    let body = [
+        ("margin", "f-margin"),
+        ("periosteal", "f-periosteal"),
+        ("endosteal_erosion", "f-endosteal"),
+        ("pathological_fracture", "f-fracture"),
+        ("soft_tissue_mass", "f-mass"),
+        ("known_primary_malignancy", "f-primary"),
+        ("likelihood", "f-likelihood"),
+        ("call", "f-call"),
+        ("comment", "f-read-comment"),
+    ]
+    .iter()
+    .filter_map(|(name, id)| {
+        value(id)
+            .filter(|v| !v.is_empty())
+            .map(|v| format!("{name}={}", String::from(js_sys::encode_uri_component(&v))))
+    })
+    .collect::<Vec<_>>()
+    .join("&");
+    let Ok(xhr) = web_sys::XmlHttpRequest::new() else {
+        return;
+    };
+    if xhr
+        .open("POST", &format!("/cases/{case_id}/read/draft"))
+        .is_err()
+    {
+        return;
+    }
+    let _ = xhr.set_request_header("Content-Type", "application/x-www-form-urlencoded");
+    let answered = xhr.clone();
+    let on_end = wasm_bindgen::closure::Closure::once_into_js(move || {
+        let kept = answered.status().unwrap_or(0) == 204;
+        status.set(t(if kept {
+            "read.draft_kept"
+        } else {
+            "read.draft_not_kept"
+        }));
+    });
+    xhr.set_onloadend(Some(on_end.unchecked_ref()));
+    let _ = xhr.send_with_opt_str(Some(&body));
+}
+
+/// Without the script, "Save draft" keeps the draft.
+#[cfg(not(feature = "hydrate"))]
+fn keep_draft(_case_id: i64, _status: RwSignal<String>) {}
 
 #[component]
 pub(crate) fn PathologySection(v: CaseData) -> impl IntoView {
