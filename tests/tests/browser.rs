@@ -1227,7 +1227,36 @@ async fn the_reading_workstation_reads_two_cases_with_the_keyboard_alone() {
         keys(&c, "M").await;
         keys(&c, &Key::Tab).await;
         assert_eq!(focused(&c).await, "f-read-comment");
+        if case == first {
+            // The draft was kept as the reader scored: a reload loses nothing.
+            until(
+                &c,
+                "document.getElementById('draft-status').textContent === 'Draft kept on the server.'",
+                "the draft is kept",
+            )
+            .await;
+            c.refresh().await.unwrap();
+            hydrated(&c).await;
+            let kept = js(
+                &c,
+                "['f-margin', 'f-periosteal', 'f-likelihood', 'f-call'].map(id => document.getElementById(id).value).join(' ') \
+                 + ' ' + document.getElementById('f-fracture').checked + ' ' + document.getElementById('live-score').textContent",
+            )
+            .await;
+            assert_eq!(
+                kept,
+                json!("II aggressive 80 malignant true Points 11 · Bone-RADS 4")
+            );
+            for _ in 0..8 {
+                keys(&c, &Key::Tab).await;
+            }
+            assert_eq!(focused(&c).await, "f-read-comment");
+        }
         keys(&c, &Key::Tab).await;
+        assert_eq!(
+            js(&c, "document.activeElement.name").await,
+            json!("password")
+        );
         keys(&c, osteo_tests::PASSWORD).await;
         let old = c.find(Locator::Css("html")).await.unwrap();
         keys(&c, &Key::Enter).await;
