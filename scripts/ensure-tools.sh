@@ -6,10 +6,12 @@
 #          postgresql (the suite runs on PostgreSQL too), dcmtk and
 #          libgdcm-tools (independent DICOM readers and encoders), orthanc
 #          and orthanc-dicomweb (a hospital archive as a peer), openssl
-#          (the certificates of DICOM over TLS),
+#          (the certificates of DICOM over TLS), npm (axe-core, the
+#          accessibility checker),
 #          python3-pydicom (its reader and its test files) and poppler-utils
 #          (pdftotext reads the reports back); schemathesis and
-#          dicomweb-client in their own virtual environments under target/
+#          dicomweb-client in their own virtual environments under target/,
+#          axe-core under target/tools/axe
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-build}"
@@ -37,6 +39,7 @@ if [ "$mode" = test ]; then
     command -v pdftotext >/dev/null || packages+=(poppler-utils)
     [ -x /usr/sbin/Orthanc ] || packages+=(orthanc)
     command -v openssl >/dev/null || packages+=(openssl)
+    command -v npm >/dev/null || packages+=(npm)
     [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || packages+=(orthanc-dicomweb)
     { python3 -c 'import pydicom' || /usr/bin/python3 -c 'import pydicom'; } 2>/dev/null || packages+=(python3-pydicom)
     python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
@@ -70,5 +73,16 @@ if [ "$mode" = test ]; then
         python3 -m venv "$dw"
         "$dw/bin/pip" install -q -r tests/dicomweb/requirements.txt
         cp tests/dicomweb/requirements.txt "$dw/requirements.txt"
+    fi
+    # axe-core (the accessibility test in tests/tests/browser.rs), pinned,
+    # from the npm registry.
+    want_axe=4.14.1
+    axe=target/tools/axe
+    have_axe=$(node -p "require('./$axe/node_modules/axe-core/package.json').version" 2>/dev/null || true)
+    if [ "$have_axe" != "$want_axe" ]; then
+        echo "== installing axe-core $want_axe into $axe"
+        rm -rf "$axe"
+        mkdir -p "$axe"
+        npm install --prefix "$axe" --no-audit --no-fund --no-update-notifier --silent "axe-core@$want_axe"
     fi
 fi

@@ -23,6 +23,8 @@ step "tools"
 export OSTEO_SCHEMATHESIS="$PWD/target/tools/schemathesis/bin/schemathesis"
 # The DICOMweb test (tests/tests/dicomweb.rs) drives the server with dicomweb-client.
 export OSTEO_DICOMWEB_PYTHON="$PWD/target/tools/dicomweb/bin/python"
+# The accessibility test (tests/tests/browser.rs) runs axe-core in Chromium.
+export OSTEO_AXE_CORE="$PWD/target/tools/axe/node_modules/axe-core/axe.min.js"
 
 step "cargo fmt --check"
 cargo fmt --all --check
