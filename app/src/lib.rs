@@ -22,14 +22,29 @@ use crate::api::{get_me, study_kind, take_flash, Me};
 use crate::flash::Flash;
 use crate::i18n::{t, Lang};
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 use osteo_trial::domain::{Locale, Permission, StudyKind};
 
 /// The name under which the browser bundle and the style sheet are served:
-/// `/pkg/osteo-edc.js`, `/pkg/osteo-edc_bg.wasm`, `/pkg/osteo-edc.css`.
+/// `/pkg/osteo-edc.js`, `/pkg/osteo-edc_bg.wasm`, `/pkg/osteo-edc.css`; the
+/// site build also writes them under their content hash,
+/// `osteo-edc.<hash>.js` and so on, and names the hash in `pkg/hash.txt`
+/// ([`asset_name`]).
 pub const OUTPUT_NAME: &str = "osteo-edc";
+
+/// The name the pages load the bundle by: `osteo-edc.<hash>` when the site
+/// build wrote `pkg/hash.txt` (16 hex digits of the SHA-256 of the script,
+/// the WebAssembly and the stylesheet), else `osteo-edc`.
+#[cfg(feature = "ssr")]
+pub fn asset_name(site_root: &std::path::Path) -> String {
+    std::fs::read_to_string(site_root.join("pkg").join("hash.txt"))
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map_or_else(|| OUTPUT_NAME.to_owned(), |h| format!("{OUTPUT_NAME}.{h}"))
+}
 
 /// The signed-in user, loaded once per page and shared by the header and pages.
 pub type MeResource = Resource<Result<Option<Me>, api::AppError>>;
@@ -45,6 +60,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                // The stylesheet carries the bundle's content hash, like the
+                // scripts (`output_name`), so browsers may keep it for a year.
+                <link rel="stylesheet" id="leptos" href=format!("/pkg/{}.css", options.output_name)/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -132,7 +150,6 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="leptos" href=format!("/pkg/{OUTPUT_NAME}.css")/>
         <Title text=t("app.title")/>
         <Router>
             <Header/>

@@ -3,6 +3,10 @@
 //! `model` together. Nothing imports this crate but its binary and the
 //! end-to-end tests.
 
+// The case page's view type is deep; its layout is computed here, where the
+// pages are rendered (as in `app`).
+#![recursion_limit = "256"]
+
 /// Gives each API body and form that carries an electronic signature (`password` and
 /// `second_factor`) its [`SigningSecret`](osteo_trial::accounts::SigningSecret).
 macro_rules! signing_bodies {

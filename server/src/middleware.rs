@@ -209,3 +209,32 @@ pub async fn pages(session: Session, mut req: Request, next: Next) -> Response {
         }
     }
 }
+
+/// Caching of the browser bundle: a file under `/pkg/` named by its content
+/// hash (`osteo-edc.<16 hex digits>…`, written by the site build) never
+/// changes, so browsers keep it for a year without asking; any other file
+/// there is checked again on each use.
+pub async fn asset_cache(req: Request, next: Next) -> Response {
+    let hashed = req.uri().path().strip_prefix("/pkg/").map(|name| {
+        name.strip_prefix(osteo_app::OUTPUT_NAME)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|rest| {
+                rest.len() > 16 && rest.bytes().take(16).all(|b| b.is_ascii_hexdigit())
+            })
+    });
+    let mut response = next.run(req).await;
+    if let Some(hashed) = hashed {
+        if response.status().is_success() {
+            let value = if hashed {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-cache"
+            };
+            response.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static(value),
+            );
+        }
+    }
+    response
+}

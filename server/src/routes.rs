@@ -301,6 +301,7 @@ pub fn router(state: AppState, store: DbSessionStore) -> Router {
             move || provide_context(ui_for_errors.clone()), shell
         ))
         .layer(axum::middleware::from_fn(middleware::pages))
+        .layer(axum::middleware::from_fn(middleware::asset_cache))
         .layer(from_fn_with_state(state.clone(), middleware::resolve_user))
         .layer(from_fn_with_state(state.clone(), middleware::same_origin))
         .layer(sessions)

@@ -105,7 +105,7 @@ impl Application {
             .with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;
         let leptos_options = leptos::config::LeptosOptions::builder()
-            .output_name(osteo_app::OUTPUT_NAME)
+            .output_name(osteo_app::asset_name(&settings.site_root))
             .site_root(settings.site_root.display().to_string())
             .site_pkg_dir("pkg")
             .site_addr(addr)

@@ -452,3 +452,66 @@ async fn the_browser_bundle_is_served_compressed() {
     let gz_len = gz.bytes().await.unwrap().len();
     assert!(gz_len * 2 < plain_len, "{gz_len} compressed vs {plain_len}");
 }
+
+/// The pages load the bundle by its content hash, and those files may be
+/// kept for a year; a file by its plain name is checked again each time.
+#[tokio::test]
+async fn the_pages_load_the_bundle_by_its_content_hash_cached_for_a_year() {
+    let app = spawn_app().await;
+    let c = reqwest::Client::new();
+    let hash = std::fs::read_to_string(osteo_tests::site_root().join("pkg/hash.txt"))
+        .expect("the site build names the bundle's hash (make site)");
+    let hash = hash.trim();
+    let page = c
+        .get(format!("{}/login", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for file in [
+        format!("osteo-edc.{hash}.js"),
+        format!("osteo-edc.{hash}_bg.wasm"),
+        format!("osteo-edc.{hash}.css"),
+    ] {
+        assert!(
+            page.contains(&format!("/pkg/{file}")),
+            "the page loads {file}"
+        );
+        let r = c
+            .get(format!("{}/pkg/{file}", app.base))
+            .header("Accept-Encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{file}");
+        assert_eq!(
+            r.headers()["cache-control"],
+            "public, max-age=31536000, immutable",
+            "{file}"
+        );
+        assert_eq!(r.headers()["content-encoding"], "gzip", "{file}");
+    }
+    assert!(
+        !page.contains("/pkg/osteo-edc.css"),
+        "no unhashed name in the page"
+    );
+    let r = c
+        .get(format!("{}/pkg/osteo-edc.css", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["cache-control"], "no-cache");
+    // A hashed name that does not exist is a plain 404, never cached.
+    let r = c
+        .get(format!("{}/pkg/osteo-edc.0123456789abcdef.js", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r
+        .headers()
+        .get("cache-control")
+        .is_none_or(|v| v != "public, max-age=31536000, immutable"));
+}
