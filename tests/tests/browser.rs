@@ -1406,3 +1406,135 @@ async fn every_page_for_every_role_passes_axe_core() {
     }
     assert!(found.is_empty(), "axe-core found:\n{}", found.join("\n"));
 }
+
+/// Pictures of each role's main pages in both languages, for a person to
+/// look at (`scripts/screenshots.sh` runs this and copies the reading
+/// workstation and the study overview into `docs/`). Not a check: ignored
+/// in the suite.
+#[tokio::test]
+#[ignore = "pictures for people: scripts/screenshots.sh"]
+async fn screenshots_of_each_roles_pages() {
+    let dir = std::env::var_os("OSTEO_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/pages")
+        });
+    std::fs::create_dir_all(&dir).unwrap();
+    let app = spawn_app().await;
+    let team = osteo_tests::workflow::Team::new(&app).await;
+    let monitor = app.api_client("monitor").await;
+    // Six months of screening: enrolments most weeks, a few exclusions.
+    for week in 0..26u32 {
+        let day = chrono::NaiveDate::from_ymd_opt(2025, 1, 6).unwrap()
+            + chrono::Duration::weeks(week.into());
+        let (outcome, exclusions) = match week % 7 {
+            3 => ("excluded", json!(["E1"])),
+            5 => ("excluded", json!(["E3"])),
+            _ => ("enrolled", json!([])),
+        };
+        for _ in 0..(1 + week % 3) {
+            let (status, e) = team
+                .coordinator
+                .send_json(
+                    reqwest::Method::POST,
+                    "/screenings",
+                    &json!({"arm": "prospective", "screening_date": day.format("%Y-%m-%d").to_string(),
+                            "inclusion_met": true, "exclusions": exclusions, "outcome": outcome}),
+                )
+                .await;
+            assert_eq!(status, 201, "{e}");
+        }
+    }
+    let complete = team.complete_case(&app).await;
+    team.complete_case_with(&app, 0.2, "non_ossifying_fibroma")
+        .await;
+    let reading = team.case_ready_to_read(&app).await;
+    team.case_ready_to_read(&app).await;
+    let (status, q) = monitor
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/cases/{reading}/queries"),
+            &json!({"field": "age_years", "text": "Please check the age against the source."}),
+        )
+        .await;
+    assert_eq!(status, 201, "{q}");
+    let pages: [(&str, Vec<(&str, String)>); 6] = [
+        (
+            "radiologist",
+            vec![
+                ("workstation", format!("/cases/{reading}")),
+                ("worklist", "/cases".into()),
+            ],
+        ),
+        (
+            "investigator",
+            vec![
+                ("dashboard", "/dashboard".into()),
+                ("study", "/study".into()),
+                ("case", format!("/cases/{complete}")),
+            ],
+        ),
+        (
+            "coordinator",
+            vec![
+                ("cases", "/cases".into()),
+                ("case", format!("/cases/{reading}")),
+                ("screening", "/screening".into()),
+            ],
+        ),
+        (
+            "statistician",
+            vec![
+                ("dashboard", "/dashboard".into()),
+                ("analysis", "/analysis".into()),
+            ],
+        ),
+        ("monitor", vec![("cases", "/cases".into())]),
+        (
+            "admin",
+            vec![
+                ("users", "/admin/users".into()),
+                ("audit", "/admin/audit".into()),
+            ],
+        ),
+    ];
+    let driver = chromedriver();
+    let c = browser(&driver, true).await;
+    c.set_window_size(1440, 1000).await.unwrap();
+    for (who, list) in &pages {
+        app.signed_in(who).await;
+        sign_in(&c, &app, who, osteo_tests::PASSWORD).await;
+        for lang in ["en", "zh-CN"] {
+            c.execute(&format!("document.cookie = 'lang={lang}; path=/';"), vec![])
+                .await
+                .unwrap();
+            for (name, page) in list {
+                c.goto(&format!("{}{page}", app.base)).await.unwrap();
+                let _ = c
+                    .wait()
+                    .at_most(Duration::from_secs(10))
+                    .for_element(Locator::Css("body[data-hydrated='true']"))
+                    .await;
+                if *name == "workstation" {
+                    // A read in progress, as the reader sees it.
+                    select(&c, "#f-margin", "IIIA").await;
+                    select(&c, "#f-periosteal", "aggressive").await;
+                    fill(&c, "#f-likelihood", "85").await;
+                }
+                if *name == "dashboard" {
+                    c.execute(
+                        "document.getElementById('overview-title').scrollIntoView();",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                }
+                let png = c.screenshot().await.unwrap();
+                std::fs::write(dir.join(format!("{who}-{name}-{lang}.png")), png).unwrap();
+            }
+        }
+        c.goto(&format!("{}/", app.base)).await.unwrap();
+        submit(&c, "#logout").await;
+    }
+    eprintln!("screenshots in {}", dir.display());
+}
