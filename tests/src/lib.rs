@@ -459,6 +459,18 @@ impl Browser {
         (status, r.text().await.expect("a body"))
     }
 
+    /// The language switch of a page at `from`, as the page's form posts it.
+    pub async fn switch_language(&self, lang: &str, from: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/ui/lang", self.base))
+            .header("Origin", &self.base)
+            .header("Referer", format!("{}{from}", self.base))
+            .form(&[("lang", lang)])
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         let mut form: Vec<(&str, String)> = form.iter().map(|(k, v)| (*k, v.to_string())).collect();
         let signs = path != "/auth/login"

@@ -737,15 +737,7 @@ async fn the_language_follows_the_browser_and_can_be_switched() {
 
     // The switch sets a cookie and returns to the page; a signed-in user's choice is saved.
     let b = app.signed_in("investigator").await;
-    let r = b
-        .client
-        .post(format!("{}/ui/lang", app.base))
-        .header("Origin", &app.base)
-        .header("Referer", format!("{}/account/tokens", app.base))
-        .form(&[("lang", "zh-CN")])
-        .send()
-        .await
-        .unwrap();
+    let r = b.switch_language("zh-CN", "/account/tokens").await;
     assert_eq!(location(&r), "/account/tokens");
     let (_, page) = b.get_text("/account/tokens").await;
     assert!(page.contains("API 令牌") && page.contains("退出登录"));
