@@ -288,19 +288,30 @@ fn read_input(pairs: &Pairs) -> Result<ReadInput, CaseError> {
     })
 }
 
-#[tracing::instrument(skip_all)]
-pub async fn case_read(post: CasePost, FormBody(pairs): FormBody<Pairs>) -> Reply {
-    let result = match read_input(&pairs) {
-        Ok(input) => case::save_read(&post.state.db, &post.by, post.id, input).await,
+/// Saves the read a form posted. A refusal answered by its kind (not a
+/// reader, not assigned, the database) is the `Err`; a read the reader must
+/// correct comes back as `Ok(Err(_))` for each form to answer its own way.
+async fn save_posted_read(post: &CasePost, pairs: &Pairs) -> Result<Result<(), CaseError>, Halt> {
+    let result = match read_input(pairs) {
+        Ok(input) => case::save_read(&post.state.db, &post.by, post.id, input)
+            .await
+            .map(|_| ()),
         Err(e) => Err(e),
     };
     match result {
-        Ok(_) => post.saved("flash.read_saved", "read").await,
         Err(
             e @ (CaseError::Forbidden
             | CaseError::NotAssigned
             | CaseError::Failed(StoreFailure::Database(_))),
         ) => Err(post.refused(e)),
+        other => Ok(other),
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn case_read(post: CasePost, FormBody(pairs): FormBody<Pairs>) -> Reply {
+    match save_posted_read(&post, &pairs).await? {
+        Ok(()) => post.saved("flash.read_saved", "read").await,
         Err(e) => post.echo("read", pairs, vec![], e.to_string()).await,
     }
 }
@@ -311,17 +322,8 @@ pub async fn case_read(post: CasePost, FormBody(pairs): FormBody<Pairs>) -> Repl
 /// redirect and no message for the next page.
 #[tracing::instrument(skip_all)]
 pub async fn case_read_draft(post: CasePost, FormBody(pairs): FormBody<Pairs>) -> Reply {
-    let result = match read_input(&pairs) {
-        Ok(input) => case::save_read(&post.state.db, &post.by, post.id, input).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
-        Err(
-            e @ (CaseError::Forbidden
-            | CaseError::NotAssigned
-            | CaseError::Failed(StoreFailure::Database(_))),
-        ) => Err(post.refused(e)),
+    match save_posted_read(&post, &pairs).await? {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(e) => Ok((StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).into_response()),
     }
 }
@@ -333,20 +335,10 @@ pub async fn case_read_draft(post: CasePost, FormBody(pairs): FormBody<Pairs>) -
 /// it; a refused read comes back with what was typed. Nothing is lost.
 #[tracing::instrument(skip_all)]
 pub async fn case_read_sign_next(post: CasePost, FormBody(pairs): FormBody<Pairs>) -> Reply {
-    let (db, by, id) = (&post.state.db, &post.by, post.id);
-    let saved = match read_input(&pairs) {
-        Ok(input) => case::save_read(db, by, id, input).await,
-        Err(e) => Err(e),
-    };
-    match saved {
-        Ok(_) => {}
-        Err(
-            e @ (CaseError::Forbidden
-            | CaseError::NotAssigned
-            | CaseError::Failed(StoreFailure::Database(_))),
-        ) => return Err(post.refused(e)),
-        Err(e) => return post.echo("read", pairs, vec![], e.to_string()).await,
+    if let Err(e) = save_posted_read(&post, &pairs).await? {
+        return post.echo("read", pairs, vec![], e.to_string()).await;
     }
+    let (db, by, id) = (&post.state.db, &post.by, post.id);
     let secret = SigningSecret::new(
         get(&pairs, "password").unwrap_or_default(),
         get(&pairs, "second_factor"),
@@ -354,10 +346,13 @@ pub async fn case_read_sign_next(post: CasePost, FormBody(pairs): FormBody<Pairs
     case::sign_read(db, by, id, &secret)
         .await
         .map_err(|e| post.refused(e))?;
-    let worklist = case::worklist(db, by).await.map_err(|e| post.refused(e))?;
-    match worklist.iter().find(|c| c.id != id.get()) {
+    // The signed case has left the worklist: its first case is the next.
+    let worklist = case::worklist_page(db, by, 0, 1)
+        .await
+        .map_err(|e| post.refused(e))?;
+    match worklist.cases.first() {
         Some(next) => {
-            let left = format!("{} ({})", next.study_number, worklist.len());
+            let left = format!("{} ({})", next.study_number, worklist.total);
             flash(&post.session, "flash.read_signed_next", Some(left), None).await;
             Ok(Redirect::to(&format!("{}#workstation", page::case(next.id))).into_response())
         }
