@@ -7,16 +7,16 @@
 # The browser bundle (after its tool) and the server build side by side,
 # sharing make's job slots with cargo (the `+`), so a two-core machine keeps
 # both cores busy through each build's single-crate stretches. The server is
-# built with the `run` profile (Cargo.toml): the tensor crates at full
+# built with the `quickstart` profile (Cargo.toml): the tensor crates at full
 # optimisation, the rest as a debug build without debug assertions.
 run: build
-	./target/run/osteo-edc serve
+	./target/quickstart/osteo-edc serve
 
 build:
 	+$(MAKE) -j$$(nproc) site run-server
 
 run-server:
-	+cargo build --profile run -p osteo-server
+	+cargo build --profile quickstart -p osteo-server
 
 # The production build: everything optimised (about 19 minutes cold here).
 release: site

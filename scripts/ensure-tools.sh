@@ -25,8 +25,10 @@ want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print
 have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)
 if [ "$have" != "$want" ]; then
     # Without --locked: one of its pinned dependencies is not served any more.
-    echo "== installing wasm-bindgen-cli $want (have: ${have:-none}; about 4 minutes)"
-    cargo install wasm-bindgen-cli --version "$want"
+    echo "== installing wasm-bindgen-cli $want (have: ${have:-none}; about 2 minutes)"
+    # At opt-level 1: it installs in about half the time, and turns the
+    # bundle into JavaScript glue in seconds all the same.
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo install wasm-bindgen-cli --version "$want"
 fi
 
 if [ "$mode" = test ]; then
