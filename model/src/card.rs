@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::domain::TrainingDomain;
 use crate::net::NetConfig;
 
 pub const WEIGHTS: &str = "model.bpk";
@@ -58,6 +59,11 @@ pub struct ModelCard {
     pub validation_specificity: f64,
     pub validation_brier: f64,
     pub burn_version: String,
+    /// What the training views were like, for the out-of-domain flag
+    /// ([`crate::domain`]); `None` on a card written before it existed,
+    /// whose predictions are not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_domain: Option<TrainingDomain>,
 }
 
 /// The SHA-256 of a file, hex.
@@ -139,7 +145,7 @@ impl ModelCard {
              | calibration | temperature scaling, T = {t:.4} |\n\
              | operating threshold | {th:.4} ({rule}) |\n\
              | validation sensitivity / specificity at the threshold | {se:.4} / {sp:.4} |\n\
-             | validation Brier score | {brier:.4} |\n| burn | {burn} |\n",
+             | validation Brier score | {brier:.4} |\n| burn | {burn} |\n{domain}",
             id = self.model_id,
             use_ = self.intended_use,
             w = self.weights_sha256,
@@ -158,6 +164,29 @@ impl ModelCard {
             sp = self.validation_specificity,
             brier = self.validation_brier,
             burn = self.burn_version,
+            domain = self.training_domain.as_ref().map_or(String::new(), |d| {
+                let spacing = d.spacing_mm.map_or("not declared".into(), |[lo, hi]| {
+                    format!("{lo:.3}–{hi:.3} mm")
+                });
+                format!(
+                    "\n## Training domain\n\n\
+                     Predictions on views outside it are flagged \"outside the model's training domain\".\n\n\
+                     | | |\n|---|---|\n\
+                     | training views | {} |\n| width × height (pixels) | {}–{} × {}–{} |\n\
+                     | pixel spacing | {spacing} |\n\
+                     | intensity histogram ({} bins), distance limit | {:.3} |\n\
+                     | embedding ({} channels), distance limit | {:.3} |\n",
+                    d.views,
+                    d.width[0],
+                    d.width[1],
+                    d.height[0],
+                    d.height[1],
+                    d.histogram.len(),
+                    d.histogram_limit,
+                    d.embedding_mean.len(),
+                    d.embedding_limit,
+                )
+            }),
         )
     }
 }

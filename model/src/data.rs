@@ -10,6 +10,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::domain::ViewSize;
 use crate::manifest::ManifestRow;
 use crate::net::NetConfig;
 use crate::pixels::{self, Grey, Placement};
@@ -26,13 +27,25 @@ pub struct Sample {
     pub clinical: Vec<f32>,
     /// 1 malignant, 0 benign.
     pub label: f32,
+    /// Each view's size and pixel spacing as it arrived (for the training
+    /// domain, [`crate::domain`]).
+    pub sizes: Vec<ViewSize>,
 }
 
 impl Sample {
     /// A case from its views (display intensities) and clinical data, each
     /// view resized into the `size` square and normalised (pipeline steps
-    /// 4 and 5); no identifiers, label 0.
+    /// 4 and 5); no identifiers, label 0, no pixel spacing (see
+    /// [`Sample::with_spacing`]).
     pub fn from_views(views: &[Grey], clinical: &crate::Clinical, size: usize) -> Sample {
+        let sizes = views
+            .iter()
+            .map(|v| ViewSize {
+                width: v.width,
+                height: v.height,
+                spacing_mm: None,
+            })
+            .collect();
         let (views, placements) = views
             .iter()
             .map(|v| {
@@ -47,7 +60,16 @@ impl Sample {
             placements,
             clinical: clinical.encode(),
             label: 0.0,
+            sizes,
         }
+    }
+
+    /// The same sample with each view's declared pixel spacing.
+    pub fn with_spacing(mut self, spacing_mm: &[Option<f64>]) -> Sample {
+        for (s, mm) in self.sizes.iter_mut().zip(spacing_mm) {
+            s.spacing_mm = *mm;
+        }
+        self
     }
 }
 
@@ -55,12 +77,13 @@ impl Sample {
 pub fn load(rows: &[ManifestRow], images: &Path, size: usize) -> Result<Vec<Sample>, ModelError> {
     rows.iter()
         .map(|row| {
-            let views = load_views(row, images)?;
+            let (views, spacing): (Vec<Grey>, Vec<Option<f64>>) =
+                load_view_files(row, images)?.into_iter().unzip();
             Ok(Sample {
                 case_id: row.case_id.clone(),
                 patient_id: row.patient_id.clone(),
                 label: f32::from(u8::from(row.label.is_malignant())),
-                ..Sample::from_views(&views, &row.clinical, size)
+                ..Sample::from_views(&views, &row.clinical, size).with_spacing(&spacing)
             })
         })
         .collect()
@@ -69,6 +92,17 @@ pub fn load(rows: &[ManifestRow], images: &Path, size: usize) -> Result<Vec<Samp
 /// The views of one manifest row (paths relative to `images`) as display
 /// intensities (pipeline steps 1–3).
 pub fn load_views(row: &ManifestRow, images: &Path) -> Result<Vec<Grey>, ModelError> {
+    Ok(load_view_files(row, images)?
+        .into_iter()
+        .map(|(grey, _)| grey)
+        .collect())
+}
+
+/// The views of one manifest row with the pixel spacing each file declares.
+fn load_view_files(
+    row: &ManifestRow,
+    images: &Path,
+) -> Result<Vec<(Grey, Option<f64>)>, ModelError> {
     row.views()
         .into_iter()
         .map(|rel| {
@@ -77,7 +111,8 @@ pub fn load_views(row: &ManifestRow, images: &Path) -> Result<Vec<Grey>, ModelEr
                 ModelError::Image(format!("case {}: {}: {e}", row.case_id, path.display()))
             };
             let obj = dicom_object::open_file(&path).map_err(|e| fail(&e))?;
-            Grey::from_dicom(&obj).map_err(|e| fail(&e))
+            let grey = Grey::from_dicom(&obj).map_err(|e| fail(&e))?;
+            Ok((grey, pixels::pixel_spacing_mm(&obj)))
         })
         .collect()
 }
@@ -355,6 +390,7 @@ mod tests {
             placements: vec![],
             clinical: vec![],
             label: 0.0,
+            sizes: vec![],
         };
         let samples = vec![
             s("a", "1"),

@@ -15,8 +15,9 @@ use crate::train::{self, Event, TrainConfig, TrainingSet};
 /// Phantoms the demo model is trained on, and their seed.
 pub const PHANTOMS: usize = 320;
 pub const SEED: u64 = 20_261_127;
-pub const PHANTOM_WIDTH: usize = 160;
-pub const PHANTOM_HEIGHT: usize = 208;
+/// The demonstration views' size: a 205 × 256 mm detector at 0.2 mm.
+pub const PHANTOM_WIDTH: usize = 1024;
+pub const PHANTOM_HEIGHT: usize = 1280;
 
 /// The committed files, compiled in.
 pub const FILES: &[(&str, &[u8])] = &[
@@ -82,6 +83,7 @@ pub fn build(out: &Path, progress: &mut dyn FnMut(Event)) -> Result<ModelCard, M
         label_noise: 0.03,
         seed: SEED,
         lesion: true,
+        realistic: true,
     };
     phantom::write_set(PHANTOMS, &cfg, &images)?;
     let manifest = images.join("manifest.csv");
@@ -92,7 +94,7 @@ pub fn build(out: &Path, progress: &mut dyn FnMut(Event)) -> Result<ModelCard, M
         samples: &samples,
         manifest_sha256: card::file_sha256(&manifest)?,
         description: format!(
-            "{PHANTOMS} synthetic radiograph phantoms (osteo-edc model phantoms --n {PHANTOMS} --seed {SEED} --width {PHANTOM_WIDTH} --height {PHANTOM_HEIGHT})"
+            "{PHANTOMS} synthetic radiograph phantoms (osteo-edc model phantoms --n {PHANTOMS} --seed {SEED} --width {PHANTOM_WIDTH} --height {PHANTOM_HEIGHT} --realistic)"
         ),
         demo: true,
     };

@@ -33,6 +33,7 @@ use serde::Serialize;
 use crate::card::{self, ModelDir};
 use crate::clinical::Clinical;
 use crate::data::{self, Sample};
+use crate::domain::DomainCheck;
 use crate::host;
 use crate::manifest::ManifestRow;
 use crate::net::Net;
@@ -153,6 +154,27 @@ impl Predictor {
             attention,
             heatmaps,
         })
+    }
+}
+
+impl Predictor {
+    /// Whether a case's views (with the pixel spacing each file declares)
+    /// fall outside the model's training domain ([`crate::domain`]);
+    /// `None` when the card records no domain.
+    pub fn domain_check(
+        &self,
+        views: &[Grey],
+        spacing_mm: &[Option<f64>],
+    ) -> Result<Option<DomainCheck>, ModelError> {
+        let Some(domain) = &self.dir.card.training_domain else {
+            return Ok(None);
+        };
+        let config = &self.dir.config;
+        let sample = Sample::from_views(views, &Clinical::default(), config.image_size)
+            .with_spacing(spacing_mm);
+        domain
+            .check(&self.plain, config, &sample, &self.device)
+            .map(Some)
     }
 }
 

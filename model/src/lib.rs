@@ -22,6 +22,7 @@ pub mod bench;
 pub mod card;
 pub mod data;
 pub mod demo;
+pub mod domain;
 pub mod infer;
 pub mod train;
 

@@ -18,6 +18,15 @@
 //! error). The lesion mask (lesion, breach, periosteal reaction and
 //! soft-tissue mass) is kept for testing heat maps.
 //!
+//! With [`PhantomConfig::realistic`] a view also has what makes a
+//! radiograph look like one (drawn in fractions of the image's size, so
+//! that it looks the same at any resolution): trabecular bone (ridged value
+//! noise, its cells elongated along the shaft), a cortex brightest where the
+//! beam runs tangential to it, muscle under a darker layer of subcutaneous
+//! fat and a skin line, the unexposed band outside the collimator's field
+//! with a soft edge, and a lead "L" marker burned into a corner. None of it
+//! depends on the class.
+//!
 //! Images are written as real DICOM files: CR, 12 bits stored, MONOCHROME1
 //! or MONOCHROME2 at random, with a window.
 
@@ -49,6 +58,13 @@ pub struct PhantomConfig {
     /// Draw the lesion. Off gives the same cases (anatomy, clinical data,
     /// noise) without it: the counterfactual for testing what a model uses.
     pub lesion: bool,
+    /// Draw what a real radiograph has besides the anatomy (see
+    /// [`Realism`]): trabecular texture, a graded cortex, muscle and fat, a
+    /// collimation edge and a burned-in lead side marker. The demonstration
+    /// study and the demo model use it at [`crate::demo::PHANTOM_WIDTH`] ×
+    /// [`crate::demo::PHANTOM_HEIGHT`]; the tests' small phantoms leave it
+    /// off for speed.
+    pub realistic: bool,
 }
 
 impl Default for PhantomConfig {
@@ -59,6 +75,7 @@ impl Default for PhantomConfig {
             label_noise: 0.03,
             seed: 1,
             lesion: true,
+            realistic: false,
         }
     }
 }
@@ -104,6 +121,113 @@ pub struct PhantomCase {
 
 fn chance(rng: &mut ChaCha8Rng, p: f64) -> bool {
     rng.gen_bool(p.clamp(0.0, 1.0))
+}
+
+/// A value in `[0, 1)` for an integer lattice point, from a seed.
+fn lattice(seed: u64, ix: i64, iy: i64) -> f32 {
+    let mut h = seed
+        ^ (ix as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (iy as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^= h >> 33;
+    (h >> 40) as f32 / (1u64 << 24) as f32
+}
+
+/// Smooth value noise in `[0, 1)`: the lattice values, interpolated.
+fn value_noise(seed: u64, x: f32, y: f32) -> f32 {
+    let (fx, fy) = (x.floor(), y.floor());
+    let (ix, iy) = (fx as i64, fy as i64);
+    let (tx, ty) = (smoothstep(0.0, 1.0, x - fx), smoothstep(0.0, 1.0, y - fy));
+    let top = lattice(seed, ix, iy) * (1.0 - tx) + lattice(seed, ix + 1, iy) * tx;
+    let bottom = lattice(seed, ix, iy + 1) * (1.0 - tx) + lattice(seed, ix + 1, iy + 1) * tx;
+    top * (1.0 - ty) + bottom * ty
+}
+
+/// What a realistic view adds to the anatomy, drawn once per view.
+struct Realism {
+    seed: u64,
+    /// The trabecular cells' size across and along the shaft, in pixels.
+    cell: (f32, f32),
+    /// The collimator's field: left, right, top, bottom edges in pixels.
+    field: [f32; 4],
+    /// The soft edge of the field, in pixels.
+    penumbra: f32,
+    /// The lead marker's top-left corner and letter height, in pixels.
+    marker: (f32, f32, f32),
+    /// The thickness of the subcutaneous fat, as a share of the soft tissue.
+    fat: f32,
+}
+
+impl Realism {
+    fn draw(w: f32, h: f32, rng: &mut ChaCha8Rng) -> Realism {
+        let field = [
+            w * rng.gen_range(0.03..0.09),
+            w * (1.0 - rng.gen_range(0.03..0.09)),
+            h * rng.gen_range(0.02..0.06),
+            h * (1.0 - rng.gen_range(0.02..0.06)),
+        ];
+        let letter = h * rng.gen_range(0.03..0.04);
+        let inset = w * 0.03;
+        let x = if chance(rng, 0.5) {
+            field[0] + inset
+        } else {
+            field[1] - inset - letter * 0.7
+        };
+        Realism {
+            seed: rng.gen(),
+            cell: (
+                w / rng.gen_range(100.0..130.0),
+                w / rng.gen_range(35.0..45.0),
+            ),
+            field,
+            penumbra: (w * 0.002).max(0.7),
+            marker: (x, field[2] + inset, letter),
+            fat: rng.gen_range(0.12..0.2),
+        }
+    }
+
+    /// Trabecular bone at `(x, y)`: ridged noise of three octaves, in `[0, 1]`
+    /// (bright where struts cross).
+    fn trabecular(&self, x: f32, y: f32) -> f32 {
+        let (mut sum, mut amp, mut norm) = (0.0, 1.0, 0.0);
+        for octave in 0..3u64 {
+            let f = (1u32 << octave) as f32;
+            let n = value_noise(
+                self.seed.wrapping_add(octave),
+                x * f / self.cell.0,
+                y * f / self.cell.1,
+            );
+            let ridge = 1.0 - (2.0 * n - 1.0).abs();
+            sum += amp * ridge * ridge;
+            norm += amp;
+            amp *= 0.55;
+        }
+        sum / norm
+    }
+
+    /// How much of the beam reaches `(x, y)`: 1 inside the field, 0 beyond
+    /// its soft edge.
+    fn exposed(&self, x: f32, y: f32) -> f32 {
+        let p = self.penumbra;
+        let [l, r, t, b] = self.field;
+        smoothstep(l - p, l + p, x)
+            * (1.0 - smoothstep(r - p, r + p, x))
+            * smoothstep(t - p, t + p, y)
+            * (1.0 - smoothstep(b - p, b + p, y))
+    }
+
+    /// Whether `(x, y)` lies on the lead letter "L".
+    fn on_marker(&self, x: f32, y: f32) -> bool {
+        let (mx, my, size) = self.marker;
+        let stroke = size * 0.2;
+        let (u, v) = (x - mx, y - my);
+        (0.0..size * 0.7).contains(&u)
+            && (0.0..size).contains(&v)
+            && (u < stroke || v > size - stroke)
+    }
 }
 
 fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
@@ -269,6 +393,7 @@ fn draw_view(
     ];
     let gain = rng.gen_range(0.85..1.15f32);
     let tilt = rng.gen_range(-0.08..0.08f32);
+    let real = config.realistic.then(|| Realism::draw(w, h, rng));
     for yi in 0..hi {
         let y = yi as f32;
         let r = a.radius_at(y, h);
@@ -280,6 +405,16 @@ fn draw_view(
             let d = dx.abs();
             // Soft tissue with a smooth skin edge.
             let mut b = 0.05 + 0.27 * (1.0 - smoothstep(a.soft_half - 4.0, a.soft_half + 4.0, d));
+            if let Some(real) = &real {
+                // Muscle, a darker band of fat under the skin, the skin line.
+                let edge = (w * 0.004).max(1.0);
+                let inside = 1.0 - smoothstep(a.soft_half - edge, a.soft_half + edge, d);
+                let fat_from = a.soft_half * (1.0 - real.fat);
+                let fat = smoothstep(fat_from - edge * 3.0, fat_from + edge * 3.0, d);
+                let skin = (1.0 - ((d - a.soft_half + edge * 1.5) / edge).abs()).max(0.0);
+                let grain = value_noise(real.seed ^ 0x55, x / real.cell.1, y / real.cell.1);
+                b = 0.05 + inside * (0.3 - 0.09 * fat + 0.03 * (grain - 0.5)) + 0.05 * skin;
+            }
             let across = dx / r; // −1..1 inside the bone
             let in_bone = d < r;
             let on_side = dx * side > 0.0;
@@ -297,6 +432,16 @@ fn draw_view(
                 } else {
                     0.6 - 0.05 * across.abs()
                 };
+                if let Some(real) = &real {
+                    b = if cortex && !breach_here {
+                        // Brightest halfway through, where the beam runs
+                        // along the most cortical bone.
+                        let t = (d - r * (1.0 - a.cortex)) / (r * a.cortex);
+                        0.84 + 0.1 * (1.0 - (2.0 * t - 1.0).abs())
+                    } else {
+                        (0.56 - 0.05 * across.abs()) * (0.86 + 0.3 * real.trabecular(x, y))
+                    };
+                }
                 // Lucency of the lesion, by margin type.
                 let lucency = if !lesion {
                     0.0
@@ -342,7 +487,18 @@ fn draw_view(
                     && on_side
                     && lesion_row < 1.3
                     && d < r + spicule_len.max(mass_r[0]) * 1.1;
-            mask[yi * wi + xi] = lesion_zone || reaction_zone;
+            let mut on_lesion = lesion_zone || reaction_zone;
+            if let Some(real) = &real {
+                // Outside the collimator's field nothing reaches the
+                // detector: it shows as bright as bone, and so does lead.
+                let exposed = real.exposed(x, y);
+                b = b * exposed + 0.9 * (1.0 - exposed);
+                if real.on_marker(x, y) {
+                    b = 1.0;
+                }
+                on_lesion &= exposed > 0.5;
+            }
+            mask[yi * wi + xi] = on_lesion;
             img[yi * wi + xi] = b * gain;
         }
     }
@@ -377,6 +533,94 @@ fn draw_view(
         window,
         mask,
     }
+}
+
+/// A chest radiograph (posteroanterior, then lateral) in place of a case's
+/// bone views: what a model of bone tumours has never seen, for testing the
+/// out-of-domain flag ([`crate::domain`]). The case's other fields are those
+/// of [`generate`]'s first case for the seed; the masks are empty.
+pub fn chest_radiograph(config: &PhantomConfig) -> PhantomCase {
+    let mut case = generate(1, config).remove(0);
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0xC4E5);
+    let (wi, hi) = (config.width, config.height);
+    let (w, h) = (wi as f32, hi as f32);
+    case.views = ["frontal", "lateral"]
+        .into_iter()
+        .enumerate()
+        .map(|(v, name)| {
+            let lateral = v == 1;
+            let body = w * if lateral { 0.36 } else { 0.44 };
+            let lung_w = w * if lateral { 0.3 } else { 0.16 };
+            let lung_x = if lateral {
+                vec![0.5 * w]
+            } else {
+                vec![0.31 * w, 0.69 * w]
+            };
+            let dome = h * rng.gen_range(0.72..0.8);
+            let rib_gap = h * rng.gen_range(0.055..0.065);
+            let mut stored = Vec::with_capacity(wi * hi);
+            for yi in 0..hi {
+                let y = yi as f32;
+                for xi in 0..wi {
+                    let x = xi as f32;
+                    let dx = (x - 0.5 * w).abs();
+                    // Soft tissue of the trunk, the lungs dark inside it.
+                    let mut b = if dx < body { 0.42 } else { 0.04 };
+                    for &lx in &lung_x {
+                        let ex = (x - lx) / lung_w;
+                        let ey = (y - 0.45 * h) / (0.33 * h);
+                        let below_dome = y > dome - 0.06 * h * (1.0 - ex * ex);
+                        if ex * ex + ey * ey < 1.0 && !below_dome {
+                            b = 0.12 + 0.04 * (1.0 - (ex * ex + ey * ey));
+                        }
+                    }
+                    // Spine and mediastinum; the heart to the patient's left.
+                    if !lateral && dx < w * 0.05 {
+                        b = b.max(0.6);
+                    }
+                    if !lateral
+                        && (x - 0.56 * w).powi(2) / (0.13 * w).powi(2)
+                            + (y - 0.62 * h).powi(2) / (0.12 * h).powi(2)
+                            < 1.0
+                    {
+                        b = b.max(0.5);
+                    }
+                    if lateral && x > 0.72 * w && dx < body {
+                        b = b.max(0.62);
+                    }
+                    // Ribs: bright arcs down the chest wall.
+                    if dx < body && y > 0.12 * h && y < dome {
+                        let arc = y - 0.18 * h * (dx / body).powi(2);
+                        let phase = (arc / rib_gap).fract();
+                        if phase < 0.22 {
+                            b += 0.18;
+                        }
+                    }
+                    // The clavicles.
+                    if !lateral
+                        && (y - 0.14 * h - 0.05 * h * (dx / body)).abs() < h * 0.012
+                        && dx > w * 0.04
+                        && dx < body * 0.8
+                    {
+                        b = b.max(0.75);
+                    }
+                    let noise: f32 = (0..3).map(|_| rng.gen_range(-0.02..0.02f32)).sum();
+                    stored.push(((b + noise).clamp(0.0, 1.0) * 3400.0 + 300.0).round() as u16);
+                }
+            }
+            PhantomView {
+                view: name,
+                stored,
+                monochrome1: false,
+                window: Some(Window {
+                    centre: 2048.0,
+                    width: 4096.0,
+                }),
+                mask: vec![false; wi * hi],
+            }
+        })
+        .collect();
+    case
 }
 
 fn draw_clinical(malignant: bool, f: &Features, rng: &mut ChaCha8Rng) -> Clinical {

@@ -38,6 +38,20 @@ pub enum PixelError {
     Short { expected: usize, found: usize },
 }
 
+/// The pixel spacing a file declares, in millimetres: Pixel Spacing
+/// (0028,0030), else Imager Pixel Spacing (0018,1164), the larger of its
+/// row and column values; `None` when neither holds a positive number.
+pub fn pixel_spacing_mm(obj: &DefaultDicomObject) -> Option<f64> {
+    use dicom_core::Tag;
+    [Tag(0x0028, 0x0030), Tag(0x0018, 0x1164)]
+        .into_iter()
+        .find_map(|tag| {
+            let values = obj.element_opt(tag).ok()??.to_multi_float64().ok()?;
+            let mm = values.into_iter().fold(f64::NAN, f64::max);
+            (mm.is_finite() && mm > 0.0).then_some(mm)
+        })
+}
+
 /// A grayscale image with display intensities in `[0, 1]`, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grey {

@@ -391,6 +391,9 @@ pub fn train(
         .sum::<f64>()
         / probabilities.len() as f64;
 
+    let train_samples: Vec<&Sample> = train_idx.iter().map(|&i| &samples[i]).collect();
+    let domain = crate::domain::measure(&best, net_config, &train_samples, &device)?;
+
     let write = |name: &str, bytes: &[u8]| {
         let path = out.join(name);
         std::fs::write(&path, bytes).map_err(|e| ModelError::file(&path, e))
@@ -436,6 +439,7 @@ pub fn train(
         validation_specificity: specificity,
         validation_brier: brier,
         burn_version: "0.22.1".into(),
+        training_domain: Some(domain),
     };
     write(
         card::CARD,

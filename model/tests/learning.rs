@@ -249,3 +249,105 @@ fn what_the_model_uses() {
         "replacing the lesion region does not lower the malignancy logit"
     );
 }
+
+/// The training domain (`osteo_model::domain`): the card records the
+/// training views' size, pixel spacing, intensities and embedding; held-out
+/// phantoms of the same generator fall inside it, and what the model never
+/// saw falls outside: a chest radiograph of the same size and spacing, the
+/// same kind of bone phantom taken as a real CR is (1,760 × 1,760 pixels at
+/// 0.14 mm), and an image of noise.
+#[test]
+fn what_the_model_never_saw_is_outside_its_training_domain() {
+    let t = trained();
+    let predictor = &t.predictor;
+    let domain = predictor
+        .dir
+        .card
+        .training_domain
+        .as_ref()
+        .expect("the card records the training domain");
+    assert_eq!((domain.width, domain.height), ([96, 96], [128, 128]));
+    assert_eq!(domain.spacing_mm, Some([0.2, 0.2]));
+    assert_eq!(domain.histogram.len(), osteo_model::domain::HISTOGRAM_BINS);
+    assert_eq!(domain.embedding_mean.len(), 32);
+    assert_eq!(domain.views, 2 * predictor.dir.card.n_train);
+    let greys = |case: &PhantomCase| -> Vec<_> {
+        case.views
+            .iter()
+            .map(|v| v.grey(case.width, case.height))
+            .collect()
+    };
+    let check = |views: &[osteo_model::pixels::Grey], mm: f64| {
+        predictor
+            .domain_check(views, &vec![Some(mm); views.len()])
+            .expect("checks")
+            .expect("the card has a domain")
+    };
+
+    // Held-out phantoms: at most one in forty flagged.
+    let flagged: Vec<Vec<String>> = t.test_cases[..40]
+        .iter()
+        .map(|c| check(&greys(c), 0.2))
+        .filter(|c| c.outside)
+        .map(|c| c.reasons)
+        .collect();
+    eprintln!(
+        "held-out phantoms flagged: {}/40 {flagged:?}",
+        flagged.len()
+    );
+    assert!(flagged.len() <= 1, "{flagged:?}");
+
+    // A chest radiograph, same size and spacing: judged by its content.
+    let chest = phantom::chest_radiograph(&PhantomConfig {
+        width: 96,
+        height: 128,
+        seed: 5,
+        ..PhantomConfig::default()
+    });
+    let c = check(&greys(&chest), 0.2);
+    eprintln!("chest radiograph: {:?}", c.reasons);
+    assert!(c.outside, "a chest radiograph is inside the domain");
+    assert!(
+        c.reasons
+            .iter()
+            .all(|r| r.contains("intensities") || r.contains("features")),
+        "{:?}",
+        c.reasons
+    );
+
+    // A bone phantom as a real CR would be: judged by its size and spacing.
+    let cr = &phantom::generate(
+        1,
+        &PhantomConfig {
+            width: 1760,
+            height: 1760,
+            seed: 6,
+            ..PhantomConfig::default()
+        },
+    )[0];
+    let c = check(&greys(cr), 0.14);
+    eprintln!("1,760² CR: {:?}", c.reasons);
+    assert!(c.outside);
+    assert!(c.reasons.iter().any(|r| r.contains("1760 × 1760 pixels")));
+    assert!(c
+        .reasons
+        .iter()
+        .any(|r| r.contains("pixel spacing 0.140 mm")));
+
+    // Noise of the right size.
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+    let noise = osteo_model::pixels::Grey {
+        width: 96,
+        height: 128,
+        values: (0..96 * 128).map(|_| rng.gen_range(0.0..1.0)).collect(),
+    };
+    let c = check(&[noise.clone(), noise], 0.2);
+    eprintln!("noise: {:?}", c.reasons);
+    assert!(c.outside);
+    assert!(
+        c.reasons.iter().any(|r| r.contains("intensities")),
+        "noise is judged by its intensities too: {:?}",
+        c.reasons
+    );
+}

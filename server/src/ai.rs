@@ -41,7 +41,7 @@ use osteo_model::pixels::Grey;
 use osteo_model::{Clinical, ModelCard};
 use osteo_trial::audit::Principal;
 use osteo_trial::case::crf;
-use osteo_trial::case::{self, AiInput, CaseError, PredictionInput, View};
+use osteo_trial::case::{self, AiInput, CaseError, DomainFlag, PredictionInput, View};
 use osteo_trial::store::Db;
 use osteo_trial::study::{self, PinRequest};
 use tokio::sync::Semaphore;
@@ -344,18 +344,24 @@ impl Ai {
         }
         let clinical = clinical_of(input);
         let predictor = self.predictor.clone();
-        let (prediction, overlays) = tokio::task::spawn_blocking(move || {
-            let views = files
+        let (prediction, overlays, domain) = tokio::task::spawn_blocking(move || {
+            let (views, spacing): (Vec<Grey>, Vec<Option<f64>>) = files
                 .iter()
                 .map(|bytes| {
                     let obj = dicom_object::OpenFileOptions::new()
                         .from_reader(std::io::Cursor::new(bytes))
                         .map_err(|e| e.to_string())?;
-                    Grey::from_dicom(&obj).map_err(|e| e.to_string())
+                    let grey = Grey::from_dicom(&obj).map_err(|e| e.to_string())?;
+                    Ok((grey, osteo_model::pixels::pixel_spacing_mm(&obj)))
                 })
-                .collect::<Result<Vec<_>, String>>()?;
+                .collect::<Result<Vec<_>, String>>()?
+                .into_iter()
+                .unzip();
             let prediction = predictor
                 .predict(&views, &clinical, true)
+                .map_err(|e| e.to_string())?;
+            let domain = predictor
+                .domain_check(&views, &spacing)
                 .map_err(|e| e.to_string())?;
             let overlays = views
                 .iter()
@@ -363,7 +369,7 @@ impl Ai {
                 .map(|(v, h)| infer::overlay_png(v, h, 1024))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| e.to_string())?;
-            Ok::<_, String>((prediction, overlays))
+            Ok::<_, String>((prediction, overlays, domain))
         })
         .await
         .map_err(|e| format!("the model run stopped: {e}"))??;
@@ -392,6 +398,10 @@ impl Ai {
                 .map_err(text)?,
             heatmaps,
             bone_rads_source: input.bone_rads_source,
+            domain: domain.map(|d| DomainFlag {
+                outside: d.outside,
+                reasons: d.reasons,
+            }),
         })
     }
 }

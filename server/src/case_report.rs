@@ -148,7 +148,21 @@ fn render(c: &Content, locale: Locale) -> Result<Vec<u8>, PdfError> {
             }),
         ),
         (t("report.locked_at"), p.created_at.clone()),
+        (
+            t("report.domain"),
+            match &p.input.domain {
+                None => t("report.domain_unknown"),
+                Some(d) if d.outside => t("ai.out_of_domain"),
+                Some(_) => t("report.domain_inside"),
+            },
+        ),
     ]);
+    if let Some(d) = p.input.domain.as_ref().filter(|d| d.outside) {
+        w.paragraph(&t("ai.out_of_domain_note"), crate::pdf::BODY);
+        for reason in &d.reasons {
+            w.paragraph(&format!("• {reason}"), crate::pdf::SMALL);
+        }
+    }
     w.paragraph(&t("report.calibration"), crate::pdf::SMALL);
 
     // The radiologist.

@@ -35,6 +35,7 @@ fn config() -> PhantomConfig {
         width: osteo_model::demo::PHANTOM_WIDTH,
         height: osteo_model::demo::PHANTOM_HEIGHT,
         seed: SEED,
+        realistic: true,
         ..PhantomConfig::default()
     }
 }

@@ -107,6 +107,16 @@ pub async fn predict(
     case_id: i64,
     probability: f64,
 ) -> Result<case::Prediction, case::CaseError> {
+    predict_with_domain(app, case_id, probability, None).await
+}
+
+/// [`predict`], with the model's out-of-domain flag.
+pub async fn predict_with_domain(
+    app: &TestApp,
+    case_id: i64,
+    probability: f64,
+    domain: Option<case::DomainFlag>,
+) -> Result<case::Prediction, case::CaseError> {
     let sha = |s: String| s.parse().expect("a SHA-256");
     case::record_prediction(
         &app.db,
@@ -120,6 +130,7 @@ pub async fn predict(
             image_sha256: vec![sha("a".repeat(64)), sha("b".repeat(64))],
             heatmaps: vec![],
             bone_rads_source: case::BoneRadsSource::PrimaryReader,
+            domain,
         },
     )
     .await

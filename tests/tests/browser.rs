@@ -696,6 +696,7 @@ async fn the_viewer_windows_zooms_pans_and_overlays_the_heat_map() {
             image_sha256: shas.iter().map(|s| sha(s)).collect(),
             heatmaps: vec![sha(&overlay_sha)],
             bone_rads_source: osteo_trial::case::BoneRadsSource::PrimaryReader,
+            domain: None,
         },
     )
     .await

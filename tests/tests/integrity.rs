@@ -480,6 +480,7 @@ async fn a_trial_database_never_gets_the_demo_and_records_only_the_pinned_models
         image_sha256: vec!["a".repeat(64).parse().unwrap()],
         heatmaps: vec![],
         bone_rads_source: osteo_trial::case::BoneRadsSource::PrimaryReader,
+        domain: None,
     };
     let e = osteo_trial::case::record_prediction(
         &app.db,

@@ -211,6 +211,112 @@ async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction(
     assert_eq!(audited(&app, "prediction.lock").await, 1);
 }
 
+/// The out-of-domain flag, through the server: the demo model judges each
+/// case against the training domain its card records. A phantom like the
+/// demonstration study's is inside; a chest radiograph of the same size and
+/// the tests' small phantoms (192 × 256, a sixth of the demo views' width)
+/// are outside. The flag is locked with the prediction (the database refuses
+/// to change it), shown on the case page and in the per-case report.
+#[tokio::test]
+async fn a_case_unlike_the_training_images_is_flagged_with_its_locked_prediction() {
+    let app = spawn_app_with(|s| {
+        s.demo = true;
+        s.model = ModelChoice::Demo;
+    })
+    .await;
+    let team = Team::new(&app).await;
+    let demo_like = PhantomConfig {
+        width: osteo_model::demo::PHANTOM_WIDTH,
+        height: osteo_model::demo::PHANTOM_HEIGHT,
+        seed: 41,
+        realistic: true,
+        ..PhantomConfig::default()
+    };
+    let phantom = phantom::generate(1, &demo_like).remove(0);
+    let chest = phantom::chest_radiograph(&demo_like);
+    let small = phantom::generate(
+        1,
+        &PhantomConfig {
+            seed: 42,
+            ..PhantomConfig::default()
+        },
+    )
+    .remove(0);
+    let mut predictions = Vec::new();
+    for case in [&phantom, &chest, &small] {
+        let id = team
+            .case_ready_to_read_with(&[case.dicom(0).unwrap(), case.dicom(1).unwrap()])
+            .await;
+        team.save_read(id).await;
+        team.sign_read(&app, id).await;
+        let detail = wait_for(&team, id, |v| v["summary"]["state"] == "ai_locked").await;
+        predictions.push((id, detail["prediction"].clone()));
+    }
+    let reasons = |p: &Value| -> Vec<String> {
+        p["domain"]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (inside_id, inside) = &predictions[0];
+    assert_eq!(inside["domain"]["outside"], false, "{inside}");
+    assert!(reasons(inside).is_empty());
+    let (chest_id, chest_p) = &predictions[1];
+    assert_eq!(chest_p["domain"]["outside"], true, "{chest_p}");
+    assert!(
+        reasons(chest_p)
+            .iter()
+            .all(|r| r.contains("intensities") || r.contains("features")),
+        "judged by its content alone: {chest_p}"
+    );
+    let (_, small_p) = &predictions[2];
+    assert_eq!(small_p["domain"]["outside"], true, "{small_p}");
+    assert!(
+        reasons(small_p)
+            .iter()
+            .any(|r| r.contains("192 × 256 pixels")),
+        "{small_p}"
+    );
+
+    // Stored with the locked prediction, which the database never changes.
+    let stored: Option<i64> =
+        sqlx::query_scalar("SELECT out_of_domain FROM predictions WHERE case_id = $1")
+            .bind(chest_id)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(stored, Some(1));
+    let e = sqlx::query("UPDATE predictions SET out_of_domain = 0 WHERE case_id = $1")
+        .bind(chest_id)
+        .execute(app.db.pool())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("never changes"), "{e}");
+
+    // On the case page and in the per-case report.
+    let pi_page = app.signed_in("investigator").await;
+    let (_, page) = pi_page.get_text(&format!("/cases/{chest_id}")).await;
+    assert!(page.contains("id=\"ai-out-of-domain\""), "flag on the page");
+    assert!(
+        page.contains("Outside the model&#x27;s training domain.")
+            || page.contains("Outside the model's training domain.")
+    );
+    let (_, page) = pi_page.get_text(&format!("/cases/{inside_id}")).await;
+    assert!(!page.contains("id=\"ai-out-of-domain\""));
+    let (status, pdf) = fetch(&team.pi, &format!("/cases/{chest_id}/report.pdf")).await;
+    assert_eq!(status, 200);
+    let text = pdf_text(&pdf);
+    assert!(
+        text.contains("Outside the model's training domain")
+            || text.contains("Outside the model’s training domain"),
+        "{text}"
+    );
+    let (_, pdf) = fetch(&team.pi, &format!("/cases/{inside_id}/report.pdf")).await;
+    assert!(!pdf_text(&pdf).contains("Outside the model"));
+}
+
 #[tokio::test]
 async fn a_failed_run_is_recorded_on_the_case_and_nothing_is_invented() {
     let app = spawn_app_with(|s| {

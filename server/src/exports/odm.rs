@@ -186,6 +186,7 @@ fn forms<'a>(
                 ("weights_sha256", "text"),
                 ("record_sha256", "text"),
                 ("created_at", "datetime"),
+                ("out_of_domain", "integer"),
             ],
         );
         let audit = last(&|e| e.action == "prediction.lock")

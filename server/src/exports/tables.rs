@@ -74,6 +74,7 @@ const SPECS: &[Spec] = &[
             ("weights_sha256", "SHA-256 of the model weights"),
             ("record_sha256", "SHA-256 of the locked prediction record"),
             ("created_at", "time the prediction was locked (UTC)"),
+            ("out_of_domain", "1 = the views were outside the model's training domain, 0 = inside, empty = not judged"),
         ],
     },
     Spec {

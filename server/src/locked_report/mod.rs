@@ -386,6 +386,7 @@ mod tests {
                     sex: Some(if i % 2 == 0 { "female" } else { "male" }.to_owned()),
                     age_years: Some((i * 3) as u16),
                     bone: Some("tibia".to_owned()),
+                    outside_domain: Some(i % 10 == 0),
                 }
             })
             .collect();

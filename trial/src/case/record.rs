@@ -234,6 +234,19 @@ pub struct PredictionInput {
     pub heatmaps: Vec<Sha256>,
     /// Which Bone-RADS score the model took.
     pub bone_rads_source: BoneRadsSource,
+    /// Whether the case's views fell outside the model's training domain;
+    /// `None` when the model's card records no domain (never judged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<DomainFlag>,
+}
+
+/// The out-of-domain flag of a prediction: stored with it, locked with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainFlag {
+    /// `true`: "outside the model's training domain".
+    pub outside: bool,
+    /// Why, one line per finding; empty inside.
+    pub reasons: Vec<String>,
 }
 
 /// A locked prediction.
@@ -257,6 +270,8 @@ pub enum PredictionError {
     NoImages,
     #[error("a model id is 1 to 200 characters")]
     ModelId,
+    #[error("an out-of-domain flag gives 1 to 20 reasons of at most 500 characters, and a case inside the domain none")]
+    Domain,
 }
 
 impl PredictionInput {
@@ -269,6 +284,19 @@ impl PredictionInput {
         }
         if self.model_id.trim().is_empty() || self.model_id.len() > 200 {
             return Err(PredictionError::ModelId);
+        }
+        if let Some(d) = &self.domain {
+            let reasons_ok = if d.outside {
+                (1..=20).contains(&d.reasons.len())
+                    && d.reasons
+                        .iter()
+                        .all(|r| !r.trim().is_empty() && r.len() <= 500)
+            } else {
+                d.reasons.is_empty()
+            };
+            if !reasons_ok {
+                return Err(PredictionError::Domain);
+            }
         }
         Ok(if self.probability.get() >= self.threshold.get() {
             Call::Malignant
@@ -685,7 +713,23 @@ mod tests {
             image_sha256: vec!["b".repeat(64).parse().unwrap()],
             heatmaps: vec![],
             bone_rads_source: BoneRadsSource::PrimaryReader,
+            domain: None,
         };
+        assert_eq!(p.check(), Ok(Call::Malignant));
+        p.domain = Some(DomainFlag {
+            outside: true,
+            reasons: vec![],
+        });
+        assert_eq!(p.check(), Err(PredictionError::Domain));
+        p.domain = Some(DomainFlag {
+            outside: false,
+            reasons: vec!["view 1: odd".into()],
+        });
+        assert_eq!(p.check(), Err(PredictionError::Domain));
+        p.domain = Some(DomainFlag {
+            outside: true,
+            reasons: vec!["view 1: odd".into()],
+        });
         assert_eq!(p.check(), Ok(Call::Malignant));
         p.probability = probability(0.49).unwrap();
         assert_eq!(p.check(), Ok(Call::Benign));

@@ -38,6 +38,8 @@ pub struct AnalysedCase {
     pub sex: Option<String>,
     pub age_years: Option<u16>,
     pub bone: Option<String>,
+    /// The prediction's out-of-domain flag; `None` where it was not judged.
+    pub outside_domain: Option<bool>,
 }
 
 /// What the analysis reads from a snapshot.
@@ -259,6 +261,9 @@ pub fn from_snapshot(snapshot: &Value) -> Analysed {
     let probability: BTreeMap<i64, f64> = rows(snapshot, "predictions")
         .filter_map(|p| Some((int(p, "case_id")?, num(p, "probability")?)))
         .collect();
+    let outside: BTreeMap<i64, bool> = rows(snapshot, "predictions")
+        .filter_map(|p| Some((int(p, "case_id")?, int(p, "out_of_domain")? == 1)))
+        .collect();
     let mut reads: BTreeMap<i64, BTreeMap<i64, (f64, f64, bool)>> = BTreeMap::new();
     for r in rows(snapshot, "reads").filter(|r| !r["signed_at"].is_null()) {
         if let (Some(case), Some(reader), Some(l), Some(cat)) = (
@@ -287,6 +292,7 @@ pub fn from_snapshot(snapshot: &Value) -> Analysed {
                 sex: form.and_then(|f| f.sex).map(|s| s.as_str().to_owned()),
                 age_years: form.and_then(|f| f.age_years),
                 bone: form.and_then(|f| f.bone).map(|b| b.as_str().to_owned()),
+                outside_domain: outside.get(&id).copied(),
             })
         })
         .collect();
@@ -338,15 +344,17 @@ fn age_band(age: u16) -> &'static str {
         .map_or("missing", |b| b.2)
 }
 
-/// The AI by sex, age band and bone, levels in a fixed order (the CRF's
-/// codes, then `missing`), each level with at least one case.
+/// The AI by sex, age band, bone and the model's training domain (`inside`,
+/// `outside`; `missing` where the model's card recorded no domain), levels
+/// in a fixed order (the CRF's codes, then `missing`), each level with at
+/// least one case.
 fn subgroups(
     used: &[(&AnalysedCase, bool)],
     threshold: f64,
     level: f64,
 ) -> Result<Vec<Subgroup>, StatsError> {
     type Key = fn(&AnalysedCase) -> String;
-    let variables: [(&str, Key, Vec<String>); 3] = [
+    let variables: [(&str, Key, Vec<String>); 4] = [
         (
             "sex",
             |c| c.sex.clone().unwrap_or_else(|| "missing".into()),
@@ -367,6 +375,18 @@ fn subgroups(
                 .iter()
                 .map(|b| b.as_str().to_owned())
                 .collect(),
+        ),
+        (
+            "model_domain",
+            |c| {
+                match c.outside_domain {
+                    Some(true) => "outside",
+                    Some(false) => "inside",
+                    None => "missing",
+                }
+                .to_owned()
+            },
+            vec!["inside".to_owned(), "outside".to_owned()],
         ),
     ];
     let mut out = Vec::new();
@@ -648,7 +668,16 @@ mod tests {
         // A correction: case 4 was first entered as malignant.
         pathology.push(json!({"case_id": 4, "version": 0, "tier": "malignant"}));
         let predictions: Vec<Value> = (1..=8)
-            .map(|i| json!({"case_id": i, "probability": probs[i as usize - 1]}))
+            // Case 3's views were outside the model's training domain;
+            // case 6's model recorded no domain (not judged).
+            .map(|i| {
+                let domain = match i {
+                    3 => json!(1),
+                    6 => Value::Null,
+                    _ => json!(0),
+                };
+                json!({"case_id": i, "probability": probs[i as usize - 1], "out_of_domain": domain})
+            })
             .collect();
         let reads: Vec<Value> = (1..=6)
             .map(|i| {
@@ -828,6 +857,18 @@ mod tests {
             .map(|g| g.level.as_str())
             .collect();
         assert_eq!(bands, ["0-17", "60+"]);
+        // The model's training domain: inside 1, 2 (M) and 4 (B); outside 3
+        // (B); not judged 6 (B).
+        let domain: Vec<(&str, usize, usize)> = a
+            .subgroups
+            .iter()
+            .filter(|g| g.variable == "model_domain")
+            .map(|g| (g.level.as_str(), g.n_malignant, g.n_benign))
+            .collect();
+        assert_eq!(
+            domain,
+            [("inside", 2, 1), ("outside", 0, 1), ("missing", 0, 1)]
+        );
         // ROC: the AI and, for each reader, likelihood and Bone-RADS
         // (reader 2's category is constant: a single diagonal step).
         let names: Vec<&str> = a.roc.iter().map(|r| r.name.as_str()).collect();

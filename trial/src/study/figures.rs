@@ -147,7 +147,7 @@ pub struct RocSeries {
 /// The AI in one subgroup of the analysed cases.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Subgroup {
-    /// `sex`, `age_band` or `bone`.
+    /// `sex`, `age_band`, `bone` or `model_domain`.
     pub variable: String,
     /// The CRF code (`female`, `femur`, …), the band (`0-17`, `18-39`,
     /// `40-59`, `60+`) or `missing`.

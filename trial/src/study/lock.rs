@@ -121,7 +121,7 @@ const CANONICAL_TABLES: [(&str, &str); 23] = [
     ("read_assignments", "SELECT case_id, reader_id, ordinal, assigned_at, assigned_by FROM read_assignments ORDER BY case_id, COALESCE(ordinal, 0), reader_id"),
     ("reads", "SELECT case_id, reader_id, data, points, category, rule_version, likelihood, call, signed_at FROM reads ORDER BY case_id, reader_id"),
     ("model_pins", "SELECT model_id, weights_sha256, card_sha256, card, pinned_at, by_user, printed_name FROM model_pins ORDER BY id"),
-    ("predictions", "SELECT case_id, probability, threshold, call, model_id, weights_sha256, image_sha256, heatmaps, bone_rads_source, record_sha256, created_at FROM predictions ORDER BY case_id"),
+    ("predictions", "SELECT case_id, probability, threshold, call, model_id, weights_sha256, image_sha256, heatmaps, bone_rads_source, record_sha256, created_at, out_of_domain FROM predictions ORDER BY case_id"),
     ("ai_failures", "SELECT case_id, attempt, model_id, error, at FROM ai_failures ORDER BY case_id, attempt"),
     ("pathology_versions", "SELECT case_id, version, entity, morphology, behaviour, tier, procedure, specimen_date, pathologist, comment, reason_for_change FROM pathology_versions ORDER BY case_id, version"),
     ("signatures", "SELECT entity, entity_id, entity_version, meaning, user_id, printed_name, signed_at, voided_at FROM signatures WHERE entity <> 'database' ORDER BY id"),

@@ -308,6 +308,12 @@ pub fn CasePage() -> impl IntoView {
                                             Some(p) => view! {
                                                 <p id="ai-result"><strong>{format!("{:.3}", p.input.probability)}</strong> " → " {opt(p.call.as_str())}
                                                     " (" {t("ai.threshold")} " " {format!("{:.3}", p.input.threshold)} ") · " {p.input.model_id.clone()}</p>
+                                                {p.input.domain.clone().filter(|d| d.outside).map(|d| view! {
+                                                    <div class="warning" id="ai-out-of-domain" role="alert">
+                                                        <p><strong>{t("ai.out_of_domain")}</strong> " " {t("ai.out_of_domain_note")}</p>
+                                                        <ul>{d.reasons.into_iter().map(|r| view! { <li>{r}</li> }).collect_view()}</ul>
+                                                    </div>
+                                                })}
                                                 {v.model.as_ref().filter(|m| m.model_id == p.input.model_id).map(|m| view! {
                                                     <p class="muted" id="model-card">{t("ai.card")} " " {format!("{:.3}", m.validation_auc)}
                                                         " · " {t("ai.calibration")} " T = " {format!("{:.2}", m.temperature)} " · " {m.training_data.clone()}</p>

@@ -63,6 +63,7 @@ pub(super) fn bench_json(a: BenchArgs) -> Result<Value, InputError> {
                 sex: Some(if i % 2 == 0 { "female" } else { "male" }.to_owned()),
                 age_years: Some((i % 80) as u16 + 5),
                 bone: Some(["femur", "tibia", "humerus", "radius"][i % 4].to_owned()),
+                outside_domain: Some(i % 20 == 0),
             }
         })
         .collect();

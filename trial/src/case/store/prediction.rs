@@ -56,10 +56,18 @@ pub async fn record_prediction(
         "bone_rads_source": input.bone_rads_source.as_str(),
         "created_at": created_at,
     });
+    // The flag joins the canonical record only where there is one, so that
+    // the records written before it existed keep their digests.
+    let mut canonical = canonical;
+    if let Some(d) = &input.domain {
+        canonical["out_of_domain"] = serde_json::json!(d.outside);
+        canonical["domain_reasons"] = serde_json::json!(d.reasons);
+    }
     let record_sha256 = crate::store::sha256_hex(&serde_json::to_vec(&canonical)?);
     sqlx::query(
         "INSERT INTO predictions (case_id, probability, threshold, call, model_id, weights_sha256, image_sha256, heatmaps, \
-         bone_rads_source, record_sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         bone_rads_source, record_sha256, created_at, out_of_domain, domain_reasons) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(case_id)
     .bind(input.probability.get())
@@ -72,6 +80,14 @@ pub async fn record_prediction(
     .bind(input.bone_rads_source.as_str())
     .bind(&record_sha256)
     .bind(&created_at)
+    .bind(input.domain.as_ref().map(|d| i64::from(d.outside)))
+    .bind(
+        input
+            .domain
+            .as_ref()
+            .map(|d| serde_json::to_string(&d.reasons))
+            .transpose()?,
+    )
     .execute(&mut *tx)
     .await?;
     audit::append(
@@ -332,6 +348,16 @@ pub(super) async fn fetch_prediction(
             image_sha256: serde_json::from_str(&r.try_get::<String, _>("image_sha256")?)?,
             heatmaps: serde_json::from_str(&r.try_get::<String, _>("heatmaps")?)?,
             bone_rads_source: r.try_get::<String, _>("bone_rads_source")?.parse()?,
+            domain: match r.try_get::<Option<i64>, _>("out_of_domain")? {
+                None => None,
+                Some(outside) => Some(DomainFlag {
+                    outside: outside == 1,
+                    reasons: serde_json::from_str(
+                        &r.try_get::<Option<String>, _>("domain_reasons")?
+                            .unwrap_or_else(|| "[]".into()),
+                    )?,
+                }),
+            },
         },
         call: r.try_get::<String, _>("call")?.parse()?,
         created_at: r.try_get("created_at")?,
