@@ -1449,8 +1449,24 @@ async fn screenshots_of_each_roles_pages() {
     let complete = team.complete_case(&app).await;
     team.complete_case_with(&app, 0.2, "non_ossifying_fibroma")
         .await;
-    let reading = team.case_ready_to_read(&app).await;
-    team.case_ready_to_read(&app).await;
+    // The cases being read carry the demonstration study's radiograph-like
+    // views, as a newcomer sees them.
+    let demo_like = osteo_model::phantom::PhantomConfig {
+        width: osteo_model::demo::PHANTOM_WIDTH,
+        height: osteo_model::demo::PHANTOM_HEIGHT,
+        seed: 12,
+        realistic: true,
+        ..Default::default()
+    };
+    let mut reading = 0;
+    for case in osteo_model::phantom::generate(2, &demo_like) {
+        let id = team
+            .case_ready_to_read_with(&[case.dicom(0).unwrap(), case.dicom(1).unwrap()])
+            .await;
+        if reading == 0 {
+            reading = id;
+        }
+    }
     let (status, q) = monitor
         .send_json(
             reqwest::Method::POST,
