@@ -168,6 +168,16 @@ fn z_distance(e: &[f64], mean: &[f64], sd: &[f64], floor: f64) -> f64 {
         .sqrt()
 }
 
+/// The smallest and largest of `values` (`[MAX, MIN]` when there are none).
+fn min_max(values: impl Iterator<Item = f64>) -> [f64; 2] {
+    values.fold([f64::MAX, f64::MIN], |[lo, hi], x| [lo.min(x), hi.max(x)])
+}
+
+/// Whether `x` lies more than `factor` times beyond `[lo, hi]`.
+fn beyond(x: f64, [lo, hi]: [f64; 2], factor: f64) -> bool {
+    x < lo / factor || x > hi * factor
+}
+
 /// The 99th percentile (nearest rank).
 fn p99(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -212,25 +222,19 @@ pub fn measure(
         .iter()
         .map(|e| z_distance(e, &mean, &sd, floor))
         .collect();
-    let range = |f: &dyn Fn(&ViewSize) -> f64| {
-        sizes
-            .iter()
-            .map(f)
-            .fold([f64::MAX, f64::MIN], |[lo, hi], x| [lo.min(x), hi.max(x)])
-    };
-    let spacings: Vec<f64> = sizes.iter().filter_map(|s| s.spacing_mm).collect();
-    let [w_lo, w_hi] = range(&|s| s.width as f64);
-    let [h_lo, h_hi] = range(&|s| s.height as f64);
+    let [w_lo, w_hi] = min_max(sizes.iter().map(|s| s.width as f64));
+    let [h_lo, h_hi] = min_max(sizes.iter().map(|s| s.height as f64));
+    let declared = sizes.iter().any(|s| s.spacing_mm.is_some());
     Ok(TrainingDomain {
         views: sizes.len(),
         width: [w_lo as usize, w_hi as usize],
         height: [h_lo as usize, h_hi as usize],
-        aspect: range(&|s| s.height as f64 / s.width.max(1) as f64),
-        spacing_mm: (!spacings.is_empty()).then(|| {
-            spacings
+        aspect: min_max(
+            sizes
                 .iter()
-                .fold([f64::MAX, f64::MIN], |[lo, hi], &x| [lo.min(x), hi.max(x)])
-        }),
+                .map(|s| s.height as f64 / s.width.max(1) as f64),
+        ),
+        spacing_mm: declared.then(|| min_max(sizes.iter().filter_map(|s| s.spacing_mm))),
         histogram: mean_hist,
         histogram_limit: LIMIT_FACTOR * p99(&mut hist_d),
         embedding_mean: mean,
@@ -250,15 +254,12 @@ impl TrainingDomain {
         device: &Device,
     ) -> Result<DomainCheck, ModelError> {
         let mut reasons = Vec::new();
-        let beyond = |x: f64, [lo, hi]: [f64; 2]| x < lo / SIZE_FACTOR || x > hi * SIZE_FACTOR;
-        let spacing_beyond =
-            |x: f64, [lo, hi]: [f64; 2]| x < lo / SPACING_FACTOR || x > hi * SPACING_FACTOR;
         for (v, s) in sample.sizes.iter().enumerate() {
             let view = v + 1;
             let [w_lo, w_hi] = self.width;
             let [h_lo, h_hi] = self.height;
-            if beyond(s.width as f64, [w_lo as f64, w_hi as f64])
-                || beyond(s.height as f64, [h_lo as f64, h_hi as f64])
+            if beyond(s.width as f64, [w_lo as f64, w_hi as f64], SIZE_FACTOR)
+                || beyond(s.height as f64, [h_lo as f64, h_hi as f64], SIZE_FACTOR)
             {
                 reasons.push(format!(
                     "view {view}: {} × {} pixels; the training views were {w_lo}–{w_hi} × {h_lo}–{h_hi}",
@@ -274,7 +275,7 @@ impl TrainingDomain {
                 }
             }
             if let (Some(mm), Some(range)) = (s.spacing_mm, self.spacing_mm) {
-                if spacing_beyond(mm, range) {
+                if beyond(mm, range, SPACING_FACTOR) {
                     reasons.push(format!(
                         "view {view}: pixel spacing {mm:.3} mm; the training views' was {:.3}–{:.3} mm",
                         range[0], range[1]

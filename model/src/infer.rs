@@ -110,6 +110,32 @@ impl Predictor {
         clinical: &Clinical,
         heatmaps: bool,
     ) -> Result<Prediction, ModelError> {
+        let sample = Sample::from_views(views, clinical, self.dir.config.image_size);
+        self.predict_sample(views, &sample, heatmaps)
+    }
+
+    /// [`Predictor::predict`] and [`Predictor::domain_check`] of one case,
+    /// its views resized once for both.
+    pub fn predict_judged(
+        &self,
+        views: &[Grey],
+        spacing_mm: &[Option<f64>],
+        clinical: &Clinical,
+        heatmaps: bool,
+    ) -> Result<(Prediction, Option<DomainCheck>), ModelError> {
+        let sample = Sample::from_views(views, clinical, self.dir.config.image_size)
+            .with_spacing(spacing_mm);
+        let prediction = self.predict_sample(views, &sample, heatmaps)?;
+        Ok((prediction, self.judge(&sample)?))
+    }
+
+    /// The prediction for `sample`, made from `views`.
+    fn predict_sample(
+        &self,
+        views: &[Grey],
+        sample: &Sample,
+        heatmaps: bool,
+    ) -> Result<Prediction, ModelError> {
         let max = self.dir.config.max_views;
         if views.is_empty() || views.len() > max {
             return Err(ModelError::Output(format!(
@@ -119,14 +145,13 @@ impl Predictor {
         }
         let config = &self.dir.config;
         let size = config.image_size;
-        let sample = Sample::from_views(views, clinical, size);
         let (logit, attention, heatmaps) = if heatmaps {
             let ad = self.device.clone().autodiff();
             let Explained {
                 logit,
                 attention,
                 maps,
-            } = guided_maps(&self.frozen, config, &sample, &ad)?;
+            } = guided_maps(&self.frozen, config, sample, &ad)?;
             let heatmaps = views
                 .iter()
                 .zip(&sample.placements)
@@ -137,7 +162,7 @@ impl Predictor {
                 .collect();
             (logit, attention, heatmaps)
         } else {
-            let b = data::batch(&[&sample], config, &self.device, None);
+            let b = data::batch(&[sample], config, &self.device, None);
             let out = self
                 .plain
                 .forward(b.images, b.positions, b.mask, b.clinical);
@@ -155,9 +180,7 @@ impl Predictor {
             heatmaps,
         })
     }
-}
 
-impl Predictor {
     /// Whether a case's views (with the pixel spacing each file declares)
     /// fall outside the model's training domain ([`crate::domain`]);
     /// `None` when the card records no domain.
@@ -166,14 +189,18 @@ impl Predictor {
         views: &[Grey],
         spacing_mm: &[Option<f64>],
     ) -> Result<Option<DomainCheck>, ModelError> {
+        let sample = Sample::from_views(views, &Clinical::default(), self.dir.config.image_size)
+            .with_spacing(spacing_mm);
+        self.judge(&sample)
+    }
+
+    /// The domain check of a sample; `None` when the card records no domain.
+    fn judge(&self, sample: &Sample) -> Result<Option<DomainCheck>, ModelError> {
         let Some(domain) = &self.dir.card.training_domain else {
             return Ok(None);
         };
-        let config = &self.dir.config;
-        let sample = Sample::from_views(views, &Clinical::default(), config.image_size)
-            .with_spacing(spacing_mm);
         domain
-            .check(&self.plain, config, &sample, &self.device)
+            .check(&self.plain, &self.dir.config, sample, &self.device)
             .map(Some)
     }
 }

@@ -230,6 +230,18 @@ impl Realism {
     }
 }
 
+/// The window every phantom file carries: the whole 12-bit range.
+const FULL_WINDOW: Window = Window {
+    centre: 2048.0,
+    width: 4096.0,
+};
+
+/// A brightness in `[0, 1]` (clamped) as a 12-bit stored value, with the
+/// detector's floor and headroom.
+fn stored_value(brightness: f32) -> u16 {
+    (brightness.clamp(0.0, 1.0) * 3400.0 + 300.0).round() as u16
+}
+
 fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
     let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
     t * t * (3.0 - 2.0 * t)
@@ -511,7 +523,7 @@ fn draw_view(
         .map(|(i, &b)| {
             let y = (i / wi) as f32 / h;
             let noise: f32 = (0..3).map(|_| rng.gen_range(-0.02..0.02f32)).sum();
-            let v = ((b + grad * y + noise).clamp(0.0, 1.0) * 3400.0 + 300.0).round() as u16;
+            let v = stored_value(b + grad * y + noise);
             if monochrome1 {
                 4095 - v
             } else {
@@ -522,10 +534,7 @@ fn draw_view(
     // Every phantom carries its window, as CR files do: without one the
     // percentile fallback would make the whole image's brightness depend on
     // the lesion, a global cue no network should learn from.
-    let window = Some(Window {
-        centre: 2048.0,
-        width: 4096.0,
-    });
+    let window = Some(FULL_WINDOW);
     PhantomView {
         view: name,
         stored,
@@ -605,17 +614,14 @@ pub fn chest_radiograph(config: &PhantomConfig) -> PhantomCase {
                         b = b.max(0.75);
                     }
                     let noise: f32 = (0..3).map(|_| rng.gen_range(-0.02..0.02f32)).sum();
-                    stored.push(((b + noise).clamp(0.0, 1.0) * 3400.0 + 300.0).round() as u16);
+                    stored.push(stored_value(b + noise));
                 }
             }
             PhantomView {
                 view: name,
                 stored,
                 monochrome1: false,
-                window: Some(Window {
-                    centre: 2048.0,
-                    width: 4096.0,
-                }),
+                window: Some(FULL_WINDOW),
                 mask: vec![false; wi * hi],
             }
         })
@@ -730,6 +736,14 @@ impl PhantomView {
 }
 
 impl PhantomCase {
+    /// Every view as display intensities ([`PhantomView::grey`]).
+    pub fn greys(&self) -> Vec<Grey> {
+        self.views
+            .iter()
+            .map(|v| v.grey(self.width, self.height))
+            .collect()
+    }
+
     /// The Part 10 file of view `v`.
     pub fn dicom(&self, v: usize) -> Result<Vec<u8>, ModelError> {
         let view = &self.views[v];

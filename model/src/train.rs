@@ -496,7 +496,7 @@ mod tests {
         crate::phantom::generate(n, &cfg)
             .iter()
             .map(|c| {
-                let greys: Vec<_> = c.views.iter().map(|v| v.grey(c.width, c.height)).collect();
+                let greys = c.greys();
                 Sample {
                     case_id: c.case_id.clone(),
                     patient_id: c.patient_id.clone(),

@@ -36,17 +36,11 @@ fn the_demo_model_reads_radiograph_like_phantoms_and_knows_its_domain() {
         "heat-map peak in the lesion in {in_lesion:.3} of views"
     );
 
-    let greys = |case: &phantom::PhantomCase| -> Vec<_> {
-        case.views
-            .iter()
-            .map(|v| v.grey(case.width, case.height))
-            .collect()
-    };
     let flagged = cases
         .iter()
         .filter(|c| {
             predictor
-                .domain_check(&greys(c), &[Some(0.2), Some(0.2)])
+                .domain_check(&c.greys(), &[Some(0.2), Some(0.2)])
                 .expect("checks")
                 .expect("the demo card has a domain")
                 .outside
@@ -55,7 +49,7 @@ fn the_demo_model_reads_radiograph_like_phantoms_and_knows_its_domain() {
     assert!(flagged <= 1, "{flagged} of 40 held-out phantoms flagged");
     let chest = phantom::chest_radiograph(&config);
     let c = predictor
-        .domain_check(&greys(&chest), &[Some(0.2), Some(0.2)])
+        .domain_check(&chest.greys(), &[Some(0.2), Some(0.2)])
         .expect("checks")
         .expect("a domain");
     eprintln!("chest radiograph: {:?}", c.reasons);

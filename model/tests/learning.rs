@@ -154,11 +154,7 @@ fn heat_maps_point_at_the_lesion() {
     let t = trained();
     let (mut inside, mut total) = (0, 0);
     for case in t.test_cases.iter().filter(|c| c.drawn_malignant) {
-        let views: Vec<_> = case
-            .views
-            .iter()
-            .map(|v| v.grey(case.width, case.height))
-            .collect();
+        let views = case.greys();
         let p = t
             .predictor
             .predict(&views, &case.clinical, true)
@@ -201,16 +197,8 @@ fn what_the_model_uses() {
         .zip(&clean)
         .filter(|(c, _)| c.drawn_malignant)
     {
-        let views: Vec<_> = case
-            .views
-            .iter()
-            .map(|v| v.grey(case.width, case.height))
-            .collect();
-        let plain_views: Vec<_> = plain
-            .views
-            .iter()
-            .map(|v| v.grey(case.width, case.height))
-            .collect();
+        let views = case.greys();
+        let plain_views = plain.greys();
         let swapped: Vec<_> = views
             .iter()
             .zip(&plain_views)
@@ -271,12 +259,6 @@ fn what_the_model_never_saw_is_outside_its_training_domain() {
     assert_eq!(domain.histogram.len(), osteo_model::domain::HISTOGRAM_BINS);
     assert_eq!(domain.embedding_mean.len(), 32);
     assert_eq!(domain.views, 2 * predictor.dir.card.n_train);
-    let greys = |case: &PhantomCase| -> Vec<_> {
-        case.views
-            .iter()
-            .map(|v| v.grey(case.width, case.height))
-            .collect()
-    };
     let check = |views: &[osteo_model::pixels::Grey], mm: f64| {
         predictor
             .domain_check(views, &vec![Some(mm); views.len()])
@@ -287,7 +269,7 @@ fn what_the_model_never_saw_is_outside_its_training_domain() {
     // Held-out phantoms: at most one in forty flagged.
     let flagged: Vec<Vec<String>> = t.test_cases[..40]
         .iter()
-        .map(|c| check(&greys(c), 0.2))
+        .map(|c| check(&c.greys(), 0.2))
         .filter(|c| c.outside)
         .map(|c| c.reasons)
         .collect();
@@ -304,7 +286,7 @@ fn what_the_model_never_saw_is_outside_its_training_domain() {
         seed: 5,
         ..PhantomConfig::default()
     });
-    let c = check(&greys(&chest), 0.2);
+    let c = check(&chest.greys(), 0.2);
     eprintln!("chest radiograph: {:?}", c.reasons);
     assert!(c.outside, "a chest radiograph is inside the domain");
     assert!(
@@ -325,7 +307,7 @@ fn what_the_model_never_saw_is_outside_its_training_domain() {
             ..PhantomConfig::default()
         },
     )[0];
-    let c = check(&greys(cr), 0.14);
+    let c = check(&cr.greys(), 0.14);
     eprintln!("1,760² CR: {:?}", c.reasons);
     assert!(c.outside);
     assert!(c.reasons.iter().any(|r| r.contains("1760 × 1760 pixels")));

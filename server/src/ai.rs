@@ -357,11 +357,8 @@ impl Ai {
                 .collect::<Result<Vec<_>, String>>()?
                 .into_iter()
                 .unzip();
-            let prediction = predictor
-                .predict(&views, &clinical, true)
-                .map_err(|e| e.to_string())?;
-            let domain = predictor
-                .domain_check(&views, &spacing)
+            let (prediction, domain) = predictor
+                .predict_judged(&views, &spacing, &clinical, true)
                 .map_err(|e| e.to_string())?;
             let overlays = views
                 .iter()

@@ -47,6 +47,15 @@ async fn audited(app: &TestApp, action: &str) -> i64 {
         .unwrap()
 }
 
+/// A demo-mode server running the embedded demo model.
+async fn spawn_demo_model_app() -> TestApp {
+    spawn_app_with(|s| {
+        s.demo = true;
+        s.model = ModelChoice::Demo;
+    })
+    .await
+}
+
 /// Polls the case until `done` holds (the model runs in the background).
 async fn wait_for(team: &Team, id: i64, done: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..600 {
@@ -61,11 +70,7 @@ async fn wait_for(team: &Team, id: i64, done: impl Fn(&Value) -> bool) -> Value 
 
 #[tokio::test]
 async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction() {
-    let app = spawn_app_with(|s| {
-        s.demo = true;
-        s.model = ModelChoice::Demo;
-    })
-    .await;
+    let app = spawn_demo_model_app().await;
     let team = Team::new(&app).await;
     let card: Value = serde_json::from_slice(
         osteo_model::demo::FILES
@@ -219,11 +224,7 @@ async fn the_server_runs_the_model_when_the_reads_lock_and_locks_the_prediction(
 /// to change it), shown on the case page and in the per-case report.
 #[tokio::test]
 async fn a_case_unlike_the_training_images_is_flagged_with_its_locked_prediction() {
-    let app = spawn_app_with(|s| {
-        s.demo = true;
-        s.model = ModelChoice::Demo;
-    })
-    .await;
+    let app = spawn_demo_model_app().await;
     let team = Team::new(&app).await;
     let demo_like = PhantomConfig {
         width: osteo_model::demo::PHANTOM_WIDTH,
@@ -319,11 +320,7 @@ async fn a_case_unlike_the_training_images_is_flagged_with_its_locked_prediction
 
 #[tokio::test]
 async fn a_failed_run_is_recorded_on_the_case_and_nothing_is_invented() {
-    let app = spawn_app_with(|s| {
-        s.demo = true;
-        s.model = ModelChoice::Demo;
-    })
-    .await;
+    let app = spawn_demo_model_app().await;
     let team = Team::new(&app).await;
     let id = case_with_phantom_views(&team, 8).await;
     // The stored views disappear (a broken disk): the model cannot run.

@@ -44,7 +44,7 @@ pub async fn record_prediction(
         return Err(refuse(db, by, "prediction.refused", case_id, refused).await);
     }
     let created_at = now_utc();
-    let canonical = serde_json::json!({
+    let mut canonical = serde_json::json!({
         "case_id": case_id,
         "probability": input.probability,
         "threshold": input.threshold,
@@ -58,7 +58,6 @@ pub async fn record_prediction(
     });
     // The flag joins the canonical record only where there is one, so that
     // the records written before it existed keep their digests.
-    let mut canonical = canonical;
     if let Some(d) = &input.domain {
         canonical["out_of_domain"] = serde_json::json!(d.outside);
         canonical["domain_reasons"] = serde_json::json!(d.reasons);
