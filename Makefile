@@ -4,19 +4,24 @@
 
 .PHONY: run build run-server release test site server tools check clean
 
-# The browser bundle (after its tool) and the server build side by side,
-# sharing make's job slots with cargo (the `+`), so a two-core machine keeps
-# both cores busy through each build's single-crate stretches. The server is
-# built with the `quickstart` profile (Cargo.toml): the tensor crates at full
-# optimisation, the rest as a debug build without debug assertions.
+# The browser bundle (after its tool) and the server build side by side, as
+# two independent cargo processes. Not make's `-j` with shared job slots:
+# cargo keeps every slot it can get, so the bundle waited eight minutes for
+# the server's; on their own the two fill both cores, the bundle mostly while
+# the server compiles burn's CPU backend, a long single-crate stretch. The
+# server is built with the `quickstart` profile (Cargo.toml): the tensor
+# crates at full optimisation, the rest as a debug build without debug
+# assertions.
 run: build
 	./target/quickstart/osteo-edc serve
 
 build:
-	+$(MAKE) -j$$(nproc) site run-server
+	{ MAKEFLAGS= ./scripts/ensure-tools.sh build && MAKEFLAGS= ./scripts/build-site.sh; } & site=$$!; \
+	MAKEFLAGS= cargo build --profile quickstart -p osteo-server; server=$$?; \
+	wait $$site && exit $$server
 
 run-server:
-	+cargo build --profile quickstart -p osteo-server
+	cargo build --profile quickstart -p osteo-server
 
 # The production build: everything optimised (about 19 minutes cold here).
 release: site
