@@ -16,8 +16,8 @@ run: build
 	./target/quickstart/osteo-edc serve
 
 build:
-	{ MAKEFLAGS= ./scripts/ensure-tools.sh build && MAKEFLAGS= ./scripts/build-site.sh; } & site=$$!; \
-	MAKEFLAGS= cargo build --profile quickstart -p osteo-server; server=$$?; \
+	MAKEFLAGS= $(MAKE) site & site=$$!; \
+	MAKEFLAGS= $(MAKE) run-server; server=$$?; \
 	wait $$site && exit $$server
 
 run-server:
