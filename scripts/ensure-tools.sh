@@ -10,7 +10,8 @@
 #          accessibility checker),
 #          python3-pydicom (its reader and its test files) and poppler-utils
 #          (pdftotext reads the reports back); schemathesis and
-#          dicomweb-client in their own virtual environments under target/,
+#          dicomweb-client and Flower (federated/requirements.txt) in their
+#          own virtual environments under target/,
 #          axe-core under target/tools/axe
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,6 +77,16 @@ if [ "$mode" = test ]; then
         python3 -m venv "$dw"
         "$dw/bin/pip" install -q -r tests/dicomweb/requirements.txt
         cp tests/dicomweb/requirements.txt "$dw/requirements.txt"
+    fi
+    # Flower (tests/tests/federated.rs), pinned with what the federation's
+    # apps import, in its own virtual environment.
+    fl=target/tools/flower
+    if ! cmp -s federated/requirements.txt "$fl/requirements.txt"; then
+        echo "== installing Flower into $fl"
+        rm -rf "$fl"
+        python3 -m venv "$fl"
+        "$fl/bin/pip" install -q -r federated/requirements.txt
+        cp federated/requirements.txt "$fl/requirements.txt"
     fi
     # axe-core (the accessibility test in tests/tests/browser.rs), pinned,
     # from the npm registry.

@@ -25,6 +25,8 @@ export OSTEO_SCHEMATHESIS="$PWD/target/tools/schemathesis/bin/schemathesis"
 export OSTEO_DICOMWEB_PYTHON="$PWD/target/tools/dicomweb/bin/python"
 # The accessibility test (tests/tests/browser.rs) runs axe-core in Chromium.
 export OSTEO_AXE_CORE="$PWD/target/tools/axe/node_modules/axe-core/axe.min.js"
+# The federation's tests (tests/tests/federated.rs) run Flower from here.
+export OSTEO_FLOWER_VENV="$PWD/target/tools/flower"
 
 step "cargo fmt --check"
 cargo fmt --all --check
@@ -54,10 +56,12 @@ if [ -z "${OSTEO_TEST_POSTGRES_URL:-}" ]; then
     own_pg=yes
     trap './scripts/pg-test-server.sh stop' EXIT
 fi
-# The model's learning tests train networks and touch no database: once is enough.
+# The model's learning tests and the federation train networks and touch no
+# database: once is enough.
 if ! OSTEO_TEST_DATABASE=postgres cargo test "${packages[@]}" -- \
     --skip it_learns_and_the_control_does_not --skip heat_maps_point_at_the_lesion \
-    --skip what_the_model_uses; then
+    --skip what_the_model_uses --skip two_hospitals_federate_through_flower \
+    --skip what_leaves_a_site_is_only; then
     if [ -n "$own_pg" ]; then
         echo "== the PostgreSQL server's log"
         ./scripts/pg-test-server.sh log 80

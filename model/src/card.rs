@@ -64,6 +64,12 @@ pub struct ModelCard {
     /// whose predictions are not judged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training_domain: Option<TrainingDomain>,
+    /// The training set: its SHA-256 over the manifest and every
+    /// radiograph, the cases per class and the case identifiers (the study
+    /// numbers of a set from the EDC). `None` on the demo model's card and
+    /// on cards written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_set: Option<crate::dataset::TrainingSetRecord>,
 }
 
 /// The SHA-256 of a file, hex.

@@ -84,6 +84,7 @@ pub fn build(out: &Path, progress: &mut dyn FnMut(Event)) -> Result<ModelCard, M
         seed: SEED,
         lesion: true,
         realistic: true,
+        shift: Default::default(),
     };
     phantom::write_set(PHANTOMS, &cfg, &images)?;
     let manifest = images.join("manifest.csv");
@@ -97,6 +98,7 @@ pub fn build(out: &Path, progress: &mut dyn FnMut(Event)) -> Result<ModelCard, M
             "{PHANTOMS} synthetic radiograph phantoms (osteo-edc model phantoms --n {PHANTOMS} --seed {SEED} --width {PHANTOM_WIDTH} --height {PHANTOM_HEIGHT} --realistic)"
         ),
         demo: true,
+        record: None,
     };
     let card = train::train(&set, &net, &training(), out, false, progress)?;
     let _ = std::fs::remove_dir_all(&images);

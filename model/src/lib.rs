@@ -21,8 +21,10 @@ pub use net::{Net, NetConfig};
 pub mod bench;
 pub mod card;
 pub mod data;
+pub mod dataset;
 pub mod demo;
 pub mod domain;
+pub mod federated;
 pub mod infer;
 pub mod train;
 

@@ -65,6 +65,31 @@ pub struct PhantomConfig {
     /// [`crate::demo::PHANTOM_HEIGHT`]; the tests' small phantoms leave it
     /// off for speed.
     pub realistic: bool,
+    /// How this set's hospital differs from the others (the federated
+    /// demonstration's sites); the default is no shift.
+    pub shift: SiteShift,
+}
+
+/// A hospital's own look and case mix: its detector's contrast, extra
+/// detector noise, and its share of malignant lesions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SiteShift {
+    /// Brightness differences scaled around mid-grey (1: none).
+    pub contrast: f32,
+    /// Amplitude of extra uniform noise per pixel (0: none).
+    pub noise: f32,
+    /// Share of cases drawn malignant (before label noise).
+    pub malignant_share: f64,
+}
+
+impl Default for SiteShift {
+    fn default() -> Self {
+        SiteShift {
+            contrast: 1.0,
+            noise: 0.0,
+            malignant_share: 0.4,
+        }
+    }
 }
 
 impl Default for PhantomConfig {
@@ -76,6 +101,7 @@ impl Default for PhantomConfig {
             seed: 1,
             lesion: true,
             realistic: false,
+            shift: SiteShift::default(),
         }
     }
 }
@@ -287,7 +313,7 @@ pub fn generate(n: usize, config: &PhantomConfig) -> Vec<PhantomCase> {
 }
 
 fn generate_one(index: usize, config: &PhantomConfig, rng: &mut ChaCha8Rng) -> PhantomCase {
-    let malignant = chance(rng, 0.4);
+    let malignant = chance(rng, config.shift.malignant_share);
     let (w, h) = (config.width as f32, config.height as f32);
     let margin = if malignant {
         match rng.gen_range(0..100) {
@@ -517,13 +543,24 @@ fn draw_view(
     // Quantum noise and an exposure gradient.
     let grad = rng.gen_range(-0.05..0.05f32);
     let monochrome1 = chance(rng, 0.5);
+    // The site's shift draws from its own generator, so that an unshifted
+    // set is exactly what it was before shifts existed.
+    let shift = config.shift;
+    let mut site_rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5173_u64 ^ ((v as u64) << 32));
     let stored: Vec<u16> = img
         .iter()
         .enumerate()
         .map(|(i, &b)| {
             let y = (i / wi) as f32 / h;
             let noise: f32 = (0..3).map(|_| rng.gen_range(-0.02..0.02f32)).sum();
-            let v = stored_value(b + grad * y + noise);
+            let mut b = b + grad * y + noise;
+            if shift.contrast != 1.0 {
+                b = 0.5 + (b - 0.5) * shift.contrast;
+            }
+            if shift.noise > 0.0 {
+                b += site_rng.gen_range(-shift.noise..shift.noise);
+            }
+            let v = stored_value(b);
             if monochrome1 {
                 4095 - v
             } else {

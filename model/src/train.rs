@@ -107,6 +107,8 @@ pub struct TrainingSet<'a> {
     pub description: String,
     /// Trained on phantoms: label every output as a demo.
     pub demo: bool,
+    /// What the card records of the set (`None` for the demo model).
+    pub record: Option<crate::dataset::TrainingSetRecord>,
 }
 
 fn lr_at(cfg: &TrainConfig, epoch: usize) -> f64 {
@@ -118,7 +120,7 @@ fn lr_at(cfg: &TrainConfig, epoch: usize) -> f64 {
 }
 
 /// Class-weighted binary cross-entropy on logits: each class weighs half.
-fn weighted_bce(logits: Tensor<1>, labels: Tensor<1>, weights: Tensor<1>) -> Tensor<1> {
+pub(crate) fn weighted_bce(logits: Tensor<1>, labels: Tensor<1>, weights: Tensor<1>) -> Tensor<1> {
     let pos = log_sigmoid(logits.clone()) * labels.clone();
     let neg = log_sigmoid(logits.neg()) * (labels.neg() + 1.0);
     ((pos + neg).neg() * weights).mean()
@@ -440,6 +442,7 @@ pub fn train(
         validation_brier: brier,
         burn_version: "0.22.1".into(),
         training_domain: Some(domain),
+        training_set: set.record.clone(),
     };
     write(
         card::CARD,
@@ -520,6 +523,7 @@ mod tests {
             manifest_sha256: "0".repeat(64),
             description: "t".into(),
             demo: true,
+            record: None,
         };
         let two = TrainConfig::new()
             .with_epochs(2)

@@ -59,6 +59,7 @@ fn train_on(samples: &[Sample], out: &Path) -> Predictor {
         manifest_sha256: "0".repeat(64),
         description: "test phantoms".into(),
         demo: true,
+        record: None,
     };
     let started = Instant::now();
     let card = train::train(&set, &net(), &training(), out, false, &mut |e| {

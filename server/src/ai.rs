@@ -427,7 +427,15 @@ pub fn pin_request(ai: Option<&Ai>) -> Option<PinRequest> {
 
 /// The model's clinical input from the CRF and the study's Bone-RADS score.
 fn clinical_of(input: &AiInput) -> Clinical {
-    let crf = &input.crf;
+    clinical(&input.crf, input.bone_rads)
+}
+
+/// The model's clinical input from a clinical CRF and a Bone-RADS score (the
+/// prediction's input, and a training case's).
+pub fn clinical(
+    crf: &crf::ClinicalCrf,
+    bone_rads: Option<osteo_trial::case::bonerads::Score>,
+) -> Clinical {
     Clinical {
         age_years: crf.age_years.map(f32::from),
         sex: crf.sex.map(model_sex),
@@ -436,8 +444,8 @@ fn clinical_of(input: &AiInput) -> Clinical {
         symptoms: crf.symptoms.iter().copied().map(model_symptom).collect(),
         pathological_fracture: crf.pathological_fracture,
         known_primary_malignancy: crf.known_primary_malignancy,
-        bone_rads_points: input.bone_rads.and_then(|s| s.points).map(f32::from),
-        bone_rads_category: input.bone_rads.map(|s| s.category),
+        bone_rads_points: bone_rads.and_then(|s| s.points).map(f32::from),
+        bone_rads_category: bone_rads.map(|s| s.category),
     }
 }
 

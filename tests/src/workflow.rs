@@ -37,11 +37,16 @@ pub fn pathology() -> Value {
 
 /// Screens and enrols one patient; returns the case id.
 pub async fn enrol(coordinator: &Api) -> i64 {
+    enrol_in(coordinator, "prospective").await
+}
+
+/// Screens and enrols one patient in `arm` (prospective or retrospective).
+pub async fn enrol_in(coordinator: &Api, arm: &str) -> i64 {
     let (status, e) = coordinator
         .send_json(
             Method::POST,
             "/screenings",
-            &json!({"arm": "prospective", "screening_date": "2025-06-02", "inclusion_met": true,
+            &json!({"arm": arm, "screening_date": "2025-06-02", "inclusion_met": true,
                     "exclusions": [], "outcome": "enrolled"}),
         )
         .await;

@@ -11,7 +11,6 @@ use crate::imaging::{self, deid, number, render, storage::FileStore, text, Inges
 use clap::{Args, Subcommand};
 use dicom_core::Tag;
 use dicom_object::OpenFileOptions;
-use osteo_trial::audit::Principal;
 use osteo_trial::case::View;
 use osteo_trial::store::Db;
 use serde::Serialize;
@@ -399,24 +398,13 @@ async fn import(
         }
     };
     let (db, data_dir) = open_db.await?;
-    let user = osteo_trial::accounts::find_by_username(&db, &args.username)
-        .await?
-        .filter(|u| u.active)
-        .ok_or_else(|| {
-            crate::cli::usage_error(format!("{} is not an active account", args.username))
-        })?;
-    let by = Principal {
-        user_id: Some(user.id),
-        name: user.username.clone(),
-        role: user.role,
-        source: osteo_trial::domain::AuditSource::Cli,
-    };
-    if !by.role.can(osteo_trial::domain::Permission::EnterCaseData) {
-        return Err(crate::cli::usage_error(format!(
-            "{} ({}) may not enter case data; name a coordinator or the principal investigator",
-            user.username, user.role
-        )));
-    }
+    let by = crate::cli::acting_as(
+        &db,
+        &args.username,
+        osteo_trial::domain::Permission::EnterCaseData,
+        "may not enter case data; name a coordinator or the principal investigator",
+    )
+    .await?;
     let store = FileStore::new(data_dir.join("objects"));
     let mut cases: HashMap<String, Option<osteo_trial::domain::CaseId>> = HashMap::new();
     let (mut stored, mut refused) = (0, 0);

@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod bench;
+pub mod dataset;
 pub mod images;
 pub mod model;
 pub mod stats;
@@ -384,7 +385,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::User(cmd) => user(&cli.db, cmd).await,
         Command::Audit(cmd) => audit_cmd(&cli.db, cmd).await,
-        Command::Model(cmd) => {
+        Command::Model(mut cmd) => {
+            let settings = cli.db.settings();
+            let open = async move {
+                let db = open_database(&settings).await?;
+                Ok((db, settings.data_dir.clone()))
+            };
+            if let Some(out) = crate::cli::model::export_from_study(&mut cmd, open).await? {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+                return Ok(ExitCode::SUCCESS);
+            }
             let in_use = std::env::var("OSTEO_MODEL")
                 .ok()
                 .map(|m| m.parse::<crate::ai::ModelChoice>())
@@ -524,6 +534,33 @@ fn account_error(e: AccountError) -> anyhow::Error {
         AccountError::Store(_) | AccountError::Password(_) => anyhow::Error::new(e),
         e => usage(e),
     }
+}
+
+/// The principal of a named, active account acting from the command line
+/// (audited as that account, source `cli`); refused with `refusal` when its
+/// role lacks `permission`.
+pub(crate) async fn acting_as(
+    db: &Db,
+    username: &str,
+    permission: osteo_trial::domain::Permission,
+    refusal: &str,
+) -> anyhow::Result<Principal> {
+    let user = accounts::find_by_username(db, username)
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| usage_error(format!("{username} is not an active account")))?;
+    if !user.role.can(permission) {
+        return Err(usage_error(format!(
+            "{} ({}) {refusal}",
+            user.username, user.role
+        )));
+    }
+    Ok(Principal {
+        user_id: Some(user.id),
+        name: user.username,
+        role: user.role,
+        source: osteo_trial::domain::AuditSource::Cli,
+    })
 }
 
 async fn find(db: &Db, username: &str) -> anyhow::Result<osteo_trial::accounts::User> {

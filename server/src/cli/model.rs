@@ -8,6 +8,8 @@ use clap::{Args, Subcommand};
 use osteo_model::burn::tensor::Device;
 use osteo_model::card::{self, ModelDir};
 use osteo_model::data;
+use osteo_model::dataset::TrainingSetRecord;
+use osteo_model::federated;
 use osteo_model::infer::{self, Predictor};
 use osteo_model::net::NetConfig;
 use osteo_model::phantom::{self, PhantomConfig};
@@ -36,6 +38,125 @@ pub enum ModelCommand {
     },
     /// Time inference (one case, batch 1, single process) and training throughput; JSON on stdout.
     Bench(BenchArgs),
+    /// The training set from the study's own retrospective arm.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// Federated learning: write the first global weights (safetensors, with the network's configuration in the file's metadata) for the federation's coordinator.
+    FlInit(FlInitArgs),
+    /// Federated learning, one hospital's round: load the global weights, train them on this site's cases for --epochs (adding FedProx's proximal term when --proximal-mu > 0), write the local weights, and print the metric record (cases trained on, local loss, local and global validation AUC) that is all the site sends back with them.
+    FlTrain(FlTrainArgs),
+    /// Federated learning: judge weights (safetensors) on this site's held-out patients, the same ones fl-train holds out with the same --validation-share and --seed (1: all cases); prints the number of cases, the loss and the AUC.
+    FlEvaluate(FlEvaluateArgs),
+}
+
+#[derive(Args)]
+pub struct FlEvaluateArgs {
+    /// The weights to judge (safetensors).
+    #[arg(long = "in")]
+    pub input: PathBuf,
+    /// This site's manifest.
+    #[arg(long)]
+    pub manifest: PathBuf,
+    /// The folder the manifest's image paths are relative to.
+    #[arg(long)]
+    pub images: PathBuf,
+    /// Share of the site's patients held out (as fl-train's); 1 judges every case.
+    #[arg(long, default_value_t = 0.2)]
+    pub validation_share: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+}
+
+#[derive(Args)]
+pub struct FlInitArgs {
+    /// The safetensors file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Side of the square each view is resized and padded to.
+    #[arg(long, default_value_t = 384)]
+    pub image_size: usize,
+    /// Channels of the stem and each residual stage, comma-separated.
+    #[arg(long, default_value = "16,32,64,128", value_delimiter = ',')]
+    pub channels: Vec<usize>,
+    /// Leave the clinical and Bone-RADS inputs out (an image-only model).
+    #[arg(long)]
+    pub image_only: bool,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Args)]
+pub struct FlTrainArgs {
+    /// The global weights of this round (safetensors from fl-init or the coordinator's aggregate).
+    #[arg(long = "in")]
+    pub input: PathBuf,
+    /// The local weights to write (safetensors, same layout).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// This site's training manifest (e.g. the manifest.csv of `model dataset export`).
+    #[arg(long)]
+    pub manifest: PathBuf,
+    /// The folder the manifest's image paths are relative to.
+    #[arg(long)]
+    pub images: PathBuf,
+    /// Local epochs in this round.
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// AdamW's learning rate (constant within the round).
+    #[arg(long, default_value_t = 1e-3)]
+    pub learning_rate: f64,
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f64,
+    /// FedProx's μ: the loss gains (μ/2)·‖w − w_global‖²; 0 is FedAvg's plain local training.
+    #[arg(long, default_value_t = 0.0)]
+    pub proximal_mu: f64,
+    /// Share of this site's patients held out for the local validation AUC (the same patients every round).
+    #[arg(long, default_value_t = 0.2)]
+    pub validation_share: f64,
+    /// Seeds the local split, order and augmentation.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// The federated round (mixed into the order and augmentation seed).
+    #[arg(long, default_value_t = 0)]
+    pub round: u64,
+    /// No augmentation.
+    #[arg(long)]
+    pub no_augment: bool,
+}
+
+#[derive(Subcommand)]
+pub enum DatasetCommand {
+    /// Write the complete retrospective cases (pathology signed) as a training folder: manifest.csv, the stored de-identified views under images/, and dataset.json with the training set's SHA-256, its cases per class and the study numbers. The read is audited as the named account.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// The folder to write (new, or empty).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub study: StudySource,
+}
+
+/// Who reads the retrospective arm, and how its intermediate tumours are labelled.
+#[derive(Args, Clone)]
+pub struct StudySource {
+    /// The account whose authority reads the training set: one that may see pathology (coordinator, principal investigator, monitor, administrator); audited as this account from the command line.
+    #[arg(long = "as", value_name = "USERNAME")]
+    pub username: Option<String>,
+    /// How intermediate tumours (ICD-O /1) are labelled: as_benign, as_malignant or excluded [default: as the study's analysis plan says].
+    #[arg(long, value_parser = parse_mapping)]
+    pub intermediate: Option<osteo_trial::study::sap::IntermediateMapping>,
+}
+
+fn parse_mapping(s: &str) -> Result<osteo_trial::study::sap::IntermediateMapping, String> {
+    s.parse()
+        .map_err(|e: osteo_trial::codes::UnknownCode| e.to_string())
 }
 
 #[derive(Args)]
@@ -62,16 +183,41 @@ pub struct PhantomArgs {
     /// are; best at 1024 × 1280 or more.
     #[arg(long)]
     pub realistic: bool,
+    /// A site's detector contrast: brightness differences scaled around mid-grey (1: as drawn).
+    #[arg(long, default_value_t = 1.0)]
+    pub contrast: f32,
+    /// A site's extra detector noise: amplitude of uniform noise added per pixel (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    pub site_noise: f32,
+    /// A site's case mix: share of cases drawn malignant (before label noise).
+    #[arg(long, default_value_t = 0.4)]
+    pub malignant_share: f64,
 }
 
 #[derive(Args)]
 pub struct TrainArgs {
     /// The manifest CSV (columns in the model crate's manifest documentation).
-    #[arg(long)]
-    pub manifest: PathBuf,
+    #[arg(
+        long,
+        required_unless_present = "from_study",
+        conflicts_with = "from_study",
+        requires = "images"
+    )]
+    pub manifest: Option<PathBuf>,
     /// The folder the manifest's image paths are relative to.
-    #[arg(long)]
-    pub images: PathBuf,
+    #[arg(long, requires = "manifest")]
+    pub images: Option<PathBuf>,
+    /// Train on the study's complete retrospective cases instead of a manifest: they are exported first into --dataset (as `model dataset export` does), and the card records the training set's SHA-256, its cases per class and the study numbers.
+    #[arg(long, requires_all = ["dataset", "username"])]
+    pub from_study: bool,
+    /// With --from-study: the folder the training set is exported to (new, or empty); it stays, so the training set's SHA-256 can be checked.
+    #[arg(long, requires = "from_study")]
+    pub dataset: Option<PathBuf>,
+    #[command(flatten)]
+    pub study: StudySource,
+    /// The exported training set (set by the command for --from-study).
+    #[arg(skip)]
+    pub exported: Option<crate::cli::dataset::Exported>,
     /// The model directory to write.
     #[arg(long)]
     pub out: PathBuf,
@@ -169,6 +315,14 @@ pub fn run(
             if !(0.0..=0.5).contains(&a.label_noise) {
                 return Err(usage("--label-noise must be between 0 and 0.5"));
             }
+            if !(0.2..=3.0).contains(&a.contrast)
+                || !(0.0..=0.3).contains(&a.site_noise)
+                || !(0.05..=0.95).contains(&a.malignant_share)
+            {
+                return Err(usage(
+                    "--contrast must be between 0.2 and 3, --site-noise between 0 and 0.3 and --malignant-share between 0.05 and 0.95",
+                ));
+            }
             let cfg = PhantomConfig {
                 width: a.width,
                 height: a.height,
@@ -176,6 +330,11 @@ pub fn run(
                 seed: a.seed,
                 lesion: true,
                 realistic: a.realistic,
+                shift: phantom::SiteShift {
+                    contrast: a.contrast,
+                    noise: a.site_noise,
+                    malignant_share: a.malignant_share,
+                },
             };
             let cases = phantom::write_set(a.n, &cfg, &a.out).map_err(anyhow::Error::msg)?;
             let malignant = cases.iter().filter(|c| c.label.is_malignant()).count();
@@ -221,6 +380,76 @@ pub fn run(
             Ok(serde_json::to_value(card)?)
         }
         ModelCommand::Bench(a) => bench(&a),
+        ModelCommand::FlInit(a) => {
+            let net = NetConfig::new()
+                .with_image_size(a.image_size)
+                .with_channels(a.channels.clone())
+                .with_clinical_hidden(if a.image_only { 0 } else { 32 });
+            federated::init(&net, a.seed, &a.out).map_err(usage)?;
+            Ok(json!({
+                "out": a.out,
+                "sha256": card::file_sha256(&a.out).map_err(usage)?,
+                "config": serde_json::to_value(&net)?,
+            }))
+        }
+        ModelCommand::FlTrain(a) => fl_train(&a),
+        ModelCommand::FlEvaluate(a) => {
+            if !(a.validation_share > 0.0 && a.validation_share <= 1.0) {
+                return Err(usage("--validation-share must be in (0, 1]"));
+            }
+            let config = federated::config_of(&a.input).map_err(usage)?;
+            let rows = osteo_model::manifest::read(&a.manifest).map_err(usage)?;
+            let samples = data::load(&rows, &a.images, config.image_size).map_err(usage)?;
+            let eval =
+                federated::evaluate(&a.input, &samples, a.validation_share, a.seed, a.batch_size)
+                    .map_err(usage)?;
+            Ok(serde_json::to_value(eval)?)
+        }
+        // Read from the study before the blocking part (`export_from_study`).
+        ModelCommand::Dataset(DatasetCommand::Export(a)) => Ok(json!({ "out": a.out })),
+    }
+}
+
+/// Exports the retrospective arm for `dataset export` and `train
+/// --from-study` (the part of the model commands that reads the study);
+/// other commands pass through.
+pub async fn export_from_study(
+    cmd: &mut ModelCommand,
+    db_args: impl std::future::Future<Output = anyhow::Result<(osteo_trial::store::Db, PathBuf)>>,
+) -> anyhow::Result<Option<Value>> {
+    let (out, study) = match cmd {
+        ModelCommand::Dataset(DatasetCommand::Export(a)) => (a.out.clone(), a.study.clone()),
+        ModelCommand::Train(a) if a.from_study => match &a.dataset {
+            Some(d) => (d.clone(), a.study.clone()),
+            None => return Err(usage("--from-study needs --dataset DIR")),
+        },
+        _ => return Ok(None),
+    };
+    let username = study
+        .username
+        .ok_or_else(|| usage("name the account that reads the training set with --as USERNAME"))?;
+    let (db, data_dir) = db_args.await?;
+    let by = crate::cli::acting_as(
+        &db,
+        &username,
+        osteo_trial::domain::Permission::ViewUnblinded,
+        "may not see pathology; name a coordinator, the principal investigator, a monitor or an administrator",
+    )
+    .await?;
+    let objects = crate::imaging::storage::FileStore::new(data_dir.join("objects"));
+    let exported =
+        crate::cli::dataset::export(&db, &objects, &by, &out, study.intermediate).await?;
+    match cmd {
+        ModelCommand::Train(a) => {
+            eprintln!(
+                "exported {} retrospective cases into {}",
+                exported.record.case_ids.len(),
+                out.display()
+            );
+            a.exported = Some(exported);
+            Ok(None)
+        }
+        _ => Ok(Some(serde_json::to_value(&exported)?)),
     }
 }
 
@@ -250,28 +479,74 @@ fn train_cmd(a: &TrainArgs) -> anyhow::Result<osteo_model::ModelCard> {
     if !(0.5..1.0).contains(&a.target_sensitivity) {
         return Err(usage("--target-sensitivity must be in [0.5, 1)"));
     }
-    let rows = osteo_model::manifest::read(&a.manifest).map_err(usage)?;
+    let (manifest, images) = match (&a.exported, &a.manifest, &a.images) {
+        (Some(e), _, _) => (e.manifest.clone(), e.images.clone()),
+        (None, Some(m), Some(i)) => (m.clone(), i.clone()),
+        _ => return Err(usage("give --manifest with --images, or --from-study")),
+    };
+    let rows = osteo_model::manifest::read(&manifest).map_err(usage)?;
+    let record = match &a.exported {
+        Some(e) => e.record.clone(),
+        None => TrainingSetRecord::of(
+            &rows,
+            &manifest,
+            &images,
+            format!("the manifest {}", manifest.display()),
+        )
+        .map_err(usage)?,
+    };
     eprintln!(
         "loading {} cases at {}×{} …",
         rows.len(),
         a.image_size,
         a.image_size
     );
-    let samples = data::load(&rows, &a.images, a.image_size).map_err(usage)?;
+    let samples = data::load(&rows, &images, a.image_size).map_err(usage)?;
     let set = TrainingSet {
         samples: &samples,
-        manifest_sha256: card::file_sha256(&a.manifest).map_err(usage)?,
+        manifest_sha256: card::file_sha256(&manifest).map_err(usage)?,
         description: format!(
-            "{} cases from {}",
+            "{} cases ({} benign, {} malignant) from {}",
             rows.len(),
-            a.manifest
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default()
+            record.benign,
+            record.malignant,
+            record.source
         ),
         demo: a.demo,
+        record: Some(record),
     };
     train_with_progress(&set, &net, &cfg, &a.out, a.resume)
+}
+
+fn fl_train(a: &FlTrainArgs) -> anyhow::Result<Value> {
+    if a.epochs == 0
+        || a.batch_size == 0
+        || !(0.0..1.0).contains(&a.validation_share)
+        || !(a.proximal_mu >= 0.0)
+        || !(a.learning_rate > 0.0)
+    {
+        return Err(usage(
+            "--epochs and --batch-size at least 1, --validation-share in [0, 1), --proximal-mu ≥ 0 and --learning-rate > 0",
+        ));
+    }
+    let config = federated::config_of(&a.input).map_err(usage)?;
+    let rows = osteo_model::manifest::read(&a.manifest).map_err(usage)?;
+    let samples = data::load(&rows, &a.images, config.image_size).map_err(usage)?;
+    let cfg = federated::LocalConfig {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        learning_rate: a.learning_rate,
+        weight_decay: a.weight_decay,
+        proximal_mu: a.proximal_mu,
+        validation_share: a.validation_share,
+        seed: a.seed,
+        round: a.round,
+        augment: !a.no_augment,
+    };
+    let metrics = federated::local_train(&a.input, &samples, &cfg, &a.out).map_err(usage)?;
+    let mut out = serde_json::to_value(&metrics)?;
+    out["out_sha256"] = json!(card::file_sha256(&a.out).map_err(usage)?);
+    Ok(out)
 }
 
 fn train_with_progress(

@@ -7,7 +7,7 @@ use super::crf::{ClinicalCrf, FieldIssue};
 use super::pathology::Pathology;
 use crate::codes::code_enum;
 use crate::domain::{CaseId, Probability, Sha256};
-use crate::screening::ExclusionCode;
+use crate::screening::{Arm, ExclusionCode};
 use serde::{Deserialize, Serialize};
 
 code_enum! {
@@ -121,6 +121,54 @@ impl CaseState {
             }
         };
         Ok(next)
+    }
+
+    /// The state after `event` for a case of `arm`. The prospective arm
+    /// follows [`CaseState::apply`]. The retrospective arm is the training
+    /// set: its pathology is already known when the case is entered, its
+    /// reads are optional and the model never runs on it. So pathology is
+    /// entered straight after the clinical CRF (or after reads, when some
+    /// were assigned and signed), and a prediction is refused at every
+    /// state. The database's `case_arm_transitions` table holds the same
+    /// moves.
+    pub fn apply_in(self, arm: Arm, event: CaseEvent) -> Result<CaseState, IllegalTransition> {
+        use CaseEvent as E;
+        use CaseState as S;
+        match (arm, self, event) {
+            (Arm::Prospective, _, _) => self.apply(event),
+            (Arm::Retrospective, S::CrfComplete | S::ReadsLocked, E::PathologyEntered) => {
+                Ok(S::PathologyEntered)
+            }
+            (Arm::Retrospective, from, event @ E::PredictionLocked) => Err(IllegalTransition {
+                from,
+                event,
+                hint: "the model is never run on a retrospective case: the retrospective arm \
+                       trains the model, and only prospective cases are predicted"
+                    .into(),
+            }),
+            (Arm::Retrospective, from @ S::AiLocked, event) => Err(IllegalTransition {
+                from,
+                event,
+                hint: "a retrospective case never reaches the AI lock".into(),
+            }),
+            (Arm::Retrospective, _, _) => self.apply(event),
+        }
+    }
+
+    /// Whether pathology may be entered now (the first version) in `arm`.
+    pub fn takes_pathology(self, arm: Arm) -> bool {
+        self.apply_in(arm, CaseEvent::PathologyEntered).is_ok()
+    }
+
+    /// What a case of `arm` waits for, in words.
+    pub fn waits_for_in(self, arm: Arm) -> &'static str {
+        match (arm, self) {
+            (Arm::Retrospective, CaseState::CrfComplete) => {
+                "pathology (reads are optional in the retrospective arm)"
+            }
+            (Arm::Retrospective, CaseState::ReadsLocked) => "pathology",
+            _ => self.waits_for(),
+        }
     }
 
     /// Complete, withdrawn and excluded cases take no more steps.
@@ -385,6 +433,9 @@ pub struct CaseList {
 pub struct CaseSummary {
     pub id: i64,
     pub study_number: String,
+    /// Prospective (the trial's accuracy cohort) or retrospective (the
+    /// training set: pathology known, no AI lock).
+    pub arm: Arm,
     pub site_code: String,
     pub state: CaseState,
     pub waits_for: String,

@@ -55,9 +55,10 @@ pub(super) fn summary_from_row(r: &AnyRow) -> Result<(CaseSummary, Option<String
         CaseSummary {
             id: r.try_get("id")?,
             study_number: arm.label(study_kind_of(r), r.try_get("study_no")?),
+            arm,
             site_code: r.try_get("site_code")?,
             state,
-            waits_for: state.waits_for().to_owned(),
+            waits_for: state.waits_for_in(arm).to_owned(),
             open_queries: r.try_get("open_queries")?,
             updated_at: r.try_get("updated_at")?,
         },
@@ -128,7 +129,7 @@ pub(super) async fn advance(
     reason: Option<&str>,
 ) -> Result<CaseState, CaseError> {
     let (summary, _) = fetch_summary(&mut **tx, case_id).await?;
-    let next = summary.state.apply(event)?;
+    let next = summary.state.apply_in(summary.arm, event)?;
     sqlx::query("UPDATE cases SET state = $1, updated_at = $2 WHERE id = $3")
         .bind(next.as_str())
         .bind(now_utc())

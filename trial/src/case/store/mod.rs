@@ -13,6 +13,7 @@ mod quality;
 mod queries;
 mod reads;
 mod signatures;
+mod training;
 pub use crf::*;
 pub use detail::*;
 pub use end::*;
@@ -22,6 +23,7 @@ pub use prediction::*;
 pub use quality::*;
 pub use queries::*;
 pub use reads::*;
+pub use training::*;
 
 mod cases;
 pub(crate) use cases::create_case;

@@ -65,10 +65,13 @@ pub async fn enter_pathology(
     require(by, Permission::EnterCaseData)?;
     let p = input.check(&latest_screening_date())?;
     let mut tx = begin(db, by, "pathology.enter", "case", case_id).await?;
-    let state = state_of(&mut tx, case_id).await?;
+    let (summary, _) = fetch_summary(&mut *tx, case_id).await?;
+    let state = summary.state;
     let old = latest_pathology(&mut tx, case_id).await?;
     let event = match (&old, state) {
-        (None, CaseState::AiLocked) => CaseEvent::PathologyEntered,
+        // Prospective: only once the prediction is locked; retrospective:
+        // once the clinical CRF is complete (its pathology is already known).
+        (None, s) if s.takes_pathology(summary.arm) => CaseEvent::PathologyEntered,
         (None, s) if !s.is_final() => {
             drop(tx);
             return Err(refuse(

@@ -29,11 +29,13 @@ pub async fn record_prediction(
     }
     let call = input.check()?;
     let mut tx = begin(db, by, "prediction.record", "case", case_id).await?;
-    let state = state_of(&mut tx, case_id).await?;
+    let (summary, _) = fetch_summary(&mut *tx, case_id).await?;
     if fetch_prediction(&mut tx, case_id).await?.is_some() {
         return Err(CaseError::PredictionExists);
     }
-    state.apply(CaseEvent::PredictionLocked)?;
+    summary
+        .state
+        .apply_in(summary.arm, CaseEvent::PredictionLocked)?;
     // One model, pinned by the PI before the first prediction (invariant 10).
     let pin = crate::study::pinned_model_in(&mut tx)
         .await?
@@ -115,7 +117,7 @@ pub async fn awaiting_ai(db: &Db, by: &Principal) -> Result<Vec<i64>, CaseError>
         return Err(CaseError::Forbidden);
     }
     let rows = sqlx::query(
-        "SELECT c.id FROM cases c WHERE c.state = 'reads_locked' \
+        "SELECT c.id FROM cases c WHERE c.state = 'reads_locked' AND c.arm = 'prospective' \
          AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.case_id = c.id) ORDER BY c.updated_at, c.id",
     )
     .fetch_all(db.pool())
@@ -148,7 +150,7 @@ pub async fn claim_for_ai(
     let taken = sqlx::query(
         "INSERT INTO ai_leases (case_id, holder, expires_at, claims) \
          SELECT $1, $2, $3, 1 WHERE EXISTS (SELECT 1 FROM cases c WHERE c.id = $1 \
-         AND c.state = 'reads_locked' AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.case_id = c.id)) \
+         AND c.state = 'reads_locked' AND c.arm = 'prospective' AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.case_id = c.id)) \
          ON CONFLICT (case_id) DO UPDATE SET holder = excluded.holder, \
          expires_at = excluded.expires_at, claims = ai_leases.claims + 1 \
          WHERE ai_leases.expires_at < $4 RETURNING case_id",
@@ -190,7 +192,7 @@ pub async fn release_ai_claim(
 /// a count, nothing about any case).
 pub async fn ai_queue_length(db: &Db) -> Result<i64, CaseError> {
     Ok(sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM cases c WHERE c.state = 'reads_locked' \
+        "SELECT COUNT(*) FROM cases c WHERE c.state = 'reads_locked' AND c.arm = 'prospective' \
          AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.case_id = c.id)",
     )
     .fetch_one(db.pool())
@@ -206,41 +208,19 @@ pub async fn ai_input(db: &Db, by: &Principal, case_id: CaseId) -> Result<AiInpu
         return Err(CaseError::Forbidden);
     }
     let mut tx = db.pool().begin().await?;
-    let state = state_of(&mut tx, case_id).await?;
-    state.apply(CaseEvent::PredictionLocked)?;
+    let (summary, _) = fetch_summary(&mut *tx, case_id).await?;
+    summary
+        .state
+        .apply_in(summary.arm, CaseEvent::PredictionLocked)?;
     let images = images(&mut tx, case_id).await?;
     let crf = latest_crf(&mut tx, case_id)
         .await?
         .filter(|c| c.complete)
         .ok_or(CaseError::UnknownCase(case_id))?
         .data;
-    // The study's setting decides which score the model takes; the primary
-    // reader is the first reader assigned (not the first read saved).
-    let source: BoneRadsSource =
-        sqlx::query("SELECT bone_rads_source FROM study_settings WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get::<String, _>("bone_rads_source")?
-            .parse()?;
-    let readers = assigned(&mut tx, case_id).await?;
-    let reads = reads_of(&mut tx, case_id, None).await?;
-    let signed: Vec<&Read> = readers
-        .iter()
-        .filter_map(|(_, name)| reads.iter().find(|r| &r.reader == name && r.is_locked()))
-        .collect();
-    let bone_rads = match source {
-        BoneRadsSource::PrimaryReader => {
-            let primary = signed.first().ok_or(CaseError::UnknownCase(case_id))?;
-            primary.score
-        }
-        BoneRadsSource::Consensus => {
-            let (_, table) = rule_table(&mut tx).await?;
-            let points: Vec<u8> = signed
-                .iter()
-                .filter_map(|r| r.score.and_then(|s| s.points))
-                .collect();
-            consensus_score(&points, &table)
-        }
+    let (source, bone_rads) = match model_score(&mut tx, case_id).await? {
+        ModelScore::PrimaryUnsigned => return Err(CaseError::UnknownCase(case_id)),
+        ModelScore::Score(source, score) => (source, score),
     };
     let failures = ai_failures(&mut tx, case_id).await?.len() as i64;
     tx.commit().await?;
@@ -252,6 +232,47 @@ pub async fn ai_input(db: &Db, by: &Principal, case_id: CaseId) -> Result<AiInpu
         bone_rads_source: source,
         failures,
     })
+}
+
+/// The Bone-RADS score the model takes for a case, as the study's setting
+/// says.
+pub(super) enum ModelScore {
+    /// The setting names the primary reader, who has not signed a read.
+    PrimaryUnsigned,
+    /// The setting, and the score (`None`: no signed read could be scored).
+    Score(BoneRadsSource, Option<crate::case::bonerads::Score>),
+}
+
+/// The study's setting decides which score the model takes; the primary
+/// reader is the first reader assigned (not the first read saved).
+pub(super) async fn model_score(tx: &mut Tx, case_id: i64) -> Result<ModelScore, CaseError> {
+    let source: BoneRadsSource =
+        sqlx::query("SELECT bone_rads_source FROM study_settings WHERE id = 1")
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get::<String, _>("bone_rads_source")?
+            .parse()?;
+    let readers = assigned(tx, case_id).await?;
+    let reads = reads_of(tx, case_id, None).await?;
+    let signed: Vec<&Read> = readers
+        .iter()
+        .filter_map(|(_, name)| reads.iter().find(|r| &r.reader == name && r.is_locked()))
+        .collect();
+    let score = match source {
+        BoneRadsSource::PrimaryReader => match signed.first() {
+            Some(primary) => primary.score,
+            None => return Ok(ModelScore::PrimaryUnsigned),
+        },
+        BoneRadsSource::Consensus => {
+            let (_, table) = rule_table(tx).await?;
+            let points: Vec<u8> = signed
+                .iter()
+                .filter_map(|r| r.score.and_then(|s| s.points))
+                .collect();
+            consensus_score(&points, &table)
+        }
+    };
+    Ok(ModelScore::Score(source, score))
 }
 
 /// Records a failed model run on a case (system principal only), audited.

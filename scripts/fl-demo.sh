@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# A federation on this machine: Flower's SuperLink and one SuperNode per
+# hospital on loopback, each hospital with its own phantom cases (its own
+# generator seed, detector contrast, noise and share of malignant lesions),
+# trained with FedAvg and FedProx through the real Flower processes, and
+# compared with each site trained alone, with centralised training on the
+# union, and with leave-one-site-out federations. Everything it starts, it
+# stops. docs/federated.md shows a run's figures.
+#
+#   scripts/fl-demo.sh [--sites N] [--rounds R] [--cases C] [--size S] [--out DIR] [--only fedavg]
+#
+# Needs the osteo-edc binary (OSTEO_EDC_BIN, default target/release, else
+# target/debug) and Flower in a virtual environment (OSTEO_FLOWER_VENV,
+# default target/tools/flower; `scripts/ensure-tools.sh` makes it from
+# federated/requirements.txt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+sites=3 rounds=5 cases=160 size=64 epochs=1 out=target/fl-demo only=all
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --sites) sites=$2; shift 2 ;;
+        --rounds) rounds=$2; shift 2 ;;
+        --cases) cases=$2; shift 2 ;;
+        --size) size=$2; shift 2 ;;
+        --epochs) epochs=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
+        --only) only=$2; shift 2 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+case "$only" in all|fedavg) ;; *) echo "--only takes fedavg" >&2; exit 2 ;; esac
+[ "$sites" -ge 2 ] && [ "$sites" -le 3 ] || { echo "--sites must be 2 or 3" >&2; exit 2; }
+
+bin=${OSTEO_EDC_BIN:-}
+if [ -z "$bin" ]; then
+    for b in target/release/osteo-edc target/debug/osteo-edc; do
+        [ -x "$b" ] && { bin=$root/$b; break; }
+    done
+fi
+[ -n "$bin" ] && [ -x "$bin" ] || { echo "no osteo-edc binary: build it (cargo build -p osteo-server) or set OSTEO_EDC_BIN" >&2; exit 2; }
+venv=${OSTEO_FLOWER_VENV:-$root/target/tools/flower}
+[ -x "$venv/bin/flower-superlink" ] || { echo "no Flower in $venv: run scripts/ensure-tools.sh or set OSTEO_FLOWER_VENV" >&2; exit 2; }
+export PATH="$venv/bin:$PATH"
+export OSTEO_EDC_BIN=$bin
+
+rm -rf "$out"
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+export FLWR_HOME=$out/flwr-home
+mkdir -p "$FLWR_HOME"
+pids=()
+stop() { # stop PID...: each process and the SuperExec it started
+    for p in "$@"; do
+        kill "$p" 2>/dev/null || true
+        pkill -f "flower-superexec .*--parent-pid $p\b" 2>/dev/null || true
+    done
+    for p in "$@"; do wait "$p" 2>/dev/null || true; done
+}
+stop_all() {
+    [ ${#pids[@]} -gt 0 ] && stop "${pids[@]}"
+    pids=()
+}
+trap stop_all EXIT
+free_port() { "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+say() { printf '== %s\n' "$*"; }
+
+# ------------------------------------------------------------------ the sites
+# Site A: as drawn. Site B: low contrast, noisy, fewer malignant cases.
+# Site C: high contrast, a little noise, more malignant cases.
+names=(A B C)
+contrast=(1.0 0.7 1.3)
+noise=(0.0 0.06 0.03)
+share=(0.4 0.25 0.6)
+say "making $sites sites of $cases phantom cases each (and a test set of $((cases / 2)))"
+for i in $(seq 0 $((sites - 1))); do
+    for part in train test; do
+        n=$cases seed=$((100 + i))
+        [ "$part" = test ] && n=$((cases / 2)) seed=$((200 + i))
+        "$bin" model phantoms --n "$n" --seed "$seed" --width "$size" --height "$((size * 5 / 4))" \
+            --contrast "${contrast[$i]}" --site-noise "${noise[$i]}" --malignant-share "${share[$i]}" \
+            --out "$out/site-${names[$i]}/$part" >/dev/null
+    done
+done
+# The union of the sites (centralised training) and of their test sets.
+union() { # union PART DIR
+    mkdir -p "$2"
+    "$venv/bin/python" - "$out" "$1" "$2" "$sites" <<'EOF'
+import csv, os, sys
+out, part, dest, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+rows, fields = [], None
+for name in "ABC"[:n]:
+    src = os.path.join(out, f"site-{name}", part)
+    with open(os.path.join(src, "manifest.csv"), newline="") as f:
+        r = csv.DictReader(f)
+        fields = r.fieldnames
+        for row in r:
+            row["case_id"] = f"{name}-{row['case_id']}"
+            row["patient_id"] = f"{name}-{row['patient_id']}"
+            for col in ("frontal", "lateral", "oblique", "mask_frontal", "mask_lateral"):
+                if row.get(col):
+                    row[col] = os.path.relpath(os.path.join(src, row[col]), dest)
+            rows.append(row)
+with open(os.path.join(dest, "manifest.csv"), "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=fields)
+    w.writeheader()
+    w.writerows(rows)
+EOF
+}
+union train "$out/union/train"
+union test "$out/union/test"
+
+# ------------------------------------------------------------- the federation
+# As a deployment is secured (docs/federated.md): the federation's own CA
+# signs the SuperLink's TLS certificate, each hospital's SuperNode holds its
+# own key, registered with the SuperLink before it may join, and nothing is
+# installed at run time.
+pki=$out/pki
+mkdir -p "$pki"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$pki/ca.key" -out "$pki/ca.crt" -days 30 \
+    -subj "/CN=Osteo EDC federation CA (demo)" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout "$pki/superlink.key" -out "$pki/superlink.csr" \
+    -subj "/CN=127.0.0.1" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$pki/san.ext"
+openssl x509 -req -in "$pki/superlink.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -out "$pki/superlink.pem" -days 30 -extfile "$pki/san.ext" 2>/dev/null
+for i in $(seq 0 $((sites - 1))); do
+    # An ECDSA key in OpenSSH format, as `ssh-keygen -t ecdsa -b 384` makes.
+    "$venv/bin/python" - "$pki/site-${names[$i]}" <<'EOF'
+import os, sys
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+key = ec.generate_private_key(ec.SECP384R1())
+path = sys.argv[1]
+with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+    f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                              serialization.NoEncryption()))
+with open(path + ".pub", "wb") as f:
+    f.write(key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH))
+EOF
+done
+link_port=$(free_port)
+cat >"$FLWR_HOME/config.toml" <<EOF
+[superlink]
+default = "demo"
+
+[superlink.demo]
+address = "127.0.0.1:$link_port"
+root-certificates = "$pki/ca.crt"
+EOF
+say "starting the SuperLink on 127.0.0.1:$link_port (TLS, SuperNode authentication)"
+flower-superlink --ssl-ca-certfile "$pki/ca.crt" --ssl-certfile "$pki/superlink.pem" --ssl-keyfile "$pki/superlink.key" \
+    --enable-supernode-auth --disable-runtime-dependency-installation --port "$link_port" \
+    --database "$out/superlink.db" >"$out/superlink.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 60); do
+    grep -q "Application startup complete" "$out/superlink.log" 2>/dev/null && break
+    sleep 1
+done
+for i in $(seq 0 $((sites - 1))); do
+    flwr supernode register "$pki/site-${names[$i]}.pub" --name "site-${names[$i]}" >>"$out/superlink.log" 2>&1 \
+        || { echo "registering site ${names[$i]}'s key failed; see $out/superlink.log" >&2; exit 1; }
+done
+node_pids=()
+start_nodes() { # start_nodes SITE_INDEX...
+    for i in "$@"; do
+        local name=${names[$i]} port
+        port=$(free_port)
+        mkdir -p "$out/site-$name/work"
+        flower-supernode --root-certificates "$pki/ca.crt" --auth-supernode-private-key "$pki/site-$name" \
+            --superlink "127.0.0.1:$link_port" --port "$port" \
+            --node-config "manifest=\"$out/site-$name/train/manifest.csv\" images=\"$out/site-$name/train\" work-dir=\"$out/site-$name/work\"" \
+            >>"$out/site-$name/supernode.log" 2>&1 &
+        node_pids+=($!)
+        pids+=($!)
+    done
+    sleep 5
+}
+stop_nodes() {
+    [ ${#node_pids[@]} -gt 0 ] && stop "${node_pids[@]}"
+    node_pids=()
+    sleep 2
+}
+federate() { # federate NAME STRATEGY MIN_NODES
+    local dir=$out/runs/$1
+    mkdir -p "$dir"
+    say "$1: $2, $rounds rounds, $3 sites"
+    flwr run "$root/federated" --stream --run-config \
+        "strategy=\"$2\" num-server-rounds=$rounds min-nodes=$3 local-epochs=$epochs image-size=$size channels=\"8,16,32\" learning-rate=0.002 batch-size=8 out-dir=\"$dir\" osteo-edc=\"$bin\"" \
+        >"$dir/flwr.log" 2>&1 &
+    local run=$! shown=0 now name=$1
+    # A progress line per round, as the coordinator writes it.
+    progress() {
+        now=$(grep -c '\[osteo-fl\] round [0-9]*/[0-9]* aggregated' "$dir/flwr.log" 2>/dev/null || true)
+        if [ "${now:-0}" -gt "$shown" ]; then
+            grep '\[osteo-fl\] round [0-9]*/[0-9]* aggregated' "$dir/flwr.log" | sed -n "$((shown + 1)),\$p" | sed "s/^.*\[osteo-fl\]/  $name:/"
+            shown=$now
+        fi
+    }
+    while kill -0 "$run" 2>/dev/null; do
+        sleep 2
+        progress
+    done
+    progress
+    wait "$run" || { echo "the federation $1 failed; its log: $dir/flwr.log" >&2; tail -30 "$dir/flwr.log" >&2; exit 1; }
+    [ -f "$dir/global.safetensors" ] || { echo "the federation $1 wrote no global model; its log: $dir/flwr.log" >&2; exit 1; }
+}
+
+all_sites=$(seq 0 $((sites - 1)))
+start_nodes $all_sites
+federate fedavg fedavg "$sites"
+[ "$only" = all ] && federate fedprox fedprox "$sites"
+if [ "$only" = all ]; then
+    for k in $all_sites; do
+        stop_nodes
+        others=$(for i in $all_sites; do [ "$i" != "$k" ] && echo "$i"; done)
+        start_nodes $others
+        federate "without-${names[$k]}" fedavg $((sites - 1))
+    done
+fi
+stop_all
+
+# --------------------------------------------------- single site, centralised
+# The same network, the same first weights and as many epochs as the
+# federation's rounds × local epochs, trained where the data are.
+first=$out/runs/fedavg/global-0.safetensors
+local_only() { # local_only NAME MANIFEST IMAGES
+    "$bin" model fl-train --in "$first" --out "$out/runs/$1.safetensors" --manifest "$2" --images "$3" \
+        --epochs $((rounds * epochs)) --learning-rate 0.002 --batch-size 8 >"$out/runs/$1.json"
+}
+if [ "$only" = all ]; then
+    for i in $all_sites; do
+        say "site ${names[$i]} alone"
+        local_only "alone-${names[$i]}" "$out/site-${names[$i]}/train/manifest.csv" "$out/site-${names[$i]}/train"
+    done
+    say "centralised on the union"
+    local_only centralised "$out/union/train/manifest.csv" "$out/union/train"
+fi
+
+# --------------------------------------------------------------- the figures
+auc() { # auc WEIGHTS TEST_DIR
+    "$bin" model fl-evaluate --in "$1" --manifest "$2/manifest.csv" --images "$2" --validation-share 1 \
+        | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["auc"])'
+}
+say "judging every model on every site's test set"
+{
+    printf 'model'
+    for i in $all_sites; do printf '\tsite %s' "${names[$i]}"; done
+    printf '\tpooled\n'
+    models="fedavg/global"
+    [ "$only" = all ] && models="$(for i in $all_sites; do printf 'alone-%s ' "${names[$i]}"; done)fedavg/global fedprox/global centralised"
+    for m in $models; do
+        printf '%s' "${m%/global}"
+        for i in $all_sites; do printf '\t%.3f' "$(auc "$out/runs/$m.safetensors" "$out/site-${names[$i]}/test")"; done
+        printf '\t%.3f\n' "$(auc "$out/runs/$m.safetensors" "$out/union/test")"
+    done
+} >"$out/auc.tsv"
+if [ "$only" = all ]; then
+    {
+        printf 'held-out site\tfederation without it\tmean of the other sites alone\n'
+        for k in $all_sites; do
+            test=$out/site-${names[$k]}/test
+            loso=$(auc "$out/runs/without-${names[$k]}/global.safetensors" "$test")
+            alone=$(for i in $all_sites; do [ "$i" != "$k" ] && auc "$out/runs/alone-${names[$i]}.safetensors" "$test"; done \
+                | "$venv/bin/python" -c 'import sys; v=[float(x) for x in sys.stdin]; print(sum(v)/len(v))')
+            printf '%s\t%.3f\t%.3f\n' "${names[$k]}" "$loso" "$alone"
+        done
+    } >"$out/leave-one-out.tsv"
+fi
+# The pooled test AUC of each round's global model.
+{
+    printf 'round\tfedavg'
+    [ "$only" = all ] && printf '\tfedprox'
+    printf '\n'
+    for r in $(seq 0 "$rounds"); do
+        printf '%s\t%.3f' "$r" "$(auc "$out/runs/fedavg/global-$r.safetensors" "$out/union/test")"
+        [ "$only" = all ] && printf '\t%.3f' "$(auc "$out/runs/fedprox/global-$r.safetensors" "$out/union/test")"
+        printf '\n'
+    done
+} >"$out/rounds.tsv"
+say "AUC on each site's test set ($out/auc.tsv)"
+column -t -s $'\t' "$out/auc.tsv"
+if [ -f "$out/leave-one-out.tsv" ]; then
+    say "leave one site out ($out/leave-one-out.tsv)"
+    column -t -s $'\t' "$out/leave-one-out.tsv"
+fi
+say "pooled test AUC per round ($out/rounds.tsv)"
+column -t -s $'\t' "$out/rounds.tsv"
