@@ -222,6 +222,14 @@ if [ "$only" = all ]; then
 fi
 stop_all
 
+# The FedAvg global model as a model directory, calibrated on site A's
+# held-out patients: checked with `model card`, ready to be pinned.
+say "the FedAvg global model as a model directory ($out/model)"
+"$bin" model fl-finish --in "$out/runs/fedavg/global.safetensors" \
+    --federation-metrics "$out/runs/fedavg/metrics.json" \
+    --manifest "$out/site-A/train/manifest.csv" --images "$out/site-A/train" --demo --out "$out/model" >/dev/null
+"$bin" model card --model "$out/model" >"$out/model-card.json"
+
 # --------------------------------------------------- single site, centralised
 # The same network, the same first weights and as many epochs as the
 # federation's rounds × local epochs, trained where the data are.

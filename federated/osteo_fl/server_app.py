@@ -46,7 +46,13 @@ def mean_over_sites(records: list[RecordDict], weight_key: str) -> MetricRecord:
                 continue
             sums[key] = sums.get(key, 0.0) + w * float(value)
             weights_of[key] = weights_of.get(key, 0.0) + w
-    return MetricRecord({k: sums[k] / weights_of[k] for k in sums if weights_of[k] > 0})
+    merged = {k: sums[k] / weights_of[k] for k in sums if weights_of[k] > 0}
+    # How many sites answered, and the cases behind the means.
+    merged["sites"] = len(records)
+    merged["cases"] = float(
+        sum(float(next(iter(r.metric_records.values()))[weight_key]) for r in records)
+    )
+    return MetricRecord(merged)
 
 
 @app.main()

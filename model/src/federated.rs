@@ -378,6 +378,80 @@ pub fn evaluate(
     })
 }
 
+/// How a federation ran, for the card of its global model (from the
+/// coordinator's `metrics.json`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FederationSummary {
+    /// `fedavg` or `fedprox`.
+    pub strategy: String,
+    pub rounds: usize,
+    /// Cases the sites trained on in the last round, all sites together.
+    pub cases_trained: usize,
+    pub sites: usize,
+}
+
+impl FederationSummary {
+    /// Reads the coordinator's `metrics.json`.
+    pub fn read(path: &Path) -> Result<FederationSummary, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::file(path, e))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ModelError::file(path, e))?;
+        let rounds = v["rounds"].as_u64().unwrap_or(0) as usize;
+        let last = &v["history"][rounds.to_string()]["train"];
+        Ok(FederationSummary {
+            strategy: v["strategy"].as_str().unwrap_or("unknown").to_owned(),
+            rounds,
+            cases_trained: last["cases"].as_f64().unwrap_or(0.0) as usize,
+            sites: last["sites"].as_f64().unwrap_or(0.0) as usize,
+        })
+    }
+}
+
+/// Makes a model directory of a federation's global weights, like any
+/// trained model's (weights, config, card): calibrated (temperature and
+/// threshold) on the held-out patients of this site's cases — the split
+/// [`local_train`] holds out with the same share and seed, or every case with
+/// share 1 — and with its training domain measured on the rest.
+#[allow(clippy::too_many_arguments)]
+pub fn finish(
+    weights: &Path,
+    samples: &[Sample],
+    validation_share: f64,
+    seed: u64,
+    target_sensitivity: f64,
+    federation: &FederationSummary,
+    set: &crate::train::TrainingSet<'_>,
+    out: &Path,
+) -> Result<crate::ModelCard, ModelError> {
+    let device = Device::flex();
+    let (net, config) = load(weights, None, &device)?;
+    let (train_idx, val_idx) = if validation_share >= 1.0 {
+        ((0..samples.len()).collect(), (0..samples.len()).collect())
+    } else {
+        data::grouped_split(samples, validation_share, seed)
+    };
+    let validation: Vec<&Sample> = val_idx.iter().map(|&i| &samples[i]).collect();
+    let domain: Vec<&Sample> = train_idx.iter().map(|&i| &samples[i]).collect();
+    std::fs::create_dir_all(out).map_err(|e| ModelError::file(out, e))?;
+    crate::train::write_model_dir(
+        &net.valid(),
+        &config,
+        &crate::train::Calibration {
+            validation: &validation,
+            domain: &domain,
+            target_sensitivity,
+            batch_size: 16,
+        },
+        set,
+        &crate::train::RunSummary {
+            n_train: federation.cases_trained,
+            epochs_run: federation.rounds,
+            best_epoch: federation.rounds,
+        },
+        out,
+    )
+}
+
 /// log(1 + eˣ), without overflow.
 fn softplus(x: f64) -> f64 {
     if x > 30.0 {

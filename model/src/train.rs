@@ -377,14 +377,85 @@ pub fn train(
         .try_load_file(&best_file)
         .map_err(|e| ModelError::Training(format!("best weights: {e:?}")))?
         .valid();
-    let val_logits = logits(&best, net_config, &val_samples, &device, cfg.batch_size)?;
+    let train_samples: Vec<&Sample> = train_idx.iter().map(|&i| &samples[i]).collect();
+    cfg.save(out.join(card::TRAINING))
+        .map_err(|e| ModelError::Training(format!("training.json: {e}")))?;
+    let metrics = out.join(card::METRICS);
+    std::fs::write(
+        &metrics,
+        serde_json::to_vec_pretty(&state.history)
+            .map_err(|e| ModelError::Training(e.to_string()))?,
+    )
+    .map_err(|e| ModelError::file(&metrics, e))?;
+    write_model_dir(
+        &best,
+        net_config,
+        &Calibration {
+            validation: &val_samples,
+            domain: &train_samples,
+            target_sensitivity: cfg.target_sensitivity,
+            batch_size: cfg.batch_size,
+        },
+        set,
+        &RunSummary {
+            n_train: train_idx.len(),
+            epochs_run: state.epochs_done,
+            best_epoch: state.best_epoch,
+        },
+        out,
+    )
+}
+
+/// The cases a model directory's card is made from.
+pub struct Calibration<'a> {
+    /// Held-out cases: the temperature, the threshold and the validation
+    /// figures on the card.
+    pub validation: &'a [&'a Sample],
+    /// Cases like the training set's: the training domain for the
+    /// out-of-domain flag.
+    pub domain: &'a [&'a Sample],
+    /// The sensitivity the threshold is chosen for.
+    pub target_sensitivity: f64,
+    pub batch_size: usize,
+}
+
+/// How the weights were trained, for the card.
+pub struct RunSummary {
+    pub n_train: usize,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+}
+
+/// Calibrates `best` (validation mode) on held-out cases, measures its
+/// training domain, and writes the weights, `config.json`, `card.json` and
+/// `MODEL_CARD.md` into `out`. Training and the federation's last step
+/// (`model fl-finish`) both end here, so every model directory is checked
+/// and pinned the same way.
+pub fn write_model_dir(
+    best: &Net,
+    net_config: &NetConfig,
+    calibration: &Calibration<'_>,
+    set: &TrainingSet<'_>,
+    run: &RunSummary,
+    out: &Path,
+) -> Result<ModelCard, ModelError> {
+    let device = Device::flex();
+    let val_samples = calibration.validation;
+    let val_labels: Vec<f32> = val_samples.iter().map(|s| s.label).collect();
+    let val_logits = logits(
+        best,
+        net_config,
+        val_samples,
+        &device,
+        calibration.batch_size,
+    )?;
     let temperature = fit_temperature(&val_logits, &val_labels);
     let probabilities: Vec<f64> = val_logits
         .iter()
         .map(|&z| sigmoid(f64::from(z) / temperature))
         .collect();
     let (threshold, sensitivity, specificity) =
-        threshold_for_sensitivity(&probabilities, &val_labels, cfg.target_sensitivity)
+        threshold_for_sensitivity(&probabilities, &val_labels, calibration.target_sensitivity)
             .ok_or_else(|| ModelError::Training("validation needs both classes".into()))?;
     let brier = probabilities
         .iter()
@@ -393,8 +464,7 @@ pub fn train(
         .sum::<f64>()
         / probabilities.len() as f64;
 
-    let train_samples: Vec<&Sample> = train_idx.iter().map(|&i| &samples[i]).collect();
-    let domain = crate::domain::measure(&best, net_config, &train_samples, &device)?;
+    let domain = crate::domain::measure(best, net_config, calibration.domain, &device)?;
 
     let write = |name: &str, bytes: &[u8]| {
         let path = out.join(name);
@@ -406,13 +476,6 @@ pub fn train(
     net_config
         .save(out.join(card::CONFIG))
         .map_err(|e| ModelError::Training(format!("config.json: {e}")))?;
-    cfg.save(out.join(card::TRAINING))
-        .map_err(|e| ModelError::Training(format!("training.json: {e}")))?;
-    write(
-        card::METRICS,
-        &serde_json::to_vec_pretty(&state.history)
-            .map_err(|e| ModelError::Training(e.to_string()))?,
-    )?;
     let weights_sha256 = card::file_sha256(&out.join(card::WEIGHTS))?;
     let model_card = ModelCard {
         model_id: format!("osteo-{}", &weights_sha256[..12]),
@@ -426,16 +489,16 @@ pub fn train(
         config_sha256: card::file_sha256(&out.join(card::CONFIG))?,
         training_manifest_sha256: set.manifest_sha256.clone(),
         training_data: set.description.clone(),
-        n_train: train_idx.len(),
-        n_validation: val_idx.len(),
-        epochs_run: state.epochs_done,
-        best_epoch: state.best_epoch,
+        n_train: run.n_train,
+        n_validation: val_samples.len(),
+        epochs_run: run.epochs_run,
+        best_epoch: run.best_epoch,
         validation_auc: data::auc(&val_logits, &val_labels).unwrap_or(0.5),
         temperature,
         threshold,
         threshold_rule: format!(
             "highest threshold with validation sensitivity ≥ {}",
-            cfg.target_sensitivity
+            calibration.target_sensitivity
         ),
         validation_sensitivity: sensitivity,
         validation_specificity: specificity,

@@ -82,6 +82,7 @@ fn every_command_has_help() {
         vec!["model", "fl-init", "--help"],
         vec!["model", "fl-train", "--help"],
         vec!["model", "fl-evaluate", "--help"],
+        vec!["model", "fl-finish", "--help"],
         vec!["images", "--help"],
         vec!["images", "check", "--help"],
         vec!["images", "render", "--help"],

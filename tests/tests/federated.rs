@@ -144,6 +144,22 @@ fn two_hospitals_federate_through_flower_and_the_global_model_is_their_example_w
     }
     // The weights of two different sites differ, so the check above could fail.
     assert_ne!(locals[0].1, locals[1].1);
+    // The global model became a model directory whose card checks out.
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("model-card.json")).unwrap()).unwrap();
+    assert!(
+        card["card"]["model_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("osteo-"),
+        "{card}"
+    );
+    assert_eq!(card["card"]["epochs_run"], 2, "{card}");
+    let described = card["card"]["training_data"].as_str().unwrap();
+    assert!(
+        described.contains("fedavg, 2 rounds, 2 sites"),
+        "{described}"
+    );
     // The figures.
     let auc = std::fs::read_to_string(out.join("auc.tsv")).unwrap();
     assert!(auc.starts_with("model\tsite A\tsite B\tpooled"), "{auc}");

@@ -47,6 +47,38 @@ pub enum ModelCommand {
     FlTrain(FlTrainArgs),
     /// Federated learning: judge weights (safetensors) on this site's held-out patients, the same ones fl-train holds out with the same --validation-share and --seed (1: all cases); prints the number of cases, the loss and the AUC.
     FlEvaluate(FlEvaluateArgs),
+    /// Federated learning, the last step: make a model directory of the federation's global weights (weights, config, card), calibrated on this site's held-out patients, so that it is checked with `model card`, served with `serve --model DIR` and pinned like any trained model.
+    FlFinish(FlFinishArgs),
+}
+
+#[derive(Args)]
+pub struct FlFinishArgs {
+    /// The federation's global weights (safetensors).
+    #[arg(long = "in")]
+    pub input: PathBuf,
+    /// The coordinator's metrics.json (strategy, rounds, cases trained), for the card.
+    #[arg(long)]
+    pub federation_metrics: PathBuf,
+    /// This site's manifest: its held-out patients calibrate the threshold.
+    #[arg(long)]
+    pub manifest: PathBuf,
+    /// The folder the manifest's image paths are relative to.
+    #[arg(long)]
+    pub images: PathBuf,
+    /// The model directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Share of this site's patients held out for calibration (as fl-train's); 1 calibrates on every case.
+    #[arg(long, default_value_t = 0.2)]
+    pub validation_share: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Sensitivity the operating threshold is chosen for.
+    #[arg(long, default_value_t = 0.95)]
+    pub target_sensitivity: f64,
+    /// Mark the model as a demo (trained on synthetic images).
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Args)]
@@ -393,6 +425,46 @@ pub fn run(
             }))
         }
         ModelCommand::FlTrain(a) => fl_train(&a),
+        ModelCommand::FlFinish(a) => {
+            if !(a.validation_share > 0.0 && a.validation_share <= 1.0)
+                || !(0.5..1.0).contains(&a.target_sensitivity)
+            {
+                return Err(usage(
+                    "--validation-share must be in (0, 1] and --target-sensitivity in [0.5, 1)",
+                ));
+            }
+            let federation =
+                federated::FederationSummary::read(&a.federation_metrics).map_err(usage)?;
+            let config = federated::config_of(&a.input).map_err(usage)?;
+            let rows = osteo_model::manifest::read(&a.manifest).map_err(usage)?;
+            let samples = data::load(&rows, &a.images, config.image_size).map_err(usage)?;
+            let set = TrainingSet {
+                samples: &samples,
+                manifest_sha256: card::file_sha256(&a.manifest).map_err(usage)?,
+                description: format!(
+                    "federated training ({}, {} rounds, {} sites, {} cases in the last round); calibrated on this site's held-out patients from {}",
+                    federation.strategy,
+                    federation.rounds,
+                    federation.sites,
+                    federation.cases_trained,
+                    a.manifest.display()
+                ),
+                demo: a.demo,
+                record: None,
+            };
+            let card = federated::finish(
+                &a.input,
+                &samples,
+                a.validation_share,
+                a.seed,
+                a.target_sensitivity,
+                &federation,
+                &set,
+                &a.out,
+            )
+            .map_err(usage)?;
+            Ok(serde_json::to_value(card)?)
+        }
         ModelCommand::FlEvaluate(a) => {
             if !(a.validation_share > 0.0 && a.validation_share <= 1.0) {
                 return Err(usage("--validation-share must be in (0, 1]"));
