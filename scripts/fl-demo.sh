@@ -64,6 +64,7 @@ stop_all() {
     pids=()
 }
 trap stop_all EXIT
+trap 'echo "fl-demo: a step failed (line $LINENO); logs in $out" >&2' ERR
 free_port() { "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 say() { printf '== %s\n' "$*"; }
 
@@ -215,7 +216,7 @@ federate fedavg fedavg "$sites"
 if [ "$only" = all ]; then
     for k in $all_sites; do
         stop_nodes
-        others=$(for i in $all_sites; do [ "$i" != "$k" ] && echo "$i"; done)
+        others=$(for i in $all_sites; do if [ "$i" != "$k" ]; then echo "$i"; fi; done)
         start_nodes $others
         federate "without-${names[$k]}" fedavg $((sites - 1))
     done
@@ -271,7 +272,7 @@ if [ "$only" = all ]; then
         for k in $all_sites; do
             test=$out/site-${names[$k]}/test
             loso=$(auc "$out/runs/without-${names[$k]}/global.safetensors" "$test")
-            alone=$(for i in $all_sites; do [ "$i" != "$k" ] && auc "$out/runs/alone-${names[$i]}.safetensors" "$test"; done \
+            alone=$(for i in $all_sites; do if [ "$i" != "$k" ]; then auc "$out/runs/alone-${names[$i]}.safetensors" "$test"; fi; done \
                 | "$venv/bin/python" -c 'import sys; v=[float(x) for x in sys.stdin]; print(sum(v)/len(v))')
             printf '%s\t%.3f\t%.3f\n' "${names[$k]}" "$loso" "$alone"
         done
@@ -288,6 +289,19 @@ fi
         printf '\n'
     done
 } >"$out/rounds.tsv"
+# The chart: SVG from the binary, PNG through headless Chromium when there is one.
+refs=()
+if [ "$only" = all ]; then
+    refs=(--reference "centralised=$(awk -F'\t' '$1 == "centralised" { print $NF }' "$out/auc.tsv")")
+fi
+"$bin" model fl-plot --rounds "$out/rounds.tsv" --out "$out/rounds.svg" "${refs[@]}" >/dev/null
+for c in chromium chromium-browser google-chrome; do
+    if command -v "$c" >/dev/null; then
+        "$c" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=720,400 \
+            --screenshot="$out/rounds.png" "file://$out/rounds.svg" >/dev/null 2>&1 || true
+        break
+    fi
+done
 say "AUC on each site's test set ($out/auc.tsv)"
 column -t -s $'\t' "$out/auc.tsv"
 if [ -f "$out/leave-one-out.tsv" ]; then

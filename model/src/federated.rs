@@ -224,7 +224,11 @@ pub fn local_train(
     cfg: &LocalConfig,
     out: &Path,
 ) -> Result<LocalMetrics, ModelError> {
-    if cfg.epochs == 0 || cfg.batch_size == 0 || !(cfg.proximal_mu >= 0.0) {
+    if cfg.epochs == 0
+        || cfg.batch_size == 0
+        || !cfg.proximal_mu.is_finite()
+        || cfg.proximal_mu < 0.0
+    {
         return Err(ModelError::Training(
             "epochs and batch size must be at least 1 and μ at least 0".into(),
         ));

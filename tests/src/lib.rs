@@ -625,6 +625,39 @@ pub async fn audit_rows(db: &Db) -> i64 {
         .expect("a count")
 }
 
+/// Runs the real binary against a running test app's database and data
+/// directory (what an operator on the server does).
+pub fn run_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(binary())
+        .args(args)
+        .arg("--data-dir")
+        .arg(app.dir.path())
+        .env("DATABASE_URL", &app.database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the binary runs")
+}
+
+/// A case's state, read from the database.
+pub async fn case_state(db: &Db, id: i64) -> String {
+    use sqlx::Row;
+    sqlx::query("SELECT state FROM cases WHERE id = $1")
+        .bind(id)
+        .fetch_one(db.pool())
+        .await
+        .expect("the case")
+        .get("state")
+}
+
+/// The error a statement gets from the database ("" when it went through):
+/// what someone with SQL access meets.
+pub async fn sql_refusal(db: &Db, sql: &str) -> String {
+    match sqlx::query(sql).execute(db.pool()).await {
+        Ok(_) => String::new(),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// The `osteo-edc` binary built beside the tests (`cargo build -p osteo-server`).
 pub fn binary() -> PathBuf {
     if let Some(p) = std::env::var_os("OSTEO_EDC_BIN") {

@@ -272,22 +272,9 @@ impl Team {
         predict(app, id, probability)
             .await
             .unwrap_or_else(|e| panic!("prediction: {e}"));
-        let mut body = pathology();
-        body["entity"] = json!(entity);
-        let (status, v) = self
-            .coordinator
-            .send_json(Method::POST, &format!("/cases/{id}/pathology"), &body)
-            .await;
+        let (status, v) = enter_pathology(&self.coordinator, id, entity).await;
         assert_eq!(status, 201, "{v}");
-        let (status, v) = self
-            .coordinator
-            .send_json(
-                Method::POST,
-                &format!("/cases/{id}/pathology/sign"),
-                &json!({"password": app.password("coordinator")}),
-            )
-            .await;
-        assert_eq!(status, 200, "{v}");
+        sign_pathology(app, &self.coordinator, id).await;
         id
     }
 }
@@ -361,6 +348,17 @@ pub async fn locked_study(app: &TestApp) -> (Team, Api, Value) {
 /// Takes an enrolled case with its views to `crf_complete` with the
 /// radiologist assigned: images complete, the CRF complete, the reader.
 pub async fn complete_and_assign(coordinator: &Api, id: i64) {
+    to_crf_complete(coordinator, id).await;
+    let path = format!("/cases/{id}/readers");
+    let (status, v) = coordinator
+        .send_json(Method::POST, &path, &json!({"username": "radiologist"}))
+        .await;
+    assert_eq!(status, 200, "{path}: {v}");
+}
+
+/// Takes an enrolled case with its views to `crf_complete`: images
+/// complete, the CRF complete (no reader assigned).
+pub async fn to_crf_complete(coordinator: &Api, id: i64) {
     for (method, path, body) in [
         (
             Method::POST,
@@ -372,13 +370,29 @@ pub async fn complete_and_assign(coordinator: &Api, id: i64) {
             format!("/cases/{id}/crf"),
             json!({"data": crf(), "complete": true}),
         ),
-        (
-            Method::POST,
-            format!("/cases/{id}/readers"),
-            json!({"username": "radiologist"}),
-        ),
     ] {
         let (status, v) = coordinator.send_json(method, &path, &body).await;
         assert_eq!(status, 200, "{path}: {v}");
     }
+}
+
+/// The coordinator enters the standard pathology with the given WHO entity.
+pub async fn enter_pathology(coordinator: &Api, id: i64, entity: &str) -> (u16, Value) {
+    let mut body = pathology();
+    body["entity"] = json!(entity);
+    coordinator
+        .send_json(Method::POST, &format!("/cases/{id}/pathology"), &body)
+        .await
+}
+
+/// The coordinator signs the case's pathology.
+pub async fn sign_pathology(app: &TestApp, coordinator: &Api, id: i64) {
+    let (status, v) = coordinator
+        .send_json(
+            Method::POST,
+            &format!("/cases/{id}/pathology/sign"),
+            &json!({"password": app.password("coordinator")}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
 }

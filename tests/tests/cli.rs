@@ -83,6 +83,7 @@ fn every_command_has_help() {
         vec!["model", "fl-train", "--help"],
         vec!["model", "fl-evaluate", "--help"],
         vec!["model", "fl-finish", "--help"],
+        vec!["model", "fl-plot", "--help"],
         vec!["images", "--help"],
         vec!["images", "check", "--help"],
         vec!["images", "render", "--help"],
@@ -373,16 +374,7 @@ async fn the_images_commands_check_render_deidentify_and_import() {
     let mut pelvis = Radiograph::cr("Song", "AP", 72);
     pelvis.body_part = "PELVIS";
     let pelvis = write("PELVIS.dcm", pelvis.bytes());
-    let run = |args: &[&str]| {
-        std::process::Command::new(binary())
-            .args(args)
-            .arg("--data-dir")
-            .arg(app.dir.path())
-            .env("DATABASE_URL", &app.database_url)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("the binary runs")
-    };
+    let run = |args: &[&str]| osteo_tests::run_cli(&app, args);
 
     let out = run(&["images", "check", &good, &ct, &pelvis]);
     assert_eq!(out.status.code(), Some(1), "a file would be refused");

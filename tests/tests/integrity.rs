@@ -15,12 +15,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 async fn state(app: &TestApp, id: i64) -> String {
-    sqlx::query("SELECT state FROM cases WHERE id = $1")
-        .bind(id)
-        .fetch_one(app.db.pool())
-        .await
-        .unwrap()
-        .get("state")
+    osteo_tests::case_state(&app.db, id).await
 }
 
 async fn count(app: &TestApp, sql: &str) -> i64 {
@@ -31,13 +26,7 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
         .get::<i64, _>(0)
 }
 
-/// The error a statement gets from the database ("" when it went through).
-async fn refused(db: &Db, sql: &str) -> String {
-    match sqlx::query(sql).execute(db.pool()).await {
-        Ok(_) => String::new(),
-        Err(e) => e.to_string(),
-    }
-}
+use osteo_tests::sql_refusal as refused;
 
 /// The PI withdraws a case (with the one-time password, their signature).
 async fn withdraw(app: &TestApp, team: &Team, id: i64, code: &str) -> (u16, Value) {

@@ -6,66 +6,30 @@
 #![allow(clippy::unwrap_used)]
 
 use osteo_tests::workflow::{self, enrol_in, predict, Team};
-use osteo_tests::{binary, spawn_app, TestApp};
+use osteo_tests::{spawn_app, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::Row;
 use std::process::Output;
 
 async fn state(app: &TestApp, id: i64) -> String {
-    sqlx::query("SELECT state FROM cases WHERE id = $1")
-        .bind(id)
-        .fetch_one(app.db.pool())
-        .await
-        .unwrap()
-        .get("state")
+    osteo_tests::case_state(&app.db, id).await
 }
 
-/// The error a statement gets from the database ("" when it went through).
 async fn refused(app: &TestApp, sql: &str) -> String {
-    match sqlx::query(sql).execute(app.db.pool()).await {
-        Ok(_) => String::new(),
-        Err(e) => e.to_string(),
-    }
+    osteo_tests::sql_refusal(&app.db, sql).await
 }
 
-/// Images complete and the CRF complete (no reader assigned).
 async fn to_crf_complete(team: &Team, id: i64) {
-    for (method, path, body) in [
-        (
-            Method::POST,
-            format!("/cases/{id}/images/complete"),
-            json!({}),
-        ),
-        (
-            Method::PUT,
-            format!("/cases/{id}/crf"),
-            json!({"data": workflow::crf(), "complete": true}),
-        ),
-    ] {
-        let (status, v) = team.coordinator.send_json(method, &path, &body).await;
-        assert_eq!(status, 200, "{path}: {v}");
-    }
+    workflow::to_crf_complete(&team.coordinator, id).await;
 }
 
 async fn enter_pathology(team: &Team, id: i64, entity: &str) -> (u16, Value) {
-    let mut body = workflow::pathology();
-    body["entity"] = json!(entity);
-    team.coordinator
-        .send_json(Method::POST, &format!("/cases/{id}/pathology"), &body)
-        .await
+    workflow::enter_pathology(&team.coordinator, id, entity).await
 }
 
 async fn sign_pathology(app: &TestApp, team: &Team, id: i64) {
-    let (status, v) = team
-        .coordinator
-        .send_json(
-            Method::POST,
-            &format!("/cases/{id}/pathology/sign"),
-            &json!({"password": app.password("coordinator")}),
-        )
-        .await;
-    assert_eq!(status, 200, "{v}");
+    workflow::sign_pathology(app, &team.coordinator, id).await;
 }
 
 #[tokio::test]
@@ -215,14 +179,7 @@ async fn the_databases_transitions_per_arm_are_the_state_machines() {
 }
 
 fn run(app: &TestApp, args: &[&str]) -> Output {
-    std::process::Command::new(binary())
-        .args(args)
-        .arg("--data-dir")
-        .arg(app.dir.path())
-        .env("DATABASE_URL", &app.database_url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the binary runs")
+    osteo_tests::run_cli(app, args)
 }
 
 fn text(o: &Output) -> String {
@@ -320,20 +277,23 @@ async fn the_retrospective_arm_is_exported_and_trained_on_with_its_hash_and_stud
 
     // Only an account that may see pathology reads the arm.
     let export = dir.path().join("export");
-    let refused = run(
-        &app,
-        &[
-            "model",
-            "dataset",
-            "export",
-            "--out",
-            export.to_str().unwrap(),
-            "--as",
-            "statistician",
-            "--intermediate",
-            "as_malignant",
-        ],
-    );
+    let export_as = |user: &str, mapping: &str| {
+        run(
+            &app,
+            &[
+                "model",
+                "dataset",
+                "export",
+                "--out",
+                export.to_str().unwrap(),
+                "--as",
+                user,
+                "--intermediate",
+                mapping,
+            ],
+        )
+    };
+    let refused = export_as("statistician", "as_malignant");
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
     assert!(
         text(&refused).contains("may not see pathology"),
@@ -342,20 +302,7 @@ async fn the_retrospective_arm_is_exported_and_trained_on_with_its_hash_and_stud
     );
     assert!(!export.exists(), "nothing written");
 
-    let out = run(
-        &app,
-        &[
-            "model",
-            "dataset",
-            "export",
-            "--out",
-            export.to_str().unwrap(),
-            "--as",
-            "coordinator",
-            "--intermediate",
-            "excluded",
-        ],
-    );
+    let out = export_as("coordinator", "excluded");
     assert!(out.status.success(), "{}", text(&out));
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     let record: Value =
@@ -407,20 +354,7 @@ async fn the_retrospective_arm_is_exported_and_trained_on_with_its_hash_and_stud
     .unwrap();
     assert_eq!(audited, 1);
     // An export never overwrites a folder.
-    let again = run(
-        &app,
-        &[
-            "model",
-            "dataset",
-            "export",
-            "--out",
-            export.to_str().unwrap(),
-            "--as",
-            "coordinator",
-            "--intermediate",
-            "excluded",
-        ],
-    );
+    let again = export_as("coordinator", "excluded");
     assert_eq!(again.status.code(), Some(2), "{}", text(&again));
 
     // Training from the study, intermediate as malignant: all six cases.

@@ -49,6 +49,18 @@ pub enum ModelCommand {
     FlEvaluate(FlEvaluateArgs),
     /// Federated learning, the last step: make a model directory of the federation's global weights (weights, config, card), calibrated on this site's held-out patients, so that it is checked with `model card`, served with `serve --model DIR` and pinned like any trained model.
     FlFinish(FlFinishArgs),
+    /// Federated learning: draw the pooled test AUC of each round's global model (the rounds.tsv of scripts/fl-demo.sh: a round column, then one column per strategy) as an SVG chart.
+    FlPlot {
+        /// The table: tab-separated, a header row, the round first.
+        #[arg(long)]
+        rounds: PathBuf,
+        /// The SVG to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Horizontal reference lines: NAME=AUC (e.g. centralised=0.95), repeatable.
+        #[arg(long = "reference")]
+        references: Vec<String>,
+    },
 }
 
 #[derive(Args)]
@@ -101,11 +113,9 @@ pub struct FlEvaluateArgs {
     pub batch_size: usize,
 }
 
+/// The network's shape, for training and for the first federated weights.
 #[derive(Args)]
-pub struct FlInitArgs {
-    /// The safetensors file to write.
-    #[arg(long)]
-    pub out: PathBuf,
+pub struct NetArgs {
     /// Side of the square each view is resized and padded to.
     #[arg(long, default_value_t = 384)]
     pub image_size: usize,
@@ -115,6 +125,24 @@ pub struct FlInitArgs {
     /// Leave the clinical and Bone-RADS inputs out (an image-only model).
     #[arg(long)]
     pub image_only: bool,
+}
+
+impl NetArgs {
+    pub fn config(&self) -> NetConfig {
+        NetConfig::new()
+            .with_image_size(self.image_size)
+            .with_channels(self.channels.clone())
+            .with_clinical_hidden(if self.image_only { 0 } else { 32 })
+    }
+}
+
+#[derive(Args)]
+pub struct FlInitArgs {
+    /// The safetensors file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub net: NetArgs,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 }
@@ -249,19 +277,12 @@ pub struct TrainArgs {
     pub study: StudySource,
     /// The exported training set (set by the command for --from-study).
     #[arg(skip)]
-    pub exported: Option<crate::cli::dataset::Exported>,
+    pub exported: Option<Box<crate::cli::dataset::Exported>>,
     /// The model directory to write.
     #[arg(long)]
     pub out: PathBuf,
-    /// Side of the square each view is resized and padded to.
-    #[arg(long, default_value_t = 384)]
-    pub image_size: usize,
-    /// Channels of the stem and each residual stage, comma-separated.
-    #[arg(long, default_value = "16,32,64,128", value_delimiter = ',')]
-    pub channels: Vec<usize>,
-    /// Leave the clinical and Bone-RADS inputs out (an image-only model).
-    #[arg(long)]
-    pub image_only: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
     #[arg(long, default_value_t = 16)]
@@ -413,10 +434,7 @@ pub fn run(
         }
         ModelCommand::Bench(a) => bench(&a),
         ModelCommand::FlInit(a) => {
-            let net = NetConfig::new()
-                .with_image_size(a.image_size)
-                .with_channels(a.channels.clone())
-                .with_clinical_hidden(if a.image_only { 0 } else { 32 });
+            let net = a.net.config();
             federated::init(&net, a.seed, &a.out).map_err(usage)?;
             Ok(json!({
                 "out": a.out,
@@ -425,10 +443,34 @@ pub fn run(
             }))
         }
         ModelCommand::FlTrain(a) => fl_train(&a),
+        ModelCommand::FlPlot {
+            rounds,
+            out,
+            references,
+        } => {
+            let text = std::fs::read_to_string(&rounds)
+                .with_context(|| format!("reading {}", rounds.display()))?;
+            let references = references
+                .iter()
+                .map(|r| {
+                    let (name, value) = r
+                        .split_once('=')
+                        .ok_or_else(|| usage(format!("--reference {r}: give NAME=AUC")))?;
+                    let value: f64 = value
+                        .parse()
+                        .map_err(|_| usage(format!("--reference {r}: the AUC is not a number")))?;
+                    Ok((name.to_owned(), value))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let svg = rounds_chart(&text, &references).map_err(usage)?;
+            std::fs::write(&out, svg).with_context(|| format!("writing {}", out.display()))?;
+            Ok(json!({ "out": out }))
+        }
         ModelCommand::FlFinish(a) => {
-            if !(a.validation_share > 0.0 && a.validation_share <= 1.0)
-                || !(0.5..1.0).contains(&a.target_sensitivity)
-            {
+            let settings_ok = a.validation_share > 0.0
+                && a.validation_share <= 1.0
+                && (0.5..1.0).contains(&a.target_sensitivity);
+            if !settings_ok {
                 return Err(usage(
                     "--validation-share must be in (0, 1] and --target-sensitivity in [0.5, 1)",
                 ));
@@ -518,7 +560,7 @@ pub async fn export_from_study(
                 exported.record.case_ids.len(),
                 out.display()
             );
-            a.exported = Some(exported);
+            a.exported = Some(Box::new(exported));
             Ok(None)
         }
         _ => Ok(Some(serde_json::to_value(&exported)?)),
@@ -526,10 +568,7 @@ pub async fn export_from_study(
 }
 
 fn train_cmd(a: &TrainArgs) -> anyhow::Result<osteo_model::ModelCard> {
-    let net = NetConfig::new()
-        .with_image_size(a.image_size)
-        .with_channels(a.channels.clone())
-        .with_clinical_hidden(if a.image_only { 0 } else { 32 });
+    let net = a.net.config();
     let cfg = TrainConfig::new()
         .with_epochs(a.epochs)
         .with_batch_size(a.batch_size)
@@ -570,10 +609,10 @@ fn train_cmd(a: &TrainArgs) -> anyhow::Result<osteo_model::ModelCard> {
     eprintln!(
         "loading {} cases at {}×{} …",
         rows.len(),
-        a.image_size,
-        a.image_size
+        net.image_size,
+        net.image_size
     );
-    let samples = data::load(&rows, &images, a.image_size).map_err(usage)?;
+    let samples = data::load(&rows, &images, net.image_size).map_err(usage)?;
     let set = TrainingSet {
         samples: &samples,
         manifest_sha256: card::file_sha256(&manifest).map_err(usage)?,
@@ -594,8 +633,10 @@ fn fl_train(a: &FlTrainArgs) -> anyhow::Result<Value> {
     if a.epochs == 0
         || a.batch_size == 0
         || !(0.0..1.0).contains(&a.validation_share)
-        || !(a.proximal_mu >= 0.0)
-        || !(a.learning_rate > 0.0)
+        || !a.proximal_mu.is_finite()
+        || a.proximal_mu < 0.0
+        || !a.learning_rate.is_finite()
+        || a.learning_rate <= 0.0
     {
         return Err(usage(
             "--epochs and --batch-size at least 1, --validation-share in [0, 1), --proximal-mu ≥ 0 and --learning-rate > 0",
@@ -735,4 +776,103 @@ fn bench(a: &BenchArgs) -> anyhow::Result<Value> {
         "peak_rss_mib_after_heatmaps": rss_heatmaps,
         "peak_rss_mib_after_training": bench::peak_rss_mib(),
     }))
+}
+
+/// The AUC-per-round chart of a federation (SVG): one line per column of
+/// `table` after the round, and dashed reference lines.
+fn rounds_chart(table: &str, references: &[(String, f64)]) -> Result<String, String> {
+    use plotters::prelude::*;
+    let mut lines = table.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines
+        .next()
+        .ok_or("the table is empty")?
+        .split('\t')
+        .collect();
+    if header.len() < 2 {
+        return Err("the table needs a round column and at least one AUC column".into());
+    }
+    let mut series: Vec<Vec<(f64, f64)>> = vec![Vec::new(); header.len() - 1];
+    for (n, line) in lines.enumerate() {
+        let cells: Vec<&str> = line.split('\t').collect();
+        let round: f64 = cells[0]
+            .trim()
+            .parse()
+            .map_err(|_| format!("line {}: the round is not a number", n + 2))?;
+        for (i, s) in series.iter_mut().enumerate() {
+            let v: f64 = cells
+                .get(i + 1)
+                .and_then(|c| c.trim().parse().ok())
+                .ok_or_else(|| format!("line {}: column {} is not a number", n + 2, i + 2))?;
+            s.push((round, v));
+        }
+    }
+    let last = series.iter().flatten().map(|p| p.0).fold(1.0f64, f64::max);
+    let colours = [
+        RGBColor(31, 97, 141),
+        RGBColor(196, 78, 28),
+        RGBColor(60, 130, 60),
+    ];
+    let ink = RGBColor(40, 40, 40);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 400)).into_drawing_area();
+        let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
+            root.fill(&WHITE)?;
+            let mut chart = ChartBuilder::on(&root)
+                .caption(
+                    "Pooled test AUC of the global model per round",
+                    ("sans-serif", 22).into_font().color(&ink),
+                )
+                .margin(14)
+                .x_label_area_size(40)
+                .y_label_area_size(56)
+                .build_cartesian_2d(0.0..last, 0.4..1.0)?;
+            chart
+                .configure_mesh()
+                .light_line_style(TRANSPARENT)
+                .bold_line_style(RGBColor(225, 225, 225))
+                .x_labels(last as usize + 1)
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .x_desc("round")
+                .y_desc("AUC")
+                .label_style(("sans-serif", 16).into_font().color(&ink))
+                .axis_desc_style(("sans-serif", 16).into_font().color(&ink))
+                .draw()?;
+            for (i, s) in series.iter().enumerate() {
+                let colour = colours[i % colours.len()];
+                chart
+                    .draw_series(LineSeries::new(s.iter().copied(), colour.stroke_width(3)))?
+                    .label(header[i + 1])
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3))
+                    });
+                chart.draw_series(s.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
+            }
+            for (name, value) in references {
+                let grey = RGBColor(110, 110, 110);
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        vec![(0.0, *value), (last, *value)],
+                        6,
+                        4,
+                        grey.stroke_width(2),
+                    ))?
+                    .label(name.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(2))
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .background_style(WHITE.mix(0.9))
+                .border_style(RGBColor(200, 200, 200))
+                .label_font(("sans-serif", 16).into_font().color(&ink))
+                .draw()?;
+            root.present()?;
+            Ok(())
+        };
+        draw().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
 }

@@ -87,6 +87,17 @@ pub fn child_main() -> std::process::ExitCode {
         return std::process::ExitCode::from(3);
     }
     let verdict = super::inspect(&bytes).map(|_| ());
+    if verdict.is_err() {
+        // A parser that meets a failed allocation may report a damaged
+        // file: an answer given for want of memory is no answer. If a
+        // buffer the size of the file cannot be had now, the file needs
+        // more memory than the bound allows (exit non-zero: the bound's
+        // refusal), whatever the parser said.
+        let mut probe: Vec<u8> = Vec::new();
+        if probe.try_reserve_exact(bytes.len().max(1 << 20)).is_err() {
+            return std::process::ExitCode::from(4);
+        }
+    }
     println!(
         "{}",
         verdict.map_or_else(|e| e.to_string(), |()| "ok".into())
