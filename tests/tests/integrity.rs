@@ -213,41 +213,8 @@ async fn no_case_is_excluded_once_its_reads_are_locked_and_none_leaves_once_path
     assert_eq!(state(&app, ai_locked).await, "ai_locked");
 }
 
-/// The database's transition table and the state machine in the code are
-/// the same set of moves.
-#[tokio::test]
-async fn the_databases_transitions_are_the_state_machines() {
-    use osteo_trial::case::{CaseEvent, CaseState};
-    let app = spawn_app().await;
-    let mut table: Vec<(String, String)> =
-        sqlx::query("SELECT from_state, to_state FROM case_transitions")
-            .fetch_all(app.db.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get("from_state"), r.get("to_state")))
-            .collect();
-    table.sort();
-    let mut code: Vec<(String, String)> = Vec::new();
-    for from in CaseState::ALL {
-        for event in CaseEvent::ALL {
-            if let Ok(to) = from.apply(*event) {
-                if to != *from {
-                    code.push((from.to_string(), to.to_string()));
-                }
-            }
-        }
-    }
-    code.sort();
-    code.dedup();
-    assert_eq!(table, code);
-    let e = refused(
-        &app.db,
-        "INSERT INTO case_transitions (from_state, to_state) VALUES ('complete', 'excluded')",
-    )
-    .await;
-    assert!(e.contains("fixed"), "{e}");
-}
+// The database's transition tables and the state machine in the code are
+// the same set of moves, arm by arm: tests/tests/retrospective.rs.
 
 // ---------------------------------------------- 2. inputs frozen at the AI lock
 

@@ -170,12 +170,35 @@ async fn the_databases_transitions_per_arm_are_the_state_machines() {
             "no retrospective case reaches the AI lock"
         );
     }
-    let e = refused(
-        &app,
-        "INSERT INTO case_arm_transitions (arm, from_state, to_state) VALUES ('retrospective', 'reads_locked', 'ai_locked')",
+    // The first table (before the arms had their own paths) keeps the
+    // prospective moves, and neither table takes a new one.
+    let mut first: Vec<(String, String)> =
+        sqlx::query("SELECT from_state, to_state FROM case_transitions")
+            .fetch_all(app.db.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get("from_state"), r.get("to_state")))
+            .collect();
+    first.sort();
+    let mut prospective: Vec<(String, String)> = sqlx::query(
+        "SELECT from_state, to_state FROM case_arm_transitions WHERE arm = 'prospective'",
     )
-    .await;
-    assert!(e.contains("fixed"), "{e}");
+    .fetch_all(app.db.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get("from_state"), r.get("to_state")))
+    .collect();
+    prospective.sort();
+    assert_eq!(first, prospective);
+    for sql in [
+        "INSERT INTO case_arm_transitions (arm, from_state, to_state) VALUES ('retrospective', 'reads_locked', 'ai_locked')",
+        "INSERT INTO case_transitions (from_state, to_state) VALUES ('complete', 'excluded')",
+    ] {
+        let e = refused(&app, sql).await;
+        assert!(e.contains("fixed"), "{e}");
+    }
 }
 
 fn run(app: &TestApp, args: &[&str]) -> Output {
