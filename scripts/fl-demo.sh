@@ -302,11 +302,20 @@ for c in chromium chromium-browser google-chrome; do
         break
     fi
 done
+table() { # table TSV: the columns aligned
+    "$venv/bin/python" - "$1" <<'EOF'
+import sys
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
+widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+for r in rows:
+    print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip())
+EOF
+}
 say "AUC on each site's test set ($out/auc.tsv)"
-column -t -s $'\t' "$out/auc.tsv"
+table "$out/auc.tsv"
 if [ -f "$out/leave-one-out.tsv" ]; then
     say "leave one site out ($out/leave-one-out.tsv)"
-    column -t -s $'\t' "$out/leave-one-out.tsv"
+    table "$out/leave-one-out.tsv"
 fi
 say "pooled test AUC per round ($out/rounds.tsv)"
-column -t -s $'\t' "$out/rounds.tsv"
+table "$out/rounds.tsv"
