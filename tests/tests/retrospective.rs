@@ -20,6 +20,19 @@ async fn refused(app: &TestApp, sql: &str) -> String {
     osteo_tests::sql_refusal(&app.db, sql).await
 }
 
+/// The moves a query's `from_state, to_state` rows list, sorted.
+async fn moves(app: &TestApp, sql: &str) -> Vec<(String, String)> {
+    let mut moves: Vec<(String, String)> = sqlx::query(sql)
+        .fetch_all(app.db.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("from_state"), r.get("to_state")))
+        .collect();
+    moves.sort();
+    moves
+}
+
 async fn to_crf_complete(team: &Team, id: i64) {
     workflow::to_crf_complete(&team.coordinator, id).await;
 }
@@ -142,16 +155,14 @@ async fn the_databases_transitions_per_arm_are_the_state_machines() {
     use osteo_trial::screening::Arm;
     let app = spawn_app().await;
     for arm in Arm::ALL {
-        let mut table: Vec<(String, String)> =
-            sqlx::query("SELECT from_state, to_state FROM case_arm_transitions WHERE arm = $1")
-                .bind(arm.as_str())
-                .fetch_all(app.db.pool())
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| (r.get("from_state"), r.get("to_state")))
-                .collect();
-        table.sort();
+        let table = moves(
+            &app,
+            &format!(
+                "SELECT from_state, to_state FROM case_arm_transitions WHERE arm = '{}'",
+                arm.as_str()
+            ),
+        )
+        .await;
         let mut code: Vec<(String, String)> = Vec::new();
         for from in CaseState::ALL {
             for event in CaseEvent::ALL {
@@ -172,25 +183,12 @@ async fn the_databases_transitions_per_arm_are_the_state_machines() {
     }
     // The first table (before the arms had their own paths) keeps the
     // prospective moves, and neither table takes a new one.
-    let mut first: Vec<(String, String)> =
-        sqlx::query("SELECT from_state, to_state FROM case_transitions")
-            .fetch_all(app.db.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get("from_state"), r.get("to_state")))
-            .collect();
-    first.sort();
-    let mut prospective: Vec<(String, String)> = sqlx::query(
+    let first = moves(&app, "SELECT from_state, to_state FROM case_transitions").await;
+    let prospective = moves(
+        &app,
         "SELECT from_state, to_state FROM case_arm_transitions WHERE arm = 'prospective'",
     )
-    .fetch_all(app.db.pool())
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| (r.get("from_state"), r.get("to_state")))
-    .collect();
-    prospective.sort();
+    .await;
     assert_eq!(first, prospective);
     for sql in [
         "INSERT INTO case_arm_transitions (arm, from_state, to_state) VALUES ('retrospective', 'reads_locked', 'ai_locked')",
