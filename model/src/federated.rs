@@ -23,7 +23,7 @@ use crate::net::{Net, NetConfig};
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::store::{ModuleSnapshot, SafetensorsStore};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -201,6 +201,30 @@ pub struct LocalConfig {
     pub augment: bool,
 }
 
+impl LocalConfig {
+    /// Refuses a round that cannot run: no epoch, an empty batch, a
+    /// validation share outside [0, 1), a negative or non-finite μ, or a
+    /// learning rate that is not positive.
+    pub fn check(&self) -> Result<(), ModelError> {
+        let ok = self.epochs > 0
+            && self.batch_size > 0
+            && (0.0..1.0).contains(&self.validation_share)
+            && self.proximal_mu.is_finite()
+            && self.proximal_mu >= 0.0
+            && self.learning_rate.is_finite()
+            && self.learning_rate > 0.0;
+        if ok {
+            Ok(())
+        } else {
+            Err(ModelError::Training(
+                "epochs and batch size must be at least 1, the validation share in [0, 1), \
+                 μ at least 0 and the learning rate above 0"
+                    .into(),
+            ))
+        }
+    }
+}
+
 /// What a hospital sends back with its weights: nothing else leaves it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LocalMetrics {
@@ -224,15 +248,7 @@ pub fn local_train(
     cfg: &LocalConfig,
     out: &Path,
 ) -> Result<LocalMetrics, ModelError> {
-    if cfg.epochs == 0
-        || cfg.batch_size == 0
-        || !cfg.proximal_mu.is_finite()
-        || cfg.proximal_mu < 0.0
-    {
-        return Err(ModelError::Training(
-            "epochs and batch size must be at least 1 and μ at least 0".into(),
-        ));
-    }
+    cfg.check()?;
     let device = Device::flex();
     device.seed(cfg.seed.wrapping_add(cfg.round));
     let ad = device.clone().autodiff();
@@ -264,20 +280,7 @@ pub fn local_train(
     };
     let global_auc = auc_of(&net)?;
     let fixed = GlobalWeights::of(&net);
-    let n_pos = train_idx
-        .iter()
-        .filter(|&&i| samples[i].label > 0.5)
-        .count()
-        .max(1);
-    let n_neg = (train_idx.len() - n_pos.min(train_idx.len())).max(1);
-    let n = train_idx.len() as f32;
-    let class_weight = |label: f32| {
-        if label > 0.5 {
-            n / (2.0 * n_pos as f32)
-        } else {
-            n / (2.0 * n_neg as f32)
-        }
-    };
+    let class_weights = crate::train::ClassWeights::count(samples, &train_idx);
     let mut optim = AdamWConfig::new()
         .with_weight_decay(cfg.weight_decay as f32)
         .init();
@@ -294,9 +297,8 @@ pub fn local_train(
         let (mut sum, mut steps) = (0.0, 0);
         for chunk in order.chunks(cfg.batch_size) {
             let batch: Vec<&Sample> = chunk.iter().map(|&i| &samples[i]).collect();
-            let weights: Vec<f32> = batch.iter().map(|s| class_weight(s.label)).collect();
             let b = data::batch(&batch, &config, &ad, cfg.augment.then_some(&mut rng));
-            let w = Tensor::<1>::from_data(TensorData::new(weights, [chunk.len()]), &ad);
+            let w = class_weights.tensor(&batch, &ad);
             let logits = net
                 .forward(b.images, b.positions, b.mask, b.clinical)
                 .logits;
@@ -468,6 +470,7 @@ fn softplus(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::TensorData;
 
     fn tiny() -> NetConfig {
         NetConfig::new()

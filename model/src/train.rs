@@ -126,6 +126,41 @@ pub(crate) fn weighted_bce(logits: Tensor<1>, labels: Tensor<1>, weights: Tensor
     ((pos + neg).neg() * weights).mean()
 }
 
+/// The class weights of the cross-entropy, from the training cases' labels:
+/// `n / (2 n_class)`, so that benign and malignant each carry half the loss
+/// however unbalanced the set. Central training and a federated site's
+/// local round weigh alike.
+pub(crate) struct ClassWeights {
+    n: f32,
+    pub(crate) n_pos: usize,
+    pub(crate) n_neg: usize,
+}
+
+impl ClassWeights {
+    /// Counts the classes of `samples[i]` for every `i` in `idx`.
+    pub(crate) fn count(samples: &[Sample], idx: &[usize]) -> Self {
+        let n_pos = idx.iter().filter(|&&i| samples[i].label > 0.5).count();
+        ClassWeights {
+            n: idx.len() as f32,
+            n_pos,
+            n_neg: idx.len() - n_pos,
+        }
+    }
+
+    /// The weight of one case (a class absent from the set counts as one
+    /// case, so the weight stays finite).
+    pub(crate) fn of(&self, label: f32) -> f32 {
+        let class = if label > 0.5 { self.n_pos } else { self.n_neg };
+        self.n / (2.0 * class.max(1) as f32)
+    }
+
+    /// The weights of a batch, as the loss takes them.
+    pub(crate) fn tensor(&self, batch: &[&Sample], device: &Device) -> Tensor<1> {
+        let weights: Vec<f32> = batch.iter().map(|s| self.of(s.label)).collect();
+        Tensor::<1>::from_data(TensorData::new(weights, [batch.len()]), device)
+    }
+}
+
 /// Logits of `samples` with `net` (in validation mode), in batches.
 pub fn logits(
     net: &Net,
@@ -240,14 +275,10 @@ pub fn train(
         )));
     }
     let (train_idx, val_idx) = data::grouped_split(samples, cfg.validation_share, cfg.seed);
-    let n_pos = train_idx
-        .iter()
-        .filter(|&&i| samples[i].label > 0.5)
-        .count();
-    let n_neg = train_idx.len() - n_pos;
+    let class_weights = ClassWeights::count(samples, &train_idx);
     let val_labels: Vec<f32> = val_idx.iter().map(|&i| samples[i].label).collect();
-    if n_pos == 0
-        || n_neg == 0
+    if class_weights.n_pos == 0
+        || class_weights.n_neg == 0
         || !val_labels.iter().any(|&l| l > 0.5)
         || !val_labels.iter().any(|&l| l < 0.5)
     {
@@ -255,15 +286,6 @@ pub fn train(
             "training and validation both need benign and malignant cases".into(),
         ));
     }
-    let class_weight = |label: f32| {
-        let n = train_idx.len() as f32;
-        if label > 0.5 {
-            n / (2.0 * n_pos as f32)
-        } else {
-            n / (2.0 * n_neg as f32)
-        }
-    };
-
     let device = Device::flex();
     device.seed(cfg.seed);
     let ad = device.clone().autodiff();
@@ -309,17 +331,13 @@ pub fn train(
         let mut loss_sum = 0.0;
         for (step, chunk) in order.chunks(cfg.batch_size.max(1)).enumerate() {
             let batch_samples: Vec<&Sample> = chunk.iter().map(|&i| &samples[i]).collect();
-            let weights: Vec<f32> = batch_samples
-                .iter()
-                .map(|s| class_weight(s.label))
-                .collect();
             let b = data::batch(
                 &batch_samples,
                 net_config,
                 &ad,
                 cfg.augment.then_some(&mut rng),
             );
-            let w = Tensor::<1>::from_data(TensorData::new(weights, [chunk.len()]), &ad);
+            let w = class_weights.tensor(&batch_samples, &ad);
             let out = net.forward(b.images, b.positions, b.mask, b.clinical);
             let loss = weighted_bce(out.logits, b.labels, w);
             let value = f64::from(loss.clone().into_scalar::<f32>());

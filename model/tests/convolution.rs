@@ -3,7 +3,9 @@
 //! the general im2col + GEMM path (with and without groups, dilation,
 //! stride, padding, bias, several batch items and tiles), the strided 1×1
 //! path, the stride-1 1×1 path and the small-channel path — must give what a
-//! convolution written out as loops gives.
+//! convolution written out as loops gives. So must the gradients of the
+//! input and of the weights that training takes through burn's autodiff
+//! (the weights' gradient is computed directly in `vendor/burn-flex`).
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -144,6 +146,110 @@ fn check(c: Case) {
     );
 }
 
+/// The gradients of `Σ r · conv(x, w)` with respect to `x` and `w`, as the
+/// definition gives them: each output position's `r` times the input (for
+/// `w`) or the weight (for `x`) of every tap inside the input.
+fn grads_by_loops(c: &Case, x: &[f32], w: &[f32], r: &[f32], [oh, ow]: [usize; 2]) -> (Vec<f32>, Vec<f32>) {
+    let cin_g = c.channels_in / c.groups;
+    let cout_g = c.channels_out / c.groups;
+    // Summed in f64: the big case adds tens of thousands of terms, and an
+    // f32 running sum would be the less exact side of the comparison.
+    let mut dx = vec![0f64; x.len()];
+    let mut dw = vec![0f64; w.len()];
+    for n in 0..c.batch {
+        for co in 0..c.channels_out {
+            let g = co / cout_g;
+            for i in 0..oh {
+                for j in 0..ow {
+                    let ri = r[((n * c.channels_out + co) * oh + i) * ow + j];
+                    for ci in 0..cin_g {
+                        for ki in 0..c.kernel[0] {
+                            for kj in 0..c.kernel[1] {
+                                let ih = (i * c.stride[0] + ki * c.dilation[0]) as isize
+                                    - c.padding[0] as isize;
+                                let iw = (j * c.stride[1] + kj * c.dilation[1]) as isize
+                                    - c.padding[1] as isize;
+                                if ih < 0
+                                    || iw < 0
+                                    || ih >= c.height as isize
+                                    || iw >= c.width as isize
+                                {
+                                    continue;
+                                }
+                                let xi = ((n * c.channels_in + g * cin_g + ci) * c.height
+                                    + ih as usize)
+                                    * c.width
+                                    + iw as usize;
+                                let wi = ((co * cin_g + ci) * c.kernel[0] + ki) * c.kernel[1] + kj;
+                                dw[wi] += f64::from(ri * x[xi]);
+                                dx[xi] += f64::from(ri * w[wi]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let single = |v: Vec<f64>| v.into_iter().map(|g| g as f32).collect();
+    (single(dx), single(dw))
+}
+
+/// The input's and the weights' gradients through burn's autodiff against
+/// the definition.
+fn check_grads(c: Case) {
+    let device = Device::flex().autodiff();
+    let x = values(c.batch * c.channels_in * c.height * c.width, 4);
+    let w_shape = [
+        c.channels_out,
+        c.channels_in / c.groups,
+        c.kernel[0],
+        c.kernel[1],
+    ];
+    let w = values(w_shape.iter().product(), 5);
+    let (y, [oh, ow]) = by_loops(&c, &x, &w, &[]);
+    let r = values(y.len(), 6);
+    let (dx_expected, dw_expected) = grads_by_loops(&c, &x, &w, &r, [oh, ow]);
+    let xt = Tensor::<4>::from_data(
+        TensorData::new(x, [c.batch, c.channels_in, c.height, c.width]),
+        &device,
+    )
+    .require_grad();
+    let wt = Tensor::<4>::from_data(TensorData::new(w, w_shape), &device).require_grad();
+    let rt = Tensor::<4>::from_data(TensorData::new(r, [c.batch, c.channels_out, oh, ow]), &device);
+    let y = conv2d(
+        xt.clone(),
+        wt.clone(),
+        None,
+        ConvOptions::new(c.stride, c.padding, c.dilation, c.groups),
+    );
+    let grads = (y * rt).sum().backward();
+    for (name, t, expected) in [("input", &xt, dx_expected), ("weights", &wt, dw_expected)] {
+        let got = t
+            .grad(&grads)
+            .expect("a gradient")
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 values");
+        assert_eq!(got.len(), expected.len());
+        let worst = got
+            .iter()
+            .zip(&expected)
+            .map(|(a, e)| (a - e).abs() / e.abs().max(1.0))
+            .fold(0f32, f32::max);
+        assert!(
+            worst < 1e-4,
+            "gradient of the {name}, {}→{} {:?}/{:?} pad {:?} dil {:?} groups {}: off by {worst}",
+            c.channels_in,
+            c.channels_out,
+            c.kernel,
+            c.stride,
+            c.padding,
+            c.dilation,
+            c.groups
+        );
+    }
+}
+
 /// Two batch items of `side` (height, width), channels `cin` → `cout`, a
 /// `kernel`, stride 1, no padding, no dilation, one group, no bias: what the
 /// cases below change.
@@ -239,5 +345,46 @@ fn few_channels_take_the_small_channel_path_and_match() {
         padding: [1, 1],
         bias: true,
         ..conv(3, 4, [3, 3], [19, 23])
+    });
+}
+
+#[test]
+fn the_gradients_of_input_and_weights_match_the_definition() {
+    // The network's layers, small: the stem, 3×3 stride 1 and 2, the
+    // strided 1×1 shortcut; sides that leave tiles and padding uneven.
+    check_grads(Case {
+        stride: [2, 2],
+        padding: [2, 2],
+        ..conv(1, 16, [5, 5], [38, 35])
+    });
+    for (cin, cout, stride) in [(16, 16, 1), (16, 32, 2), (8, 4, 2)] {
+        check_grads(Case {
+            stride: [stride, stride],
+            padding: [1, 1],
+            ..conv(cin, cout, [3, 3], [23, 29])
+        });
+    }
+    check_grads(Case {
+        stride: [2, 2],
+        ..conv(16, 32, [1, 1], [23, 18])
+    });
+    // More rows than one im2col tile holds (more than 128 Ki elements).
+    check_grads(Case {
+        batch: 3,
+        padding: [1, 1],
+        ..conv(16, 8, [3, 3], [130, 97])
+    });
+    // Groups, dilation, unequal strides and padding larger than the reach.
+    check_grads(Case {
+        stride: [2, 1],
+        padding: [2, 0],
+        dilation: [2, 3],
+        groups: 2,
+        ..conv(8, 12, [3, 2], [21, 17])
+    });
+    check_grads(Case {
+        stride: [3, 3],
+        padding: [4, 4],
+        ..conv(2, 3, [3, 3], [7, 5])
     });
 }

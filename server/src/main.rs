@@ -12,11 +12,18 @@ fn main() -> std::process::ExitCode {
 /// faulted in and zeroed by the kernel again: a quarter of a CPU inference.
 /// With the threshold at its largest (32 MiB) and the heap trimmed only
 /// above 256 MiB of free space, freed buffers are reused instead
-/// (docs/build.md, "The model", has the numbers). mimalloc and jemalloc were
+/// (docs/build.md, "The model", has the numbers). Training batches hold
+/// larger maps still (one 16-channel map of a batch of 8 two-view cases is
+/// 38 MB, above any threshold malloc accepts), so mappings are turned off
+/// altogether (`M_MMAP_MAX` 0): every block comes from the heap, and a freed
+/// one is reused rather than unmapped, which had cost a flush of every
+/// core's page tables per buffer (the convolutions' backward pass took
+/// three times as long). The heap is still given back above 256 MiB of
+/// free space at its top. mimalloc and jemalloc were
 /// measured as well: mimalloc as fast at inference but holding four times
 /// the memory after training, jemalloc slower than glibc as it is.
 ///
-/// The workspace's only `unsafe`: mallopt is a plain C call that sets two
+/// The workspace's only `unsafe`: mallopt is a plain C call that sets three
 /// of malloc's parameters; it runs first in `main`, before any other thread.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
@@ -25,6 +32,7 @@ fn keep_freed_memory() {
     // parameters; no other thread exists yet.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_MMAP_MAX, 0);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
     }
 }

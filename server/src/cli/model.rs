@@ -630,21 +630,6 @@ fn train_cmd(a: &TrainArgs) -> anyhow::Result<osteo_model::ModelCard> {
 }
 
 fn fl_train(a: &FlTrainArgs) -> anyhow::Result<Value> {
-    if a.epochs == 0
-        || a.batch_size == 0
-        || !(0.0..1.0).contains(&a.validation_share)
-        || !a.proximal_mu.is_finite()
-        || a.proximal_mu < 0.0
-        || !a.learning_rate.is_finite()
-        || a.learning_rate <= 0.0
-    {
-        return Err(usage(
-            "--epochs and --batch-size at least 1, --validation-share in [0, 1), --proximal-mu ≥ 0 and --learning-rate > 0",
-        ));
-    }
-    let config = federated::config_of(&a.input).map_err(usage)?;
-    let rows = osteo_model::manifest::read(&a.manifest).map_err(usage)?;
-    let samples = data::load(&rows, &a.images, config.image_size).map_err(usage)?;
     let cfg = federated::LocalConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
@@ -656,6 +641,16 @@ fn fl_train(a: &FlTrainArgs) -> anyhow::Result<Value> {
         round: a.round,
         augment: !a.no_augment,
     };
+    // Checked before the images are read; the library's words, the flags'
+    // names.
+    cfg.check().map_err(|_| {
+        usage(
+            "--epochs and --batch-size at least 1, --validation-share in [0, 1), --proximal-mu ≥ 0 and --learning-rate > 0",
+        )
+    })?;
+    let config = federated::config_of(&a.input).map_err(usage)?;
+    let rows = osteo_model::manifest::read(&a.manifest).map_err(usage)?;
+    let samples = data::load(&rows, &a.images, config.image_size).map_err(usage)?;
     let metrics = federated::local_train(&a.input, &samples, &cfg, &a.out).map_err(usage)?;
     let mut out = serde_json::to_value(&metrics)?;
     out["out_sha256"] = json!(card::file_sha256(&a.out).map_err(usage)?);

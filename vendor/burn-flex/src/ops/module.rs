@@ -2,7 +2,7 @@
 //!
 //! These operations power neural network modules like convolutions and pooling.
 
-use crate::ops::{conv, conv_transpose, deform_conv, interpolate, pool};
+use crate::ops::{conv, conv_backward, conv_transpose, deform_conv, interpolate, pool};
 use crate::{Flex, FlexTensor, Layout};
 use burn_backend::{
     DType, Element, TensorMetadata,
@@ -13,7 +13,7 @@ use burn_backend::{
     },
     tensor::{BoolTensor, FloatTensor, IntTensor},
 };
-use burn_std::{Bytes, IntDType, Shape};
+use burn_std::{Bytes, IntDType, Shape, bf16, f16};
 use bytemuck::Pod;
 
 /// Cast a tensor from half-precision type E to f32.
@@ -72,6 +72,64 @@ impl ModuleOps<Flex> for Flex {
             DType::F16 => conv::conv2d_f16(x, weight, bias, &options),
             DType::BF16 => conv::conv2d_bf16(x, weight, bias, &options),
             dtype => panic!("conv2d: unsupported dtype {:?}", dtype),
+        }
+    }
+
+    // The two gradients of a 2D convolution, computed directly
+    // (`conv_backward`; burn's defaults are a transposed convolution and a
+    // convolution with the output gradient as its kernel). Half-precision
+    // types are computed in f32.
+    fn conv2d_x_backward(
+        x: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        output_grad: FloatTensor<Flex>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Flex> {
+        let x_shape = x.shape();
+        let grad = |w, dy| conv_backward::conv2d_x_backward(&x_shape, w, dy, &options);
+        match weight.dtype() {
+            DType::F16 => cast_from_f32(
+                grad(
+                    cast_to_f32(weight, f16::to_f32),
+                    cast_to_f32(output_grad, f16::to_f32),
+                ),
+                f16::from_f32,
+            ),
+            DType::BF16 => cast_from_f32(
+                grad(
+                    cast_to_f32(weight, bf16::to_f32),
+                    cast_to_f32(output_grad, bf16::to_f32),
+                ),
+                bf16::from_f32,
+            ),
+            _ => grad(weight, output_grad),
+        }
+    }
+
+    fn conv2d_weight_backward(
+        x: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        output_grad: FloatTensor<Flex>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Flex> {
+        let w_shape = weight.shape();
+        let grad = |x, dy| conv_backward::conv2d_weight_backward(x, dy, &w_shape, &options);
+        match x.dtype() {
+            DType::F16 => cast_from_f32(
+                grad(
+                    cast_to_f32(x, f16::to_f32),
+                    cast_to_f32(output_grad, f16::to_f32),
+                ),
+                f16::from_f32,
+            ),
+            DType::BF16 => cast_from_f32(
+                grad(
+                    cast_to_f32(x, bf16::to_f32),
+                    cast_to_f32(output_grad, bf16::to_f32),
+                ),
+                bf16::from_f32,
+            ),
+            _ => grad(x, output_grad),
         }
     }
 
