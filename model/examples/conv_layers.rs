@@ -11,7 +11,7 @@
 //! and each line has three times: the forward pass, the gradient of the
 //! input alone and the gradient of the weights alone (each the backward
 //! pass of the sum of the output, through burn's autodiff). LAYER keeps the
-//! layers whose line starts with it (`shortcut`, `stem`, `block conv1`).
+//! layers whose name starts with it (`stem`, `conv1`, `conv2`, `shortcut`).
 
 use std::time::Instant;
 
@@ -63,7 +63,10 @@ fn main() {
     let mut total = 0.0;
     let only = std::env::args().nth(3).unwrap_or_default();
     for (label, cin, cout, k, stride, side) in layers {
-        if !label.trim_start_matches("block ").starts_with(only.as_str()) {
+        if !label
+            .trim_start_matches("block ")
+            .starts_with(only.as_str())
+        {
             continue;
         }
         let x = filled([views, cin, side, side]);
@@ -89,7 +92,11 @@ fn main() {
                         let _ = y.clone().into_data();
                         let t = Instant::now();
                         let grads = y.sum().backward();
-                        let g = if which == 1 { x.grad(&grads) } else { w.grad(&grads) };
+                        let g = if which == 1 {
+                            x.grad(&grads)
+                        } else {
+                            w.grad(&grads)
+                        };
                         let _ = g.expect("a gradient").into_data();
                         if run > 0 {
                             times.push(t.elapsed().as_secs_f64() * 1e3);

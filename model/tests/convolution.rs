@@ -40,24 +40,25 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// The convolution as its definition: for each output position, the sum over
-/// the group's input channels and the kernel's taps that fall inside the
-/// input.
-fn by_loops(c: &Case, x: &[f32], w: &[f32], b: &[f32]) -> (Vec<f32>, [usize; 2]) {
-    let out = |i: usize| {
-        let size = [c.height, c.width][i];
-        (size + 2 * c.padding[i] - c.dilation[i] * (c.kernel[i] - 1) - 1) / c.stride[i] + 1
-    };
-    let (oh, ow) = (out(0), out(1));
+/// The output side of `c` along axis `i` (0: height, 1: width).
+fn out_side(c: &Case, i: usize) -> usize {
+    let size = [c.height, c.width][i];
+    (size + 2 * c.padding[i] - c.dilation[i] * (c.kernel[i] - 1) - 1) / c.stride[i] + 1
+}
+
+/// Calls `visit(output, input, weight)` with the flat indices of every
+/// kernel tap that falls inside the input, for every output position: the
+/// convolution's definition, which the sums below are written over.
+fn taps(c: &Case, mut visit: impl FnMut(usize, usize, usize)) {
+    let (oh, ow) = (out_side(c, 0), out_side(c, 1));
     let cin_g = c.channels_in / c.groups;
     let cout_g = c.channels_out / c.groups;
-    let mut y = vec![0f32; c.batch * c.channels_out * oh * ow];
     for n in 0..c.batch {
         for co in 0..c.channels_out {
             let g = co / cout_g;
             for i in 0..oh {
                 for j in 0..ow {
-                    let mut sum = if c.bias { b[co] } else { 0.0 };
+                    let yi = ((n * c.channels_out + co) * oh + i) * ow + j;
                     for ci in 0..cin_g {
                         for ki in 0..c.kernel[0] {
                             for kj in 0..c.kernel[1] {
@@ -77,15 +78,28 @@ fn by_loops(c: &Case, x: &[f32], w: &[f32], b: &[f32]) -> (Vec<f32>, [usize; 2])
                                     * c.width
                                     + iw as usize;
                                 let wi = ((co * cin_g + ci) * c.kernel[0] + ki) * c.kernel[1] + kj;
-                                sum += x[xi] * w[wi];
+                                visit(yi, xi, wi);
                             }
                         }
                     }
-                    y[((n * c.channels_out + co) * oh + i) * ow + j] = sum;
                 }
             }
         }
     }
+}
+
+/// The convolution as its definition: for each output position, the bias
+/// and the sum over the group's input channels and the kernel's taps that
+/// fall inside the input.
+fn by_loops(c: &Case, x: &[f32], w: &[f32], b: &[f32]) -> (Vec<f32>, [usize; 2]) {
+    let (oh, ow) = (out_side(c, 0), out_side(c, 1));
+    let mut y = vec![0f32; c.batch * c.channels_out * oh * ow];
+    if c.bias {
+        for (k, v) in y.iter_mut().enumerate() {
+            *v = b[(k / (oh * ow)) % c.channels_out];
+        }
+    }
+    taps(c, |yi, xi, wi| y[yi] += x[xi] * w[wi]);
     (y, [oh, ow])
 }
 
@@ -149,47 +163,15 @@ fn check(c: Case) {
 /// The gradients of `Σ r · conv(x, w)` with respect to `x` and `w`, as the
 /// definition gives them: each output position's `r` times the input (for
 /// `w`) or the weight (for `x`) of every tap inside the input.
-fn grads_by_loops(c: &Case, x: &[f32], w: &[f32], r: &[f32], [oh, ow]: [usize; 2]) -> (Vec<f32>, Vec<f32>) {
-    let cin_g = c.channels_in / c.groups;
-    let cout_g = c.channels_out / c.groups;
+fn grads_by_loops(c: &Case, x: &[f32], w: &[f32], r: &[f32]) -> (Vec<f32>, Vec<f32>) {
     // Summed in f64: the big case adds tens of thousands of terms, and an
     // f32 running sum would be the less exact side of the comparison.
     let mut dx = vec![0f64; x.len()];
     let mut dw = vec![0f64; w.len()];
-    for n in 0..c.batch {
-        for co in 0..c.channels_out {
-            let g = co / cout_g;
-            for i in 0..oh {
-                for j in 0..ow {
-                    let ri = r[((n * c.channels_out + co) * oh + i) * ow + j];
-                    for ci in 0..cin_g {
-                        for ki in 0..c.kernel[0] {
-                            for kj in 0..c.kernel[1] {
-                                let ih = (i * c.stride[0] + ki * c.dilation[0]) as isize
-                                    - c.padding[0] as isize;
-                                let iw = (j * c.stride[1] + kj * c.dilation[1]) as isize
-                                    - c.padding[1] as isize;
-                                if ih < 0
-                                    || iw < 0
-                                    || ih >= c.height as isize
-                                    || iw >= c.width as isize
-                                {
-                                    continue;
-                                }
-                                let xi = ((n * c.channels_in + g * cin_g + ci) * c.height
-                                    + ih as usize)
-                                    * c.width
-                                    + iw as usize;
-                                let wi = ((co * cin_g + ci) * c.kernel[0] + ki) * c.kernel[1] + kj;
-                                dw[wi] += f64::from(ri * x[xi]);
-                                dx[xi] += f64::from(ri * w[wi]);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    taps(c, |yi, xi, wi| {
+        dw[wi] += f64::from(r[yi] * x[xi]);
+        dx[xi] += f64::from(r[yi] * w[wi]);
+    });
     let single = |v: Vec<f64>| v.into_iter().map(|g| g as f32).collect();
     (single(dx), single(dw))
 }
@@ -208,14 +190,17 @@ fn check_grads(c: Case) {
     let w = values(w_shape.iter().product(), 5);
     let (y, [oh, ow]) = by_loops(&c, &x, &w, &[]);
     let r = values(y.len(), 6);
-    let (dx_expected, dw_expected) = grads_by_loops(&c, &x, &w, &r, [oh, ow]);
+    let (dx_expected, dw_expected) = grads_by_loops(&c, &x, &w, &r);
     let xt = Tensor::<4>::from_data(
         TensorData::new(x, [c.batch, c.channels_in, c.height, c.width]),
         &device,
     )
     .require_grad();
     let wt = Tensor::<4>::from_data(TensorData::new(w, w_shape), &device).require_grad();
-    let rt = Tensor::<4>::from_data(TensorData::new(r, [c.batch, c.channels_out, oh, ow]), &device);
+    let rt = Tensor::<4>::from_data(
+        TensorData::new(r, [c.batch, c.channels_out, oh, ow]),
+        &device,
+    );
     let y = conv2d(
         xt.clone(),
         wt.clone(),

@@ -2,7 +2,7 @@
 //!
 //! These operations power neural network modules like convolutions and pooling.
 
-use crate::ops::{conv, conv_backward, conv_transpose, deform_conv, interpolate, pool};
+use crate::ops::{conv, conv2d_im2col, conv_transpose, deform_conv, interpolate, pool};
 use crate::{Flex, FlexTensor, Layout};
 use burn_backend::{
     DType, Element, TensorMetadata,
@@ -66,6 +66,15 @@ impl ModuleOps<Flex> for Flex {
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
         let (x, options) = pad_asymmetric_conv_input::<Flex, 2>(x, options);
+        let w_shape = weight.shape();
+        // Kernels larger than 1×1 without groups: the im2col of
+        // `conv2d_im2col`, as their gradients.
+        if matches!(x.dtype(), DType::F32 | DType::F64)
+            && options.groups == 1
+            && w_shape[2] * w_shape[3] > 1
+        {
+            return conv2d_im2col::conv2d_forward(x, weight, bias, &options);
+        }
         match x.dtype() {
             DType::F32 => conv::conv2d_f32(x, weight, bias, &options),
             DType::F64 => conv::conv2d_f64(x, weight, bias, &options),
@@ -76,7 +85,7 @@ impl ModuleOps<Flex> for Flex {
     }
 
     // The two gradients of a 2D convolution, computed directly
-    // (`conv_backward`; burn's defaults are a transposed convolution and a
+    // (`conv2d_im2col`; burn's defaults are a transposed convolution and a
     // convolution with the output gradient as its kernel). Half-precision
     // types are computed in f32.
     fn conv2d_x_backward(
@@ -86,7 +95,7 @@ impl ModuleOps<Flex> for Flex {
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
         let x_shape = x.shape();
-        let grad = |w, dy| conv_backward::conv2d_x_backward(&x_shape, w, dy, &options);
+        let grad = |w, dy| conv2d_im2col::conv2d_x_backward(&x_shape, w, dy, &options);
         match weight.dtype() {
             DType::F16 => cast_from_f32(
                 grad(
@@ -113,7 +122,7 @@ impl ModuleOps<Flex> for Flex {
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
         let w_shape = weight.shape();
-        let grad = |x, dy| conv_backward::conv2d_weight_backward(x, dy, &w_shape, &options);
+        let grad = |x, dy| conv2d_im2col::conv2d_weight_backward(x, dy, &w_shape, &options);
         match x.dtype() {
             DType::F16 => cast_from_f32(
                 grad(

@@ -1,6 +1,15 @@
-//! The gradients of a 2D convolution's input and weights, computed directly
-//! (an addition to the published crate; see the repository's
+//! 2D convolutions and their two gradients on one im2col layout (an
+//! addition to the published crate; see the repository's
 //! `vendor/README.md`).
+//!
+//! The layout: for one image and a tile of output rows, `col` has one row
+//! per (input channel, kernel tap) and one column per output position of
+//! the tile. At stride 1 a row of `col` is a plain copy of part of an input
+//! row, so no NHWC copy of the input is needed. The forward convolution is
+//! then `W · col` per tile, written straight into the NCHW output; it
+//! serves every kernel larger than 1×1 without groups (the stem went from
+//! 4.1 to 1.0 ms, a 16-channel 3×3 layer at 192² from 5.0 to 2.2 ms, two
+//! views on two cores).
 //!
 //! burn's default `conv2d_weight_backward` runs a forward convolution of the
 //! input with its batch and channel axes swapped, using the output gradient
@@ -14,11 +23,10 @@
 //!
 //! i.e. per image `dW += dY_n · col(X_n)ᵀ`, where `col(X_n)` has one row per
 //! (channel, kernel tap) and one column per output position: one GEMM per
-//! tile of output rows, on an im2col buffer of a few hundred kilobytes that
-//! each worker thread reuses. Workers add into their own gradient and the
-//! partial gradients are summed at the end, so the result does not depend
-//! on a shared accumulator's order of writes beyond floating-point
-//! reassociation.
+//! tile of output rows, on an im2col buffer of a few hundred kilobytes. The
+//! tiles fall into at most 16 fixed chunks, each summed in order into its
+//! own gradient, and those are added in order at the end: the result does
+//! not depend on the number of threads or their scheduling.
 //!
 //! burn's default `conv2d_x_backward` is a transposed convolution, whose
 //! general path here took three times the forward convolution's time (and
@@ -33,9 +41,13 @@ use alloc::vec;
 use alloc::vec::Vec;
 use burn_backend::DType;
 use burn_backend::ops::ConvOptions;
+use burn_backend::ops::conv::calculate_conv_output_size;
 use burn_std::{Bytes, Shape};
 
 use crate::{FlexTensor, Layout};
+
+/// Partial weight gradients summed at the end (at most).
+const PARTIAL_SUMS: usize = 16;
 
 /// Target size of one im2col tile, in elements (about 512 KiB of f32).
 const TILE_ELEMENTS: usize = 128 * 1024;
@@ -159,6 +171,137 @@ pub fn conv2d_x_backward(
     FlexTensor::new(bytes, Layout::contiguous(x_shape.clone()), dtype)
 }
 
+/// `conv2d(x, weight, bias, options)` (f32 or f64) with the same im2col
+/// layout as the gradients: per image and tile of output rows, one GEMM
+/// `W · col(X_n)` written straight into the NCHW output. Rows of `col` are
+/// plain copies of input rows at stride 1, so no NHWC copy of the input is
+/// needed.
+pub fn conv2d_forward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: Option<FlexTensor>,
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    let dtype = x.dtype();
+    let x = x.to_contiguous();
+    let w = weight.to_contiguous();
+    let xs = x.layout().shape();
+    let ws = w.layout().shape();
+    let out = [0, 1].map(|i| {
+        calculate_conv_output_size(
+            ws[2 + i],
+            options.stride[i],
+            options.padding_begin()[i],
+            options.dilation[i],
+            xs[2 + i],
+        )
+    });
+    let dims = Dims::of(xs, ws, out, options);
+    dims.check(&[dims.batch, dims.channels_out]);
+    let bias = bias.map(|b| b.to_contiguous());
+    let shape = Shape::from(vec![dims.batch, dims.channels_out, out[0], out[1]]);
+    let bytes = match dtype {
+        DType::F32 => Bytes::from_elems(forward::<f32>(
+            x.storage(),
+            w.storage(),
+            bias.as_ref().map(|b| b.storage()),
+            dims,
+            0.0,
+            1.0,
+        )),
+        DType::F64 => Bytes::from_elems(forward::<f64>(
+            x.storage(),
+            w.storage(),
+            bias.as_ref().map(|b| b.storage()),
+            dims,
+            0.0,
+            1.0,
+        )),
+        dtype => panic!("conv2d_forward: unsupported dtype {dtype:?}"),
+    };
+    FlexTensor::new(bytes, Layout::contiguous(shape), dtype)
+}
+
+fn forward<T>(x: &[T], w: &[T], bias: Option<&[T]>, d: Dims, zero: T, one: T) -> Vec<T>
+where
+    T: bytemuck::Pod + Copy + Send + Sync + core::ops::Add<Output = T> + 'static,
+{
+    let out_plane = d.out_h * d.out_w;
+    let mut out = vec![zero; d.batch * d.channels_out * out_plane];
+    let col_len = d.group_in * d.kernel_h * d.kernel_w;
+    let out_per_group = d.channels_out / d.groups;
+    if out.is_empty() || col_len == 0 {
+        return out;
+    }
+    let (rows_per_tile, tiles, tile_cap) = d.tiles();
+    let dst = crate::ops::SendMutPtr::new(out.as_mut_ptr());
+    let job = |col: &mut [T], job: usize| {
+        let n = job / tiles;
+        let r0 = (job % tiles) * rows_per_tile;
+        let r1 = (r0 + rows_per_tile).min(d.out_h);
+        let positions = (r1 - r0) * d.out_w;
+        for g in 0..d.groups {
+            im2col_rows(x, col, d, n, g, r0, r1, zero);
+            let co0 = g * out_per_group;
+            let offset = (n * d.channels_out + co0) * out_plane + r0 * d.out_w;
+            // out tile (out_per_group × positions) = W_g (out_per_group ×
+            // col_len) · col (col_len × positions); each job writes its own
+            // rows of its own image.
+            unsafe {
+                gemm::gemm(
+                    out_per_group,
+                    positions,
+                    col_len,
+                    dst.ptr_add(offset),
+                    1,
+                    out_plane as isize,
+                    false,
+                    w.as_ptr().add(co0 * col_len),
+                    1,
+                    col_len as isize,
+                    col.as_ptr(),
+                    1,
+                    positions as isize,
+                    zero,
+                    one,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+                if let Some(bias) = bias {
+                    for co in 0..out_per_group {
+                        let row = core::slice::from_raw_parts_mut(
+                            dst.ptr_add(offset + co * out_plane),
+                            positions,
+                        );
+                        let b = bias[co0 + co];
+                        for v in row {
+                            *v = *v + b;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let jobs = d.batch * tiles;
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        (0..jobs)
+            .into_par_iter()
+            .for_each_init(|| vec![zero; col_len * tile_cap], |col, j| job(col, j));
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        let mut col = vec![zero; col_len * tile_cap];
+        for j in 0..jobs {
+            job(&mut col, j);
+        }
+    }
+    out
+}
+
 fn weight_grad<T>(x: &[T], dy: &[T], d: Dims, zero: T, one: T) -> Vec<T>
 where
     T: bytemuck::Pod + Copy + Send + Sync + core::ops::Add<Output = T> + 'static,
@@ -210,39 +353,36 @@ where
             }
         }
     };
+    // The jobs fall into a fixed number of chunks, each summed in order on
+    // its own gradient, and the chunks' gradients are then added in order:
+    // the result is the same, bit for bit, whatever the threads and their
+    // scheduling.
     let jobs = d.batch * tiles;
-    let sum = |mut a: Vec<T>, b: Vec<T>| {
-        for (a, b) in a.iter_mut().zip(b) {
-            *a = *a + b;
-        }
-        a
-    };
-
-    #[cfg(feature = "rayon")]
-    {
-        use rayon::prelude::*;
-        (0..jobs)
-            .into_par_iter()
-            .fold(
-                || (vec![zero; grad_len], vec![zero; col_len * tile_cap]),
-                |(mut grad, mut col), j| {
-                    job(&mut grad, &mut col, j);
-                    (grad, col)
-                },
-            )
-            .map(|(grad, _)| grad)
-            .reduce(|| vec![zero; grad_len], sum)
-    }
-    #[cfg(not(feature = "rayon"))]
-    {
-        let _ = sum;
+    let chunks = jobs.min(PARTIAL_SUMS);
+    let per_chunk = jobs.div_ceil(chunks);
+    let partial = |chunk: usize| {
         let mut grad = vec![zero; grad_len];
         let mut col = vec![zero; col_len * tile_cap];
-        for j in 0..jobs {
+        for j in chunk * per_chunk..((chunk + 1) * per_chunk).min(jobs) {
             job(&mut grad, &mut col, j);
         }
         grad
+    };
+    #[cfg(feature = "rayon")]
+    let partials: Vec<Vec<T>> = {
+        use rayon::prelude::*;
+        (0..chunks).into_par_iter().map(partial).collect()
+    };
+    #[cfg(not(feature = "rayon"))]
+    let partials: Vec<Vec<T>> = (0..chunks).map(partial).collect();
+    let mut partials = partials.into_iter();
+    let mut grad = partials.next().unwrap_or_else(|| vec![zero; grad_len]);
+    for p in partials {
+        for (a, b) in grad.iter_mut().zip(p) {
+            *a = *a + b;
+        }
     }
+    grad
 }
 
 fn input_grad<T>(w: &[T], dy: &[T], d: Dims, zero: T, one: T) -> Vec<T>
