@@ -51,19 +51,34 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 export FLWR_HOME=$out/flwr-home
 mkdir -p "$FLWR_HOME"
-pids=()
-stop() { # stop PID...: each process and the SuperExec it started
+pids=() ports=()
+stop() { # stop PID...: each process and the SuperExec it started; killed after 10 s
     for p in "$@"; do
         kill "$p" 2>/dev/null || true
         pkill -f "flower-superexec .*--parent-pid $p\b" 2>/dev/null || true
     done
-    for p in "$@"; do wait "$p" 2>/dev/null || true; done
+    for p in "$@"; do
+        for _ in $(seq 20); do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.5
+        done
+        kill -9 "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
 }
 stop_all() {
     [ ${#pids[@]} -gt 0 ] && stop "${pids[@]}"
     pids=()
+    # A ServerApp or ClientApp still running (an interrupted round) talks
+    # to one of the ports this script opened.
+    for port in "${ports[@]}"; do
+        pkill -9 -f "flwr-(server|client)app --runtime-api-address 127.0.0.1:$port\b" 2>/dev/null || true
+    done
 }
 trap stop_all EXIT
+# Interrupted or killed, it still stops what it started (the EXIT trap).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 trap 'echo "fl-demo: a step failed (line $LINENO); logs in $out" >&2' ERR
 free_port() { "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 say() { printf '== %s\n' "$*"; }
@@ -156,6 +171,7 @@ flower-superlink --ssl-ca-certfile "$pki/ca.crt" --ssl-certfile "$pki/superlink.
     --enable-supernode-auth --disable-runtime-dependency-installation --port "$link_port" \
     --database "$out/superlink.db" >"$out/superlink.log" 2>&1 &
 pids+=($!)
+ports+=("$link_port")
 for _ in $(seq 60); do
     grep -q "Application startup complete" "$out/superlink.log" 2>/dev/null && break
     sleep 1
@@ -176,6 +192,7 @@ start_nodes() { # start_nodes SITE_INDEX...
             >>"$out/site-$name/supernode.log" 2>&1 &
         node_pids+=($!)
         pids+=($!)
+        ports+=("$port")
     done
     sleep 5
 }
@@ -192,6 +209,7 @@ federate() { # federate NAME STRATEGY MIN_NODES
         "strategy=\"$2\" num-server-rounds=$rounds min-nodes=$3 local-epochs=$epochs image-size=$size channels=\"8,16,32\" learning-rate=0.002 batch-size=8 out-dir=\"$dir\" osteo-edc=\"$bin\"" \
         >"$dir/flwr.log" 2>&1 &
     local run=$! shown=0 now name=$1
+    pids+=("$run")
     # A progress line per round, as the coordinator writes it.
     progress() {
         now=$(grep -c '\[osteo-fl\] round [0-9]*/[0-9]* aggregated' "$dir/flwr.log" 2>/dev/null || true)
