@@ -1,16 +1,18 @@
 //! burn's CPU backend computes convolutions with the faster code in
 //! `vendor/burn-flex` (see `vendor/README.md`): every path it can take —
-//! the general im2col + GEMM path (with and without groups, dilation,
-//! stride, padding, bias, several batch items and tiles), the strided 1×1
-//! path, the stride-1 1×1 path and the small-channel path — must give what a
-//! convolution written out as loops gives. So must the gradients of the
-//! input and of the weights that training takes through burn's autodiff
-//! (the weights' gradient is computed directly in `vendor/burn-flex`).
+//! the im2col + GEMM path of `conv2d_im2col.rs` (every kernel larger than
+//! 1×1 without groups: dilation, stride, padding, bias, several batch items
+//! and tiles, few channels), the general NHWC path (groups), the strided
+//! 1×1 path and the stride-1 1×1 path — must give what a convolution
+//! written out as loops gives. So must the gradients of the input and of
+//! the weights that training takes through burn's autodiff (both computed
+//! directly in `vendor/burn-flex`).
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
+#[derive(Debug)]
 struct Case {
     batch: usize,
     channels_in: usize,
@@ -147,17 +149,7 @@ fn check(c: Case) {
         .zip(&expected)
         .map(|(a, e)| (a - e).abs())
         .fold(0f32, f32::max);
-    assert!(
-        worst < 1e-4,
-        "{}→{} {:?}/{:?} pad {:?} dil {:?} groups {}: off by {worst}",
-        c.channels_in,
-        c.channels_out,
-        c.kernel,
-        c.stride,
-        c.padding,
-        c.dilation,
-        c.groups
-    );
+    assert!(worst < 1e-4, "{c:?}: off by {worst}");
 }
 
 /// The gradients of `Σ r · conv(x, w)` with respect to `x` and `w`, as the
@@ -223,14 +215,7 @@ fn check_grads(c: Case) {
             .fold(0f32, f32::max);
         assert!(
             worst < 1e-4,
-            "gradient of the {name}, {}→{} {:?}/{:?} pad {:?} dil {:?} groups {}: off by {worst}",
-            c.channels_in,
-            c.channels_out,
-            c.kernel,
-            c.stride,
-            c.padding,
-            c.dilation,
-            c.groups
+            "gradient of the {name}, {c:?}: off by {worst}"
         );
     }
 }
@@ -325,7 +310,7 @@ fn one_by_one_convolutions_match_the_definition() {
 }
 
 #[test]
-fn few_channels_take_the_small_channel_path_and_match() {
+fn few_channels_match_the_definition() {
     check(Case {
         padding: [1, 1],
         bias: true,
