@@ -2,7 +2,7 @@
 //!
 //! These operations power neural network modules like convolutions and pooling.
 
-use crate::ops::{conv, conv2d_im2col, conv_transpose, deform_conv, interpolate, pool};
+use crate::ops::{conv, conv_transpose, conv2d_im2col, deform_conv, interpolate, pool};
 use crate::{Flex, FlexTensor, Layout};
 use burn_backend::{
     DType, Element, TensorMetadata,
@@ -40,6 +40,26 @@ pub(crate) fn cast_from_f32<E: Element + Pod + Copy>(
     let half_data: alloc::vec::Vec<E> = data.iter().map(|&v| from_f32(v)).collect();
     let bytes = Bytes::from_elems(half_data);
     FlexTensor::new(bytes, Layout::contiguous(shape), E::dtype())
+}
+
+/// `op(a, b)` for f32 and f64 as they are; half-precision types are
+/// computed in f32 and the result cast back to the type of `a`.
+fn in_f32(
+    a: FlexTensor,
+    b: FlexTensor,
+    op: impl FnOnce(FlexTensor, FlexTensor) -> FlexTensor,
+) -> FlexTensor {
+    match a.dtype() {
+        DType::F16 => cast_from_f32(
+            op(cast_to_f32(a, f16::to_f32), cast_to_f32(b, f16::to_f32)),
+            f16::from_f32,
+        ),
+        DType::BF16 => cast_from_f32(
+            op(cast_to_f32(a, bf16::to_f32), cast_to_f32(b, bf16::to_f32)),
+            bf16::from_f32,
+        ),
+        _ => op(a, b),
+    }
 }
 
 impl ModuleOps<Flex> for Flex {
@@ -86,8 +106,7 @@ impl ModuleOps<Flex> for Flex {
 
     // The two gradients of a 2D convolution, computed directly
     // (`conv2d_im2col`; burn's defaults are a transposed convolution and a
-    // convolution with the output gradient as its kernel). Half-precision
-    // types are computed in f32.
+    // convolution with the output gradient as its kernel).
     fn conv2d_x_backward(
         x: FloatTensor<Flex>,
         weight: FloatTensor<Flex>,
@@ -95,24 +114,9 @@ impl ModuleOps<Flex> for Flex {
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
         let x_shape = x.shape();
-        let grad = |w, dy| conv2d_im2col::conv2d_x_backward(&x_shape, w, dy, &options);
-        match weight.dtype() {
-            DType::F16 => cast_from_f32(
-                grad(
-                    cast_to_f32(weight, f16::to_f32),
-                    cast_to_f32(output_grad, f16::to_f32),
-                ),
-                f16::from_f32,
-            ),
-            DType::BF16 => cast_from_f32(
-                grad(
-                    cast_to_f32(weight, bf16::to_f32),
-                    cast_to_f32(output_grad, bf16::to_f32),
-                ),
-                bf16::from_f32,
-            ),
-            _ => grad(weight, output_grad),
-        }
+        in_f32(weight, output_grad, |w, dy| {
+            conv2d_im2col::conv2d_x_backward(&x_shape, w, dy, &options)
+        })
     }
 
     fn conv2d_weight_backward(
@@ -122,24 +126,9 @@ impl ModuleOps<Flex> for Flex {
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
         let w_shape = weight.shape();
-        let grad = |x, dy| conv2d_im2col::conv2d_weight_backward(x, dy, &w_shape, &options);
-        match x.dtype() {
-            DType::F16 => cast_from_f32(
-                grad(
-                    cast_to_f32(x, f16::to_f32),
-                    cast_to_f32(output_grad, f16::to_f32),
-                ),
-                f16::from_f32,
-            ),
-            DType::BF16 => cast_from_f32(
-                grad(
-                    cast_to_f32(x, bf16::to_f32),
-                    cast_to_f32(output_grad, bf16::to_f32),
-                ),
-                bf16::from_f32,
-            ),
-            _ => grad(x, output_grad),
-        }
+        in_f32(x, output_grad, |x, dy| {
+            conv2d_im2col::conv2d_weight_backward(x, dy, &w_shape, &options)
+        })
     }
 
     fn deform_conv2d(
