@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # A federation on this machine: Flower's SuperLink and one SuperNode per
-# hospital on loopback, each hospital with its own phantom cases (its own
-# generator seed, detector contrast, noise and share of malignant lesions),
+# hospital on loopback. Each hospital has its own EDC database, whose
+# retrospective arm holds complete phantom cases (its own generator seed,
+# detector contrast, noise and share of malignant lesions) entered by
+# `osteo-edc demo retrospective`; its SuperNode trains on what
+# `model dataset export` takes out of that database. The federation is
 # trained with FedAvg and FedProx through the real Flower processes, and
 # compared with each site trained alone, with centralised training on the
 # union, and with leave-one-site-out federations. Everything it starts, it
 # stops. docs/federated.md shows a run's figures.
 #
-#   scripts/fl-demo.sh [--sites N] [--rounds R] [--cases C] [--size S] [--out DIR] [--only fedavg]
+#   scripts/fl-demo.sh [--sites N] [--rounds R] [--epochs E] [--cases C] [--size S]
+#                      [--seed K] [--out DIR] [--only fedavg]
+#
+# R rounds of E local epochs (default 5 × 2); single-site and centralised
+# training get R × E epochs. --seed K draws other cases (each site's
+# generator seeds move by 1000·K) and other first weights (seed 42 + K).
 #
 # Needs the osteo-edc binary (OSTEO_EDC_BIN, default target/release, else
 # target/debug) and Flower in a virtual environment (OSTEO_FLOWER_VENV,
@@ -17,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-sites=3 rounds=5 cases=160 size=64 epochs=1 out=target/fl-demo only=all
+sites=3 rounds=5 cases=160 size=64 epochs=2 seed=0 out=target/fl-demo only=all
 while [ $# -gt 0 ]; do
     case "$1" in
         --sites) sites=$2; shift 2 ;;
@@ -25,14 +33,18 @@ while [ $# -gt 0 ]; do
         --cases) cases=$2; shift 2 ;;
         --size) size=$2; shift 2 ;;
         --epochs) epochs=$2; shift 2 ;;
+        --seed) seed=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 case "$only" in all|fedavg) ;; *) echo "--only takes fedavg" >&2; exit 2 ;; esac
 [ "$sites" -ge 2 ] && [ "$sites" -le 3 ] || { echo "--sites must be 2 or 3" >&2; exit 2; }
+for v in rounds epochs cases size seed; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || { echo "--$v takes a whole number" >&2; exit 2; }
+done
 
 bin=${OSTEO_EDC_BIN:-}
 if [ -z "$bin" ]; then
@@ -45,6 +57,8 @@ venv=${OSTEO_FLOWER_VENV:-$root/target/tools/flower}
 [ -x "$venv/bin/flower-superlink" ] || { echo "no Flower in $venv: run scripts/ensure-tools.sh or set OSTEO_FLOWER_VENV" >&2; exit 2; }
 export PATH="$venv/bin:$PATH"
 export OSTEO_EDC_BIN=$bin
+# Each hospital's EDC is its own SQLite database in its own folder.
+unset DATABASE_URL OSTEO_AUDIT_KEY
 
 rm -rf "$out"
 mkdir -p "$out"
@@ -90,17 +104,25 @@ names=(A B C)
 contrast=(1.0 0.7 1.3)
 noise=(0.0 0.06 0.03)
 share=(0.4 0.25 0.6)
-say "making $sites sites of $cases phantom cases each (and a test set of $((cases / 2)))"
+# Each site's training set comes out of its own EDC: a new demonstration
+# database whose retrospective arm holds C complete cases (read, pathology
+# entered and signed), exported by the coordinator as any study's is. The
+# test set, the same site's next C/2 patients, judges every model and is
+# never trained on.
+say "making $sites hospitals' EDCs of $cases complete retrospective phantom cases each (and a test set of $((cases / 2)) patients per site)"
 for i in $(seq 0 $((sites - 1))); do
-    for part in train test; do
-        n=$cases seed=$((100 + i))
-        [ "$part" = test ] && n=$((cases / 2)) seed=$((200 + i))
-        "$bin" model phantoms --n "$n" --seed "$seed" --width "$size" --height "$((size * 5 / 4))" \
-            --contrast "${contrast[$i]}" --site-noise "${noise[$i]}" --malignant-share "${share[$i]}" \
-            --out "$out/site-${names[$i]}/$part" >/dev/null
-    done
+    site=$out/site-${names[$i]}
+    mkdir -p "$site"
+    draw=(--width "$size" --height "$((size * 5 / 4))" --contrast "${contrast[$i]}"
+        --site-noise "${noise[$i]}" --malignant-share "${share[$i]}")
+    "$bin" --data-dir "$site/edc" demo retrospective --n "$cases" --seed $((1000 * seed + 100 + i)) "${draw[@]}" >"$site/edc.json"
+    "$bin" --data-dir "$site/edc" model dataset export --out "$site/train" --as coordinator \
+        --intermediate excluded >/dev/null
+    "$bin" model phantoms --n $((cases / 2)) --seed $((1000 * seed + 200 + i)) "${draw[@]}" --out "$site/test" >/dev/null
+    say "  site ${names[$i]}: $(grep -c '^DR-' "$site/train/manifest.csv") cases exported from $site/edc"
 done
 # The union of the sites (centralised training) and of their test sets.
+# A site's exported training set keeps its views under images/.
 union() { # union PART DIR
     mkdir -p "$2"
     "$venv/bin/python" - "$out" "$1" "$2" "$sites" <<'EOF'
@@ -108,8 +130,9 @@ import csv, os, sys
 out, part, dest, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 rows, fields = [], None
 for name in "ABC"[:n]:
-    src = os.path.join(out, f"site-{name}", part)
-    with open(os.path.join(src, "manifest.csv"), newline="") as f:
+    folder = os.path.join(out, f"site-{name}", part)
+    src = os.path.join(folder, "images") if part == "train" else folder
+    with open(os.path.join(folder, "manifest.csv"), newline="") as f:
         r = csv.DictReader(f)
         fields = r.fieldnames
         for row in r:
@@ -188,7 +211,7 @@ start_nodes() { # start_nodes SITE_INDEX...
         mkdir -p "$out/site-$name/work"
         flower-supernode --root-certificates "$pki/ca.crt" --auth-supernode-private-key "$pki/site-$name" \
             --superlink "127.0.0.1:$link_port" --port "$port" \
-            --node-config "manifest=\"$out/site-$name/train/manifest.csv\" images=\"$out/site-$name/train\" work-dir=\"$out/site-$name/work\"" \
+            --node-config "manifest=\"$out/site-$name/train/manifest.csv\" images=\"$out/site-$name/train/images\" work-dir=\"$out/site-$name/work\"" \
             >>"$out/site-$name/supernode.log" 2>&1 &
         node_pids+=($!)
         pids+=($!)
@@ -206,7 +229,7 @@ federate() { # federate NAME STRATEGY MIN_NODES
     mkdir -p "$dir"
     say "$1: $2, $rounds rounds, $3 sites"
     flwr run "$root/federated" --stream --run-config \
-        "strategy=\"$2\" num-server-rounds=$rounds min-nodes=$3 local-epochs=$epochs image-size=$size channels=\"8,16,32\" learning-rate=0.002 batch-size=8 out-dir=\"$dir\" osteo-edc=\"$bin\"" \
+        "strategy=\"$2\" num-server-rounds=$rounds min-nodes=$3 local-epochs=$epochs seed=$((42 + seed)) image-size=$size channels=\"8,16,32\" learning-rate=0.002 batch-size=8 out-dir=\"$dir\" osteo-edc=\"$bin\"" \
         >"$dir/flwr.log" 2>&1 &
     local run=$! shown=0 now name=$1
     pids+=("$run")
@@ -246,7 +269,7 @@ stop_all
 say "the FedAvg global model as a model directory ($out/model)"
 "$bin" model fl-finish --in "$out/runs/fedavg/global.safetensors" \
     --federation-metrics "$out/runs/fedavg/metrics.json" \
-    --manifest "$out/site-A/train/manifest.csv" --images "$out/site-A/train" --demo --out "$out/model" >/dev/null
+    --manifest "$out/site-A/train/manifest.csv" --images "$out/site-A/train/images" --demo --out "$out/model" >/dev/null
 "$bin" model card --model "$out/model" >"$out/model-card.json"
 
 # --------------------------------------------------- single site, centralised
@@ -260,7 +283,7 @@ local_only() { # local_only NAME MANIFEST IMAGES
 if [ "$only" = all ]; then
     for i in $all_sites; do
         say "site ${names[$i]} alone"
-        local_only "alone-${names[$i]}" "$out/site-${names[$i]}/train/manifest.csv" "$out/site-${names[$i]}/train"
+        local_only "alone-${names[$i]}" "$out/site-${names[$i]}/train/manifest.csv" "$out/site-${names[$i]}/train/images"
     done
     say "centralised on the union"
     local_only centralised "$out/union/train/manifest.csv" "$out/union/train"

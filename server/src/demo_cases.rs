@@ -16,9 +16,13 @@
 
 use anyhow::Context;
 use osteo_model::phantom::{self, PhantomCase, PhantomConfig};
+use osteo_trial::accounts::SigningSecret;
 use osteo_trial::audit::Principal;
-use osteo_trial::case::crf::ClinicalCrf;
-use osteo_trial::domain::AuditSource;
+use osteo_trial::case::bonerads::{Features, Margin, Periosteal};
+use osteo_trial::case::crf::{ClinicalCrf, ErosionDepth};
+use osteo_trial::case::pathology::{Behaviour, Entity, PathologyInput, Procedure, WHO_2020};
+use osteo_trial::case::{self, Call, CaseError, ReadInput, SignatureMeaning};
+use osteo_trial::domain::{AuditSource, CaseId};
 use osteo_trial::screening::{self, Arm, Outcome, ScreeningInput};
 use osteo_trial::store::Db;
 
@@ -40,6 +44,9 @@ fn config() -> PhantomConfig {
     }
 }
 
+/// The Bone-RADS rule table the phantoms are scored with.
+const RULE_TABLE: &str = "acr-2023-stm4";
+
 /// The pixel spacing the phantoms' files declare, in millimetres.
 const PIXEL_MM: f64 = 0.2;
 
@@ -51,62 +58,21 @@ pub async fn seed(
     limits: &Limits,
     n: usize,
 ) -> anyhow::Result<Vec<String>> {
-    let coordinator = osteo_trial::accounts::find_by_username(db, "coordinator")
-        .await?
-        .context("the demo cases need the demo coordinator's account")?;
-    let by = Principal {
-        user_id: Some(coordinator.id),
-        name: coordinator.username.clone(),
-        role: coordinator.role,
-        source: AuditSource::System,
-    };
-    let today = chrono::NaiveDate::parse_from_str(&screening::latest_screening_date(), "%Y-%m-%d")
-        .context("today's date")?
-        - chrono::Duration::days(1);
+    let by = demo_account(db, "coordinator", AuditSource::System).await?;
     let mut numbers = Vec::with_capacity(n);
-    for (i, case) in phantom::generate(n, &config()).iter().enumerate() {
-        // Consecutive patients, a few days apart, the last one yesterday.
-        let screened = today - chrono::Duration::days(3 * (n - 1 - i) as i64);
-        let entry = screening::screen(
+    let cases = phantom::generate(n, &config());
+    for (case, screened) in cases.iter().zip(consecutive_days(n)?) {
+        let (number, case_id) = enrol(
             db,
+            store,
+            limits,
             &by,
-            ScreeningInput {
-                arm: Arm::Prospective,
-                screening_date: screened.format("%Y-%m-%d").to_string(),
-                inclusion_met: true,
-                exclusions: Vec::new(),
-                outcome: Outcome::Enrolled,
-                not_enrolled_reason: None,
-                comment: Some(format!(
-                    "demo case: synthetic radiograph phantom {} (seed {SEED})",
-                    case.case_id
-                )),
-            },
+            case,
+            Arm::Prospective,
+            screened,
+            &format!("seed {SEED}"),
         )
-        .await
-        .with_context(|| format!("screening demo case {}", case.case_id))?;
-        let number = entry
-            .study_number
-            .context("an enrolled screening has a study number")?;
-        let case_id = osteo_trial::case::find_case(db, &number)
-            .await?
-            .map(osteo_trial::domain::CaseId::new)
-            .with_context(|| format!("the case of {number}"))?;
-        for v in 0..case.views.len() {
-            let bytes = case.dicom(v).map_err(anyhow::Error::msg)?;
-            imaging::ingest(db, store, &by, case_id, bytes, None, limits.clone())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))
-                .with_context(|| format!("the radiographs of demo case {number}"))?;
-        }
-        osteo_trial::case::complete_images(db, &by, case_id)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("the radiographs of demo case {number}"))?;
-        osteo_trial::case::save_crf(db, &by, case_id, crf(case, screened)?, true, None)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("the CRF of demo case {number}"))?;
+        .await?;
         osteo_trial::case::assign_reader(db, &by, case_id, "radiologist")
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))
@@ -114,6 +80,263 @@ pub async fn seed(
         numbers.push(number);
     }
     Ok(numbers)
+}
+
+/// The signing passwords of the demo coordinator and the demo radiologist
+/// (their one-time passwords, known only to the command that just created
+/// the accounts).
+pub struct Signers<'a> {
+    pub coordinator: &'a str,
+    pub radiologist: &'a str,
+}
+
+/// Enrols `cases` (drawn with `drawn`, a description kept in each
+/// screening's comment) as **complete retrospective** cases of the
+/// demonstration study: a hospital's back catalogue, as
+/// `osteo-edc demo retrospective` makes it for the federated-learning demo.
+///
+/// Each case takes the retrospective arm's own path, through the same
+/// service functions as the pages: screened and enrolled by the demo
+/// coordinator, its frontal and lateral views stored through the upload's
+/// ingest, its clinical CRF completed; then the demo radiologist's read,
+/// the one [`read`] gives, saved and signed; then the pathology the
+/// phantom's label stands for ([`pathology`]) entered and signed by the
+/// coordinator. Every signature checks the account's password, as a
+/// signature on a page does. No model is ever run on these cases (the
+/// retrospective arm has no AI lock). Returns the study numbers.
+pub async fn seed_retrospective(
+    db: &Db,
+    store: &dyn ObjectStore,
+    limits: &Limits,
+    cases: &[PhantomCase],
+    drawn: &str,
+    signers: &Signers<'_>,
+) -> anyhow::Result<Vec<String>> {
+    let coordinator = demo_account(db, "coordinator", AuditSource::Cli).await?;
+    let radiologist = demo_account(db, "radiologist", AuditSource::Cli).await?;
+    // The phantoms' scores follow ACR 2023 with a soft-tissue mass at 4
+    // points: the demo investigator confirms that table before the first read.
+    if osteo_trial::study::settings(db)
+        .await?
+        .rule_version
+        .is_none()
+    {
+        let investigator = demo_account(db, "investigator", AuditSource::Cli).await?;
+        osteo_trial::study::confirm_rule_table(db, &investigator, RULE_TABLE)
+            .await
+            .map_err(|e| anyhow::anyhow!("confirming the Bone-RADS rule table: {e}"))?;
+    }
+    let coordinator_secret = SigningSecret::new(signers.coordinator, None);
+    let radiologist_secret = SigningSecret::new(signers.radiologist, None);
+    let mut numbers = Vec::with_capacity(cases.len());
+    for (i, (case, screened)) in cases.iter().zip(consecutive_days(cases.len())?).enumerate() {
+        let (number, case_id) = enrol(
+            db,
+            store,
+            limits,
+            &coordinator,
+            case,
+            Arm::Retrospective,
+            screened,
+            drawn,
+        )
+        .await?;
+        let step = |what: &'static str| {
+            let number = number.clone();
+            move |e: CaseError| anyhow::anyhow!("{number}: {what}: {e}")
+        };
+        case::assign_reader(db, &coordinator, case_id, "radiologist")
+            .await
+            .map_err(step("assigning the demo radiologist"))?;
+        case::save_read(db, &radiologist, case_id, read(case)?)
+            .await
+            .map_err(step("the read"))?;
+        case::sign_read(db, &radiologist, case_id, &radiologist_secret)
+            .await
+            .map_err(step("signing the read"))?;
+        case::enter_pathology(
+            db,
+            &coordinator,
+            case_id,
+            pathology(case, i, screened),
+            None,
+        )
+        .await
+        .map_err(step("the pathology"))?;
+        case::sign_pathology(
+            db,
+            &coordinator,
+            case_id,
+            SignatureMeaning::Author,
+            &coordinator_secret,
+        )
+        .await
+        .map_err(step("signing the pathology"))?;
+        numbers.push(number);
+    }
+    Ok(numbers)
+}
+
+/// A demo account acting from `source`.
+async fn demo_account(db: &Db, username: &str, source: AuditSource) -> anyhow::Result<Principal> {
+    let user = osteo_trial::accounts::find_by_username(db, username)
+        .await?
+        .with_context(|| format!("the demo cases need the demo account `{username}`"))?;
+    Ok(Principal {
+        user_id: Some(user.id),
+        name: user.username.clone(),
+        role: user.role,
+        source,
+    })
+}
+
+/// `n` consecutive screening days, three days apart, the last yesterday.
+fn consecutive_days(n: usize) -> anyhow::Result<impl Iterator<Item = chrono::NaiveDate>> {
+    let yesterday =
+        chrono::NaiveDate::parse_from_str(&screening::latest_screening_date(), "%Y-%m-%d")
+            .context("today's date")?
+            - chrono::Duration::days(1);
+    Ok((0..n).map(move |i| yesterday - chrono::Duration::days(3 * (n - 1 - i) as i64)))
+}
+
+/// Screens and enrols one phantom case in `arm` on `screened`, stores its
+/// views through the upload's ingest, marks them complete and completes its
+/// clinical CRF; returns its study number and id.
+#[allow(clippy::too_many_arguments)]
+async fn enrol(
+    db: &Db,
+    store: &dyn ObjectStore,
+    limits: &Limits,
+    by: &Principal,
+    case: &PhantomCase,
+    arm: Arm,
+    screened: chrono::NaiveDate,
+    drawn: &str,
+) -> anyhow::Result<(String, CaseId)> {
+    let entry = screening::screen(
+        db,
+        by,
+        ScreeningInput {
+            arm,
+            screening_date: screened.format("%Y-%m-%d").to_string(),
+            inclusion_met: true,
+            exclusions: Vec::new(),
+            outcome: Outcome::Enrolled,
+            not_enrolled_reason: None,
+            comment: Some(format!(
+                "demo case: synthetic radiograph phantom {} ({drawn})",
+                case.case_id
+            )),
+        },
+    )
+    .await
+    .with_context(|| format!("screening demo case {}", case.case_id))?;
+    let number = entry
+        .study_number
+        .context("an enrolled screening has a study number")?;
+    let case_id = case::find_case(db, &number)
+        .await?
+        .map(CaseId::new)
+        .with_context(|| format!("the case of {number}"))?;
+    for v in 0..case.views.len() {
+        let bytes = case.dicom(v).map_err(anyhow::Error::msg)?;
+        imaging::ingest(db, store, by, case_id, bytes, None, limits.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("the radiographs of demo case {number}"))?;
+    }
+    case::complete_images(db, by, case_id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("the radiographs of demo case {number}"))?;
+    case::save_crf(db, by, case_id, crf(case, screened)?, true, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("the CRF of demo case {number}"))?;
+    Ok((number, case_id))
+}
+
+/// The read of a phantom case: the features its Bone-RADS score was drawn
+/// from (the generator's reader grades the margin one step off a fifth of
+/// the time; that grade is recovered from the score), so that the study's
+/// ACR 2023 table gives the phantom's own points and category. The call
+/// and the likelihood follow the category.
+fn read(case: &PhantomCase) -> anyhow::Result<ReadInput> {
+    let c = &case.clinical;
+    let f = &case.features;
+    let fracture = c.pathological_fracture.unwrap_or(false);
+    let primary = c.known_primary_malignancy.unwrap_or(false);
+    let others = 4 * u8::from(f.periosteal_aggressive)
+        + 2 * u8::from(f.cortical_breach)
+        + 2 * u8::from(fracture)
+        + 4 * u8::from(f.soft_tissue_mass)
+        + 2 * u8::from(primary);
+    let points = c
+        .bone_rads_points
+        .with_context(|| format!("phantom {} has no Bone-RADS score", case.case_id))?
+        as u8;
+    let margin = match points.checked_sub(others) {
+        Some(1) => Margin::IA,
+        Some(3) => Margin::IB,
+        Some(5) => Margin::II,
+        Some(7) => Margin::IIIA,
+        _ => anyhow::bail!(
+            "phantom {}: Bone-RADS {points} points is not a margin grade plus its features",
+            case.case_id
+        ),
+    };
+    let category = c.bone_rads_category.unwrap_or(1);
+    Ok(ReadInput {
+        features: Features {
+            margin: Some(margin),
+            periosteal: if f.periosteal_aggressive {
+                Periosteal::Aggressive
+            } else {
+                Periosteal::None
+            },
+            endosteal_erosion: if f.cortical_breach {
+                ErosionDepth::OverTwoThirds
+            } else {
+                ErosionDepth::UnderOneThird
+            },
+            pathological_fracture: fracture,
+            soft_tissue_mass: f.soft_tissue_mass,
+            known_primary_malignancy: primary,
+        },
+        likelihood: [5, 5, 20, 60, 90][usize::from(category.min(4))],
+        call: if category >= 3 {
+            Call::Malignant
+        } else {
+            Call::Benign
+        },
+        comment: None,
+    })
+}
+
+/// The pathology a phantom's recorded label stands for: a benign or a
+/// malignant WHO 2020 entity (never an intermediate one, never an "other"
+/// entry), taken in turn by the case's place `i`, from a biopsy a week
+/// before the case was screened.
+fn pathology(case: &PhantomCase, i: usize, screened: chrono::NaiveDate) -> PathologyInput {
+    let behaviour = if case.label.is_malignant() {
+        Behaviour::Malignant3
+    } else {
+        Behaviour::Benign0
+    };
+    let entities: Vec<&Entity> = WHO_2020
+        .iter()
+        .filter(|e| e.behaviour == behaviour && !e.code.starts_with("other_"))
+        .collect();
+    PathologyInput {
+        entity: entities[i % entities.len()].code.to_owned(),
+        behaviour: Some(behaviour),
+        procedure: Procedure::Biopsy,
+        specimen_date: (screened - chrono::Duration::days(7))
+            .format("%Y-%m-%d")
+            .to_string(),
+        pathologist: "Demo Pathologist".to_owned(),
+        comment: Some(format!("synthetic phantom {}", case.case_id)),
+    }
 }
 
 /// The clinical CRF of a phantom case, as a coordinator would fill it from
@@ -171,5 +394,49 @@ mod tests {
             assert_eq!(crf.issues("2026-06-02"), Vec::new(), "{}", case.case_id);
             assert!(crf.bone.is_some() && crf.size_mm.is_some_and(|s| s >= 1));
         }
+    }
+
+    /// The read of a drawn case scores, with the study's ACR 2023 table,
+    /// the points and category the generator gave it, so that the exported
+    /// training set carries the same Bone-RADS as a phantom folder; and its
+    /// pathology passes the checks and stands for its label.
+    #[test]
+    fn a_phantoms_read_and_pathology_are_its_own() {
+        let table = osteo_trial::case::bonerads::RuleTable::defaults()
+            .into_iter()
+            .find(|(v, _)| *v == RULE_TABLE)
+            .expect("the table")
+            .1;
+        let screened = chrono::NaiveDate::from_ymd_opt(2026, 6, 1).expect("date");
+        // Small views: the read and the pathology follow the drawn
+        // features and label, not the pixels.
+        let small = PhantomConfig {
+            width: 48,
+            height: 64,
+            seed: 7,
+            ..PhantomConfig::default()
+        };
+        let cases = phantom::generate(200, &small);
+        let mut entities = std::collections::BTreeSet::new();
+        for (i, case) in cases.iter().enumerate() {
+            let read = read(case).expect("a read");
+            let score = table.score(&read.features);
+            assert_eq!(
+                score.points.map(f32::from),
+                case.clinical.bone_rads_points,
+                "{}",
+                case.case_id
+            );
+            assert_eq!(Some(score.category), case.clinical.bone_rads_category);
+            let p = pathology(case, i, screened)
+                .check("2026-06-02")
+                .expect("valid pathology");
+            assert_eq!(
+                p.tier == osteo_trial::case::pathology::Tier::Malignant,
+                case.label.is_malignant()
+            );
+            entities.insert(p.entity);
+        }
+        assert!(entities.len() > 4, "the entities vary: {entities:?}");
     }
 }

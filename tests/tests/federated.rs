@@ -79,7 +79,8 @@ fn two_hospitals_federate_through_flower_and_the_global_model_is_their_example_w
     let run = Command::new("bash")
         .arg(repo().join("scripts/fl-demo.sh"))
         .args([
-            "--sites", "2", "--rounds", "2", "--cases", "24", "--size", "32", "--only", "fedavg",
+            "--sites", "2", "--rounds", "2", "--epochs", "1", "--cases", "24", "--size", "32",
+            "--only", "fedavg",
         ])
         .arg("--out")
         .arg(&out)
@@ -109,6 +110,24 @@ fn two_hospitals_federate_through_flower_and_the_global_model_is_their_example_w
     // Both hospitals loaded the round's global weights: each wrote what it
     // received in round 2, and that is the coordinator's model after round 1.
     let sites = [out.join("site-A"), out.join("site-B")];
+    // Each hospital trained on what its own EDC's retrospective arm exported.
+    for site in &sites {
+        let edc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(site.join("edc.json")).unwrap()).unwrap();
+        assert_eq!(edc["complete_cases"], 24, "{edc}");
+        let exported = osteo_model::manifest::read(&site.join("train/manifest.csv")).unwrap();
+        let ids: Vec<&str> = exported.iter().map(|r| r.case_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            edc["study_numbers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect::<Vec<_>>()
+        );
+        assert!(site.join("edc/osteo-edc.db").exists());
+    }
     for site in &sites {
         assert_eq!(
             tensors(&site.join("work/global.safetensors")),

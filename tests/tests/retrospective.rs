@@ -437,3 +437,176 @@ async fn the_retrospective_arm_is_exported_and_trained_on_with_its_hash_and_stud
         6
     );
 }
+
+/// `osteo-edc` on its own data directory, on SQLite whatever the app's
+/// database is (the command makes a new one).
+fn run_in(data_dir: &std::path::Path, args: &[&str]) -> Output {
+    std::process::Command::new(osteo_tests::binary())
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("OSTEO_AUDIT_KEY")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// `demo retrospective` makes a hospital's EDC without a browser (the
+/// federated-learning demo's sites): a new demonstration database whose
+/// retrospective arm holds complete phantom cases, each read and signed,
+/// its pathology entered and signed, all audited as the demo accounts from
+/// the command line, and exported as the same cases the generator drew. It
+/// is refused, changing nothing, on bad options and on a database that
+/// already holds a study.
+#[tokio::test]
+async fn demo_retrospective_fills_a_new_sites_edc_with_complete_cases_and_refuses_an_existing_study(
+) {
+    let app = spawn_app().await;
+    let cases_in = |db: &osteo_trial::store::Db| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM cases")
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+        }
+    };
+    let before = cases_in(&app.db).await;
+    const DRAW: [&str; 12] = [
+        "--width",
+        "64",
+        "--height",
+        "80",
+        "--seed",
+        "9",
+        "--label-noise",
+        "0",
+        "--malignant-share",
+        "0.5",
+        "--contrast",
+        "0.8",
+    ];
+    fn with<'a>(first: &[&'a str]) -> Vec<&'a str> {
+        first.iter().copied().chain(DRAW).collect()
+    }
+    let refused = run(&app, &with(&["demo", "retrospective", "--n", "3"]));
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("already holds a study"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(cases_in(&app.db).await, before, "nothing enrolled");
+
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    for bad in [
+        with(&["demo", "retrospective", "--n", "0"]),
+        with(&["demo", "retrospective", "--n", "3", "--site-noise", "2"]),
+    ] {
+        let out = run_in(&site, &bad);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(!site.exists(), "a refused command makes no database");
+    }
+
+    let out = run_in(&site, &with(&["demo", "retrospective", "--n", "6"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(made["complete_cases"], 6, "{made}");
+    assert_eq!(made["study_numbers"][0], "DR-0001");
+    assert!(made["one_time_passwords"]["coordinator"].is_string());
+
+    let url = osteo_server::config::default_database_url(&site);
+    let db = osteo_trial::store::Db::connect(&url).await.unwrap();
+    let rows: Vec<(String, String)> = sqlx::query("SELECT state, arm FROM cases")
+        .fetch_all(db.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("state"), r.get("arm")))
+        .collect();
+    assert_eq!(rows, vec![("complete".into(), "retrospective".into()); 6]);
+    for (entity, signer) in [("read", "radiologist"), ("pathology", "coordinator")] {
+        let signed: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM signatures s JOIN users u ON u.id = s.user_id \
+             WHERE s.entity = $1 AND u.username = $2 AND s.voided_at IS NULL",
+        )
+        .bind(entity)
+        .bind(signer)
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        assert_eq!(signed, 6, "{entity} signed by {signer}");
+        let reauthenticated: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'signature.reauthenticated' \
+             AND actor = $1 AND source = 'cli'",
+        )
+        .bind(signer)
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            reauthenticated, 6,
+            "each signature checked {signer}'s password"
+        );
+    }
+    let predictions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM predictions")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        predictions, 0,
+        "the model never runs on a retrospective case"
+    );
+    let verified = run_in(&site, &["audit", "verify"]);
+    assert!(verified.status.success(), "{}", text(&verified));
+
+    // The exported training set is the generator's draw: labels, CRF
+    // fields and the read's Bone-RADS as a phantom folder has them.
+    let phantoms = dir.path().join("phantoms");
+    let out = run_in(
+        &site,
+        &with(&[
+            "model",
+            "phantoms",
+            "--n",
+            "6",
+            "--out",
+            phantoms.to_str().unwrap(),
+        ]),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let export = dir.path().join("export");
+    let out = run_in(
+        &site,
+        &[
+            "model",
+            "dataset",
+            "export",
+            "--out",
+            export.to_str().unwrap(),
+            "--as",
+            "coordinator",
+            "--intermediate",
+            "excluded",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let drawn = osteo_model::manifest::read(&phantoms.join("manifest.csv")).unwrap();
+    let exported = osteo_model::manifest::read(&export.join("manifest.csv")).unwrap();
+    assert_eq!(exported.len(), 6);
+    for (e, d) in exported.iter().zip(&drawn) {
+        assert_eq!(
+            (e.label, &e.clinical),
+            (d.label, &d.clinical),
+            "{}",
+            d.case_id
+        );
+    }
+
+    // A second run on the same database is refused and enrols nothing.
+    let again = run_in(&site, &with(&["demo", "retrospective", "--n", "2"]));
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert_eq!(cases_in(&db).await, 6);
+}

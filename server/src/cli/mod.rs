@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod bench;
 pub mod dataset;
+pub mod demo;
 pub mod images;
 pub mod model;
 pub mod stats;
@@ -102,6 +103,9 @@ enum Command {
     /// The AI model: synthetic phantoms, training, evaluation, the model card, the demo model and a speed benchmark.
     #[command(subcommand)]
     Model(crate::cli::model::ModelCommand),
+    /// The demonstration study without a browser: `demo retrospective` makes a hospital's new demonstration database of complete retrospective phantom cases (the federated-learning demo's sites).
+    #[command(subcommand)]
+    Demo(crate::cli::demo::DemoCommand),
     /// Radiographs: check files before a study, render, de-identify, bulk import into cases, and the rendering benchmark.
     #[command(subcommand)]
     Images(crate::cli::images::ImagesCommand),
@@ -408,6 +412,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })
             })
             .await??;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(cmd) => {
+            let settings = cli.db.settings();
+            let open = async move {
+                let db = open_database(&settings).await?;
+                Ok((db, settings.data_dir.clone()))
+            };
+            let out = crate::cli::demo::run(cmd, open).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }

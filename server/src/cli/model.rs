@@ -229,6 +229,14 @@ pub struct PhantomArgs {
     /// Output folder (cases as <case>/frontal.dcm, lateral.dcm, masks as PNG, and manifest.csv).
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub draw: DrawArgs,
+}
+
+/// How phantoms are drawn: their size and a site's shift (shared by
+/// `model phantoms` and `demo retrospective`).
+#[derive(Args)]
+pub struct DrawArgs {
     /// Image width in pixels.
     #[arg(long, default_value_t = 192)]
     pub width: usize,
@@ -252,6 +260,43 @@ pub struct PhantomArgs {
     /// A site's case mix: share of cases drawn malignant (before label noise).
     #[arg(long, default_value_t = 0.4)]
     pub malignant_share: f64,
+}
+
+impl DrawArgs {
+    /// The generator's configuration for `n` cases from `seed`; a usage
+    /// error names the option out of range.
+    pub fn config(&self, n: usize, seed: u64) -> anyhow::Result<PhantomConfig> {
+        if n == 0 || self.width < 32 || self.height < 32 || self.width > 4096 || self.height > 4096
+        {
+            return Err(usage(
+                "--n must be at least 1 and the size between 32 and 4096 pixels",
+            ));
+        }
+        if !(0.0..=0.5).contains(&self.label_noise) {
+            return Err(usage("--label-noise must be between 0 and 0.5"));
+        }
+        if !(0.2..=3.0).contains(&self.contrast)
+            || !(0.0..=0.3).contains(&self.site_noise)
+            || !(0.05..=0.95).contains(&self.malignant_share)
+        {
+            return Err(usage(
+                "--contrast must be between 0.2 and 3, --site-noise between 0 and 0.3 and --malignant-share between 0.05 and 0.95",
+            ));
+        }
+        Ok(PhantomConfig {
+            width: self.width,
+            height: self.height,
+            label_noise: self.label_noise,
+            seed,
+            lesion: true,
+            realistic: self.realistic,
+            shift: phantom::SiteShift {
+                contrast: self.contrast,
+                noise: self.site_noise,
+                malignant_share: self.malignant_share,
+            },
+        })
+    }
 }
 
 #[derive(Args)]
@@ -360,35 +405,7 @@ pub fn run(
 ) -> anyhow::Result<Value> {
     match cmd {
         ModelCommand::Phantoms(a) => {
-            if a.n == 0 || a.width < 32 || a.height < 32 || a.width > 4096 || a.height > 4096 {
-                return Err(usage(
-                    "--n must be at least 1 and the size between 32 and 4096 pixels",
-                ));
-            }
-            if !(0.0..=0.5).contains(&a.label_noise) {
-                return Err(usage("--label-noise must be between 0 and 0.5"));
-            }
-            if !(0.2..=3.0).contains(&a.contrast)
-                || !(0.0..=0.3).contains(&a.site_noise)
-                || !(0.05..=0.95).contains(&a.malignant_share)
-            {
-                return Err(usage(
-                    "--contrast must be between 0.2 and 3, --site-noise between 0 and 0.3 and --malignant-share between 0.05 and 0.95",
-                ));
-            }
-            let cfg = PhantomConfig {
-                width: a.width,
-                height: a.height,
-                label_noise: a.label_noise,
-                seed: a.seed,
-                lesion: true,
-                realistic: a.realistic,
-                shift: phantom::SiteShift {
-                    contrast: a.contrast,
-                    noise: a.site_noise,
-                    malignant_share: a.malignant_share,
-                },
-            };
+            let cfg = a.draw.config(a.n, a.seed)?;
             let cases = phantom::write_set(a.n, &cfg, &a.out).map_err(anyhow::Error::msg)?;
             let malignant = cases.iter().filter(|c| c.label.is_malignant()).count();
             Ok(json!({
@@ -519,8 +536,11 @@ pub fn run(
                     .map_err(usage)?;
             Ok(serde_json::to_value(eval)?)
         }
-        // Read from the study before the blocking part (`export_from_study`).
-        ModelCommand::Dataset(DatasetCommand::Export(a)) => Ok(json!({ "out": a.out })),
+        // Answered by `export_from_study`, which reads the study first and
+        // never passes this command on.
+        ModelCommand::Dataset(DatasetCommand::Export(_)) => Err(anyhow::anyhow!(
+            "internal: `model dataset export` reads the study and is run by export_from_study"
+        )),
     }
 }
 
