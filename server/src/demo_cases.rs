@@ -13,6 +13,10 @@
 //! the demo radiologist's to record and sign; after it the model runs as on
 //! any case. Everything is audited with the system as its
 //! source, on behalf of the demo coordinator.
+//!
+//! [`seed_retrospective`] does the same for the retrospective arm, to the
+//! end (read and pathology signed): `osteo-edc demo retrospective` fills a
+//! new hospital's EDC with it for the federated-learning demo.
 
 use anyhow::Context;
 use osteo_model::phantom::{self, PhantomCase, PhantomConfig};
@@ -23,7 +27,7 @@ use osteo_trial::case::crf::{ClinicalCrf, ErosionDepth};
 use osteo_trial::case::pathology::{Behaviour, Entity, PathologyInput, Procedure, WHO_2020};
 use osteo_trial::case::{self, Call, CaseError, ReadInput, SignatureMeaning};
 use osteo_trial::domain::{AuditSource, CaseId};
-use osteo_trial::screening::{self, Arm, Outcome, ScreeningInput};
+use osteo_trial::screening::{self, Arm, ScreeningInput};
 use osteo_trial::store::Db;
 
 use crate::imaging::storage::ObjectStore;
@@ -190,13 +194,21 @@ async fn demo_account(db: &Db, username: &str, source: AuditSource) -> anyhow::R
     })
 }
 
-/// `n` consecutive screening days, three days apart, the last yesterday.
+/// `n` consecutive screening days, the last yesterday: three days apart,
+/// or closer when that would start before the study period (several
+/// patients a day for thousands of cases).
 fn consecutive_days(n: usize) -> anyhow::Result<impl Iterator<Item = chrono::NaiveDate>> {
-    let yesterday =
-        chrono::NaiveDate::parse_from_str(&screening::latest_screening_date(), "%Y-%m-%d")
-            .context("today's date")?
-            - chrono::Duration::days(1);
-    Ok((0..n).map(move |i| yesterday - chrono::Duration::days(3 * (n - 1 - i) as i64)))
+    let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").context("a date");
+    let yesterday = day(&screening::latest_screening_date())? - chrono::Duration::days(1);
+    let span = (yesterday - day(screening::STUDY_START)?).num_days().max(0);
+    let n64 = i64::try_from(n.max(1)).context("the number of cases")?;
+    // Patients per day and days between them, the first on or after the start.
+    let per_day = (n64 + span).div_euclid(span + 1).max(1);
+    let step = (span / n64.div_euclid(per_day).max(1)).clamp(0, 3);
+    Ok((0..n64).map(move |i| {
+        let back = (n64 - 1 - i).div_euclid(per_day) * step;
+        yesterday - chrono::Duration::days(back)
+    }))
 }
 
 /// Screens and enrols one phantom case in `arm` on `screened`, stores its
@@ -216,18 +228,14 @@ async fn enrol(
     let entry = screening::screen(
         db,
         by,
-        ScreeningInput {
+        ScreeningInput::enrolled(
             arm,
-            screening_date: screened.format("%Y-%m-%d").to_string(),
-            inclusion_met: true,
-            exclusions: Vec::new(),
-            outcome: Outcome::Enrolled,
-            not_enrolled_reason: None,
-            comment: Some(format!(
+            screened.format("%Y-%m-%d").to_string(),
+            Some(format!(
                 "demo case: synthetic radiograph phantom {} ({drawn})",
                 case.case_id
             )),
-        },
+        ),
     )
     .await
     .with_context(|| format!("screening demo case {}", case.case_id))?;
@@ -394,6 +402,37 @@ mod tests {
             assert_eq!(crf.issues("2026-06-02"), Vec::new(), "{}", case.case_id);
             assert!(crf.bone.is_some() && crf.size_mm.is_some_and(|s| s >= 1));
         }
+    }
+
+    /// Screening days run up to yesterday in order and never start before
+    /// the study period, however many cases there are.
+    #[test]
+    fn consecutive_days_fit_the_study_period() {
+        let start = chrono::NaiveDate::parse_from_str(screening::STUDY_START, "%Y-%m-%d")
+            .expect("the start");
+        for n in [1, 6, 160, 2_000, 20_000] {
+            let days: Vec<_> = consecutive_days(n).expect("days").collect();
+            assert_eq!(days.len(), n);
+            assert!(days.windows(2).all(|w| w[0] <= w[1]), "{n}: in order");
+            assert!(days[0] >= start, "{n}: {} is before the study", days[0]);
+            assert_eq!(
+                days[n - 1].format("%Y-%m-%d").to_string(),
+                (chrono::NaiveDate::parse_from_str(
+                    &screening::latest_screening_date(),
+                    "%Y-%m-%d"
+                )
+                .expect("today")
+                    - chrono::Duration::days(1))
+                .format("%Y-%m-%d")
+                .to_string()
+            );
+        }
+        let six: Vec<_> = consecutive_days(6).expect("days").collect();
+        assert_eq!(
+            (six[1] - six[0]).num_days(),
+            3,
+            "a few cases, three days apart"
+        );
     }
 
     /// The read of a drawn case scores, with the study's ACR 2023 table,

@@ -203,6 +203,22 @@ fn run(app: &TestApp, args: &[&str]) -> Output {
     osteo_tests::run_cli(app, args)
 }
 
+/// `model dataset export --out OUT --as USER --intermediate MAPPING`.
+fn export_args<'a>(out: &'a std::path::Path, user: &'a str, mapping: &'a str) -> [&'a str; 9] {
+    let out = out.to_str().unwrap();
+    [
+        "model",
+        "dataset",
+        "export",
+        "--out",
+        out,
+        "--as",
+        user,
+        "--intermediate",
+        mapping,
+    ]
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -298,22 +314,7 @@ async fn the_retrospective_arm_is_exported_and_trained_on_with_its_hash_and_stud
 
     // Only an account that may see pathology reads the arm.
     let export = dir.path().join("export");
-    let export_as = |user: &str, mapping: &str| {
-        run(
-            &app,
-            &[
-                "model",
-                "dataset",
-                "export",
-                "--out",
-                export.to_str().unwrap(),
-                "--as",
-                user,
-                "--intermediate",
-                mapping,
-            ],
-        )
-    };
+    let export_as = |user: &str, mapping: &str| run(&app, &export_args(&export, user, mapping));
     let refused = export_as("statistician", "as_malignant");
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
     assert!(
@@ -578,20 +579,7 @@ async fn demo_retrospective_fills_a_new_sites_edc_with_complete_cases_and_refuse
     );
     assert!(out.status.success(), "{}", text(&out));
     let export = dir.path().join("export");
-    let out = run_in(
-        &site,
-        &[
-            "model",
-            "dataset",
-            "export",
-            "--out",
-            export.to_str().unwrap(),
-            "--as",
-            "coordinator",
-            "--intermediate",
-            "excluded",
-        ],
-    );
+    let out = run_in(&site, &export_args(&export, "coordinator", "excluded"));
     assert!(out.status.success(), "{}", text(&out));
     let drawn = osteo_model::manifest::read(&phantoms.join("manifest.csv")).unwrap();
     let exported = osteo_model::manifest::read(&export.join("manifest.csv")).unwrap();

@@ -32,7 +32,7 @@ use clap::{Args, Subcommand};
 use osteo_trial::audit::Principal;
 use osteo_trial::case::crf::ClinicalCrf;
 use osteo_trial::domain::{AuditSource, CaseId};
-use osteo_trial::screening::{self, Arm, Outcome, ScreeningInput};
+use osteo_trial::screening::{self, Arm, ScreeningInput};
 use osteo_trial::store::Db;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -332,15 +332,7 @@ async fn seed(db: &Db, by: &Principal, n: u32) -> anyhow::Result<Vec<CaseId>> {
         let entry = screening::screen(
             db,
             by,
-            ScreeningInput {
-                arm,
-                screening_date: date.format("%Y-%m-%d").to_string(),
-                inclusion_met: true,
-                exclusions: Vec::new(),
-                outcome: Outcome::Enrolled,
-                not_enrolled_reason: None,
-                comment: None,
-            },
+            ScreeningInput::enrolled(arm, date.format("%Y-%m-%d").to_string(), None),
         )
         .await
         .with_context(|| format!("screening patient {i}"))?;

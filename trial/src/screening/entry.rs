@@ -157,6 +157,20 @@ pub struct ScreeningInput {
 pub const STUDY_START: &str = "2024-04-01";
 
 impl ScreeningInput {
+    /// An eligible patient (inclusion met, no exclusion) enrolled in `arm`
+    /// on `screening_date` (`YYYY-MM-DD`).
+    pub fn enrolled(arm: Arm, screening_date: String, comment: Option<String>) -> ScreeningInput {
+        ScreeningInput {
+            arm,
+            screening_date,
+            inclusion_met: true,
+            exclusions: Vec::new(),
+            outcome: Outcome::Enrolled,
+            not_enrolled_reason: None,
+            comment,
+        }
+    }
+
     /// The edit checks. `latest_allowed` is the last acceptable screening
     /// date (`YYYY-MM-DD`), today where the site is.
     pub fn check(mut self, latest_allowed: &str) -> Result<ScreeningInput, ScreeningError> {

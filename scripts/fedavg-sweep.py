@@ -1,0 +1,109 @@
+"""FedAvg without Flower, for choosing the demo's rounds, epochs and learning
+rate quickly: the same `osteo-edc model fl-init / fl-train / fl-evaluate`
+calls as the federation, with Flower's example-weighted mean done here in
+numpy. Not a federation (nothing travels; every site's folder is read on
+this machine); the federation itself is scripts/fl-demo.sh.
+
+    target/tools/flower/bin/python scripts/fedavg-sweep.py --root target/fl-demo \\
+        --rounds 5 --epochs 2 --seed 42 --central [--loso]
+
+ROOT is a folder that scripts/fl-demo.sh left: site-X/train (manifest.csv,
+images/), site-X/test and union/{train,test}. Prints the pooled test AUC per
+round, FedAvg's per-site and pooled AUC, and with --central the centralised
+model's (rounds × epochs epochs on the union); with --loso the
+leave-one-site-out federations against the other sites trained alone.
+"""
+import argparse
+import atexit
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import load_file, save_file
+
+p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+p.add_argument("--bin", default=os.environ.get("OSTEO_EDC_BIN", "target/release/osteo-edc"))
+p.add_argument("--root", required=True)
+p.add_argument("--rounds", type=int, default=5)
+p.add_argument("--epochs", type=int, default=2)
+p.add_argument("--lr", type=float, default=0.002)
+p.add_argument("--decay", type=float, default=1.0, help="learning rate × decay each round")
+p.add_argument("--seed", type=int, default=42, help="the first weights' seed")
+p.add_argument("--sites", default="A,B,C")
+p.add_argument("--central", action="store_true")
+p.add_argument("--loso", action="store_true")
+a = p.parse_args()
+R = a.root
+work = tempfile.mkdtemp(prefix="fedavg-sweep-")
+atexit.register(shutil.rmtree, work, True)
+
+
+def run(args):
+    r = subprocess.run([a.bin] + args, capture_output=True, text=True)
+    if r.returncode:
+        sys.exit(r.stderr)
+    return json.loads(r.stdout)
+
+
+def images(folder):
+    sub = os.path.join(folder, "images")
+    return sub if os.path.isdir(sub) else folder
+
+
+def auc(weights, folder):
+    return round(run(["model", "fl-evaluate", "--in", weights, "--manifest", f"{folder}/manifest.csv",
+                      "--images", images(folder), "--validation-share", "1"])["auc"], 3)
+
+
+def train(w_in, w_out, folder, epochs, lr, rnd):
+    return run(["model", "fl-train", "--in", w_in, "--out", w_out, "--manifest", f"{folder}/manifest.csv",
+                "--images", images(folder), "--epochs", str(epochs), "--learning-rate", str(lr),
+                "--batch-size", "8", "--round", str(rnd), "--seed", "42"])
+
+
+first = f"{work}/global-0.safetensors"
+run(["model", "fl-init", "--out", first, "--image-size", "64", "--channels", "8,16,32", "--seed", str(a.seed)])
+with safe_open(first, "np") as f:
+    meta = f.metadata()
+
+
+def fedavg(sites, name, each_round=None):
+    g = first
+    for r in range(1, a.rounds + 1):
+        lr = a.lr * a.decay ** (r - 1)
+        tensors, counts = [], []
+        for s in sites:
+            out = f"{work}/{name}-local-{s}.safetensors"
+            counts.append(train(g, out, f"{R}/site-{s}/train", a.epochs, lr, r)["num_examples"])
+            tensors.append(load_file(out))
+        total = sum(counts)
+        mean = {k: sum(n * t[k].astype(np.float64) for n, t in zip(counts, tensors)) / total for k in tensors[0]}
+        g = f"{work}/{name}-global-{r}.safetensors"
+        save_file({k: v.astype(np.float32) for k, v in mean.items()}, g, metadata=meta)
+        if each_round:
+            each_round(r, lr, g)
+    return g
+
+
+sites = a.sites.split(",")
+g = fedavg(sites, "fedavg", lambda r, lr, g: print(f"round {r} lr {lr:.5f} pooled {auc(g, f'{R}/union/test')}", flush=True))
+print("fedavg per-site", [auc(g, f"{R}/site-{s}/test") for s in sites], "pooled", auc(g, f"{R}/union/test"))
+if a.central:
+    c = f"{work}/central.safetensors"
+    train(first, c, f"{R}/union/train", a.rounds * a.epochs, a.lr, 1)
+    print("central per-site", [auc(c, f"{R}/site-{s}/test") for s in sites], "pooled", auc(c, f"{R}/union/test"))
+if a.loso:
+    alone = {}
+    for s in sites:
+        alone[s] = f"{work}/alone-{s}.safetensors"
+        train(first, alone[s], f"{R}/site-{s}/train", a.rounds * a.epochs, a.lr, 1)
+    for k in sites:
+        others = [s for s in sites if s != k]
+        fed = auc(fedavg(others, f"without-{k}"), f"{R}/site-{k}/test")
+        mean = sum(auc(alone[s], f"{R}/site-{k}/test") for s in others) / len(others)
+        print(f"without {k}: federation {fed}, other sites alone {mean:.3f}", "above" if fed > mean else "not above")
