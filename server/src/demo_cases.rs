@@ -186,12 +186,7 @@ async fn demo_account(db: &Db, username: &str, source: AuditSource) -> anyhow::R
     let user = osteo_trial::accounts::find_by_username(db, username)
         .await?
         .with_context(|| format!("the demo cases need the demo account `{username}`"))?;
-    Ok(Principal {
-        user_id: Some(user.id),
-        name: user.username.clone(),
-        role: user.role,
-        source,
-    })
+    Ok(user.principal(source))
 }
 
 /// `n` consecutive screening days, the last yesterday: three days apart,

@@ -15,7 +15,7 @@
 
 use super::model::DrawArgs;
 use super::usage_error;
-use crate::imaging::{self, storage::FileStore, Limits};
+use crate::imaging::{storage::FileStore, Limits};
 use clap::{Args, Subcommand};
 use osteo_trial::accounts;
 use osteo_trial::domain::StudyKind;
@@ -73,12 +73,7 @@ pub async fn run(
         radiologist: password("radiologist")?,
     };
     let store = FileStore::new(data_dir.join("objects"));
-    let limits = Limits {
-        parse_bound: imaging::parse_bound::ParseBound::this_binary(
-            imaging::parse_bound::DEFAULT_MEMORY_MIB,
-        ),
-        ..Limits::default()
-    };
+    let limits = Limits::command_line();
     let cases = osteo_model::phantom::generate(args.n, &cfg);
     let drawn = format!(
         "seed {}, contrast {}, site noise {}, malignant share {}",

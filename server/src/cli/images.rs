@@ -406,6 +406,7 @@ async fn import(
     )
     .await?;
     let store = FileStore::new(data_dir.join("objects"));
+    let limits = Limits::command_line();
     let mut cases: HashMap<String, Option<osteo_trial::domain::CaseId>> = HashMap::new();
     let (mut stored, mut refused) = (0, 0);
     for row in rows {
@@ -425,13 +426,7 @@ async fn import(
             (Some(id), Ok(bytes)) => {
                 let size = bytes.len();
                 let original = imaging::sha256_hex(&bytes);
-                let limits = Limits {
-                    parse_bound: imaging::parse_bound::ParseBound::this_binary(
-                        imaging::parse_bound::DEFAULT_MEMORY_MIB,
-                    ),
-                    ..Limits::default()
-                };
-                match imaging::ingest(&db, &store, &by, id, bytes, row.view, limits).await {
+                match imaging::ingest(&db, &store, &by, id, bytes, row.view, limits.clone()).await {
                     Ok(s) => Ok((s.image.sha256, s.image.view.to_string(), s.warnings)),
                     Err(e) => {
                         imaging::upload::audit_refusal(

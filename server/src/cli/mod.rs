@@ -63,6 +63,18 @@ struct DbArgs {
 }
 
 impl DbArgs {
+    /// Opens the database when awaited (for the commands that open it only
+    /// once their options are checked), with the data directory.
+    fn open_with_data_dir(
+        &self,
+    ) -> impl std::future::Future<Output = anyhow::Result<(Db, PathBuf)>> + use<> {
+        let settings = self.settings();
+        async move {
+            let db = open_database(&settings).await?;
+            Ok((db, settings.data_dir.clone()))
+        }
+    }
+
     fn url(&self) -> String {
         self.database_url
             .clone()
@@ -390,11 +402,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(cmd) => user(&cli.db, cmd).await,
         Command::Audit(cmd) => audit_cmd(&cli.db, cmd).await,
         Command::Model(mut cmd) => {
-            let settings = cli.db.settings();
-            let open = async move {
-                let db = open_database(&settings).await?;
-                Ok((db, settings.data_dir.clone()))
-            };
+            let open = cli.db.open_with_data_dir();
             if let Some(out) = crate::cli::model::export_from_study(&mut cmd, open).await? {
                 println!("{}", serde_json::to_string_pretty(&out)?);
                 return Ok(ExitCode::SUCCESS);
@@ -416,21 +424,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(cmd) => {
-            let settings = cli.db.settings();
-            let open = async move {
-                let db = open_database(&settings).await?;
-                Ok((db, settings.data_dir.clone()))
-            };
+            let open = cli.db.open_with_data_dir();
             let out = crate::cli::demo::run(cmd, open).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Images(cmd) => {
-            let settings = cli.db.settings();
-            let open = async move {
-                let db = open_database(&settings).await?;
-                Ok((db, settings.data_dir.clone()))
-            };
+            let open = cli.db.open_with_data_dir();
             crate::cli::images::run(cmd, open).await
         }
         Command::Stats(cmd) => {

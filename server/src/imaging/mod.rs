@@ -99,6 +99,18 @@ pub struct Limits {
     pub parse_bound: Option<parse_bound::ParseBound>,
 }
 
+impl Limits {
+    /// The limits of the command line's imports: the defaults, each file
+    /// read in a child process of this binary under the default memory
+    /// bound, as the server does.
+    pub fn command_line() -> Limits {
+        Limits {
+            parse_bound: parse_bound::ParseBound::this_binary(parse_bound::DEFAULT_MEMORY_MIB),
+            ..Limits::default()
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
