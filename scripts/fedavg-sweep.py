@@ -37,6 +37,7 @@ p.add_argument("--seed", type=int, default=42, help="the first weights' seed")
 p.add_argument("--sites", default="A,B,C")
 p.add_argument("--central", action="store_true")
 p.add_argument("--loso", action="store_true")
+p.add_argument("--test", default="test", help="each site's test folder under site-X (default test)")
 a = p.parse_args()
 R = a.root
 work = tempfile.mkdtemp(prefix="fedavg-sweep-")
@@ -92,11 +93,11 @@ def fedavg(sites, name, each_round=None):
 
 sites = a.sites.split(",")
 g = fedavg(sites, "fedavg", lambda r, lr, g: print(f"round {r} lr {lr:.5f} pooled {auc(g, f'{R}/union/test')}", flush=True))
-print("fedavg per-site", [auc(g, f"{R}/site-{s}/test") for s in sites], "pooled", auc(g, f"{R}/union/test"))
+print("fedavg per-site", [auc(g, f"{R}/site-{s}/{a.test}") for s in sites], "pooled", auc(g, f"{R}/union/test"))
 if a.central:
     c = f"{work}/central.safetensors"
     train(first, c, f"{R}/union/train", a.rounds * a.epochs, a.lr, 1)
-    print("central per-site", [auc(c, f"{R}/site-{s}/test") for s in sites], "pooled", auc(c, f"{R}/union/test"))
+    print("central per-site", [auc(c, f"{R}/site-{s}/{a.test}") for s in sites], "pooled", auc(c, f"{R}/union/test"))
 if a.loso:
     alone = {}
     for s in sites:
@@ -104,6 +105,6 @@ if a.loso:
         train(first, alone[s], f"{R}/site-{s}/train", a.rounds * a.epochs, a.lr, 1)
     for k in sites:
         others = [s for s in sites if s != k]
-        fed = auc(fedavg(others, f"without-{k}"), f"{R}/site-{k}/test")
-        mean = sum(auc(alone[s], f"{R}/site-{k}/test") for s in others) / len(others)
+        fed = auc(fedavg(others, f"without-{k}"), f"{R}/site-{k}/{a.test}")
+        mean = sum(auc(alone[s], f"{R}/site-{k}/{a.test}") for s in others) / len(others)
         print(f"without {k}: federation {fed}, other sites alone {mean:.3f}", "above" if fed > mean else "not above")

@@ -11,11 +11,16 @@
 # stops. docs/federated.md shows a run's figures.
 #
 #   scripts/fl-demo.sh [--sites N] [--rounds R] [--epochs E] [--cases C] [--size S]
-#                      [--seed K] [--out DIR] [--only fedavg]
+#                      [--test-cases T] [--realistic] [--seed K] [--out DIR] [--only fedavg|data]
 #
 # R rounds of E local epochs (default 5 × 2); single-site and centralised
-# training get R × E epochs. --seed K draws other cases (each site's
-# generator seeds move by 1000·K) and other first weights (seed 42 + K).
+# training get R × E epochs. Each hospital trains on C cases (default 160)
+# and every model is judged on each hospital's next T patients (default
+# 1000: an AUC near 0.95 then has a standard error near 0.01). --realistic
+# draws the phantoms with texture, soft tissue and collimation. --seed K
+# draws other cases (each site's generator seeds move by 1000·K) and other
+# first weights (seed 42 + K). --only data makes the hospitals' EDCs,
+# exports and test sets and stops (for scripts/fedavg-sweep.py).
 #
 # Needs the osteo-edc binary (OSTEO_EDC_BIN, default target/release, else
 # target/debug) and Flower in a virtual environment (OSTEO_FLOWER_VENV,
@@ -25,25 +30,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-sites=3 rounds=5 cases=160 size=64 epochs=2 seed=0 out=target/fl-demo only=all
+sites=3 rounds=5 cases=160 size=64 epochs=2 seed=0 out=target/fl-demo only=all test_cases=1000 realistic=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --sites) sites=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --cases) cases=$2; shift 2 ;;
+        --test-cases) test_cases=$2; shift 2 ;;
+        --realistic) realistic=(--realistic); shift ;;
         --size) size=$2; shift 2 ;;
         --epochs) epochs=$2; shift 2 ;;
         --seed) seed=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-case "$only" in all|fedavg) ;; *) echo "--only takes fedavg" >&2; exit 2 ;; esac
+case "$only" in all|fedavg|data) ;; *) echo "--only takes fedavg or data" >&2; exit 2 ;; esac
 [ "$sites" -ge 2 ] && [ "$sites" -le 3 ] || { echo "--sites must be 2 or 3" >&2; exit 2; }
-for v in rounds epochs cases size seed; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || { echo "--$v takes a whole number" >&2; exit 2; }
+for v in rounds epochs cases size seed test_cases; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || { echo "--${v/_/-} takes a whole number" >&2; exit 2; }
 done
 
 bin=${OSTEO_EDC_BIN:-}
@@ -107,18 +114,18 @@ share=(0.4 0.25 0.6)
 # Each site's training set comes out of its own EDC: a new demonstration
 # database whose retrospective arm holds C complete cases (read, pathology
 # entered and signed), exported by the coordinator as any study's is. The
-# test set, the same site's next C/2 patients, judges every model and is
+# test set, the same site's next T patients, judges every model and is
 # never trained on.
-say "making $sites hospitals' EDCs of $cases complete retrospective phantom cases each (and a test set of $((cases / 2)) patients per site)"
+say "making $sites hospitals' EDCs of $cases complete retrospective phantom cases each (and a test set of $test_cases patients per site)"
 for i in $(seq 0 $((sites - 1))); do
     site=$out/site-${names[$i]}
     mkdir -p "$site"
     draw=(--width "$size" --height "$((size * 5 / 4))" --contrast "${contrast[$i]}"
-        --site-noise "${noise[$i]}" --malignant-share "${share[$i]}")
+        --site-noise "${noise[$i]}" --malignant-share "${share[$i]}" "${realistic[@]}")
     "$bin" --data-dir "$site/edc" demo retrospective --n "$cases" --seed $((1000 * seed + 100 + i)) "${draw[@]}" >"$site/edc.json"
     "$bin" --data-dir "$site/edc" model dataset export --out "$site/train" --as coordinator \
         --intermediate excluded >/dev/null
-    "$bin" model phantoms --n $((cases / 2)) --seed $((1000 * seed + 200 + i)) "${draw[@]}" --out "$site/test" >/dev/null
+    "$bin" model phantoms --n "$test_cases" --seed $((1000 * seed + 200 + i)) "${draw[@]}" --out "$site/test" >/dev/null
     say "  site ${names[$i]}: $(grep -c '^DR-' "$site/train/manifest.csv") cases exported from $site/edc"
 done
 # The union of the sites (centralised training) and of their test sets.
@@ -150,6 +157,10 @@ EOF
 }
 union train "$out/union/train"
 union test "$out/union/test"
+if [ "$only" = data ]; then
+    say "the sites' data are in $out (--only data: no federation)"
+    exit 0
+fi
 
 # ------------------------------------------------------------- the federation
 # As a deployment is secured (docs/federated.md): the federation's own CA
@@ -307,15 +318,52 @@ say "judging every model on every site's test set"
         printf '\t%.3f\n' "$(auc "$out/runs/$m.safetensors" "$out/union/test")"
     done
 } >"$out/auc.tsv"
+# Leave one site out: on the held-out site's patients, the federation of the
+# others against the mean of those sites alone, with the difference's 95%
+# confidence interval from DeLong's covariances (`stats compare` on each
+# pair of models' scores for the same patients).
 if [ "$only" = all ]; then
     {
-        printf 'held-out site\tfederation without it\tmean of the other sites alone\n'
+        printf 'held-out site\tfederation without it\tmean of the other sites alone\tdifference\t95%% CI\n'
         for k in $all_sites; do
             test=$out/site-${names[$k]}/test
-            loso=$(auc "$out/runs/without-${names[$k]}/global.safetensors" "$test")
-            alone=$(for i in $all_sites; do if [ "$i" != "$k" ]; then auc "$out/runs/alone-${names[$i]}.safetensors" "$test"; fi; done \
-                | "$venv/bin/python" -c 'import sys; v=[float(x) for x in sys.stdin]; print(sum(v)/len(v))')
-            printf '%s\t%.3f\t%.3f\n' "${names[$k]}" "$loso" "$alone"
+            cmp=$out/runs/held-out-${names[$k]}
+            mkdir -p "$cmp"
+            models=("without-${names[$k]}/global")
+            for i in $all_sites; do if [ "$i" != "$k" ]; then models+=("alone-${names[$i]}"); fi; done
+            for m in "${models[@]}"; do
+                "$bin" model fl-evaluate --in "$out/runs/$m.safetensors" --manifest "$test/manifest.csv" \
+                    --images "$test" --validation-share 1 --scores "$cmp/${m%/global}.csv" >/dev/null
+            done
+            "$venv/bin/python" - "$bin" "$cmp" "${names[$k]}" "${models[@]%/global}" <<'EOF'
+import csv, itertools, json, math, os, subprocess, sys
+binary, folder, site, models = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+rows = {}
+for m in models:
+    with open(os.path.join(folder, m + ".csv"), newline="") as f:
+        for r in csv.DictReader(f):
+            rows.setdefault(r["case_id"], {"case_id": r["case_id"], "label": r["label"]})[m] = r["score"]
+joined = os.path.join(folder, "scores.csv")
+with open(joined, "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=["case_id", "label"] + models)
+    w.writeheader()
+    w.writerows(rows.values())
+auc, cov = {}, {}
+for a, b in itertools.combinations(models, 2):
+    r = subprocess.run([binary, "stats", "compare", "--csv", joined, "--truth", "label", "--positive", "1",
+                        "--score", a, "--score", b], capture_output=True, text=True, check=True)
+    c = json.loads(r.stdout)
+    auc[a], auc[b] = c["auc1"], c["auc2"]
+    cov[a, a], cov[b, b], cov[a, b] = c["delong_var1"], c["delong_var2"], c["delong_cov"]
+    cov[b, a] = cov[a, b]
+# The federation minus the mean of the m sites alone: weights 1 and -1/m.
+weight = {models[0]: 1.0, **{m: -1.0 / (len(models) - 1) for m in models[1:]}}
+diff = sum(weight[m] * auc[m] for m in models)
+se = math.sqrt(max(0.0, sum(weight[a] * weight[b] * cov[a, b] for a in models for b in models)))
+alone = sum(auc[m] for m in models[1:]) / (len(models) - 1)
+z = 1.959964
+print(f"{site}\t{auc[models[0]]:.3f}\t{alone:.3f}\t{diff:+.3f}\t{diff - z * se:+.3f} to {diff + z * se:+.3f}")
+EOF
         done
     } >"$out/leave-one-out.tsv"
 fi

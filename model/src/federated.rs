@@ -333,6 +333,12 @@ pub struct Evaluation {
     pub loss: f64,
     /// AUC on those cases (`NaN` when they hold one class only).
     pub auc: f64,
+    /// Each judged case's id, label (1 malignant) and logit, in the order
+    /// judged: for comparing models on the same patients (DeLong, `stats
+    /// compare`). Kept on the machine that judged them: never serialised,
+    /// so never part of a site's metric record.
+    #[serde(skip)]
+    pub scores: Vec<(String, f32, f32)>,
 }
 
 /// Judges the weights at `weights` on the site's validation patients (the
@@ -381,6 +387,11 @@ pub fn evaluate(
         num_examples: cases.len(),
         loss,
         auc: data::auc(&logits, &labels).unwrap_or(f64::NAN),
+        scores: cases
+            .iter()
+            .zip(&logits)
+            .map(|(s, &z)| (s.case_id.clone(), s.label, z))
+            .collect(),
     })
 }
 

@@ -78,10 +78,9 @@ fn two_hospitals_federate_through_flower_and_the_global_model_is_their_example_w
     let out = dir.path().join("demo");
     let run = Command::new("bash")
         .arg(repo().join("scripts/fl-demo.sh"))
-        .args([
-            "--sites", "2", "--rounds", "2", "--epochs", "1", "--cases", "24", "--size", "32",
-            "--only", "fedavg",
-        ])
+        .args(["--sites", "2", "--rounds", "2", "--epochs", "1"])
+        .args(["--cases", "24", "--test-cases", "12", "--size", "32"])
+        .args(["--only", "fedavg"])
         .arg("--out")
         .arg(&out)
         .env("OSTEO_EDC_BIN", binary())
@@ -184,4 +183,67 @@ fn two_hospitals_federate_through_flower_and_the_global_model_is_their_example_w
     assert!(auc.starts_with("model\tsite A\tsite B\tpooled"), "{auc}");
     let rounds = std::fs::read_to_string(out.join("rounds.tsv")).unwrap();
     assert_eq!(rounds.lines().count(), 4, "{rounds}");
+    // Each judged patient's score, for comparing models on the same
+    // patients: the manifest's cases and labels, scores whose AUC is the
+    // one reported.
+    let test = out.join("site-B/test");
+    let scores = dir.path().join("scores.csv");
+    let judged = Command::new(binary())
+        .args(["model", "fl-evaluate", "--validation-share", "1", "--in"])
+        .arg(runs.join("global.safetensors"))
+        .arg("--manifest")
+        .arg(test.join("manifest.csv"))
+        .arg("--images")
+        .arg(&test)
+        .arg("--scores")
+        .arg(&scores)
+        .output()
+        .unwrap();
+    assert!(
+        judged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&judged.stderr)
+    );
+    let reported: serde_json::Value = serde_json::from_slice(&judged.stdout).unwrap();
+    let rows = osteo_model::manifest::read(&test.join("manifest.csv")).unwrap();
+    let file = std::fs::read_to_string(&scores).unwrap();
+    let mut lines = file.lines();
+    assert_eq!(lines.next(), Some("case_id,label,score"));
+    let written: Vec<(String, bool, f64)> = lines
+        .map(|line| {
+            let cells: Vec<&str> = line.split(',').collect();
+            assert_eq!(cells.len(), 3, "{line}");
+            (
+                cells[0].to_string(),
+                cells[1] == "1",
+                cells[2].parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(written.len(), 12);
+    for (row, (case, malignant, score)) in rows.iter().zip(&written) {
+        assert_eq!(&row.case_id, case);
+        assert_eq!(row.label.is_malignant(), *malignant, "{case}");
+        assert!(score.is_finite());
+    }
+    let (pos, neg): (Vec<_>, Vec<_>) = written.iter().partition(|(_, m, _)| *m);
+    let wins: f64 = pos
+        .iter()
+        .flat_map(|p| neg.iter().map(move |n| (p.2, n.2)))
+        .map(|(p, n)| {
+            if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            }
+        })
+        .sum();
+    let auc = wins / (pos.len() * neg.len()) as f64;
+    let want = reported["auc"].as_f64().unwrap();
+    assert!(
+        (auc - want).abs() < 1e-9,
+        "{auc} from the scores, {want} reported"
+    );
 }

@@ -111,6 +111,11 @@ pub struct FlEvaluateArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
+    /// Also write each judged case's score to this CSV (case_id, label: 1
+    /// malignant, score: the logit), for comparing models on the same
+    /// patients with `stats compare`.
+    #[arg(long)]
+    pub scores: Option<PathBuf>,
 }
 
 /// The network's shape, for training and for the first federated weights.
@@ -534,6 +539,9 @@ pub fn run(
             let eval =
                 federated::evaluate(&a.input, &samples, a.validation_share, a.seed, a.batch_size)
                     .map_err(usage)?;
+            if let Some(path) = &a.scores {
+                write_scores(path, &eval.scores)?;
+            }
             Ok(serde_json::to_value(eval)?)
         }
         // Answered by `export_from_study`, which reads the study first and
@@ -890,4 +898,16 @@ fn rounds_chart(table: &str, references: &[(String, f64)]) -> Result<String, Str
         draw().map_err(|e| e.to_string())?;
     }
     Ok(svg)
+}
+
+/// `fl-evaluate --scores`: one row per judged case.
+fn write_scores(path: &Path, scores: &[(String, f32, f32)]) -> anyhow::Result<()> {
+    let mut out = csv::Writer::from_path(path)
+        .with_context(|| format!("cannot write the scores to {}", path.display()))?;
+    out.write_record(["case_id", "label", "score"])?;
+    for (case, label, score) in scores {
+        out.write_record([case.as_str(), &format!("{label}"), &format!("{score}")])?;
+    }
+    out.flush()?;
+    Ok(())
 }
