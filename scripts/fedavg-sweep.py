@@ -7,8 +7,9 @@ this machine); the federation itself is scripts/fl-demo.sh.
     target/tools/flower/bin/python scripts/fedavg-sweep.py --root target/fl-demo \\
         --rounds 5 --epochs 2 --seed 42 --central [--loso]
 
-ROOT is a folder that scripts/fl-demo.sh left: site-X/train (manifest.csv,
-images/), site-X/test and union/{train,test}. Prints the pooled test AUC per
+ROOT is a folder that scripts/fl-demo.sh left (`--only data` makes one
+without federating): site-X/train (manifest.csv, images/), site-X/test
+(--test names another folder) and union/{train,test}. Prints the pooled test AUC per
 round, FedAvg's per-site and pooled AUC, and with --central the centralised
 model's (rounds × epochs epochs on the union); with --loso the
 leave-one-site-out federations against the other sites trained alone.
