@@ -16,7 +16,7 @@
 # R rounds of E local epochs (default 5 × 2); single-site and centralised
 # training get R × E epochs. Each hospital trains on C cases (default 160)
 # and every model is judged on each hospital's next T patients (default
-# 1000: an AUC near 0.95 then has a standard error near 0.01). --realistic
+# 1000: an AUC near 0.95 then has a standard error under 0.01). --realistic
 # draws the phantoms with texture, soft tissue and collimation. --seed K
 # draws other cases (each site's generator seeds move by 1000·K) and other
 # first weights (seed 42 + K). --only data makes the hospitals' EDCs,
