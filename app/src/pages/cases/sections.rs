@@ -233,15 +233,32 @@ pub(crate) fn ReadSection(v: CaseData) -> impl IntoView {
     .into_any()
 }
 
+#[cfg(feature = "hydrate")]
+thread_local! {
+    /// The draft save in flight, and whether the form changed since it was
+    /// sent (see [`keep_draft`]).
+    static DRAFT_SAVE: std::cell::Cell<(bool, bool)> = const { std::cell::Cell::new((false, false)) };
+}
+
 /// Keeps the read in progress on the server as a draft (the workstation's
 /// script, on each change), once it is a whole read: the likelihood given.
 /// Says on the page whether it was kept.
+///
+/// One save is in flight at a time. A change made meanwhile is sent when
+/// it ends, with the form's values as they are then: two saves never race,
+/// so an older draft can never land after a newer one, and "kept" is only
+/// said of the form's latest values.
 #[cfg(feature = "hydrate")]
 fn keep_draft(case_id: i64, status: RwSignal<String>) {
     use wasm_bindgen::JsCast;
     let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
         return;
     };
+    if DRAFT_SAVE.with(|d| d.get().0) {
+        DRAFT_SAVE.with(|d| d.set((true, true)));
+        status.set(t("read.draft_saving"));
+        return;
+    }
     let value = |id: &str| -> Option<String> {
         let el = doc.get_element_by_id(id)?;
         if let Some(s) = el.dyn_ref::<web_sys::HtmlSelectElement>() {
@@ -263,6 +280,8 @@ fn keep_draft(case_id: i64, status: RwSignal<String>) {
         .and_then(|l| l.parse::<u8>().ok())
         .is_some_and(|l| l <= 100);
     if !whole {
+        // Not a whole read: nothing is kept of the form as it is now.
+        status.set(String::new());
         return;
     }
     let body = [
@@ -296,6 +315,11 @@ fn keep_draft(case_id: i64, status: RwSignal<String>) {
     let _ = xhr.set_request_header("Content-Type", "application/x-www-form-urlencoded");
     let answered = xhr.clone();
     let on_end = wasm_bindgen::closure::Closure::once_into_js(move || {
+        let (_, changed) = DRAFT_SAVE.with(|d| d.replace((false, false)));
+        if changed {
+            keep_draft(case_id, status);
+            return;
+        }
         let kept = answered.status().unwrap_or(0) == 204;
         status.set(t(if kept {
             "read.draft_kept"
@@ -304,7 +328,10 @@ fn keep_draft(case_id: i64, status: RwSignal<String>) {
         }));
     });
     xhr.set_onloadend(Some(on_end.unchecked_ref()));
-    let _ = xhr.send_with_opt_str(Some(&body));
+    if xhr.send_with_opt_str(Some(&body)).is_ok() {
+        DRAFT_SAVE.with(|d| d.set((true, false)));
+        status.set(t("read.draft_saving"));
+    }
 }
 
 /// Without the script, "Save draft" keeps the draft.
