@@ -233,11 +233,19 @@ pub(crate) fn ReadSection(v: CaseData) -> impl IntoView {
     .into_any()
 }
 
+/// Where the workstation's draft saving stands (see [`keep_draft`]).
+#[cfg(feature = "hydrate")]
+#[derive(Clone, Copy, PartialEq)]
+enum DraftSave {
+    Idle,
+    Sending,
+    /// A save is in flight and the form changed since it was sent.
+    SendingChanged,
+}
+
 #[cfg(feature = "hydrate")]
 thread_local! {
-    /// The draft save in flight, and whether the form changed since it was
-    /// sent (see [`keep_draft`]).
-    static DRAFT_SAVE: std::cell::Cell<(bool, bool)> = const { std::cell::Cell::new((false, false)) };
+    static DRAFT_SAVE: std::cell::Cell<DraftSave> = const { std::cell::Cell::new(DraftSave::Idle) };
 }
 
 /// Keeps the read in progress on the server as a draft (the workstation's
@@ -247,15 +255,24 @@ thread_local! {
 /// One save is in flight at a time. A change made meanwhile is sent when
 /// it ends, with the form's values as they are then: two saves never race,
 /// so an older draft can never land after a newer one, and "kept" is only
-/// said of the form's latest values.
+/// said of the form's latest values. Only the read form of `case_id` is
+/// sent: the page may have moved to another case while a save was in
+/// flight.
 #[cfg(feature = "hydrate")]
 fn keep_draft(case_id: i64, status: RwSignal<String>) {
     use wasm_bindgen::JsCast;
     let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
         return;
     };
-    if DRAFT_SAVE.with(|d| d.get().0) {
-        DRAFT_SAVE.with(|d| d.set((true, true)));
+    let this_case = format!("/cases/{case_id}/read");
+    let form_action = doc
+        .get_element_by_id("read-form")
+        .and_then(|f| f.get_attribute("action"));
+    if form_action.as_deref() != Some(this_case.as_str()) {
+        return;
+    }
+    if DRAFT_SAVE.with(|d| d.get()) != DraftSave::Idle {
+        DRAFT_SAVE.with(|d| d.set(DraftSave::SendingChanged));
         status.set(t("read.draft_saving"));
         return;
     }
@@ -315,8 +332,7 @@ fn keep_draft(case_id: i64, status: RwSignal<String>) {
     let _ = xhr.set_request_header("Content-Type", "application/x-www-form-urlencoded");
     let answered = xhr.clone();
     let on_end = wasm_bindgen::closure::Closure::once_into_js(move || {
-        let (_, changed) = DRAFT_SAVE.with(|d| d.replace((false, false)));
-        if changed {
+        if DRAFT_SAVE.with(|d| d.replace(DraftSave::Idle)) == DraftSave::SendingChanged {
             keep_draft(case_id, status);
             return;
         }
@@ -329,7 +345,7 @@ fn keep_draft(case_id: i64, status: RwSignal<String>) {
     });
     xhr.set_onloadend(Some(on_end.unchecked_ref()));
     if xhr.send_with_opt_str(Some(&body)).is_ok() {
-        DRAFT_SAVE.with(|d| d.set((true, false)));
+        DRAFT_SAVE.with(|d| d.set(DraftSave::Sending));
         status.set(t("read.draft_saving"));
     }
 }
