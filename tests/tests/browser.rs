@@ -1288,6 +1288,87 @@ async fn the_reading_workstation_reads_two_cases_with_the_keyboard_alone() {
     save_screenshot(&c, "worklist-done").await;
 }
 
+/// Draft saves that overtake each other: the page holds back the first
+/// draft request it sends by 1.5 s, so that the reader's next change is
+/// made while it is still on its way. The workstation sends one save at a
+/// time and the latest values after it, so the draft kept on the server
+/// is the reader's last, never the late first one (a cold CI run once lost
+/// a read's call this way, by chance of timing; this forces the order).
+#[tokio::test]
+async fn a_late_draft_save_never_overwrites_a_newer_one() {
+    use fantoccini::key::Key;
+    let app = spawn_app().await;
+    let team = osteo_tests::workflow::Team::new(&app).await;
+    let case = team.case_ready_to_read(&app).await;
+    let driver = chromedriver();
+    let c = browser(&driver, true).await;
+    sign_in(&c, &app, "radiologist", osteo_tests::PASSWORD).await;
+    c.goto(&format!("{}/cases/{case}", app.base)).await.unwrap();
+    hydrated(&c).await;
+    c.execute(
+        "window.heldBack = 'not yet';
+         const open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
+         XMLHttpRequest.prototype.open = function (method, url) {
+             this.osteoUrl = url;
+             return open.apply(this, arguments);
+         };
+         XMLHttpRequest.prototype.send = function (body) {
+             if (String(this.osteoUrl).endsWith('/read/draft') && window.heldBack === 'not yet') {
+                 window.heldBack = 'held';
+                 this.addEventListener('loadend', () => { window.heldBack = 'landed'; });
+                 setTimeout(() => send.call(this, body), 1500);
+                 return;
+             }
+             return send.call(this, body);
+         };",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.execute("document.getElementById('f-likelihood').focus();", vec![])
+        .await
+        .unwrap();
+    keys(&c, "30").await;
+    // Leaving the field saves the draft (likelihood 30, the call as it
+    // stands): held back.
+    keys(&c, &Key::Tab).await;
+    assert_eq!(focused(&c).await, "f-call");
+    assert_eq!(js(&c, "window.heldBack").await, json!("held"));
+    // The reader goes on while that save is on its way.
+    keys(&c, "M").await;
+    keys(&c, &Key::Tab).await;
+    c.execute(
+        "document.getElementById('f-likelihood').value = '85';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.execute(
+        "document.getElementById('read-form').dispatchEvent(new Event('change', { bubbles: true }));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    until(
+        &c,
+        "window.heldBack === 'landed' \
+         && document.getElementById('draft-status').textContent === 'Draft kept on the server.'",
+        "the held-back save landed, then the latest values were kept",
+    )
+    .await;
+    c.refresh().await.unwrap();
+    hydrated(&c).await;
+    assert_eq!(
+        js(
+            &c,
+            "document.getElementById('f-likelihood').value + ' ' + document.getElementById('f-call').value"
+        )
+        .await,
+        json!("85 malignant"),
+        "the draft kept is the reader's last"
+    );
+}
+
 /// axe-core's source (pinned, from the npm registry; `scripts/ensure-tools.sh`
 /// installs it and `scripts/test.sh` names it in `OSTEO_AXE_CORE`).
 fn axe_core() -> Option<String> {
