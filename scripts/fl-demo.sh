@@ -2,7 +2,8 @@
 # A federation on this machine: Flower's SuperLink and one SuperNode per
 # hospital on loopback. Each hospital has its own EDC database, whose
 # retrospective arm holds complete phantom cases (its own generator seed,
-# detector contrast, noise and share of malignant lesions) entered by
+# detector contrast, noise, share of malignant lesions and spectrum of
+# lesions) entered by
 # `osteo-edc demo retrospective`; its SuperNode trains on what
 # `model dataset export` takes out of that database. The federation is
 # trained with FedAvg and FedProx through the real Flower processes, and
@@ -11,12 +12,18 @@
 # stops. docs/federated.md shows a run's figures.
 #
 #   scripts/fl-demo.sh [--sites N] [--rounds R] [--epochs E] [--cases C] [--size S]
-#                      [--test-cases T] [--realistic] [--seed K] [--out DIR] [--only fedavg|data]
+#                      [--test-cases T] [--spectrum X] [--realistic] [--seed K] [--out DIR]
+#                      [--only fedavg|data]
 #
 # R rounds of E local epochs (default 5 × 2); single-site and centralised
 # training get R × E epochs. Each hospital trains on C cases (default 160)
 # and every model is judged on each hospital's next T patients (default
-# 1000: an AUC near 0.95 then has a standard error under 0.01). --realistic
+# 1000: an AUC near 0.95 then has a standard error under 0.01). The sites'
+# spectra of lesions are 0, -X and X: by default (X = 0) every site's
+# lesions are drawn alike; --spectrum 1 makes B a general hospital (subtler
+# lesions, malignant ones mostly metastases of the old) and C a sarcoma
+# referral centre (overt lesions, malignant ones mostly sarcomas of the
+# young). --realistic
 # draws the phantoms with texture, soft tissue and collimation. --seed K
 # draws other cases (each site's generator seeds move by 1000·K) and other
 # first weights (seed 42 + K). --only data makes the hospitals' EDCs,
@@ -31,22 +38,25 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 sites=3 rounds=5 cases=160 size=64 epochs=2 seed=0 out=target/fl-demo only=all test_cases=1000 realistic=()
+spectrum=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --sites) sites=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --cases) cases=$2; shift 2 ;;
         --test-cases) test_cases=$2; shift 2 ;;
+        --spectrum) spectrum=$2; shift 2 ;;
         --realistic) realistic=(--realistic); shift ;;
         --size) size=$2; shift 2 ;;
         --epochs) epochs=$2; shift 2 ;;
         --seed) seed=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
-        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+[[ $spectrum =~ ^(0(\.[0-9]+)?|1(\.0+)?)$ ]] || { echo "--spectrum takes a number from 0 to 1" >&2; exit 2; }
 case "$only" in all|fedavg|data) ;; *) echo "--only takes fedavg or data" >&2; exit 2 ;; esac
 [ "$sites" -ge 2 ] && [ "$sites" -le 3 ] || { echo "--sites must be 2 or 3" >&2; exit 2; }
 for v in rounds epochs cases size seed test_cases; do
@@ -105,12 +115,15 @@ free_port() { "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("
 say() { printf '== %s\n' "$*"; }
 
 # ------------------------------------------------------------------ the sites
-# Site A: as drawn. Site B: low contrast, noisy, fewer malignant cases.
-# Site C: high contrast, a little noise, more malignant cases.
+# Site A: as drawn. Site B, a general hospital: low contrast, noisy, fewer
+# malignant cases and subtler lesions of both classes. Site C, a sarcoma
+# referral centre: high contrast, a little noise, more malignant cases and
+# overt lesions (`model phantoms --help` on --spectrum).
 names=(A B C)
 contrast=(1.0 0.7 1.3)
 noise=(0.0 0.06 0.03)
 share=(0.4 0.25 0.6)
+spectra=(0 "-$spectrum" "$spectrum")
 # Each site's training set comes out of its own EDC: a new demonstration
 # database whose retrospective arm holds C complete cases (read, pathology
 # entered and signed), exported by the coordinator as any study's is. The
@@ -121,7 +134,8 @@ for i in $(seq 0 $((sites - 1))); do
     site=$out/site-${names[$i]}
     mkdir -p "$site"
     draw=(--width "$size" --height "$((size * 5 / 4))" --contrast "${contrast[$i]}"
-        --site-noise "${noise[$i]}" --malignant-share "${share[$i]}" "${realistic[@]}")
+        --site-noise "${noise[$i]}" --malignant-share "${share[$i]}" --spectrum "${spectra[$i]}"
+        "${realistic[@]}")
     "$bin" --data-dir "$site/edc" demo retrospective --n "$cases" --seed $((1000 * seed + 100 + i)) "${draw[@]}" >"$site/edc.json"
     "$bin" --data-dir "$site/edc" model dataset export --out "$site/train" --as coordinator \
         --intermediate excluded >/dev/null

@@ -71,7 +71,8 @@ pub struct PhantomConfig {
 }
 
 /// A hospital's own look and case mix: its detector's contrast, extra
-/// detector noise, and its share of malignant lesions.
+/// detector noise, its share of malignant lesions, and the spectrum of the
+/// lesions it sees.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SiteShift {
     /// Brightness differences scaled around mid-grey (1: none).
@@ -80,6 +81,19 @@ pub struct SiteShift {
     pub noise: f32,
     /// Share of cases drawn malignant (before label noise).
     pub malignant_share: f64,
+    /// The spectrum of lesions the hospital sees, from −1 to 1 (0: as
+    /// drawn). A referral centre for sarcoma (toward 1) sees malignant
+    /// lesions that are overt — permeative, breaching the cortex, with a
+    /// periosteal reaction — and benign ones that are textbook (sclerotic
+    /// rim); a general hospital (toward −1) sees subtler malignant lesions
+    /// and benign ones that look less settled. Each class keeps its
+    /// features, only their frequencies move, so the same reading rules
+    /// hold everywhere but a model trained at one end of the spectrum has
+    /// seen little of the other (spectrum bias). The mix of malignant
+    /// entities moves with it: a sarcoma centre's malignant lesions are
+    /// mostly primary sarcomas of the young, a general hospital's mostly
+    /// metastases and myeloma of the old.
+    pub spectrum: f64,
 }
 
 impl Default for SiteShift {
@@ -88,6 +102,7 @@ impl Default for SiteShift {
             contrast: 1.0,
             noise: 0.0,
             malignant_share: 0.4,
+            spectrum: 0.0,
         }
     }
 }
@@ -315,24 +330,41 @@ pub fn generate(n: usize, config: &PhantomConfig) -> Vec<PhantomCase> {
 fn generate_one(index: usize, config: &PhantomConfig, rng: &mut ChaCha8Rng) -> PhantomCase {
     let malignant = chance(rng, config.shift.malignant_share);
     let (w, h) = (config.width as f32, config.height as f32);
+    // The site's spectrum moves the margin's draw toward the overt end of
+    // each class (permeative if malignant, sclerotic if benign) or away
+    // from it, and scales how often a malignant lesion shows an aggressive
+    // feature and a benign one shows it anyway. At 0 the draws are as
+    // without a shift, number for number.
+    let spectrum = config.shift.spectrum;
+    let overt = |u: u32, toward_high: bool| -> u32 {
+        let moved = f64::from(u) + if toward_high { 45.0 } else { -40.0 } * spectrum;
+        moved.clamp(0.0, 99.0) as u32
+    };
     let margin = if malignant {
-        match rng.gen_range(0..100) {
+        match overt(rng.gen_range(0..100), true) {
             0..=9 => 1,
             10..=54 => 2,
             _ => 3,
         }
     } else {
-        match rng.gen_range(0..100) {
+        match overt(rng.gen_range(0..100), false) {
             0..=59 => 0,
             60..=87 => 1,
             _ => 2,
         }
     };
+    let aggressive = |p_malignant: f64, p_benign: f64| -> f64 {
+        if malignant {
+            (p_malignant * (1.0 + 0.4 * spectrum)).min(0.95)
+        } else {
+            p_benign * (1.0 - 0.5 * spectrum)
+        }
+    };
     let features = Features {
         margin,
-        cortical_breach: chance(rng, if malignant { 0.8 } else { 0.08 }),
-        periosteal_aggressive: chance(rng, if malignant { 0.7 } else { 0.05 }),
-        soft_tissue_mass: chance(rng, if malignant { 0.6 } else { 0.04 }),
+        cortical_breach: chance(rng, aggressive(0.8, 0.08)),
+        periosteal_aggressive: chance(rng, aggressive(0.7, 0.05)),
+        soft_tissue_mass: chance(rng, aggressive(0.6, 0.04)),
     };
     let lesion = Lesion {
         y: h * rng.gen_range(0.3..0.7),
@@ -369,7 +401,7 @@ fn generate_one(index: usize, config: &PhantomConfig, rng: &mut ChaCha8Rng) -> P
     } else {
         malignant
     };
-    let clinical = draw_clinical(malignant, &features, rng);
+    let clinical = draw_clinical(malignant, &features, spectrum, rng);
     PhantomCase {
         case_id: format!("PH-{:05}", index + 1),
         patient_id: format!("PP-{:05}", index + 1),
@@ -666,9 +698,14 @@ pub fn chest_radiograph(config: &PhantomConfig) -> PhantomCase {
     case
 }
 
-fn draw_clinical(malignant: bool, f: &Features, rng: &mut ChaCha8Rng) -> Clinical {
+fn draw_clinical(malignant: bool, f: &Features, spectrum: f64, rng: &mut ChaCha8Rng) -> Clinical {
+    // A malignant lesion is a primary sarcoma of the young or, later in
+    // life, a metastasis or myeloma. A sarcoma centre (spectrum toward 1)
+    // sees more of the first, a general hospital (toward -1) more of the
+    // second, so age points the other way from one to the other.
+    let sarcoma = (0.4 + 0.35 * spectrum).clamp(0.05, 0.95);
     let age: f32 = if malignant {
-        if chance(rng, 0.4) {
+        if chance(rng, sarcoma) {
             rng.gen_range(10.0..26.0)
         } else {
             rng.gen_range(40.0..82.0)
@@ -1004,6 +1041,70 @@ mod tests {
             );
             assert!(c.views.iter().all(|v| v.stored.iter().all(|&s| s < 4096)));
         }
+    }
+
+    #[test]
+    fn a_sites_spectrum_moves_how_overt_each_class_looks() {
+        let at = |spectrum: f64| {
+            let cfg = PhantomConfig {
+                width: 32,
+                height: 40,
+                seed: 11,
+                shift: SiteShift {
+                    spectrum,
+                    ..SiteShift::default()
+                },
+                ..PhantomConfig::default()
+            };
+            generate(400, &cfg)
+        };
+        // Overt: a malignant lesion is permeative or breaches the cortex; a
+        // benign one has a sclerotic rim (margin 0).
+        let overt = |cases: &[PhantomCase]| {
+            let malignant: Vec<_> = cases.iter().filter(|c| c.drawn_malignant).collect();
+            let benign: Vec<_> = cases.iter().filter(|c| !c.drawn_malignant).collect();
+            let share = |n: usize, of: usize| n as f64 / of as f64;
+            (
+                share(
+                    malignant.iter().filter(|c| c.features.margin == 3).count(),
+                    malignant.len(),
+                ),
+                share(
+                    malignant
+                        .iter()
+                        .filter(|c| c.features.periosteal_aggressive)
+                        .count(),
+                    malignant.len(),
+                ),
+                share(
+                    benign.iter().filter(|c| c.features.margin == 0).count(),
+                    benign.len(),
+                ),
+            )
+        };
+        let malignant_age = |cases: &[PhantomCase]| {
+            let ages: Vec<f32> = cases
+                .iter()
+                .filter(|c| c.drawn_malignant)
+                .filter_map(|c| c.clinical.age_years)
+                .collect();
+            ages.iter().sum::<f32>() / ages.len() as f32
+        };
+        let (old, young) = (malignant_age(&at(-1.0)), malignant_age(&at(1.0)));
+        assert!(old > 50.0 && young < 35.0, "{old} {young}");
+        let (general, drawn, referral) = (overt(&at(-1.0)), overt(&at(0.0)), overt(&at(1.0)));
+        assert!(
+            general.0 + 0.2 < drawn.0 && drawn.0 + 0.2 < referral.0,
+            "{general:?} {drawn:?} {referral:?}"
+        );
+        assert!(
+            general.1 + 0.15 < drawn.1 && drawn.1 + 0.15 < referral.1,
+            "{general:?} {drawn:?} {referral:?}"
+        );
+        assert!(
+            general.2 + 0.2 < drawn.2 && drawn.2 + 0.2 < referral.2,
+            "{general:?} {drawn:?} {referral:?}"
+        );
     }
 
     #[test]

@@ -505,6 +505,7 @@ async fn demo_retrospective_fills_a_new_sites_edc_with_complete_cases_and_refuse
     for bad in [
         with(&["demo", "retrospective", "--n", "0"]),
         with(&["demo", "retrospective", "--n", "3", "--site-noise", "2"]),
+        with(&["demo", "retrospective", "--n", "3", "--spectrum", "-1.5"]),
     ] {
         let out = run_in(&site, &bad);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));

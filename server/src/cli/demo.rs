@@ -76,8 +76,12 @@ pub async fn run(
     let limits = Limits::command_line();
     let cases = osteo_model::phantom::generate(args.n, &cfg);
     let drawn = format!(
-        "seed {}, contrast {}, site noise {}, malignant share {}",
-        args.seed, args.draw.contrast, args.draw.site_noise, args.draw.malignant_share
+        "seed {}, contrast {}, site noise {}, malignant share {}, spectrum {}",
+        args.seed,
+        args.draw.contrast,
+        args.draw.site_noise,
+        args.draw.malignant_share,
+        args.draw.spectrum
     );
     let numbers =
         crate::demo_cases::seed_retrospective(&db, &store, &limits, &cases, &drawn, &signers)

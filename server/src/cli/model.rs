@@ -265,6 +265,13 @@ pub struct DrawArgs {
     /// A site's case mix: share of cases drawn malignant (before label noise).
     #[arg(long, default_value_t = 0.4)]
     pub malignant_share: f64,
+    /// A site's spectrum of lesions, from -1 (a general hospital: subtler
+    /// malignant lesions, mostly metastases and myeloma of older patients,
+    /// and less settled benign ones) to 1 (a sarcoma referral centre: overt
+    /// lesions of both classes, the malignant ones mostly primary sarcomas
+    /// of the young); 0: as drawn.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub spectrum: f64,
 }
 
 impl DrawArgs {
@@ -283,9 +290,10 @@ impl DrawArgs {
         if !(0.2..=3.0).contains(&self.contrast)
             || !(0.0..=0.3).contains(&self.site_noise)
             || !(0.05..=0.95).contains(&self.malignant_share)
+            || !(-1.0..=1.0).contains(&self.spectrum)
         {
             return Err(usage(
-                "--contrast must be between 0.2 and 3, --site-noise between 0 and 0.3 and --malignant-share between 0.05 and 0.95",
+                "--contrast must be between 0.2 and 3, --site-noise between 0 and 0.3, --malignant-share between 0.05 and 0.95 and --spectrum between -1 and 1",
             ));
         }
         Ok(PhantomConfig {
@@ -299,6 +307,7 @@ impl DrawArgs {
                 contrast: self.contrast,
                 noise: self.site_noise,
                 malignant_share: self.malignant_share,
+                spectrum: self.spectrum,
             },
         })
     }
