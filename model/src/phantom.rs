@@ -337,7 +337,8 @@ fn generate_one(index: usize, config: &PhantomConfig, rng: &mut ChaCha8Rng) -> P
     // without a shift, number for number.
     let spectrum = config.shift.spectrum;
     let overt = |u: u32, toward_high: bool| -> u32 {
-        let moved = f64::from(u) + if toward_high { 45.0 } else { -40.0 } * spectrum;
+        let step = if toward_high { 45.0 } else { -40.0 };
+        let moved = f64::from(u) + step * spectrum;
         moved.clamp(0.0, 99.0) as u32
     };
     let margin = if malignant {
