@@ -1091,9 +1091,17 @@ mod tests {
                 .collect();
             ages.iter().sum::<f32>() / ages.len() as f32
         };
-        let (old, young) = (malignant_age(&at(-1.0)), malignant_age(&at(1.0)));
+        let (general_cases, referral_cases) = (at(-1.0), at(1.0));
+        let (old, young) = (
+            malignant_age(&general_cases),
+            malignant_age(&referral_cases),
+        );
         assert!(old > 50.0 && young < 35.0, "{old} {young}");
-        let (general, drawn, referral) = (overt(&at(-1.0)), overt(&at(0.0)), overt(&at(1.0)));
+        let (general, drawn, referral) = (
+            overt(&general_cases),
+            overt(&at(0.0)),
+            overt(&referral_cases),
+        );
         assert!(
             general.0 + 0.2 < drawn.0 && drawn.0 + 0.2 < referral.0,
             "{general:?} {drawn:?} {referral:?}"
