@@ -13,6 +13,7 @@ without federating): site-X/train (manifest.csv, images/), site-X/test
 round, FedAvg's per-site and pooled AUC, and with --central the centralised
 model's (rounds × epochs epochs on the union); with --loso the
 leave-one-site-out federations against the other sites trained alone.
+--json FILE also writes every AUC unrounded (scripts/loso-study.py reads it).
 """
 import argparse
 import atexit
@@ -39,6 +40,7 @@ p.add_argument("--sites", default="A,B,C")
 p.add_argument("--central", action="store_true")
 p.add_argument("--loso", action="store_true")
 p.add_argument("--test", default="test", help="each site's test folder under site-X (default test)")
+p.add_argument("--json", help="write every AUC, unrounded, to this file")
 a = p.parse_args()
 R = a.root
 work = tempfile.mkdtemp(prefix="fedavg-sweep-")
@@ -58,8 +60,12 @@ def images(folder):
 
 
 def auc(weights, folder):
-    return round(run(["model", "fl-evaluate", "--in", weights, "--manifest", f"{folder}/manifest.csv",
-                      "--images", images(folder), "--validation-share", "1"])["auc"], 3)
+    return run(["model", "fl-evaluate", "--in", weights, "--manifest", f"{folder}/manifest.csv",
+                "--images", images(folder), "--validation-share", "1"])["auc"]
+
+
+def r3(values):
+    return [round(v, 3) for v in values]
 
 
 def train(w_in, w_out, folder, epochs, lr, rnd):
@@ -93,19 +99,28 @@ def fedavg(sites, name, each_round=None):
 
 
 sites = a.sites.split(",")
-g = fedavg(sites, "fedavg", lambda r, lr, g: print(f"round {r} lr {lr:.5f} pooled {auc(g, f'{R}/union/test')}", flush=True))
-print("fedavg per-site", [auc(g, f"{R}/site-{s}/{a.test}") for s in sites], "pooled", auc(g, f"{R}/union/test"))
+out = {"root": R, "rounds": a.rounds, "epochs": a.epochs, "lr": a.lr, "seed": a.seed}
+g = fedavg(sites, "fedavg", lambda r, lr, g: print(f"round {r} lr {lr:.5f} pooled {auc(g, f'{R}/union/test'):.3f}", flush=True))
+out["fedavg"] = {"sites": {s: auc(g, f"{R}/site-{s}/{a.test}") for s in sites}, "pooled": auc(g, f"{R}/union/test")}
+print("fedavg per-site", r3(out["fedavg"]["sites"].values()), "pooled", round(out["fedavg"]["pooled"], 3))
 if a.central:
     c = f"{work}/central.safetensors"
     train(first, c, f"{R}/union/train", a.rounds * a.epochs, a.lr, 1)
-    print("central per-site", [auc(c, f"{R}/site-{s}/{a.test}") for s in sites], "pooled", auc(c, f"{R}/union/test"))
+    out["central"] = {"sites": {s: auc(c, f"{R}/site-{s}/{a.test}") for s in sites}, "pooled": auc(c, f"{R}/union/test")}
+    print("central per-site", r3(out["central"]["sites"].values()), "pooled", round(out["central"]["pooled"], 3))
 if a.loso:
     alone = {}
     for s in sites:
         alone[s] = f"{work}/alone-{s}.safetensors"
         train(first, alone[s], f"{R}/site-{s}/train", a.rounds * a.epochs, a.lr, 1)
+    out["loso"] = {}
     for k in sites:
         others = [s for s in sites if s != k]
         fed = auc(fedavg(others, f"without-{k}"), f"{R}/site-{k}/{a.test}")
-        mean = sum(auc(alone[s], f"{R}/site-{k}/{a.test}") for s in others) / len(others)
-        print(f"without {k}: federation {fed}, other sites alone {mean:.3f}", "above" if fed > mean else "not above")
+        each = {s: auc(alone[s], f"{R}/site-{k}/{a.test}") for s in others}
+        mean = sum(each.values()) / len(others)
+        out["loso"][k] = {"federation": fed, "alone": each}
+        print(f"without {k}: federation {fed:.3f}, other sites alone {mean:.3f}", "above" if fed > mean else "not above")
+if a.json:
+    with open(a.json, "w") as f:
+        json.dump(out, f, indent=1)
