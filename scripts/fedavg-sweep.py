@@ -14,6 +14,10 @@ round, FedAvg's per-site and pooled AUC, and with --central the centralised
 model's (rounds × epochs epochs on the union); with --loso the
 leave-one-site-out federations against the other sites trained alone.
 --json FILE also writes every AUC unrounded (scripts/loso-study.py reads it).
+--central-without FILE trains, for each held-out site, one model on the
+other sites' union (as many epochs, the same first weights) and adds its
+AUC on the held-out site to FILE (a --json of an earlier --loso run):
+what pooling the other sites' cases would give without a federation.
 """
 import argparse
 import atexit
@@ -41,6 +45,7 @@ p.add_argument("--central", action="store_true")
 p.add_argument("--loso", action="store_true")
 p.add_argument("--test", default="test", help="each site's test folder under site-X (default test)")
 p.add_argument("--json", help="write every AUC, unrounded, to this file")
+p.add_argument("--central-without", metavar="FILE", help="only add centralised training without each site to FILE")
 a = p.parse_args()
 R = a.root
 work = tempfile.mkdtemp(prefix="fedavg-sweep-")
@@ -99,6 +104,45 @@ def fedavg(sites, name, each_round=None):
 
 
 sites = a.sites.split(",")
+
+
+def union_without(k):
+    """The other sites' training cases in one manifest (as fl-demo.sh's union)."""
+    import csv
+    dest = f"{work}/union-without-{k}"
+    os.makedirs(dest)
+    rows, fields = [], None
+    for s in sites:
+        if s == k:
+            continue
+        folder = f"{R}/site-{s}/train"
+        with open(f"{folder}/manifest.csv", newline="") as f:
+            r = csv.DictReader(f)
+            fields = r.fieldnames
+            for row in r:
+                row["case_id"], row["patient_id"] = f"{s}-{row['case_id']}", f"{s}-{row['patient_id']}"
+                for col in ("frontal", "lateral", "oblique", "mask_frontal", "mask_lateral"):
+                    if row.get(col):
+                        row[col] = os.path.relpath(os.path.join(images(folder), row[col]), dest)
+                rows.append(row)
+    with open(f"{dest}/manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    return dest
+
+
+if a.central_without:
+    with open(a.central_without) as f:
+        done = json.load(f)
+    for k in done["loso"]:
+        c = f"{work}/central-without-{k}.safetensors"
+        train(first, c, union_without(k), a.rounds * a.epochs, a.lr, 1)
+        done["loso"][k]["central"] = auc(c, f"{R}/site-{k}/{a.test}")
+        print(f"without {k}: centralised on the others {done['loso'][k]['central']:.3f}", flush=True)
+    with open(a.central_without, "w") as f:
+        json.dump(done, f, indent=1)
+    sys.exit(0)
 out = {"root": R, "rounds": a.rounds, "epochs": a.epochs, "lr": a.lr, "seed": a.seed}
 g = fedavg(sites, "fedavg", lambda r, lr, g: print(f"round {r} lr {lr:.5f} pooled {auc(g, f'{R}/union/test'):.3f}", flush=True))
 out["fedavg"] = {"sites": {s: auc(g, f"{R}/site-{s}/{a.test}") for s in sites}, "pooled": auc(g, f"{R}/union/test")}

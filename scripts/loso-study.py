@@ -19,7 +19,9 @@ demo's with Flower's weighted mean done in numpy. It then prints, per
 held-out hospital, the mean difference over the seeds with its 95%
 t-interval (seeds as the sampling unit), how many seeds were above, and an
 exact one-sided sign-flip p-value; and FedAvg minus centralised training,
-pooled. The table goes to DIR/summary.md as well.
+pooled. Where `fedavg-sweep.py --central-without` added them, it also
+summarises centralised training on the other sites' union against the
+sites alone. The table goes to DIR/summary.md as well.
 """
 import argparse
 import itertools
@@ -109,6 +111,16 @@ for s in sites:
     lines.append(f"| {s} | {fed.mean():.3f} | {alone.mean():.3f} | {d.mean():+.4f} ({d.mean() - half:+.4f} to "
                  f"{d.mean() + half:+.4f}) | {int((d > 0).sum())} of {n} | {sign_flip_p(d):.3f} |")
     lines.append(f"|  | per seed: {' '.join(f'{x:+.3f}' for x in d)} | | | | |")
+if all("central" in r["loso"][s] for r in runs.values() for s in sites):
+    lines += ["", "Centralised training on the other sites' union (no federation), minus the same sites alone:", "",
+              "| held out | centralised without it (mean) | difference, mean (95% CI) | seeds above |", "|---|---|---|---|"]
+    for s in sites:
+        cen = np.array([r["loso"][s]["central"] for r in runs.values()])
+        alone = np.array([np.mean(list(r["loso"][s]["alone"].values())) for r in runs.values()])
+        d = cen - alone
+        half = q * d.std(ddof=1) / math.sqrt(n)
+        lines.append(f"| {s} | {cen.mean():.3f} | {d.mean():+.4f} ({d.mean() - half:+.4f} to {d.mean() + half:+.4f}) "
+                     f"| {int((d > 0).sum())} of {n} |")
 if all("central" in r for r in runs.values()):
     gap = np.array([r["fedavg"]["pooled"] - r["central"]["pooled"] for r in runs.values()])
     lines += ["", f"FedAvg − centralised, pooled: mean {gap.mean():+.4f}, from {gap.min():+.3f} to {gap.max():+.3f}; "
