@@ -103,24 +103,27 @@ lines = [f"{n} seeds ({', '.join(str(k) for k in runs)}); --spectrum {a.spectrum
          "| held out | federation without it (mean) | other sites alone (mean) | difference, mean (95% CI) "
          "| seeds above | sign-flip p (one-sided) |",
          "|---|---|---|---|---|---|"]
-for s in sites:
-    fed = np.array([r["loso"][s]["federation"] for r in runs.values()])
+def against_alone(s, key):
+    """The model `key` (federation or central) without site s, the mean of
+    the other sites alone, and the per-seed differences, on s's patients."""
+    model = np.array([r["loso"][s][key] for r in runs.values()])
     alone = np.array([np.mean(list(r["loso"][s]["alone"].values())) for r in runs.values()])
-    d = fed - alone
+    d = model - alone
     half = q * d.std(ddof=1) / math.sqrt(n)
-    lines.append(f"| {s} | {fed.mean():.3f} | {alone.mean():.3f} | {d.mean():+.4f} ({d.mean() - half:+.4f} to "
-                 f"{d.mean() + half:+.4f}) | {int((d > 0).sum())} of {n} | {sign_flip_p(d):.3f} |")
+    ci = f"{d.mean():+.4f} ({d.mean() - half:+.4f} to {d.mean() + half:+.4f})"
+    return model, alone, d, f"{ci} | {int((d > 0).sum())} of {n}"
+
+
+for s in sites:
+    fed, alone, d, summary = against_alone(s, "federation")
+    lines.append(f"| {s} | {fed.mean():.3f} | {alone.mean():.3f} | {summary} | {sign_flip_p(d):.3f} |")
     lines.append(f"|  | per seed: {' '.join(f'{x:+.3f}' for x in d)} | | | | |")
 if all("central" in r["loso"][s] for r in runs.values() for s in sites):
     lines += ["", "Centralised training on the other sites' union (no federation), minus the same sites alone:", "",
               "| held out | centralised without it (mean) | difference, mean (95% CI) | seeds above |", "|---|---|---|---|"]
     for s in sites:
-        cen = np.array([r["loso"][s]["central"] for r in runs.values()])
-        alone = np.array([np.mean(list(r["loso"][s]["alone"].values())) for r in runs.values()])
-        d = cen - alone
-        half = q * d.std(ddof=1) / math.sqrt(n)
-        lines.append(f"| {s} | {cen.mean():.3f} | {d.mean():+.4f} ({d.mean() - half:+.4f} to {d.mean() + half:+.4f}) "
-                     f"| {int((d > 0).sum())} of {n} |")
+        cen, _, _, summary = against_alone(s, "central")
+        lines.append(f"| {s} | {cen.mean():.3f} | {summary} |")
 if all("central" in r for r in runs.values()):
     gap = np.array([r["fedavg"]["pooled"] - r["central"]["pooled"] for r in runs.values()])
     lines += ["", f"FedAvg − centralised, pooled: mean {gap.mean():+.4f}, from {gap.min():+.3f} to {gap.max():+.3f}; "
