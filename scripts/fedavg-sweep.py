@@ -32,6 +32,8 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
+from fl_stats import evaluate, images
+
 p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 p.add_argument("--bin", default=os.environ.get("OSTEO_EDC_BIN", "target/release/osteo-edc"))
 p.add_argument("--root", required=True)
@@ -59,14 +61,8 @@ def run(args):
     return json.loads(r.stdout)
 
 
-def images(folder):
-    sub = os.path.join(folder, "images")
-    return sub if os.path.isdir(sub) else folder
-
-
 def auc(weights, folder):
-    return run(["model", "fl-evaluate", "--in", weights, "--manifest", f"{folder}/manifest.csv",
-                "--images", images(folder), "--validation-share", "1"])["auc"]
+    return evaluate(a.bin, weights, folder)
 
 
 def r3(values):

@@ -24,7 +24,6 @@ summarises centralised training on the other sites' union against the
 sites alone. The table goes to DIR/summary.md as well.
 """
 import argparse
-import itertools
 import json
 import math
 import os
@@ -32,6 +31,7 @@ import subprocess
 import sys
 
 import numpy as np
+from fl_stats import seeds, sign_flip_p, t_quantile
 
 p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 p.add_argument("--out", required=True, help="folder of the study (one seed-K folder per seed)")
@@ -42,13 +42,6 @@ p.add_argument("--test-cases", default="1000", help="test patients per hospital"
 p.add_argument("--bin", default=os.environ.get("OSTEO_EDC_BIN", "target/release/osteo-edc"))
 p.add_argument("--summary-only", action="store_true", help="summarise the seeds already run")
 a = p.parse_args()
-
-
-def seeds(text):
-    if "-" in text:
-        lo, hi = text.split("-")
-        return list(range(int(lo), int(hi) + 1))
-    return [int(k) for k in text.split(",")]
 
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -75,24 +68,6 @@ for k in ks:
             runs[k] = json.load(f)
 if len(runs) < 2:
     sys.exit(f"{len(runs)} seed(s) finished in {a.out}: a summary needs two or more")
-
-
-def t_quantile(p, df):
-    """Student's t quantile, by integrating the density (numpy's trapezoid on
-    a fine grid) and interpolating; 2.262 for p = 0.975 and 9 degrees."""
-    grid = np.linspace(0.0, 60.0, 600_001)
-    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
-    density = np.exp(log_c - (df + 1) / 2 * np.log1p(grid**2 / df))
-    cdf = 0.5 + np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2 * np.diff(grid))])
-    return float(np.interp(p, cdf, grid))
-
-
-def sign_flip_p(d):
-    """Exact one-sided p-value of mean(d) > 0 under sign symmetry."""
-    d = np.asarray(d)
-    observed = d.mean()
-    flips = np.array(list(itertools.product([1.0, -1.0], repeat=len(d))))
-    return float(np.mean((flips * d).mean(axis=1) >= observed - 1e-15))
 
 
 n = len(runs)
