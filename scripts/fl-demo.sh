@@ -8,7 +8,8 @@
 # `model dataset export` takes out of that database. The federation is
 # trained with FedAvg and FedProx through the real Flower processes, and
 # compared with each site trained alone, with centralised training on the
-# union, and with leave-one-site-out federations. Everything it starts, it
+# union, and with leave-one-site-out federations (beside the other sites
+# alone and the other sites' cases pooled). Everything it starts, it
 # stops. docs/federated.md shows a run's figures.
 #
 #   scripts/fl-demo.sh [--sites N] [--rounds R] [--epochs E] [--cases C] [--size S]
@@ -144,13 +145,15 @@ for i in $(seq 0 $((sites - 1))); do
 done
 # The union of the sites (centralised training) and of their test sets.
 # A site's exported training set keeps its views under images/.
-union() { # union PART DIR
+union() { # union PART DIR [SITE_LEFT_OUT]
     mkdir -p "$2"
-    "$venv/bin/python" - "$out" "$1" "$2" "$sites" <<'EOF'
+    "$venv/bin/python" - "$out" "$1" "$2" "$sites" "${3:-}" <<'EOF'
 import csv, os, sys
-out, part, dest, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+out, part, dest, n, left_out = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 rows, fields = [], None
 for name in "ABC"[:n]:
+    if name == left_out:
+        continue
     folder = os.path.join(out, f"site-{name}", part)
     src = os.path.join(folder, "images") if part == "train" else folder
     with open(os.path.join(folder, "manifest.csv"), newline="") as f:
@@ -312,6 +315,16 @@ if [ "$only" = all ]; then
     done
     say "centralised on the union"
     local_only centralised "$out/union/train/manifest.csv" "$out/union/train"
+    # Leave one site out without a federation: the other sites' cases pooled,
+    # the most a federation of them can be expected to reach on the site.
+    if [ "$sites" -gt 2 ]; then
+        for k in $all_sites; do
+            say "centralised on the union without site ${names[$k]}"
+            union train "$out/union-without-${names[$k]}" "${names[$k]}"
+            local_only "pooled-without-${names[$k]}" "$out/union-without-${names[$k]}/manifest.csv" \
+                "$out/union-without-${names[$k]}"
+        done
+    fi
 fi
 
 # --------------------------------------------------------------- the figures
@@ -338,7 +351,7 @@ say "judging every model on every site's test set"
 # pair of models' scores for the same patients).
 if [ "$only" = all ]; then
     {
-        printf 'held-out site\tfederation without it\tmean of the other sites alone\tdifference\t95%% CI\n'
+        printf 'held-out site\tfederation without it\tmean of the other sites alone\tdifference\t95%% CI\tpooled without it\n'
         for k in $all_sites; do
             test=$out/site-${names[$k]}/test
             cmp=$out/runs/held-out-${names[$k]}
@@ -349,9 +362,12 @@ if [ "$only" = all ]; then
                 "$bin" model fl-evaluate --in "$out/runs/$m.safetensors" --manifest "$test/manifest.csv" \
                     --images "$test" --validation-share 1 --scores "$cmp/${m%/global}.csv" >/dev/null
             done
-            "$venv/bin/python" - "$bin" "$cmp" "${names[$k]}" "${models[@]%/global}" <<'EOF'
+            pooled=-
+            [ -f "$out/runs/pooled-without-${names[$k]}.safetensors" ] &&
+                pooled=$(printf '%.3f' "$(auc "$out/runs/pooled-without-${names[$k]}.safetensors" "$test")")
+            "$venv/bin/python" - "$bin" "$cmp" "${names[$k]}" "$pooled" "${models[@]%/global}" <<'EOF'
 import csv, itertools, json, math, os, subprocess, sys
-binary, folder, site, models = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+binary, folder, site, pooled, models = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 rows = {}
 for m in models:
     with open(os.path.join(folder, m + ".csv"), newline="") as f:
@@ -376,7 +392,7 @@ diff = sum(weight[m] * auc[m] for m in models)
 se = math.sqrt(max(0.0, sum(weight[a] * weight[b] * cov[a, b] for a in models for b in models)))
 alone = sum(auc[m] for m in models[1:]) / (len(models) - 1)
 z = 1.959964
-print(f"{site}\t{auc[models[0]]:.3f}\t{alone:.3f}\t{diff:+.3f}\t{diff - z * se:+.3f} to {diff + z * se:+.3f}")
+print(f"{site}\t{auc[models[0]]:.3f}\t{alone:.3f}\t{diff:+.3f}\t{diff - z * se:+.3f} to {diff + z * se:+.3f}\t{pooled}")
 EOF
         done
     } >"$out/leave-one-out.tsv"
