@@ -24,7 +24,6 @@ import atexit
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -32,7 +31,8 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
-from fl_stats import evaluate, images
+from fl_study import evaluate, images, union
+from fl_study import run as run_binary
 
 p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 p.add_argument("--bin", default=os.environ.get("OSTEO_EDC_BIN", "target/release/osteo-edc"))
@@ -55,10 +55,7 @@ atexit.register(shutil.rmtree, work, True)
 
 
 def run(args):
-    r = subprocess.run([a.bin] + args, capture_output=True, text=True)
-    if r.returncode:
-        sys.exit(r.stderr)
-    return json.loads(r.stdout)
+    return json.loads(run_binary(a.bin, args))
 
 
 def auc(weights, folder):
@@ -104,28 +101,7 @@ sites = a.sites.split(",")
 
 def union_without(k):
     """The other sites' training cases in one manifest (as fl-demo.sh's union)."""
-    import csv
-    dest = f"{work}/union-without-{k}"
-    os.makedirs(dest)
-    rows, fields = [], None
-    for s in sites:
-        if s == k:
-            continue
-        folder = f"{R}/site-{s}/train"
-        with open(f"{folder}/manifest.csv", newline="") as f:
-            r = csv.DictReader(f)
-            fields = r.fieldnames
-            for row in r:
-                row["case_id"], row["patient_id"] = f"{s}-{row['case_id']}", f"{s}-{row['patient_id']}"
-                for col in ("frontal", "lateral", "oblique", "mask_frontal", "mask_lateral"):
-                    if row.get(col):
-                        row[col] = os.path.relpath(os.path.join(images(folder), row[col]), dest)
-                rows.append(row)
-    with open(f"{dest}/manifest.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    return dest
+    return union({s: f"{R}/site-{s}/train" for s in sites if s != k}, f"{work}/union-without-{k}")
 
 
 if a.central_without:

@@ -146,31 +146,11 @@ done
 # The union of the sites (centralised training) and of their test sets.
 # A site's exported training set keeps its views under images/.
 union() { # union PART DIR [SITE_LEFT_OUT]
-    mkdir -p "$2"
-    "$venv/bin/python" - "$out" "$1" "$2" "$sites" "${3:-}" <<'EOF'
-import csv, os, sys
-out, part, dest, n, left_out = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-rows, fields = [], None
-for name in "ABC"[:n]:
-    if name == left_out:
-        continue
-    folder = os.path.join(out, f"site-{name}", part)
-    src = os.path.join(folder, "images") if part == "train" else folder
-    with open(os.path.join(folder, "manifest.csv"), newline="") as f:
-        r = csv.DictReader(f)
-        fields = r.fieldnames
-        for row in r:
-            row["case_id"] = f"{name}-{row['case_id']}"
-            row["patient_id"] = f"{name}-{row['patient_id']}"
-            for col in ("frontal", "lateral", "oblique", "mask_frontal", "mask_lateral"):
-                if row.get(col):
-                    row[col] = os.path.relpath(os.path.join(src, row[col]), dest)
-            rows.append(row)
-with open(os.path.join(dest, "manifest.csv"), "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=fields)
-    w.writeheader()
-    w.writerows(rows)
-EOF
+    local parts=() i
+    for i in $(seq 0 $((sites - 1))); do
+        [ "${names[$i]}" = "${3:-}" ] || parts+=("${names[$i]}=$out/site-${names[$i]}/$1")
+    done
+    "$venv/bin/python" "$root/scripts/fl_study.py" union "$2" "${parts[@]}"
 }
 union train "$out/union/train"
 union test "$out/union/test"

@@ -23,14 +23,12 @@ import math
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
-
-import fl_stats as study
+import fl_study as study
 
 p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 p.add_argument("--root", required=True)
@@ -47,10 +45,7 @@ index = "ABC".index(a.site)
 
 
 def run(args):
-    r = subprocess.run([a.bin] + args, capture_output=True, text=True)
-    if r.returncode:
-        sys.exit(r.stderr)
-    return r.stdout
+    return study.run(a.bin, args)
 
 
 auc = {n: [] for n in sizes}

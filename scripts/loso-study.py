@@ -31,7 +31,7 @@ import subprocess
 import sys
 
 import numpy as np
-from fl_stats import seeds, sign_flip_p, t_quantile
+from fl_study import seeds, sign_flip_p, t_quantile
 
 p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 p.add_argument("--out", required=True, help="folder of the study (one seed-K folder per seed)")
@@ -78,6 +78,8 @@ lines = [f"{n} seeds ({', '.join(str(k) for k in runs)}); --spectrum {a.spectrum
          "| held out | federation without it (mean) | other sites alone (mean) | difference, mean (95% CI) "
          "| seeds above | sign-flip p (one-sided) |",
          "|---|---|---|---|---|---|"]
+
+
 def against_alone(s, key):
     """The model `key` (federation or central) without site s, the mean of
     the other sites alone, and the per-seed differences, on s's patients."""
