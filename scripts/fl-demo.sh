@@ -369,10 +369,15 @@ for a, b in itertools.combinations(models, 2):
 # The federation minus the mean of the m sites alone: weights 1 and -1/m.
 weight = {models[0]: 1.0, **{m: -1.0 / (len(models) - 1) for m in models[1:]}}
 diff = sum(weight[m] * auc[m] for m in models)
-se = math.sqrt(max(0.0, sum(weight[a] * weight[b] * cov[a, b] for a in models for b in models)))
 alone = sum(auc[m] for m in models[1:]) / (len(models) - 1)
-z = 1.959964
-print(f"{site}\t{auc[models[0]]:.3f}\t{alone:.3f}\t{diff:+.3f}\t{diff - z * se:+.3f} to {diff + z * se:+.3f}\t{pooled}")
+if None in cov.values():
+    # DeLong's variances need two or more patients of each class.
+    ci = "- (a class has under 2 test patients)"
+else:
+    se = math.sqrt(max(0.0, sum(weight[a] * weight[b] * cov[a, b] for a in models for b in models)))
+    z = 1.959964
+    ci = f"{diff - z * se:+.3f} to {diff + z * se:+.3f}"
+print(f"{site}\t{auc[models[0]]:.3f}\t{alone:.3f}\t{diff:+.3f}\t{ci}\t{pooled}")
 EOF
         done
     } >"$out/leave-one-out.tsv"
